@@ -1,0 +1,429 @@
+//! Serde-only types shared by the UI and the backend, and the command names that connect them.
+//! No I/O and no heavy dependencies: this crate must build for `wasm32-unknown-unknown`.
+
+pub mod money;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use money::{Cost, MoneyError, PricePerMillion, Prices};
+
+/// Names of the commands the desktop shell exposes; the UI's `invoke` wrapper takes them from here
+/// so that a rename breaks the build, not the app.
+pub mod cmd {
+    pub const ENDPOINTS_LIST: &str = "endpoints_list";
+    pub const ENDPOINTS_SAVE: &str = "endpoints_save";
+    pub const ENDPOINTS_DELETE: &str = "endpoints_delete";
+    pub const ENDPOINTS_TEST: &str = "endpoints_test";
+    pub const ENDPOINTS_SET_TOKEN: &str = "endpoints_set_token";
+    pub const CHAT: &str = "chat";
+    pub const CHAT_CANCEL: &str = "chat_cancel";
+    pub const CALLS_LIST: &str = "calls_list";
+}
+
+/// Lifecycle status of an endpoint: retired endpoints refuse new calls, deprecated ones warn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointStatus {
+    #[default]
+    Active,
+    Deprecated,
+    Retired,
+}
+
+impl EndpointStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deprecated => "deprecated",
+            Self::Retired => "retired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "deprecated" => Some(Self::Deprecated),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// What a user edits: everything about an endpoint except its token, which lives in the OS keyring.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointSpec {
+    pub name: String,
+    /// Base URL including the API version prefix, like the OpenAI SDK's `base_url`
+    /// (`https://integrate.api.nvidia.com/v1`).
+    pub base_url: String,
+    pub model: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub prices: Prices,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    #[serde(default)]
+    pub status: EndpointStatus,
+}
+
+pub fn default_timeout_ms() -> u64 {
+    60_000
+}
+
+pub fn default_max_retries() -> u32 {
+    2
+}
+
+impl EndpointSpec {
+    pub fn new(
+        name: impl Into<String>,
+        base_url: impl Into<String>,
+        model: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            base_url: base_url.into(),
+            model: model.into(),
+            headers: BTreeMap::new(),
+            prices: Prices::default(),
+            timeout_ms: default_timeout_ms(),
+            max_retries: default_max_retries(),
+            status: EndpointStatus::Active,
+        }
+    }
+}
+
+/// A stored endpoint as the UI and `milc endpoints list` show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: i64,
+    #[serde(flatten)]
+    pub spec: EndpointSpec,
+    /// Whether a token is stored in the OS keyring (the token itself never leaves the keyring
+    /// except inside an outgoing request).
+    pub has_token: bool,
+    /// The built-in simulator rather than a real model server.
+    pub simulator: bool,
+    pub last_test: Option<ConnectionTest>,
+}
+
+/// Outcome of `GET /v1/models` against an endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionTest {
+    pub at_ms: i64,
+    pub ok: bool,
+    pub latency_ms: Option<u64>,
+    pub models: Vec<String>,
+    pub error: Option<CallError>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    System,
+    Developer,
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::Developer => "developer",
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+        }
+    }
+}
+
+/// Sampling parameters a user can set; `None` leaves the server's default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub messages: Vec<Message>,
+    #[serde(default)]
+    pub params: Params,
+    /// Stream tokens as they arrive (Server-Sent Events) rather than wait for the whole answer.
+    #[serde(default = "yes")]
+    pub stream: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where token counts came from: the server's `usage`, or counted locally because the server
+/// sent none (an interrupted stream, a server that ignores `include_usage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageSource {
+    Reported,
+    Estimated,
+}
+
+/// Token counts of one call. `cached_tokens` is a subset of `prompt_tokens` and
+/// `reasoning_tokens` a subset of `completion_tokens`, as the protocol defines them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub cached_tokens: u64,
+    pub completion_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub source: UsageSource,
+}
+
+/// Where a call came from, for the call log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallSource {
+    Cli,
+    Playground,
+    Run,
+    Gateway,
+}
+
+impl CallSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Playground => "playground",
+            Self::Run => "run",
+            Self::Gateway => "gateway",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Error,
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What went wrong with a call, in the terms a user acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The endpoint's URL or settings cannot be used as they are.
+    Config,
+    /// The server could not be reached (refused, DNS, reset).
+    Connection,
+    Tls,
+    Auth,
+    Permission,
+    NotFound,
+    BadRequest,
+    Conflict,
+    RateLimit,
+    /// Out of credits or quota: retrying will not help.
+    Quota,
+    Timeout,
+    Server,
+    /// The server answered something that is not the OpenAI protocol.
+    Protocol,
+    Cancelled,
+    /// A local failure: the store or the keyring.
+    Internal,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 15] = [
+        Self::Config,
+        Self::Connection,
+        Self::Tls,
+        Self::Auth,
+        Self::Permission,
+        Self::NotFound,
+        Self::BadRequest,
+        Self::Conflict,
+        Self::RateLimit,
+        Self::Quota,
+        Self::Timeout,
+        Self::Server,
+        Self::Protocol,
+        Self::Cancelled,
+        Self::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Connection => "connection",
+            Self::Tls => "tls",
+            Self::Auth => "auth",
+            Self::Permission => "permission",
+            Self::NotFound => "not_found",
+            Self::BadRequest => "bad_request",
+            Self::Conflict => "conflict",
+            Self::RateLimit => "rate_limit",
+            Self::Quota => "quota",
+            Self::Timeout => "timeout",
+            Self::Server => "server",
+            Self::Protocol => "protocol",
+            Self::Cancelled => "cancelled",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error as it crosses to a user: a kind to branch on and the upstream message to read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// HTTP status of the failing response, if there was one.
+    pub status: Option<u16>,
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Some(s) => write!(f, "{} (HTTP {s}): {}", self.kind, self.message),
+            None => write!(f, "{}: {}", self.kind, self.message),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// Everything a user sees under an answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatResult {
+    pub call_id: i64,
+    pub output: String,
+    pub finish_reason: Option<String>,
+    /// Milliseconds from sending the request to the first content token (monotonic clock).
+    pub ttft_ms: Option<u64>,
+    /// Milliseconds from sending the request to the last byte.
+    pub latency_ms: u64,
+    pub usage: Usage,
+    pub cost: Cost,
+    /// Completion tokens per second after the first token.
+    pub tokens_per_sec: Option<f64>,
+    /// HTTP attempts made, retries included.
+    pub attempts: u32,
+}
+
+/// One row of the call log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub id: i64,
+    pub at_ms: i64,
+    pub endpoint_id: Option<i64>,
+    pub endpoint: Option<String>,
+    pub model: String,
+    pub source: CallSource,
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub error_kind: Option<ErrorKind>,
+    pub latency_ms: u64,
+    pub ttft_ms: Option<u64>,
+    pub usage: Option<Usage>,
+    pub cost: Option<Cost>,
+}
+
+/// Tokens per second after the first token, as the protocol defines it.
+pub fn tokens_per_sec(
+    completion_tokens: u64,
+    latency_ms: u64,
+    ttft_ms: Option<u64>,
+) -> Option<f64> {
+    let ttft = ttft_ms?;
+    let gen_ms = latency_ms.checked_sub(ttft)?;
+    if gen_ms == 0 || completion_tokens == 0 {
+        return None;
+    }
+    Some(completion_tokens as f64 * 1000.0 / gen_ms as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_are_stable() {
+        assert_eq!(
+            serde_json::to_string(&ErrorKind::RateLimit).unwrap(),
+            "\"rate_limit\""
+        );
+        for k in ErrorKind::ALL {
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.as_str())
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&UsageSource::Estimated).unwrap(),
+            "\"estimated\""
+        );
+        assert_eq!(cmd::CHAT, "chat");
+    }
+
+    #[test]
+    fn endpoint_spec_defaults_fill_in() {
+        let spec: EndpointSpec =
+            serde_json::from_str(r#"{"name":"a","base_url":"http://x/v1","model":"m"}"#).unwrap();
+        assert_eq!(spec.timeout_ms, 60_000);
+        assert_eq!(spec.max_retries, 2);
+        assert_eq!(spec.status, EndpointStatus::Active);
+    }
+
+    #[test]
+    fn tokens_per_sec_excludes_time_to_first_token() {
+        assert_eq!(tokens_per_sec(100, 1500, Some(500)), Some(100.0));
+        assert_eq!(tokens_per_sec(100, 500, Some(500)), None);
+        assert_eq!(tokens_per_sec(100, 500, None), None);
+    }
+}

@@ -1,0 +1,308 @@
+//! `Console`: the one place shells (the CLI, the desktop window) call. Each method is a whole user
+//! action — validate, touch the keyring and the store, call the endpoint, log the call — so every
+//! shell behaves the same.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use milc_api::{
+    tokens_per_sec, CallError, CallRecord, CallSource, ChatRequest, ChatResult, ConnectionTest,
+    Endpoint, EndpointSpec, EndpointStatus, ErrorKind, Outcome, PricePerMillion, Prices,
+};
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{Client, Target};
+use crate::endpoints::{self, EMBEDDED_SIM_URL};
+use crate::secrets::{SecretString, Secrets};
+use crate::store::{now_ms, NewCall, Store};
+use crate::Error;
+
+/// Name of the endpoint a new database starts with.
+pub const SIMULATOR_ENDPOINT: &str = "Local simulator";
+
+pub struct Console {
+    store: Store,
+    secrets: Secrets,
+    client: Client,
+    embedded_sim: OnceCell<milc_sim::SimHandle>,
+}
+
+/// The database file used when neither `--db` nor `MILC_DB` says otherwise.
+pub fn default_db_path() -> PathBuf {
+    directories::ProjectDirs::from("dev", "milc", "milc-console")
+        .map(|d| d.data_dir().join("milc.db"))
+        .unwrap_or_else(|| PathBuf::from("milc.db"))
+}
+
+impl Console {
+    /// Opens (creating if needed) the database at `path`. A new database starts with the
+    /// built-in simulator as its endpoint, so a first run works with no credentials.
+    pub async fn open(path: &Path) -> Result<Self, Error> {
+        let store = Store::open(path).await?;
+        let scope = store
+            .meta_get_or_init("install_id", &format!("{:016x}", rand::random::<u64>()))
+            .await?;
+        let console = Self {
+            store,
+            secrets: Secrets::new(scope),
+            client: Client::new(),
+            embedded_sim: OnceCell::new(),
+        };
+        console.seed_simulator().await?;
+        Ok(console)
+    }
+
+    async fn seed_simulator(&self) -> Result<(), Error> {
+        if self.store.meta("seeded").await?.is_some() {
+            return Ok(());
+        }
+        if self.store.endpoints().await?.is_empty() {
+            let mut spec = EndpointSpec::new(SIMULATOR_ENDPOINT, EMBEDDED_SIM_URL, "milc-sim");
+            // Demo prices, so cost figures show up; the endpoint is labelled as a simulator.
+            spec.prices = Prices {
+                input: PricePerMillion::from_micros(500_000),
+                cached_input: Some(PricePerMillion::from_micros(250_000)),
+                output: PricePerMillion::from_micros(1_500_000),
+            };
+            match self.store.insert_endpoint(&spec, true).await {
+                Ok(_) | Err(crate::StoreError::DuplicateName(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.store.meta_get_or_init("seeded", "1").await?;
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    pub async fn endpoints(&self) -> Result<Vec<Endpoint>, Error> {
+        Ok(self.store.endpoints().await?)
+    }
+
+    pub async fn endpoint(&self, name: &str) -> Result<Endpoint, Error> {
+        Ok(self.store.endpoint_by_name(name).await?)
+    }
+
+    /// Adds an endpoint and stores its token in the OS keyring. All or nothing: if the keyring
+    /// refuses the token, the endpoint is not added.
+    #[tracing::instrument(skip_all, fields(name = %spec.name), err)]
+    pub async fn add_endpoint(
+        &self,
+        spec: EndpointSpec,
+        token: Option<SecretString>,
+    ) -> Result<Endpoint, Error> {
+        let spec = endpoints::validate(spec)?;
+        let ep = self.store.insert_endpoint(&spec, false).await?;
+        if let Some(token) = token {
+            if let Err(e) = self.secrets.set(ep.id, &token).await {
+                self.store.delete_endpoint(ep.id).await?;
+                return Err(e.into());
+            }
+            self.store.set_has_token(ep.id, true).await?;
+            return Ok(self.store.endpoint(ep.id).await?);
+        }
+        Ok(ep)
+    }
+
+    #[tracing::instrument(skip_all, fields(id), err)]
+    pub async fn update_endpoint(&self, id: i64, spec: EndpointSpec) -> Result<Endpoint, Error> {
+        let spec = endpoints::validate(spec)?;
+        Ok(self.store.update_endpoint(id, &spec).await?)
+    }
+
+    /// Replaces (`Some`) or removes (`None`) an endpoint's token.
+    #[tracing::instrument(skip_all, fields(id), err)]
+    pub async fn set_token(&self, id: i64, token: Option<SecretString>) -> Result<Endpoint, Error> {
+        self.store.endpoint(id).await?;
+        match token {
+            Some(t) => self.secrets.set(id, &t).await?,
+            None => self.secrets.delete(id).await?,
+        }
+        self.store
+            .set_has_token(id, self.secrets.get(id).await?.is_some())
+            .await?;
+        Ok(self.store.endpoint(id).await?)
+    }
+
+    /// Deletes an endpoint and its token. Its calls stay in the log.
+    #[tracing::instrument(skip_all, fields(name), err)]
+    pub async fn remove_endpoint(&self, name: &str) -> Result<(), Error> {
+        let ep = self.store.endpoint_by_name(name).await?;
+        if ep.has_token {
+            self.secrets.delete(ep.id).await?;
+        }
+        self.store.delete_endpoint(ep.id).await?;
+        Ok(())
+    }
+
+    /// `GET /models`: latency and served models, or what is wrong; the result is kept with the
+    /// endpoint. A model missing from the list is an error, since every call would fail.
+    #[tracing::instrument(skip_all, fields(name), err)]
+    pub async fn test_endpoint(&self, name: &str) -> Result<ConnectionTest, Error> {
+        let ep = self.store.endpoint_by_name(name).await?;
+        let target = self.target(&ep).await?;
+        let start = std::time::Instant::now();
+        let result = self.client.models(&target).await;
+        let latency_ms = start.elapsed().as_millis() as u64;
+        let test = match result {
+            Ok(models) => {
+                let error = (!models.contains(&ep.spec.model)).then(|| CallError {
+                    kind: ErrorKind::NotFound,
+                    message: format!(
+                        "model '{}' is not served here; the endpoint lists: {}",
+                        ep.spec.model,
+                        if models.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            models.join(", ")
+                        }
+                    ),
+                    status: None,
+                });
+                ConnectionTest {
+                    at_ms: now_ms(),
+                    ok: error.is_none(),
+                    latency_ms: Some(latency_ms),
+                    models,
+                    error,
+                }
+            }
+            Err(e) => ConnectionTest {
+                at_ms: now_ms(),
+                ok: false,
+                latency_ms: None,
+                models: vec![],
+                error: Some(e),
+            },
+        };
+        self.store.record_test(ep.id, &test).await?;
+        Ok(test)
+    }
+
+    /// Sends a chat request to the named endpoint, calling `on_delta` with content as it arrives,
+    /// and logs the call whatever happens. A failed or cancelled call is `Error::Call`, with the
+    /// id of its log row and any partial output.
+    #[tracing::instrument(skip_all, fields(endpoint = name, source = source.as_str()), err)]
+    pub async fn chat(
+        &self,
+        name: &str,
+        req: &ChatRequest,
+        source: CallSource,
+        on_delta: &mut (dyn FnMut(&str) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<ChatResult, Error> {
+        let ep = self.store.endpoint_by_name(name).await?;
+        if ep.spec.status == EndpointStatus::Retired {
+            return Err(Error::invalid(
+                "endpoint",
+                format!("'{name}' is retired and takes no new calls"),
+            ));
+        }
+        if ep.spec.status == EndpointStatus::Deprecated {
+            tracing::warn!(endpoint = name, "calling a deprecated endpoint");
+        }
+        if req.messages.is_empty() {
+            return Err(Error::invalid(
+                "messages",
+                "a chat needs at least one message",
+            ));
+        }
+        let target = self.target(&ep).await?;
+        let ex = self.client.chat(&target, req, on_delta, cancel).await;
+        let cost = ex.usage.map(|u| ep.spec.prices.cost(&u));
+        let ms = |d: Duration| d.as_millis() as u64;
+        let call = NewCall {
+            at_ms: now_ms(),
+            endpoint_id: Some(ep.id),
+            model: ep.spec.model.clone(),
+            source,
+            outcome: match &ex.error {
+                None => Outcome::Ok,
+                Some(e) if e.kind == ErrorKind::Cancelled => Outcome::Cancelled,
+                Some(_) => Outcome::Error,
+            },
+            http_status: ex.status,
+            error_kind: ex.error.as_ref().map(|e| e.kind),
+            latency_ms: ms(ex.latency),
+            ttft_ms: ex.ttft.map(ms),
+            usage: ex.usage,
+            cost,
+        };
+        let call_id = self.store.insert_call(&call).await?;
+        match (ex.error, ex.usage, cost) {
+            (None, Some(usage), Some(cost)) => Ok(ChatResult {
+                call_id,
+                output: ex.output,
+                finish_reason: ex.finish_reason,
+                ttft_ms: call.ttft_ms,
+                latency_ms: call.latency_ms,
+                tokens_per_sec: tokens_per_sec(
+                    usage.completion_tokens,
+                    call.latency_ms,
+                    call.ttft_ms,
+                ),
+                usage,
+                cost,
+                attempts: ex.attempts,
+            }),
+            (error, _, _) => Err(Error::Call {
+                error: error.unwrap_or_else(|| CallError {
+                    kind: ErrorKind::Internal,
+                    message: "the call succeeded without usage".into(),
+                    status: None,
+                }),
+                call_id: Some(call_id),
+                partial: ex.output,
+            }),
+        }
+    }
+
+    pub async fn calls(&self, limit: u32) -> Result<Vec<CallRecord>, Error> {
+        Ok(self.store.calls(limit).await?)
+    }
+
+    async fn target(&self, ep: &Endpoint) -> Result<Target, Error> {
+        let base_url = if ep.simulator && ep.spec.base_url == EMBEDDED_SIM_URL {
+            self.embedded_sim_url().await?
+        } else {
+            ep.spec.base_url.clone()
+        };
+        let token = if ep.has_token {
+            self.secrets.get(ep.id).await?
+        } else {
+            None
+        };
+        Ok(Target {
+            base_url,
+            model: ep.spec.model.clone(),
+            token,
+            headers: ep.spec.headers.clone(),
+            timeout: Duration::from_millis(ep.spec.timeout_ms),
+            max_retries: ep.spec.max_retries,
+        })
+    }
+
+    /// Starts the built-in simulator on a free loopback port the first time it is needed.
+    async fn embedded_sim_url(&self) -> Result<String, Error> {
+        let sim = self
+            .embedded_sim
+            .get_or_try_init(|| async {
+                milc_sim::start(([127, 0, 0, 1], 0).into(), milc_sim::SimConfig::default()).await
+            })
+            .await
+            .map_err(|e| {
+                Error::invalid(
+                    "endpoint",
+                    format!("cannot start the built-in simulator: {e}"),
+                )
+            })?;
+        Ok(sim.base_url())
+    }
+}

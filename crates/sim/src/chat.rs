@@ -1,0 +1,1076 @@
+//! `POST /v1/chat/completions`: strict request validation, deterministic completion generation,
+//! usage accounting, the JSON and Server-Sent-Events renderings and the paced SSE body.
+//!
+//! Usage accounting (tokenizer in `tokens.rs`):
+//! * `prompt_tokens` = Σ over messages (`tokens(content)` + 4) + 3; a content array counts its
+//!   `{"type":"text"}` parts only.
+//! * `prompt_tokens_details.cached_tokens` = the share of the leading run of system/developer
+//!   messages (their `tokens + 4` each): a deterministic stand-in for a prefix cache.
+//! * `completion_tokens` = tokens of the returned content (one per generated word), plus
+//!   [`REASONING_TOKENS`] per choice for a reasoning model (reported again, as a subset, in
+//!   `completion_tokens_details.reasoning_tokens`). The token limit (`max_completion_tokens`,
+//!   else `max_tokens`) caps reasoning plus content, like OpenAI's o-series.
+//! * With `n > 1` the prompt is counted once and completions are summed over choices.
+
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use crate::faults::{self, parse_fault_header, Fault, FAULT_HEADER};
+use crate::tokens::{count_tokens, hash_json, Fnv1a, SplitMix64, VOCABULARY};
+use crate::{LiveGuard, Shared};
+
+/// Hidden reasoning tokens a reasoning model spends per choice.
+pub const REASONING_TOKENS: u64 = 8;
+const MIN_WORDS: u64 = 12;
+const MAX_WORDS: u64 = 48;
+const MAX_N: u64 = 128;
+const MAX_STOP: usize = 4;
+const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
+
+/// Any served model whose id contains "reasoning" behaves as a reasoning model, so a custom
+/// `--model foo-reasoning` gets the same accounting as the default `milc-sim-reasoning`.
+pub fn is_reasoning_model(model: &str) -> bool {
+    model.contains("reasoning")
+}
+
+/// The fields of a chat request that influence the simulated answer, after validation.
+#[derive(Debug)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<Value>,
+    pub stream: bool,
+    pub include_usage: bool,
+    /// `max_completion_tokens`, else `max_tokens`.
+    pub limit: Option<u64>,
+    pub stop: Vec<String>,
+    pub n: u64,
+    pub seed: Option<Number>,
+}
+
+/// Treats an explicit `null` like an absent field, as OpenAI does.
+fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).filter(|v| !v.is_null())
+}
+
+fn positive_int(obj: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, ApiError> {
+    match field(obj, name) {
+        None => Ok(None),
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(ApiError::bad_request(
+                format!(
+                    "Invalid '{name}': expected an integer greater than or equal to 1, got {v}."
+                ),
+                Some(name),
+            )),
+        },
+    }
+}
+
+fn number_in(
+    obj: &Map<String, Value>,
+    name: &'static str,
+    min: f64,
+    max: f64,
+) -> Result<(), ApiError> {
+    match field(obj, name) {
+        None => Ok(()),
+        Some(v) => match v.as_f64() {
+            Some(x) if (min..=max).contains(&x) => Ok(()),
+            _ => Err(ApiError::bad_request(
+                format!("Invalid '{name}': expected a number between {min} and {max}, got {v}."),
+                Some(name),
+            )),
+        },
+    }
+}
+
+fn validate_message(i: usize, message: &Value) -> Result<(), ApiError> {
+    let bad = |msg: String| ApiError::bad_request(msg, Some("messages"));
+    let obj = message
+        .as_object()
+        .ok_or_else(|| bad(format!("Invalid 'messages[{i}]': expected an object.")))?;
+    let role = match obj.get("role") {
+        Some(Value::String(role)) => role.as_str(),
+        Some(_) => {
+            return Err(bad(format!(
+                "Invalid 'messages[{i}].role': expected a string."
+            )))
+        }
+        None => {
+            return Err(bad(format!(
+                "Missing required parameter: 'messages[{i}].role'."
+            )))
+        }
+    };
+    if !ROLES.contains(&role) {
+        return Err(bad(format!(
+            "Invalid value for 'messages[{i}].role': '{role}'. Supported values are: 'system', \
+             'developer', 'user', 'assistant' and 'tool'."
+        )));
+    }
+    match obj.get("content") {
+        None | Some(Value::Null) if role == "assistant" => Ok(()),
+        None | Some(Value::Null) => Err(bad(format!(
+            "Missing required parameter: 'messages[{i}].content'."
+        ))),
+        Some(Value::String(_)) => Ok(()),
+        Some(Value::Array(parts)) => {
+            for (j, part) in parts.iter().enumerate() {
+                let kind = part.get("type").and_then(Value::as_str);
+                match kind {
+                    Some("text") if part.get("text").is_some_and(Value::is_string) => {}
+                    Some("text") => {
+                        return Err(bad(format!(
+                            "Missing required parameter: 'messages[{i}].content[{j}].text'."
+                        )))
+                    }
+                    Some(_) => {}
+                    None => {
+                        return Err(bad(format!(
+                            "Missing required parameter: 'messages[{i}].content[{j}].type'."
+                        )))
+                    }
+                }
+            }
+            Ok(())
+        }
+        Some(_) => Err(bad(format!(
+            "Invalid 'messages[{i}].content': expected a string or an array of content parts."
+        ))),
+    }
+}
+
+/// Parses and validates a request body like a strict server (OpenAI / vLLM) would.
+pub fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            format!("We could not parse the JSON body of your request: {e}."),
+            None,
+        )
+    })?;
+    let Value::Object(obj) = value else {
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+            None,
+        ));
+    };
+
+    let model = match field(&obj, "model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(Value::String(_)) | None => {
+            return Err(ApiError::bad_request(
+                "Missing required parameter: 'model'.",
+                Some("model"),
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid 'model': expected a string.",
+                Some("model"),
+            ))
+        }
+    };
+
+    let messages = match field(&obj, "messages") {
+        None => {
+            return Err(ApiError::bad_request(
+                "Missing required parameter: 'messages'.",
+                Some("messages"),
+            ))
+        }
+        Some(Value::Array(m)) if m.is_empty() => {
+            return Err(ApiError::bad_request(
+                "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+                Some("messages"),
+            ))
+        }
+        Some(Value::Array(m)) => m.clone(),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid 'messages': expected an array of message objects.",
+                Some("messages"),
+            ))
+        }
+    };
+    for (i, m) in messages.iter().enumerate() {
+        validate_message(i, m)?;
+    }
+
+    let stream = match field(&obj, "stream") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid 'stream': expected a boolean.",
+                Some("stream"),
+            ))
+        }
+    };
+
+    // vLLM and NVIDIA's hosted API reject this combination; a client that sends it works against
+    // OpenAI but breaks there, so the simulator is strict to catch it early.
+    let include_usage = match field(&obj, "stream_options") {
+        None => false,
+        Some(_) if !stream => {
+            return Err(ApiError::bad_request(
+                "Invalid 'stream_options': stream_options can only be set when stream is true.",
+                Some("stream_options"),
+            ))
+        }
+        Some(Value::Object(opts)) => match field(opts, "include_usage") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "Invalid 'stream_options.include_usage': expected a boolean.",
+                    Some("stream_options"),
+                ))
+            }
+        },
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid 'stream_options': expected an object.",
+                Some("stream_options"),
+            ))
+        }
+    };
+
+    let max_tokens = positive_int(&obj, "max_tokens")?;
+    let max_completion_tokens = positive_int(&obj, "max_completion_tokens")?;
+    let n = positive_int(&obj, "n")?.unwrap_or(1);
+    if n > MAX_N {
+        return Err(ApiError::bad_request(
+            format!("Invalid 'n': {n} is greater than the maximum of {MAX_N}."),
+            Some("n"),
+        ));
+    }
+
+    let stop = match field(&obj, "stop") {
+        None => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => {
+            if items.len() > MAX_STOP {
+                return Err(ApiError::bad_request(
+                    format!("Invalid 'stop': at most {MAX_STOP} stop sequences are allowed."),
+                    Some("stop"),
+                ));
+            }
+            items
+                .iter()
+                .map(|s| s.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "Invalid 'stop': expected a string or an array of strings.",
+                        Some("stop"),
+                    )
+                })?
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid 'stop': expected a string or an array of strings.",
+                Some("stop"),
+            ))
+        }
+    };
+
+    let seed = match field(&obj, "seed") {
+        None => None,
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.clone()),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid 'seed': expected an integer.",
+                Some("seed"),
+            ))
+        }
+    };
+
+    number_in(&obj, "temperature", 0.0, 2.0)?;
+    number_in(&obj, "top_p", 0.0, 1.0)?;
+    number_in(&obj, "frequency_penalty", -2.0, 2.0)?;
+    number_in(&obj, "presence_penalty", -2.0, 2.0)?;
+
+    Ok(ChatRequest {
+        model,
+        messages,
+        stream,
+        include_usage,
+        limit: max_completion_tokens.or(max_tokens),
+        stop,
+        n,
+        seed,
+    })
+}
+
+fn content_tokens(content: Option<&Value>) -> u64 {
+    match content {
+        Some(Value::String(s)) => count_tokens(s),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .map(count_tokens)
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// `(prompt_tokens, cached_tokens)` for a validated message list.
+pub fn prompt_usage(messages: &[Value]) -> (u64, u64) {
+    let mut prompt = 3;
+    let mut cached = 0;
+    let mut in_prefix = true;
+    for m in messages {
+        let tokens = content_tokens(m.get("content")) + 4;
+        prompt += tokens;
+        let role = m.get("role").and_then(Value::as_str);
+        if in_prefix && matches!(role, Some("system" | "developer")) {
+            cached += tokens;
+        } else {
+            in_prefix = false;
+        }
+    }
+    (prompt, cached)
+}
+
+/// The seed of a request's output: everything that should make the answer differ, nothing that
+/// should not (so `stream`, `stop` and the limits leave the text unchanged up to the cut).
+pub fn request_hash(req: &ChatRequest) -> u64 {
+    let mut h = Fnv1a::default();
+    h.write(req.model.as_bytes());
+    h.separator();
+    for m in &req.messages {
+        hash_json(&mut h, m);
+        h.separator();
+    }
+    match &req.seed {
+        Some(seed) => h.write(seed.to_string().as_bytes()),
+        None => h.write(b"-"),
+    }
+    h.finish()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChoiceText {
+    pub text: String,
+    /// Byte offset where each streamed piece ends; piece k is `text[ends[k-1]..ends[k]]`.
+    pub ends: Vec<usize>,
+    pub finish_reason: &'static str,
+}
+
+impl ChoiceText {
+    fn piece(&self, k: usize) -> Option<&str> {
+        let end = *self.ends.get(k)?;
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        Some(&self.text[start..end])
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    pub prompt_tokens_details: PromptDetails,
+    pub completion_tokens_details: CompletionDetails,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PromptDetails {
+    pub cached_tokens: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CompletionDetails {
+    pub reasoning_tokens: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub choices: Vec<ChoiceText>,
+    pub usage: Usage,
+}
+
+fn generate_choice(seed: u64, reasoning_model: bool, req: &ChatRequest) -> (ChoiceText, u64) {
+    let mut rng = SplitMix64::new(seed);
+    let mut words = MIN_WORDS + rng.below(MAX_WORDS - MIN_WORDS + 1);
+    let mut reasoning = if reasoning_model { REASONING_TOKENS } else { 0 };
+    let mut finish_reason = "stop";
+    if let Some(limit) = req.limit {
+        reasoning = reasoning.min(limit);
+        let budget = limit - reasoning;
+        if words > budget {
+            words = budget;
+            finish_reason = "length";
+        }
+    }
+
+    let mut text = String::with_capacity(words as usize * 8);
+    let mut ends = Vec::with_capacity(words as usize);
+    for k in 0..words {
+        if k > 0 {
+            text.push(' ');
+        }
+        text.push_str(VOCABULARY[rng.below(VOCABULARY.len() as u64) as usize]);
+        ends.push(text.len());
+    }
+
+    let cut = req
+        .stop
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min();
+    if let Some(cut) = cut {
+        text.truncate(cut);
+        ends.retain(|&e| e <= cut);
+        if cut > ends.last().copied().unwrap_or(0) {
+            ends.push(cut);
+        }
+        finish_reason = "stop";
+    }
+    (
+        ChoiceText {
+            text,
+            ends,
+            finish_reason,
+        },
+        reasoning,
+    )
+}
+
+/// The deterministic answer to a validated request.
+pub fn complete(req: &ChatRequest) -> Completion {
+    let base = request_hash(req);
+    let reasoning_model = is_reasoning_model(&req.model);
+    let (prompt_tokens, cached_tokens) = prompt_usage(&req.messages);
+    let mut choices = Vec::with_capacity(req.n as usize);
+    let mut completion_tokens = 0;
+    let mut reasoning_tokens = 0;
+    for i in 0..req.n {
+        let (choice, reasoning) = generate_choice(base.wrapping_add(i), reasoning_model, req);
+        completion_tokens += count_tokens(&choice.text) + reasoning;
+        reasoning_tokens += reasoning;
+        choices.push(choice);
+    }
+    Completion {
+        choices,
+        usage: Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+            prompt_tokens_details: PromptDetails { cached_tokens },
+            completion_tokens_details: CompletionDetails { reasoning_tokens },
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct ChatCompletionOut<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: Vec<ChoiceOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<'a> {
+    index: usize,
+    message: MessageOut<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    role: &'static str,
+    content: &'a str,
+    refusal: Option<()>,
+}
+
+/// The non-stream `chat.completion` object.
+pub fn completion_json(
+    id: &str,
+    created: u64,
+    model: &str,
+    completion: &Completion,
+    with_usage: bool,
+) -> Response {
+    let out = ChatCompletionOut {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: completion
+            .choices
+            .iter()
+            .enumerate()
+            .map(|(index, c)| ChoiceOut {
+                index,
+                message: MessageOut {
+                    role: "assistant",
+                    content: &c.text,
+                    refusal: None,
+                },
+                logprobs: None,
+                finish_reason: c.finish_reason,
+            })
+            .collect(),
+        usage: with_usage.then_some(completion.usage),
+    };
+    Json(out).into_response()
+}
+
+/// How a stream ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Finish chunks, the usage chunk (when requested and `with_usage`), `[DONE]`.
+    Normal { with_usage: bool },
+    /// Right after the role chunk, one event whose data is not valid JSON; then close.
+    Malformed,
+    /// After three content steps, an `{"error": …}` event; then close without `[DONE]`.
+    MidStreamError,
+}
+
+const MID_STREAM_TOKENS: usize = 3;
+const MID_STREAM_ERROR: &[u8] = b"data: {\"error\":{\"message\":\"simulated failure mid-stream\",\
+\"type\":\"server_error\",\"param\":null,\"code\":\"internal_error\"}}\n\n";
+
+/// A whole SSE response body rendered up front into one buffer, cut into the groups that are
+/// sent one pacing interval apart. One allocation per stream instead of one per token; sending a
+/// group is a refcounted slice of the buffer.
+#[derive(Debug, Clone)]
+pub struct SseBody {
+    pub bytes: Bytes,
+    /// End offset of each group; the last one is `bytes.len()`.
+    pub group_ends: Vec<usize>,
+}
+
+/// Renders chunks by splicing a preformatted prefix (id, created, model) with the few varying
+/// parts, instead of building and serialising a value per token.
+struct ChunkWriter {
+    buf: Vec<u8>,
+    prefix: Vec<u8>,
+    usage_null: bool,
+}
+
+impl ChunkWriter {
+    fn new(id: &str, created: u64, model: &str, usage_null: bool, capacity: usize) -> Self {
+        let mut prefix = Vec::with_capacity(96 + id.len() + model.len());
+        prefix.extend_from_slice(b"data: {\"id\":");
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut prefix, id);
+        let _ = write!(
+            prefix,
+            ",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":"
+        );
+        let _ = serde_json::to_writer(&mut prefix, model);
+        prefix.extend_from_slice(b",\"choices\":[");
+        ChunkWriter {
+            buf: Vec::with_capacity(capacity),
+            prefix,
+            usage_null,
+        }
+    }
+
+    fn end_chunk(&mut self) {
+        self.buf.extend_from_slice(b"]");
+        if self.usage_null {
+            self.buf.extend_from_slice(b",\"usage\":null");
+        }
+        self.buf.extend_from_slice(b"}\n\n");
+    }
+
+    fn role(&mut self, index: usize) {
+        self.buf.extend_from_slice(&self.prefix);
+        let _ = write!(
+            self.buf,
+            "{{\"index\":{index},\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}},\
+             \"logprobs\":null,\"finish_reason\":null}}"
+        );
+        self.end_chunk();
+    }
+
+    fn content(&mut self, index: usize, piece: &str) {
+        self.buf.extend_from_slice(&self.prefix);
+        let _ = write!(self.buf, "{{\"index\":{index},\"delta\":{{\"content\":");
+        let _ = serde_json::to_writer(&mut self.buf, piece);
+        self.buf
+            .extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":null}");
+        self.end_chunk();
+    }
+
+    fn finish(&mut self, index: usize, reason: &str) {
+        self.buf.extend_from_slice(&self.prefix);
+        let _ = write!(
+            self.buf,
+            "{{\"index\":{index},\"delta\":{{}},\"logprobs\":null,\"finish_reason\":\"{reason}\"}}"
+        );
+        self.end_chunk();
+    }
+
+    fn usage(&mut self, usage: &Usage) {
+        self.buf.extend_from_slice(&self.prefix);
+        self.buf.extend_from_slice(b"],\"usage\":");
+        let _ = serde_json::to_writer(&mut self.buf, usage);
+        self.buf.extend_from_slice(b"}\n\n");
+    }
+
+    fn malformed(&mut self) {
+        self.buf.extend_from_slice(&self.prefix);
+        self.buf
+            .extend_from_slice(b"{\"index\":0,\"delta\":{\"content\":\"the qu\n\n");
+    }
+}
+
+/// Renders the complete event stream for `completion`.
+pub fn render_sse(
+    id: &str,
+    created: u64,
+    model: &str,
+    completion: &Completion,
+    include_usage: bool,
+    end: StreamEnd,
+) -> SseBody {
+    let pieces: usize = completion.choices.iter().map(|c| c.ends.len()).sum();
+    let per_chunk = 140 + id.len() + model.len();
+    let capacity = (pieces + 3 * completion.choices.len() + 2) * per_chunk + 256;
+    let mut w = ChunkWriter::new(id, created, model, include_usage, capacity);
+    let mut group_ends = Vec::new();
+
+    // A leading comment: real servers and gateways send keep-alive comments, and a client that
+    // does not skip them breaks on its very first read.
+    w.buf.extend_from_slice(b": milc-sim\n\n");
+    for index in 0..completion.choices.len() {
+        w.role(index);
+    }
+
+    if end == StreamEnd::Malformed {
+        w.malformed();
+        group_ends.push(w.buf.len());
+        return SseBody {
+            bytes: Bytes::from(w.buf),
+            group_ends,
+        };
+    }
+
+    let mut steps = completion
+        .choices
+        .iter()
+        .map(|c| c.ends.len())
+        .max()
+        .unwrap_or(0);
+    if end == StreamEnd::MidStreamError {
+        steps = steps.min(MID_STREAM_TOKENS);
+    }
+    // The first content step travels with the role chunk and the tail with the last step, so a
+    // stream of N tokens takes (N - 1) intervals: time to first token is `latency_ms` alone.
+    for k in 0..steps {
+        if k > 0 {
+            group_ends.push(w.buf.len());
+        }
+        for (index, choice) in completion.choices.iter().enumerate() {
+            if let Some(piece) = choice.piece(k) {
+                w.content(index, piece);
+            }
+        }
+    }
+
+    match end {
+        StreamEnd::MidStreamError => w.buf.extend_from_slice(MID_STREAM_ERROR),
+        StreamEnd::Normal { with_usage } => {
+            for (index, choice) in completion.choices.iter().enumerate() {
+                w.finish(index, choice.finish_reason);
+            }
+            if include_usage && with_usage {
+                w.usage(&completion.usage);
+            }
+            w.buf.extend_from_slice(b"data: [DONE]\n\n");
+        }
+        StreamEnd::Malformed => {}
+    }
+    group_ends.push(w.buf.len());
+    SseBody {
+        bytes: Bytes::from(w.buf),
+        group_ends,
+    }
+}
+
+struct Pacer {
+    bytes: Bytes,
+    group_ends: Vec<usize>,
+    sent: usize,
+    next: usize,
+    start: Instant,
+    interval: Duration,
+    shutdown: CancellationToken,
+    _live: LiveGuard,
+}
+
+impl Pacer {
+    fn due(&self, group: usize) -> Instant {
+        self.start + self.interval.saturating_mul(group as u32)
+    }
+}
+
+/// The HTTP body for an SSE rendering: group k is released at `start + k · interval`. Nothing is
+/// spawned; when the client disconnects hyper drops the body and with it the timer. On shutdown
+/// the rest is flushed at once, so `stop()` is prompt and clients still get complete streams.
+fn paced_body(sse: SseBody, interval: Option<Duration>, sim: &Arc<Shared>) -> Body {
+    let interval = match interval {
+        Some(i) if sse.group_ends.len() > 1 => i,
+        _ => return Body::from(sse.bytes),
+    };
+    let pacer = Pacer {
+        bytes: sse.bytes,
+        group_ends: sse.group_ends,
+        sent: 0,
+        next: 0,
+        start: Instant::now(),
+        interval,
+        shutdown: sim.shutdown.clone(),
+        _live: LiveGuard::new(sim),
+    };
+    let stream = futures_util::stream::unfold(pacer, |mut p| async move {
+        if p.next >= p.group_ends.len() {
+            return None;
+        }
+        let flush_all = if p.shutdown.is_cancelled() {
+            true
+        } else {
+            tokio::select! {
+                biased;
+                _ = p.shutdown.cancelled() => true,
+                _ = tokio::time::sleep_until(p.due(p.next)) => false,
+            }
+        };
+        if flush_all {
+            p.next = p.group_ends.len();
+        } else {
+            // Release every group already due, so a stream that fell behind under load catches
+            // up in one write instead of drifting later and later.
+            let now = Instant::now();
+            p.next += 1;
+            while p.next < p.group_ends.len() && p.due(p.next) <= now {
+                p.next += 1;
+            }
+        }
+        let end = p.group_ends[p.next - 1];
+        let chunk = p.bytes.slice(p.sent..end);
+        p.sent = end;
+        Some((Ok::<_, Infallible>(chunk), p))
+    });
+    Body::from_stream(stream)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn fault_header(headers: &HeaderMap) -> Result<Option<faults::FaultHeader>, ApiError> {
+    let Some(value) = headers.get(FAULT_HEADER) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request(format!("Invalid {FAULT_HEADER}: not ASCII."), None))?;
+    parse_fault_header(value)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request(e, None))
+}
+
+/// Waits until the client goes away (hyper drops this future) or the simulator stops.
+async fn hang(sim: &Arc<Shared>) -> Response {
+    let _live = LiveGuard::new(sim);
+    sim.shutdown.cancelled().await;
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: "The simulator is shutting down.".to_owned(),
+        kind: "server_error",
+        param: None,
+        code: None,
+    }
+    .into_response()
+}
+
+pub async fn handle(State(sim): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let req = match parse_request(&body) {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
+    };
+    if !sim.models.iter().any(|m| *m == req.model) {
+        return ApiError::model_not_found(&req.model).into_response();
+    }
+    let fault = match fault_header(&headers) {
+        Ok(header) => sim.faults.pick(header, &body),
+        Err(e) => return e.into_response(),
+    };
+    if let Some(fault) = fault {
+        tracing::debug!(fault = fault.name(), stream = req.stream, "injecting fault");
+    }
+    if fault == Some(Fault::Hang) {
+        return hang(&sim).await;
+    }
+    sim.latency().await;
+
+    let id = sim.chat_id();
+    match fault {
+        Some(Fault::RateLimit) => return faults::rate_limit_response(),
+        Some(Fault::Quota) => return faults::quota_response(),
+        Some(Fault::ServerError) => return faults::server_error_response(),
+        Some(Fault::MidStreamError) if !req.stream => return faults::server_error_response(),
+        Some(Fault::Html) => return faults::html_response(),
+        Some(Fault::Malformed) if !req.stream => {
+            return faults::malformed_response(&id, &req.model)
+        }
+        _ => {}
+    }
+
+    let completion = complete(&req);
+    let created = unix_now();
+    if !req.stream {
+        return completion_json(
+            &id,
+            created,
+            &req.model,
+            &completion,
+            fault != Some(Fault::NoUsage),
+        );
+    }
+
+    let end = match fault {
+        Some(Fault::Malformed) => StreamEnd::Malformed,
+        Some(Fault::MidStreamError) => StreamEnd::MidStreamError,
+        _ => StreamEnd::Normal {
+            with_usage: fault != Some(Fault::NoUsage),
+        },
+    };
+    let sse = render_sse(
+        &id,
+        created,
+        &req.model,
+        &completion,
+        req.include_usage,
+        end,
+    );
+    let body = paced_body(sse, sim.interval, &sim);
+    let mut res = Response::new(body);
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(body: Value) -> Result<ChatRequest, ApiError> {
+        parse_request(body.to_string().as_bytes())
+    }
+
+    fn user(text: &str) -> Value {
+        serde_json::json!({"model": "m", "messages": [{"role": "user", "content": text}]})
+    }
+
+    #[test]
+    fn rejects_what_a_strict_server_rejects() {
+        let cases = [
+            (
+                serde_json::json!({"messages": [{"role": "user", "content": "x"}]}),
+                "model",
+            ),
+            (serde_json::json!({"model": "m"}), "messages"),
+            (
+                serde_json::json!({"model": "m", "messages": []}),
+                "messages",
+            ),
+            (
+                serde_json::json!({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}),
+                "messages",
+            ),
+            (
+                serde_json::json!({"model": "m", "messages": [{"role": "user"}]}),
+                "messages",
+            ),
+            (
+                serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+                    "stream_options": {"include_usage": true}}),
+                "stream_options",
+            ),
+            (
+                serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+                    "stream": false, "stream_options": {"include_usage": true}}),
+                "stream_options",
+            ),
+            (
+                serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}),
+                "max_tokens",
+            ),
+            (
+                serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 0}),
+                "n",
+            ),
+            (
+                serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+                    "stop": ["a", "b", "c", "d", "e"]}),
+                "stop",
+            ),
+            (
+                serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3}),
+                "temperature",
+            ),
+        ];
+        for (body, param) in cases {
+            let err = req(body.clone()).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(err.param, Some(param), "{body}: {}", err.message);
+        }
+        assert!(parse_request(b"{not json").is_err());
+    }
+
+    #[test]
+    fn accepts_nulls_parts_and_assistant_without_content() {
+        let r = req(serde_json::json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": null, "tool_calls": []},
+            ],
+            "stream": null, "stream_options": null, "max_tokens": null, "stop": null,
+        }))
+        .unwrap();
+        assert!(!r.stream);
+        assert_eq!(r.limit, None);
+    }
+
+    #[test]
+    fn prompt_usage_counts_messages_and_leading_system_prefix() {
+        let messages = serde_json::json!([
+            {"role": "system", "content": "You are terse."},
+            {"role": "developer", "content": [{"type": "text", "text": "No emojis!"}]},
+            {"role": "user", "content": "Hello, world!"},
+            {"role": "system", "content": "late"},
+        ]);
+        let messages = messages.as_array().unwrap();
+        // 4 + 4 + 5 + 2 content tokens, +4 each, +3.
+        assert_eq!(prompt_usage(messages), (15 + 16 + 3, (4 + 4) + (4 + 4)));
+    }
+
+    #[test]
+    fn word_count_in_range_and_limit_caps_with_length() {
+        for i in 0..200 {
+            let c = complete(&req(user(&format!("q{i}"))).unwrap());
+            let words = c.choices[0].ends.len() as u64;
+            assert!((MIN_WORDS..=MAX_WORDS).contains(&words));
+            assert_eq!(c.usage.completion_tokens, words);
+            assert_eq!(c.choices[0].finish_reason, "stop");
+        }
+        let mut body = user("x");
+        body["max_tokens"] = 5.into();
+        let c = complete(&req(body.clone()).unwrap());
+        assert_eq!(c.usage.completion_tokens, 5);
+        assert_eq!(c.choices[0].finish_reason, "length");
+        body["max_completion_tokens"] = 3.into();
+        assert_eq!(complete(&req(body).unwrap()).usage.completion_tokens, 3);
+    }
+
+    #[test]
+    fn stop_cuts_before_the_first_occurrence() {
+        let full = complete(&req(user("stop test")).unwrap()).choices[0]
+            .text
+            .clone();
+        let third = full.split(' ').nth(2).unwrap().to_owned();
+        let mut body = user("stop test");
+        body["stop"] = serde_json::json!(["zzz", format!(" {third}")]);
+        let cut = complete(&req(body).unwrap());
+        let choice = &cut.choices[0];
+        let expected = &full[..full.find(&format!(" {third}")).unwrap()];
+        assert_eq!(choice.text, expected);
+        assert_eq!(choice.finish_reason, "stop");
+        assert_eq!(choice.ends.last().copied().unwrap_or(0), choice.text.len());
+        assert_eq!(cut.usage.completion_tokens, count_tokens(&choice.text));
+    }
+
+    #[test]
+    fn reasoning_tokens_fit_inside_the_limit() {
+        let mut body = user("think");
+        body["model"] = "milc-sim-reasoning".into();
+        let c = complete(&req(body.clone()).unwrap());
+        assert_eq!(c.usage.completion_tokens_details.reasoning_tokens, 8);
+        assert_eq!(
+            c.usage.completion_tokens,
+            8 + count_tokens(&c.choices[0].text)
+        );
+        body["max_completion_tokens"] = 10.into();
+        let c = complete(&req(body).unwrap());
+        assert_eq!(c.usage.completion_tokens, 10);
+        assert_eq!(c.choices[0].ends.len(), 2);
+        assert_eq!(c.choices[0].finish_reason, "length");
+    }
+
+    #[test]
+    fn sse_rendering_is_one_event_per_piece_and_joins_to_the_text() {
+        let mut body = user("render");
+        body["n"] = 2.into();
+        let c = complete(&req(body).unwrap());
+        let sse = render_sse(
+            "chatcmpl-x",
+            1,
+            "m",
+            &c,
+            true,
+            StreamEnd::Normal { with_usage: true },
+        );
+        let text = std::str::from_utf8(&sse.bytes).unwrap();
+        assert!(text.starts_with(": milc-sim\n\n"));
+        assert!(text.ends_with("data: [DONE]\n\n"));
+        let steps = c.choices.iter().map(|ch| ch.ends.len()).max().unwrap();
+        assert_eq!(sse.group_ends.len(), steps);
+        let mut joined = [String::new(), String::new()];
+        let mut usage_chunks = 0;
+        for event in text.split("\n\n").filter(|e| e.starts_with("data: {")) {
+            let v: Value = serde_json::from_str(&event["data: ".len()..]).unwrap();
+            assert_eq!(v["id"], "chatcmpl-x");
+            if v["choices"].as_array().unwrap().is_empty() {
+                usage_chunks += 1;
+                assert_eq!(v["usage"]["completion_tokens"], c.usage.completion_tokens);
+                continue;
+            }
+            assert!(v["usage"].is_null());
+            let i = v["choices"][0]["index"].as_u64().unwrap() as usize;
+            if let Some(s) = v["choices"][0]["delta"]["content"].as_str() {
+                joined[i].push_str(s);
+            }
+        }
+        assert_eq!(usage_chunks, 1);
+        assert_eq!(joined[0], c.choices[0].text);
+        assert_eq!(joined[1], c.choices[1].text);
+        assert_ne!(c.choices[0].text, c.choices[1].text);
+    }
+}
