@@ -978,8 +978,9 @@ mod tests {
             {"role": "system", "content": "late"},
         ]);
         let messages = messages.as_array().unwrap();
-        // 4 + 4 + 5 + 2 content tokens, +4 each, +3.
-        assert_eq!(prompt_usage(messages), (15 + 16 + 3, (4 + 4) + (4 + 4)));
+        // Content tokens 4 ("You are terse.") + 3 ("No emojis!") + 4 ("Hello, world!") + 1,
+        // +4 per message, +3; the late system message is not part of the cached prefix.
+        assert_eq!(prompt_usage(messages), (12 + 16 + 3, (4 + 4) + (3 + 4)));
     }
 
     #[test]

@@ -1,0 +1,487 @@
+//! `milc` end to end, as a script or CI uses it: real processes, a real simulator process on
+//! 127.0.0.1, a real SQLite file, the real keyring (scripts/test provides the Secret Service).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const CANARY: &str = "nvapi-CANARY-e2e-8c41b7d2e9";
+
+/// The `milc` binary cargo built next to this test's directory.
+fn milc_bin() -> PathBuf {
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let bin = dir.join(format!("milc{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// A `milc sim` process on a free port, killed when dropped.
+struct SimProcess {
+    child: Child,
+    url: String,
+}
+
+impl SimProcess {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(milc_bin())
+            .args(["sim", "--port", "0"])
+            .args(args)
+            .env("SIM_KEY", CANARY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.rsplit(' ').next().unwrap().trim().to_owned();
+        assert!(
+            url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"),
+            "{line}"
+        );
+        Self { child, url }
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Db {
+    dir: tempfile::TempDir,
+}
+
+impl Db {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("milc.db")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(milc_bin());
+        c.arg("--db").arg(self.path()).args(args);
+        c
+    }
+
+    /// Runs `milc` to completion (30 s at most), feeding `stdin`.
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = wait_output(child);
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(
+                !contains(stream, CANARY.as_bytes()),
+                "milc {args:?} printed the token"
+            );
+        }
+        out
+    }
+
+    fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "milc {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args, "")).unwrap()
+    }
+}
+
+fn wait_output(mut child: Child) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("milc did not finish within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            hits.extend(files_containing(&path, needle));
+        } else if contains(&std::fs::read(&path).unwrap(), needle) {
+            hits.push(path.display().to_string());
+        }
+    }
+    hits
+}
+
+/// "0.000123" → 123_000_000 pico-dollars.
+fn pico(usd: &str) -> i64 {
+    let (int, frac) = usd.split_once('.').unwrap();
+    int.parse::<i64>().unwrap() * 1_000_000_000_000 + format!("{frac:0<12}").parse::<i64>().unwrap()
+}
+
+/// Reads from a child's stdout until something arrives.
+fn first_bytes(stdout: &mut ChildStdout) -> String {
+    let mut buf = [0u8; 64];
+    let n = stdout.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn a_fresh_install_chats_with_the_builtin_simulator_without_credentials() {
+    let db = Db::new();
+    let eps = db.json(&["endpoints", "list", "--json"]);
+    assert_eq!(eps.as_array().unwrap().len(), 1);
+    assert_eq!(eps[0]["name"], "Local simulator");
+    assert_eq!(eps[0]["simulator"], true);
+    assert!(
+        db.ok(&["endpoints", "list"], "").contains("simulator"),
+        "labelled in the table too"
+    );
+
+    let out = db.run(&["chat", "hello there"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).trim().len() > 10);
+    let figures = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        figures.contains("ttft") && figures.contains("reported"),
+        "{figures}"
+    );
+    assert!(db
+        .ok(&["endpoints", "test", "Local simulator"], "")
+        .contains("milc-sim"));
+}
+
+#[test]
+fn chat_with_a_keyring_token_is_logged_with_the_right_cost_and_the_token_stays_secret() {
+    let sim = SimProcess::start(&["--api-key-env", "SIM_KEY"]);
+    let db = Db::new();
+    let added = db.run(
+        &[
+            "endpoints",
+            "add",
+            "ccluster",
+            "--url",
+            &sim.url,
+            "--model",
+            "milc-sim",
+            "--token-stdin",
+            "--price-in",
+            "0.5",
+            "--price-cached",
+            "0.25",
+            "--price-out",
+            "1.5",
+        ],
+        &format!("{CANARY}\n"),
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let eps = db.json(&["endpoints", "list", "--json"]);
+    let ep = eps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "ccluster")
+        .unwrap();
+    assert_eq!(ep["has_token"], true);
+    assert_eq!(ep["prices"]["cached_input"], "0.25");
+    assert!(db
+        .ok(&["endpoints", "test", "ccluster"], "")
+        .contains("ok in"));
+
+    let args = [
+        "chat",
+        "--endpoint",
+        "ccluster",
+        "--system",
+        "Answer in one paragraph.",
+        "Why log every call?",
+    ];
+    let streamed = db.ok(&args, "");
+    let r: Value = serde_json::from_str(&db.ok(&[&args[..], &["--json"]].concat(), "")).unwrap();
+    assert_eq!(
+        streamed.trim_end(),
+        r["output"].as_str().unwrap(),
+        "stdout carries the answer"
+    );
+    let u = &r["usage"];
+    assert_eq!(u["source"], "reported");
+    let (p, c, o) = (
+        u["prompt_tokens"].as_i64().unwrap(),
+        u["cached_tokens"].as_i64().unwrap(),
+        u["completion_tokens"].as_i64().unwrap(),
+    );
+    assert!(
+        c > 0,
+        "the system prompt is served from the simulator's cache"
+    );
+    let expected = (p - c) * 500_000 + c * 250_000 + o * 1_500_000;
+    assert_eq!(pico(r["cost"]["usd"].as_str().unwrap()), expected);
+    assert_eq!(r["cost"]["source"], "reported");
+    assert!(r["ttft_ms"].as_u64().unwrap() <= r["latency_ms"].as_u64().unwrap());
+
+    let calls = db.json(&["calls", "--json", "--limit", "5"]);
+    let newest = &calls[0];
+    assert_eq!(
+        calls.as_array().unwrap().len(),
+        2,
+        "two chats are two calls; a connection test is not a call"
+    );
+    assert_eq!(newest["id"], r["call_id"]);
+    assert_eq!(
+        (newest["endpoint"].as_str(), newest["outcome"].as_str()),
+        (Some("ccluster"), Some("ok"))
+    );
+    assert_eq!(newest["source"], "cli");
+    assert_eq!(newest["cost"], r["cost"]);
+    assert_eq!(newest["usage"], r["usage"]);
+    assert!(db.ok(&["calls"], "").contains("ccluster"));
+
+    assert_eq!(
+        files_containing(db.dir.path(), CANARY.as_bytes()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn the_answer_streams_to_stdout_while_it_is_generated_and_ctrl_c_cancels() {
+    let sim = SimProcess::start(&["--tokens-per-sec", "10"]);
+    let db = Db::new();
+    db.ok(
+        &[
+            "endpoints",
+            "add",
+            "slow",
+            "--url",
+            &sim.url,
+            "--model",
+            "milc-sim",
+        ],
+        "",
+    );
+    let mut child = db
+        .cmd(&["chat", "--endpoint", "slow", "tell me a long story"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let first = first_bytes(&mut stdout);
+    assert!(!first.trim().is_empty());
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "text arrived while the answer was still being generated"
+    );
+
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = wait_output(child);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cancelled"));
+    let calls = db.json(&["calls", "--json"]);
+    assert_eq!(calls[0]["outcome"], "cancelled");
+    assert_eq!(
+        calls[0]["usage"]["source"], "estimated",
+        "tokens already streamed are counted"
+    );
+}
+
+#[test]
+fn failures_say_what_is_wrong_on_stderr_exit_nonzero_and_are_logged() {
+    let sim = SimProcess::start(&[]);
+    let db = Db::new();
+
+    let bad_url = db.run(
+        &[
+            "endpoints",
+            "add",
+            "x",
+            "--url",
+            "localhost:8000",
+            "--model",
+            "m",
+        ],
+        "",
+    );
+    assert!(!bad_url.status.success());
+    assert!(String::from_utf8_lossy(&bad_url.stderr).contains("base_url"));
+    let bad_price = db.run(
+        &[
+            "endpoints",
+            "add",
+            "x",
+            "--url",
+            &sim.url,
+            "--model",
+            "m",
+            "--price-in",
+            "cheap",
+        ],
+        "",
+    );
+    assert!(!bad_price.status.success());
+    assert!(String::from_utf8_lossy(&bad_price.stderr).contains("--price-in"));
+
+    db.ok(
+        &[
+            "endpoints",
+            "add",
+            "wrong-model",
+            "--url",
+            &sim.url,
+            "--model",
+            "gpt-nope",
+        ],
+        "",
+    );
+    let dup = db.run(
+        &[
+            "endpoints",
+            "add",
+            "wrong-model",
+            "--url",
+            &sim.url,
+            "--model",
+            "m",
+        ],
+        "",
+    );
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+
+    let test = db.run(&["endpoints", "test", "wrong-model"], "");
+    assert!(!test.status.success());
+    let said = String::from_utf8_lossy(&test.stdout);
+    assert!(
+        said.contains("gpt-nope") && said.contains("milc-sim"),
+        "names the model and what is served: {said}"
+    );
+
+    let chat = db.run(&["chat", "--endpoint", "wrong-model", "hi"], "");
+    assert_eq!(chat.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&chat.stderr);
+    assert!(
+        err.contains("not_found") && err.contains("gpt-nope"),
+        "{err}"
+    );
+    let calls = db.json(&["calls", "--json"]);
+    assert_eq!(
+        (
+            calls[0]["outcome"].as_str(),
+            calls[0]["http_status"].as_u64()
+        ),
+        (Some("error"), Some(404))
+    );
+    assert_eq!(calls[0]["error_kind"], "not_found");
+
+    db.ok(&["endpoints", "status", "wrong-model", "retired"], "");
+    let retired = db.run(&["chat", "--endpoint", "wrong-model", "hi"], "");
+    assert!(String::from_utf8_lossy(&retired.stderr).contains("retired"));
+
+    db.ok(&["endpoints", "rm", "wrong-model"], "");
+    let gone = db.run(&["chat", "--endpoint", "wrong-model", "hi"], "");
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no endpoint named 'wrong-model'"));
+    let calls = db.json(&["calls", "--json"]);
+    assert_eq!(
+        calls[0]["endpoint"],
+        Value::Null,
+        "the log keeps calls of deleted endpoints"
+    );
+}
+
+#[test]
+fn the_simulator_injects_faults_the_client_survives() {
+    // Every other request fails with 429; the client retries after the server's Retry-After.
+    let sim = SimProcess::start(&["--fault", "rate_limit:0.5", "--seed", "3"]);
+    let db = Db::new();
+    db.ok(
+        &[
+            "endpoints",
+            "add",
+            "flaky",
+            "--url",
+            &sim.url,
+            "--model",
+            "milc-sim",
+            "--max-retries",
+            "8",
+        ],
+        "",
+    );
+    let mut retried = false;
+    for i in 0..6 {
+        let r: Value = serde_json::from_str(&db.ok(
+            &[
+                "chat",
+                "--endpoint",
+                "flaky",
+                "--json",
+                &format!("question {i}"),
+            ],
+            "",
+        ))
+        .unwrap();
+        retried |= r["attempts"].as_u64().unwrap() > 1;
+    }
+    assert!(retried, "some calls needed a retry and still succeeded");
+    let bad = db.run(&["sim", "--fault", "explode:0.5"], "");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("rate_limit"),
+        "lists the valid kinds"
+    );
+}
