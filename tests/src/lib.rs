@@ -1,1 +1,136 @@
-//! End-to-end tests live in tests/tests.
+//! Helpers for the end-to-end tests in `tests/`: the binaries cargo built, simulator processes on
+//! 127.0.0.1, and a scan of the files an app wrote.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A binary of this workspace, built by `cargo test --workspace` next to the test executables.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace` (scripts/test)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn milc_bin() -> PathBuf {
+    workspace_bin("milc")
+}
+
+/// A `milc sim` process on a free port, killed when dropped. `SIM_KEY` is set to `api_key` so
+/// `--api-key-env SIM_KEY` can require it.
+pub struct SimProcess {
+    child: Child,
+    pub url: String,
+}
+
+impl SimProcess {
+    pub fn start(args: &[&str], api_key: &str) -> Self {
+        let mut child = Command::new(milc_bin())
+            .args(["sim", "--port", "0"])
+            .args(args)
+            .env("SIM_KEY", api_key)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.rsplit(' ').next().unwrap().trim().to_owned();
+        assert!(
+            url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"),
+            "{line}"
+        );
+        Self { child, url }
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for a child to finish (30 s at most) and collects its output.
+pub fn wait_output(mut child: Child) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the process did not finish within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file below `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return hits;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            hits.extend(files_containing(&path, needle));
+        } else if meta.is_file() && std::fs::read(&path).is_ok_and(|b| contains(&b, needle)) {
+            hits.push(path.display().to_string());
+        }
+    }
+    hits
+}
+
+/// Every file below `dir`, for the report when a scan finds nothing to scan.
+pub fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        count_files(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// "0.000123" → 123_000_000 pico-dollars, an independent reading of the app's money strings.
+pub fn pico(usd: &str) -> i64 {
+    let usd = usd.trim().trim_start_matches('$');
+    let (int, frac) = usd.split_once('.').unwrap_or((usd, ""));
+    int.parse::<i64>().unwrap() * 1_000_000_000_000 + format!("{frac:0<12}").parse::<i64>().unwrap()
+}
+
+/// A free TCP port on 127.0.0.1 (for servers that cannot report the port they bound).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

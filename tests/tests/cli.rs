@@ -1,68 +1,14 @@
 //! `milc` end to end, as a script or CI uses it: real processes, a real simulator process on
 //! 127.0.0.1, a real SQLite file, the real keyring (scripts/test provides the Secret Service).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{ChildStdout, Command, Output, Stdio};
 
+use milc_e2e::{contains, files_containing, milc_bin, pico, wait_output, SimProcess};
 use serde_json::Value;
 
 const CANARY: &str = "nvapi-CANARY-e2e-8c41b7d2e9";
-
-/// The `milc` binary cargo built next to this test's directory.
-fn milc_bin() -> PathBuf {
-    let dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let bin = dir.join(format!("milc{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo test --workspace`",
-        bin.display()
-    );
-    bin
-}
-
-/// A `milc sim` process on a free port, killed when dropped.
-struct SimProcess {
-    child: Child,
-    url: String,
-}
-
-impl SimProcess {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(milc_bin())
-            .args(["sim", "--port", "0"])
-            .args(args)
-            .env("SIM_KEY", CANARY)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.rsplit(' ').next().unwrap().trim().to_owned();
-        assert!(
-            url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"),
-            "{line}"
-        );
-        Self { child, url }
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Db {
     dir: tempfile::TempDir,
@@ -125,41 +71,6 @@ impl Db {
     }
 }
 
-fn wait_output(mut child: Child) -> Output {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("milc did not finish within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            hits.extend(files_containing(&path, needle));
-        } else if contains(&std::fs::read(&path).unwrap(), needle) {
-            hits.push(path.display().to_string());
-        }
-    }
-    hits
-}
-
-/// "0.000123" → 123_000_000 pico-dollars.
-fn pico(usd: &str) -> i64 {
-    let (int, frac) = usd.split_once('.').unwrap();
-    int.parse::<i64>().unwrap() * 1_000_000_000_000 + format!("{frac:0<12}").parse::<i64>().unwrap()
-}
-
 /// Reads from a child's stdout until something arrives.
 fn first_bytes(stdout: &mut ChildStdout) -> String {
     let mut buf = [0u8; 64];
@@ -198,7 +109,7 @@ fn a_fresh_install_chats_with_the_builtin_simulator_without_credentials() {
 
 #[test]
 fn chat_with_a_keyring_token_is_logged_with_the_right_cost_and_the_token_stays_secret() {
-    let sim = SimProcess::start(&["--api-key-env", "SIM_KEY"]);
+    let sim = SimProcess::start(&["--api-key-env", "SIM_KEY"], CANARY);
     let db = Db::new();
     let added = db.run(
         &[
@@ -293,7 +204,7 @@ fn chat_with_a_keyring_token_is_logged_with_the_right_cost_and_the_token_stays_s
 
 #[test]
 fn the_answer_streams_to_stdout_while_it_is_generated_and_ctrl_c_cancels() {
-    let sim = SimProcess::start(&["--tokens-per-sec", "10"]);
+    let sim = SimProcess::start(&["--tokens-per-sec", "10"], CANARY);
     let db = Db::new();
     db.ok(
         &[
@@ -344,7 +255,7 @@ fn the_answer_streams_to_stdout_while_it_is_generated_and_ctrl_c_cancels() {
 
 #[test]
 fn failures_say_what_is_wrong_on_stderr_exit_nonzero_and_are_logged() {
-    let sim = SimProcess::start(&[]);
+    let sim = SimProcess::start(&[], CANARY);
     let db = Db::new();
 
     let bad_url = db.run(
@@ -447,7 +358,7 @@ fn failures_say_what_is_wrong_on_stderr_exit_nonzero_and_are_logged() {
 #[test]
 fn the_simulator_injects_faults_the_client_survives() {
     // Every other request fails with 429; the client retries after the server's Retry-After.
-    let sim = SimProcess::start(&["--fault", "rate_limit:0.5", "--seed", "3"]);
+    let sim = SimProcess::start(&["--fault", "rate_limit:0.5", "--seed", "3"], CANARY);
     let db = Db::new();
     db.ok(
         &[

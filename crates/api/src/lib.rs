@@ -21,6 +21,7 @@ pub mod cmd {
     pub const CHAT: &str = "chat";
     pub const CHAT_CANCEL: &str = "chat_cancel";
     pub const CALLS_LIST: &str = "calls_list";
+    pub const UI_READY: &str = "ui_ready";
 }
 
 /// Lifecycle status of an endpoint: retired endpoints refuse new calls, deprecated ones warn.
@@ -96,6 +97,27 @@ impl EndpointSpec {
             max_retries: default_max_retries(),
             status: EndpointStatus::Active,
         }
+    }
+}
+
+/// What to do with an endpoint's token when saving it from a form. The stored token is never sent
+/// back to a form, so "keep" is the default.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "action", content = "token", rename_all = "snake_case")]
+pub enum TokenChange {
+    #[default]
+    Keep,
+    Replace(String),
+    Remove,
+}
+
+impl fmt::Debug for TokenChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Keep => "Keep",
+            Self::Replace(_) => "Replace(<redacted>)",
+            Self::Remove => "Remove",
+        })
     }
 }
 
@@ -409,6 +431,21 @@ mod tests {
             "\"estimated\""
         );
         assert_eq!(cmd::CHAT, "chat");
+    }
+
+    #[test]
+    fn a_token_change_never_shows_the_token_in_debug() {
+        let t = TokenChange::Replace("canary-api-77".into());
+        assert!(!format!("{t:?}").contains("canary"));
+        let wire = serde_json::to_value(&t).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({"action": "replace", "token": "canary-api-77"})
+        );
+        assert_eq!(
+            serde_json::from_value::<TokenChange>(serde_json::json!({"action": "keep"})).unwrap(),
+            TokenChange::Keep
+        );
     }
 
     #[test]

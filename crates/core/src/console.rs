@@ -8,6 +8,7 @@ use std::time::Duration;
 use milc_api::{
     tokens_per_sec, CallError, CallRecord, CallSource, ChatRequest, ChatResult, ConnectionTest,
     Endpoint, EndpointSpec, EndpointStatus, ErrorKind, Outcome, PricePerMillion, Prices,
+    TokenChange,
 };
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,13 @@ pub struct Console {
     secrets: Secrets,
     client: Client,
     embedded_sim: OnceCell<milc_sim::SimHandle>,
+}
+
+/// Where log files go when `MILC_LOG_DIR` does not say otherwise.
+pub fn default_log_dir() -> PathBuf {
+    directories::ProjectDirs::from("dev", "milc", "milc-console")
+        .map(|d| d.data_local_dir().join("logs"))
+        .unwrap_or_else(|| PathBuf::from("logs"))
 }
 
 /// The database file used when neither `--db` nor `MILC_DB` says otherwise.
@@ -115,6 +123,31 @@ impl Console {
     pub async fn update_endpoint(&self, id: i64, spec: EndpointSpec) -> Result<Endpoint, Error> {
         let spec = endpoints::validate(spec)?;
         Ok(self.store.update_endpoint(id, &spec).await?)
+    }
+
+    /// Saves an endpoint from a form: adds it when `id` is `None`, else updates it; then applies
+    /// the token change.
+    pub async fn save_endpoint(
+        &self,
+        id: Option<i64>,
+        spec: EndpointSpec,
+        token: TokenChange,
+    ) -> Result<Endpoint, Error> {
+        let token = match token {
+            TokenChange::Keep => None,
+            TokenChange::Replace(t) => Some(Some(SecretString::new(t))),
+            TokenChange::Remove => Some(None),
+        };
+        match id {
+            None => self.add_endpoint(spec, token.flatten()).await,
+            Some(id) => {
+                let ep = self.update_endpoint(id, spec).await?;
+                match token {
+                    Some(t) => self.set_token(id, t).await,
+                    None => Ok(ep),
+                }
+            }
+        }
     }
 
     /// Replaces (`Some`) or removes (`None`) an endpoint's token.

@@ -10,7 +10,7 @@ pub mod secrets;
 pub mod sse;
 pub mod store;
 
-pub use console::{default_db_path, Console, SIMULATOR_ENDPOINT};
+pub use console::{default_db_path, default_log_dir, Console, SIMULATOR_ENDPOINT};
 pub use secrets::{SecretError, SecretString, Secrets};
 pub use store::{Store, StoreError};
 

@@ -9,11 +9,11 @@ use futures_util::StreamExt;
 use milc_sim::{start, SimConfig};
 use serde_json::{json, Value};
 
-const STREAMS: usize = 2000;
-
 struct Outcome {
     /// Send to first non-empty content delta.
     ttft: Duration,
+    /// Send to last content delta.
+    last: Duration,
     content_chunks: u64,
     usage_tokens: u64,
 }
@@ -47,6 +47,7 @@ async fn one_stream(client: reqwest::Client, url: String, i: usize) -> Result<Ou
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut consumed = 0;
     let mut ttft = None;
+    let mut last = Duration::ZERO;
     let mut content_chunks = 0;
     let mut usage_tokens = None;
     let mut done = false;
@@ -65,7 +66,8 @@ async fn one_stream(client: reqwest::Client, url: String, i: usize) -> Result<Ou
             if let Some(content) = v["choices"][0]["delta"]["content"].as_str() {
                 if !content.is_empty() {
                     content_chunks += 1;
-                    ttft.get_or_insert_with(|| started.elapsed());
+                    last = started.elapsed();
+                    ttft.get_or_insert(last);
                 }
             }
             if let Some(n) = v["usage"]["completion_tokens"].as_u64() {
@@ -78,6 +80,7 @@ async fn one_stream(client: reqwest::Client, url: String, i: usize) -> Result<Ou
     }
     Ok(Outcome {
         ttft: ttft.ok_or("no content")?,
+        last,
         content_chunks,
         usage_tokens: usage_tokens.ok_or("no usage chunk")?,
     })
@@ -88,7 +91,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx]
 }
 
-async fn run(label: &str, tokens_per_sec: f64) {
+async fn run(streams: usize, tokens_per_sec: f64) {
     let sim = start(
         "127.0.0.1:0".parse().unwrap(),
         SimConfig {
@@ -100,16 +103,30 @@ async fn run(label: &str, tokens_per_sec: f64) {
     .expect("start simulator");
     let client = reqwest::Client::builder()
         .no_proxy()
-        .pool_max_idle_per_host(STREAMS)
+        .pool_max_idle_per_host(streams)
         .build()
         .unwrap();
     let url = format!("{}/chat/completions", sim.base_url());
+    // The first round pays for thousands of simultaneous TCP handshakes on the same cores; the
+    // second reuses the pooled connections and so shows the simulator's own cost.
+    for round in ["cold connections", "warm connections"] {
+        measure(&client, &url, streams, tokens_per_sec, round).await;
+    }
+    sim.stop().await;
+}
 
+async fn measure(
+    client: &reqwest::Client,
+    url: &str,
+    streams: usize,
+    tokens_per_sec: f64,
+    round: &str,
+) {
     let started = Instant::now();
-    let tasks: Vec<_> = (0..STREAMS)
-        .map(|i| tokio::spawn(one_stream(client.clone(), url.clone(), i)))
+    let tasks: Vec<_> = (0..streams)
+        .map(|i| tokio::spawn(one_stream(client.clone(), url.to_owned(), i)))
         .collect();
-    let mut outcomes = Vec::with_capacity(STREAMS);
+    let mut outcomes = Vec::with_capacity(streams);
     let mut failures = 0;
     for task in tasks {
         match task.await.expect("stream task panicked") {
@@ -123,7 +140,6 @@ async fn run(label: &str, tokens_per_sec: f64) {
         }
     }
     let wall = started.elapsed();
-    sim.stop().await;
 
     let tokens: u64 = outcomes.iter().map(|o| o.content_chunks).sum();
     let mismatched = outcomes
@@ -134,7 +150,12 @@ async fn run(label: &str, tokens_per_sec: f64) {
     let mut ttfts: Vec<Duration> = outcomes.iter().map(|o| o.ttft).collect();
     ttfts.sort();
 
-    println!("== {label}");
+    let pace = if tokens_per_sec > 0.0 {
+        format!("{tokens_per_sec} tok/s")
+    } else {
+        "unpaced".to_owned()
+    };
+    println!("== {streams} concurrent streams, {pace}, {round}");
     println!(
         "streams: {} ok, {failures} failed, {mismatched} with chunk count != usage",
         outcomes.len()
@@ -150,12 +171,27 @@ async fn run(label: &str, tokens_per_sec: f64) {
         );
     }
     if tokens_per_sec > 0.0 && longest > 0 {
-        // The first token leaves with the headers, the rest one interval apart.
+        // The first token leaves with the headers, the rest one interval apart, so a stream of
+        // n tokens ideally spends (n - 1) / rate between its first and last token.
         let ideal = (longest - 1) as f64 / tokens_per_sec;
         println!(
-            "pacing: longest stream {longest} tokens -> ideal {ideal:.3} s at {tokens_per_sec} tok/s; \
-             measured/ideal = {:.3}",
+            "pacing: longest stream {longest} tokens, ideal {ideal:.3} s at {tokens_per_sec} tok/s, \
+             wall/ideal = {:.3} (includes the ramp-up of all requests)",
             wall.as_secs_f64() / ideal
+        );
+        let mut late: Vec<Duration> = outcomes
+            .iter()
+            .map(|o| {
+                let ideal = Duration::from_secs_f64((o.content_chunks - 1) as f64 / tokens_per_sec);
+                (o.last - o.ttft).saturating_sub(ideal)
+            })
+            .collect();
+        late.sort();
+        println!(
+            "per-stream lateness vs ideal pacing: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            percentile(&late, 0.50).as_secs_f64() * 1e3,
+            percentile(&late, 0.99).as_secs_f64() * 1e3,
+            late.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
         );
     }
 }
@@ -166,7 +202,8 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        run(&format!("{STREAMS} streams, unpaced"), 0.0).await;
-        run(&format!("{STREAMS} streams, 20 tok/s"), 20.0).await;
+        run(2000, 0.0).await;
+        run(2000, 20.0).await;
+        run(5000, 20.0).await;
     });
 }

@@ -1,5 +1,6 @@
 //! `POST /v1/chat/completions`: strict request validation, deterministic completion generation,
-//! usage accounting, the JSON and Server-Sent-Events renderings and the paced SSE body.
+//! usage accounting, the non-stream JSON rendering and the handler that applies faults (the
+//! stream rendering and pacing live in `sse.rs`).
 //!
 //! Usage accounting (tokenizer in `tokens.rs`):
 //! * `prompt_tokens` = Σ over messages (`tokens(content)` + 4) + 3; a content array counts its
@@ -12,12 +13,9 @@
 //!   else `max_tokens`) caps reasoning plus content, like OpenAI's o-series.
 //! * With `n > 1` the prompt is counted once and completions are summed over choices.
 
-use std::convert::Infallible;
-use std::io::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,11 +23,10 @@ use axum::Json;
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::faults::{self, parse_fault_header, Fault, FAULT_HEADER};
+use crate::sse::{paced_body, render_sse, StreamEnd};
 use crate::tokens::{count_tokens, hash_json, Fnv1a, SplitMix64, VOCABULARY};
 use crate::{LiveGuard, Shared};
 
@@ -374,7 +371,7 @@ pub struct ChoiceText {
 }
 
 impl ChoiceText {
-    fn piece(&self, k: usize) -> Option<&str> {
+    pub fn piece(&self, k: usize) -> Option<&str> {
         let end = *self.ends.get(k)?;
         let start = if k == 0 { 0 } else { self.ends[k - 1] };
         Some(&self.text[start..end])
@@ -539,248 +536,6 @@ pub fn completion_json(
     Json(out).into_response()
 }
 
-/// How a stream ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamEnd {
-    /// Finish chunks, the usage chunk (when requested and `with_usage`), `[DONE]`.
-    Normal { with_usage: bool },
-    /// Right after the role chunk, one event whose data is not valid JSON; then close.
-    Malformed,
-    /// After three content steps, an `{"error": …}` event; then close without `[DONE]`.
-    MidStreamError,
-}
-
-const MID_STREAM_TOKENS: usize = 3;
-const MID_STREAM_ERROR: &[u8] = b"data: {\"error\":{\"message\":\"simulated failure mid-stream\",\
-\"type\":\"server_error\",\"param\":null,\"code\":\"internal_error\"}}\n\n";
-
-/// A whole SSE response body rendered up front into one buffer, cut into the groups that are
-/// sent one pacing interval apart. One allocation per stream instead of one per token; sending a
-/// group is a refcounted slice of the buffer.
-#[derive(Debug, Clone)]
-pub struct SseBody {
-    pub bytes: Bytes,
-    /// End offset of each group; the last one is `bytes.len()`.
-    pub group_ends: Vec<usize>,
-}
-
-/// Renders chunks by splicing a preformatted prefix (id, created, model) with the few varying
-/// parts, instead of building and serialising a value per token.
-struct ChunkWriter {
-    buf: Vec<u8>,
-    prefix: Vec<u8>,
-    usage_null: bool,
-}
-
-impl ChunkWriter {
-    fn new(id: &str, created: u64, model: &str, usage_null: bool, capacity: usize) -> Self {
-        let mut prefix = Vec::with_capacity(96 + id.len() + model.len());
-        prefix.extend_from_slice(b"data: {\"id\":");
-        // Writing JSON into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut prefix, id);
-        let _ = write!(
-            prefix,
-            ",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":"
-        );
-        let _ = serde_json::to_writer(&mut prefix, model);
-        prefix.extend_from_slice(b",\"choices\":[");
-        ChunkWriter {
-            buf: Vec::with_capacity(capacity),
-            prefix,
-            usage_null,
-        }
-    }
-
-    fn end_chunk(&mut self) {
-        self.buf.extend_from_slice(b"]");
-        if self.usage_null {
-            self.buf.extend_from_slice(b",\"usage\":null");
-        }
-        self.buf.extend_from_slice(b"}\n\n");
-    }
-
-    fn role(&mut self, index: usize) {
-        self.buf.extend_from_slice(&self.prefix);
-        let _ = write!(
-            self.buf,
-            "{{\"index\":{index},\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}},\
-             \"logprobs\":null,\"finish_reason\":null}}"
-        );
-        self.end_chunk();
-    }
-
-    fn content(&mut self, index: usize, piece: &str) {
-        self.buf.extend_from_slice(&self.prefix);
-        let _ = write!(self.buf, "{{\"index\":{index},\"delta\":{{\"content\":");
-        let _ = serde_json::to_writer(&mut self.buf, piece);
-        self.buf
-            .extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":null}");
-        self.end_chunk();
-    }
-
-    fn finish(&mut self, index: usize, reason: &str) {
-        self.buf.extend_from_slice(&self.prefix);
-        let _ = write!(
-            self.buf,
-            "{{\"index\":{index},\"delta\":{{}},\"logprobs\":null,\"finish_reason\":\"{reason}\"}}"
-        );
-        self.end_chunk();
-    }
-
-    fn usage(&mut self, usage: &Usage) {
-        self.buf.extend_from_slice(&self.prefix);
-        self.buf.extend_from_slice(b"],\"usage\":");
-        let _ = serde_json::to_writer(&mut self.buf, usage);
-        self.buf.extend_from_slice(b"}\n\n");
-    }
-
-    fn malformed(&mut self) {
-        self.buf.extend_from_slice(&self.prefix);
-        self.buf
-            .extend_from_slice(b"{\"index\":0,\"delta\":{\"content\":\"the qu\n\n");
-    }
-}
-
-/// Renders the complete event stream for `completion`.
-pub fn render_sse(
-    id: &str,
-    created: u64,
-    model: &str,
-    completion: &Completion,
-    include_usage: bool,
-    end: StreamEnd,
-) -> SseBody {
-    let pieces: usize = completion.choices.iter().map(|c| c.ends.len()).sum();
-    let per_chunk = 140 + id.len() + model.len();
-    let capacity = (pieces + 3 * completion.choices.len() + 2) * per_chunk + 256;
-    let mut w = ChunkWriter::new(id, created, model, include_usage, capacity);
-    let mut group_ends = Vec::new();
-
-    // A leading comment: real servers and gateways send keep-alive comments, and a client that
-    // does not skip them breaks on its very first read.
-    w.buf.extend_from_slice(b": milc-sim\n\n");
-    for index in 0..completion.choices.len() {
-        w.role(index);
-    }
-
-    if end == StreamEnd::Malformed {
-        w.malformed();
-        group_ends.push(w.buf.len());
-        return SseBody {
-            bytes: Bytes::from(w.buf),
-            group_ends,
-        };
-    }
-
-    let mut steps = completion
-        .choices
-        .iter()
-        .map(|c| c.ends.len())
-        .max()
-        .unwrap_or(0);
-    if end == StreamEnd::MidStreamError {
-        steps = steps.min(MID_STREAM_TOKENS);
-    }
-    // The first content step travels with the role chunk and the tail with the last step, so a
-    // stream of N tokens takes (N - 1) intervals: time to first token is `latency_ms` alone.
-    for k in 0..steps {
-        if k > 0 {
-            group_ends.push(w.buf.len());
-        }
-        for (index, choice) in completion.choices.iter().enumerate() {
-            if let Some(piece) = choice.piece(k) {
-                w.content(index, piece);
-            }
-        }
-    }
-
-    match end {
-        StreamEnd::MidStreamError => w.buf.extend_from_slice(MID_STREAM_ERROR),
-        StreamEnd::Normal { with_usage } => {
-            for (index, choice) in completion.choices.iter().enumerate() {
-                w.finish(index, choice.finish_reason);
-            }
-            if include_usage && with_usage {
-                w.usage(&completion.usage);
-            }
-            w.buf.extend_from_slice(b"data: [DONE]\n\n");
-        }
-        StreamEnd::Malformed => {}
-    }
-    group_ends.push(w.buf.len());
-    SseBody {
-        bytes: Bytes::from(w.buf),
-        group_ends,
-    }
-}
-
-struct Pacer {
-    bytes: Bytes,
-    group_ends: Vec<usize>,
-    sent: usize,
-    next: usize,
-    start: Instant,
-    interval: Duration,
-    shutdown: CancellationToken,
-    _live: LiveGuard,
-}
-
-impl Pacer {
-    fn due(&self, group: usize) -> Instant {
-        self.start + self.interval.saturating_mul(group as u32)
-    }
-}
-
-/// The HTTP body for an SSE rendering: group k is released at `start + k · interval`. Nothing is
-/// spawned; when the client disconnects hyper drops the body and with it the timer. On shutdown
-/// the rest is flushed at once, so `stop()` is prompt and clients still get complete streams.
-fn paced_body(sse: SseBody, interval: Option<Duration>, sim: &Arc<Shared>) -> Body {
-    let interval = match interval {
-        Some(i) if sse.group_ends.len() > 1 => i,
-        _ => return Body::from(sse.bytes),
-    };
-    let pacer = Pacer {
-        bytes: sse.bytes,
-        group_ends: sse.group_ends,
-        sent: 0,
-        next: 0,
-        start: Instant::now(),
-        interval,
-        shutdown: sim.shutdown.clone(),
-        _live: LiveGuard::new(sim),
-    };
-    let stream = futures_util::stream::unfold(pacer, |mut p| async move {
-        if p.next >= p.group_ends.len() {
-            return None;
-        }
-        let flush_all = if p.shutdown.is_cancelled() {
-            true
-        } else {
-            tokio::select! {
-                biased;
-                _ = p.shutdown.cancelled() => true,
-                _ = tokio::time::sleep_until(p.due(p.next)) => false,
-            }
-        };
-        if flush_all {
-            p.next = p.group_ends.len();
-        } else {
-            // Release every group already due, so a stream that fell behind under load catches
-            // up in one write instead of drifting later and later.
-            let now = Instant::now();
-            p.next += 1;
-            while p.next < p.group_ends.len() && p.due(p.next) <= now {
-                p.next += 1;
-            }
-        }
-        let end = p.group_ends[p.next - 1];
-        let chunk = p.bytes.slice(p.sent..end);
-        p.sent = end;
-        Some((Ok::<_, Infallible>(chunk), p))
-    });
-    Body::from_stream(stream)
-}
-
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -819,7 +574,7 @@ pub async fn handle(State(sim): State<Arc<Shared>>, headers: HeaderMap, body: By
         Ok(req) => req,
         Err(e) => return e.into_response(),
     };
-    if !sim.models.iter().any(|m| *m == req.model) {
+    if !sim.models.contains(&req.model) {
         return ApiError::model_not_found(&req.model).into_response();
     }
     let fault = match fault_header(&headers) {
@@ -1033,45 +788,5 @@ mod tests {
         assert_eq!(c.usage.completion_tokens, 10);
         assert_eq!(c.choices[0].ends.len(), 2);
         assert_eq!(c.choices[0].finish_reason, "length");
-    }
-
-    #[test]
-    fn sse_rendering_is_one_event_per_piece_and_joins_to_the_text() {
-        let mut body = user("render");
-        body["n"] = 2.into();
-        let c = complete(&req(body).unwrap());
-        let sse = render_sse(
-            "chatcmpl-x",
-            1,
-            "m",
-            &c,
-            true,
-            StreamEnd::Normal { with_usage: true },
-        );
-        let text = std::str::from_utf8(&sse.bytes).unwrap();
-        assert!(text.starts_with(": milc-sim\n\n"));
-        assert!(text.ends_with("data: [DONE]\n\n"));
-        let steps = c.choices.iter().map(|ch| ch.ends.len()).max().unwrap();
-        assert_eq!(sse.group_ends.len(), steps);
-        let mut joined = [String::new(), String::new()];
-        let mut usage_chunks = 0;
-        for event in text.split("\n\n").filter(|e| e.starts_with("data: {")) {
-            let v: Value = serde_json::from_str(&event["data: ".len()..]).unwrap();
-            assert_eq!(v["id"], "chatcmpl-x");
-            if v["choices"].as_array().unwrap().is_empty() {
-                usage_chunks += 1;
-                assert_eq!(v["usage"]["completion_tokens"], c.usage.completion_tokens);
-                continue;
-            }
-            assert!(v["usage"].is_null());
-            let i = v["choices"][0]["index"].as_u64().unwrap() as usize;
-            if let Some(s) = v["choices"][0]["delta"]["content"].as_str() {
-                joined[i].push_str(s);
-            }
-        }
-        assert_eq!(usage_chunks, 1);
-        assert_eq!(joined[0], c.choices[0].text);
-        assert_eq!(joined[1], c.choices[1].text);
-        assert_ne!(c.choices[0].text, c.choices[1].text);
     }
 }

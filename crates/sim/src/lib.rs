@@ -4,12 +4,13 @@
 //! lifecycle (`start` / `SimHandle::stop`).
 //!
 //! Endpoints, all under `/v1`: `GET models`, `GET models/{id}`, `GET health/live`,
-//! `GET health/ready`, `POST chat/completions` (see [`chat`]), `POST embeddings`.
+//! `GET health/ready`, `POST chat/completions` (see `chat.rs`), `POST embeddings`.
 
 mod chat;
 mod embeddings;
 mod error;
 mod faults;
+mod sse;
 mod tokens;
 
 use std::fmt;

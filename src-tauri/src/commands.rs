@@ -1,0 +1,243 @@
+//! The Tauri commands. Each is a few lines over a `Console` method; the only state the shell
+//! keeps itself is the cancellation token of each running chat.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use milc_api::{
+    CallError, CallRecord, CallSource, ChatRequest, ChatResult, ConnectionTest, Endpoint,
+    EndpointSpec, TokenChange,
+};
+use milc_core::{Console, Error};
+use tauri::ipc::{Channel, Invoke};
+use tauri::{Runtime, State};
+use tokio_util::sync::CancellationToken;
+
+pub struct AppState {
+    console: Console,
+    runs: Mutex<HashMap<String, CancellationToken>>,
+    started: Instant,
+}
+
+impl AppState {
+    pub fn new(console: Console, started: Instant) -> Self {
+        Self {
+            console,
+            runs: Mutex::new(HashMap::new()),
+            started,
+        }
+    }
+}
+
+type Reply<T> = Result<T, CallError>;
+
+fn api(e: Error) -> CallError {
+    e.to_api()
+}
+
+#[tauri::command]
+async fn endpoints_list(state: State<'_, AppState>) -> Reply<Vec<Endpoint>> {
+    state.console.endpoints().await.map_err(api)
+}
+
+#[tauri::command]
+async fn endpoints_save(
+    state: State<'_, AppState>,
+    id: Option<i64>,
+    spec: EndpointSpec,
+    token: TokenChange,
+) -> Reply<Endpoint> {
+    state
+        .console
+        .save_endpoint(id, spec, token)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn endpoints_delete(state: State<'_, AppState>, name: String) -> Reply<()> {
+    state.console.remove_endpoint(&name).await.map_err(api)
+}
+
+#[tauri::command]
+async fn endpoints_test(state: State<'_, AppState>, name: String) -> Reply<ConnectionTest> {
+    state.console.test_endpoint(&name).await.map_err(api)
+}
+
+/// Streams content pieces through `on_event` as they arrive; `run` names the chat for `chat_cancel`.
+#[tauri::command]
+async fn chat(
+    state: State<'_, AppState>,
+    endpoint: String,
+    request: ChatRequest,
+    run: String,
+    on_event: Channel<String>,
+) -> Reply<ChatResult> {
+    let cancel = CancellationToken::new();
+    state
+        .runs
+        .lock()
+        .expect("runs lock")
+        .insert(run.clone(), cancel.clone());
+    let mut forward = |piece: &str| {
+        // A closed window must not abort the call: it still gets logged.
+        let _ = on_event.send(piece.to_owned());
+    };
+    let result = state
+        .console
+        .chat(
+            &endpoint,
+            &request,
+            CallSource::Playground,
+            &mut forward,
+            &cancel,
+        )
+        .await;
+    state.runs.lock().expect("runs lock").remove(&run);
+    result.map_err(api)
+}
+
+#[tauri::command]
+fn chat_cancel(state: State<'_, AppState>, run: String) {
+    if let Some(token) = state.runs.lock().expect("runs lock").get(&run) {
+        token.cancel();
+    }
+}
+
+#[tauri::command]
+async fn calls_list(state: State<'_, AppState>, limit: u32) -> Reply<Vec<CallRecord>> {
+    state.console.calls(limit).await.map_err(api)
+}
+
+/// The UI calls this once it is interactive: the start-up time goes to the log, and to the file
+/// named by `MILC_READY_FILE` for the start-up benchmark.
+#[tauri::command]
+fn ui_ready(state: State<'_, AppState>) {
+    let ms = state.started.elapsed().as_millis();
+    tracing::info!(ms, "interactive");
+    if let Some(path) = std::env::var_os("MILC_READY_FILE") {
+        let _ = std::fs::write(path, ms.to_string());
+    }
+}
+
+pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        endpoints_list,
+        endpoints_save,
+        endpoints_delete,
+        endpoints_test,
+        chat,
+        chat_cancel,
+        calls_list,
+        ui_ready
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use milc_api::cmd;
+    use serde_json::{json, Value};
+    use tauri::ipc::{CallbackFn, InvokeBody};
+    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+    use tauri::WebviewWindowBuilder;
+
+    type Window = tauri::WebviewWindow<tauri::test::MockRuntime>;
+
+    /// The shell with its real commands on the mock runtime, and one window to invoke them from.
+    async fn app() -> (
+        tempfile::TempDir,
+        tauri::App<tauri::test::MockRuntime>,
+        Window,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let console = Console::open(&dir.path().join("milc.db")).await.unwrap();
+        let app = crate::with_commands(mock_builder())
+            .manage(AppState::new(console, Instant::now()))
+            .build(mock_context(noop_assets()))
+            .unwrap();
+        let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap();
+        (dir, app, window)
+    }
+
+    fn invoke(window: &Window, command: &str, args: Value) -> Result<Value, Value> {
+        let res = get_ipc_response(
+            window,
+            InvokeRequest {
+                cmd: command.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().unwrap(),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        );
+        res.map(|r| r.deserialize::<Value>().unwrap())
+    }
+
+    #[tokio::test]
+    async fn command_names_in_the_api_crate_are_the_registered_ones() {
+        let (_dir, _app, w) = app().await;
+        let eps = invoke(&w, cmd::ENDPOINTS_LIST, json!({})).unwrap();
+        assert_eq!(eps[0]["name"], "Local simulator");
+        assert_eq!(eps[0]["simulator"], true);
+        let calls = invoke(&w, cmd::CALLS_LIST, json!({"limit": 5})).unwrap();
+        assert_eq!(calls, json!([]));
+    }
+
+    #[tokio::test]
+    async fn errors_cross_as_a_kind_and_a_message_naming_the_field() {
+        let (_dir, _app, w) = app().await;
+        let spec = json!({"name": "x", "base_url": "localhost:8000", "model": "m"});
+        let err = invoke(
+            &w,
+            cmd::ENDPOINTS_SAVE,
+            json!({"id": null, "spec": spec, "token": {"action": "keep"}}),
+        )
+        .unwrap_err();
+        assert_eq!(err["kind"], "config");
+        assert!(
+            err["message"].as_str().unwrap().starts_with("base_url:"),
+            "{err}"
+        );
+        let missing = invoke(&w, cmd::ENDPOINTS_TEST, json!({"name": "nope"})).unwrap_err();
+        assert_eq!(missing["kind"], "not_found");
+    }
+
+    #[tokio::test]
+    async fn endpoints_are_saved_and_edited_through_commands() {
+        let (_dir, _app, w) = app().await;
+        let spec = json!({"name": "vllm", "base_url": "http://127.0.0.1:9", "model": "m",
+                          "prices": {"input": "0.1", "output": "0.2"}});
+        let ep = invoke(
+            &w,
+            cmd::ENDPOINTS_SAVE,
+            json!({"id": null, "spec": spec, "token": {"action": "keep"}}),
+        )
+        .unwrap();
+        assert_eq!(ep["base_url"], "http://127.0.0.1:9/v1");
+        let mut edited = spec.clone();
+        edited["status"] = json!("deprecated");
+        let ep = invoke(
+            &w,
+            cmd::ENDPOINTS_SAVE,
+            json!({"id": ep["id"], "spec": edited, "token": {"action": "keep"}}),
+        )
+        .unwrap();
+        assert_eq!(ep["status"], "deprecated");
+        invoke(&w, cmd::ENDPOINTS_DELETE, json!({"name": "vllm"})).unwrap();
+        assert_eq!(
+            invoke(&w, cmd::ENDPOINTS_LIST, json!({}))
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

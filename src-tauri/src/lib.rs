@@ -1,0 +1,82 @@
+//! MILC Console's desktop shell: state set up once, Tauri commands that are a few lines each over
+//! `milc_core::Console`, errors crossing to the UI as `milc_api::CallError` (`{kind, message,
+//! status}`), streaming through a Tauri channel with cancellation by run id.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use milc_core::Console;
+use tauri::{Manager, Runtime};
+
+pub use commands::{handler, AppState};
+
+/// Starts the desktop console. Logs go to daily files in the OS log directory (`MILC_LOG_DIR`
+/// overrides); the database is `MILC_DB` or the OS data directory.
+pub fn run() {
+    let started = Instant::now();
+    let log_dir = std::env::var_os("MILC_LOG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(milc_core::default_log_dir);
+    let _log_guard = init_logging(&log_dir);
+    let db = std::env::var_os("MILC_DB")
+        .map(PathBuf::from)
+        .unwrap_or_else(milc_core::default_db_path);
+    tracing::info!(db = %db.display(), logs = %log_dir.display(), "starting");
+
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .setup(move |app| {
+            let console = tauri::async_runtime::block_on(Console::open(&db))
+                .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+            app.manage(AppState::new(console, started));
+            Ok(())
+        });
+    if let Err(e) = with_commands(app).run(tauri::generate_context!()) {
+        tracing::error!(error = %e, "the desktop console stopped");
+        eprintln!("MILC Console could not run: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Registers the app's commands: the same list for the real window and the tests' mock runtime.
+pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder.invoke_handler(handler())
+}
+
+fn init_logging(dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MILC_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tao=warn,wry=warn"));
+    let appender = std::fs::create_dir_all(dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            tracing_appender::rolling::Builder::new()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix("milc-desktop")
+                .filename_suffix("log")
+                .max_log_files(14)
+                .build(dir)
+                .map_err(|e| e.to_string())
+        });
+    match appender {
+        Ok(appender) => {
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(writer)
+                .init();
+            Some(guard)
+        }
+        Err(e) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot write log files; logging to stderr");
+            None
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The real desktop window, driven through WebDriver (tauri-driver + WebKitWebDriver) under Xvfb
+//! on a private D-Bus session with the real keyring: scripts/test sets all of that up.
+//! One user journey: add an endpoint with a canary token, stream an answer and read its figures,
+//! stop a slow stream, see a failure; then look into the SQLite file and every file the app wrote.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use milc_e2e::{
+    count_files, files_containing, free_port, milc_bin, pico, workspace_bin, SimProcess,
+};
+use serde_json::{json, Value};
+
+const CANARY: &str = "nvapi-CANARY-desktop-5e6f7a8b9c";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// tauri-driver on a free port, with the app's environment; stopped with SIGTERM so it takes
+/// WebKitWebDriver down with it.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start(home: &Path) -> Self {
+        let (port, native) = (free_port(), free_port());
+        let child = Command::new("tauri-driver")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
+            .env("MILC_DB", home.join("milc.db"))
+            .env("MILC_LOG_DIR", home.join("logs"))
+            // Everything else the app or WebKit writes (window state, caches) lands here too, so
+            // the canary scan below covers every file the app wrote.
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("NO_AT_BRIDGE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("tauri-driver is installed (scripts/setup installs it)");
+        Self { child, port }
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn connect(port: u16, app: &Path) -> Client {
+    let caps = json!({"browserName": "wry", "tauri:options": {"application": app}});
+    let caps: serde_json::Map<String, Value> = caps.as_object().unwrap().clone();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => return c,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("cannot start a WebDriver session: {e}"),
+        }
+    }
+}
+
+async fn el(c: &Client, css: &str) -> Element {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+/// Waits until the element's text satisfies `ok`, returning the text.
+async fn text_until(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never matched; last text: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) {
+    let e = el(c, css).await;
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn add_endpoint(c: &Client, fields: &[(&str, &str)]) {
+    el(c, "#nav-endpoints").await.click().await.unwrap();
+    el(c, "#ep-add").await.click().await.unwrap();
+    for (id, value) in fields {
+        type_into(c, &format!("#{id}"), value).await;
+    }
+    el(c, "#ep-save").await.click().await.unwrap();
+    let name = fields.iter().find(|(id, _)| *id == "ep-name").unwrap().1;
+    el(c, &format!("tr[data-endpoint='{name}']")).await;
+}
+
+async fn send_in_playground(c: &Client, endpoint: &str, message: &str) {
+    el(c, "#nav-playground").await.click().await.unwrap();
+    el(c, "#pg-endpoint")
+        .await
+        .select_by_value(endpoint)
+        .await
+        .unwrap();
+    type_into(c, "#pg-turn-0", message).await;
+}
+
+fn screenshot_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/playground.png")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_desktop_console_streams_stops_fails_plainly_and_keeps_the_token_secret() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "needs an X display: run scripts/test (Xvfb)"
+    );
+    let app = workspace_bin("milc-desktop");
+    let fast = SimProcess::start(
+        &["--api-key-env", "SIM_KEY", "--tokens-per-sec", "200"],
+        CANARY,
+    );
+    let slow = SimProcess::start(&["--tokens-per-sec", "4"], CANARY);
+    let home = tempfile::tempdir().unwrap();
+    let mut driver = Driver::start(home.path());
+    let c = connect(driver.port, &app).await;
+
+    // First start: the built-in simulator is offered, labelled as such.
+    el(&c, "#nav-endpoints").await.click().await.unwrap();
+    let sim_row = el(&c, "tr[data-endpoint='Local simulator']")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(sim_row.contains("simulator"), "{sim_row}");
+
+    add_endpoint(
+        &c,
+        &[
+            ("ep-name", "ccluster"),
+            ("ep-url", &fast.url),
+            ("ep-model", "milc-sim"),
+            ("ep-token", CANARY),
+            ("ep-price-in", "0.5"),
+            ("ep-price-cached", "0.25"),
+            ("ep-price-out", "1.5"),
+        ],
+    )
+    .await;
+    let row = el(&c, "tr[data-endpoint='ccluster']").await;
+    assert!(row.text().await.unwrap().contains("stored in keyring"));
+    row.find(Locator::Css(".test"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_until(&c, "tr[data-endpoint='ccluster'] .last-test", |t| {
+        t.starts_with("ok")
+    })
+    .await;
+    add_endpoint(
+        &c,
+        &[
+            ("ep-name", "slow"),
+            ("ep-url", &slow.url),
+            ("ep-model", "milc-sim"),
+        ],
+    )
+    .await;
+    add_endpoint(
+        &c,
+        &[
+            ("ep-name", "flaky"),
+            ("ep-url", &slow.url),
+            ("ep-model", "milc-sim"),
+            ("ep-retries", "0"),
+            ("ep-headers", "x-sim-fault: server_error"),
+        ],
+    )
+    .await;
+
+    // A streamed answer with every figure; Ctrl+Enter sends.
+    send_in_playground(&c, "ccluster", "Explain canary releases in two sentences.").await;
+    el(&c, "#pg-turn-0")
+        .await
+        .send_keys("\u{E009}\u{E007}")
+        .await
+        .unwrap();
+    text_until(&c, "#pg-status", |t| t == "Done").await;
+    let output = el(&c, "#pg-output").await.text().await.unwrap();
+    assert!(output.split_whitespace().count() >= 5, "{output}");
+    let tokens = el(&c, "#fig-tokens .value").await.text().await.unwrap();
+    let cost = el(&c, "#fig-cost .value").await.text().await.unwrap();
+    assert!(el(&c, "#fig-usage")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("reported"));
+    assert!(el(&c, "#fig-ttft")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("ms"));
+    assert!(el(&c, "#fig-latency")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("ms"));
+    el(&c, "#fig-tps").await;
+    // "57 → 23 (13 cached)": the cost shown must be what these counts cost.
+    let nums: Vec<i64> = tokens
+        .split(|ch: char| !ch.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let (p, o, k) = (nums[0], nums[1], nums.get(2).copied().unwrap_or(0));
+    assert!(
+        k > 0,
+        "the system prompt is cached by the simulator: {tokens}"
+    );
+    assert_eq!(
+        pico(&cost),
+        (p - k) * 500_000 + k * 250_000 + o * 1_500_000,
+        "{tokens} / {cost}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let png = c.screenshot().await.unwrap();
+    std::fs::create_dir_all(screenshot_path().parent().unwrap()).unwrap();
+    std::fs::write(screenshot_path(), png).unwrap();
+
+    // A slow stream shows text as it arrives, and Stop stops it.
+    send_in_playground(&c, "slow", "Tell me a long story.").await;
+    el(&c, "#pg-send").await.click().await.unwrap();
+    let partial = text_until(&c, "#pg-output", |t| !t.trim().is_empty()).await;
+    assert_eq!(
+        el(&c, "#pg-status").await.text().await.unwrap(),
+        "Streaming…",
+        "text arrived before the answer ended"
+    );
+    assert!(
+        partial.split_whitespace().count() < 12,
+        "the answer is still incomplete: {partial}"
+    );
+    el(&c, "#pg-stop").await.click().await.unwrap();
+    text_until(&c, "#pg-status", |t| t == "Stopped").await;
+    let stopped = el(&c, "#pg-output").await.text().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        el(&c, "#pg-output").await.text().await.unwrap(),
+        stopped,
+        "nothing arrives after Stop"
+    );
+
+    // A failing endpoint: the kind, the status and the upstream message, plainly.
+    send_in_playground(&c, "flaky", "hello").await;
+    el(&c, "#pg-send").await.click().await.unwrap();
+    let error = text_until(&c, "#pg-error", |t| !t.is_empty()).await;
+    assert!(
+        error.contains("server") && error.contains("HTTP 500"),
+        "{error}"
+    );
+    assert_eq!(el(&c, "#pg-status").await.text().await.unwrap(), "Failed");
+
+    // The Calls page shows them.
+    el(&c, "#nav-calls").await.click().await.unwrap();
+    text_until(&c, "#calls-table", |t| {
+        t.contains("ccluster") && t.contains("cancelled")
+    })
+    .await;
+
+    c.close().await.unwrap();
+    driver.stop();
+
+    // Every call is in the SQLite file, from the playground.
+    let db = home.path().join("milc.db");
+    let out = Command::new(milc_bin())
+        .arg("--db")
+        .arg(&db)
+        .args(["calls", "--json"])
+        .output()
+        .unwrap();
+    let calls: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen: Vec<(String, String)> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["endpoint"].as_str().unwrap_or("").to_owned(),
+                c["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        ("ccluster", "ok"),
+        ("slow", "cancelled"),
+        ("flaky", "error"),
+    ] {
+        assert!(
+            seen.contains(&(want.0.to_owned(), want.1.to_owned())),
+            "{want:?} not in {seen:?}"
+        );
+    }
+    assert!(calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["source"] == "playground"));
+
+    // The canary token is in no file the app wrote: database, logs, window state, WebKit data.
+    assert!(
+        count_files(home.path()) >= 3,
+        "the app wrote its files under the test's home"
+    );
+    assert!(
+        std::fs::read_dir(home.path().join("logs")).unwrap().count() > 0,
+        "logs were written"
+    );
+    assert_eq!(
+        files_containing(home.path(), CANARY.as_bytes()),
+        Vec::<String>::new()
+    );
+}

@@ -1,0 +1,119 @@
+//! The frame: navigation, routes and the app context.
+
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::hooks::refresh_endpoints;
+use crate::pages::{Calls, Endpoints, Playground};
+use crate::state::AppState;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Routable)]
+pub enum Route {
+    #[at("/")]
+    Playground,
+    #[at("/endpoints")]
+    Endpoints,
+    #[at("/calls")]
+    Calls,
+    #[not_found]
+    #[at("/404")]
+    NotFound,
+}
+
+fn switch(route: Route) -> Html {
+    match route {
+        Route::Playground => html! { <Playground /> },
+        Route::Endpoints => html! { <Endpoints /> },
+        Route::Calls => html! { <Calls /> },
+        Route::NotFound => html! { <Redirect<Route> to={Route::Playground} /> },
+    }
+}
+
+#[function_component]
+pub fn App() -> Html {
+    let app = use_reducer(AppState::default);
+    {
+        let app = app.clone();
+        use_effect_with((), move |_| {
+            refresh_endpoints(app);
+            yew::platform::spawn_local(async {
+                let _ = crate::ipc::ui_ready().await;
+            });
+        });
+    }
+    html! {
+        <ContextProvider<UseReducerHandle<AppState>> context={app}>
+            <HashRouter>
+                <div class="frame">
+                    <Nav />
+                    <main class="content">
+                        <Switch<Route> render={switch} />
+                    </main>
+                </div>
+            </HashRouter>
+        </ContextProvider<UseReducerHandle<AppState>>>
+    }
+}
+
+#[function_component]
+fn Nav() -> Html {
+    let route = use_route::<Route>().unwrap_or(Route::Playground);
+    let navigator = use_navigator();
+    // Alt+1/2/3 switch pages from anywhere.
+    {
+        use_effect_with((), move |_| {
+            let listener = navigator.map(|nav| {
+                let cb = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(
+                    move |e: web_sys::KeyboardEvent| {
+                        if !e.alt_key() {
+                            return;
+                        }
+                        let to = match e.key().as_str() {
+                            "1" => Route::Playground,
+                            "2" => Route::Endpoints,
+                            "3" => Route::Calls,
+                            _ => return,
+                        };
+                        e.prevent_default();
+                        nav.push(&to);
+                    },
+                );
+                let doc = web_sys::window().and_then(|w| w.document());
+                if let Some(doc) = &doc {
+                    use wasm_bindgen::JsCast;
+                    let _ = doc
+                        .add_event_listener_with_callback("keydown", cb.as_ref().unchecked_ref());
+                }
+                (doc, cb)
+            });
+            move || {
+                if let Some((Some(doc), cb)) = listener {
+                    use wasm_bindgen::JsCast;
+                    let _ = doc.remove_event_listener_with_callback(
+                        "keydown",
+                        cb.as_ref().unchecked_ref(),
+                    );
+                }
+            }
+        });
+    }
+    let link = |to: Route, label: &str, key: &str, id: &str| {
+        let class = classes!("nav-link", (route == to).then_some("active"));
+        html! {
+            <Link<Route> {to} classes={class}>
+                <span id={id.to_owned()}>{ label.to_owned() }</span><kbd>{ key.to_owned() }</kbd>
+            </Link<Route>>
+        }
+    };
+    html! {
+        <nav class="nav">
+            <div class="brand">
+                <img src="icon.png" alt="" />
+                <span>{ "MILC Console" }</span>
+            </div>
+            { link(Route::Playground, "Playground", "Alt 1", "nav-playground") }
+            { link(Route::Endpoints, "Endpoints", "Alt 2", "nav-endpoints") }
+            { link(Route::Calls, "Calls", "Alt 3", "nav-calls") }
+        </nav>
+    }
+}

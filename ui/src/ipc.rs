@@ -1,0 +1,125 @@
+//! The one typed way to reach the desktop shell: `invoke` through `window.__TAURI__.core`, with
+//! command names from `milc_api::cmd`, arguments serialized as plain JSON objects, and errors
+//! arriving as `CallError`.
+
+use milc_api::{
+    cmd, CallError, CallRecord, ChatRequest, ChatResult, ConnectionTest, Endpoint, EndpointSpec,
+    ErrorKind, TokenChange,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "core"], js_name = invoke, catch)]
+    async fn tauri_invoke(cmd: &str, args: JsValue) -> Result<JsValue, JsValue>;
+}
+
+fn local(message: impl ToString) -> CallError {
+    CallError {
+        kind: ErrorKind::Internal,
+        message: message.to_string(),
+        status: None,
+    }
+}
+
+fn to_js<A: Serialize>(args: &A) -> Result<JsValue, CallError> {
+    args.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(local)
+}
+
+async fn call<R: DeserializeOwned>(command: &str, args: JsValue) -> Result<R, CallError> {
+    match tauri_invoke(command, args).await {
+        Ok(v) => serde_wasm_bindgen::from_value(v).map_err(local),
+        Err(e) => Err(serde_wasm_bindgen::from_value::<CallError>(e.clone())
+            .unwrap_or_else(|_| local(e.as_string().unwrap_or_else(|| format!("{e:?}"))))),
+    }
+}
+
+pub async fn invoke<A: Serialize, R: DeserializeOwned>(
+    command: &str,
+    args: &A,
+) -> Result<R, CallError> {
+    call(command, to_js(args)?).await
+}
+
+/// A Tauri channel: the shell pushes values into it while a command runs.
+pub struct Channel {
+    js: JsValue,
+    _on_message: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Channel {
+    pub fn new(mut on_message: impl FnMut(String) + 'static) -> Result<Self, CallError> {
+        let window: JsValue = web_sys::window().ok_or_else(|| local("no window"))?.into();
+        let core = js_sys::Reflect::get(&window, &"__TAURI__".into())
+            .and_then(|t| js_sys::Reflect::get(&t, &"core".into()))
+            .map_err(|_| local("not running inside the desktop app"))?;
+        let ctor: js_sys::Function = js_sys::Reflect::get(&core, &"Channel".into())
+            .map_err(|_| local("the Tauri Channel is missing"))?
+            .dyn_into()
+            .map_err(|_| local("the Tauri Channel is not a constructor"))?;
+        let js = js_sys::Reflect::construct(&ctor, &js_sys::Array::new())
+            .map_err(|_| local("cannot open a channel"))?;
+        let cb = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
+            on_message(v.as_string().unwrap_or_default())
+        });
+        js_sys::Reflect::set(&js, &"onmessage".into(), cb.as_ref())
+            .map_err(|_| local("cannot listen on the channel"))?;
+        Ok(Self {
+            js,
+            _on_message: cb,
+        })
+    }
+}
+
+pub async fn endpoints_list() -> Result<Vec<Endpoint>, CallError> {
+    invoke(cmd::ENDPOINTS_LIST, &json!({})).await
+}
+
+pub async fn endpoints_save(
+    id: Option<i64>,
+    spec: &EndpointSpec,
+    token: &TokenChange,
+) -> Result<Endpoint, CallError> {
+    invoke(
+        cmd::ENDPOINTS_SAVE,
+        &json!({"id": id, "spec": spec, "token": token}),
+    )
+    .await
+}
+
+pub async fn endpoints_delete(name: &str) -> Result<(), CallError> {
+    invoke(cmd::ENDPOINTS_DELETE, &json!({ "name": name })).await
+}
+
+pub async fn endpoints_test(name: &str) -> Result<ConnectionTest, CallError> {
+    invoke(cmd::ENDPOINTS_TEST, &json!({ "name": name })).await
+}
+
+/// Runs a chat; content pieces arrive on `channel` while this waits for the final figures.
+pub async fn chat(
+    endpoint: &str,
+    request: &ChatRequest,
+    run: &str,
+    channel: &Channel,
+) -> Result<ChatResult, CallError> {
+    let args = to_js(&json!({"endpoint": endpoint, "request": request, "run": run}))?;
+    js_sys::Reflect::set(&args, &"onEvent".into(), &channel.js)
+        .map_err(|_| local("cannot pass the channel"))?;
+    call(cmd::CHAT, args).await
+}
+
+pub async fn chat_cancel(run: &str) -> Result<(), CallError> {
+    invoke(cmd::CHAT_CANCEL, &json!({ "run": run })).await
+}
+
+pub async fn calls_list(limit: u32) -> Result<Vec<CallRecord>, CallError> {
+    invoke(cmd::CALLS_LIST, &json!({ "limit": limit })).await
+}
+
+pub async fn ui_ready() -> Result<(), CallError> {
+    invoke(cmd::UI_READY, &json!({})).await
+}

@@ -1,0 +1,9 @@
+//! Routed screens.
+
+mod calls;
+mod endpoints;
+mod playground;
+
+pub use calls::Calls;
+pub use endpoints::Endpoints;
+pub use playground::Playground;
