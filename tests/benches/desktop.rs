@@ -1,0 +1,124 @@
+//! Cold start to an interactive Playground, and idle memory of the desktop app with its WebKit
+//! processes, under Xvfb. Each run starts the release binary on a new database (the first-run
+//! path: create, migrate, seed the simulator endpoint) and waits for the UI's `ui_ready` call,
+//! which writes MILC_READY_FILE. Memory is read from /proc after 3 s idle: RSS (shared pages
+//! counted in every process) and PSS (shared pages split), summed over the app's process tree.
+//!
+//! scripts/build-ui && cargo build --release -p milc-desktop &&
+//! dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" cargo bench -p milc-e2e --bench desktop
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn main() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "run under xvfb-run (see the module doc)"
+    );
+    let app = std::env::var_os("MILC_DESKTOP_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/milc-desktop")
+        });
+    assert!(
+        app.exists(),
+        "{} is missing: cargo build --release -p milc-desktop",
+        app.display()
+    );
+    let runs = 5;
+    let (mut walls, mut rss, mut pss) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let home = tempfile::tempdir().unwrap();
+        let ready = home.path().join("ready");
+        let start = Instant::now();
+        let mut child = Command::new(&app)
+            .env("MILC_DB", home.path().join("milc.db"))
+            .env("MILC_LOG_DIR", home.path().join("logs"))
+            .env("MILC_READY_FILE", &ready)
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("NO_AT_BRIDGE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        while !ready.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the app never became interactive"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        walls.push(start.elapsed().as_secs_f64() * 1e3);
+        std::thread::sleep(Duration::from_secs(3));
+        let tree = process_tree(child.id());
+        rss.push(tree.iter().map(|p| kb(p, "status", "VmRSS:")).sum::<u64>() as f64 / 1024.0);
+        pss.push(
+            tree.iter()
+                .map(|p| kb(p, "smaps_rollup", "Pss:"))
+                .sum::<u64>() as f64
+                / 1024.0,
+        );
+        let names: Vec<String> = tree
+            .iter()
+            .map(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned()
+            })
+            .collect();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        eprintln!("run: processes {names:?}");
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let (w, wmin, wmax) = med(&mut walls);
+    let (r, rmin, rmax) = med(&mut rss);
+    let (p, pmin, pmax) = med(&mut pss);
+    println!("desktop cold start to interactive: median {w:.0} ms (min {wmin:.0}, max {wmax:.0}) over {runs} runs");
+    println!("desktop idle memory, RSS summed over app + WebKit processes: median {r:.0} MB (min {rmin:.0}, max {rmax:.0})");
+    println!("desktop idle memory, PSS summed (shared pages split):        median {p:.0} MB (min {pmin:.0}, max {pmax:.0})");
+}
+
+/// `root` and every process descended from it.
+fn process_tree(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The command name may hold spaces: the parent pid is the 2nd field after the last ')'.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid: u32 = after.split(' ').nth(1).unwrap().parse().unwrap();
+        parents.push((pid, ppid));
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    tree
+}
+
+fn kb(pid: &u32, file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
