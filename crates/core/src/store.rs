@@ -108,53 +108,33 @@ impl Store {
     // ---- endpoints --------------------------------------------------------------------------
 
     pub async fn insert_endpoint(&self, spec: &EndpointSpec, simulator: bool) -> Result<Endpoint> {
-        let headers = serde_json::to_string(&spec.headers).expect("a string map serializes");
-        let res = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO endpoints (name, base_url, model, headers_json, price_in_micros,
                  price_cached_micros, price_out_micros, timeout_ms, max_retries, status, simulator,
                  created_ms)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&spec.name)
-        .bind(&spec.base_url)
-        .bind(&spec.model)
-        .bind(headers)
-        .bind(spec.prices.input.micros())
-        .bind(spec.prices.cached_input.map(PricePerMillion::micros))
-        .bind(spec.prices.output.micros())
-        .bind(spec.timeout_ms as i64)
-        .bind(spec.max_retries as i64)
-        .bind(spec.status.as_str())
-        .bind(simulator)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| unique_violation(e, &spec.name))?;
+        );
+        let res = bind_spec(query, spec)
+            .bind(simulator)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| unique_violation(e, &spec.name))?;
         self.endpoint(res.last_insert_rowid()).await
     }
 
     pub async fn update_endpoint(&self, id: i64, spec: &EndpointSpec) -> Result<Endpoint> {
-        let headers = serde_json::to_string(&spec.headers).expect("a string map serializes");
-        let res = sqlx::query(
+        let query = sqlx::query(
             "UPDATE endpoints SET name = ?, base_url = ?, model = ?, headers_json = ?,
                  price_in_micros = ?, price_cached_micros = ?, price_out_micros = ?,
                  timeout_ms = ?, max_retries = ?, status = ?
              WHERE id = ?",
-        )
-        .bind(&spec.name)
-        .bind(&spec.base_url)
-        .bind(&spec.model)
-        .bind(headers)
-        .bind(spec.prices.input.micros())
-        .bind(spec.prices.cached_input.map(PricePerMillion::micros))
-        .bind(spec.prices.output.micros())
-        .bind(spec.timeout_ms as i64)
-        .bind(spec.max_retries as i64)
-        .bind(spec.status.as_str())
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| unique_violation(e, &spec.name))?;
+        );
+        let res = bind_spec(query, spec)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| unique_violation(e, &spec.name))?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NoSuchEndpoint(format!("#{id}")));
         }
@@ -277,6 +257,23 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds an endpoint's ten editable columns, in the order both endpoint statements list them.
+fn bind_spec<'q>(query: Query<'q>, spec: &'q EndpointSpec) -> Query<'q> {
+    query
+        .bind(&spec.name)
+        .bind(&spec.base_url)
+        .bind(&spec.model)
+        .bind(serde_json::to_string(&spec.headers).expect("a string map serializes"))
+        .bind(spec.prices.input.micros())
+        .bind(spec.prices.cached_input.map(PricePerMillion::micros))
+        .bind(spec.prices.output.micros())
+        .bind(spec.timeout_ms as i64)
+        .bind(spec.max_retries as i64)
+        .bind(spec.status.as_str())
 }
 
 fn unique_violation(e: sqlx::Error, name: &str) -> StoreError {
