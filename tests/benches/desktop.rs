@@ -16,16 +16,10 @@ fn main() {
         std::env::var_os("DISPLAY").is_some(),
         "run under xvfb-run (see the module doc)"
     );
+    // The release binary next to this bench's own directory (`cargo bench` builds in release).
     let app = std::env::var_os("MILC_DESKTOP_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/milc-desktop")
-        });
-    assert!(
-        app.exists(),
-        "{} is missing: cargo build --release -p milc-desktop",
-        app.display()
-    );
+        .unwrap_or_else(|| milc_e2e::workspace_bin("milc-desktop"));
     let runs = 5;
     let (mut walls, mut rss, mut pss) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {

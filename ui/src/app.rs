@@ -4,7 +4,7 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::hooks::refresh_endpoints;
-use crate::pages::{Calls, Endpoints, Playground};
+use crate::pages::{Calls, Endpoints, Playground, PlaygroundState};
 use crate::state::AppState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Routable)]
@@ -32,6 +32,7 @@ fn switch(route: Route) -> Html {
 #[function_component]
 pub fn App() -> Html {
     let app = use_reducer(AppState::default);
+    let playground = use_reducer(PlaygroundState::default);
     {
         let app = app.clone();
         use_effect_with((), move |_| {
@@ -43,6 +44,7 @@ pub fn App() -> Html {
     }
     html! {
         <ContextProvider<UseReducerHandle<AppState>> context={app}>
+        <ContextProvider<UseReducerHandle<PlaygroundState>> context={playground}>
             <HashRouter>
                 <div class="frame">
                     <Nav />
@@ -51,6 +53,7 @@ pub fn App() -> Html {
                     </main>
                 </div>
             </HashRouter>
+        </ContextProvider<UseReducerHandle<PlaygroundState>>>
         </ContextProvider<UseReducerHandle<AppState>>>
     }
 }

@@ -6,4 +6,4 @@ mod playground;
 
 pub use calls::Calls;
 pub use endpoints::Endpoints;
-pub use playground::Playground;
+pub use playground::{Playground, PlaygroundState};

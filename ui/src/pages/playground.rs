@@ -18,36 +18,89 @@ struct Turn {
     text: String,
 }
 
-/// The answer being streamed and how it ended.
-#[derive(Clone, Default, PartialEq)]
-struct RunState {
+/// Everything on the Playground, kept at the app level so that visiting another page and coming
+/// back loses nothing, not even a stream still arriving.
+#[derive(Clone, PartialEq)]
+pub struct PlaygroundState {
+    endpoint: String,
+    system: String,
+    turns: Vec<Turn>,
+    form: Form,
+    /// The run in flight, if any.
     run_id: Option<String>,
     output: String,
     result: Option<ChatResult>,
     error: Option<CallError>,
 }
 
-enum RunAction {
+impl Default for PlaygroundState {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            system: "You are a helpful assistant.".into(),
+            turns: vec![Turn { role: Role::User, text: String::new() }],
+            form: Form::default(),
+            run_id: None,
+            output: String::new(),
+            result: None,
+            error: None,
+        }
+    }
+}
+
+pub enum PgAction {
+    Endpoint(String),
+    System(String),
+    TurnText(usize, String),
+    TurnRole(usize, Role),
+    AddTurn,
+    RemoveTurn(usize),
+    Form(Form),
     Start(String),
-    Piece(String),
-    Done(Result<ChatResult, CallError>),
+    /// A piece of the answer of the named run.
+    Piece(String, String),
+    Done(String, Result<ChatResult, CallError>),
     Invalid(CallError),
 }
 
-impl Reducible for RunState {
-    type Action = RunAction;
+impl Reducible for PlaygroundState {
+    type Action = PgAction;
 
-    fn reduce(self: Rc<Self>, action: RunAction) -> Rc<Self> {
+    fn reduce(self: Rc<Self>, action: PgAction) -> Rc<Self> {
         let mut s = (*self).clone();
+        let current = |id: &str| s.run_id.as_deref() == Some(id);
         match action {
-            RunAction::Start(id) => {
-                s = RunState {
-                    run_id: Some(id),
-                    ..RunState::default()
+            PgAction::Endpoint(e) => s.endpoint = e,
+            PgAction::System(t) => s.system = t,
+            PgAction::TurnText(i, t) => {
+                if let Some(turn) = s.turns.get_mut(i) {
+                    turn.text = t;
                 }
             }
-            RunAction::Piece(p) => s.output.push_str(&p),
-            RunAction::Done(r) => {
+            PgAction::TurnRole(i, r) => {
+                if let Some(turn) = s.turns.get_mut(i) {
+                    turn.role = r;
+                }
+            }
+            PgAction::AddTurn => {
+                let role = if s.turns.last().is_some_and(|l| l.role == Role::User) { Role::Assistant } else { Role::User };
+                s.turns.push(Turn { role, text: String::new() });
+            }
+            PgAction::RemoveTurn(i) => {
+                if s.turns.len() > 1 && i < s.turns.len() {
+                    s.turns.remove(i);
+                }
+            }
+            PgAction::Form(f) => s.form = f,
+            PgAction::Start(id) => {
+                s.run_id = Some(id);
+                s.output.clear();
+                s.result = None;
+                s.error = None;
+            }
+            // Pieces of a run that is no longer current are dropped.
+            PgAction::Piece(id, p) if current(&id) => s.output.push_str(&p),
+            PgAction::Done(id, r) if current(&id) => {
                 s.run_id = None;
                 match r {
                     // The final output is authoritative should a piece have been missed.
@@ -58,8 +111,9 @@ impl Reducible for RunState {
                     Err(e) => s.error = Some(e),
                 }
             }
-            RunAction::Invalid(e) => {
-                s.run_id = None;
+            PgAction::Piece(..) | PgAction::Done(..) => {}
+            PgAction::Invalid(e) => {
+                s.result = None;
                 s.error = Some(e);
             }
         }
@@ -67,8 +121,10 @@ impl Reducible for RunState {
     }
 }
 
+pub type PlaygroundContext = UseReducerHandle<PlaygroundState>;
+
 #[derive(Clone, PartialEq, Default)]
-struct Form {
+pub struct Form {
     temperature: String,
     top_p: String,
     max_tokens: String,
@@ -132,98 +188,62 @@ fn new_run_id() -> String {
 #[function_component]
 pub fn Playground() -> Html {
     let app = use_app();
-    let endpoint = use_state(String::new);
-    let system = use_state(|| "You are a helpful assistant.".to_owned());
-    let turns = use_state(|| {
-        vec![Turn {
-            role: Role::User,
-            text: String::new(),
-        }]
-    });
-    let form = use_state(Form::default);
-    let run = use_reducer(RunState::default);
+    let pg = use_context::<PlaygroundContext>().expect("the app provides the playground state");
 
     // Pick the first usable endpoint once the list is known, and again if the chosen one vanished.
-    let usable: Vec<_> = app
-        .endpoints
-        .iter()
-        .filter(|e| e.spec.status != EndpointStatus::Retired)
-        .cloned()
-        .collect();
+    let usable: Vec<_> = app.endpoints.iter().filter(|e| e.spec.status != EndpointStatus::Retired).cloned().collect();
     {
-        let endpoint = endpoint.clone();
+        let pg = pg.clone();
         let names: Vec<String> = usable.iter().map(|e| e.spec.name.clone()).collect();
         use_effect_with(names, move |names| {
-            if !names.contains(&*endpoint) {
-                endpoint.set(names.first().cloned().unwrap_or_default());
+            if !names.contains(&pg.endpoint) {
+                pg.dispatch(PgAction::Endpoint(names.first().cloned().unwrap_or_default()));
             }
         });
     }
 
-    let running = run.run_id.is_some();
+    let running = pg.run_id.is_some();
     let send = {
-        let (endpoint, system, turns, form, run) = (
-            endpoint.clone(),
-            system.clone(),
-            turns.clone(),
-            form.clone(),
-            run.clone(),
-        );
+        let pg = pg.clone();
         Callback::from(move |_: ()| {
-            if run.run_id.is_some() {
+            if pg.run_id.is_some() {
                 return;
             }
-            if endpoint.is_empty() {
-                run.dispatch(RunAction::Invalid(invalid(
-                    "endpoint",
-                    "add an endpoint first",
-                )));
-                return;
+            if pg.endpoint.is_empty() {
+                return pg.dispatch(PgAction::Invalid(invalid("endpoint", "add an endpoint first")));
             }
-            let params = match form.params() {
+            let params = match pg.form.params() {
                 Ok(p) => p,
-                Err(e) => return run.dispatch(RunAction::Invalid(e)),
+                Err(e) => return pg.dispatch(PgAction::Invalid(e)),
             };
             let mut messages = Vec::new();
-            if !system.trim().is_empty() {
-                messages.push(Message::new(Role::System, (*system).clone()));
+            if !pg.system.trim().is_empty() {
+                messages.push(Message::new(Role::System, pg.system.clone()));
             }
-            messages.extend(
-                turns
-                    .iter()
-                    .filter(|t| !t.text.trim().is_empty())
-                    .map(|t| Message::new(t.role, t.text.clone())),
-            );
+            messages.extend(pg.turns.iter().filter(|t| !t.text.trim().is_empty()).map(|t| Message::new(t.role, t.text.clone())));
             if !messages.iter().any(|m| m.role == Role::User) {
-                return run.dispatch(RunAction::Invalid(invalid(
-                    "messages",
-                    "write a user message",
-                )));
+                return pg.dispatch(PgAction::Invalid(invalid("messages", "write a user message")));
             }
-            let request = ChatRequest {
-                messages,
-                params,
-                stream: true,
-            };
+            let request = ChatRequest { messages, params, stream: true };
             let id = new_run_id();
-            run.dispatch(RunAction::Start(id.clone()));
-            let pieces = run.clone();
-            let channel = match ipc::Channel::new(move |p| pieces.dispatch(RunAction::Piece(p))) {
+            pg.dispatch(PgAction::Start(id.clone()));
+            let (pieces, piece_id) = (pg.clone(), id.clone());
+            let channel = match ipc::Channel::new(move |p| pieces.dispatch(PgAction::Piece(piece_id.clone(), p))) {
                 Ok(c) => c,
-                Err(e) => return run.dispatch(RunAction::Done(Err(e))),
+                Err(e) => return pg.dispatch(PgAction::Done(id, Err(e))),
             };
-            let (run, endpoint) = (run.clone(), (*endpoint).clone());
+            let (pg, endpoint) = (pg.clone(), pg.endpoint.clone());
             yew::platform::spawn_local(async move {
                 let result = ipc::chat(&endpoint, &request, &id, &channel).await;
-                run.dispatch(RunAction::Done(result));
+                pg.dispatch(PgAction::Done(id, result));
                 drop(channel);
             });
         })
     };
     let stop = {
-        let run = run.clone();
+        let pg = pg.clone();
         Callback::from(move |_: MouseEvent| {
-            if let Some(id) = run.run_id.clone() {
+            if let Some(id) = pg.run_id.clone() {
                 yew::platform::spawn_local(async move {
                     let _ = ipc::chat_cancel(&id).await;
                 });
@@ -239,78 +259,48 @@ pub fn Playground() -> Html {
             }
         })
     };
-
+    let act = |make: fn(String) -> PgAction| {
+        let pg = pg.clone();
+        on_text(move |v| pg.dispatch(make(v)))
+    };
     let set_turn = |i: usize| {
-        let turns = turns.clone();
-        on_text(move |v| {
-            let mut t = (*turns).clone();
-            t[i].text = v;
-            turns.set(t);
-        })
+        let pg = pg.clone();
+        on_text(move |v| pg.dispatch(PgAction::TurnText(i, v)))
     };
     let set_role = |i: usize| {
-        let turns = turns.clone();
-        on_select(move |v| {
-            let mut t = (*turns).clone();
-            t[i].role = if v == "assistant" {
-                Role::Assistant
-            } else {
-                Role::User
-            };
-            turns.set(t);
-        })
+        let pg = pg.clone();
+        on_select(move |v| pg.dispatch(PgAction::TurnRole(i, if v == "assistant" { Role::Assistant } else { Role::User })))
     };
     let remove_turn = |i: usize| {
-        let turns = turns.clone();
-        Callback::from(move |_: MouseEvent| {
-            let mut t = (*turns).clone();
-            if t.len() > 1 {
-                t.remove(i);
-                turns.set(t);
-            }
-        })
+        let pg = pg.clone();
+        Callback::from(move |_: MouseEvent| pg.dispatch(PgAction::RemoveTurn(i)))
     };
     let add_turn = {
-        let turns = turns.clone();
-        Callback::from(move |_: MouseEvent| {
-            let mut t = (*turns).clone();
-            let role = if t.last().is_some_and(|l| l.role == Role::User) {
-                Role::Assistant
-            } else {
-                Role::User
-            };
-            t.push(Turn {
-                role,
-                text: String::new(),
-            });
-            turns.set(t);
-        })
+        let pg = pg.clone();
+        Callback::from(move |_: MouseEvent| pg.dispatch(PgAction::AddTurn))
     };
     let set_form = |f: fn(&mut Form, String)| {
-        let form = form.clone();
+        let pg = pg.clone();
         on_text(move |v| {
-            let mut next = (*form).clone();
+            let mut next = pg.form.clone();
             f(&mut next, v);
-            form.set(next);
+            pg.dispatch(PgAction::Form(next));
         })
     };
 
-    let chosen = usable.iter().find(|e| e.spec.name == *endpoint);
+    let chosen = usable.iter().find(|e| e.spec.name == pg.endpoint);
     let status = if running {
         html! { <span class="badge info" id="pg-status">{ "Streaming…" }</span> }
-    } else if run
-        .error
-        .as_ref()
-        .is_some_and(|e| e.kind == ErrorKind::Cancelled)
-    {
+    } else if pg.error.as_ref().is_some_and(|e| e.kind == ErrorKind::Cancelled) {
         html! { <span class="badge warn" id="pg-status">{ "Stopped" }</span> }
-    } else if run.error.is_some() {
+    } else if pg.error.is_some() {
         html! { <span class="badge danger" id="pg-status">{ "Failed" }</span> }
-    } else if run.result.is_some() {
+    } else if pg.result.is_some() {
         html! { <span class="badge ok" id="pg-status">{ "Done" }</span> }
     } else {
         html! {}
     };
+    let form = &pg.form;
 
     html! {
         <div class="page playground" {onkeydown}>
@@ -318,9 +308,9 @@ pub fn Playground() -> Html {
                 <h1>{ "Playground" }</h1>
                 <label class="inline">
                     { "Endpoint" }
-                    <select id="pg-endpoint" onchange={on_select({ let e = endpoint.clone(); move |v| e.set(v) })}>
+                    <select id="pg-endpoint" onchange={on_select({ let pg = pg.clone(); move |v| pg.dispatch(PgAction::Endpoint(v)) })}>
                         { for usable.iter().map(|e| html! {
-                            <option value={e.spec.name.clone()} selected={e.spec.name == *endpoint}>
+                            <option value={e.spec.name.clone()} selected={e.spec.name == pg.endpoint}>
                                 { if e.simulator { format!("{} (simulator)", e.spec.name) } else { e.spec.name.clone() } }
                             </option>
                         }) }
@@ -336,16 +326,16 @@ pub fn Playground() -> Html {
                 <section class="conversation">
                     <label class="block">
                         <span class="label">{ "System" }</span>
-                        <textarea id="pg-system" rows="3" value={(*system).clone()} oninput={on_text({ let s = system.clone(); move |v| s.set(v) })} />
+                        <textarea id="pg-system" rows="3" value={pg.system.clone()} oninput={act(PgAction::System)} />
                     </label>
-                    { for turns.iter().enumerate().map(|(i, t)| html! {
+                    { for pg.turns.iter().enumerate().map(|(i, t)| html! {
                         <div class="turn" key={i}>
                             <div class="turn-head">
                                 <select class="turn-role" onchange={set_role(i)}>
                                     <option value="user" selected={t.role == Role::User}>{ "user" }</option>
                                     <option value="assistant" selected={t.role == Role::Assistant}>{ "assistant" }</option>
                                 </select>
-                                <button class="ghost small" title="Remove this turn" onclick={remove_turn(i)} disabled={turns.len() == 1}>{ "✕" }</button>
+                                <button class="ghost small" title="Remove this turn" onclick={remove_turn(i)} disabled={pg.turns.len() == 1}>{ "✕" }</button>
                             </div>
                             <textarea id={format!("pg-turn-{i}")} rows="4" placeholder="Message… (Ctrl+Enter sends)" value={t.text.clone()} oninput={set_turn(i)} />
                         </div>
@@ -376,11 +366,11 @@ pub fn Playground() -> Html {
             </div>
             <section class="answer">
                 <div class="answer-head"><h2>{ "Answer" }</h2>{ status }</div>
-                <pre id="pg-output" class={classes!("output", running.then_some("streaming"))}>{ &run.output }</pre>
-                if let Some(e) = &run.error {
+                <pre id="pg-output" class={classes!("output", running.then_some("streaming"))}>{ &pg.output }</pre>
+                if let Some(e) = &pg.error {
                     if e.kind != ErrorKind::Cancelled { <ErrorBox error={e.clone()} id="pg-error" /> }
                 }
-                if let Some(r) = &run.result { <Figures result={r.clone()} /> }
+                if let Some(r) = &pg.result { <Figures result={r.clone()} /> }
             </section>
         </div>
     }
