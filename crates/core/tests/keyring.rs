@@ -48,17 +48,15 @@ async fn say_hi(console: &Console, endpoint: &str) -> Result<String, Error> {
     Ok(r.output)
 }
 
+/// Files below `dir` holding `needle`. A file that vanishes while scanning (SQLite removes its
+/// -wal and -shm files as the last connection closes) held nothing.
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     let mut hits = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
         if path.is_dir() {
             hits.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path)
-            .unwrap()
-            .windows(needle.len())
-            .any(|w| w == needle)
-        {
+        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
             hits.push(path.display().to_string());
         }
     }

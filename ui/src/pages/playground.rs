@@ -38,7 +38,10 @@ impl Default for PlaygroundState {
         Self {
             endpoint: String::new(),
             system: "You are a helpful assistant.".into(),
-            turns: vec![Turn { role: Role::User, text: String::new() }],
+            turns: vec![Turn {
+                role: Role::User,
+                text: String::new(),
+            }],
             form: Form::default(),
             run_id: None,
             output: String::new(),
@@ -83,8 +86,15 @@ impl Reducible for PlaygroundState {
                 }
             }
             PgAction::AddTurn => {
-                let role = if s.turns.last().is_some_and(|l| l.role == Role::User) { Role::Assistant } else { Role::User };
-                s.turns.push(Turn { role, text: String::new() });
+                let role = if s.turns.last().is_some_and(|l| l.role == Role::User) {
+                    Role::Assistant
+                } else {
+                    Role::User
+                };
+                s.turns.push(Turn {
+                    role,
+                    text: String::new(),
+                });
             }
             PgAction::RemoveTurn(i) => {
                 if s.turns.len() > 1 && i < s.turns.len() {
@@ -191,13 +201,20 @@ pub fn Playground() -> Html {
     let pg = use_context::<PlaygroundContext>().expect("the app provides the playground state");
 
     // Pick the first usable endpoint once the list is known, and again if the chosen one vanished.
-    let usable: Vec<_> = app.endpoints.iter().filter(|e| e.spec.status != EndpointStatus::Retired).cloned().collect();
+    let usable: Vec<_> = app
+        .endpoints
+        .iter()
+        .filter(|e| e.spec.status != EndpointStatus::Retired)
+        .cloned()
+        .collect();
     {
         let pg = pg.clone();
         let names: Vec<String> = usable.iter().map(|e| e.spec.name.clone()).collect();
         use_effect_with(names, move |names| {
             if !names.contains(&pg.endpoint) {
-                pg.dispatch(PgAction::Endpoint(names.first().cloned().unwrap_or_default()));
+                pg.dispatch(PgAction::Endpoint(
+                    names.first().cloned().unwrap_or_default(),
+                ));
             }
         });
     }
@@ -210,7 +227,10 @@ pub fn Playground() -> Html {
                 return;
             }
             if pg.endpoint.is_empty() {
-                return pg.dispatch(PgAction::Invalid(invalid("endpoint", "add an endpoint first")));
+                return pg.dispatch(PgAction::Invalid(invalid(
+                    "endpoint",
+                    "add an endpoint first",
+                )));
             }
             let params = match pg.form.params() {
                 Ok(p) => p,
@@ -220,15 +240,29 @@ pub fn Playground() -> Html {
             if !pg.system.trim().is_empty() {
                 messages.push(Message::new(Role::System, pg.system.clone()));
             }
-            messages.extend(pg.turns.iter().filter(|t| !t.text.trim().is_empty()).map(|t| Message::new(t.role, t.text.clone())));
+            messages.extend(
+                pg.turns
+                    .iter()
+                    .filter(|t| !t.text.trim().is_empty())
+                    .map(|t| Message::new(t.role, t.text.clone())),
+            );
             if !messages.iter().any(|m| m.role == Role::User) {
-                return pg.dispatch(PgAction::Invalid(invalid("messages", "write a user message")));
+                return pg.dispatch(PgAction::Invalid(invalid(
+                    "messages",
+                    "write a user message",
+                )));
             }
-            let request = ChatRequest { messages, params, stream: true };
+            let request = ChatRequest {
+                messages,
+                params,
+                stream: true,
+            };
             let id = new_run_id();
             pg.dispatch(PgAction::Start(id.clone()));
             let (pieces, piece_id) = (pg.clone(), id.clone());
-            let channel = match ipc::Channel::new(move |p| pieces.dispatch(PgAction::Piece(piece_id.clone(), p))) {
+            let channel = match ipc::Channel::new(move |p| {
+                pieces.dispatch(PgAction::Piece(piece_id.clone(), p))
+            }) {
                 Ok(c) => c,
                 Err(e) => return pg.dispatch(PgAction::Done(id, Err(e))),
             };
@@ -269,7 +303,16 @@ pub fn Playground() -> Html {
     };
     let set_role = |i: usize| {
         let pg = pg.clone();
-        on_select(move |v| pg.dispatch(PgAction::TurnRole(i, if v == "assistant" { Role::Assistant } else { Role::User })))
+        on_select(move |v| {
+            pg.dispatch(PgAction::TurnRole(
+                i,
+                if v == "assistant" {
+                    Role::Assistant
+                } else {
+                    Role::User
+                },
+            ))
+        })
     };
     let remove_turn = |i: usize| {
         let pg = pg.clone();
@@ -291,7 +334,11 @@ pub fn Playground() -> Html {
     let chosen = usable.iter().find(|e| e.spec.name == pg.endpoint);
     let status = if running {
         html! { <span class="badge info" id="pg-status">{ "Streaming…" }</span> }
-    } else if pg.error.as_ref().is_some_and(|e| e.kind == ErrorKind::Cancelled) {
+    } else if pg
+        .error
+        .as_ref()
+        .is_some_and(|e| e.kind == ErrorKind::Cancelled)
+    {
         html! { <span class="badge warn" id="pg-status">{ "Stopped" }</span> }
     } else if pg.error.is_some() {
         html! { <span class="badge danger" id="pg-status">{ "Failed" }</span> }
