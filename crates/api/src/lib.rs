@@ -378,13 +378,11 @@ pub struct ChatResult {
     pub attempts: u32,
 }
 
-/// One row of the call log.
+/// One call as the log keeps it, from any source.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CallRecord {
-    pub id: i64,
+pub struct Call {
     pub at_ms: i64,
     pub endpoint_id: Option<i64>,
-    pub endpoint: Option<String>,
     pub model: String,
     pub source: CallSource,
     pub outcome: Outcome,
@@ -394,6 +392,16 @@ pub struct CallRecord {
     pub ttft_ms: Option<u64>,
     pub usage: Option<Usage>,
     pub cost: Option<Cost>,
+}
+
+/// A row of the call log: the call, its id, and its endpoint's current name (`None` once the
+/// endpoint is deleted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub id: i64,
+    pub endpoint: Option<String>,
+    #[serde(flatten)]
+    pub call: Call,
 }
 
 /// Tokens per second after the first token, as the protocol defines it.

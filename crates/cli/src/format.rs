@@ -126,7 +126,8 @@ pub fn calls_table(calls: &[CallRecord]) -> String {
         "TOKENS".into(),
         "COST".into(),
     ]];
-    for c in calls {
+    for r in calls {
+        let c = &r.call;
         let when = chrono::DateTime::from_timestamp_millis(c.at_ms)
             .map(|t| {
                 t.with_timezone(&chrono::Local)
@@ -135,9 +136,9 @@ pub fn calls_table(calls: &[CallRecord]) -> String {
             })
             .unwrap_or_default();
         rows.push(vec![
-            c.id.to_string(),
+            r.id.to_string(),
             when,
-            c.endpoint.clone().unwrap_or_else(|| "(deleted)".into()),
+            r.endpoint.clone().unwrap_or_else(|| "(deleted)".into()),
             c.model.clone(),
             c.source.as_str().into(),
             match c.error_kind {

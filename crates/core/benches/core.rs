@@ -9,7 +9,7 @@ use milc_api::{
 };
 use milc_core::client::{Client, Target};
 use milc_core::sse::SseParser;
-use milc_core::store::{NewCall, Store};
+use milc_core::store::Store;
 use tokio_util::sync::CancellationToken;
 
 fn main() {
@@ -70,7 +70,7 @@ async fn call_log() {
     for i in 0..rows {
         let failed = i % 50 == 0;
         store
-            .insert_call(&NewCall {
+            .insert_call(&milc_api::Call {
                 at_ms: 1_700_000_000_000 + i as i64 * 1000,
                 endpoint_id: None,
                 model: models[i as usize % 3].into(),

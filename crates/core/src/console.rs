@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{Client, Target};
 use crate::endpoints::{self, EMBEDDED_SIM_URL};
 use crate::secrets::{SecretString, Secrets};
-use crate::store::{now_ms, NewCall, Store};
+use crate::store::{now_ms, Store};
 use crate::Error;
 
 /// Name of the endpoint a new database starts with.
@@ -251,7 +251,7 @@ impl Console {
         let ex = self.client.chat(&target, req, on_delta, cancel).await;
         let cost = ex.usage.map(|u| ep.spec.prices.cost(&u));
         let ms = |d: Duration| d.as_millis() as u64;
-        let call = NewCall {
+        let call = milc_api::Call {
             at_ms: now_ms(),
             endpoint_id: Some(ep.id),
             model: ep.spec.model.clone(),

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use milc_api::{
-    CallRecord, CallSource, ConnectionTest, Cost, Endpoint, EndpointSpec, EndpointStatus,
+    Call, CallRecord, CallSource, ConnectionTest, Cost, Endpoint, EndpointSpec, EndpointStatus,
     ErrorKind, Outcome, PricePerMillion, Prices, Usage, UsageSource,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -32,22 +32,6 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
-}
-
-/// A call to append to the log.
-#[derive(Clone, Debug)]
-pub struct NewCall {
-    pub at_ms: i64,
-    pub endpoint_id: Option<i64>,
-    pub model: String,
-    pub source: CallSource,
-    pub outcome: Outcome,
-    pub http_status: Option<u16>,
-    pub error_kind: Option<ErrorKind>,
-    pub latency_ms: u64,
-    pub ttft_ms: Option<u64>,
-    pub usage: Option<Usage>,
-    pub cost: Option<Cost>,
 }
 
 impl Store {
@@ -197,7 +181,7 @@ impl Store {
 
     // ---- call log ---------------------------------------------------------------------------
 
-    pub async fn insert_call(&self, c: &NewCall) -> Result<i64> {
+    pub async fn insert_call(&self, c: &Call) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
         let model_id: i64 = sqlx::query_scalar(
             "INSERT INTO models (name) VALUES (?)
@@ -437,18 +421,20 @@ impl CallRow {
         });
         Ok(CallRecord {
             id: self.id,
-            at_ms: self.at_ms,
-            endpoint_id: self.endpoint_id,
             endpoint: self.endpoint_name,
-            model: self.model_name,
-            source: source_from(self.source)?,
-            outcome: outcome_from(self.outcome)?,
-            http_status: self.http_status.map(|s| s as u16),
-            error_kind: self.error_kind.map(error_from).transpose()?,
-            latency_ms: self.latency_ms as u64,
-            ttft_ms: self.ttft_ms.map(|t| t as u64),
-            usage,
-            cost: self.cost_pico_usd.map(|pico_usd| Cost { pico_usd, source }),
+            call: Call {
+                at_ms: self.at_ms,
+                endpoint_id: self.endpoint_id,
+                model: self.model_name,
+                source: source_from(self.source)?,
+                outcome: outcome_from(self.outcome)?,
+                http_status: self.http_status.map(|s| s as u16),
+                error_kind: self.error_kind.map(error_from).transpose()?,
+                latency_ms: self.latency_ms as u64,
+                ttft_ms: self.ttft_ms.map(|t| t as u64),
+                usage,
+                cost: self.cost_pico_usd.map(|pico_usd| Cost { pico_usd, source }),
+            },
         })
     }
 }
@@ -518,7 +504,7 @@ mod tests {
             reasoning_tokens: 5,
             source: UsageSource::Reported,
         };
-        let ok = NewCall {
+        let ok = Call {
             at_ms: 1_000,
             endpoint_id: Some(e.id),
             model: "m".into(),
@@ -531,7 +517,7 @@ mod tests {
             usage: Some(usage),
             cost: Some(e.spec.prices.cost(&usage)),
         };
-        let failed = NewCall {
+        let failed = Call {
             at_ms: 2_000,
             outcome: Outcome::Error,
             http_status: Some(429),
@@ -545,19 +531,19 @@ mod tests {
         store.insert_call(&failed).await.unwrap();
         let calls = store.calls(10).await.unwrap();
         assert_eq!(calls.len(), 2);
-        assert_eq!(calls[0].error_kind, Some(ErrorKind::RateLimit));
-        assert_eq!(calls[0].usage, None);
-        assert_eq!(calls[1].usage, Some(usage));
-        assert_eq!(calls[1].cost.unwrap().usd(), "0.000024"); // 60·0.15 + 40·0.075 + 20·0.6 µ$
+        assert_eq!(calls[0].call.error_kind, Some(ErrorKind::RateLimit));
+        assert_eq!(calls[0].call.usage, None);
+        assert_eq!(calls[1].call.usage, Some(usage));
+        assert_eq!(calls[1].call.cost.unwrap().usd(), "0.000024"); // 60·0.15 + 40·0.075 + 20·0.6 µ$
         assert_eq!(calls[1].endpoint.as_deref(), Some("a"));
 
         store.delete_endpoint(e.id).await.unwrap();
         let calls = store.calls(1).await.unwrap();
         assert_eq!(
-            calls[0].endpoint_id, None,
+            calls[0].call.endpoint_id, None,
             "the log keeps the call, unlinked"
         );
-        assert_eq!(calls[0].model, "m");
+        assert_eq!(calls[0].call.model, "m");
     }
 
     #[tokio::test]

@@ -139,12 +139,16 @@ async fn every_call_is_logged_and_costs_never_count_a_subset_twice() {
     let calls = c.calls(10).await.unwrap();
     assert_eq!(calls.len(), 2);
     assert_eq!(
-        (calls[0].id, calls[0].error_kind, calls[0].http_status),
+        (
+            calls[0].id,
+            calls[0].call.error_kind,
+            calls[0].call.http_status
+        ),
         (id, Some(ErrorKind::Quota), Some(429))
     );
-    assert_eq!(calls[0].cost, None, "a refused call costs nothing");
-    assert_eq!(calls[1].cost, Some(r.cost));
-    assert_eq!(calls[1].usage.unwrap().source, UsageSource::Reported);
+    assert_eq!(calls[0].call.cost, None, "a refused call costs nothing");
+    assert_eq!(calls[1].call.cost, Some(r.cost));
+    assert_eq!(calls[1].call.usage.unwrap().source, UsageSource::Reported);
 }
 
 #[tokio::test]

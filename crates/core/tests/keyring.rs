@@ -134,7 +134,7 @@ async fn a_token_lives_in_the_os_keyring_reaches_the_server_and_nowhere_else() {
         .await
         .unwrap()
         .iter()
-        .map(|c| c.outcome.as_str())
+        .map(|c| c.call.outcome.as_str())
         .collect();
     assert_eq!(
         outcomes,

@@ -40,7 +40,8 @@ pub fn Calls() -> Html {
     }
 }
 
-fn row(c: &CallRecord) -> Html {
+fn row(r: &CallRecord) -> Html {
+    let c = &r.call;
     let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(c.at_ms as f64));
     let outcome = match c.error_kind {
         Some(k) => {
@@ -49,10 +50,10 @@ fn row(c: &CallRecord) -> Html {
         None => html! { <span class="badge ok">{ c.outcome.as_str() }</span> },
     };
     html! {
-        <tr key={c.id}>
-            <td class="num">{ c.id }</td>
+        <tr key={r.id}>
+            <td class="num">{ r.id }</td>
             <td class="mono">{ String::from(when.to_locale_string("sv-SE", &wasm_bindgen::JsValue::UNDEFINED)) }</td>
-            <td>{ c.endpoint.clone().unwrap_or_else(|| "(deleted)".into()) }</td>
+            <td>{ r.endpoint.clone().unwrap_or_else(|| "(deleted)".into()) }</td>
             <td class="mono">{ &c.model }</td>
             <td>{ c.source.as_str() }</td>
             <td>{ outcome }</td>
