@@ -16,6 +16,12 @@ pub use commands::{handler, AppState};
 /// overrides); the database is `MILC_DB` or the OS data directory.
 pub fn run() {
     let started = Instant::now();
+    // WebKitGTK's DMA-BUF renderer halves the web process's memory when off (measured in
+    // BENCHMARKS.md) and is the known cause of blank windows on some GPU drivers. Set before any
+    // thread starts; a value the user set wins.
+    if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
+        std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+    }
     let log_dir = std::env::var_os("MILC_LOG_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(milc_core::default_log_dir);
