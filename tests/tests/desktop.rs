@@ -315,25 +315,60 @@ async fn the_desktop_console_streams_stops_fails_plainly_and_keeps_the_token_sec
         let c = c.clone();
         async move {
             let row = el(&c, &format!("tr[data-endpoint='{name}']")).await;
-            row.find(Locator::Css(".edit")).await.unwrap().click().await.unwrap();
+            row.find(Locator::Css(".edit"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
         }
     };
     edit("slow").await;
-    el(&c, "#ep-status").await.select_by_value("deprecated").await.unwrap();
+    el(&c, "#ep-status")
+        .await
+        .select_by_value("deprecated")
+        .await
+        .unwrap();
     el(&c, "#ep-save").await.click().await.unwrap();
     text_until(&c, "tr[data-endpoint='slow']", |t| t.contains("deprecated")).await;
     edit("ccluster").await;
-    assert_eq!(el(&c, "#ep-token").await.prop("value").await.unwrap().as_deref(), Some(""), "the stored token is never shown");
+    assert_eq!(
+        el(&c, "#ep-token")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(""),
+        "the stored token is never shown"
+    );
     el(&c, "#ep-remove-token").await.click().await.unwrap();
     el(&c, "#ep-save").await.click().await.unwrap();
-    text_until(&c, "tr[data-endpoint='ccluster']", |t| !t.contains("stored in keyring")).await;
+    text_until(&c, "tr[data-endpoint='ccluster']", |t| {
+        !t.contains("stored in keyring")
+    })
+    .await;
     let delete = el(&c, "tr[data-endpoint='flaky'] .delete").await;
     delete.click().await.unwrap();
-    text_until(&c, "tr[data-endpoint='flaky'] .delete", |t| t == "Confirm delete").await;
-    el(&c, "tr[data-endpoint='flaky'] .delete").await.click().await.unwrap();
+    text_until(&c, "tr[data-endpoint='flaky'] .delete", |t| {
+        t == "Confirm delete"
+    })
+    .await;
+    el(&c, "tr[data-endpoint='flaky'] .delete")
+        .await
+        .click()
+        .await
+        .unwrap();
     let deadline = Instant::now() + WAIT;
-    while c.find(Locator::Css("tr[data-endpoint='flaky']")).await.is_ok() {
-        assert!(Instant::now() < deadline, "the deleted endpoint is still listed");
+    while c
+        .find(Locator::Css("tr[data-endpoint='flaky']"))
+        .await
+        .is_ok()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the deleted endpoint is still listed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -360,11 +395,8 @@ async fn the_desktop_console_streams_stops_fails_plainly_and_keeps_the_token_sec
             )
         })
         .collect();
-    for want in [
-        ("ccluster", "ok"),
-        ("slow", "cancelled"),
-        ("flaky", "error"),
-    ] {
+    // "flaky" was deleted in the window: its call stays in the log, without an endpoint name.
+    for want in [("ccluster", "ok"), ("slow", "cancelled"), ("", "error")] {
         assert!(
             seen.contains(&(want.0.to_owned(), want.1.to_owned())),
             "{want:?} not in {seen:?}"

@@ -154,13 +154,11 @@ impl Console {
     #[tracing::instrument(skip_all, fields(id), err)]
     pub async fn set_token(&self, id: i64, token: Option<SecretString>) -> Result<Endpoint, Error> {
         self.store.endpoint(id).await?;
-        match token {
-            Some(t) => self.secrets.set(id, &t).await?,
+        match &token {
+            Some(t) => self.secrets.set(id, t).await?,
             None => self.secrets.delete(id).await?,
         }
-        self.store
-            .set_has_token(id, self.secrets.get(id).await?.is_some())
-            .await?;
+        self.store.set_has_token(id, token.is_some()).await?;
         Ok(self.store.endpoint(id).await?)
     }
 
