@@ -37,6 +37,7 @@ pub fn run() {
             let console = tauri::async_runtime::block_on(Console::open(&db))
                 .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
             app.manage(AppState::new(console, started));
+            exit_on_signal(app.handle().clone());
             Ok(())
         });
     if let Err(e) = with_commands(app).run(tauri::generate_context!()) {
@@ -44,6 +45,28 @@ pub fn run() {
         eprintln!("MILC Console could not run: {e}");
         std::process::exit(1);
     }
+}
+
+/// SIGTERM (logout, `kill`, a service manager) and SIGINT end the app the way closing the window
+/// does, so the exit hooks run: the window's size and position are saved, the logs flushed.
+fn exit_on_signal<R: Runtime>(app: tauri::AppHandle<R>) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::warn!("cannot listen for termination signals");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("exiting on a termination signal");
+        app.exit(0);
+    });
 }
 
 /// Registers the app's commands: the same list for the real window and the tests' mock runtime.

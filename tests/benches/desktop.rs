@@ -27,24 +27,13 @@ fn main() {
         let ready = home.path().join("ready");
         let start = Instant::now();
         let mut child = Command::new(&app)
-            .env("MILC_DB", home.path().join("milc.db"))
-            .env("MILC_LOG_DIR", home.path().join("logs"))
+            .envs(milc_e2e::desktop_env(home.path()))
             .env("MILC_READY_FILE", &ready)
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .env("XDG_DATA_HOME", home.path().join("data"))
-            .env("NO_AT_BRIDGE", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        while !ready.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the app never became interactive"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        milc_e2e::wait_ready(&ready, start);
         walls.push(start.elapsed().as_secs_f64() * 1e3);
         std::thread::sleep(Duration::from_secs(3));
         let tree = process_tree(child.id());

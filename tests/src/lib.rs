@@ -126,6 +126,30 @@ pub fn pico(usd: &str) -> i64 {
     int.parse::<i64>().unwrap() * 1_000_000_000_000 + format!("{frac:0<12}").parse::<i64>().unwrap()
 }
 
+/// The environment that puts everything the desktop app writes under `home`: database, logs,
+/// window state, WebKit data. Tests scan `home` afterwards; benchmarks start from nothing.
+pub fn desktop_env(home: &Path) -> Vec<(&'static str, PathBuf)> {
+    vec![
+        ("MILC_DB", home.join("milc.db")),
+        ("MILC_LOG_DIR", home.join("logs")),
+        ("XDG_CONFIG_HOME", home.join("config")),
+        ("XDG_CACHE_HOME", home.join("cache")),
+        ("XDG_DATA_HOME", home.join("data")),
+        ("NO_AT_BRIDGE", "1".into()),
+    ]
+}
+
+/// Waits until the app's UI reports itself interactive through MILC_READY_FILE.
+pub fn wait_ready(file: &Path, since: Instant) {
+    while !file.exists() {
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "the app never became interactive"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (for servers that cannot report the port they bound).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use milc_e2e::{
-    count_files, files_containing, free_port, milc_bin, pico, workspace_bin, SimProcess,
+    count_files, desktop_env, files_containing, free_port, milc_bin, pico, workspace_bin,
+    SimProcess,
 };
 use serde_json::{json, Value};
 
@@ -34,14 +35,9 @@ impl Driver {
                 "--native-port",
                 &native.to_string(),
             ])
-            .env("MILC_DB", home.join("milc.db"))
-            .env("MILC_LOG_DIR", home.join("logs"))
-            // Everything else the app or WebKit writes (window state, caches) lands here too, so
-            // the canary scan below covers every file the app wrote.
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_CACHE_HOME", home.join("cache"))
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("NO_AT_BRIDGE", "1")
+            // Everything the app or WebKit writes lands under `home`, so the canary scan below
+            // covers every file the app wrote.
+            .envs(desktop_env(home))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
