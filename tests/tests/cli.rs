@@ -396,3 +396,29 @@ fn the_simulator_injects_faults_the_client_survives() {
         "lists the valid kinds"
     );
 }
+
+#[test]
+fn redact_reads_stdin_and_reports_what_it_replaced() {
+    let db = Db::new();
+    let text = "Ask ann@x.io (or ANN@X.IO) about IBAN DE89 3704 0044 0532 0130 00.";
+    assert_eq!(
+        db.ok(&["redact"], text),
+        "Ask [EMAIL_1] (or [EMAIL_1]) about IBAN [IBAN_1]."
+    );
+    let v: Value = serde_json::from_str(&db.ok(
+        &["redact", "--json", "--custom", "ticket=TCK-[0-9]+"],
+        "see TCK-42, 4111 1111 1111 1111",
+    ))
+    .unwrap();
+    assert_eq!(v["text"], "see [TICKET_1], [CARD_1]");
+    assert_eq!(v["entities"][1]["kind"], "card");
+    assert_eq!(
+        (
+            v["entities"][1]["start"].as_u64(),
+            v["entities"][1]["end"].as_u64()
+        ),
+        (Some(12), Some(31))
+    );
+    let bad = db.run(&["redact", "--custom", "ticket"], "x");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("NAME=REGEX"));
+}

@@ -404,6 +404,60 @@ pub struct CallRecord {
     pub call: Call,
 }
 
+/// A kind of personal data the redactor finds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiKind {
+    Email,
+    Phone,
+    /// A payment card number (Luhn-checked).
+    Card,
+    /// A US Social Security number.
+    Ssn,
+    Ipv4,
+    Ipv6,
+    /// An IBAN (mod-97 checksum verified).
+    Iban,
+    /// A team's own pattern, by name.
+    Custom(String),
+}
+
+impl PiiKind {
+    /// The tag of its placeholders: `[EMAIL_1]`, `[EMPLOYEE_ID_2]`.
+    pub fn tag(&self) -> String {
+        match self {
+            Self::Email => "EMAIL".into(),
+            Self::Phone => "PHONE".into(),
+            Self::Card => "CARD".into(),
+            Self::Ssn => "SSN".into(),
+            Self::Ipv4 => "IPV4".into(),
+            Self::Ipv6 => "IPV6".into(),
+            Self::Iban => "IBAN".into(),
+            Self::Custom(name) => name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One piece of personal data found in a text: byte offsets into that text, what it was, and the
+/// placeholder that replaced it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PiiEntity {
+    pub kind: PiiKind,
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+    pub placeholder: String,
+}
+
 /// Tokens per second after the first token, as the protocol defines it.
 pub fn tokens_per_sec(
     completion_tokens: u64,

@@ -39,6 +39,15 @@ enum Command {
     Endpoints(EndpointsCmd),
     /// Send one chat message and stream the answer to stdout
     Chat(ChatArgs),
+    /// Read text on stdin and print it with personal data replaced by placeholders
+    Redact {
+        /// Print the redacted text and the entities found (kinds and byte offsets) as JSON
+        #[arg(long)]
+        json: bool,
+        /// Also redact matches of a pattern of your own, NAME=REGEX (repeatable)
+        #[arg(long = "custom", value_name = "NAME=REGEX")]
+        custom: Vec<String>,
+    },
     /// Show the call log, newest first
     Calls {
         #[arg(long, default_value_t = 20)]
@@ -181,15 +190,19 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    if let Command::Sim(args) = cli.command {
-        return sim(args).await;
+    match cli.command {
+        Command::Sim(args) => return sim(args).await,
+        Command::Redact { json, custom } => return redact(json, &custom),
+        _ => {}
     }
     let db = cli.db.unwrap_or_else(milc_core::default_db_path);
     let console = Console::open(&db)
         .await
         .with_context(|| format!("opening {}", db.display()))?;
     let code = match cli.command {
-        Command::Sim(_) => unreachable!("handled above"),
+        Command::Sim(_) | Command::Redact { .. } => {
+            unreachable!("handled above: they need no database")
+        }
         Command::Endpoints(cmd) => endpoints(&console, cmd).await?,
         Command::Chat(args) => chat(&console, args).await?,
         Command::Calls { limit, json } => {
@@ -231,6 +244,35 @@ async fn sim(args: SimArgs) -> Result<ExitCode> {
     std::io::stdout().flush()?;
     tokio::signal::ctrl_c().await?;
     handle.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Redaction needs no database: it is a pure function of the text and the patterns.
+fn redact(json: bool, custom: &[String]) -> Result<ExitCode> {
+    let mut redactor = milc_core::redact::Redactor::new();
+    for c in custom {
+        let (name, pattern) = c
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--custom '{c}': write it as NAME=REGEX"))?;
+        redactor = redactor
+            .with_custom(name, pattern)
+            .map_err(|e| anyhow!("--custom: {e}"))?;
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading stdin")?;
+    let red = redactor.redact(&text, &mut milc_core::redact::Placeholders::default());
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"text": red.text, "entities": red.entities})
+            )?
+        );
+    } else {
+        print!("{}", red.text);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@ pub mod client;
 pub mod console;
 pub mod endpoints;
 pub mod errors;
+pub mod redact;
 pub mod retry;
 pub mod secrets;
 pub mod sse;

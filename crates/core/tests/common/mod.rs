@@ -1,0 +1,3 @@
+//! Test helpers shared by integration tests and benchmarks.
+
+pub mod pii;
