@@ -8,7 +8,7 @@ use std::process::{ChildStdout, Command, Output, Stdio};
 use milc_e2e::{contains, files_containing, milc_bin, pico, wait_output, SimProcess};
 use serde_json::Value;
 
-const CANARY: &str = "nvapi-CANARY-e2e-8c41b7d2e9";
+const CANARY: &str = "CANARY_nvapi_e2e_8c41b7d2e9";
 
 struct Db {
     dir: tempfile::TempDir,

@@ -15,7 +15,7 @@ use milc_e2e::{
 };
 use serde_json::{json, Value};
 
-const CANARY: &str = "nvapi-CANARY-desktop-5e6f7a8b9c";
+const CANARY: &str = "CANARY_nvapi_desktop_5e6f7a8b9c";
 const WAIT: Duration = Duration::from_secs(20);
 
 /// tauri-driver on a free port, with the app's environment; stopped with SIGTERM so it takes

@@ -10,7 +10,7 @@ use milc_core::{Console, Error, SecretString};
 use milc_sim::SimConfig;
 use tokio_util::sync::CancellationToken;
 
-const CANARY: &str = "nvapi-CANARY-keyring-0d1e2f3a";
+const CANARY: &str = "CANARY_nvapi_keyring_0d1e2f3a";
 
 fn require_session_bus() {
     assert!(
