@@ -10,6 +10,7 @@ pub mod retry;
 pub mod secrets;
 pub mod sse;
 pub mod store;
+pub mod template;
 
 pub use console::{default_db_path, default_log_dir, Console, SIMULATOR_ENDPOINT};
 pub use secrets::{SecretError, SecretString, Secrets};
