@@ -14,7 +14,6 @@ CREATE TABLE endpoints (
     max_retries         INTEGER NOT NULL DEFAULT 2 CHECK (max_retries >= 0),
     status              TEXT    NOT NULL DEFAULT 'active'
                                 CHECK (status IN ('active', 'deprecated', 'retired')),
-    simulator           INTEGER NOT NULL DEFAULT 0,
     has_token           INTEGER NOT NULL DEFAULT 0,
     created_ms          INTEGER NOT NULL,
     -- Last connection test, shown in the endpoint list.

@@ -195,6 +195,26 @@ pub struct Params {
     pub seed: Option<i64>,
 }
 
+impl Params {
+    /// The ranges the protocol allows, checked before anything is sent, the same for every
+    /// shell: `Err((field, what is allowed))`.
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
+            return Err(("temperature", "a number from 0 to 2"));
+        }
+        if self.top_p.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+            return Err(("top_p", "a number from 0 to 1"));
+        }
+        if self.max_tokens == Some(0) {
+            return Err(("max_tokens", "at least 1"));
+        }
+        if self.stop.len() > 4 || self.stop.iter().any(String::is_empty) {
+            return Err(("stop", "at most 4 sequences, none empty"));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     pub messages: Vec<Message>,
@@ -517,6 +537,46 @@ mod tests {
         assert_eq!(spec.timeout_ms, 60_000);
         assert_eq!(spec.max_retries, 2);
         assert_eq!(spec.status, EndpointStatus::Active);
+    }
+
+    #[test]
+    fn parameters_outside_the_protocol_ranges_name_their_field() {
+        let ok = Params {
+            temperature: Some(2.0),
+            top_p: Some(0.0),
+            max_tokens: Some(1),
+            ..Params::default()
+        };
+        assert_eq!(ok.check(), Ok(()));
+        let field = |p: Params| p.check().unwrap_err().0;
+        assert_eq!(
+            field(Params {
+                temperature: Some(2.1),
+                ..Params::default()
+            }),
+            "temperature"
+        );
+        assert_eq!(
+            field(Params {
+                top_p: Some(-0.1),
+                ..Params::default()
+            }),
+            "top_p"
+        );
+        assert_eq!(
+            field(Params {
+                max_tokens: Some(0),
+                ..Params::default()
+            }),
+            "max_tokens"
+        );
+        assert_eq!(
+            field(Params {
+                stop: vec!["a".into(); 5],
+                ..Params::default()
+            }),
+            "stop"
+        );
     }
 
     #[test]

@@ -29,18 +29,24 @@ pub struct Console {
     embedded_sim: OnceCell<milc_sim::SimHandle>,
 }
 
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("dev", "milc", "milc-console")
+}
+
 /// Where log files go when `MILC_LOG_DIR` does not say otherwise.
 pub fn default_log_dir() -> PathBuf {
-    directories::ProjectDirs::from("dev", "milc", "milc-console")
-        .map(|d| d.data_local_dir().join("logs"))
-        .unwrap_or_else(|| PathBuf::from("logs"))
+    project_dirs().map_or_else(
+        || PathBuf::from("logs"),
+        |d| d.data_local_dir().join("logs"),
+    )
 }
 
 /// The database file used when neither `--db` nor `MILC_DB` says otherwise.
 pub fn default_db_path() -> PathBuf {
-    directories::ProjectDirs::from("dev", "milc", "milc-console")
-        .map(|d| d.data_dir().join("milc.db"))
-        .unwrap_or_else(|| PathBuf::from("milc.db"))
+    project_dirs().map_or_else(
+        || PathBuf::from("milc.db"),
+        |d| d.data_dir().join("milc.db"),
+    )
 }
 
 impl Console {
@@ -73,7 +79,7 @@ impl Console {
                 cached_input: Some(PricePerMillion::from_micros(250_000)),
                 output: PricePerMillion::from_micros(1_500_000),
             };
-            match self.store.insert_endpoint(&spec, true).await {
+            match self.store.insert_endpoint(&spec).await {
                 Ok(_) | Err(crate::StoreError::DuplicateName(_)) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -107,7 +113,7 @@ impl Console {
         token: Option<SecretString>,
     ) -> Result<Endpoint, Error> {
         let spec = endpoints::validate(spec)?;
-        let ep = self.store.insert_endpoint(&spec, false).await?;
+        let ep = self.store.insert_endpoint(&spec).await?;
         if let Some(token) = token {
             if let Err(e) = self.secrets.set(ep.id, &token).await {
                 self.store.delete_endpoint(ep.id).await?;
@@ -239,6 +245,9 @@ impl Console {
         if ep.spec.status == EndpointStatus::Deprecated {
             tracing::warn!(endpoint = name, "calling a deprecated endpoint");
         }
+        req.params
+            .check()
+            .map_err(|(field, allowed)| Error::invalid(field, allowed))?;
         if req.messages.is_empty() {
             return Err(Error::invalid(
                 "messages",
@@ -300,7 +309,7 @@ impl Console {
     }
 
     async fn target(&self, ep: &Endpoint) -> Result<Target, Error> {
-        let base_url = if ep.simulator && ep.spec.base_url == EMBEDDED_SIM_URL {
+        let base_url = if ep.simulator {
             self.embedded_sim_url().await?
         } else {
             ep.spec.base_url.clone()

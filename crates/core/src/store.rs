@@ -91,15 +91,13 @@ impl Store {
 
     // ---- endpoints --------------------------------------------------------------------------
 
-    pub async fn insert_endpoint(&self, spec: &EndpointSpec, simulator: bool) -> Result<Endpoint> {
+    pub async fn insert_endpoint(&self, spec: &EndpointSpec) -> Result<Endpoint> {
         let query = sqlx::query(
             "INSERT INTO endpoints (name, base_url, model, headers_json, price_in_micros,
-                 price_cached_micros, price_out_micros, timeout_ms, max_retries, status, simulator,
-                 created_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 price_cached_micros, price_out_micros, timeout_ms, max_retries, status, created_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let res = bind_spec(query, spec)
-            .bind(simulator)
             .bind(now_ms())
             .execute(&self.pool)
             .await
@@ -347,7 +345,6 @@ struct EndpointRow {
     timeout_ms: i64,
     max_retries: i64,
     status: String,
-    simulator: bool,
     has_token: bool,
     test_json: Option<String>,
 }
@@ -361,6 +358,8 @@ impl EndpointRow {
             Some(j) => Some(serde_json::from_str(j).map_err(|_| corrupt("last test"))?),
             None => None,
         };
+        // What an endpoint is follows from where it points: no flag to keep in step.
+        let simulator = self.base_url == crate::endpoints::EMBEDDED_SIM_URL;
         Ok(Endpoint {
             id: self.id,
             spec: EndpointSpec {
@@ -378,7 +377,7 @@ impl EndpointRow {
                 status,
             },
             has_token: self.has_token,
-            simulator: self.simulator,
+            simulator,
             last_test,
         })
     }
@@ -461,7 +460,7 @@ mod tests {
     #[tokio::test]
     async fn endpoints_round_trip_through_a_file() {
         let (dir, store) = temp_store().await;
-        let e = store.insert_endpoint(&spec("a"), false).await.unwrap();
+        let e = store.insert_endpoint(&spec("a")).await.unwrap();
         assert_eq!(e.spec, spec("a"));
         store.close().await;
 
@@ -484,8 +483,8 @@ mod tests {
     #[tokio::test]
     async fn duplicate_names_are_refused_and_nothing_changes() {
         let (_dir, store) = temp_store().await;
-        store.insert_endpoint(&spec("a"), false).await.unwrap();
-        let err = store.insert_endpoint(&spec("a"), false).await.unwrap_err();
+        store.insert_endpoint(&spec("a")).await.unwrap();
+        let err = store.insert_endpoint(&spec("a")).await.unwrap_err();
         assert!(
             matches!(err, StoreError::DuplicateName(ref n) if n == "a"),
             "{err}"
@@ -496,7 +495,7 @@ mod tests {
     #[tokio::test]
     async fn calls_round_trip_newest_first_and_survive_endpoint_deletion() {
         let (_dir, store) = temp_store().await;
-        let e = store.insert_endpoint(&spec("a"), false).await.unwrap();
+        let e = store.insert_endpoint(&spec("a")).await.unwrap();
         let usage = Usage {
             prompt_tokens: 100,
             cached_tokens: 40,

@@ -167,6 +167,17 @@ async fn a_new_database_offers_the_builtin_simulator_once() {
     c.store().close().await;
     let again = Console::open(&dir.path().join("milc.db")).await.unwrap();
     assert!(again.endpoints().await.unwrap().is_empty());
+
+    // Added back by its URL, it is the simulator again: labelled, and it answers.
+    let ep = again
+        .add_endpoint(
+            EndpointSpec::new("mine", "sim://embedded", "milc-sim"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(ep.simulator);
+    assert!(!chat(&again, "mine").await.unwrap().output.is_empty());
 }
 
 #[tokio::test]
@@ -185,4 +196,26 @@ async fn retired_endpoints_take_no_calls() {
     let err = chat(&c, SIMULATOR_ENDPOINT).await.unwrap_err();
     assert!(err.to_string().contains("retired"), "{err}");
     assert!(c.calls(5).await.unwrap().is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn out_of_range_parameters_are_refused_before_anything_is_sent() {
+    let (_dir, c) = console().await;
+    let mut req = hi();
+    req.params.temperature = Some(3.0);
+    let err = c
+        .chat(
+            SIMULATOR_ENDPOINT,
+            &req,
+            CallSource::Cli,
+            &mut |_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { field, .. } if field == "temperature"),
+        "{err}"
+    );
+    assert!(c.calls(5).await.unwrap().is_empty());
 }

@@ -163,31 +163,23 @@ impl Form {
             }
             s.parse().map(Some).map_err(|_| invalid(field, what))
         }
-        let temperature: Option<f64> =
-            opt(&self.temperature, "temperature", "a number from 0 to 2")?;
-        if temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
-            return Err(invalid("temperature", "a number from 0 to 2"));
-        }
-        let top_p: Option<f64> = opt(&self.top_p, "top_p", "a number from 0 to 1")?;
-        if top_p.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
-            return Err(invalid("top_p", "a number from 0 to 1"));
-        }
-        let stop: Vec<String> = self
-            .stop
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if stop.len() > 4 {
-            return Err(invalid("stop", "at most 4 sequences, one per line"));
-        }
-        Ok(Params {
-            temperature,
-            top_p,
-            max_tokens: opt(&self.max_tokens, "max tokens", "a whole number")?,
-            stop,
+        // Only the text is read here; the ranges are `Params::check`, the same as for the CLI.
+        let params = Params {
+            temperature: opt(&self.temperature, "temperature", "a number")?,
+            top_p: opt(&self.top_p, "top_p", "a number")?,
+            max_tokens: opt(&self.max_tokens, "max_tokens", "a whole number")?,
+            stop: self
+                .stop
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
             seed: opt(&self.seed, "seed", "a whole number")?,
-        })
+        };
+        params
+            .check()
+            .map_err(|(field, allowed)| invalid(field, allowed))?;
+        Ok(params)
     }
 }
 
