@@ -22,10 +22,9 @@ struct Turn {
 /// back loses nothing, not even a stream still arriving.
 #[derive(Clone, PartialEq)]
 pub struct PlaygroundState {
-    endpoint: String,
-    system: String,
-    turns: Vec<Turn>,
-    form: Form,
+    /// What the user edits. Behind an `Rc`: a streamed piece of the answer updates the state
+    /// once per token, and must not copy the whole conversation each time.
+    draft: Rc<Draft>,
     /// The run in flight, if any.
     run_id: Option<String>,
     output: String,
@@ -33,9 +32,17 @@ pub struct PlaygroundState {
     error: Option<CallError>,
 }
 
+#[derive(Clone, PartialEq)]
+struct Draft {
+    endpoint: String,
+    system: String,
+    turns: Vec<Turn>,
+    form: Form,
+}
+
 impl Default for PlaygroundState {
     fn default() -> Self {
-        Self {
+        let draft = Draft {
             endpoint: String::new(),
             system: "You are a helpful assistant.".into(),
             turns: vec![Turn {
@@ -43,6 +50,9 @@ impl Default for PlaygroundState {
                 text: String::new(),
             }],
             form: Form::default(),
+        };
+        Self {
+            draft: Rc::new(draft),
             run_id: None,
             output: String::new(),
             result: None,
@@ -73,35 +83,37 @@ impl Reducible for PlaygroundState {
         let mut s = (*self).clone();
         let current = |id: &str| s.run_id.as_deref() == Some(id);
         match action {
-            PgAction::Endpoint(e) => s.endpoint = e,
-            PgAction::System(t) => s.system = t,
+            PgAction::Endpoint(e) => Rc::make_mut(&mut s.draft).endpoint = e,
+            PgAction::System(t) => Rc::make_mut(&mut s.draft).system = t,
             PgAction::TurnText(i, t) => {
-                if let Some(turn) = s.turns.get_mut(i) {
+                if let Some(turn) = Rc::make_mut(&mut s.draft).turns.get_mut(i) {
                     turn.text = t;
                 }
             }
             PgAction::TurnRole(i, r) => {
-                if let Some(turn) = s.turns.get_mut(i) {
+                if let Some(turn) = Rc::make_mut(&mut s.draft).turns.get_mut(i) {
                     turn.role = r;
                 }
             }
             PgAction::AddTurn => {
-                let role = if s.turns.last().is_some_and(|l| l.role == Role::User) {
+                let turns = &mut Rc::make_mut(&mut s.draft).turns;
+                let role = if turns.last().is_some_and(|l| l.role == Role::User) {
                     Role::Assistant
                 } else {
                     Role::User
                 };
-                s.turns.push(Turn {
+                turns.push(Turn {
                     role,
                     text: String::new(),
                 });
             }
             PgAction::RemoveTurn(i) => {
-                if s.turns.len() > 1 && i < s.turns.len() {
-                    s.turns.remove(i);
+                let turns = &mut Rc::make_mut(&mut s.draft).turns;
+                if turns.len() > 1 && i < turns.len() {
+                    turns.remove(i);
                 }
             }
-            PgAction::Form(f) => s.form = f,
+            PgAction::Form(f) => Rc::make_mut(&mut s.draft).form = f,
             PgAction::Start(id) => {
                 s.run_id = Some(id);
                 s.output.clear();
@@ -203,7 +215,7 @@ pub fn Playground() -> Html {
         let pg = pg.clone();
         let names: Vec<String> = usable.iter().map(|e| e.spec.name.clone()).collect();
         use_effect_with(names, move |names| {
-            if !names.contains(&pg.endpoint) {
+            if !names.contains(&pg.draft.endpoint) {
                 pg.dispatch(PgAction::Endpoint(
                     names.first().cloned().unwrap_or_default(),
                 ));
@@ -218,22 +230,23 @@ pub fn Playground() -> Html {
             if pg.run_id.is_some() {
                 return;
             }
-            if pg.endpoint.is_empty() {
+            if pg.draft.endpoint.is_empty() {
                 return pg.dispatch(PgAction::Invalid(invalid(
                     "endpoint",
                     "add an endpoint first",
                 )));
             }
-            let params = match pg.form.params() {
+            let params = match pg.draft.form.params() {
                 Ok(p) => p,
                 Err(e) => return pg.dispatch(PgAction::Invalid(e)),
             };
             let mut messages = Vec::new();
-            if !pg.system.trim().is_empty() {
-                messages.push(Message::new(Role::System, pg.system.clone()));
+            if !pg.draft.system.trim().is_empty() {
+                messages.push(Message::new(Role::System, pg.draft.system.clone()));
             }
             messages.extend(
-                pg.turns
+                pg.draft
+                    .turns
                     .iter()
                     .filter(|t| !t.text.trim().is_empty())
                     .map(|t| Message::new(t.role, t.text.clone())),
@@ -258,7 +271,7 @@ pub fn Playground() -> Html {
                 Ok(c) => c,
                 Err(e) => return pg.dispatch(PgAction::Done(id, Err(e))),
             };
-            let (pg, endpoint) = (pg.clone(), pg.endpoint.clone());
+            let (pg, endpoint) = (pg.clone(), pg.draft.endpoint.clone());
             yew::platform::spawn_local(async move {
                 let result = ipc::chat(&endpoint, &request, &id, &channel).await;
                 pg.dispatch(PgAction::Done(id, result));
@@ -317,13 +330,13 @@ pub fn Playground() -> Html {
     let set_form = |f: fn(&mut Form, String)| {
         let pg = pg.clone();
         on_text(move |v| {
-            let mut next = pg.form.clone();
+            let mut next = pg.draft.form.clone();
             f(&mut next, v);
             pg.dispatch(PgAction::Form(next));
         })
     };
 
-    let chosen = usable.iter().find(|e| e.spec.name == pg.endpoint);
+    let chosen = usable.iter().find(|e| e.spec.name == pg.draft.endpoint);
     let status = if running {
         html! { <span class="badge info" id="pg-status">{ "Streaming…" }</span> }
     } else if pg
@@ -339,7 +352,7 @@ pub fn Playground() -> Html {
     } else {
         html! {}
     };
-    let form = &pg.form;
+    let form = &pg.draft.form;
 
     html! {
         <div class="page playground" {onkeydown}>
@@ -349,7 +362,7 @@ pub fn Playground() -> Html {
                     { "Endpoint" }
                     <select id="pg-endpoint" onchange={on_select({ let pg = pg.clone(); move |v| pg.dispatch(PgAction::Endpoint(v)) })}>
                         { for usable.iter().map(|e| html! {
-                            <option value={e.spec.name.clone()} selected={e.spec.name == pg.endpoint}>
+                            <option value={e.spec.name.clone()} selected={e.spec.name == pg.draft.endpoint}>
                                 { if e.simulator { format!("{} (simulator)", e.spec.name) } else { e.spec.name.clone() } }
                             </option>
                         }) }
@@ -365,16 +378,16 @@ pub fn Playground() -> Html {
                 <section class="conversation">
                     <label class="block">
                         <span class="label">{ "System" }</span>
-                        <textarea id="pg-system" rows="3" value={pg.system.clone()} oninput={act(PgAction::System)} />
+                        <textarea id="pg-system" rows="3" value={pg.draft.system.clone()} oninput={act(PgAction::System)} />
                     </label>
-                    { for pg.turns.iter().enumerate().map(|(i, t)| html! {
+                    { for pg.draft.turns.iter().enumerate().map(|(i, t)| html! {
                         <div class="turn" key={i}>
                             <div class="turn-head">
                                 <select class="turn-role" onchange={set_role(i)}>
                                     <option value="user" selected={t.role == Role::User}>{ "user" }</option>
                                     <option value="assistant" selected={t.role == Role::Assistant}>{ "assistant" }</option>
                                 </select>
-                                <button class="ghost small" title="Remove this turn" onclick={remove_turn(i)} disabled={pg.turns.len() == 1}>{ "✕" }</button>
+                                <button class="ghost small" title="Remove this turn" onclick={remove_turn(i)} disabled={pg.draft.turns.len() == 1}>{ "✕" }</button>
                             </div>
                             <textarea id={format!("pg-turn-{i}")} rows="4" placeholder="Message… (Ctrl+Enter sends)" value={t.text.clone()} oninput={set_turn(i)} />
                         </div>
