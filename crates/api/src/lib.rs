@@ -2,6 +2,8 @@
 //! No I/O and no heavy dependencies: this crate must build for `wasm32-unknown-unknown`.
 
 pub mod money;
+pub mod prompt;
+pub mod template;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,6 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use money::{Cost, MoneyError, PricePerMillion, Prices};
+pub use prompt::{RedactionPolicy, ResponseFormat, StructuredCheck};
 
 /// Names of the commands the desktop shell exposes; the UI's `invoke` wrapper takes them from here
 /// so that a rename breaks the build, not the app.
@@ -21,6 +24,14 @@ pub mod cmd {
     pub const CHAT: &str = "chat";
     pub const CHAT_CANCEL: &str = "chat_cancel";
     pub const CALLS_LIST: &str = "calls_list";
+    pub const CALL_BODY: &str = "call_body";
+    pub const PROMPTS_LIST: &str = "prompts_list";
+    pub const PROMPTS_SHOW: &str = "prompts_show";
+    pub const PROMPTS_RESOLVE: &str = "prompts_resolve";
+    pub const PROMPTS_SAVE: &str = "prompts_save";
+    pub const PROMPTS_DIFF: &str = "prompts_diff";
+    pub const PROMPTS_LABEL: &str = "prompts_label";
+    pub const HISTORY_LIST: &str = "history_list";
     pub const UI_READY: &str = "ui_ready";
 }
 
@@ -71,6 +82,8 @@ pub struct EndpointSpec {
     pub max_retries: u32,
     #[serde(default)]
     pub status: EndpointStatus,
+    #[serde(default)]
+    pub redaction: RedactionPolicy,
 }
 
 pub fn default_timeout_ms() -> u64 {
@@ -96,6 +109,7 @@ impl EndpointSpec {
             timeout_ms: default_timeout_ms(),
             max_retries: default_max_retries(),
             status: EndpointStatus::Active,
+            redaction: RedactionPolicy::default(),
         }
     }
 }
@@ -193,6 +207,8 @@ pub struct Params {
     pub stop: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
 }
 
 impl Params {
@@ -211,6 +227,9 @@ impl Params {
         if self.stop.len() > 4 || self.stop.iter().any(String::is_empty) {
             return Err(("stop", "at most 4 sequences, none empty"));
         }
+        if let Some(f) = &self.response_format {
+            f.check().map_err(|allowed| ("response_format", allowed))?;
+        }
         Ok(())
     }
 }
@@ -223,6 +242,26 @@ pub struct ChatRequest {
     /// Stream tokens as they arrive (Server-Sent Events) rather than wait for the whole answer.
     #[serde(default = "yes")]
     pub stream: bool,
+    /// Values for the `{{variable}}` placeholders of the messages, which are rendered strictly
+    /// before sending.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+    /// The prompt version these messages come from, if any: recorded in the history, and its
+    /// redaction policy (if it has one) overrides the endpoint's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<prompt::PromptPin>,
+}
+
+impl ChatRequest {
+    pub fn new(messages: Vec<Message>, params: Params) -> Self {
+        Self {
+            messages,
+            params,
+            stream: true,
+            variables: BTreeMap::new(),
+            prompt: None,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -396,6 +435,21 @@ pub struct ChatResult {
     pub tokens_per_sec: Option<f64>,
     /// HTTP attempts made, retries included.
     pub attempts: u32,
+    /// Variables given but used by no message.
+    #[serde(default)]
+    pub unused_variables: Vec<String>,
+    /// Personal data replaced by placeholders before sending (policy "sending" or "both").
+    #[serde(default)]
+    pub redacted: Vec<PiiEntity>,
+    /// The answer with this request's placeholders put back, when it held any.
+    #[serde(default)]
+    pub restored: Option<String>,
+    /// The check of a JSON answer against its response format.
+    #[serde(default)]
+    pub structured: Option<StructuredCheck>,
+    /// The Playground history entry of this call.
+    #[serde(default)]
+    pub history_id: Option<i64>,
 }
 
 /// One call as the log keeps it, from any source.

@@ -1,6 +1,12 @@
 //! Human-readable tables and figure lines for the terminal.
 
-use milc_api::{CallRecord, ChatResult, ConnectionTest, Endpoint, ErrorKind, Usage, UsageSource};
+use milc_api::prompt::{
+    Change, HistoryEntry, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
+};
+use milc_api::{
+    CallRecord, ChatResult, ConnectionTest, Endpoint, ErrorKind, StructuredCheck, Usage,
+    UsageSource,
+};
 
 pub fn figures(r: &ChatResult) -> String {
     let mut parts = Vec::new();
@@ -189,4 +195,210 @@ fn table(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+fn local_time(at_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(at_ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// First line of a text, cut to `n` characters.
+fn gist(text: &str, n: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > n {
+        format!("{}…", line.chars().take(n - 1).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+pub fn structured(c: &StructuredCheck) -> String {
+    if c.valid {
+        return "structured output: valid\n".into();
+    }
+    let mut s = format!("structured output: {} error(s)\n", c.errors.len());
+    for e in &c.errors {
+        let at = if e.path.is_empty() {
+            "(answer)"
+        } else {
+            &e.path
+        };
+        s.push_str(&format!("  {at}: {}\n", e.message));
+    }
+    s
+}
+
+pub fn prompts_table(list: &[PromptSummary]) -> String {
+    let mut rows = vec![vec![
+        "NAME".to_owned(),
+        "LATEST".into(),
+        "LABELS".into(),
+        "UPDATED".into(),
+        "DESCRIPTION".into(),
+    ]];
+    for p in list {
+        rows.push(vec![
+            p.name.clone(),
+            format!("v{}", p.latest),
+            p.labels
+                .iter()
+                .map(|(l, v)| format!("{l}=v{v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            local_time(p.updated_ms),
+            gist(&p.description, 50),
+        ]);
+    }
+    table(&rows)
+}
+
+pub fn prompt_version(v: &PromptVersion) -> String {
+    let mut s = format!(
+        "{}@{}  {}  by {} at {}\n",
+        v.prompt,
+        v.version,
+        &v.hash[..12],
+        v.author,
+        local_time(v.created_ms)
+    );
+    if !v.labels.is_empty() {
+        s.push_str(&format!("labels: {}\n", v.labels.join(", ")));
+    }
+    if !v.note.is_empty() {
+        s.push_str(&format!("note: {}\n", v.note));
+    }
+    let vars = v.content.variables();
+    if !vars.is_empty() {
+        s.push_str(&format!("variables: {}\n", vars.join(", ")));
+    }
+    if let Some(e) = &v.content.endpoint {
+        s.push_str(&format!("endpoint: {e}\n"));
+    }
+    let params = serde_json::to_string(&v.content.params).unwrap_or_default();
+    if params != "{}" {
+        s.push_str(&format!("params: {params}\n"));
+    }
+    if let Some(r) = &v.content.redaction {
+        s.push_str(&format!(
+            "redaction: {}\n",
+            serde_json::to_string(r).unwrap_or_default()
+        ));
+    }
+    for m in &v.content.messages {
+        s.push_str(&format!("\n[{}]\n{}\n", m.role.as_str(), m.content));
+    }
+    s
+}
+
+pub fn prompt_history(d: &PromptDetail) -> String {
+    let mut rows = vec![vec![
+        "VERSION".to_owned(),
+        "HASH".into(),
+        "AUTHOR".into(),
+        "TIME".into(),
+        "LABELS".into(),
+        "NOTE".into(),
+    ]];
+    for v in &d.versions {
+        rows.push(vec![
+            format!("v{}", v.version),
+            v.hash[..12].to_owned(),
+            v.author.clone(),
+            local_time(v.created_ms),
+            v.labels.join(" "),
+            gist(&v.note, 60),
+        ]);
+    }
+    let mut s = format!("{}: {}\n\n", d.summary.name, d.summary.description);
+    s.push_str(&table(&rows));
+    if !d.label_history.is_empty() {
+        s.push_str("\nlabel moves:\n");
+        for m in &d.label_history {
+            s.push_str(&format!(
+                "  {}  {:<12} {} → v{}  by {}\n",
+                local_time(m.at_ms),
+                m.label,
+                m.from.map_or("(new)".to_owned(), |v| format!("v{v}")),
+                m.to,
+                m.author
+            ));
+        }
+    }
+    s
+}
+
+/// Two columns, left version and right version; `~` changed, `-` only left, `+` only right.
+pub fn diff(d: &PromptDiff) -> String {
+    const W: usize = 48;
+    let cell = |side: &Option<(u32, String)>| match side {
+        Some((n, text)) => format!("{n:>3} {}", gist(text, W - 4)),
+        None => String::new(),
+    };
+    let mut s = format!("{} v{} ↔ v{}\n", d.prompt, d.left, d.right);
+    for m in d.messages.iter().filter(|m| m.changed()) {
+        let role = |r: Option<milc_api::Role>| r.map_or("(none)", |r| r.as_str());
+        s.push_str(&format!(
+            "\nmessage {} ({} ↔ {})\n",
+            m.index + 1,
+            role(m.left_role),
+            role(m.right_role)
+        ));
+        for r in &m.rows {
+            let mark = match r.change {
+                Change::Same => ' ',
+                Change::Changed => '~',
+                Change::Removed => '-',
+                Change::Added => '+',
+            };
+            s.push_str(&format!(
+                "{mark} {:<W$} │ {}\n",
+                cell(&r.left),
+                cell(&r.right)
+            ));
+        }
+    }
+    if !d.settings.is_empty() {
+        s.push_str("\nsettings\n");
+        for c in &d.settings {
+            s.push_str(&format!(
+                "~ {:<16} {} → {}\n",
+                c.field,
+                c.left.as_deref().unwrap_or("(unset)"),
+                c.right.as_deref().unwrap_or("(unset)")
+            ));
+        }
+    }
+    if d.messages.iter().all(|m| !m.changed()) && d.settings.is_empty() {
+        s.push_str("(no differences)\n");
+    }
+    s
+}
+
+pub fn history_table(entries: &[HistoryEntry]) -> String {
+    let mut rows = vec![vec![
+        "ID".to_owned(),
+        "TIME".into(),
+        "ENDPOINT".into(),
+        "PROMPT".into(),
+        "OUTCOME".into(),
+        "INPUT".into(),
+        "OUTPUT".into(),
+    ]];
+    for e in entries {
+        rows.push(vec![
+            e.id.to_string(),
+            local_time(e.at_ms),
+            e.endpoint.clone(),
+            e.prompt.as_ref().map_or("-".into(), ToString::to_string),
+            e.outcome.as_str().into(),
+            gist(e.messages.last().map_or("", |m| m.content.as_str()), 40),
+            gist(&e.output, 40),
+        ]);
+    }
+    table(&rows)
 }

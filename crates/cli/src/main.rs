@@ -37,8 +37,29 @@ enum Command {
     /// Manage endpoints (tokens live in the OS keyring)
     #[command(subcommand)]
     Endpoints(EndpointsCmd),
-    /// Send one chat message and stream the answer to stdout
+    /// Send one chat message (or a prompt version) and stream the answer to stdout
     Chat(ChatArgs),
+    /// The prompt library: versions, labels, diffs
+    #[command(subcommand)]
+    Prompts(PromptsCmd),
+    /// Print a prompt version's messages rendered with variables, as JSON
+    Render {
+        /// NAME (latest version), NAME@N or NAME:LABEL
+        prompt: String,
+        /// KEY=VALUE (repeatable)
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+    },
+    /// Search the Playground and `milc chat` history, newest first
+    History {
+        /// Words that must all appear (inputs, variables, output, endpoint, prompt)
+        #[arg(long, default_value = "")]
+        search: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Read text on stdin and print it with personal data replaced by placeholders
     Redact {
         /// Print the redacted text and the entities found (kinds and byte offsets) as JSON
@@ -54,6 +75,62 @@ enum Command {
         limit: u32,
         #[arg(long)]
         json: bool,
+        /// Print the (redacted) request and response bodies kept with call ID, as JSON
+        #[arg(long, value_name = "ID")]
+        body: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PromptsCmd {
+    /// Create a prompt with its first version from a YAML or JSON file
+    Create {
+        name: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// What the prompt is for [default: the file's `description`]
+        #[arg(long)]
+        description: Option<String>,
+        /// Note of version 1 [default: the file's `note`]
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Add a version from a YAML or JSON file (identical content adds nothing)
+    Version {
+        name: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// What changed and why [default: the file's `note`]
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// List prompts with their latest version and labels
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a version (NAME, NAME@N or NAME:LABEL), or with --history every version and label move
+    Show {
+        prompt: String,
+        #[arg(long)]
+        json: bool,
+        /// All versions and the label history
+        #[arg(long)]
+        history: bool,
+    },
+    /// Side-by-side diff of two versions: every message line by line, then changed settings
+    Diff {
+        name: String,
+        left: u32,
+        right: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point LABEL (production, candidate, any name) at version N; the move is recorded
+    Label {
+        name: String,
+        version: u32,
+        label: String,
     },
 }
 
@@ -109,6 +186,12 @@ enum EndpointsCmd {
     },
     /// Set the lifecycle status: active, deprecated or retired (retired endpoints take no calls)
     Status { name: String, status: String },
+    /// Set the redaction policy: when personal data is redacted and whether bodies are logged
+    Redaction {
+        name: String,
+        #[command(flatten)]
+        policy: RedactionArgs,
+    },
     /// Delete an endpoint and its token (its calls stay in the log)
     Rm { name: String },
 }
@@ -140,6 +223,48 @@ struct AddArgs {
     timeout_ms: u64,
     #[arg(long, default_value_t = milc_api::default_max_retries())]
     max_retries: u32,
+    #[command(flatten)]
+    redaction: RedactionArgs,
+}
+
+#[derive(Args)]
+struct RedactionArgs {
+    /// When personal data is redacted: off, sending, logging (default) or both
+    #[arg(long = "redact", value_name = "WHEN", value_parser = parse_redact_mode)]
+    redact: Option<milc_api::prompt::RedactMode>,
+    /// Keep (redacted) request and response bodies with the call log
+    #[arg(long)]
+    log_bodies: bool,
+    /// Also redact matches of a pattern of your own, NAME=REGEX (repeatable)
+    #[arg(long = "redact-custom", value_name = "NAME=REGEX")]
+    custom: Vec<String>,
+}
+
+impl RedactionArgs {
+    fn policy(&self) -> Result<milc_api::RedactionPolicy> {
+        Ok(milc_api::RedactionPolicy {
+            mode: self.redact.unwrap_or_default(),
+            log_bodies: self.log_bodies,
+            custom: self
+                .custom
+                .iter()
+                .map(|c| {
+                    let (name, pattern) = c
+                        .split_once('=')
+                        .ok_or_else(|| anyhow!("--redact-custom '{c}': write it as NAME=REGEX"))?;
+                    Ok(milc_api::prompt::CustomPattern {
+                        name: name.to_owned(),
+                        pattern: pattern.to_owned(),
+                    })
+                })
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
+fn parse_redact_mode(s: &str) -> Result<milc_api::prompt::RedactMode, String> {
+    milc_api::prompt::RedactMode::parse(s)
+        .ok_or_else(|| format!("'{s}': use off, sending, logging or both"))
 }
 
 #[derive(Args)]
@@ -166,8 +291,18 @@ struct ChatArgs {
     /// Print one JSON object with output, ttft_ms, latency_ms, usage and cost
     #[arg(long)]
     json: bool,
-    /// The user message; `-` reads it from stdin
-    message: String,
+    /// Use a prompt version: NAME (latest), NAME@N or NAME:LABEL. Its parameters apply unless
+    /// overridden here, and its default endpoint unless --endpoint is given
+    #[arg(long)]
+    prompt: Option<String>,
+    /// A variable of the prompt's templates, KEY=VALUE (repeatable)
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    vars: Vec<String>,
+    /// Ask for a JSON object (json_object) or, with a schema file, for JSON that follows it
+    #[arg(long, value_name = "json_object|SCHEMA_FILE")]
+    response_format: Option<String>,
+    /// The user message (appended after a prompt's messages); `-` reads it from stdin
+    message: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -205,7 +340,41 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Endpoints(cmd) => endpoints(&console, cmd).await?,
         Command::Chat(args) => chat(&console, args).await?,
-        Command::Calls { limit, json } => {
+        Command::Prompts(cmd) => prompts(&console, cmd).await?,
+        Command::Render { prompt, vars } => {
+            let (v, messages, unused) = console
+                .render_prompt(&prompt, &parse_vars(&vars)?)
+                .await
+                .map_err(explain)?;
+            for u in &unused {
+                eprintln!("warning: variable '{u}' is used by no message of {}@{}", v.prompt, v.version);
+            }
+            println!("{}", serde_json::to_string_pretty(&messages)?);
+            ExitCode::SUCCESS
+        }
+        Command::History {
+            search,
+            limit,
+            json,
+        } => {
+            let entries = console.history(&search, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                print!("{}", format::history_table(&entries));
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Calls {
+            body: Some(id), ..
+        } => match console.call_body(id).await? {
+            Some(b) => {
+                println!("{}", serde_json::to_string_pretty(&b)?);
+                ExitCode::SUCCESS
+            }
+            None => bail!("call #{id} has no bodies: its endpoint's policy does not keep them (milc endpoints redaction NAME --log-bodies)"),
+        },
+        Command::Calls { limit, json, .. } => {
             let calls = console.calls(limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&calls)?);
@@ -286,6 +455,7 @@ async fn endpoints(console: &Console, cmd: EndpointsCmd) -> Result<ExitCode> {
             spec.timeout_ms = a.timeout_ms;
             spec.max_retries = a.max_retries;
             spec.headers = parse_headers(&a.headers)?;
+            spec.redaction = a.redaction.policy()?;
             let token = if a.token_stdin {
                 Some(read_token()?)
             } else {
@@ -347,6 +517,26 @@ async fn endpoints(console: &Console, cmd: EndpointsCmd) -> Result<ExitCode> {
                 .map_err(explain)?;
             eprintln!("'{name}' is now {}", status.as_str());
         }
+        EndpointsCmd::Redaction { name, policy } => {
+            let ep = console.endpoint(&name).await.map_err(explain)?;
+            let spec = EndpointSpec {
+                redaction: policy.policy()?,
+                ..ep.spec
+            };
+            let ep = console
+                .update_endpoint(ep.id, spec)
+                .await
+                .map_err(explain)?;
+            eprintln!(
+                "'{name}': redaction {}{}",
+                ep.spec.redaction.mode.as_str(),
+                if ep.spec.redaction.log_bodies {
+                    ", bodies kept (redacted)"
+                } else {
+                    ", no bodies kept"
+                }
+            );
+        }
         EndpointsCmd::Rm { name } => {
             console.remove_endpoint(&name).await.map_err(explain)?;
             eprintln!("removed endpoint '{name}'");
@@ -356,32 +546,50 @@ async fn endpoints(console: &Console, cmd: EndpointsCmd) -> Result<ExitCode> {
 }
 
 async fn chat(console: &Console, a: ChatArgs) -> Result<ExitCode> {
-    let endpoint = match a.endpoint {
+    let text = match a.message.as_deref() {
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            Some(s)
+        }
+        other => other.map(str::to_owned),
+    };
+    let (mut req, prompt_endpoint) = match &a.prompt {
+        Some(r) => console
+            .prompt_request(r, parse_vars(&a.vars)?)
+            .await
+            .map_err(explain)?,
+        None => {
+            if !a.vars.is_empty() {
+                bail!("--var needs --prompt (or {{{{variables}}}} in a prompt version)");
+            }
+            let Some(_) = &text else {
+                bail!("give a message, `-` to read it from stdin, or --prompt NAME");
+            };
+            (ChatRequest::new(vec![], Params::default()), None)
+        }
+    };
+    if let Some(s) = a.system {
+        req.messages.insert(0, Message::new(Role::System, s));
+    }
+    if let Some(t) = text {
+        req.messages.push(Message::new(Role::User, t));
+    }
+    let p = &mut req.params;
+    p.temperature = a.temperature.or(p.temperature);
+    p.top_p = a.top_p.or(p.top_p);
+    p.max_tokens = a.max_tokens.or(p.max_tokens);
+    p.seed = a.seed.or(p.seed);
+    if !a.stop.is_empty() {
+        p.stop = a.stop;
+    }
+    if let Some(f) = &a.response_format {
+        p.response_format = Some(response_format(f)?);
+    }
+    req.stream = !a.no_stream;
+    let endpoint = match a.endpoint.or(prompt_endpoint) {
         Some(e) => e,
         None => only_active_endpoint(console).await?,
-    };
-    let text = if a.message == "-" {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s)?;
-        s
-    } else {
-        a.message
-    };
-    let mut messages = Vec::new();
-    if let Some(s) = a.system {
-        messages.push(Message::new(Role::System, s));
-    }
-    messages.push(Message::new(Role::User, text));
-    let req = ChatRequest {
-        messages,
-        params: Params {
-            temperature: a.temperature,
-            top_p: a.top_p,
-            max_tokens: a.max_tokens,
-            stop: a.stop,
-            seed: a.seed,
-        },
-        stream: !a.no_stream,
     };
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
@@ -410,6 +618,21 @@ async fn chat(console: &Console, a: ChatArgs) -> Result<ExitCode> {
             } else {
                 println!();
                 eprintln!("{}", format::figures(&r));
+                for u in &r.unused_variables {
+                    eprintln!("warning: variable '{u}' is used by no message");
+                }
+                if !r.redacted.is_empty() {
+                    eprintln!(
+                        "{} value(s) redacted before sending; the answer with them restored:",
+                        r.redacted.len()
+                    );
+                    if let Some(restored) = &r.restored {
+                        eprintln!("{restored}");
+                    }
+                }
+                if let Some(c) = &r.structured {
+                    eprint!("{}", format::structured(c));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -445,6 +668,171 @@ async fn only_active_endpoint(console: &Console) -> Result<String> {
             "no endpoint to call: add one with `milc endpoints add NAME --url URL --model MODEL`"
         ),
         many => bail!("choose an endpoint with --endpoint: {}", many.join(", ")),
+    }
+}
+
+fn parse_vars(raw: &[String]) -> Result<BTreeMap<String, String>> {
+    raw.iter()
+        .map(|v| {
+            v.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .ok_or_else(|| anyhow!("--var '{v}': write it as KEY=VALUE"))
+        })
+        .collect()
+}
+
+/// `json_object`, `text`, or the path of a JSON Schema file (its stem names the schema).
+fn response_format(arg: &str) -> Result<milc_api::ResponseFormat> {
+    use milc_api::prompt::JsonSchemaFormat;
+    use milc_api::ResponseFormat;
+    Ok(match arg {
+        "json_object" => ResponseFormat::JsonObject,
+        "text" => ResponseFormat::Text,
+        path => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--response-format: reading the schema file {path}"))?;
+            let schema = serde_json::from_str(&text)
+                .map_err(|e| anyhow!("{path}:{}:{}: {e}", e.line(), e.column()))?;
+            let name: String = std::path::Path::new(path)
+                .file_stem()
+                .map(|s| {
+                    s.to_string_lossy()
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                        .take(64)
+                        .collect()
+                })
+                .filter(|n: &String| !n.is_empty())
+                .unwrap_or_else(|| "schema".into());
+            ResponseFormat::JsonSchema {
+                json_schema: JsonSchemaFormat {
+                    name,
+                    schema,
+                    strict: Some(true),
+                },
+            }
+        }
+    })
+}
+
+async fn prompts(console: &Console, cmd: PromptsCmd) -> Result<ExitCode> {
+    use milc_api::prompt::NewVersion;
+    use milc_core::prompts::PromptFile;
+    match cmd {
+        PromptsCmd::Create {
+            name,
+            file,
+            description,
+            note,
+        } => {
+            let f = PromptFile::read(&file).map_err(explain)?;
+            let nv = NewVersion {
+                prompt: name,
+                description: description.or(f.description.clone()),
+                content: f.content(),
+                note: note.or(f.note).unwrap_or_else(|| "first version".into()),
+            };
+            let saved = console.save_prompt(nv, true).await.map_err(explain)?;
+            let v = &saved.version;
+            eprintln!(
+                "created prompt '{}' at version {} ({})",
+                v.prompt,
+                v.version,
+                &v.hash[..12]
+            );
+            print_variables(v);
+        }
+        PromptsCmd::Version { name, file, note } => {
+            let f = PromptFile::read(&file).map_err(explain)?;
+            let nv = NewVersion {
+                prompt: name,
+                description: None,
+                content: f.content(),
+                note: note.or(f.note).unwrap_or_default(),
+            };
+            let saved = console.save_prompt(nv, false).await.map_err(explain)?;
+            let v = &saved.version;
+            if saved.created {
+                eprintln!("'{}' version {} ({})", v.prompt, v.version, &v.hash[..12]);
+            } else {
+                eprintln!(
+                    "unchanged: the content is identical to '{}' version {}; no version added",
+                    v.prompt, v.version
+                );
+            }
+            print_variables(v);
+        }
+        PromptsCmd::List { json } => {
+            let list = console.prompts().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print!("{}", format::prompts_table(&list));
+            }
+        }
+        PromptsCmd::Show {
+            prompt,
+            json,
+            history: true,
+        } => {
+            let name = milc_api::prompt::PromptRef::parse(&prompt)
+                .map_err(|e| anyhow!(e))?
+                .name;
+            let d = console.prompt(&name).await.map_err(explain)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", format::prompt_history(&d));
+            }
+        }
+        PromptsCmd::Show { prompt, json, .. } => {
+            let v = console.resolve_prompt(&prompt).await.map_err(explain)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", format::prompt_version(&v));
+            }
+        }
+        PromptsCmd::Diff {
+            name,
+            left,
+            right,
+            json,
+        } => {
+            let d = console
+                .diff_prompt(&name, left, right)
+                .await
+                .map_err(explain)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", format::diff(&d));
+            }
+        }
+        PromptsCmd::Label {
+            name,
+            version,
+            label,
+        } => match console
+            .label_prompt(&name, version, &label)
+            .await
+            .map_err(explain)?
+        {
+            Some(m) => eprintln!(
+                "'{label}' of '{name}' moved {} → {}",
+                m.from.map_or("(new)".to_owned(), |v| format!("v{v}")),
+                m.to
+            ),
+            None => eprintln!("'{label}' of '{name}' already points at version {version}"),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_variables(v: &milc_api::prompt::PromptVersion) {
+    let vars = v.content.variables();
+    if !vars.is_empty() {
+        eprintln!("variables: {}", vars.join(", "));
     }
 }
 

@@ -187,11 +187,10 @@ async fn streamed_calls() {
     let mut tokens = 0;
     let start = Instant::now();
     for i in 0..n {
-        let req = ChatRequest {
-            messages: vec![Message::new(Role::User, format!("question number {i}"))],
-            params: Params::default(),
-            stream: true,
-        };
+        let req = ChatRequest::new(
+            vec![Message::new(Role::User, format!("question number {i}"))],
+            Params::default(),
+        );
         let ex = client.chat(&target, &req, &mut |_| {}, &cancel).await;
         assert!(ex.error.is_none());
         tokens += ex.usage.unwrap().completion_tokens;

@@ -337,7 +337,8 @@ fn apply_event(
     Ok(false)
 }
 
-fn request_body(model: &str, req: &ChatRequest) -> Value {
+/// The JSON body of a chat request as it goes on the wire.
+pub(crate) fn request_body(model: &str, req: &ChatRequest) -> Value {
     let messages: Vec<Value> = req
         .messages
         .iter()
@@ -361,6 +362,9 @@ fn request_body(model: &str, req: &ChatRequest) -> Value {
     }
     if let Some(s) = p.seed {
         o.insert("seed".into(), json!(s));
+    }
+    if let Some(f) = &p.response_format {
+        o.insert("response_format".into(), json!(f));
     }
     if req.stream {
         // Only ever together with `stream: true`: vLLM and NVIDIA's hosted API answer 400 otherwise.
@@ -507,7 +511,7 @@ mod tests {
                 stop: vec!["\n".into()],
                 ..Params::default()
             },
-            stream: true,
+            ..ChatRequest::new(vec![], Params::default())
         };
         let b = request_body("m", &req);
         assert_eq!(b["stream_options"]["include_usage"], true);

@@ -2,6 +2,7 @@
 //! action — validate, touch the keyring and the store, call the endpoint, log the call — so every
 //! shell behaves the same.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,10 +14,19 @@ use milc_api::{
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
+use milc_api::prompt::{
+    check_name, CallBody, Figures, HistoryEntry, LabelMove, NewVersion, Pick, PromptDetail,
+    PromptDiff, PromptPin, PromptRef, PromptSummary, PromptVersion, RedactMode, Saved,
+};
+use milc_api::Message;
+
 use crate::client::{Client, Target};
 use crate::endpoints::{self, EMBEDDED_SIM_URL};
+use crate::prompts;
+use crate::redact::{Placeholders, Redactor};
 use crate::secrets::{SecretString, Secrets};
 use crate::store::{now_ms, Store};
+use crate::structured;
 use crate::Error;
 
 /// Name of the endpoint a new database starts with.
@@ -224,8 +234,11 @@ impl Console {
     }
 
     /// Sends a chat request to the named endpoint, calling `on_delta` with content as it arrives,
-    /// and logs the call whatever happens. A failed or cancelled call is `Error::Call`, with the
-    /// id of its log row and any partial output.
+    /// and logs the call whatever happens. The messages are rendered strictly with the request's
+    /// variables; the redaction policy (the pinned prompt version's, else the endpoint's) decides
+    /// what is redacted before sending and before storing. Calls from the Playground and `milc
+    /// chat` are kept in the history. A failed or cancelled call is `Error::Call`, with the id of
+    /// its log row and any partial output.
     #[tracing::instrument(skip_all, fields(endpoint = name, source = source.as_str()), err)]
     pub async fn chat(
         &self,
@@ -254,8 +267,40 @@ impl Console {
                 "a chat needs at least one message",
             ));
         }
+        let pinned = match &req.prompt {
+            Some(pin) => Some(self.store.resolve(&pin_ref(pin)).await?),
+            None => None,
+        };
+        let policy = pinned
+            .as_ref()
+            .and_then(|v| v.content.redaction.clone())
+            .unwrap_or_else(|| ep.spec.redaction.clone());
+        let redactor = Redactor::for_policy(&policy, "redaction")?;
+        let (rendered, unused_variables) = prompts::render(&req.messages, &req.variables)?;
+
+        // One set of placeholders per request: the same value is `[EMAIL_1]` in what is sent,
+        // in what is stored, and in the answer that is restored.
+        let mut placeholders = Placeholders::default();
+        let mut redacted = Vec::new();
+        let sent: Vec<Message> = if policy.mode.sending() {
+            rendered
+                .iter()
+                .map(|m| {
+                    let r = redactor.redact(&m.content, &mut placeholders);
+                    redacted.extend(r.entities);
+                    Message::new(m.role, r.text)
+                })
+                .collect()
+        } else {
+            rendered
+        };
+        let wire = ChatRequest {
+            stream: req.stream,
+            ..ChatRequest::new(sent, req.params.clone())
+        };
+
         let target = self.target(&ep).await?;
-        let ex = self.client.chat(&target, req, on_delta, cancel).await;
+        let ex = self.client.chat(&target, &wire, on_delta, cancel).await;
         let cost = ex.usage.map(|u| ep.spec.prices.cost(&u));
         let ms = |d: Duration| d.as_millis() as u64;
         let call = milc_api::Call {
@@ -276,22 +321,100 @@ impl Console {
             cost,
         };
         let call_id = self.store.insert_call(&call).await?;
+        let figures = Figures {
+            ttft_ms: call.ttft_ms,
+            latency_ms: call.latency_ms,
+            usage: ex.usage,
+            cost,
+            tokens_per_sec: ex
+                .usage
+                .and_then(|u| tokens_per_sec(u.completion_tokens, call.latency_ms, call.ttft_ms)),
+        };
+
+        // What is stored: bodies (only where the policy allows, always redacted) and history.
+        let mut store_text = |text: &str, redact: bool| {
+            if redact {
+                redactor.redact(text, &mut placeholders).text
+            } else {
+                text.to_owned()
+            }
+        };
+        if policy.log_bodies {
+            let mut request = crate::client::request_body(&ep.spec.model, &wire);
+            for m in request["messages"].as_array_mut().into_iter().flatten() {
+                if let Some(c) = m["content"].as_str() {
+                    m["content"] = store_text(c, true).into();
+                }
+            }
+            let response = store_text(&ex.output, true);
+            self.store
+                .insert_call_body(&CallBody {
+                    call_id,
+                    request,
+                    response,
+                })
+                .await?;
+        }
+        let history_id = if matches!(source, CallSource::Playground | CallSource::Cli) {
+            let inputs = policy.mode != RedactMode::Off;
+            let entry = HistoryEntry {
+                id: 0,
+                at_ms: call.at_ms,
+                call_id: Some(call_id),
+                endpoint: ep.spec.name.clone(),
+                prompt: req.prompt.clone(),
+                messages: req
+                    .messages
+                    .iter()
+                    .map(|m| Message::new(m.role, store_text(&m.content, inputs)))
+                    .collect(),
+                variables: req
+                    .variables
+                    .iter()
+                    .map(|(k, v)| (k.clone(), store_text(v, inputs)))
+                    .collect(),
+                params: req.params.clone(),
+                output: store_text(&ex.output, policy.mode.logging()),
+                outcome: call.outcome,
+                error: ex.error.as_ref().map(ToString::to_string),
+                figures: figures.clone(),
+                redacted: inputs,
+            };
+            let version_id = match &pinned {
+                Some(v) => self.store.version_id(&v.prompt, v.version).await?,
+                None => None,
+            };
+            Some(self.store.insert_history(&entry, version_id).await?)
+        } else {
+            None
+        };
+
         match (ex.error, ex.usage, cost) {
-            (None, Some(usage), Some(cost)) => Ok(ChatResult {
-                call_id,
-                output: ex.output,
-                finish_reason: ex.finish_reason,
-                ttft_ms: call.ttft_ms,
-                latency_ms: call.latency_ms,
-                tokens_per_sec: tokens_per_sec(
-                    usage.completion_tokens,
-                    call.latency_ms,
-                    call.ttft_ms,
-                ),
-                usage,
-                cost,
-                attempts: ex.attempts,
-            }),
+            (None, Some(usage), Some(cost)) => {
+                let restored = Some(placeholders.restore(&ex.output))
+                    .filter(|r| policy.mode.sending() && *r != ex.output);
+                let structured = req
+                    .params
+                    .response_format
+                    .as_ref()
+                    .and_then(|f| structured::check(f, &ex.output));
+                Ok(ChatResult {
+                    call_id,
+                    output: ex.output,
+                    finish_reason: ex.finish_reason,
+                    ttft_ms: call.ttft_ms,
+                    latency_ms: call.latency_ms,
+                    tokens_per_sec: figures.tokens_per_sec,
+                    usage,
+                    cost,
+                    attempts: ex.attempts,
+                    unused_variables,
+                    redacted,
+                    restored,
+                    structured,
+                    history_id,
+                })
+            }
             (error, _, _) => Err(Error::Call {
                 error: error.unwrap_or_else(|| CallError {
                     kind: ErrorKind::Internal,
@@ -302,6 +425,105 @@ impl Console {
                 partial: ex.output,
             }),
         }
+    }
+
+    // ---- prompt library ----------------------------------------------------------------------
+
+    pub async fn prompts(&self) -> Result<Vec<PromptSummary>, Error> {
+        Ok(self.store.prompts().await?)
+    }
+
+    pub async fn prompt(&self, name: &str) -> Result<PromptDetail, Error> {
+        Ok(self.store.prompt(name).await?)
+    }
+
+    /// The version `NAME`, `NAME@N` or `NAME:LABEL` names.
+    pub async fn resolve_prompt(&self, reference: &str) -> Result<PromptVersion, Error> {
+        let r = PromptRef::parse(reference).map_err(|e| Error::invalid("prompt", e))?;
+        Ok(self.store.resolve(&r).await?)
+    }
+
+    /// Saves a version after checking it (every template parses, parameters in range, the JSON
+    /// Schema compiles, custom patterns compile). `create` makes a new prompt, which must not
+    /// exist yet; otherwise the prompt must exist. Identical content stores nothing.
+    #[tracing::instrument(skip_all, fields(prompt = %nv.prompt, create), err)]
+    pub async fn save_prompt(&self, mut nv: NewVersion, create: bool) -> Result<Saved, Error> {
+        nv.prompt = nv.prompt.trim().to_owned();
+        check_name("prompt name", &nv.prompt).map_err(|e| Error::invalid("name", e))?;
+        prompts::check_content(&nv.content)?;
+        if let Some(e) = &nv.content.endpoint {
+            self.store.endpoint_by_name(e).await?;
+        }
+        Ok(self.store.save_version(&nv, create).await?)
+    }
+
+    pub async fn diff_prompt(
+        &self,
+        name: &str,
+        left: u32,
+        right: u32,
+    ) -> Result<PromptDiff, Error> {
+        let at = |v: u32| PromptRef {
+            name: name.to_owned(),
+            pick: Pick::Version(v),
+        };
+        let (l, r) = (
+            self.store.resolve(&at(left)).await?,
+            self.store.resolve(&at(right)).await?,
+        );
+        Ok(prompts::diff(&l, &r))
+    }
+
+    /// Points `label` at `name@version`, recording who moved it from where. `None` when it
+    /// already pointed there.
+    #[tracing::instrument(skip_all, fields(prompt = name, version, label), err)]
+    pub async fn label_prompt(
+        &self,
+        name: &str,
+        version: u32,
+        label: &str,
+    ) -> Result<Option<LabelMove>, Error> {
+        prompts::check_label(label)?;
+        Ok(self.store.set_label(name, version, label).await?)
+    }
+
+    /// A chat request from a prompt version and its variables (rendered when sent), and the
+    /// version's default endpoint.
+    pub async fn prompt_request(
+        &self,
+        reference: &str,
+        variables: BTreeMap<String, String>,
+    ) -> Result<(ChatRequest, Option<String>), Error> {
+        let v = self.resolve_prompt(reference).await?;
+        let mut req = ChatRequest::new(v.content.messages, v.content.params);
+        req.variables = variables;
+        req.prompt = Some(PromptPin {
+            prompt: v.prompt,
+            version: v.version,
+        });
+        Ok((req, v.content.endpoint))
+    }
+
+    /// The messages of a prompt version rendered with `variables`, and the variables no
+    /// message used.
+    pub async fn render_prompt(
+        &self,
+        reference: &str,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<(PromptVersion, Vec<Message>, Vec<String>), Error> {
+        let v = self.resolve_prompt(reference).await?;
+        let (messages, unused) = prompts::render(&v.content.messages, variables)?;
+        Ok((v, messages, unused))
+    }
+
+    /// The history, newest first, filtered to entries holding every word of `search`.
+    pub async fn history(&self, search: &str, limit: u32) -> Result<Vec<HistoryEntry>, Error> {
+        Ok(self.store.history(search, limit).await?)
+    }
+
+    /// The bodies kept with a call, if its policy kept any.
+    pub async fn call_body(&self, call_id: i64) -> Result<Option<CallBody>, Error> {
+        Ok(self.store.call_body(call_id).await?)
     }
 
     pub async fn calls(&self, limit: u32) -> Result<Vec<CallRecord>, Error> {
@@ -344,5 +566,12 @@ impl Console {
                 )
             })?;
         Ok(sim.base_url())
+    }
+}
+
+fn pin_ref(pin: &PromptPin) -> PromptRef {
+    PromptRef {
+        name: pin.prompt.clone(),
+        pick: Pick::Version(pin.version),
     }
 }

@@ -61,6 +61,7 @@ pub fn validate(mut spec: EndpointSpec) -> Result<EndpointSpec, Error> {
     if spec.max_retries > 10 {
         return Err(Error::invalid("max_retries", "must be at most 10"));
     }
+    crate::redact::Redactor::for_policy(&spec.redaction, "redaction")?;
     Ok(spec)
 }
 

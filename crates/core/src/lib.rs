@@ -5,12 +5,14 @@ pub mod client;
 pub mod console;
 pub mod endpoints;
 pub mod errors;
+pub mod history;
+pub mod prompts;
 pub mod redact;
 pub mod retry;
 pub mod secrets;
 pub mod sse;
 pub mod store;
-pub mod template;
+pub mod structured;
 
 pub use console::{default_db_path, default_log_dir, Console, SIMULATOR_ENDPOINT};
 pub use secrets::{SecretError, SecretString, Secrets};
@@ -52,16 +54,18 @@ impl Error {
                 message: self.to_string(),
                 status: None,
             },
-            Self::Store(StoreError::NoSuchEndpoint(_)) => CallError {
+            Self::Store(StoreError::NoSuchEndpoint(_) | StoreError::NoSuchPrompt(_)) => CallError {
                 kind: ErrorKind::NotFound,
                 message: self.to_string(),
                 status: None,
             },
-            Self::Store(StoreError::DuplicateName(_)) => CallError {
-                kind: ErrorKind::Conflict,
-                message: self.to_string(),
-                status: None,
-            },
+            Self::Store(StoreError::DuplicateName(_) | StoreError::DuplicatePrompt(_)) => {
+                CallError {
+                    kind: ErrorKind::Conflict,
+                    message: self.to_string(),
+                    status: None,
+                }
+            }
             _ => CallError {
                 kind: ErrorKind::Internal,
                 message: self.to_string(),

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::LazyLock;
 
-use milc_api::{PiiEntity, PiiKind};
+use milc_api::{PiiEntity, PiiKind, RedactionPolicy};
 use regex::Regex;
 
 use crate::Error;
@@ -131,6 +131,21 @@ impl Redactor {
             .map_err(|e| Error::invalid(field, format!("not a valid pattern: {e}")))?;
         self.custom.push((name.to_owned(), regex));
         Ok(self)
+    }
+
+    /// The redactor of a policy: the built-in detectors plus its custom patterns, each bad
+    /// pattern named as `{field}.custom.NAME`.
+    pub fn for_policy(policy: &RedactionPolicy, field: &str) -> Result<Self, Error> {
+        policy
+            .custom
+            .iter()
+            .try_fold(Self::new(), |r, c| r.with_custom(&c.name, &c.pattern))
+            .map_err(|e| match e {
+                Error::Invalid { field: f, message } => {
+                    Error::invalid(format!("{field}.{f}"), message)
+                }
+                other => other,
+            })
     }
 
     /// Every piece of personal data in `text`, in order, without overlaps.

@@ -21,6 +21,10 @@ pub enum StoreError {
     DuplicateName(String),
     #[error("no endpoint named '{0}'")]
     NoSuchEndpoint(String),
+    #[error("a prompt named '{0}' already exists (add a version to it instead)")]
+    DuplicatePrompt(String),
+    #[error("no prompt '{0}'")]
+    NoSuchPrompt(String),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("stored data is damaged: {0}")]
@@ -94,8 +98,9 @@ impl Store {
     pub async fn insert_endpoint(&self, spec: &EndpointSpec) -> Result<Endpoint> {
         let query = sqlx::query(
             "INSERT INTO endpoints (name, base_url, model, headers_json, price_in_micros,
-                 price_cached_micros, price_out_micros, timeout_ms, max_retries, status, created_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 price_cached_micros, price_out_micros, timeout_ms, max_retries, status,
+                 redaction_json, created_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let res = bind_spec(query, spec)
             .bind(now_ms())
@@ -109,7 +114,7 @@ impl Store {
         let query = sqlx::query(
             "UPDATE endpoints SET name = ?, base_url = ?, model = ?, headers_json = ?,
                  price_in_micros = ?, price_cached_micros = ?, price_out_micros = ?,
-                 timeout_ms = ?, max_retries = ?, status = ?
+                 timeout_ms = ?, max_retries = ?, status = ?, redaction_json = ?
              WHERE id = ?",
         );
         let res = bind_spec(query, spec)
@@ -243,7 +248,7 @@ pub fn now_ms() -> i64 {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// Binds an endpoint's ten editable columns, in the order both endpoint statements list them.
+/// Binds an endpoint's eleven editable columns, in the order both endpoint statements list them.
 fn bind_spec<'q>(query: Query<'q>, spec: &'q EndpointSpec) -> Query<'q> {
     query
         .bind(&spec.name)
@@ -256,6 +261,7 @@ fn bind_spec<'q>(query: Query<'q>, spec: &'q EndpointSpec) -> Query<'q> {
         .bind(spec.timeout_ms as i64)
         .bind(spec.max_retries as i64)
         .bind(spec.status.as_str())
+        .bind(serde_json::to_string(&spec.redaction).expect("a policy serializes"))
 }
 
 fn unique_violation(e: sqlx::Error, name: &str) -> StoreError {
@@ -347,6 +353,7 @@ struct EndpointRow {
     status: String,
     has_token: bool,
     test_json: Option<String>,
+    redaction_json: Option<String>,
 }
 
 impl EndpointRow {
@@ -354,6 +361,10 @@ impl EndpointRow {
         let corrupt = |what: &str| StoreError::Corrupt(format!("endpoint '{}': {what}", self.name));
         let headers = serde_json::from_str(&self.headers_json).map_err(|_| corrupt("headers"))?;
         let status = EndpointStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?;
+        let redaction = match &self.redaction_json {
+            Some(j) => serde_json::from_str(j).map_err(|_| corrupt("redaction policy"))?,
+            None => Default::default(),
+        };
         let last_test = match &self.test_json {
             Some(j) => Some(serde_json::from_str(j).map_err(|_| corrupt("last test"))?),
             None => None,
@@ -375,6 +386,7 @@ impl EndpointRow {
                 timeout_ms: self.timeout_ms as u64,
                 max_retries: self.max_retries as u32,
                 status,
+                redaction,
             },
             has_token: self.has_token,
             simulator,

@@ -42,8 +42,8 @@ fn request(stream: bool) -> ChatRequest {
                 "Tell me about the lifecycle of a model integration.",
             ),
         ],
-        params: Params::default(),
         stream,
+        ..ChatRequest::new(vec![], Params::default())
     }
 }
 

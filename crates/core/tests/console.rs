@@ -16,11 +16,7 @@ async fn console() -> (tempfile::TempDir, Console) {
 }
 
 fn hi() -> ChatRequest {
-    ChatRequest {
-        messages: vec![Message::new(Role::User, "hi")],
-        params: Params::default(),
-        stream: true,
-    }
+    ChatRequest::new(vec![Message::new(Role::User, "hi")], Params::default())
 }
 
 async fn chat(c: &Console, name: &str) -> Result<milc_api::ChatResult, Error> {

@@ -31,11 +31,7 @@ fn lookup(service: &str, account: &str) -> Option<String> {
 }
 
 async fn say_hi(console: &Console, endpoint: &str) -> Result<String, Error> {
-    let req = ChatRequest {
-        messages: vec![Message::new(Role::User, "hi")],
-        params: Params::default(),
-        stream: true,
-    };
+    let req = ChatRequest::new(vec![Message::new(Role::User, "hi")], Params::default());
     let r = console
         .chat(
             endpoint,

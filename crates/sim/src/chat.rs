@@ -27,6 +27,7 @@ use serde_json::{Map, Number, Value};
 use crate::error::ApiError;
 use crate::faults::{self, parse_fault_header, Fault, FAULT_HEADER};
 use crate::sse::{paced_body, render_sse, StreamEnd};
+use crate::structured;
 use crate::tokens::{count_tokens, hash_json, Fnv1a, SplitMix64, VOCABULARY};
 use crate::{LiveGuard, Shared};
 
@@ -56,6 +57,7 @@ pub struct ChatRequest {
     pub stop: Vec<String>,
     pub n: u64,
     pub seed: Option<Number>,
+    pub format: structured::Format,
 }
 
 /// Treats an explicit `null` like an absent field, as OpenAI does.
@@ -311,6 +313,7 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         stop,
         n,
         seed,
+        format: structured::parse(field(&obj, "response_format"))?,
     })
 }
 
@@ -405,6 +408,9 @@ pub struct Completion {
 
 fn generate_choice(seed: u64, reasoning_model: bool, req: &ChatRequest) -> (ChoiceText, u64) {
     let mut rng = SplitMix64::new(seed);
+    if req.format != structured::Format::Text {
+        return json_choice(&mut rng, reasoning_model, req);
+    }
     let mut words = MIN_WORDS + rng.below(MAX_WORDS - MIN_WORDS + 1);
     let mut reasoning = if reasoning_model { REASONING_TOKENS } else { 0 };
     let mut finish_reason = "stop";
@@ -440,6 +446,35 @@ fn generate_choice(seed: u64, reasoning_model: bool, req: &ChatRequest) -> (Choi
             ends.push(cut);
         }
         finish_reason = "stop";
+    }
+    (
+        ChoiceText {
+            text,
+            ends,
+            finish_reason,
+        },
+        reasoning,
+    )
+}
+
+/// A JSON answer, cut at the token limit like any other (and then no longer valid JSON).
+fn json_choice(
+    rng: &mut SplitMix64,
+    reasoning_model: bool,
+    req: &ChatRequest,
+) -> (ChoiceText, u64) {
+    let mut text = structured::generate(&req.format, rng);
+    let mut ends = structured::token_ends(&text);
+    let mut reasoning = if reasoning_model { REASONING_TOKENS } else { 0 };
+    let mut finish_reason = "stop";
+    if let Some(limit) = req.limit {
+        reasoning = reasoning.min(limit);
+        let budget = (limit - reasoning) as usize;
+        if ends.len() > budget {
+            ends.truncate(budget);
+            text.truncate(ends.last().copied().unwrap_or(0));
+            finish_reason = "length";
+        }
     }
     (
         ChoiceText {

@@ -11,6 +11,7 @@ mod embeddings;
 mod error;
 mod faults;
 mod sse;
+mod structured;
 mod tokens;
 
 use std::fmt;

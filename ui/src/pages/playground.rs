@@ -257,11 +257,7 @@ pub fn Playground() -> Html {
                     "write a user message",
                 )));
             }
-            let request = ChatRequest {
-                messages,
-                params,
-                stream: true,
-            };
+            let request = ChatRequest::new(messages, params);
             let id = new_run_id();
             pg.dispatch(PgAction::Start(id.clone()));
             let (pieces, piece_id) = (pg.clone(), id.clone());

@@ -1,0 +1,757 @@
+//! The prompt library: prompts with immutable, numbered, content-hashed versions; labels that
+//! point at one version each with every move recorded; `NAME` / `NAME@N` / `NAME:LABEL`
+//! resolution; side-by-side diffs; prompt files (YAML or JSON); strict rendering.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use milc_api::prompt::{
+    check_name, Change, DiffRow, LabelMove, MessageDiff, NewVersion, Pick, PromptContent,
+    PromptDetail, PromptDiff, PromptRef, PromptSummary, PromptVersion, RedactionPolicy, Saved,
+    SettingChange,
+};
+use milc_api::template::Template;
+use milc_api::{Message, Params};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::FromRow;
+
+use crate::store::{now_ms, Result as StoreResult, Store, StoreError};
+use crate::Error;
+
+/// Who is saving: the OS user, as the version's author (the login name from the environment,
+/// else the password database entry of the process's user).
+pub fn author() -> String {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .or_else(passwd_name)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(unix)]
+fn passwd_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)? == uid).then(|| name.to_owned())
+        })
+}
+
+#[cfg(not(unix))]
+fn passwd_name() -> Option<String> {
+    None
+}
+
+/// SHA-256 of the content's canonical JSON (object keys sorted at every depth), so the same
+/// content always has the same hash whatever order a file listed its keys in.
+pub fn content_hash(content: &PromptContent) -> String {
+    fn canonical(v: Value) -> Value {
+        match v {
+            Value::Object(map) => {
+                let sorted: BTreeMap<String, Value> =
+                    map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
+                Value::Object(sorted.into_iter().collect())
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+            other => other,
+        }
+    }
+    let json = canonical(serde_json::to_value(content).expect("prompt content serializes"));
+    let digest = Sha256::digest(json.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Everything that must hold before a version is stored, each failure naming its field.
+pub fn check_content(c: &PromptContent) -> Result<(), Error> {
+    if c.messages.is_empty() {
+        return Err(Error::invalid(
+            "messages",
+            "a prompt needs at least one message",
+        ));
+    }
+    for (i, m) in c.messages.iter().enumerate() {
+        Template::parse(&m.content)
+            .map_err(|e| Error::invalid(format!("messages[{i}].content"), e.to_string()))?;
+    }
+    c.params
+        .check()
+        .map_err(|(field, allowed)| Error::invalid(format!("params.{field}"), allowed))?;
+    if let Some(milc_api::ResponseFormat::JsonSchema { json_schema }) = &c.params.response_format {
+        crate::structured::compile(&json_schema.schema)
+            .map_err(|e| Error::invalid("params.response_format.json_schema.schema", e))?;
+    }
+    if let Some(policy) = &c.redaction {
+        crate::redact::Redactor::for_policy(policy, "redaction")?;
+    }
+    Ok(())
+}
+
+/// Renders every message strictly: a missing variable is an error naming the message, the line
+/// and the column. Returns the messages and the variables no message used.
+pub fn render(
+    messages: &[Message],
+    vars: &BTreeMap<String, String>,
+) -> Result<(Vec<Message>, Vec<String>), Error> {
+    let mut used = Vec::new();
+    let mut out = Vec::with_capacity(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        let field = || format!("messages[{i}] ({})", m.role.as_str());
+        let t = Template::parse(&m.content).map_err(|e| Error::invalid(field(), e.to_string()))?;
+        used.extend(t.variables());
+        let r = t
+            .render(vars)
+            .map_err(|e| Error::invalid(field(), e.to_string()))?;
+        out.push(Message::new(m.role, r.text));
+    }
+    let unused = vars.keys().filter(|k| !used.contains(k)).cloned().collect();
+    Ok((out, unused))
+}
+
+/// A prompt file as `milc prompts create/version` read it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptFile {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    pub messages: Vec<Message>,
+    #[serde(default)]
+    pub params: Params,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub redaction: Option<RedactionPolicy>,
+}
+
+impl PromptFile {
+    /// Reads a `.json` file as JSON and anything else as YAML (a superset of JSON); an error
+    /// names the file, the line and the column.
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid(shown.clone(), format!("cannot read: {e}")))?;
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let file: Self = if json {
+            serde_json::from_str(&text).map_err(|e| {
+                Error::invalid(
+                    format!("{shown}:{}:{}", e.line(), e.column()),
+                    e.to_string(),
+                )
+            })?
+        } else {
+            serde_yaml_ng::from_str(&text).map_err(|e| {
+                let at = e
+                    .location()
+                    .map(|l| format!(":{}:{}", l.line(), l.column()))
+                    .unwrap_or_default();
+                Error::invalid(format!("{shown}{at}"), e.to_string())
+            })?
+        };
+        let content = file.content();
+        check_content(&content).map_err(|e| match e {
+            Error::Invalid { field, message } => {
+                Error::invalid(format!("{shown}: {field}"), message)
+            }
+            other => other,
+        })?;
+        Ok(file)
+    }
+
+    pub fn content(&self) -> PromptContent {
+        PromptContent {
+            messages: self.messages.clone(),
+            params: self.params.clone(),
+            endpoint: self.endpoint.clone(),
+            redaction: self.redaction.clone(),
+        }
+    }
+}
+
+/// Side-by-side diff of two versions: every message line by line (aligned by position), then
+/// every setting that differs.
+pub fn diff(left: &PromptVersion, right: &PromptVersion) -> PromptDiff {
+    let (l, r) = (&left.content, &right.content);
+    let n = l.messages.len().max(r.messages.len());
+    let messages = (0..n)
+        .map(|i| {
+            let (lm, rm) = (l.messages.get(i), r.messages.get(i));
+            MessageDiff {
+                index: i,
+                left_role: lm.map(|m| m.role),
+                right_role: rm.map(|m| m.role),
+                rows: line_diff(
+                    lm.map_or("", |m| m.content.as_str()),
+                    rm.map_or("", |m| m.content.as_str()),
+                ),
+            }
+        })
+        .collect();
+    PromptDiff {
+        prompt: left.prompt.clone(),
+        left: left.version,
+        right: right.version,
+        messages,
+        settings: setting_changes(l, r),
+    }
+}
+
+fn line_diff(a: &str, b: &str) -> Vec<DiffRow> {
+    use similar::{DiffOp, TextDiff};
+    fn lines(s: &str) -> Vec<&str> {
+        if s.is_empty() {
+            vec![]
+        } else {
+            s.split('\n').collect()
+        }
+    }
+    let (al, bl) = (lines(a), lines(b));
+    let diff = TextDiff::configure().diff_slices(&al, &bl);
+    let side = |lines: &[&str], i: usize| Some((i as u32 + 1, lines[i].to_owned()));
+    let mut rows = Vec::new();
+    for op in diff.ops() {
+        match *op {
+            DiffOp::Equal {
+                old_index,
+                new_index,
+                len,
+            } => {
+                for k in 0..len {
+                    rows.push(DiffRow {
+                        change: Change::Same,
+                        left: side(&al, old_index + k),
+                        right: side(&bl, new_index + k),
+                    });
+                }
+            }
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => {
+                for k in 0..old_len {
+                    rows.push(DiffRow {
+                        change: Change::Removed,
+                        left: side(&al, old_index + k),
+                        right: None,
+                    });
+                }
+            }
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => {
+                for k in 0..new_len {
+                    rows.push(DiffRow {
+                        change: Change::Added,
+                        left: None,
+                        right: side(&bl, new_index + k),
+                    });
+                }
+            }
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                // Pair replaced lines side by side; the longer side's rest stands alone.
+                for k in 0..old_len.max(new_len) {
+                    let (lo, ro) = (
+                        (k < old_len).then(|| side(&al, old_index + k)).flatten(),
+                        (k < new_len).then(|| side(&bl, new_index + k)).flatten(),
+                    );
+                    let change = match (&lo, &ro) {
+                        (Some(_), Some(_)) => Change::Changed,
+                        (Some(_), None) => Change::Removed,
+                        _ => Change::Added,
+                    };
+                    rows.push(DiffRow {
+                        change,
+                        left: lo,
+                        right: ro,
+                    });
+                }
+            }
+        }
+    }
+    rows
+}
+
+fn setting_changes(l: &PromptContent, r: &PromptContent) -> Vec<SettingChange> {
+    fn fields(c: &PromptContent) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Value::Object(p) = serde_json::to_value(&c.params).expect("params serialize") {
+            for (k, v) in p {
+                out.insert(k, v.to_string());
+            }
+        }
+        if let Some(e) = &c.endpoint {
+            out.insert("endpoint".into(), Value::from(e.as_str()).to_string());
+        }
+        if let Some(p) = &c.redaction {
+            out.insert(
+                "redaction".into(),
+                serde_json::to_string(p).expect("serializes"),
+            );
+        }
+        out
+    }
+    let (a, b) = (fields(l), fields(r));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| SettingChange {
+            field: k.clone(),
+            left: a.get(k).cloned(),
+            right: b.get(k).cloned(),
+        })
+        .collect()
+}
+
+// ---- the store ------------------------------------------------------------------------------
+
+#[derive(FromRow)]
+struct VersionRow {
+    id: i64,
+    prompt_id: i64,
+    name: String,
+    version: i64,
+    content_json: String,
+    hash: String,
+    note: String,
+    author: String,
+    created_ms: i64,
+}
+
+const VERSION_SELECT: &str = "SELECT v.id, v.prompt_id, p.name, v.version, v.content_json,
+        v.hash, v.note, v.author, v.created_ms
+     FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id";
+
+impl VersionRow {
+    fn into_version(self, labels: Vec<String>) -> StoreResult<PromptVersion> {
+        let content = serde_json::from_str(&self.content_json).map_err(|e| {
+            StoreError::Corrupt(format!("prompt {}@{}: {e}", self.name, self.version))
+        })?;
+        Ok(PromptVersion {
+            prompt: self.name,
+            version: self.version as u32,
+            hash: self.hash,
+            note: self.note,
+            author: self.author,
+            created_ms: self.created_ms,
+            labels,
+            content,
+        })
+    }
+}
+
+impl Store {
+    async fn prompt_id(&self, name: &str) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT id FROM prompts WHERE name = ?")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    async fn labels_by_version(&self, prompt_id: i64) -> StoreResult<HashMap<i64, Vec<String>>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT version_id, label FROM prompt_labels WHERE prompt_id = ? ORDER BY label",
+        )
+        .bind(prompt_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+        for (v, l) in rows {
+            out.entry(v).or_default().push(l);
+        }
+        Ok(out)
+    }
+
+    async fn version_with_labels(&self, row: VersionRow) -> StoreResult<PromptVersion> {
+        let labels = self
+            .labels_by_version(row.prompt_id)
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default();
+        row.into_version(labels)
+    }
+
+    /// Stores a new version, creating the prompt when `create` (which then must not exist yet).
+    /// Identical content (by hash) to any existing version of the prompt stores nothing and
+    /// returns that version with `created: false`.
+    pub async fn save_version(&self, nv: &NewVersion, create: bool) -> StoreResult<Saved> {
+        let hash = content_hash(&nv.content);
+        let content_json = serde_json::to_string(&nv.content).expect("prompt content serializes");
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM prompts WHERE name = ?")
+            .bind(&nv.prompt)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let prompt_id = match (existing, create) {
+            (Some(_), true) => return Err(StoreError::DuplicatePrompt(nv.prompt.clone())),
+            (None, false) => return Err(StoreError::NoSuchPrompt(nv.prompt.clone())),
+            (Some(id), false) => id,
+            (None, true) => {
+                sqlx::query("INSERT INTO prompts (name, description, created_ms) VALUES (?, ?, ?)")
+                    .bind(&nv.prompt)
+                    .bind(nv.description.as_deref().unwrap_or(""))
+                    .bind(now_ms())
+                    .execute(&mut *tx)
+                    .await?
+                    .last_insert_rowid()
+            }
+        };
+        let same: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM prompt_versions WHERE prompt_id = ? AND hash = ?",
+        )
+        .bind(prompt_id)
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let created = same.is_none();
+        let version = match same {
+            Some(v) => v,
+            None => {
+                let next: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM prompt_versions WHERE prompt_id = ?",
+                )
+                .bind(prompt_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO prompt_versions (prompt_id, version, content_json, hash, note,
+                         author, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(prompt_id)
+                .bind(next)
+                .bind(&content_json)
+                .bind(&hash)
+                .bind(&nv.note)
+                .bind(author())
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+                next
+            }
+        };
+        tx.commit().await?;
+        let version = self
+            .resolve(&PromptRef {
+                name: nv.prompt.clone(),
+                pick: Pick::Version(version as u32),
+            })
+            .await?;
+        Ok(Saved { version, created })
+    }
+
+    /// The version a reference names.
+    pub async fn resolve(&self, r: &PromptRef) -> StoreResult<PromptVersion> {
+        let prompt_id = self
+            .prompt_id(&r.name)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchPrompt(r.name.clone()))?;
+        let sql = match &r.pick {
+            Pick::Latest => {
+                format!("{VERSION_SELECT} WHERE v.prompt_id = ? ORDER BY v.version DESC LIMIT 1")
+            }
+            Pick::Version(_) => format!("{VERSION_SELECT} WHERE v.prompt_id = ? AND v.version = ?"),
+            Pick::Label(_) => format!(
+                "{VERSION_SELECT} JOIN prompt_labels l ON l.version_id = v.id
+                 WHERE l.prompt_id = ? AND l.label = ?"
+            ),
+        };
+        let q = sqlx::query_as::<_, VersionRow>(&sql).bind(prompt_id);
+        let q = match &r.pick {
+            Pick::Latest => q,
+            Pick::Version(n) => q.bind(*n as i64),
+            Pick::Label(l) => q.bind(l.as_str()),
+        };
+        let row = q
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NoSuchPrompt(r.to_string()))?;
+        self.version_with_labels(row).await
+    }
+
+    /// Every prompt, by name.
+    pub async fn prompts(&self) -> StoreResult<Vec<PromptSummary>> {
+        let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT p.id, p.name, p.description, MAX(v.version), MAX(v.created_ms)
+             FROM prompts p JOIN prompt_versions v ON v.prompt_id = p.id
+             GROUP BY p.id ORDER BY p.name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let labels: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT l.prompt_id, l.label, v.version
+             FROM prompt_labels l JOIN prompt_versions v ON v.id = l.version_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, name, description, latest, updated_ms)| PromptSummary {
+                    name,
+                    description,
+                    latest: latest as u32,
+                    updated_ms,
+                    labels: labels
+                        .iter()
+                        .filter(|(p, ..)| *p == id)
+                        .map(|(_, l, v)| (l.clone(), *v as u32))
+                        .collect(),
+                },
+            )
+            .collect())
+    }
+
+    /// A prompt with its versions and label history, newest first.
+    pub async fn prompt(&self, name: &str) -> StoreResult<PromptDetail> {
+        let summary = self
+            .prompts()
+            .await?
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| StoreError::NoSuchPrompt(name.to_owned()))?;
+        let prompt_id = self.prompt_id(name).await?.expect("listed above");
+        let mut labels = self.labels_by_version(prompt_id).await?;
+        let rows = sqlx::query_as::<_, VersionRow>(&format!(
+            "{VERSION_SELECT} WHERE v.prompt_id = ? ORDER BY v.version DESC"
+        ))
+        .bind(prompt_id)
+        .fetch_all(self.pool())
+        .await?;
+        let versions = rows
+            .into_iter()
+            .map(|r| {
+                let l = labels.remove(&r.id).unwrap_or_default();
+                r.into_version(l)
+            })
+            .collect::<StoreResult<_>>()?;
+        let moves: Vec<(String, Option<i64>, i64, String, i64)> = sqlx::query_as(
+            "SELECT m.label, f.version, t.version, m.author, m.at_ms
+             FROM prompt_label_moves m
+             LEFT JOIN prompt_versions f ON f.id = m.from_version_id
+             JOIN prompt_versions t ON t.id = m.to_version_id
+             WHERE m.prompt_id = ? ORDER BY m.id DESC",
+        )
+        .bind(prompt_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(PromptDetail {
+            summary,
+            versions,
+            label_history: moves
+                .into_iter()
+                .map(|(label, from, to, author, at_ms)| LabelMove {
+                    label,
+                    from: from.map(|v| v as u32),
+                    to: to as u32,
+                    author,
+                    at_ms,
+                })
+                .collect(),
+        })
+    }
+
+    /// Points `label` at version `version`, recording the move. `None` when it already pointed
+    /// there (nothing is recorded).
+    pub async fn set_label(
+        &self,
+        name: &str,
+        version: u32,
+        label: &str,
+    ) -> StoreResult<Option<LabelMove>> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let target: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT v.prompt_id, v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
+             WHERE p.name = ? AND v.version = ?",
+        )
+        .bind(name)
+        .bind(version as i64)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (prompt_id, to_id) =
+            target.ok_or_else(|| StoreError::NoSuchPrompt(format!("{name}@{version}")))?;
+        let from: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT v.id, v.version FROM prompt_labels l JOIN prompt_versions v ON v.id = l.version_id
+             WHERE l.prompt_id = ? AND l.label = ?",
+        )
+        .bind(prompt_id)
+        .bind(label)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if from.is_some_and(|(id, _)| id == to_id) {
+            return Ok(None);
+        }
+        let at_ms = now_ms();
+        let who = author();
+        sqlx::query(
+            "INSERT INTO prompt_labels (prompt_id, label, version_id) VALUES (?, ?, ?)
+             ON CONFLICT (prompt_id, label) DO UPDATE SET version_id = excluded.version_id",
+        )
+        .bind(prompt_id)
+        .bind(label)
+        .bind(to_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO prompt_label_moves (prompt_id, label, from_version_id, to_version_id,
+                 author, at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(prompt_id)
+        .bind(label)
+        .bind(from.map(|(id, _)| id))
+        .bind(to_id)
+        .bind(&who)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(LabelMove {
+            label: label.to_owned(),
+            from: from.map(|(_, v)| v as u32),
+            to: version,
+            author: who,
+            at_ms,
+        }))
+    }
+
+    /// The row id of a pinned version, for the history.
+    pub(crate) async fn version_id(&self, name: &str, version: u32) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
+             WHERE p.name = ? AND v.version = ?",
+        )
+        .bind(name)
+        .bind(version as i64)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}
+
+/// Checks a label name the way prompt names are checked.
+pub fn check_label(label: &str) -> Result<(), Error> {
+    check_name("label", label).map_err(|e| Error::invalid("label", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use milc_api::Role;
+
+    fn version(n: u32, messages: &[(Role, &str)], params: Params) -> PromptVersion {
+        PromptVersion {
+            prompt: "p".into(),
+            version: n,
+            hash: String::new(),
+            note: String::new(),
+            author: String::new(),
+            created_ms: 0,
+            labels: vec![],
+            content: PromptContent {
+                messages: messages.iter().map(|(r, t)| Message::new(*r, *t)).collect(),
+                params,
+                ..PromptContent::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_hash_ignores_key_order_and_sees_every_change() {
+        let a: PromptContent = serde_json::from_str(
+            r#"{"messages":[{"role":"user","content":"x"}],
+                "params":{"temperature":0.2,"response_format":{"type":"json_schema",
+                "json_schema":{"name":"n","schema":{"type":"object","required":["a"]}}}}}"#,
+        )
+        .unwrap();
+        let b: PromptContent = serde_json::from_str(
+            r#"{"params":{"response_format":{"json_schema":{"schema":{"required":["a"],
+                "type":"object"},"name":"n"},"type":"json_schema"},"temperature":0.2},
+                "messages":[{"content":"x","role":"user"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(content_hash(&a), content_hash(&b));
+        assert_eq!(content_hash(&a).len(), 64);
+        let mut c = a.clone();
+        c.params.temperature = Some(0.3);
+        assert_ne!(content_hash(&a), content_hash(&c));
+    }
+
+    #[test]
+    fn a_diff_pairs_changed_lines_and_lists_changed_settings() {
+        let l = version(
+            1,
+            &[
+                (Role::System, "You are terse.\nAnswer in English."),
+                (Role::User, "{{q}}"),
+            ],
+            Params {
+                temperature: Some(0.2),
+                ..Params::default()
+            },
+        );
+        let r = version(
+            2,
+            &[
+                (
+                    Role::System,
+                    "You are terse.\nAnswer in French.\nCite sources.",
+                ),
+                (Role::User, "{{q}}"),
+                (Role::Assistant, "Bien sûr."),
+            ],
+            Params {
+                temperature: Some(0.7),
+                seed: Some(3),
+                ..Params::default()
+            },
+        );
+        let d = diff(&l, &r);
+        let sys = &d.messages[0];
+        assert_eq!(
+            sys.rows.iter().map(|r| r.change).collect::<Vec<_>>(),
+            [Change::Same, Change::Changed, Change::Added]
+        );
+        assert_eq!(sys.rows[1].left, Some((2, "Answer in English.".into())));
+        assert_eq!(sys.rows[1].right, Some((2, "Answer in French.".into())));
+        assert!(!d.messages[1].changed());
+        assert_eq!(d.messages[2].left_role, None);
+        assert_eq!(d.messages[2].rows[0].change, Change::Added);
+        let fields: Vec<_> = d.settings.iter().map(|s| s.field.as_str()).collect();
+        assert_eq!(fields, ["seed", "temperature"]);
+        assert_eq!(d.settings[0].left, None);
+        assert_eq!(d.settings[1].right.as_deref(), Some("0.7"));
+    }
+
+    #[test]
+    fn rendering_names_the_message_and_reports_unused_variables() {
+        let msgs = [
+            Message::new(Role::System, "Team {{team}}"),
+            Message::new(Role::User, "Q:\n {{question}}"),
+        ];
+        let vars: BTreeMap<String, String> = [("team", "blue"), ("extra", "1")]
+            .map(|(k, v)| (k.into(), v.into()))
+            .into();
+        let e = render(&msgs, &vars).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "messages[1] (user): line 2, column 2: missing variable 'question'"
+        );
+        let mut vars = vars;
+        vars.insert("question".into(), "why?".into());
+        let (out, unused) = render(&msgs, &vars).unwrap();
+        assert_eq!(out[1].content, "Q:\n why?");
+        assert_eq!(unused, ["extra"]);
+    }
+}
