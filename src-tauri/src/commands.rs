@@ -5,6 +5,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use milc_api::prompt::{
+    CallBody, HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary,
+    PromptVersion, Saved,
+};
 use milc_api::{
     CallError, CallRecord, CallSource, ChatRequest, ChatResult, ConnectionTest, Endpoint,
     EndpointSpec, TokenChange,
@@ -110,6 +114,76 @@ async fn calls_list(state: State<'_, AppState>, limit: u32) -> Reply<Vec<CallRec
     state.console.calls(limit).await.map_err(api)
 }
 
+#[tauri::command]
+async fn call_body(state: State<'_, AppState>, id: i64) -> Reply<Option<CallBody>> {
+    state.console.call_body(id).await.map_err(api)
+}
+
+#[tauri::command]
+async fn prompts_list(state: State<'_, AppState>) -> Reply<Vec<PromptSummary>> {
+    state.console.prompts().await.map_err(api)
+}
+
+#[tauri::command]
+async fn prompts_show(state: State<'_, AppState>, name: String) -> Reply<PromptDetail> {
+    state.console.prompt(&name).await.map_err(api)
+}
+
+#[tauri::command]
+async fn prompts_resolve(state: State<'_, AppState>, reference: String) -> Reply<PromptVersion> {
+    state.console.resolve_prompt(&reference).await.map_err(api)
+}
+
+#[tauri::command]
+async fn prompts_save(
+    state: State<'_, AppState>,
+    version: NewVersion,
+    create: bool,
+) -> Reply<Saved> {
+    state
+        .console
+        .save_prompt(version, create)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn prompts_diff(
+    state: State<'_, AppState>,
+    name: String,
+    left: u32,
+    right: u32,
+) -> Reply<PromptDiff> {
+    state
+        .console
+        .diff_prompt(&name, left, right)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn prompts_label(
+    state: State<'_, AppState>,
+    name: String,
+    version: u32,
+    label: String,
+) -> Reply<Option<LabelMove>> {
+    state
+        .console
+        .label_prompt(&name, version, &label)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn history_list(
+    state: State<'_, AppState>,
+    search: String,
+    limit: u32,
+) -> Reply<Vec<HistoryEntry>> {
+    state.console.history(&search, limit).await.map_err(api)
+}
+
 /// The UI calls this once it is interactive: the start-up time goes to the log, and to the file
 /// named by `MILC_READY_FILE` for the start-up benchmark.
 #[tauri::command]
@@ -130,6 +204,14 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         chat,
         chat_cancel,
         calls_list,
+        call_body,
+        prompts_list,
+        prompts_show,
+        prompts_resolve,
+        prompts_save,
+        prompts_diff,
+        prompts_label,
+        history_list,
         ui_ready
     ]
 }
@@ -207,6 +289,66 @@ mod tests {
         );
         let missing = invoke(&w, cmd::ENDPOINTS_TEST, json!({"name": "nope"})).unwrap_err();
         assert_eq!(missing["kind"], "not_found");
+    }
+
+    #[tokio::test]
+    async fn prompts_are_saved_labelled_diffed_and_resolved_through_commands() {
+        let (_dir, _app, w) = app().await;
+        let version = |system: &str| {
+            json!({"prompt": "support", "description": "tickets", "note": "n",
+                   "content": {"messages": [{"role": "system", "content": system},
+                                            {"role": "user", "content": "{{q}}"}],
+                               "params": {"temperature": 0.2}}})
+        };
+        let v1 = invoke(
+            &w,
+            cmd::PROMPTS_SAVE,
+            json!({"version": version("A"), "create": true}),
+        )
+        .unwrap();
+        assert_eq!(v1["version"]["version"], 1);
+        let dup = invoke(
+            &w,
+            cmd::PROMPTS_SAVE,
+            json!({"version": version("B"), "create": true}),
+        )
+        .unwrap_err();
+        assert_eq!(dup["kind"], "conflict");
+        invoke(
+            &w,
+            cmd::PROMPTS_SAVE,
+            json!({"version": version("B"), "create": false}),
+        )
+        .unwrap();
+        let moved = invoke(
+            &w,
+            cmd::PROMPTS_LABEL,
+            json!({"name": "support", "version": 2, "label": "production"}),
+        )
+        .unwrap();
+        assert_eq!(moved["to"], 2);
+        let v = invoke(
+            &w,
+            cmd::PROMPTS_RESOLVE,
+            json!({"reference": "support:production"}),
+        )
+        .unwrap();
+        assert_eq!(v["content"]["messages"][0]["content"], "B");
+        let d = invoke(
+            &w,
+            cmd::PROMPTS_DIFF,
+            json!({"name": "support", "left": 1, "right": 2}),
+        )
+        .unwrap();
+        assert_eq!(d["messages"][0]["rows"][0]["change"], "changed");
+        let list = invoke(&w, cmd::PROMPTS_LIST, json!({})).unwrap();
+        assert_eq!(list[0]["labels"]["production"], 2);
+        let detail = invoke(&w, cmd::PROMPTS_SHOW, json!({"name": "support"})).unwrap();
+        assert_eq!(detail["label_history"][0]["label"], "production");
+        let h = invoke(&w, cmd::HISTORY_LIST, json!({"search": "", "limit": 5})).unwrap();
+        assert_eq!(h, json!([]));
+        let none = invoke(&w, cmd::CALL_BODY, json!({"id": 1})).unwrap();
+        assert_eq!(none, Value::Null);
     }
 
     #[tokio::test]

@@ -422,3 +422,226 @@ fn redact_reads_stdin_and_reports_what_it_replaced() {
     let bad = db.run(&["redact", "--custom", "ticket"], "x");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("NAME=REGEX"));
 }
+
+#[test]
+fn the_prompt_library_works_headless() {
+    let db = Db::new();
+    let file = |name: &str, text: &str| {
+        let p = db.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let v1 = file(
+        "v1.yaml",
+        "description: Answers support tickets\nnote: first cut\nmessages:\n  - role: system\n    content: You help the {{team}} team.\n  - role: user\n    content: \"Ticket from {{customer}}: {{question}}\"\nparams:\n  temperature: 0.2\n",
+    );
+    let v2 = file(
+        "v2.json",
+        r#"{"messages": [
+             {"role": "system", "content": "You help the {{team}} team.\nAnswer as JSON."},
+             {"role": "user", "content": "Ticket from {{customer}}: {{question}}"}],
+           "params": {"temperature": 0.7, "max_tokens": 80,
+             "response_format": {"type": "json_schema", "json_schema": {"name": "ticket",
+               "schema": {"type": "object", "required": ["title", "priority"],
+                 "properties": {"title": {"type": "string"}, "priority": {"enum": ["low", "high"]}}}}}},
+           "endpoint": "Local simulator"}"#,
+    );
+
+    let out = db.run(&["prompts", "create", "support", "--file", &v1], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("version 1") && said.contains("variables: team, customer, question"),
+        "{said}"
+    );
+    db.ok(
+        &[
+            "prompts",
+            "version",
+            "support",
+            "--file",
+            &v2,
+            "--note",
+            "JSON answers",
+        ],
+        "",
+    );
+    let again = db.run(
+        &[
+            "prompts", "version", "support", "--file", &v2, "--note", "x",
+        ],
+        "",
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("unchanged"));
+
+    // Bad files are refused with the file, line and column, and nothing is stored.
+    let typo = file(
+        "typo.yaml",
+        "messages:\n  - role: user\n    content: hi\nparams:\n  temprature: 0.5\n",
+    );
+    let out = db.run(&["prompts", "version", "support", "--file", &typo], "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("typo.yaml:5:") && err.contains("temprature"),
+        "{err}"
+    );
+    let broken = file(
+        "broken.json",
+        "{\"messages\": [\n  {\"role\": \"user\",, }\n]}",
+    );
+    let err = String::from_utf8_lossy(
+        &db.run(&["prompts", "create", "b", "--file", &broken], "")
+            .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("broken.json:2:"), "{err}");
+    let bad_template = file(
+        "t.yaml",
+        "messages:\n  - role: user\n    content: \"hi {{ name\"\n",
+    );
+    let err = String::from_utf8_lossy(
+        &db.run(&["prompts", "create", "t", "--file", &bad_template], "")
+            .stderr,
+    )
+    .into_owned();
+    assert!(
+        err.contains("messages[0].content: line 1, column 4"),
+        "{err}"
+    );
+    let list = db.json(&["prompts", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["latest"], 2);
+
+    // Labels move and keep their history; references resolve.
+    db.ok(&["prompts", "label", "support", "1", "production"], "");
+    db.ok(&["prompts", "label", "support", "2", "production"], "");
+    db.ok(&["prompts", "label", "support", "1", "candidate"], "");
+    assert_eq!(
+        db.json(&["prompts", "show", "support:production", "--json"])["version"],
+        2
+    );
+    assert_eq!(
+        db.json(&["prompts", "show", "support:candidate", "--json"])["version"],
+        1
+    );
+    assert_eq!(
+        db.json(&["prompts", "show", "support@1", "--json"])["content"]["params"]["temperature"],
+        0.2
+    );
+    assert_eq!(
+        db.json(&["prompts", "show", "support", "--json"])["version"],
+        2
+    );
+    let detail = db.json(&["prompts", "show", "support", "--history", "--json"]);
+    let moves: Vec<(Value, Value)> = detail["label_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["label"] == "production")
+        .map(|m| (m["from"].clone(), m["to"].clone()))
+        .collect();
+    assert_eq!(moves, [(1.into(), 2.into()), (Value::Null, 1.into())]);
+    let history_text = db.ok(&["prompts", "show", "support", "--history"], "");
+    assert!(
+        history_text.contains("v1 → v2") && history_text.contains("JSON answers"),
+        "{history_text}"
+    );
+
+    // The diff: the changed line side by side, and the changed settings.
+    let diff = db.ok(&["prompts", "diff", "support", "1", "2"], "");
+    assert!(
+        diff.contains("+") && diff.contains("Answer as JSON."),
+        "{diff}"
+    );
+    assert!(diff.contains("temperature      0.2 → 0.7"), "{diff}");
+    let d = db.json(&["prompts", "diff", "support", "1", "2", "--json"]);
+    let fields: Vec<&str> = d["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["endpoint", "max_tokens", "response_format", "temperature"]
+    );
+
+    // Rendering is strict.
+    let vars = [
+        "--var",
+        "team=billing",
+        "--var",
+        "customer=Ann",
+        "--var",
+        "question=Where is my refund?",
+    ];
+    let rendered: Value =
+        serde_json::from_str(&db.ok(&[&["render", "support:production"][..], &vars].concat(), ""))
+            .unwrap();
+    assert_eq!(
+        rendered[1]["content"],
+        "Ticket from Ann: Where is my refund?"
+    );
+    let out = db.run(&["render", "support", "--var", "team=x"], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing variable 'customer'"));
+
+    // A labelled version runs with its variables; the JSON answer is checked against its schema.
+    let r = db.json(
+        &[
+            &["chat", "--prompt", "support:production", "--json"][..],
+            &vars,
+        ]
+        .concat(),
+    );
+    assert_eq!(r["structured"]["valid"], true, "{r}");
+    let answer: Value = serde_json::from_str(r["output"].as_str().unwrap()).unwrap();
+    assert!(answer["title"].is_string());
+    let h = db.json(&["history", "--json", "--search", "refund"]);
+    assert_eq!(h[0]["prompt"]["prompt"], "support");
+    assert_eq!(h[0]["prompt"]["version"], 2);
+    assert_eq!(h[0]["params"]["temperature"], 0.7);
+
+    // Redaction before sending, with bodies kept: the body holds placeholders only, and the
+    // answer can be restored.
+    db.ok(
+        &[
+            "endpoints",
+            "redaction",
+            "Local simulator",
+            "--redact",
+            "both",
+            "--log-bodies",
+            "--redact-custom",
+            "TICKET=T-\\d{5}",
+        ],
+        "",
+    );
+    let r = db.json(&[
+        "chat",
+        "--json",
+        "Mail ann.lee@example.com about T-12345 and ann.lee@example.com",
+    ]);
+    let placeholders: Vec<&str> = r["redacted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["placeholder"].as_str().unwrap())
+        .collect();
+    assert_eq!(placeholders, ["[EMAIL_1]", "[TICKET_1]", "[EMAIL_1]"]);
+    let body = db.json(&["calls", "--body", &r["call_id"].to_string()]);
+    assert_eq!(
+        body["request"]["messages"][0]["content"],
+        "Mail [EMAIL_1] about [TICKET_1] and [EMAIL_1]"
+    );
+    let policy = &db.json(&["endpoints", "list", "--json"])[0]["redaction"];
+    assert_eq!(policy["mode"], "both");
+    assert!(!files_containing(db.dir.path(), b"ann.lee@example.com")
+        .iter()
+        .any(|f| f.contains("milc.db")));
+}

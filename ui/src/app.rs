@@ -3,14 +3,16 @@
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::hooks::refresh_endpoints;
-use crate::pages::{Calls, Endpoints, Playground, PlaygroundState};
+use crate::hooks::{refresh_endpoints, refresh_prompts};
+use crate::pages::{Calls, Endpoints, Playground, PlaygroundState, Prompts};
 use crate::state::AppState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Routable)]
 pub enum Route {
     #[at("/")]
     Playground,
+    #[at("/prompts")]
+    Prompts,
     #[at("/endpoints")]
     Endpoints,
     #[at("/calls")]
@@ -23,6 +25,7 @@ pub enum Route {
 fn switch(route: Route) -> Html {
     match route {
         Route::Playground => html! { <Playground /> },
+        Route::Prompts => html! { <Prompts /> },
         Route::Endpoints => html! { <Endpoints /> },
         Route::Calls => html! { <Calls /> },
         Route::NotFound => html! { <Redirect<Route> to={Route::Playground} /> },
@@ -36,7 +39,8 @@ pub fn App() -> Html {
     {
         let app = app.clone();
         use_effect_with((), move |_| {
-            refresh_endpoints(app);
+            refresh_endpoints(app.clone());
+            refresh_prompts(app);
             yew::platform::spawn_local(async {
                 let _ = crate::ipc::ui_ready().await;
             });
@@ -62,7 +66,7 @@ pub fn App() -> Html {
 fn Nav() -> Html {
     let route = use_route::<Route>().unwrap_or(Route::Playground);
     let navigator = use_navigator();
-    // Alt+1/2/3 switch pages from anywhere.
+    // Alt+1…4 switch pages from anywhere.
     {
         use_effect_with((), move |_| {
             let listener = navigator.map(|nav| {
@@ -73,8 +77,9 @@ fn Nav() -> Html {
                         }
                         let to = match e.key().as_str() {
                             "1" => Route::Playground,
-                            "2" => Route::Endpoints,
-                            "3" => Route::Calls,
+                            "2" => Route::Prompts,
+                            "3" => Route::Endpoints,
+                            "4" => Route::Calls,
                             _ => return,
                         };
                         e.prevent_default();
@@ -115,8 +120,9 @@ fn Nav() -> Html {
                 <span>{ "MILC Console" }</span>
             </div>
             { link(Route::Playground, "Playground", "Alt 1", "nav-playground") }
-            { link(Route::Endpoints, "Endpoints", "Alt 2", "nav-endpoints") }
-            { link(Route::Calls, "Calls", "Alt 3", "nav-calls") }
+            { link(Route::Prompts, "Prompts", "Alt 2", "nav-prompts") }
+            { link(Route::Endpoints, "Endpoints", "Alt 3", "nav-endpoints") }
+            { link(Route::Calls, "Calls", "Alt 4", "nav-calls") }
         </nav>
     }
 }

@@ -2,6 +2,10 @@
 //! command names from `milc_api::cmd`, arguments serialized as plain JSON objects, and errors
 //! arriving as `CallError`.
 
+use milc_api::prompt::{
+    HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
+    Saved,
+};
 use milc_api::{
     cmd, CallError, CallRecord, ChatRequest, ChatResult, ConnectionTest, Endpoint, EndpointSpec,
     ErrorKind, TokenChange,
@@ -118,6 +122,54 @@ pub async fn chat_cancel(run: &str) -> Result<(), CallError> {
 
 pub async fn calls_list(limit: u32) -> Result<Vec<CallRecord>, CallError> {
     invoke(cmd::CALLS_LIST, &json!({ "limit": limit })).await
+}
+
+pub async fn prompts_list() -> Result<Vec<PromptSummary>, CallError> {
+    invoke(cmd::PROMPTS_LIST, &json!({})).await
+}
+
+pub async fn prompts_show(name: &str) -> Result<PromptDetail, CallError> {
+    invoke(cmd::PROMPTS_SHOW, &json!({ "name": name })).await
+}
+
+pub async fn prompts_resolve(reference: &str) -> Result<PromptVersion, CallError> {
+    invoke(cmd::PROMPTS_RESOLVE, &json!({ "reference": reference })).await
+}
+
+pub async fn prompts_save(version: &NewVersion, create: bool) -> Result<Saved, CallError> {
+    invoke(
+        cmd::PROMPTS_SAVE,
+        &json!({"version": version, "create": create}),
+    )
+    .await
+}
+
+pub async fn prompts_diff(name: &str, left: u32, right: u32) -> Result<PromptDiff, CallError> {
+    invoke(
+        cmd::PROMPTS_DIFF,
+        &json!({"name": name, "left": left, "right": right}),
+    )
+    .await
+}
+
+pub async fn prompts_label(
+    name: &str,
+    version: u32,
+    label: &str,
+) -> Result<Option<LabelMove>, CallError> {
+    invoke(
+        cmd::PROMPTS_LABEL,
+        &json!({"name": name, "version": version, "label": label}),
+    )
+    .await
+}
+
+pub async fn history_list(search: &str, limit: u32) -> Result<Vec<HistoryEntry>, CallError> {
+    invoke(
+        cmd::HISTORY_LIST,
+        &json!({"search": search, "limit": limit}),
+    )
+    .await
 }
 
 pub async fn ui_ready() -> Result<(), CallError> {

@@ -1,13 +1,16 @@
-//! App-wide state: the endpoint list every page shares, in a reducer behind a context.
+//! App-wide state: the endpoint and prompt lists every page shares, in a reducer behind a
+//! context.
 
 use std::rc::Rc;
 
+use milc_api::prompt::PromptSummary;
 use milc_api::{CallError, Endpoint};
 use yew::prelude::*;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AppState {
     pub endpoints: Vec<Endpoint>,
+    pub prompts: Vec<PromptSummary>,
     pub loaded: bool,
     /// The last failure to load the list.
     pub error: Option<CallError>,
@@ -15,6 +18,7 @@ pub struct AppState {
 
 pub enum Action {
     Loaded(Vec<Endpoint>),
+    Prompts(Vec<PromptSummary>),
     Failed(CallError),
 }
 
@@ -29,6 +33,7 @@ impl Reducible for AppState {
                 next.loaded = true;
                 next.error = None;
             }
+            Action::Prompts(p) => next.prompts = p,
             Action::Failed(e) => next.error = Some(e),
         }
         Rc::new(next)

@@ -194,8 +194,10 @@ impl Message {
     }
 }
 
-/// Sampling parameters a user can set; `None` leaves the server's default.
+/// Sampling parameters a user can set; `None` leaves the server's default. Unknown fields are
+/// refused, so a typo in a prompt file (`temprature`) is an error, not a silent default.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Params {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,

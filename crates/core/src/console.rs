@@ -116,7 +116,7 @@ impl Console {
 
     /// Adds an endpoint and stores its token in the OS keyring. All or nothing: if the keyring
     /// refuses the token, the endpoint is not added.
-    #[tracing::instrument(skip_all, fields(name = %spec.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %spec.name), err(level = "info"))]
     pub async fn add_endpoint(
         &self,
         spec: EndpointSpec,
@@ -135,7 +135,7 @@ impl Console {
         Ok(ep)
     }
 
-    #[tracing::instrument(skip_all, fields(id), err)]
+    #[tracing::instrument(skip_all, fields(id), err(level = "info"))]
     pub async fn update_endpoint(&self, id: i64, spec: EndpointSpec) -> Result<Endpoint, Error> {
         let spec = endpoints::validate(spec)?;
         Ok(self.store.update_endpoint(id, &spec).await?)
@@ -167,7 +167,7 @@ impl Console {
     }
 
     /// Replaces (`Some`) or removes (`None`) an endpoint's token.
-    #[tracing::instrument(skip_all, fields(id), err)]
+    #[tracing::instrument(skip_all, fields(id), err(level = "info"))]
     pub async fn set_token(&self, id: i64, token: Option<SecretString>) -> Result<Endpoint, Error> {
         self.store.endpoint(id).await?;
         match &token {
@@ -179,7 +179,7 @@ impl Console {
     }
 
     /// Deletes an endpoint and its token. Its calls stay in the log.
-    #[tracing::instrument(skip_all, fields(name), err)]
+    #[tracing::instrument(skip_all, fields(name), err(level = "info"))]
     pub async fn remove_endpoint(&self, name: &str) -> Result<(), Error> {
         let ep = self.store.endpoint_by_name(name).await?;
         if ep.has_token {
@@ -191,7 +191,7 @@ impl Console {
 
     /// `GET /models`: latency and served models, or what is wrong; the result is kept with the
     /// endpoint. A model missing from the list is an error, since every call would fail.
-    #[tracing::instrument(skip_all, fields(name), err)]
+    #[tracing::instrument(skip_all, fields(name), err(level = "info"))]
     pub async fn test_endpoint(&self, name: &str) -> Result<ConnectionTest, Error> {
         let ep = self.store.endpoint_by_name(name).await?;
         let target = self.target(&ep).await?;
@@ -239,7 +239,7 @@ impl Console {
     /// what is redacted before sending and before storing. Calls from the Playground and `milc
     /// chat` are kept in the history. A failed or cancelled call is `Error::Call`, with the id of
     /// its log row and any partial output.
-    #[tracing::instrument(skip_all, fields(endpoint = name, source = source.as_str()), err)]
+    #[tracing::instrument(skip_all, fields(endpoint = name, source = source.as_str()), err(level = "info"))]
     pub async fn chat(
         &self,
         name: &str,
@@ -446,7 +446,7 @@ impl Console {
     /// Saves a version after checking it (every template parses, parameters in range, the JSON
     /// Schema compiles, custom patterns compile). `create` makes a new prompt, which must not
     /// exist yet; otherwise the prompt must exist. Identical content stores nothing.
-    #[tracing::instrument(skip_all, fields(prompt = %nv.prompt, create), err)]
+    #[tracing::instrument(skip_all, fields(prompt = %nv.prompt, create), err(level = "info"))]
     pub async fn save_prompt(&self, mut nv: NewVersion, create: bool) -> Result<Saved, Error> {
         nv.prompt = nv.prompt.trim().to_owned();
         check_name("prompt name", &nv.prompt).map_err(|e| Error::invalid("name", e))?;
@@ -476,7 +476,7 @@ impl Console {
 
     /// Points `label` at `name@version`, recording who moved it from where. `None` when it
     /// already pointed there.
-    #[tracing::instrument(skip_all, fields(prompt = name, version, label), err)]
+    #[tracing::instrument(skip_all, fields(prompt = name, version, label), err(level = "info"))]
     pub async fn label_prompt(
         &self,
         name: &str,

@@ -30,3 +30,23 @@ pub fn on_text(set: impl Fn(String) + 'static) -> Callback<InputEvent> {
 pub fn on_select(set: impl Fn(String) + 'static) -> Callback<Event> {
     Callback::from(move |e: Event| set(e.target_unchecked_into::<HtmlSelectElement>().value()))
 }
+
+/// A time as the user's clock shows it, sortable: `2026-11-28 14:03:07`.
+pub fn local_time(at_ms: i64) -> String {
+    let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
+    when.to_locale_string("sv-SE", &wasm_bindgen::JsValue::UNDEFINED)
+        .into()
+}
+
+/// The first line of a text, cut to `n` characters.
+pub fn gist(text: &str, n: usize) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if line.chars().count() > n {
+        format!(
+            "{}…",
+            line.chars().take(n.saturating_sub(1)).collect::<String>()
+        )
+    } else {
+        line.to_owned()
+    }
+}

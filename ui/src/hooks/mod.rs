@@ -20,3 +20,13 @@ pub fn refresh_endpoints(app: AppContext) {
         }
     });
 }
+
+/// Reloads the prompt list into the app state.
+pub fn refresh_prompts(app: AppContext) {
+    yew::platform::spawn_local(async move {
+        match ipc::prompts_list().await {
+            Ok(p) => app.dispatch(Action::Prompts(p)),
+            Err(e) => app.dispatch(Action::Failed(e)),
+        }
+    });
+}

@@ -3,7 +3,7 @@
 use milc_api::{CallError, CallRecord, UsageSource};
 use yew::prelude::*;
 
-use crate::components::ErrorBox;
+use crate::components::{local_time, ErrorBox};
 use crate::ipc;
 
 #[function_component]
@@ -42,7 +42,6 @@ pub fn Calls() -> Html {
 
 fn row(r: &CallRecord) -> Html {
     let c = &r.call;
-    let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(c.at_ms as f64));
     let outcome = match c.error_kind {
         Some(k) => {
             html! { <span class="badge danger" title={c.http_status.map(|s| format!("HTTP {s}"))}>{ format!("{} · {}", c.outcome.as_str(), k.as_str()) }</span> }
@@ -52,7 +51,7 @@ fn row(r: &CallRecord) -> Html {
     html! {
         <tr key={r.id}>
             <td class="num">{ r.id }</td>
-            <td class="mono">{ String::from(when.to_locale_string("sv-SE", &wasm_bindgen::JsValue::UNDEFINED)) }</td>
+            <td class="mono">{ local_time(c.at_ms) }</td>
             <td>{ r.endpoint.clone().unwrap_or_else(|| "(deleted)".into()) }</td>
             <td class="mono">{ &c.model }</td>
             <td>{ c.source.as_str() }</td>

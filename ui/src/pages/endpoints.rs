@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use milc_api::prompt::{CustomPattern, RedactMode};
+use milc_api::RedactionPolicy;
 use milc_api::{
     CallError, ConnectionTest, Endpoint, EndpointSpec, EndpointStatus, ErrorKind, PricePerMillion,
     Prices, TokenChange,
@@ -30,6 +32,10 @@ struct Draft {
     headers: String,
     token: String,
     remove_token: bool,
+    redact: String,
+    log_bodies: bool,
+    /// Custom redaction patterns, `NAME=REGEX` one per line.
+    custom: String,
 }
 
 fn invalid(field: &str, message: impl std::fmt::Display) -> CallError {
@@ -46,6 +52,7 @@ impl Draft {
             timeout_ms: milc_api::default_timeout_ms().to_string(),
             max_retries: milc_api::default_max_retries().to_string(),
             status: "active".into(),
+            redact: RedactMode::default().as_str().into(),
             ..Self::default()
         }
     }
@@ -75,6 +82,14 @@ impl Draft {
                 .collect(),
             token: String::new(),
             remove_token: false,
+            redact: s.redaction.mode.as_str().into(),
+            log_bodies: s.redaction.log_bodies,
+            custom: s
+                .redaction
+                .custom
+                .iter()
+                .map(|c| format!("{}={}\n", c.name, c.pattern))
+                .collect(),
         }
     }
 
@@ -123,6 +138,28 @@ impl Draft {
                 .parse()
                 .map_err(|_| invalid("max_retries", "a whole number"))?,
             status: EndpointStatus::parse(&self.status).unwrap_or_default(),
+            redaction: RedactionPolicy {
+                mode: RedactMode::parse(&self.redact).unwrap_or_default(),
+                log_bodies: self.log_bodies,
+                custom: self
+                    .custom
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim().is_empty())
+                    .map(|(n, l)| {
+                        let (name, pattern) = l.split_once('=').ok_or_else(|| {
+                            invalid(
+                                "redaction",
+                                format!("line {} should read NAME=REGEX", n + 1),
+                            )
+                        })?;
+                        Ok(CustomPattern {
+                            name: name.trim().to_owned(),
+                            pattern: pattern.to_owned(),
+                        })
+                    })
+                    .collect::<Result<_, CallError>>()?,
+            },
         };
         let token = if self.remove_token {
             TokenChange::Remove
@@ -371,6 +408,25 @@ fn form(
                     <span class="label">{ "Extra headers (Name: value, one per line)" }</span>
                     <textarea id="ep-headers" rows="2" value={d.headers.clone()} oninput={on_text(set_draft(|d, v| d.headers = v))} />
                 </label>
+                <label class="block">
+                    <span class="label">{ "Redact personal data" }</span>
+                    <select id="ep-redact" onchange={on_select(set_draft(|d, v| d.redact = v))}>
+                        { for RedactMode::ALL.iter().map(|m| html! {
+                            <option value={m.as_str()} selected={d.redact == m.as_str()}>{ redact_label(*m) }</option>
+                        }) }
+                    </select>
+                </label>
+                <label class="check">
+                    <input type="checkbox" id="ep-log-bodies" checked={d.log_bodies} onchange={{
+                        let draft = draft.clone();
+                        Callback::from(move |_: Event| if let Some(mut d) = (*draft).clone() { d.log_bodies = !d.log_bodies; draft.set(Some(d)); })
+                    }} />
+                    { "Keep request and response bodies in the call log (always redacted)" }
+                </label>
+                <label class="block">
+                    <span class="label">{ "Own patterns to redact (NAME=REGEX, one per line)" }</span>
+                    <textarea id="ep-redact-custom" rows="2" placeholder="EMPLOYEE_ID=E-\\d{6}" value={d.custom.clone()} oninput={on_text(set_draft(|d, v| d.custom = v))} />
+                </label>
             </div>
             <div class="row">
                 <span class="spacer" />
@@ -378,5 +434,14 @@ fn form(
                 <button type="submit" class="primary" id="ep-save" disabled={busy}>{ "Save" }</button>
             </div>
         </form>
+    }
+}
+
+fn redact_label(m: RedactMode) -> &'static str {
+    match m {
+        RedactMode::Off => "off — nothing is redacted",
+        RedactMode::Sending => "before sending",
+        RedactMode::Logging => "before logging (history and bodies)",
+        RedactMode::Both => "before sending and before logging",
     }
 }
