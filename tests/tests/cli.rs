@@ -645,3 +645,48 @@ fn the_prompt_library_works_headless() {
         .iter()
         .any(|f| f.contains("milc.db")));
 }
+
+#[test]
+fn score_prints_one_line_of_reference_exact_scores_per_pair() {
+    let db = Db::new();
+    let input = concat!(
+        r#"{"prediction": "testing", "reference": "testing one two"}"#,
+        "\n\n",
+        r#"{"prediction": "w1 w2 w6 w7 w8\nw1 w3 w8 w9 w5", "references": ["w1 w2 w3 w4 w5"]}"#,
+        "\n",
+        r#"{"prediction": "The dog bit the man.", "reference": ["The dog bit the man.", "The dog had bit the man."]}"#,
+        "\n",
+    );
+    let out = db.ok(&["score", "--metrics", "rouge1,rougeLsum,bleu"], input);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "one line per pair: {out}");
+    assert_eq!(lines[0]["rouge1"]["precision"], 1.0);
+    assert_eq!(lines[0]["rouge1"]["fmeasure"], 0.5);
+    assert_eq!(lines[1]["rougeLsum"]["recall"], 0.8);
+    assert_eq!(lines[1]["rougeLsum"]["precision"], 0.4);
+    // exp(mean(ln 100)), exactly as sacrebleu computes it: 100.00000000000004.
+    assert!((lines[2]["bleu"].as_f64().unwrap() - 100.0).abs() < 1e-9);
+
+    let stemmed = db.ok(
+        &["score", "--metrics", "rouge1", "--stem"],
+        r#"{"prediction": "running dogs", "reference": "the dog runs"}"#,
+    );
+    let v: Value = serde_json::from_str(stemmed.trim()).unwrap();
+    assert!(
+        (v["rouge1"]["recall"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12,
+        "{v}"
+    );
+
+    let out = db.run(
+        &["score"],
+        "{\"prediction\": \"a\", \"reference\": \"a\"}\n{\"prediction\": 3}\n",
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stdin line 2"), "{err}");
+    let bad = db.run(&["score", "--metrics", "rouge-l"], "");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("'rouge-l' is not a metric"));
+}

@@ -4,7 +4,7 @@
 mod format;
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,6 +68,16 @@ enum Command {
         /// Also redact matches of a pattern of your own, NAME=REGEX (repeatable)
         #[arg(long = "custom", value_name = "NAME=REGEX")]
         custom: Vec<String>,
+    },
+    /// Score pairs read on stdin as JSON lines {"prediction": …, "reference": … or […]}; prints
+    /// one JSON line per pair (ROUGE as rouge-score computes it, sentence BLEU as sacrebleu)
+    Score {
+        /// Comma-separated: rouge1, rouge2, rougeL, rougeLsum, bleu
+        #[arg(long, default_value = "rouge1,rouge2,rougeL,rougeLsum,bleu")]
+        metrics: String,
+        /// Porter-stem tokens longer than 3 characters (ROUGE only), as rouge-score's use_stemmer
+        #[arg(long)]
+        stem: bool,
     },
     /// Show the call log, newest first
     Calls {
@@ -328,6 +338,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Sim(args) => return sim(args).await,
         Command::Redact { json, custom } => return redact(json, &custom),
+        Command::Score { metrics, stem } => return score(&metrics, stem),
         _ => {}
     }
     let db = cli.db.unwrap_or_else(milc_core::default_db_path);
@@ -335,7 +346,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         .await
         .with_context(|| format!("opening {}", db.display()))?;
     let code = match cli.command {
-        Command::Sim(_) | Command::Redact { .. } => {
+        Command::Sim(_) | Command::Redact { .. } | Command::Score { .. } => {
             unreachable!("handled above: they need no database")
         }
         Command::Endpoints(cmd) => endpoints(&console, cmd).await?,
@@ -442,6 +453,24 @@ fn redact(json: bool, custom: &[String]) -> Result<ExitCode> {
     } else {
         print!("{}", red.text);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Scoring needs no database either; lines stream through, so memory stays flat.
+fn score(metrics: &str, stem: bool) -> Result<ExitCode> {
+    use milc_core::scoring::{parse_pair, score_pair, Metric};
+    let metrics = Metric::parse_list(metrics).map_err(|e| anyhow!(e))?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (i, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let pair = parse_pair(i + 1, &line).map_err(|e| anyhow!("stdin {e}"))?;
+        serde_json::to_writer(&mut out, &score_pair(&metrics, &pair, stem))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,6 @@
-//! Core throughput figures for BENCHMARKS.md: the SSE parser, the call log (insert rate, bytes per
-//! row, reading the newest page of a large log) and one streamed call end to end against the
-//! simulator. Run: `cargo bench -p milc-core --bench core`.
+//! Core throughput figures for BENCHMARKS.md: the redactor, the scorers, the SSE parser, the call
+//! log (insert rate, bytes per row, reading the newest page of a large log) and one streamed call
+//! end to end against the simulator. Run: `cargo bench -p milc-core --bench core`.
 
 use std::time::{Duration, Instant};
 
@@ -18,9 +18,64 @@ mod common;
 fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     redactor();
+    scorers();
     sse_parser();
     rt.block_on(call_log());
     rt.block_on(streamed_calls());
+}
+
+/// 10,000 pairs of ~200 words: ROUGE-1/2/L/Lsum (with and without stemming) and sentence BLEU.
+fn scorers() {
+    use milc_core::scoring::{bleu, rouge};
+    let vocab: Vec<String> = (0..3000).map(|i| format!("word{}ing", i % 3000)).collect();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let pairs: Vec<(String, Vec<String>)> = (0..10_000)
+        .map(|_| {
+            let reference: Vec<&str> = (0..200).map(|_| vocab[next(400)].as_str()).collect();
+            let prediction: Vec<&str> = reference
+                .iter()
+                .map(|w| {
+                    if next(4) == 0 {
+                        vocab[next(3000)].as_str()
+                    } else {
+                        w
+                    }
+                })
+                .collect();
+            (prediction.join(" "), vec![reference.join(" ")])
+        })
+        .collect();
+    let words = pairs.len() as f64 * 200.0;
+    let mut time = |label: &str, f: &dyn Fn(&str, &[String]) -> f64| {
+        let start = Instant::now();
+        let sum: f64 = pairs.iter().map(|(p, r)| f(p, r)).sum();
+        let s = start.elapsed().as_secs_f64();
+        println!(
+            "scorers: {label:<22} 10,000 pairs of 200 words in {s:.2} s → {:.0} pairs/s, {:.1} M words/s (mean {:.4})",
+            pairs.len() as f64 / s,
+            words / s / 1e6,
+            sum / pairs.len() as f64
+        );
+    };
+    for kind in [
+        rouge::RougeType::N(1),
+        rouge::RougeType::N(2),
+        rouge::RougeType::L,
+    ] {
+        time(&kind.name(), &|p, r| {
+            rouge::score(kind, &r[0], p, false).fmeasure
+        });
+    }
+    time("rougeL, stemmed", &|p, r| {
+        rouge::score(rouge::RougeType::L, &r[0], p, true).fmeasure
+    });
+    time("bleu (sentence)", &|p, r| bleu::sentence(p, r));
 }
 
 fn redactor() {

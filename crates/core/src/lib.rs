@@ -9,6 +9,7 @@ pub mod history;
 pub mod prompts;
 pub mod redact;
 pub mod retry;
+pub mod scoring;
 pub mod secrets;
 pub mod sse;
 pub mod store;
