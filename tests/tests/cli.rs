@@ -690,3 +690,101 @@ fn score_prints_one_line_of_reference_exact_scores_per_pair() {
     let bad = db.run(&["score", "--metrics", "rouge-l"], "");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("'rouge-l' is not a metric"));
 }
+
+#[test]
+fn datasets_import_whole_or_not_at_all_are_versioned_by_content_and_round_trip() {
+    let db = Db::new();
+    let file = |name: &str, text: &str| {
+        let p = db.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let csv = file(
+        "qa.csv",
+        "question,team,expected_1,expected_2,meta.source\n\"Why, exactly?\",ops,Because,As designed,faq\nHow?,billing,Like this,,chat\n",
+    );
+    let preview = db.json(&[
+        "datasets",
+        "import",
+        &csv,
+        "--name",
+        "qa",
+        "--preview",
+        "--json",
+    ]);
+    assert_eq!(preview["items"], 2);
+    assert_eq!(
+        preview["variables"],
+        serde_json::json!(["question", "team"])
+    );
+    assert_eq!(
+        db.json(&["datasets", "list", "--json"]),
+        serde_json::json!([]),
+        "a preview stores nothing"
+    );
+
+    let v1 = db.json(&["datasets", "import", &csv, "--name", "qa", "--json"]);
+    assert_eq!(v1["created"], true);
+    let hash = v1["version"]["hash"].as_str().unwrap().to_owned();
+
+    // A bad line anywhere refuses the whole file, naming the line; nothing new is stored.
+    let mut long = String::from("{\"question\": \"fine\", \"expected\": \"ok\"}\n");
+    for i in 0..500 {
+        long.push_str(&format!(
+            "{{\"question\": \"q{i}\", \"expected\": \"a{i}\"}}\n"
+        ));
+    }
+    long.push_str("{\"question\": \"broken\", \"expected\": 7}\n");
+    let bad = file("bad.jsonl", &long);
+    let out = db.run(&["datasets", "import", &bad, "--name", "qa"], "");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.jsonl:502") && err.contains("'expected'"),
+        "{err}"
+    );
+    let list = db.json(&["datasets", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+
+    // Export and re-import in the other shape: same content, same version.
+    let jsonl = db.ok(&["datasets", "export", "qa", "--format", "jsonl"], "");
+    let again = file("qa.jsonl", &jsonl);
+    let v = db.json(&["datasets", "import", &again, "--name", "qa", "--json"]);
+    assert_eq!(
+        (v["created"].clone(), v["version"]["hash"].clone()),
+        (false.into(), hash.clone().into())
+    );
+    let exported_csv = db.ok(
+        &[
+            "datasets",
+            "export",
+            &format!("qa@{}", &hash[..8]),
+            "--format",
+            "csv",
+        ],
+        "",
+    );
+    assert!(
+        exported_csv.starts_with("question,team,expected_1,expected_2,metadata\n"),
+        "{exported_csv}"
+    );
+    assert!(
+        exported_csv.contains("\"Why, exactly?\",ops,Because,As designed,"),
+        "{exported_csv}"
+    );
+
+    // Editing makes a new version; both stay addressable.
+    let edited = file("qa2.jsonl", &jsonl.replace("Like this", "Like that"));
+    let v2 = db.json(&["datasets", "import", &edited, "--name", "qa", "--json"]);
+    assert_eq!(v2["created"], true);
+    assert_ne!(v2["version"]["hash"], hash.as_str());
+    assert!(db
+        .ok(&["datasets", "export", "qa"], "")
+        .contains("Like that"));
+    assert!(db
+        .ok(&["datasets", "export", &format!("qa@{}", &hash[..6])], "")
+        .contains("Like this"));
+    let err =
+        String::from_utf8_lossy(&db.run(&["datasets", "export", "nope"], "").stderr).into_owned();
+    assert!(err.contains("no dataset 'nope'"), "{err}");
+}

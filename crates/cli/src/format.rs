@@ -1,5 +1,6 @@
 //! Human-readable tables and figure lines for the terminal.
 
+use milc_api::dataset::{DatasetPreview, DatasetVersion};
 use milc_api::prompt::{
     Change, HistoryEntry, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
 };
@@ -401,4 +402,52 @@ pub fn history_table(entries: &[HistoryEntry]) -> String {
         ]);
     }
     table(&rows)
+}
+
+pub fn datasets_table(list: &[DatasetVersion]) -> String {
+    let mut rows = vec![vec![
+        "DATASET".to_owned(),
+        "VERSION".into(),
+        "ITEMS".into(),
+        "VARIABLES".into(),
+        "IMPORTED".into(),
+        "FROM".into(),
+    ]];
+    for v in list {
+        rows.push(vec![
+            v.dataset.clone(),
+            v.hash[..12].to_owned(),
+            v.items.to_string(),
+            v.variables.join(", "),
+            local_time(v.created_ms),
+            v.source.clone(),
+        ]);
+    }
+    table(&rows)
+}
+
+pub fn dataset_preview(name: &str, p: &DatasetPreview) -> String {
+    let mut s = format!(
+        "'{name}' would get {} items ({} with references), variables: {}\nversion {}\n\n",
+        p.items,
+        p.with_expected,
+        p.variables.join(", "),
+        &p.hash[..12]
+    );
+    let mut rows = vec![{
+        let mut h = p.variables.clone();
+        h.push("EXPECTED".into());
+        h
+    }];
+    for item in &p.first {
+        let mut r: Vec<String> = p
+            .variables
+            .iter()
+            .map(|v| gist(item.vars.get(v).map_or("", String::as_str), 30))
+            .collect();
+        r.push(gist(&item.expected.join(" | "), 40));
+        rows.push(r);
+    }
+    s.push_str(&table(&rows));
+    s
 }

@@ -42,6 +42,9 @@ enum Command {
     /// The prompt library: versions, labels, diffs
     #[command(subcommand)]
     Prompts(PromptsCmd),
+    /// Datasets for test runs: import CSV / JSONL, list, export
+    #[command(subcommand)]
+    Datasets(DatasetsCmd),
     /// Print a prompt version's messages rendered with variables, as JSON
     Render {
         /// NAME (latest version), NAME@N or NAME:LABEL
@@ -88,6 +91,32 @@ enum Command {
         /// Print the (redacted) request and response bodies kept with call ID, as JSON
         #[arg(long, value_name = "ID")]
         body: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DatasetsCmd {
+    /// Import a .csv or .jsonl file as a new version of dataset NAME (all or nothing)
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Show what would be imported (counts, variables, the first items) and store nothing
+        #[arg(long)]
+        preview: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List dataset versions, newest first
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a version (NAME for the newest, NAME@HASH with 6+ hash characters) to stdout
+    Export {
+        dataset: String,
+        #[arg(long, default_value = "jsonl", value_name = "csv|jsonl")]
+        format: String,
     },
 }
 
@@ -352,6 +381,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Endpoints(cmd) => endpoints(&console, cmd).await?,
         Command::Chat(args) => chat(&console, args).await?,
         Command::Prompts(cmd) => prompts(&console, cmd).await?,
+        Command::Datasets(cmd) => datasets(&console, cmd).await?,
         Command::Render { prompt, vars } => {
             let (v, messages, unused) = console
                 .render_prompt(&prompt, &parse_vars(&vars)?)
@@ -854,6 +884,68 @@ async fn prompts(console: &Console, cmd: PromptsCmd) -> Result<ExitCode> {
             ),
             None => eprintln!("'{label}' of '{name}' already points at version {version}"),
         },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn datasets(console: &Console, cmd: DatasetsCmd) -> Result<ExitCode> {
+    match cmd {
+        DatasetsCmd::Import {
+            file,
+            name,
+            preview: true,
+            json,
+        } => {
+            let p = console.preview_dataset(&file, 5).map_err(explain)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+            } else {
+                print!("{}", format::dataset_preview(&name, &p));
+            }
+        }
+        DatasetsCmd::Import {
+            file, name, json, ..
+        } => {
+            let imported = console
+                .import_dataset(&file, &name)
+                .await
+                .map_err(explain)?;
+            let v = &imported.version;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&imported)?);
+            } else if imported.created {
+                eprintln!(
+                    "imported {} items into '{}' as version {} (variables: {})",
+                    v.items,
+                    v.dataset,
+                    &v.hash[..12],
+                    v.variables.join(", ")
+                );
+            } else {
+                eprintln!(
+                    "unchanged: '{}' already has this content as version {}",
+                    v.dataset,
+                    &v.hash[..12]
+                );
+            }
+        }
+        DatasetsCmd::List { json } => {
+            let list = console.datasets().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print!("{}", format::datasets_table(&list));
+            }
+        }
+        DatasetsCmd::Export { dataset, format } => {
+            let format = milc_core::datasets::Format::parse(&format).map_err(explain)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            console
+                .export_dataset(&dataset, format, &mut out)
+                .await
+                .map_err(explain)?;
+            out.flush()?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

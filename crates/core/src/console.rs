@@ -20,7 +20,10 @@ use milc_api::prompt::{
 };
 use milc_api::Message;
 
+use milc_api::dataset::{DatasetPreview, DatasetVersion, Imported};
+
 use crate::client::{Client, Target};
+use crate::datasets;
 use crate::endpoints::{self, EMBEDDED_SIM_URL};
 use crate::prompts;
 use crate::redact::{Placeholders, Redactor};
@@ -514,6 +517,40 @@ impl Console {
         let v = self.resolve_prompt(reference).await?;
         let (messages, unused) = prompts::render(&v.content.messages, variables)?;
         Ok((v, messages, unused))
+    }
+
+    // ---- datasets ------------------------------------------------------------------------------
+
+    /// Parses a CSV or JSONL file whole and stores it as a version of dataset `name`; nothing is
+    /// stored when any line is bad. Importing the same content again adds no version.
+    #[tracing::instrument(skip_all, fields(name), err(level = "info"))]
+    pub async fn import_dataset(&self, path: &Path, name: &str) -> Result<Imported, Error> {
+        check_name("dataset name", name).map_err(|e| Error::invalid("name", e))?;
+        let items = datasets::read_file(path)?;
+        let source = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(self.store.import_dataset(name, &items, &source).await?)
+    }
+
+    /// What importing `path` would store: counts, variables, the first items and the hash.
+    pub fn preview_dataset(&self, path: &Path, first: usize) -> Result<DatasetPreview, Error> {
+        Ok(datasets::preview(&datasets::read_file(path)?, first))
+    }
+
+    /// Every dataset version, newest first.
+    pub async fn datasets(&self) -> Result<Vec<DatasetVersion>, Error> {
+        Ok(self.store.dataset_versions().await?)
+    }
+
+    pub async fn export_dataset(
+        &self,
+        reference: &str,
+        format: datasets::Format,
+        out: &mut dyn std::io::Write,
+    ) -> Result<DatasetVersion, Error> {
+        self.store.export_dataset(reference, format, out).await
     }
 
     /// The history, newest first, filtered to entries holding every word of `search`.

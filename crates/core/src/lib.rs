@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod console;
+pub mod datasets;
 pub mod endpoints;
 pub mod errors;
 pub mod history;
@@ -55,7 +56,11 @@ impl Error {
                 message: self.to_string(),
                 status: None,
             },
-            Self::Store(StoreError::NoSuchEndpoint(_) | StoreError::NoSuchPrompt(_)) => CallError {
+            Self::Store(
+                StoreError::NoSuchEndpoint(_)
+                | StoreError::NoSuchPrompt(_)
+                | StoreError::NoSuchDataset(_),
+            ) => CallError {
                 kind: ErrorKind::NotFound,
                 message: self.to_string(),
                 status: None,

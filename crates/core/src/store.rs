@@ -25,6 +25,8 @@ pub enum StoreError {
     DuplicatePrompt(String),
     #[error("no prompt '{0}'")]
     NoSuchPrompt(String),
+    #[error("no dataset '{0}'")]
+    NoSuchDataset(String),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("stored data is damaged: {0}")]

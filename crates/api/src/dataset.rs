@@ -1,0 +1,48 @@
+//! Datasets: items with variables, one or more reference outputs and metadata; immutable
+//! versions identified by content hash.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One test case: the values of the prompt's variables, the reference outputs (zero or more) and
+/// free-form metadata.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DatasetItem {
+    pub vars: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+/// A version of a dataset as lists show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetVersion {
+    pub dataset: String,
+    /// SHA-256 of the items' canonical JSON; a prefix of 6 or more characters names it.
+    pub hash: String,
+    pub items: u64,
+    /// Variable names over all items, sorted.
+    pub variables: Vec<String>,
+    pub created_ms: i64,
+    /// Where it was imported from.
+    pub source: String,
+}
+
+/// A parsed file before anything is stored: what `--preview` and the import dialog show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetPreview {
+    pub items: u64,
+    pub variables: Vec<String>,
+    pub with_expected: u64,
+    pub first: Vec<DatasetItem>,
+    pub hash: String,
+}
+
+/// The outcome of an import: `created` is false when this content was already a version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Imported {
+    pub version: DatasetVersion,
+    pub created: bool,
+}

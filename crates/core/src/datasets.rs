@@ -1,0 +1,512 @@
+//! Datasets: CSV and JSONL files parsed whole before anything is stored (a bad file is refused
+//! with its file, line and column or field, and nothing is half-imported), stored as immutable
+//! versions named by the hash of their items, and exported back to either format.
+//!
+//! File shapes:
+//! - CSV: a header row. `expected` holds one reference; `expected_1`, `expected_2`, … several;
+//!   `metadata` a JSON object; `meta.KEY` one metadata value; every other column is a variable.
+//! - JSONL: one object per line, either `{"vars": {…}, "expected": …, "metadata": {…}}` or flat
+//!   (`expected` and `metadata` as above, every other key a variable). `expected` is a string or
+//!   a list of strings. Non-string variable values are written as JSON text.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+
+use futures_util::TryStreamExt;
+use milc_api::dataset::{DatasetItem, DatasetPreview, DatasetVersion, Imported};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::store::{now_ms, Result as StoreResult, Store, StoreError};
+use crate::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "csv" => Ok(Self::Csv),
+            "jsonl" | "ndjson" => Ok(Self::Jsonl),
+            other => Err(Error::invalid(
+                "format",
+                format!("'{other}' is not a dataset format: use csv or jsonl"),
+            )),
+        }
+    }
+
+    fn of_path(path: &Path) -> Result<Self, Error> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        Self::parse(&ext).map_err(|_| {
+            Error::invalid(
+                path.display().to_string(),
+                "name the file .csv or .jsonl so its format is known",
+            )
+        })
+    }
+}
+
+/// Reads and parses a whole file; the first problem is an error naming `FILE:LINE:COLUMN` (or
+/// the field).
+pub fn read_file(path: &Path) -> Result<Vec<DatasetItem>, Error> {
+    let shown = path.display().to_string();
+    let format = Format::of_path(path)?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid(shown.clone(), format!("cannot read: {e}")))?;
+    let items = match format {
+        Format::Csv => parse_csv(&shown, &text)?,
+        Format::Jsonl => parse_jsonl(&shown, &text)?,
+    };
+    if items.is_empty() {
+        return Err(Error::invalid(shown, "holds no items"));
+    }
+    Ok(items)
+}
+
+pub fn parse_csv(file: &str, text: &str) -> Result<Vec<DatasetItem>, Error> {
+    let at = |line: u64, column: Option<usize>| match column {
+        Some(c) => format!("{file}:{line}:{c}"),
+        None => format!("{file}:{line}"),
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::invalid(at(1, None), e.to_string()))?
+        .clone();
+    let mut seen = BTreeSet::new();
+    for (i, h) in headers.iter().enumerate() {
+        if h.trim().is_empty() || !seen.insert(h) {
+            return Err(Error::invalid(
+                at(1, Some(i + 1)),
+                format!("column {} needs a unique, non-empty name", i + 1),
+            ));
+        }
+    }
+    let mut items = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            Error::invalid(at(line, None), e.to_string())
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        let mut item = DatasetItem::default();
+        let mut numbered: BTreeMap<u32, String> = BTreeMap::new();
+        for (i, (h, v)) in headers.iter().zip(record.iter()).enumerate() {
+            if h == "expected" {
+                if !v.is_empty() {
+                    item.expected.push(v.to_owned());
+                }
+            } else if let Some(n) = h.strip_prefix("expected_").and_then(|n| n.parse().ok()) {
+                if !v.is_empty() {
+                    numbered.insert(n, v.to_owned());
+                }
+            } else if h == "metadata" {
+                if !v.trim().is_empty() {
+                    match serde_json::from_str::<Value>(v) {
+                        Ok(Value::Object(m)) => item.metadata.extend(m),
+                        _ => {
+                            return Err(Error::invalid(
+                                at(line, Some(i + 1)),
+                                "the metadata column holds a JSON object",
+                            ))
+                        }
+                    }
+                }
+            } else if let Some(key) = h.strip_prefix("meta.") {
+                item.metadata
+                    .insert(key.to_owned(), Value::String(v.to_owned()));
+            } else {
+                item.vars.insert(h.to_owned(), v.to_owned());
+            }
+        }
+        item.expected.extend(numbered.into_values());
+        items.push(item);
+    }
+    Ok(items)
+}
+
+pub fn parse_jsonl(file: &str, text: &str) -> Result<Vec<DatasetItem>, Error> {
+    let mut items = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line_no = n + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(line).map_err(|e| {
+            Error::invalid(format!("{file}:{line_no}:{}", e.column()), e.to_string())
+        })?;
+        let field = |name: &str| format!("{file}:{line_no}: field '{name}'");
+        let Value::Object(mut obj) = value else {
+            return Err(Error::invalid(
+                format!("{file}:{line_no}"),
+                "each line is a JSON object",
+            ));
+        };
+        let mut item = DatasetItem::default();
+        match obj.remove("expected") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => item.expected.push(s),
+            Some(Value::Array(list)) => {
+                for v in list {
+                    match v {
+                        Value::String(s) => item.expected.push(s),
+                        _ => {
+                            return Err(Error::invalid(
+                                field("expected"),
+                                "a list of references holds strings only",
+                            ))
+                        }
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(Error::invalid(
+                    field("expected"),
+                    "a string, or a list of strings",
+                ))
+            }
+        }
+        match obj.remove("metadata") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) => item.metadata.extend(m),
+            Some(_) => return Err(Error::invalid(field("metadata"), "a JSON object")),
+        }
+        let vars: Map<String, Value> = match obj.remove("vars") {
+            Some(Value::Object(v)) => {
+                if let Some(extra) = obj.keys().next() {
+                    return Err(Error::invalid(
+                        field(extra),
+                        "with \"vars\", a line holds only vars, expected and metadata",
+                    ));
+                }
+                v
+            }
+            Some(_) => return Err(Error::invalid(field("vars"), "a JSON object")),
+            None => obj,
+        };
+        for (k, v) in vars {
+            let text = match v {
+                Value::String(s) => s,
+                Value::Null => {
+                    return Err(Error::invalid(
+                        field(&k),
+                        "null is not a value for a variable",
+                    ))
+                }
+                other => other.to_string(),
+            };
+            item.vars.insert(k, text);
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// SHA-256 over the items' JSON, one per line, in order (maps are sorted, so equal content in
+/// any file shape has one hash).
+pub fn items_hash(items: &[DatasetItem]) -> String {
+    let mut h = Sha256::new();
+    for item in items {
+        h.update(item_json(item).as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn item_json(item: &DatasetItem) -> String {
+    // Metadata values may be objects from a file: sort their keys too.
+    fn canonical(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let sorted: BTreeMap<&String, Value> =
+                    m.iter().map(|(k, v)| (k, canonical(v))).collect();
+                Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut item = item.clone();
+    for v in item.metadata.values_mut() {
+        *v = canonical(v);
+    }
+    serde_json::to_string(&item).expect("an item serializes")
+}
+
+fn variables(items: &[DatasetItem]) -> Vec<String> {
+    let set: BTreeSet<&String> = items.iter().flat_map(|i| i.vars.keys()).collect();
+    set.into_iter().cloned().collect()
+}
+
+/// What an import would store, without storing it.
+pub fn preview(items: &[DatasetItem], first: usize) -> DatasetPreview {
+    DatasetPreview {
+        items: items.len() as u64,
+        variables: variables(items),
+        with_expected: items.iter().filter(|i| !i.expected.is_empty()).count() as u64,
+        first: items.iter().take(first).cloned().collect(),
+        hash: items_hash(items),
+    }
+}
+
+/// Writes items as CSV with the columns `read_file` reads back: the variables (sorted), then
+/// `expected` (or `expected_1`…`expected_N` when an item has several), then `metadata`.
+fn write_csv(items: &[DatasetItem], out: &mut dyn Write) -> Result<(), Error> {
+    let vars = variables(items);
+    let refs = items.iter().map(|i| i.expected.len()).max().unwrap_or(0);
+    let with_meta = items.iter().any(|i| !i.metadata.is_empty());
+    let mut header: Vec<String> = vars.clone();
+    match refs {
+        0 => {}
+        1 => header.push("expected".into()),
+        n => header.extend((1..=n).map(|k| format!("expected_{k}"))),
+    }
+    if with_meta {
+        header.push("metadata".into());
+    }
+    let mut w = csv::Writer::from_writer(out);
+    let io = |e: csv::Error| Error::invalid("export", e.to_string());
+    w.write_record(&header).map_err(io)?;
+    for item in items {
+        let mut row: Vec<String> = vars
+            .iter()
+            .map(|v| item.vars.get(v).cloned().unwrap_or_default())
+            .collect();
+        row.extend((0..refs).map(|k| item.expected.get(k).cloned().unwrap_or_default()));
+        if with_meta {
+            row.push(if item.metadata.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(&item.metadata).expect("metadata serializes")
+            });
+        }
+        w.write_record(&row).map_err(io)?;
+    }
+    w.flush()
+        .map_err(|e| Error::invalid("export", e.to_string()))
+}
+
+impl Store {
+    /// Stores `items` as a version of dataset `name` (created on first import), in one
+    /// transaction. The same content again stores nothing and returns the existing version.
+    pub async fn import_dataset(
+        &self,
+        name: &str,
+        items: &[DatasetItem],
+        source: &str,
+    ) -> StoreResult<Imported> {
+        let hash = items_hash(items);
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let dataset_id: i64 = sqlx::query_scalar(
+            "INSERT INTO datasets (name, created_ms) VALUES (?, ?)
+             ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+        )
+        .bind(name)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        let existing: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM dataset_versions WHERE dataset_id = ? AND hash = ?")
+                .bind(dataset_id)
+                .bind(&hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let created = existing.is_none();
+        if created {
+            let version_id = sqlx::query(
+                "INSERT INTO dataset_versions (dataset_id, hash, items, variables_json, source,
+                     created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(dataset_id)
+            .bind(&hash)
+            .bind(items.len() as i64)
+            .bind(serde_json::to_string(&variables(items)).expect("names serialize"))
+            .bind(source)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?
+            .last_insert_rowid();
+            for (idx, item) in items.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO dataset_items (version_id, idx, item_json) VALUES (?, ?, ?)",
+                )
+                .bind(version_id)
+                .bind(idx as i64)
+                .bind(item_json(item))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        let version = self.dataset_version(&format!("{name}@{hash}")).await?.1;
+        Ok(Imported { version, created })
+    }
+
+    /// Every version of every dataset, newest first.
+    pub async fn dataset_versions(&self) -> StoreResult<Vec<DatasetVersion>> {
+        let rows: Vec<VersionRow> = sqlx::query_as(VERSIONS).fetch_all(self.pool()).await?;
+        rows.into_iter().map(VersionRow::into_version).collect()
+    }
+
+    /// `NAME` (its newest version) or `NAME@HASH` (a prefix of 6 or more characters).
+    pub async fn dataset_version(&self, reference: &str) -> StoreResult<(i64, DatasetVersion)> {
+        let (name, hash) = match reference.split_once('@') {
+            Some((n, h)) => (n, Some(h)),
+            None => (reference, None),
+        };
+        let rows: Vec<VersionRow> = sqlx::query_as(VERSIONS).fetch_all(self.pool()).await?;
+        let mut matching = rows.into_iter().filter(|r| {
+            r.name == name && hash.is_none_or(|h| h.len() >= 6 && r.hash.starts_with(h))
+        });
+        let first = matching
+            .next()
+            .ok_or_else(|| StoreError::NoSuchDataset(reference.to_owned()))?;
+        if hash.is_some() && matching.next().is_some() {
+            return Err(StoreError::NoSuchDataset(format!(
+                "{reference} (the hash prefix is ambiguous: give more of it)"
+            )));
+        }
+        let id = first.id;
+        Ok((id, first.into_version()?))
+    }
+
+    /// Writes a version's items to `out` as CSV or JSONL. JSONL streams row by row.
+    pub async fn export_dataset(
+        &self,
+        reference: &str,
+        format: Format,
+        out: &mut dyn Write,
+    ) -> Result<DatasetVersion, Error> {
+        let (id, version) = self.dataset_version(reference).await?;
+        let mut rows = sqlx::query_scalar::<_, String>(
+            "SELECT item_json FROM dataset_items WHERE version_id = ? ORDER BY idx",
+        )
+        .bind(id)
+        .fetch(self.pool());
+        let io = |e: std::io::Error| Error::invalid("export", e.to_string());
+        match format {
+            Format::Jsonl => {
+                while let Some(json) = rows.try_next().await.map_err(StoreError::from)? {
+                    out.write_all(json.as_bytes()).map_err(io)?;
+                    out.write_all(b"\n").map_err(io)?;
+                }
+            }
+            Format::Csv => {
+                // The columns depend on every item, so CSV needs them all first.
+                let mut items = Vec::new();
+                while let Some(json) = rows.try_next().await.map_err(StoreError::from)? {
+                    items.push(
+                        serde_json::from_str(&json)
+                            .map_err(|e| StoreError::Corrupt(format!("dataset item: {e}")))?,
+                    );
+                }
+                write_csv(&items, out)?;
+            }
+        }
+        Ok(version)
+    }
+}
+
+const VERSIONS: &str = "SELECT v.id, d.name, v.hash, v.items, v.variables_json, v.source,
+        v.created_ms
+     FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
+     ORDER BY v.id DESC";
+
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    id: i64,
+    name: String,
+    hash: String,
+    items: i64,
+    variables_json: String,
+    source: String,
+    created_ms: i64,
+}
+
+impl VersionRow {
+    fn into_version(self) -> StoreResult<DatasetVersion> {
+        Ok(DatasetVersion {
+            variables: serde_json::from_str(&self.variables_json)
+                .map_err(|e| StoreError::Corrupt(format!("dataset {}: {e}", self.name)))?,
+            dataset: self.name,
+            hash: self.hash,
+            items: self.items as u64,
+            source: self.source,
+            created_ms: self.created_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_columns_become_variables_references_and_metadata() {
+        let text = "question,team,expected_2,expected_1,meta.source,metadata\n\
+                    \"Why, exactly?\",ops,second,first,faq,\"{\"\"id\"\": 7}\"\n\
+                    Hi,,,,,\n";
+        let items = parse_csv("d.csv", text).unwrap();
+        assert_eq!(items[0].vars["question"], "Why, exactly?");
+        assert_eq!(items[0].expected, ["first", "second"]);
+        assert_eq!(items[0].metadata["source"], "faq");
+        assert_eq!(items[0].metadata["id"], 7);
+        assert_eq!(items[1].vars["team"], "");
+        assert!(items[1].expected.is_empty());
+    }
+
+    #[test]
+    fn bad_csv_names_the_line() {
+        let e = parse_csv("d.csv", "a,b\n1,2\n3\n").unwrap_err().to_string();
+        assert!(e.starts_with("d.csv:3"), "{e}");
+        let e = parse_csv("d.csv", "a,a\n1,2\n").unwrap_err().to_string();
+        assert!(e.starts_with("d.csv:1:2"), "{e}");
+        let e = parse_csv("d.csv", "a,metadata\n1,[1]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("d.csv:2:2"), "{e}");
+    }
+
+    #[test]
+    fn jsonl_lines_are_flat_or_nested_and_bad_ones_are_named() {
+        let text = "{\"q\": \"a\", \"n\": 3, \"expected\": [\"x\", \"y\"]}\n\n\
+                    {\"vars\": {\"q\": \"b\"}, \"expected\": \"z\", \"metadata\": {\"k\": 1}}\n";
+        let items = parse_jsonl("d.jsonl", text).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].vars["n"], "3");
+        assert_eq!(items[1].expected, ["z"]);
+        let cases = [
+            ("{\"q\": 1}\n{\"q\": \"a\",, }\n", "d.jsonl:2:"),
+            ("[1]\n", "d.jsonl:1"),
+            ("{\"expected\": 3}\n", "field 'expected'"),
+            ("{\"vars\": {}, \"extra\": 1}\n", "field 'extra'"),
+            ("{\"q\": null}\n", "field 'q'"),
+        ];
+        for (text, want) in cases {
+            let e = parse_jsonl("d.jsonl", text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_same_content_in_either_shape_has_one_hash() {
+        let csv = parse_csv("d.csv", "q,expected\nhello,hi\n").unwrap();
+        let jsonl = parse_jsonl(
+            "d.jsonl",
+            "{\"vars\": {\"q\": \"hello\"}, \"expected\": [\"hi\"]}",
+        )
+        .unwrap();
+        assert_eq!(items_hash(&csv), items_hash(&jsonl));
+        let other = parse_jsonl("d.jsonl", "{\"q\": \"hello\", \"expected\": \"hi!\"}").unwrap();
+        assert_ne!(items_hash(&csv), items_hash(&other));
+    }
+}
