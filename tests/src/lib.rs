@@ -1,7 +1,7 @@
 //! Helpers for the end-to-end tests in `tests/`: the binaries cargo built, simulator processes on
 //! 127.0.0.1, and a scan of the files an app wrote.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -65,17 +65,35 @@ impl Drop for SimProcess {
     }
 }
 
-/// Waits for a child to finish (30 s at most) and collects its output.
+/// Waits for a child to finish (30 s at most) and collects its output. Both pipes are drained
+/// while it runs, so a child that prints more than a pipe buffer holds cannot block on them.
 pub fn wait_output(mut child: Child) -> Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("the process did not finish within 30 s");
         }
         std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
     }
-    child.wait_with_output().unwrap()
 }
 
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {

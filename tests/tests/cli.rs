@@ -788,3 +788,228 @@ fn datasets_import_whole_or_not_at_all_are_versioned_by_content_and_round_trip()
         String::from_utf8_lossy(&db.run(&["datasets", "export", "nope"], "").stderr).into_owned();
     assert!(err.contains("no dataset 'nope'"), "{err}");
 }
+
+/// A prompt over `{{question}}` and a dataset of `n` questions with one reference each.
+fn eval_fixture(db: &Db, n: usize) {
+    let prompt = db.dir.path().join("p.yaml");
+    std::fs::write(
+        &prompt,
+        "messages:\n  - role: user\n    content: \"{{question}}\"\nparams:\n  max_tokens: 20\n",
+    )
+    .unwrap();
+    db.ok(
+        &[
+            "prompts",
+            "create",
+            "qa",
+            "--file",
+            prompt.to_str().unwrap(),
+        ],
+        "",
+    );
+    let data: String = (0..n)
+        .map(|i| format!("{{\"question\": \"question {i} about latency\", \"expected\": \"the latency of the model\"}}\n"))
+        .collect();
+    let ds = db.dir.path().join("ds.jsonl");
+    std::fs::write(&ds, data).unwrap();
+    db.ok(
+        &["datasets", "import", ds.to_str().unwrap(), "--name", "ds"],
+        "",
+    );
+}
+
+#[test]
+fn eval_completes_every_item_through_rate_limits_and_server_errors_and_gates_the_exit_code() {
+    let db = Db::new();
+    eval_fixture(&db, 200);
+    let sim = SimProcess::start(
+        &[
+            "--fault",
+            "rate_limit:0.1",
+            "--fault",
+            "server_error:0.05",
+            "--seed",
+            "11",
+            "--latency-ms",
+            "5",
+        ],
+        CANARY,
+    );
+    db.ok(
+        &[
+            "endpoints",
+            "add",
+            "flaky",
+            "--url",
+            &sim.url,
+            "--model",
+            "milc-sim",
+            "--max-retries",
+            "1",
+        ],
+        "",
+    );
+    let report = db.dir.path().join("summary.json");
+    let junit = db.dir.path().join("junit.xml");
+    let out = db.run(
+        &[
+            "eval",
+            "--prompt",
+            "qa",
+            "--endpoint",
+            "flaky",
+            "--dataset",
+            "ds",
+            "--scorers",
+            "rouge1,rougeL:0.01,bleu",
+            "--concurrency",
+            "16",
+            "--gate",
+            "rouge1>=0.0",
+            "--gate",
+            "pass_rate>=0.0",
+            "--json",
+            report.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("run 1\n"), "{stdout}");
+    assert!(stdout.contains("gate rouge1>=0.0: passed"), "{stdout}");
+    let s: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(s["items"], 200, "every item has a result");
+    assert_eq!(s["run"]["status"], "finished");
+    assert!(
+        s["retries"].as_u64().unwrap() >= 15,
+        "429s and 500s were retried: {}",
+        s["retries"]
+    );
+    // A 500 twice in a row (or a 429 after the engine's re-sends ran out) is recorded as a
+    // failed item, never lost: results + errors account for every item.
+    let results = db.json(&["runs", "show", "1", "--results"]);
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), 200);
+    let failed = results.iter().filter(|r| !r["error"].is_null()).count() as u64;
+    assert_eq!(failed, s["errors"].as_u64().unwrap());
+    assert!(failed <= 10, "{failed} items failed");
+    let lo = s["scores"]["rouge1"]["low"].as_f64().unwrap();
+    let hi = s["scores"]["rouge1"]["high"].as_f64().unwrap();
+    let mean = s["scores"]["rouge1"]["mean"].as_f64().unwrap();
+    assert!(lo <= mean && mean <= hi && mean > 0.0, "{}", s["scores"]);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 200);
+
+    // A failing gate is exit code 3; a gate on something not measured is an error.
+    let out = db.run(&["eval", "--resume", "1", "--gate", "rouge1>=0.99"], "");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = db.run(&["eval", "--resume", "1", "--gate", "meteor>=0.1"], "");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'meteor' is not measured"));
+    let runs = db.json(&["runs", "list", "--json"]);
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        1,
+        "resuming a finished run adds nothing"
+    );
+}
+
+#[test]
+fn an_eval_killed_mid_run_resumes_with_only_the_missing_items() {
+    let db = Db::new();
+    eval_fixture(&db, 40);
+    let sim = SimProcess::start(&["--latency-ms", "150"], CANARY);
+    db.ok(
+        &[
+            "endpoints",
+            "add",
+            "slow",
+            "--url",
+            &sim.url,
+            "--model",
+            "milc-sim",
+        ],
+        "",
+    );
+    let mut child = db
+        .cmd(&[
+            "eval",
+            "--prompt",
+            "qa",
+            "--endpoint",
+            "slow",
+            "--dataset",
+            "ds",
+            "--scorers",
+            "rouge1",
+            "--concurrency",
+            "4",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until some results are committed, then kill -9: no chance to clean up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let done = db
+            .json(&["runs", "list", "--json"])
+            .get(0)
+            .and_then(|r| r["done"].as_u64())
+            .unwrap_or(0);
+        if done >= 8 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = db.json(&["runs", "list", "--json"])[0]["done"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (8..40).contains(&before),
+        "killed mid-run: {before} of 40 done"
+    );
+    let calls_before = run_calls(&db);
+
+    let out = db.ok(&["eval", "--resume", "1"], "");
+    assert!(out.contains("finished · 40/40 items"), "{out}");
+    let results = db.json(&["runs", "show", "1", "--results"]);
+    let mut keys: Vec<u64> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["item"].as_u64().unwrap())
+        .collect();
+    keys.dedup();
+    assert_eq!(keys, (0..40).collect::<Vec<_>>(), "every item exactly once");
+    // Only the missing items were sent again (plus at most the 4 that were in flight).
+    let sent_on_resume = run_calls(&db) - calls_before;
+    assert_eq!(
+        sent_on_resume,
+        40 - before,
+        "resume sent only what had no result"
+    );
+}
+
+/// Calls the run engine made, from the call log.
+fn run_calls(db: &Db) -> u64 {
+    db.json(&["calls", "--json", "--limit", "10000"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["source"] == "run")
+        .count() as u64
+}

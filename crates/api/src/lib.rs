@@ -4,6 +4,7 @@
 pub mod dataset;
 pub mod money;
 pub mod prompt;
+pub mod run;
 pub mod template;
 
 use std::collections::BTreeMap;

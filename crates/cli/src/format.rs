@@ -4,6 +4,7 @@ use milc_api::dataset::{DatasetPreview, DatasetVersion};
 use milc_api::prompt::{
     Change, HistoryEntry, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
 };
+use milc_api::run::{ItemResult, RunInfo, RunProgress, RunSummary};
 use milc_api::{
     CallRecord, ChatResult, ConnectionTest, Endpoint, ErrorKind, StructuredCheck, Usage,
     UsageSource,
@@ -450,4 +451,163 @@ pub fn dataset_preview(name: &str, p: &DatasetPreview) -> String {
     }
     s.push_str(&table(&rows));
     s
+}
+
+pub fn progress_bar(p: &RunProgress) -> String {
+    const W: usize = 30;
+    let filled = if p.total == 0 {
+        W
+    } else {
+        (p.done as usize * W / p.total as usize).min(W)
+    };
+    let eta = p
+        .eta_ms
+        .map(|ms| format!(" · ETA {}s", ms.div_ceil(1000)))
+        .unwrap_or_default();
+    format!(
+        "[{}{}] {}/{} · {} errors · ${} · {} at once{eta}   ",
+        "#".repeat(filled),
+        ".".repeat(W - filled),
+        p.done,
+        p.total,
+        p.errors,
+        p.cost.usd(),
+        p.concurrency
+    )
+}
+
+pub fn run_summary(s: &RunSummary) -> String {
+    let r = &s.run;
+    let mut out = format!(
+        "run {} · {} on '{}' over {}@{} · {} · {}/{} items\n",
+        r.id,
+        r.prompt,
+        r.spec.endpoint,
+        r.spec.dataset.split('@').next().unwrap_or(""),
+        &r.dataset_hash[..12],
+        r.status.as_str(),
+        r.done,
+        r.total
+    );
+    let mut rows = vec![vec!["SCORE".to_owned(), "MEAN".into(), "95% CI".into()]];
+    for (name, i) in &s.scores {
+        rows.push(vec![
+            name.clone(),
+            format!("{:.4}", i.mean),
+            format!("[{:.4}, {:.4}]", i.low, i.high),
+        ]);
+    }
+    if s.scores.is_empty() {
+        out.push_str("no scorers\n");
+    } else {
+        out.push_str(&table(&rows));
+    }
+    out.push_str(&format!(
+        "pass rate {:.1}% · errors {}{} · latency p50 {:.0} / p95 {:.0} / p99 {:.0} ms · TTFT p50 {:.0} ms\n",
+        s.pass_rate * 100.0,
+        s.errors,
+        if s.errors_by_kind.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                s.errors_by_kind
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        s.latency_ms.p50,
+        s.latency_ms.p95,
+        s.latency_ms.p99,
+        s.ttft_ms.p50
+    ));
+    out.push_str(&format!(
+        "tokens {} → {} · cost ${}{} · {} retries\n",
+        s.prompt_tokens,
+        s.completion_tokens,
+        s.cost.usd(),
+        if s.cost_estimated {
+            " (partly estimated)"
+        } else {
+            ""
+        },
+        s.retries
+    ));
+    out
+}
+
+pub fn runs_table(runs: &[RunInfo]) -> String {
+    let mut rows = vec![vec![
+        "RUN".to_owned(),
+        "STARTED".into(),
+        "PROMPT".into(),
+        "ENDPOINT".into(),
+        "DATASET".into(),
+        "STATUS".into(),
+        "DONE".into(),
+    ]];
+    for r in runs {
+        rows.push(vec![
+            r.id.to_string(),
+            local_time(r.created_ms),
+            r.prompt.to_string(),
+            r.spec.endpoint.clone(),
+            format!(
+                "{}@{}",
+                r.spec.dataset.split('@').next().unwrap_or(""),
+                &r.dataset_hash[..8]
+            ),
+            r.status.as_str().into(),
+            format!("{}/{}", r.done, r.total),
+        ]);
+    }
+    table(&rows)
+}
+
+fn xml(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect::<String>()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One JUnit test case per item (and repetition): failed items carry their scores or error.
+pub fn junit(s: &RunSummary, results: &[ItemResult]) -> String {
+    let failures = results.iter().filter(|r| !r.passed).count();
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"milc run {}: {}\" tests=\"{}\" failures=\"{}\">\n",
+        s.run.id,
+        xml(&s.run.prompt.to_string()),
+        results.len(),
+        failures
+    );
+    for r in results {
+        let scores = r
+            .scores
+            .iter()
+            .map(|(k, v)| format!("{k}={v:.4}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push_str(&format!(
+            "  <testcase name=\"item {} rep {}\" time=\"{:.3}\">",
+            r.item,
+            r.rep,
+            r.latency_ms as f64 / 1000.0
+        ));
+        if !r.passed {
+            let why = match &r.error {
+                Some(e) => e.to_string(),
+                None => format!("below threshold: {scores}"),
+            };
+            out.push_str(&format!("<failure message=\"{}\"/>", xml(&why)));
+        }
+        out.push_str("</testcase>\n");
+    }
+    out.push_str("</testsuite>\n");
+    out
 }

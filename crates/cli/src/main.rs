@@ -1,6 +1,7 @@
 //! `milc`: every MILC Console capability, headless. A thin layer over `milc_core::Console`:
 //! it parses arguments, prints results, and maps errors to messages and exit codes.
 
+mod eval;
 mod format;
 
 use std::collections::BTreeMap;
@@ -45,6 +46,11 @@ enum Command {
     /// Datasets for test runs: import CSV / JSONL, list, export
     #[command(subcommand)]
     Datasets(DatasetsCmd),
+    /// Run a prompt version over a dataset on an endpoint, score it, and gate a build on the result
+    Eval(EvalArgs),
+    /// Test runs: list, show
+    #[command(subcommand)]
+    Runs(RunsCmd),
     /// Print a prompt version's messages rendered with variables, as JSON
     Render {
         /// NAME (latest version), NAME@N or NAME:LABEL
@@ -91,6 +97,65 @@ enum Command {
         /// Print the (redacted) request and response bodies kept with call ID, as JSON
         #[arg(long, value_name = "ID")]
         body: Option<i64>,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct EvalArgs {
+    /// NAME (latest version), NAME@N or NAME:LABEL
+    #[arg(long, required_unless_present = "resume")]
+    prompt: Option<String>,
+    #[arg(long, required_unless_present = "resume")]
+    endpoint: Option<String>,
+    /// NAME (newest version) or NAME@HASH
+    #[arg(long, required_unless_present = "resume")]
+    dataset: Option<String>,
+    /// Comma-separated scorers, each optionally with a pass threshold: rougeL:0.3,bleu,exact,
+    /// contains, json_valid, latency_ms:2000, cost_usd:0.01
+    #[arg(long, default_value = "")]
+    scorers: String,
+    #[arg(long, default_value_t = milc_api::run::default_concurrency())]
+    concurrency: u32,
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
+    /// Porter-stem tokens for ROUGE
+    #[arg(long)]
+    stem: bool,
+    /// Override the version's temperature
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Override the version's max tokens
+    #[arg(long)]
+    max_tokens: Option<u32>,
+    /// A condition on the aggregates, e.g. 'rougeL>=0.35', 'pass_rate>=0.9', 'errors<=0',
+    /// 'latency_p95_ms<2000' (repeatable); any that fails makes the exit code 3
+    #[arg(long = "gate")]
+    gates: Vec<String>,
+    /// Write the summary as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write one JUnit test case per item to FILE
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Resume run RUN_ID: only the items without a result are sent
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["prompt", "endpoint", "dataset"])]
+    resume: Option<i64>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RunsCmd {
+    /// List runs, newest first
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run's summary (with --results, every item's result)
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        results: bool,
     },
 }
 
@@ -382,6 +447,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Chat(args) => chat(&console, args).await?,
         Command::Prompts(cmd) => prompts(&console, cmd).await?,
         Command::Datasets(cmd) => datasets(&console, cmd).await?,
+        Command::Eval(args) => eval::eval(&console, args).await?,
+        Command::Runs(cmd) => eval::runs(&console, cmd).await?,
         Command::Render { prompt, vars } => {
             let (v, messages, unused) = console
                 .render_prompt(&prompt, &parse_vars(&vars)?)
@@ -986,7 +1053,7 @@ fn read_token() -> Result<SecretString> {
 }
 
 /// Core errors carry the field or upstream message already; add what to do next.
-fn explain(e: CoreError) -> anyhow::Error {
+pub(crate) fn explain(e: CoreError) -> anyhow::Error {
     match &e {
         CoreError::Secret(_) => anyhow!(
             "{e}\nhint: run inside a desktop session, or start gnome-keyring-daemon --unlock"

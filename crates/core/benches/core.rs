@@ -52,7 +52,7 @@ fn scorers() {
         })
         .collect();
     let words = pairs.len() as f64 * 200.0;
-    let mut time = |label: &str, f: &dyn Fn(&str, &[String]) -> f64| {
+    let time = |label: &str, f: &dyn Fn(&str, &[String]) -> f64| {
         let start = Instant::now();
         let sum: f64 = pairs.iter().map(|(p, r)| f(p, r)).sum();
         let s = start.elapsed().as_secs_f64();

@@ -10,6 +10,7 @@ pub mod history;
 pub mod prompts;
 pub mod redact;
 pub mod retry;
+pub mod runs;
 pub mod scoring;
 pub mod secrets;
 pub mod sse;
@@ -59,7 +60,8 @@ impl Error {
             Self::Store(
                 StoreError::NoSuchEndpoint(_)
                 | StoreError::NoSuchPrompt(_)
-                | StoreError::NoSuchDataset(_),
+                | StoreError::NoSuchDataset(_)
+                | StoreError::NoSuchRun(_),
             ) => CallError {
                 kind: ErrorKind::NotFound,
                 message: self.to_string(),

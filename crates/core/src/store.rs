@@ -27,6 +27,8 @@ pub enum StoreError {
     NoSuchPrompt(String),
     #[error("no dataset '{0}'")]
     NoSuchDataset(String),
+    #[error("no run #{0}")]
+    NoSuchRun(i64),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("stored data is damaged: {0}")]

@@ -102,3 +102,68 @@ pub fn parse_pair(line_no: usize, line: &str) -> Result<Pair, Error> {
         )
     })
 }
+
+/// A per-item scorer of a run: a metric name, checked up front.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ItemScorer {
+    Text(Metric),
+    /// 1 when the output equals a reference (surrounding white space ignored).
+    Exact,
+    /// 1 when the output contains a reference.
+    Contains,
+    /// 1 when the output parses as JSON.
+    JsonValid,
+    /// The call's latency in ms (passes at or below the threshold).
+    LatencyMs,
+    /// The call's cost in USD (passes at or below the threshold).
+    CostUsd,
+}
+
+impl ItemScorer {
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        Ok(match name {
+            "exact" => Self::Exact,
+            "contains" => Self::Contains,
+            "json_valid" => Self::JsonValid,
+            "latency_ms" => Self::LatencyMs,
+            "cost_usd" => Self::CostUsd,
+            other => Self::Text(Metric::parse(other).map_err(|_| {
+                Error::invalid(
+                    "scorers",
+                    format!(
+                        "'{other}' is not a scorer: use rouge1, rouge2, rougeL, rougeLsum, bleu, \
+                         exact, contains, json_valid, latency_ms or cost_usd"
+                    ),
+                )
+            })?),
+        })
+    }
+
+    /// Lower is better for latency and cost; higher for everything else.
+    pub fn lower_is_better(&self) -> bool {
+        matches!(self, Self::LatencyMs | Self::CostUsd)
+    }
+
+    /// The score of one answer. ROUGE is the F1 against the best reference, BLEU sentence BLEU.
+    pub fn score(
+        &self,
+        output: &str,
+        expected: &[String],
+        latency_ms: u64,
+        cost_usd: f64,
+        stem: bool,
+    ) -> f64 {
+        let yes = |b: bool| if b { 1.0 } else { 0.0 };
+        match self {
+            Self::Text(Metric::Rouge(kind)) => {
+                rouge::score_multi(*kind, expected, output, stem).fmeasure
+            }
+            Self::Text(Metric::Bleu) => bleu::sentence(output, expected),
+            Self::Exact => yes(expected.iter().any(|e| e.trim() == output.trim())),
+            Self::Contains => yes(expected.iter().any(|e| output.contains(e.as_str()))),
+            Self::JsonValid => yes(serde_json::from_str::<Value>(output.trim()).is_ok()),
+            Self::LatencyMs => latency_ms as f64,
+            Self::CostUsd => cost_usd,
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Test runs: a prompt version × an endpoint × a dataset version, with scorers and thresholds.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::prompt::PromptPin;
+use crate::{CallError, Cost, Params, Usage};
+
+/// A scorer and, optionally, the threshold an item must reach to pass (at least the threshold
+/// for scores, at most for `latency_ms` and `cost_usd`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScorerSpec {
+    pub metric: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+}
+
+/// What to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// `NAME`, `NAME@N` or `NAME:LABEL`, pinned to a version when the run is created.
+    pub prompt: String,
+    pub endpoint: String,
+    /// `NAME` or `NAME@HASH`, pinned to a version when the run is created.
+    pub dataset: String,
+    /// Parameters that override the prompt version's (`None` fields keep the version's).
+    #[serde(default)]
+    pub params: Params,
+    #[serde(default = "one")]
+    pub repeat: u32,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    #[serde(default)]
+    pub scorers: Vec<ScorerSpec>,
+    /// Porter stemming for ROUGE.
+    #[serde(default)]
+    pub stem: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+pub fn default_concurrency() -> u32 {
+    16
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Finished,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A run as lists show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub id: i64,
+    pub spec: RunSpec,
+    pub prompt: PromptPin,
+    pub dataset_hash: String,
+    pub status: RunStatus,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+    /// Items × repeats.
+    pub total: u64,
+    pub done: u64,
+}
+
+/// The result of one item (one repetition).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemResult {
+    pub item: u64,
+    pub rep: u32,
+    pub call_id: Option<i64>,
+    pub output: String,
+    pub error: Option<CallError>,
+    pub latency_ms: u64,
+    pub ttft_ms: Option<u64>,
+    pub usage: Option<Usage>,
+    pub cost: Option<Cost>,
+    pub scores: BTreeMap<String, f64>,
+    pub passed: bool,
+    /// HTTP attempts of the call that produced this result (the client's retries included).
+    pub attempts: u32,
+    /// Rate-limited calls the run engine waited out and sent again.
+    pub requeued: u32,
+}
+
+/// Progress of a running run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunProgress {
+    pub run_id: i64,
+    pub done: u64,
+    pub total: u64,
+    pub errors: u64,
+    pub cost: Cost,
+    pub elapsed_ms: u64,
+    pub eta_ms: Option<u64>,
+    /// How many requests the adaptive limiter allows at once right now.
+    pub concurrency: u32,
+}
+
+/// A mean with its bootstrap 95 % interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub mean: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Aggregates of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run: RunInfo,
+    pub items: u64,
+    pub errors: u64,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    pub pass_rate: f64,
+    pub scores: BTreeMap<String, Interval>,
+    pub latency_ms: Percentiles,
+    pub ttft_ms: Percentiles,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: Cost,
+    /// Whether any cost in it was estimated rather than reported.
+    pub cost_estimated: bool,
+    /// Retries of every kind: the client's (429, 5xx, timeouts) and the engine's re-sends.
+    pub retries: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+}

@@ -1,0 +1,195 @@
+//! `milc eval` and `milc runs`: create or resume a run, show its progress on a terminal, print the
+//! summary, write JSON / JUnit reports, and turn gates into the exit code a CI job checks.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Result};
+use milc_api::run::{RunProgress, RunSpec, RunSummary, ScorerSpec};
+use milc_api::Params;
+use milc_core::Console;
+use tokio_util::sync::CancellationToken;
+
+use crate::{explain, format, EvalArgs, RunsCmd};
+
+/// Exit code of a run whose gates failed (1 is any other error).
+const GATE_FAILED: u8 = 3;
+
+fn parse_scorers(s: &str) -> Result<Vec<ScorerSpec>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| match x.split_once(':') {
+            Some((m, t)) => Ok(ScorerSpec {
+                metric: m.to_owned(),
+                threshold: Some(t.parse().map_err(|_| {
+                    anyhow!("--scorers '{x}': the threshold after ':' is a number")
+                })?),
+            }),
+            None => Ok(ScorerSpec {
+                metric: x.to_owned(),
+                threshold: None,
+            }),
+        })
+        .collect()
+}
+
+/// A gate: `NAME OP NUMBER` on the summary.
+struct Gate {
+    text: String,
+    name: String,
+    op: &'static str,
+    value: f64,
+}
+
+fn parse_gate(s: &str) -> Result<Gate> {
+    for op in [">=", "<=", ">", "<", "=="] {
+        if let Some((name, v)) = s.split_once(op) {
+            let value = v
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("--gate '{s}': '{}' is not a number", v.trim()))?;
+            return Ok(Gate {
+                text: s.to_owned(),
+                name: name.trim().to_owned(),
+                op,
+                value,
+            });
+        }
+    }
+    bail!("--gate '{s}': write it as NAME>=NUMBER (or <=, >, <, ==)")
+}
+
+fn gate_value(s: &RunSummary, name: &str) -> Option<f64> {
+    match name {
+        "pass_rate" => Some(s.pass_rate),
+        "errors" => Some(s.errors as f64),
+        "latency_p50_ms" => Some(s.latency_ms.p50),
+        "latency_p95_ms" => Some(s.latency_ms.p95),
+        "latency_p99_ms" => Some(s.latency_ms.p99),
+        "cost_usd" => Some(s.cost.pico_usd as f64 / 1e12),
+        other => s.scores.get(other).map(|i| i.mean),
+    }
+}
+
+impl Gate {
+    fn check(&self, s: &RunSummary) -> Result<bool> {
+        let v = gate_value(s, &self.name).ok_or_else(|| {
+            anyhow!(
+                "--gate '{}': '{}' is not measured by this run (scores: {}; also pass_rate, errors, latency_p50_ms, latency_p95_ms, latency_p99_ms, cost_usd)",
+                self.text,
+                self.name,
+                s.scores.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        Ok(match self.op {
+            ">=" => v >= self.value,
+            "<=" => v <= self.value,
+            ">" => v > self.value,
+            "<" => v < self.value,
+            _ => v == self.value,
+        })
+    }
+}
+
+pub async fn eval(console: &Console, a: EvalArgs) -> Result<ExitCode> {
+    let gates: Vec<Gate> = a
+        .gates
+        .iter()
+        .map(|g| parse_gate(g))
+        .collect::<Result<_>>()?;
+    let id = match a.resume {
+        Some(id) => id,
+        None => {
+            let spec = RunSpec {
+                prompt: a.prompt.unwrap_or_default(),
+                endpoint: a.endpoint.unwrap_or_default(),
+                dataset: a.dataset.unwrap_or_default(),
+                params: Params {
+                    temperature: a.temperature,
+                    max_tokens: a.max_tokens,
+                    ..Params::default()
+                },
+                repeat: a.repeat,
+                concurrency: a.concurrency,
+                scorers: parse_scorers(&a.scorers)?,
+                stem: a.stem,
+            };
+            console.create_run(spec).await.map_err(explain)?.id
+        }
+    };
+    // The run id first, so a script can resume it whatever happens next.
+    println!("run {id}");
+    std::io::stdout().flush()?;
+
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let tty = std::io::stderr().is_terminal();
+    let show = move |p: &RunProgress| {
+        if tty {
+            eprint!("\r{}", format::progress_bar(p));
+        }
+    };
+    let summary = console
+        .execute_run(id, &show, &cancel)
+        .await
+        .map_err(explain)?;
+    if tty {
+        eprintln!();
+    }
+    print!("{}", format::run_summary(&summary));
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(&summary)?)?;
+    }
+    if let Some(path) = &a.junit {
+        let results = console.run_results(id).await?;
+        std::fs::write(path, format::junit(&summary, &results))?;
+    }
+    if cancel.is_cancelled() {
+        eprintln!("cancelled: resume with `milc eval --resume {id}`");
+        return Ok(ExitCode::from(130));
+    }
+    let mut failed = false;
+    for g in &gates {
+        let ok = g.check(&summary)?;
+        println!("gate {}: {}", g.text, if ok { "passed" } else { "FAILED" });
+        failed |= !ok;
+    }
+    Ok(if failed {
+        ExitCode::from(GATE_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub async fn runs(console: &Console, cmd: RunsCmd) -> Result<ExitCode> {
+    match cmd {
+        RunsCmd::List { json } => {
+            let runs = console.runs().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                print!("{}", format::runs_table(&runs));
+            }
+        }
+        RunsCmd::Show { id, json, results } => {
+            if results {
+                let r = console.run_results(id).await.map_err(explain)?;
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                let s = console.run_summary(id).await.map_err(explain)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&s)?);
+                } else {
+                    print!("{}", format::run_summary(&s));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,664 @@
+//! The run engine: a prompt version × an endpoint × a dataset version, each item (and repetition)
+//! sent with bounded concurrency through `Console::chat` (so redaction, retries and the call log
+//! apply as everywhere), scored, and committed the moment it finishes. A run killed at any point
+//! resumes with only the items that have no result yet; the primary key makes a duplicate
+//! impossible. An adaptive limiter halves the concurrency when the endpoint rate-limits (and
+//! sends the item again after a pause) and grows it back one step per window of successes.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use milc_api::dataset::DatasetItem;
+use milc_api::prompt::{PromptPin, PromptVersion};
+use milc_api::run::{
+    Interval, ItemResult, Percentiles, RunInfo, RunProgress, RunSpec, RunStatus, RunSummary,
+};
+use milc_api::{CallSource, ChatRequest, Cost, ErrorKind, UsageSource};
+use rand::{Rng, SeedableRng};
+use tokio_util::sync::CancellationToken;
+
+use crate::scoring::ItemScorer;
+use crate::store::{now_ms, Result as StoreResult, Store, StoreError};
+use crate::{Console, Error};
+
+/// How many times a rate-limited item is sent again by the engine (on top of the client's own
+/// retries) before it is recorded as failed.
+const MAX_REQUEUES: u32 = 8;
+
+/// The scorers of a spec, parsed: (name, scorer, threshold).
+pub fn parse_scorers(spec: &RunSpec) -> Result<Vec<(String, ItemScorer, Option<f64>)>, Error> {
+    let mut out: Vec<(String, ItemScorer, Option<f64>)> = Vec::new();
+    for s in &spec.scorers {
+        let scorer = ItemScorer::parse(&s.metric)?;
+        if out.iter().any(|(n, ..)| *n == s.metric) {
+            return Err(Error::invalid(
+                "scorers",
+                format!("'{}' is listed twice", s.metric),
+            ));
+        }
+        out.push((s.metric.clone(), scorer, s.threshold));
+    }
+    Ok(out)
+}
+
+/// The prompt version's parameters with the spec's overrides on top.
+fn merged_params(v: &PromptVersion, spec: &RunSpec) -> milc_api::Params {
+    let (base, o) = (&v.content.params, &spec.params);
+    milc_api::Params {
+        temperature: o.temperature.or(base.temperature),
+        top_p: o.top_p.or(base.top_p),
+        max_tokens: o.max_tokens.or(base.max_tokens),
+        stop: if o.stop.is_empty() {
+            base.stop.clone()
+        } else {
+            o.stop.clone()
+        },
+        seed: o.seed.or(base.seed),
+        response_format: o
+            .response_format
+            .clone()
+            .or_else(|| base.response_format.clone()),
+    }
+}
+
+impl Console {
+    /// Checks a spec and records the run, pinning the prompt and dataset versions it names.
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    pub async fn create_run(&self, spec: RunSpec) -> Result<RunInfo, Error> {
+        if spec.repeat == 0 || spec.repeat > 100 {
+            return Err(Error::invalid("repeat", "from 1 to 100"));
+        }
+        if spec.concurrency == 0 || spec.concurrency > 512 {
+            return Err(Error::invalid("concurrency", "from 1 to 512"));
+        }
+        parse_scorers(&spec)?;
+        self.store().endpoint_by_name(&spec.endpoint).await?;
+        let version = self.resolve_prompt(&spec.prompt).await?;
+        merged_params(&version, &spec)
+            .check()
+            .map_err(|(field, allowed)| Error::invalid(format!("params.{field}"), allowed))?;
+        let (dataset_version_id, _) = self.store().dataset_version(&spec.dataset).await?;
+        let version_id = self
+            .store()
+            .version_id(&version.prompt, version.version)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchPrompt(spec.prompt.clone()))?;
+        let id = sqlx::query(
+            "INSERT INTO runs (prompt_version_id, dataset_version_id, spec_json, status, created_ms)
+             VALUES (?, ?, ?, 'running', ?)",
+        )
+        .bind(version_id)
+        .bind(dataset_version_id)
+        .bind(serde_json::to_string(&spec).expect("a spec serializes"))
+        .bind(now_ms())
+        .execute(self.store().pool())
+        .await
+        .map_err(StoreError::from)?
+        .last_insert_rowid();
+        Ok(self.store().run(id).await?)
+    }
+
+    /// Runs (or resumes) run `id` until every item has a result or `cancel` fires; reports
+    /// progress after each item. Items cancelled in flight get no result, so a resume runs them.
+    #[tracing::instrument(skip_all, fields(run = id), err(level = "info"))]
+    pub async fn execute_run(
+        &self,
+        id: i64,
+        on_progress: &(dyn Fn(&RunProgress) + Send + Sync),
+        cancel: &CancellationToken,
+    ) -> Result<RunSummary, Error> {
+        let info = self.store().run(id).await?;
+        let spec = &info.spec;
+        let scorers = parse_scorers(spec)?;
+        let version = self
+            .store()
+            .resolve(&milc_api::prompt::PromptRef {
+                name: info.prompt.prompt.clone(),
+                pick: milc_api::prompt::Pick::Version(info.prompt.version),
+            })
+            .await?;
+        let params = merged_params(&version, spec);
+        let items = self.store().run_items(id).await?;
+        let done = self.store().run_done(id).await?;
+        let queue: VecDeque<(u64, u32, u32)> = (0..items.len() as u64)
+            .flat_map(|i| (0..spec.repeat).map(move |r| (i, r, 0)))
+            .filter(|(i, r, _)| !done.contains(&(*i, *r)))
+            .collect();
+        self.store().set_run_status(id, RunStatus::Running).await?;
+
+        let max = spec.concurrency as usize;
+        let state = Shared {
+            queue: Mutex::new(queue),
+            allowed: AtomicUsize::new(max),
+            in_flight: AtomicUsize::new(0),
+            streak: AtomicUsize::new(0),
+            done: AtomicU64::new(info.done),
+            errors: AtomicU64::new(self.store().run_errors(id).await?),
+            cost_pico: AtomicI64::new(0),
+            started: Instant::now(),
+            done_at_start: info.done,
+        };
+        let total = info.total;
+        let worker = |slot: usize| {
+            let (state, items, params, scorers, version) =
+                (&state, &items, &params, &scorers, &version);
+            async move {
+                loop {
+                    if cancel.is_cancelled() {
+                        return Ok::<(), Error>(());
+                    }
+                    if slot >= state.allowed.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(25)).await;
+                        if state.idle() {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    let job = state.queue.lock().expect("queue lock").pop_front();
+                    let Some((idx, rep, requeued)) = job else {
+                        if state.idle() {
+                            return Ok(());
+                        }
+                        tokio::time::sleep(Duration::from_millis(25)).await;
+                        continue;
+                    };
+                    state.in_flight.fetch_add(1, Ordering::SeqCst);
+                    let item = &items[idx as usize];
+                    let mut req =
+                        ChatRequest::new(version.content.messages.clone(), params.clone());
+                    req.variables = item.vars.clone();
+                    req.prompt = Some(PromptPin {
+                        prompt: version.prompt.clone(),
+                        version: version.version,
+                    });
+                    let r = self
+                        .chat(&spec.endpoint, &req, CallSource::Run, &mut |_| {}, cancel)
+                        .await;
+                    let outcome = match r {
+                        Err(Error::Call { error, .. }) if error.kind == ErrorKind::Cancelled => {
+                            None
+                        }
+                        Err(Error::Call { error, .. })
+                            if error.kind == ErrorKind::RateLimit && requeued < MAX_REQUEUES =>
+                        {
+                            // Back off: halve what runs at once, wait, and send it again.
+                            let now = state.allowed.load(Ordering::Relaxed);
+                            state.allowed.store((now / 2).max(1), Ordering::Relaxed);
+                            state.streak.store(0, Ordering::Relaxed);
+                            let wait = Duration::from_millis(250 << requeued.min(5));
+                            tokio::select! {
+                                _ = tokio::time::sleep(wait) => {}
+                                _ = cancel.cancelled() => {}
+                            }
+                            state.queue.lock().expect("queue lock").push_back((
+                                idx,
+                                rep,
+                                requeued + 1,
+                            ));
+                            None
+                        }
+                        other => Some(item_result(
+                            idx, rep, requeued, other, item, scorers, spec.stem,
+                        )),
+                    };
+                    if let Some(result) = outcome {
+                        self.store().insert_result(id, &result).await?;
+                        if result.error.is_some() {
+                            state.errors.fetch_add(1, Ordering::Relaxed);
+                        } else if state.streak.fetch_add(1, Ordering::Relaxed) + 1
+                            >= state.allowed.load(Ordering::Relaxed)
+                        {
+                            // A window of successes: allow one more at once, up to the maximum.
+                            state.streak.store(0, Ordering::Relaxed);
+                            let now = state.allowed.load(Ordering::Relaxed);
+                            state.allowed.store((now + 1).min(max), Ordering::Relaxed);
+                        }
+                        if let Some(c) = result.cost {
+                            state.cost_pico.fetch_add(c.pico_usd, Ordering::Relaxed);
+                        }
+                        state.done.fetch_add(1, Ordering::Relaxed);
+                        on_progress(&state.progress(id, total));
+                    }
+                    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+        };
+        let results = futures_util::future::join_all((0..max).map(worker)).await;
+        for r in results {
+            r?;
+        }
+        let finished = self.store().run_done(id).await?.len() as u64 == total;
+        if finished {
+            self.store().set_run_status(id, RunStatus::Finished).await?;
+        } else if cancel.is_cancelled() {
+            self.store()
+                .set_run_status(id, RunStatus::Cancelled)
+                .await?;
+        }
+        self.run_summary(id).await
+    }
+
+    pub async fn runs(&self) -> Result<Vec<RunInfo>, Error> {
+        Ok(self.store().runs().await?)
+    }
+
+    /// Every result of a run, in item order.
+    pub async fn run_results(&self, id: i64) -> Result<Vec<ItemResult>, Error> {
+        Ok(self.store().run_results(id).await?)
+    }
+
+    /// Aggregates: mean of each score with a bootstrap 95 % interval (1000 resamples, seeded),
+    /// pass rate, latency and TTFT percentiles, tokens, cost, errors by kind.
+    pub async fn run_summary(&self, id: i64) -> Result<RunSummary, Error> {
+        let run = self.store().run(id).await?;
+        let results = self.store().run_results(id).await?;
+        Ok(summarize(run, &results))
+    }
+}
+
+struct Shared {
+    queue: Mutex<VecDeque<(u64, u32, u32)>>,
+    allowed: AtomicUsize,
+    in_flight: AtomicUsize,
+    streak: AtomicUsize,
+    done: AtomicU64,
+    errors: AtomicU64,
+    cost_pico: AtomicI64,
+    started: Instant,
+    done_at_start: u64,
+}
+
+impl Shared {
+    /// Nothing queued and nothing in flight that could come back.
+    fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0
+            && self.queue.lock().expect("queue lock").is_empty()
+    }
+
+    fn progress(&self, run_id: i64, total: u64) -> RunProgress {
+        let done = self.done.load(Ordering::Relaxed);
+        let elapsed = self.started.elapsed();
+        let here = done.saturating_sub(self.done_at_start);
+        let eta_ms = (here > 0).then(|| {
+            (elapsed.as_secs_f64() / here as f64 * total.saturating_sub(done) as f64 * 1000.0)
+                as u64
+        });
+        RunProgress {
+            run_id,
+            done,
+            total,
+            errors: self.errors.load(Ordering::Relaxed),
+            cost: Cost {
+                pico_usd: self.cost_pico.load(Ordering::Relaxed),
+                source: UsageSource::Reported,
+            },
+            elapsed_ms: elapsed.as_millis() as u64,
+            eta_ms,
+            concurrency: self.allowed.load(Ordering::Relaxed) as u32,
+        }
+    }
+}
+
+fn item_result(
+    idx: u64,
+    rep: u32,
+    requeued: u32,
+    r: Result<milc_api::ChatResult, Error>,
+    item: &DatasetItem,
+    scorers: &[(String, ItemScorer, Option<f64>)],
+    stem: bool,
+) -> ItemResult {
+    match r {
+        Ok(res) => {
+            let cost_usd = res.cost.pico_usd as f64 / 1e12;
+            let mut passed = true;
+            let scores = scorers
+                .iter()
+                .map(|(name, s, threshold)| {
+                    let v = s.score(&res.output, &item.expected, res.latency_ms, cost_usd, stem);
+                    if let Some(t) = threshold {
+                        passed &= if s.lower_is_better() {
+                            v <= *t
+                        } else {
+                            v >= *t
+                        };
+                    }
+                    (name.clone(), v)
+                })
+                .collect();
+            ItemResult {
+                item: idx,
+                rep,
+                call_id: Some(res.call_id),
+                output: res.output,
+                error: None,
+                latency_ms: res.latency_ms,
+                ttft_ms: res.ttft_ms,
+                usage: Some(res.usage),
+                cost: Some(res.cost),
+                scores,
+                passed,
+                attempts: res.attempts,
+                requeued,
+            }
+        }
+        Err(e) => {
+            let (error, call_id, partial) = match e {
+                Error::Call {
+                    error,
+                    call_id,
+                    partial,
+                } => (error, call_id, partial),
+                other => (other.to_api(), None, String::new()),
+            };
+            ItemResult {
+                item: idx,
+                rep,
+                call_id,
+                output: partial,
+                error: Some(error),
+                latency_ms: 0,
+                ttft_ms: None,
+                usage: None,
+                cost: None,
+                scores: BTreeMap::new(),
+                passed: false,
+                attempts: 1,
+                requeued,
+            }
+        }
+    }
+}
+
+/// The `q`-th quantile with linear interpolation (numpy's default).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn percentiles(mut v: Vec<f64>) -> Percentiles {
+    v.sort_by(f64::total_cmp);
+    Percentiles {
+        p50: quantile(&v, 0.5),
+        p95: quantile(&v, 0.95),
+        p99: quantile(&v, 0.99),
+    }
+}
+
+/// The mean and its bootstrap 95 % interval: 1000 resamples with replacement (seeded, so the
+/// same results give the same interval), 2.5th and 97.5th percentiles of the resampled means.
+pub fn bootstrap_mean(values: &[f64], seed: u64) -> Interval {
+    if values.is_empty() {
+        return Interval {
+            mean: 0.0,
+            low: 0.0,
+            high: 0.0,
+        };
+    }
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut means: Vec<f64> = (0..1000)
+        .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    Interval {
+        mean,
+        low: quantile(&means, 0.025),
+        high: quantile(&means, 0.975),
+    }
+}
+
+pub fn summarize(run: RunInfo, results: &[ItemResult]) -> RunSummary {
+    let ok: Vec<&ItemResult> = results.iter().filter(|r| r.error.is_none()).collect();
+    let mut errors_by_kind = BTreeMap::new();
+    for r in results {
+        if let Some(e) = &r.error {
+            *errors_by_kind
+                .entry(e.kind.as_str().to_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    let scores = run
+        .spec
+        .scorers
+        .iter()
+        .map(|s| {
+            let values: Vec<f64> = ok
+                .iter()
+                .filter_map(|r| r.scores.get(&s.metric).copied())
+                .collect();
+            (s.metric.clone(), bootstrap_mean(&values, 0))
+        })
+        .collect();
+    let cost = results
+        .iter()
+        .filter_map(|r| r.cost)
+        .map(|c| c.pico_usd)
+        .sum();
+    RunSummary {
+        items: results.len() as u64,
+        errors: (results.len() - ok.len()) as u64,
+        errors_by_kind,
+        pass_rate: if results.is_empty() {
+            0.0
+        } else {
+            results.iter().filter(|r| r.passed).count() as f64 / results.len() as f64
+        },
+        scores,
+        latency_ms: percentiles(ok.iter().map(|r| r.latency_ms as f64).collect()),
+        ttft_ms: percentiles(
+            ok.iter()
+                .filter_map(|r| r.ttft_ms)
+                .map(|t| t as f64)
+                .collect(),
+        ),
+        prompt_tokens: ok
+            .iter()
+            .filter_map(|r| r.usage)
+            .map(|u| u.prompt_tokens)
+            .sum(),
+        completion_tokens: ok
+            .iter()
+            .filter_map(|r| r.usage)
+            .map(|u| u.completion_tokens)
+            .sum(),
+        cost: Cost {
+            pico_usd: cost,
+            source: UsageSource::Reported,
+        },
+        cost_estimated: results
+            .iter()
+            .filter_map(|r| r.cost)
+            .any(|c| c.source == UsageSource::Estimated),
+        retries: results
+            .iter()
+            .map(|r| r.requeued as u64 + r.attempts.saturating_sub(1) as u64)
+            .sum(),
+        run,
+    }
+}
+
+// ---- the store ------------------------------------------------------------------------------
+
+const RUN_SELECT: &str = "SELECT r.id, r.spec_json, r.status, r.created_ms, r.finished_ms,
+        p.name AS prompt, pv.version, dv.hash AS dataset_hash, dv.items,
+        (SELECT count(*) FROM run_results x WHERE x.run_id = r.id) AS done
+     FROM runs r
+     JOIN prompt_versions pv ON pv.id = r.prompt_version_id
+     JOIN prompts p ON p.id = pv.prompt_id
+     JOIN dataset_versions dv ON dv.id = r.dataset_version_id";
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    spec_json: String,
+    status: String,
+    created_ms: i64,
+    finished_ms: Option<i64>,
+    prompt: String,
+    version: i64,
+    dataset_hash: String,
+    items: i64,
+    done: i64,
+}
+
+impl RunRow {
+    fn into_info(self) -> StoreResult<RunInfo> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("run {}: {what}", self.id));
+        let spec: RunSpec = serde_json::from_str(&self.spec_json).map_err(|_| corrupt("spec"))?;
+        let status = match self.status.as_str() {
+            "running" => RunStatus::Running,
+            "finished" => RunStatus::Finished,
+            "cancelled" => RunStatus::Cancelled,
+            _ => return Err(corrupt("status")),
+        };
+        Ok(RunInfo {
+            id: self.id,
+            total: self.items as u64 * spec.repeat as u64,
+            spec,
+            prompt: PromptPin {
+                prompt: self.prompt,
+                version: self.version as u32,
+            },
+            dataset_hash: self.dataset_hash,
+            status,
+            created_ms: self.created_ms,
+            finished_ms: self.finished_ms,
+            done: self.done as u64,
+        })
+    }
+}
+
+impl Store {
+    pub async fn run(&self, id: i64) -> StoreResult<RunInfo> {
+        sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} WHERE r.id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NoSuchRun(id))?
+            .into_info()
+    }
+
+    pub async fn runs(&self) -> StoreResult<Vec<RunInfo>> {
+        sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} ORDER BY r.id DESC"))
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(RunRow::into_info)
+            .collect()
+    }
+
+    /// The dataset items of a run, in order.
+    async fn run_items(&self, id: i64) -> StoreResult<Vec<DatasetItem>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT i.item_json FROM dataset_items i JOIN runs r ON r.dataset_version_id = i.version_id
+             WHERE r.id = ? ORDER BY i.idx",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|j| {
+                serde_json::from_str(j)
+                    .map_err(|e| StoreError::Corrupt(format!("dataset item: {e}")))
+            })
+            .collect()
+    }
+
+    async fn run_done(&self, id: i64) -> StoreResult<HashSet<(u64, u32)>> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT item_idx, rep FROM run_results WHERE run_id = ?")
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(i, r)| (i as u64, r as u32))
+            .collect())
+    }
+
+    async fn run_errors(&self, id: i64) -> StoreResult<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 1")
+                .bind(id)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(n as u64)
+    }
+
+    /// Commits one result; a second result for the same item and repetition is ignored.
+    async fn insert_result(&self, run_id: i64, r: &ItemResult) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO run_results (run_id, item_idx, rep, call_id, failed, passed,
+                 latency_ms, result_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(run_id)
+        .bind(r.item as i64)
+        .bind(r.rep as i64)
+        .bind(r.call_id)
+        .bind(r.error.is_some())
+        .bind(r.passed)
+        .bind(r.latency_ms as i64)
+        .bind(serde_json::to_string(r).expect("a result serializes"))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn set_run_status(&self, id: i64, status: RunStatus) -> StoreResult<()> {
+        let finished = (status != RunStatus::Running).then(now_ms);
+        sqlx::query("UPDATE runs SET status = ?, finished_ms = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(finished)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn run_results(&self, id: i64) -> StoreResult<Vec<ItemResult>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT result_json FROM run_results WHERE run_id = ? ORDER BY item_idx, rep",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|j| {
+                serde_json::from_str(j).map_err(|e| StoreError::Corrupt(format!("run result: {e}")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&v, 0.5), 2.5);
+        assert!((quantile(&v, 0.95) - 3.85).abs() < 1e-12);
+        assert_eq!(quantile(&[7.0], 0.99), 7.0);
+    }
+
+    #[test]
+    fn the_bootstrap_interval_brackets_the_mean_and_is_seeded() {
+        let v: Vec<f64> = (0..200).map(|i| (i % 10) as f64 / 10.0).collect();
+        let a = bootstrap_mean(&v, 0);
+        assert!((a.mean - 0.45).abs() < 1e-12);
+        assert!(a.low < a.mean && a.mean < a.high);
+        assert!(a.high - a.low < 0.1, "{a:?}");
+        assert_eq!(a, bootstrap_mean(&v, 0));
+        let same = bootstrap_mean(&[0.5; 10], 3);
+        assert_eq!((same.low, same.high), (0.5, 0.5));
+    }
+}
