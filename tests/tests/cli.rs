@@ -922,6 +922,69 @@ fn eval_completes_every_item_through_rate_limits_and_server_errors_and_gates_the
         1,
         "resuming a finished run adds nothing"
     );
+
+    // A second run with shorter answers, compared item by item with the first.
+    let out = db.run(
+        &[
+            "eval",
+            "--prompt",
+            "qa",
+            "--endpoint",
+            "flaky",
+            "--dataset",
+            "ds",
+            "--scorers",
+            "rouge1,bleu",
+            "--max-tokens",
+            "3",
+            "--concurrency",
+            "16",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = db.json(&["runs", "compare", "1", "2", "--json"]);
+    assert_eq!(c["primary"], "rouge1");
+    let paired = c["items"].as_array().unwrap().len() as u64;
+    assert!(paired >= 180, "{paired} items paired");
+    assert!(paired + c["unpaired"].as_u64().unwrap() >= 200);
+    // Regressions first, then improvements, then unchanged items.
+    let groups: Vec<u8> = c["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let d = i["deltas"]["rouge1"].as_f64().unwrap();
+            if d < 0.0 {
+                0
+            } else if d > 0.0 {
+                1
+            } else {
+                2
+            }
+        })
+        .collect();
+    assert!(groups.windows(2).all(|w| w[0] <= w[1]), "{groups:?}");
+    assert_eq!(
+        groups.iter().filter(|g| **g == 0).count() as u64,
+        c["regressions"].as_u64().unwrap()
+    );
+    let d = &c["deltas"]["rouge1"];
+    assert!(d["low"].as_f64().unwrap() <= d["mean"].as_f64().unwrap());
+    assert!(d["mean"].as_f64().unwrap() <= d["high"].as_f64().unwrap());
+    assert!(
+        c["deltas"].get("rougeL").is_none(),
+        "only scores both runs have"
+    );
+    let text = db.ok(&["runs", "compare", "1", "2"], "");
+    assert!(
+        text.contains("MEAN B − A") && text.contains("rouge1"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -147,3 +147,32 @@ pub struct Percentiles {
     pub p95: f64,
     pub p99: f64,
 }
+
+/// How one item changed from run A to run B (B − A for each score).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemDelta {
+    pub item: u64,
+    pub rep: u32,
+    pub deltas: BTreeMap<String, f64>,
+    pub a_output: String,
+    pub b_output: String,
+}
+
+/// Two runs over the same dataset version, compared item by item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunComparison {
+    pub a: RunInfo,
+    pub b: RunInfo,
+    /// The score the items are ordered by (the first scorer both runs have).
+    pub primary: Option<String>,
+    /// Mean of B − A per score over the items both runs answered, with a paired bootstrap 95 %
+    /// interval.
+    pub deltas: BTreeMap<String, Interval>,
+    pub regressions: u64,
+    pub improvements: u64,
+    /// Regressions first (largest drop first), then improvements (largest gain first), then
+    /// unchanged items.
+    pub items: Vec<ItemDelta>,
+    /// Items only one of the runs answered without an error.
+    pub unpaired: u64,
+}

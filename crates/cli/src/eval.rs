@@ -177,6 +177,14 @@ pub async fn runs(console: &Console, cmd: RunsCmd) -> Result<ExitCode> {
                 print!("{}", format::runs_table(&runs));
             }
         }
+        RunsCmd::Compare { a, b, json } => {
+            let c = console.compare_runs(a, b).await.map_err(explain)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                print!("{}", format::comparison(&c));
+            }
+        }
         RunsCmd::Show { id, json, results } => {
             if results {
                 let r = console.run_results(id).await.map_err(explain)?;

@@ -4,7 +4,7 @@ use milc_api::dataset::{DatasetPreview, DatasetVersion};
 use milc_api::prompt::{
     Change, HistoryEntry, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
 };
-use milc_api::run::{ItemResult, RunInfo, RunProgress, RunSummary};
+use milc_api::run::{ItemResult, RunComparison, RunInfo, RunProgress, RunSummary};
 use milc_api::{
     CallRecord, ChatResult, ConnectionTest, Endpoint, ErrorKind, StructuredCheck, Usage,
     UsageSource,
@@ -609,5 +609,71 @@ pub fn junit(s: &RunSummary, results: &[ItemResult]) -> String {
         out.push_str("</testcase>\n");
     }
     out.push_str("</testsuite>\n");
+    out
+}
+
+pub fn comparison(c: &RunComparison) -> String {
+    let mut out = format!(
+        "run {} ({}) → run {} ({}) over {} items: {} regressions, {} improvements{}\n",
+        c.a.id,
+        c.a.prompt,
+        c.b.id,
+        c.b.prompt,
+        c.items.len(),
+        c.regressions,
+        c.improvements,
+        c.primary
+            .as_ref()
+            .map(|p| format!(" (by {p})"))
+            .unwrap_or_default()
+    );
+    let mut rows = vec![vec![
+        "SCORE".to_owned(),
+        "MEAN B − A".into(),
+        "95% CI (paired)".into(),
+    ]];
+    for (m, i) in &c.deltas {
+        rows.push(vec![
+            m.clone(),
+            format!("{:+.4}", i.mean),
+            format!("[{:+.4}, {:+.4}]", i.low, i.high),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    let show = |out: &mut String,
+                title: &str,
+                items: &mut dyn Iterator<Item = &milc_api::run::ItemDelta>| {
+        let list: Vec<_> = items.take(10).collect();
+        if list.is_empty() {
+            return;
+        }
+        out.push_str(&format!("\n{title}\n"));
+        for d in list {
+            let deltas = d
+                .deltas
+                .iter()
+                .map(|(k, v)| format!("{k} {v:+.4}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push_str(&format!("  item {} rep {}: {deltas}\n", d.item, d.rep));
+        }
+    };
+    let n_reg = c.regressions as usize;
+    show(
+        &mut out,
+        "regressions (worst first)",
+        &mut c.items.iter().take(n_reg),
+    );
+    show(
+        &mut out,
+        "improvements (best first)",
+        &mut c.items.iter().skip(n_reg).take(c.improvements as usize),
+    );
+    if c.unpaired > 0 {
+        out.push_str(&format!(
+            "\n{} items were answered by only one of the runs (errors) and are left out\n",
+            c.unpaired
+        ));
+    }
     out
 }

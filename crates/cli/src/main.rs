@@ -157,6 +157,14 @@ pub(crate) enum RunsCmd {
         #[arg(long)]
         results: bool,
     },
+    /// Compare two runs over the same dataset version: regressions and improvements first, mean
+    /// deltas (B − A) with paired bootstrap 95% intervals
+    Compare {
+        a: i64,
+        b: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -35,6 +35,15 @@ use crate::Error;
 /// Name of the endpoint a new database starts with.
 pub const SIMULATOR_ENDPOINT: &str = "Local simulator";
 
+/// What calls to one endpoint with one prompt version share; see [`Console::prepare`].
+pub struct Prepared {
+    ep: Endpoint,
+    pinned: Option<PromptVersion>,
+    policy: milc_api::RedactionPolicy,
+    redactor: Redactor,
+    target: Target,
+}
+
 pub struct Console {
     store: Store,
     secrets: Secrets,
@@ -251,6 +260,16 @@ impl Console {
         on_delta: &mut (dyn FnMut(&str) + Send),
         cancel: &CancellationToken,
     ) -> Result<ChatResult, Error> {
+        let prepared = self.prepare(name, req.prompt.as_ref()).await?;
+        self.chat_prepared(&prepared, req, source, on_delta, cancel)
+            .await
+    }
+
+    /// Looks up what every call to `name` (with prompt version `pin`) needs: the endpoint (a
+    /// retired one refuses), the pinned version, the redaction policy and its compiled patterns,
+    /// and the request target with the token read from the keyring. The run engine prepares once
+    /// per run instead of once per item.
+    pub async fn prepare(&self, name: &str, pin: Option<&PromptPin>) -> Result<Prepared, Error> {
         let ep = self.store.endpoint_by_name(name).await?;
         if ep.spec.status == EndpointStatus::Retired {
             return Err(Error::invalid(
@@ -261,6 +280,35 @@ impl Console {
         if ep.spec.status == EndpointStatus::Deprecated {
             tracing::warn!(endpoint = name, "calling a deprecated endpoint");
         }
+        let pinned = match pin {
+            Some(pin) => Some(self.store.resolve(&pin_ref(pin)).await?),
+            None => None,
+        };
+        let policy = pinned
+            .as_ref()
+            .and_then(|v| v.content.redaction.clone())
+            .unwrap_or_else(|| ep.spec.redaction.clone());
+        let redactor = Redactor::for_policy(&policy, "redaction")?;
+        let target = self.target(&ep).await?;
+        Ok(Prepared {
+            ep,
+            pinned,
+            policy,
+            redactor,
+            target,
+        })
+    }
+
+    /// `chat` with the lookups done: see [`Console::prepare`].
+    pub async fn chat_prepared(
+        &self,
+        p: &Prepared,
+        req: &ChatRequest,
+        source: CallSource,
+        on_delta: &mut (dyn FnMut(&str) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<ChatResult, Error> {
+        let (ep, pinned, policy, redactor) = (&p.ep, &p.pinned, &p.policy, &p.redactor);
         req.params
             .check()
             .map_err(|(field, allowed)| Error::invalid(field, allowed))?;
@@ -270,15 +318,6 @@ impl Console {
                 "a chat needs at least one message",
             ));
         }
-        let pinned = match &req.prompt {
-            Some(pin) => Some(self.store.resolve(&pin_ref(pin)).await?),
-            None => None,
-        };
-        let policy = pinned
-            .as_ref()
-            .and_then(|v| v.content.redaction.clone())
-            .unwrap_or_else(|| ep.spec.redaction.clone());
-        let redactor = Redactor::for_policy(&policy, "redaction")?;
         let (rendered, unused_variables) = prompts::render(&req.messages, &req.variables)?;
 
         // One set of placeholders per request: the same value is `[EMAIL_1]` in what is sent,
@@ -302,8 +341,7 @@ impl Console {
             ..ChatRequest::new(sent, req.params.clone())
         };
 
-        let target = self.target(&ep).await?;
-        let ex = self.client.chat(&target, &wire, on_delta, cancel).await;
+        let ex = self.client.chat(&p.target, &wire, on_delta, cancel).await;
         let cost = ex.usage.map(|u| ep.spec.prices.cost(&u));
         let ms = |d: Duration| d.as_millis() as u64;
         let call = milc_api::Call {

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use milc_api::dataset::DatasetItem;
 use milc_api::prompt::{PromptPin, PromptVersion};
 use milc_api::run::{
-    Interval, ItemResult, Percentiles, RunInfo, RunProgress, RunSpec, RunStatus, RunSummary,
+    Interval, ItemDelta, ItemResult, Percentiles, RunComparison, RunInfo, RunProgress, RunSpec,
+    RunStatus, RunSummary,
 };
 use milc_api::{CallSource, ChatRequest, Cost, ErrorKind, UsageSource};
 use rand::{Rng, SeedableRng};
@@ -141,6 +142,11 @@ impl Console {
             done_at_start: info.done,
         };
         let total = info.total;
+        let pin = PromptPin {
+            prompt: version.prompt.clone(),
+            version: version.version,
+        };
+        let prepared = &self.prepare(&spec.endpoint, Some(&pin)).await?;
         let worker = |slot: usize| {
             let (state, items, params, scorers, version) =
                 (&state, &items, &params, &scorers, &version);
@@ -174,7 +180,7 @@ impl Console {
                         version: version.version,
                     });
                     let r = self
-                        .chat(&spec.endpoint, &req, CallSource::Run, &mut |_| {}, cancel)
+                        .chat_prepared(prepared, &req, CallSource::Run, &mut |_| {}, cancel)
                         .await;
                     let outcome = match r {
                         Err(Error::Call { error, .. }) if error.kind == ErrorKind::Cancelled => {
@@ -238,6 +244,27 @@ impl Console {
                 .await?;
         }
         self.run_summary(id).await
+    }
+
+    /// Compares two runs over the same dataset version item by item: per-item score deltas
+    /// (regressions first), and mean deltas with paired bootstrap intervals.
+    pub async fn compare_runs(&self, a: i64, b: i64) -> Result<RunComparison, Error> {
+        let (ra, rb) = (self.store().run(a).await?, self.store().run(b).await?);
+        if ra.dataset_hash != rb.dataset_hash || ra.spec.repeat != rb.spec.repeat {
+            return Err(Error::invalid(
+                "runs",
+                format!(
+                    "run {a} and run {b} are over different dataset versions ({} and {}) or repeat counts: only runs over the same items compare",
+                    &ra.dataset_hash[..12],
+                    &rb.dataset_hash[..12]
+                ),
+            ));
+        }
+        let (xa, xb) = (
+            self.store().run_results(a).await?,
+            self.store().run_results(b).await?,
+        );
+        Ok(compare(ra, rb, &xa, &xb))
     }
 
     pub async fn runs(&self) -> Result<Vec<RunInfo>, Error> {
@@ -412,6 +439,103 @@ pub fn bootstrap_mean(values: &[f64], seed: u64) -> Interval {
         mean,
         low: quantile(&means, 0.025),
         high: quantile(&means, 0.975),
+    }
+}
+
+/// The comparison of two runs' results (see [`Console::compare_runs`]).
+pub fn compare(a: RunInfo, b: RunInfo, xa: &[ItemResult], xb: &[ItemResult]) -> RunComparison {
+    let metrics: Vec<String> = a
+        .spec
+        .scorers
+        .iter()
+        .map(|s| s.metric.clone())
+        .filter(|m| b.spec.scorers.iter().any(|s| s.metric == *m))
+        .collect();
+    let by_key: BTreeMap<(u64, u32), &ItemResult> = xb
+        .iter()
+        .filter(|r| r.error.is_none())
+        .map(|r| ((r.item, r.rep), r))
+        .collect();
+    let ok_a: Vec<&ItemResult> = xa.iter().filter(|r| r.error.is_none()).collect();
+    let mut items: Vec<ItemDelta> = ok_a
+        .iter()
+        .filter_map(|ra| {
+            let rb = by_key.get(&(ra.item, ra.rep))?;
+            let deltas = metrics
+                .iter()
+                .filter_map(|m| Some((m.clone(), rb.scores.get(m)? - ra.scores.get(m)?)))
+                .collect();
+            Some(ItemDelta {
+                item: ra.item,
+                rep: ra.rep,
+                deltas,
+                a_output: ra.output.clone(),
+                b_output: rb.output.clone(),
+            })
+        })
+        .collect();
+    let unpaired = (ok_a.len() + by_key.len() - 2 * items.len()) as u64;
+    let primary = metrics.first().cloned();
+    // Lower latency and cost are better: their "regression" is a rise.
+    let sign = |m: &str| {
+        if matches!(m, "latency_ms" | "cost_usd") {
+            -1.0
+        } else {
+            1.0
+        }
+    };
+    let key = |d: &ItemDelta| {
+        primary
+            .as_ref()
+            .and_then(|m| d.deltas.get(m).map(|v| v * sign(m)))
+            .unwrap_or(0.0)
+    };
+    let (regressions, improvements) = (
+        items.iter().filter(|d| key(d) < 0.0).count() as u64,
+        items.iter().filter(|d| key(d) > 0.0).count() as u64,
+    );
+    // Regressions (most negative first), then improvements (largest first), then the rest.
+    items.sort_by(|x, y| {
+        let (kx, ky) = (key(x), key(y));
+        let group = |k: f64| {
+            if k < 0.0 {
+                0
+            } else if k > 0.0 {
+                1
+            } else {
+                2
+            }
+        };
+        group(kx)
+            .cmp(&group(ky))
+            .then_with(|| {
+                if kx < 0.0 {
+                    kx.total_cmp(&ky)
+                } else {
+                    ky.total_cmp(&kx)
+                }
+            })
+            .then((x.item, x.rep).cmp(&(y.item, y.rep)))
+    });
+    let deltas = metrics
+        .iter()
+        .map(|m| {
+            let d: Vec<f64> = items
+                .iter()
+                .filter_map(|i| i.deltas.get(m).copied())
+                .collect();
+            (m.clone(), bootstrap_mean(&d, 0))
+        })
+        .collect();
+    RunComparison {
+        a,
+        b,
+        primary,
+        deltas,
+        regressions,
+        improvements,
+        items,
+        unpaired,
     }
 }
 
@@ -641,6 +765,86 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn info(id: i64) -> RunInfo {
+        RunInfo {
+            id,
+            spec: RunSpec {
+                prompt: "p".into(),
+                endpoint: "e".into(),
+                dataset: "d".into(),
+                params: milc_api::Params::default(),
+                repeat: 1,
+                concurrency: 1,
+                scorers: vec![milc_api::run::ScorerSpec {
+                    metric: "rougeL".into(),
+                    threshold: None,
+                }],
+                stem: false,
+            },
+            prompt: PromptPin {
+                prompt: "p".into(),
+                version: 1,
+            },
+            dataset_hash: "0".repeat(64),
+            status: RunStatus::Finished,
+            created_ms: 0,
+            finished_ms: None,
+            total: 4,
+            done: 4,
+        }
+    }
+
+    fn result(item: u64, score: Option<f64>) -> ItemResult {
+        ItemResult {
+            item,
+            rep: 0,
+            call_id: None,
+            output: format!("out {item}"),
+            error: score.is_none().then(|| milc_api::CallError {
+                kind: ErrorKind::Server,
+                message: "boom".into(),
+                status: Some(500),
+            }),
+            latency_ms: 10,
+            ttft_ms: None,
+            usage: None,
+            cost: None,
+            scores: score
+                .map(|s| [("rougeL".to_owned(), s)].into())
+                .unwrap_or_default(),
+            passed: score.is_some(),
+            attempts: 1,
+            requeued: 0,
+        }
+    }
+
+    #[test]
+    fn a_comparison_lists_regressions_first_and_leaves_out_unpaired_items() {
+        let a = [
+            result(0, Some(0.5)),
+            result(1, Some(0.5)),
+            result(2, Some(0.5)),
+            result(3, Some(0.5)),
+        ];
+        let b = [
+            result(0, Some(0.4)),
+            result(1, Some(0.9)),
+            result(2, Some(0.1)),
+            result(3, None),
+        ];
+        let c = compare(info(1), info(2), &a, &b);
+        assert_eq!((c.regressions, c.improvements, c.unpaired), (2, 1, 1));
+        let order: Vec<u64> = c.items.iter().map(|d| d.item).collect();
+        assert_eq!(
+            order,
+            [2, 0, 1],
+            "worst regression first, then improvements"
+        );
+        let d = c.deltas["rougeL"];
+        assert!((d.mean - (-0.4 - 0.1 + 0.4) / 3.0).abs() < 1e-12);
+        assert!(d.low <= d.mean && d.mean <= d.high);
+    }
 
     #[test]
     fn quantiles_interpolate_like_numpy() {
