@@ -937,6 +937,10 @@ fn eval_completes_every_item_through_rate_limits_and_server_errors_and_gates_the
             "rouge1,bleu",
             "--max-tokens",
             "3",
+            "--scorer",
+            "length=1..200",
+            "--scorer",
+            "regex=^[a-z]+( [a-z]+)*$",
             "--concurrency",
             "16",
         ],
@@ -946,6 +950,13 @@ fn eval_completes_every_item_through_rate_limits_and_server_errors_and_gates_the
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let s2 = db.json(&["runs", "show", "2", "--json"]);
+    assert_eq!(s2["scores"]["length"]["mean"], 1.0, "{}", s2["scores"]);
+    assert_eq!(
+        s2["scores"]["regex"]["mean"], 1.0,
+        "three lower-case words: {}",
+        s2["scores"]
     );
     let c = db.json(&["runs", "compare", "1", "2", "--json"]);
     assert_eq!(c["primary"], "rouge1");

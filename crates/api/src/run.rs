@@ -8,10 +8,15 @@ use crate::prompt::PromptPin;
 use crate::{CallError, Cost, Params, Usage};
 
 /// A scorer and, optionally, the threshold an item must reach to pass (at least the threshold
-/// for scores, at most for `latency_ms` and `cost_usd`).
+/// for scores, at most for `latency_ms` and `cost_usd`). Checks (`exact`, `contains`, `regex`,
+/// `json_schema`, …) score 1 or 0 and must score 1 unless a threshold says otherwise.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScorerSpec {
     pub metric: String,
+    /// The scorer's argument: a pattern (`regex`), a text (`contains`, `not_contains`), bounds
+    /// in characters (`length`, `10..200`), a JSON Schema (`json_schema`, the schema itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
 }

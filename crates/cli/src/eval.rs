@@ -15,22 +15,44 @@ use crate::{explain, format, EvalArgs, RunsCmd};
 /// Exit code of a run whose gates failed (1 is any other error).
 const GATE_FAILED: u8 = 3;
 
-fn parse_scorers(s: &str) -> Result<Vec<ScorerSpec>> {
-    s.split(',')
+/// One scorer: `NAME`, `NAME:THRESHOLD`, or `NAME=ARG` for the scorers that take an argument
+/// (`regex=^\d+$`, `contains=refund`, `length=10..200`, `json_schema=@schema.json` reads a file).
+fn parse_scorer(x: &str) -> Result<ScorerSpec> {
+    if let Some((metric, arg)) = x.split_once('=') {
+        let arg = match arg.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| anyhow!("--scorer '{x}': cannot read {path}: {e}"))?,
+            None => arg.to_owned(),
+        };
+        return Ok(ScorerSpec {
+            metric: metric.to_owned(),
+            arg: Some(arg),
+            threshold: None,
+        });
+    }
+    let (metric, threshold) = match x.split_once(':') {
+        Some((m, t)) => (
+            m,
+            Some(
+                t.parse()
+                    .map_err(|_| anyhow!("scorer '{x}': the threshold after ':' is a number"))?,
+            ),
+        ),
+        None => (x, None),
+    };
+    Ok(ScorerSpec {
+        metric: metric.to_owned(),
+        arg: None,
+        threshold,
+    })
+}
+
+fn parse_scorers(list: &str, single: &[String]) -> Result<Vec<ScorerSpec>> {
+    list.split(',')
         .map(str::trim)
         .filter(|x| !x.is_empty())
-        .map(|x| match x.split_once(':') {
-            Some((m, t)) => Ok(ScorerSpec {
-                metric: m.to_owned(),
-                threshold: Some(t.parse().map_err(|_| {
-                    anyhow!("--scorers '{x}': the threshold after ':' is a number")
-                })?),
-            }),
-            None => Ok(ScorerSpec {
-                metric: x.to_owned(),
-                threshold: None,
-            }),
-        })
+        .chain(single.iter().map(String::as_str))
+        .map(parse_scorer)
         .collect()
 }
 
@@ -112,7 +134,7 @@ pub async fn eval(console: &Console, a: EvalArgs) -> Result<ExitCode> {
                 },
                 repeat: a.repeat,
                 concurrency: a.concurrency,
-                scorers: parse_scorers(&a.scorers)?,
+                scorers: parse_scorers(&a.scorers, &a.scorer)?,
                 stem: a.stem,
             };
             console.create_run(spec).await.map_err(explain)?.id

@@ -114,6 +114,11 @@ pub(crate) struct EvalArgs {
     /// contains, json_valid, latency_ms:2000, cost_usd:0.01
     #[arg(long, default_value = "")]
     scorers: String,
+    /// One more scorer, for those that take an argument (its text may hold commas):
+    /// regex=PATTERN, contains=TEXT, not_contains=TEXT, length=MIN..MAX, json_schema=@FILE
+    /// (repeatable)
+    #[arg(long = "scorer", value_name = "NAME=ARG")]
+    scorer: Vec<String>,
     #[arg(long, default_value_t = milc_api::run::default_concurrency())]
     concurrency: u32,
     #[arg(long, default_value_t = 1)]

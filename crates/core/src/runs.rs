@@ -32,14 +32,16 @@ const MAX_REQUEUES: u32 = 8;
 pub fn parse_scorers(spec: &RunSpec) -> Result<Vec<(String, ItemScorer, Option<f64>)>, Error> {
     let mut out: Vec<(String, ItemScorer, Option<f64>)> = Vec::new();
     for s in &spec.scorers {
-        let scorer = ItemScorer::parse(&s.metric)?;
+        let scorer = ItemScorer::parse(&s.metric, s.arg.as_deref())?;
         if out.iter().any(|(n, ..)| *n == s.metric) {
             return Err(Error::invalid(
                 "scorers",
                 format!("'{}' is listed twice", s.metric),
             ));
         }
-        out.push((s.metric.clone(), scorer, s.threshold));
+        // A check must pass unless a threshold says otherwise.
+        let threshold = s.threshold.or(scorer.is_check().then_some(1.0));
+        out.push((s.metric.clone(), scorer, threshold));
     }
     Ok(out)
 }
@@ -778,6 +780,7 @@ mod tests {
                 concurrency: 1,
                 scorers: vec![milc_api::run::ScorerSpec {
                     metric: "rougeL".into(),
+                    arg: None,
                     threshold: None,
                 }],
                 stem: false,

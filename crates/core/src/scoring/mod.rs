@@ -103,16 +103,23 @@ pub fn parse_pair(line_no: usize, line: &str) -> Result<Pair, Error> {
     })
 }
 
-/// A per-item scorer of a run: a metric name, checked up front.
-#[derive(Clone, Debug, PartialEq)]
+/// A per-item scorer of a run: a metric name (and argument), checked up front.
 pub enum ItemScorer {
     Text(Metric),
     /// 1 when the output equals a reference (surrounding white space ignored).
     Exact,
-    /// 1 when the output contains a reference.
-    Contains,
+    /// 1 when the output contains the given text, or else a reference.
+    Contains(Option<String>),
+    /// 1 when the output does not contain the given text.
+    NotContains(String),
+    /// 1 when the pattern matches somewhere in the output.
+    Regex(regex::Regex),
     /// 1 when the output parses as JSON.
     JsonValid,
+    /// 1 when the output is JSON that follows the schema.
+    JsonSchema(Box<jsonschema::Validator>),
+    /// 1 when the output's length in characters is within the bounds.
+    Length(usize, usize),
     /// The call's latency in ms (passes at or below the threshold).
     LatencyMs,
     /// The call's cost in USD (passes at or below the threshold).
@@ -120,10 +127,54 @@ pub enum ItemScorer {
 }
 
 impl ItemScorer {
-    pub fn parse(name: &str) -> Result<Self, Error> {
+    pub fn parse(name: &str, arg: Option<&str>) -> Result<Self, Error> {
+        let field = format!("scorers.{name}");
+        let need = |what: &str| {
+            arg.map(str::to_owned)
+                .ok_or_else(|| Error::invalid(&field, format!("needs {what}: {name}=…")))
+        };
+        if arg.is_some()
+            && !matches!(
+                name,
+                "contains" | "not_contains" | "regex" | "json_schema" | "length"
+            )
+        {
+            return Err(Error::invalid(&field, "takes no argument"));
+        }
         Ok(match name {
             "exact" => Self::Exact,
-            "contains" => Self::Contains,
+            "contains" => Self::Contains(arg.map(str::to_owned)),
+            "not_contains" => Self::NotContains(need("a text")?),
+            "regex" => Self::Regex(
+                regex::Regex::new(&need("a pattern")?)
+                    .map_err(|e| Error::invalid(&field, format!("not a valid pattern: {e}")))?,
+            ),
+            "json_schema" => {
+                let schema: Value = serde_json::from_str(&need("a JSON Schema")?)
+                    .map_err(|e| Error::invalid(&field, format!("the schema is not JSON: {e}")))?;
+                Self::JsonSchema(Box::new(
+                    crate::structured::compile(&schema).map_err(|e| Error::invalid(&field, e))?,
+                ))
+            }
+            "length" => {
+                let bounds = need("bounds, like 10..200")?;
+                let parsed = bounds.split_once("..").and_then(|(lo, hi)| {
+                    let lo = if lo.is_empty() { 0 } else { lo.parse().ok()? };
+                    let hi = if hi.is_empty() {
+                        usize::MAX
+                    } else {
+                        hi.parse().ok()?
+                    };
+                    (lo <= hi).then_some((lo, hi))
+                });
+                let (lo, hi) = parsed.ok_or_else(|| {
+                    Error::invalid(
+                        &field,
+                        format!("'{bounds}' is not MIN..MAX (either may be left out)"),
+                    )
+                })?;
+                Self::Length(lo, hi)
+            }
             "json_valid" => Self::JsonValid,
             "latency_ms" => Self::LatencyMs,
             "cost_usd" => Self::CostUsd,
@@ -132,7 +183,8 @@ impl ItemScorer {
                     "scorers",
                     format!(
                         "'{other}' is not a scorer: use rouge1, rouge2, rougeL, rougeLsum, bleu, \
-                         exact, contains, json_valid, latency_ms or cost_usd"
+                         exact, contains, not_contains, regex, json_valid, json_schema, length, \
+                         latency_ms or cost_usd"
                     ),
                 )
             })?),
@@ -142,6 +194,11 @@ impl ItemScorer {
     /// Lower is better for latency and cost; higher for everything else.
     pub fn lower_is_better(&self) -> bool {
         matches!(self, Self::LatencyMs | Self::CostUsd)
+    }
+
+    /// A yes/no check (1 or 0): an item must pass it unless a threshold says otherwise.
+    pub fn is_check(&self) -> bool {
+        !matches!(self, Self::Text(_) | Self::LatencyMs | Self::CostUsd)
     }
 
     /// The score of one answer. ROUGE is the F1 against the best reference, BLEU sentence BLEU.
@@ -160,10 +217,74 @@ impl ItemScorer {
             }
             Self::Text(Metric::Bleu) => bleu::sentence(output, expected),
             Self::Exact => yes(expected.iter().any(|e| e.trim() == output.trim())),
-            Self::Contains => yes(expected.iter().any(|e| output.contains(e.as_str()))),
+            Self::Contains(Some(text)) => yes(output.contains(text.as_str())),
+            Self::Contains(None) => yes(expected.iter().any(|e| output.contains(e.as_str()))),
+            Self::NotContains(text) => yes(!output.contains(text.as_str())),
+            Self::Regex(re) => yes(re.is_match(output)),
             Self::JsonValid => yes(serde_json::from_str::<Value>(output.trim()).is_ok()),
+            Self::JsonSchema(v) => {
+                yes(serde_json::from_str::<Value>(output.trim())
+                    .is_ok_and(|value| v.is_valid(&value)))
+            }
+            Self::Length(lo, hi) => yes((*lo..=*hi).contains(&output.chars().count())),
             Self::LatencyMs => latency_ms as f64,
             Self::CostUsd => cost_usd,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(name: &str, arg: Option<&str>, output: &str) -> f64 {
+        ItemScorer::parse(name, arg).unwrap().score(
+            output,
+            &["Paris".to_owned()],
+            120,
+            0.002,
+            false,
+        )
+    }
+
+    #[test]
+    fn checks_score_one_or_zero() {
+        assert_eq!(score("exact", None, " Paris\n"), 1.0);
+        assert_eq!(score("exact", None, "Paris."), 0.0);
+        assert_eq!(score("contains", None, "It is Paris."), 1.0);
+        assert_eq!(score("contains", Some("capital"), "It is Paris."), 0.0);
+        assert_eq!(score("not_contains", Some("London"), "It is Paris."), 1.0);
+        assert_eq!(score("regex", Some(r"^\d{3}-\d{4}$"), "555-1234"), 1.0);
+        assert_eq!(score("regex", Some(r"^\d{3}-\d{4}$"), "call 555-1234"), 0.0);
+        assert_eq!(score("length", Some("5..10"), "Paris"), 1.0);
+        assert_eq!(score("length", Some("..4"), "Paris"), 0.0);
+        assert_eq!(score("json_valid", None, " {\"a\": 1} "), 1.0);
+        let schema = r#"{"type":"object","required":["city"]}"#;
+        assert_eq!(
+            score("json_schema", Some(schema), r#"{"city":"Paris"}"#),
+            1.0
+        );
+        assert_eq!(
+            score("json_schema", Some(schema), r#"{"town":"Paris"}"#),
+            0.0
+        );
+        assert_eq!(score("latency_ms", None, ""), 120.0);
+        assert_eq!(score("rouge1", None, "paris"), 1.0);
+        assert!(ItemScorer::parse("exact", None).unwrap().is_check());
+        assert!(!ItemScorer::parse("latency_ms", None).unwrap().is_check());
+    }
+
+    #[test]
+    fn bad_scorers_name_themselves() {
+        let err = |name: &str, arg: Option<&str>| match ItemScorer::parse(name, arg) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{name} {arg:?} was accepted"),
+        };
+        assert!(err("regex", None).contains("scorers.regex: needs a pattern"));
+        assert!(err("regex", Some("(")).contains("not a valid pattern"));
+        assert!(err("length", Some("9..2")).contains("'9..2' is not MIN..MAX"));
+        assert!(err("json_schema", Some("{\"type\": \"objekt\"}")).contains("JSON Schema"));
+        assert!(err("exact", Some("x")).contains("takes no argument"));
+        assert!(err("meteor", None).contains("'meteor' is not a scorer"));
     }
 }
