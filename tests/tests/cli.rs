@@ -1087,3 +1087,98 @@ fn run_calls(db: &Db) -> u64 {
         .filter(|c| c["source"] == "run")
         .count() as u64
 }
+
+#[test]
+fn an_llm_judge_scores_each_item_and_its_calls_are_logged_and_costed() {
+    let db = Db::new();
+    eval_fixture(&db, 10);
+    let rubric = db.dir.path().join("rubric.yaml");
+    std::fs::write(
+        &rubric,
+        r#"messages:
+  - role: system
+    content: Rate the answer from 1 to 5 against the reference. Answer as JSON.
+  - role: user
+    content: "Question: {{input}}\nAnswer: {{output}}\nReference: {{expected}}"
+params:
+  response_format:
+    type: json_schema
+    json_schema:
+      name: verdict
+      schema: {type: object, required: [score, reason], properties: {score: {type: integer, minimum: 1, maximum: 5}, reason: {type: string}}}
+"#,
+    )
+    .unwrap();
+    db.ok(
+        &[
+            "prompts",
+            "create",
+            "rubric",
+            "--file",
+            rubric.to_str().unwrap(),
+        ],
+        "",
+    );
+    let out = db.run(
+        &[
+            "eval",
+            "--prompt",
+            "qa",
+            "--endpoint",
+            "Local simulator",
+            "--dataset",
+            "ds",
+            "--scorer",
+            "judge=rubric@Local simulator",
+            "--scorers",
+            "rouge1",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = db.json(&["runs", "show", "1", "--results"]);
+    for r in results.as_array().unwrap() {
+        let score = r["scores"]["judge"].as_f64().unwrap_or(f64::NAN);
+        assert!((1.0..=5.0).contains(&score), "{r}");
+        assert!(!r["notes"]["judge"].as_str().unwrap().is_empty(), "{r}");
+    }
+    let s = db.json(&["runs", "show", "1", "--json"]);
+    let judge = s["scores"]["judge"]["mean"].as_f64().unwrap();
+    assert!((1.0..=5.0).contains(&judge));
+    // Ten answers and ten verdicts, each logged with its cost.
+    let calls = db.json(&["calls", "--json", "--limit", "100"]);
+    let run_calls: Vec<&Value> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["source"] == "run")
+        .collect();
+    assert_eq!(run_calls.len(), 20);
+    assert!(
+        run_calls
+            .iter()
+            .all(|c| pico(c["cost"]["usd"].as_str().unwrap()) > 0
+                && c["cost"]["source"] == "reported"),
+        "{run_calls:?}"
+    );
+    // A judge that names a missing endpoint is refused before anything runs.
+    let err = db.run(
+        &[
+            "eval",
+            "--prompt",
+            "qa",
+            "--endpoint",
+            "Local simulator",
+            "--dataset",
+            "ds",
+            "--scorer",
+            "judge=rubric@nope",
+        ],
+        "",
+    );
+    assert!(String::from_utf8_lossy(&err.stderr).contains("no endpoint named 'nope'"));
+}

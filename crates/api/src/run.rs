@@ -102,6 +102,9 @@ pub struct ItemResult {
     pub attempts: u32,
     /// Rate-limited calls the run engine waited out and sent again.
     pub requeued: u32,
+    /// What scorers had to say: a judge's reason, or why it could not score.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notes: BTreeMap<String, String>,
 }
 
 /// Progress of a running run.

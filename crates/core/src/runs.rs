@@ -76,7 +76,12 @@ impl Console {
         if spec.concurrency == 0 || spec.concurrency > 512 {
             return Err(Error::invalid("concurrency", "from 1 to 512"));
         }
-        parse_scorers(&spec)?;
+        for (_, scorer, _) in parse_scorers(&spec)? {
+            if let ItemScorer::Judge { prompt, endpoint } = scorer {
+                self.resolve_prompt(&prompt).await?;
+                self.store().endpoint_by_name(&endpoint).await?;
+            }
+        }
         self.store().endpoint_by_name(&spec.endpoint).await?;
         let version = self.resolve_prompt(&spec.prompt).await?;
         merged_params(&version, &spec)
@@ -149,6 +154,24 @@ impl Console {
             version: version.version,
         };
         let prepared = &self.prepare(&spec.endpoint, Some(&pin)).await?;
+        let mut judges = Vec::new();
+        for (name, scorer, threshold) in &scorers {
+            if let ItemScorer::Judge { prompt, endpoint } = scorer {
+                let rubric = self.resolve_prompt(prompt).await?;
+                let pin = PromptPin {
+                    prompt: rubric.prompt.clone(),
+                    version: rubric.version,
+                };
+                let prepared = self.prepare(endpoint, Some(&pin)).await?;
+                judges.push(Judge {
+                    name: name.clone(),
+                    rubric,
+                    prepared,
+                    threshold: *threshold,
+                });
+            }
+        }
+        let judges = &judges;
         let worker = |slot: usize| {
             let (state, items, params, scorers, version) =
                 (&state, &items, &params, &scorers, &version);
@@ -207,9 +230,16 @@ impl Console {
                             ));
                             None
                         }
-                        other => Some(item_result(
-                            idx, rep, requeued, other, item, scorers, spec.stem,
-                        )),
+                        other => {
+                            let mut result =
+                                item_result(idx, rep, requeued, other, item, scorers, spec.stem);
+                            if result.error.is_none() {
+                                for j in judges {
+                                    self.judge(j, version, item, &mut result, cancel).await;
+                                }
+                            }
+                            Some(result)
+                        }
                     };
                     if let Some(result) = outcome {
                         self.store().insert_result(id, &result).await?;
@@ -287,6 +317,72 @@ impl Console {
     }
 }
 
+/// A judge scorer, ready to call: its rubric version and its prepared endpoint.
+struct Judge {
+    name: String,
+    rubric: PromptVersion,
+    prepared: crate::console::Prepared,
+    threshold: Option<f64>,
+}
+
+impl Console {
+    /// Sends the rubric, filled with the item's variables and `input`, `output` and `expected`,
+    /// to the judge endpoint (logged and costed as a run call), and records its score and reason.
+    /// A judge that fails or gives no score fails the item, with the reason in its notes.
+    async fn judge(
+        &self,
+        j: &Judge,
+        version: &PromptVersion,
+        item: &DatasetItem,
+        result: &mut ItemResult,
+        cancel: &CancellationToken,
+    ) {
+        let mut vars = item.vars.clone();
+        let input = crate::prompts::render(&version.content.messages, &item.vars)
+            .ok()
+            .and_then(|(m, _)| {
+                m.into_iter()
+                    .rev()
+                    .find(|m| m.role == milc_api::Role::User)
+                    .map(|m| m.content)
+            })
+            .unwrap_or_default();
+        vars.insert("input".into(), input);
+        vars.insert("output".into(), result.output.clone());
+        vars.insert("expected".into(), item.expected.join("\n---\n"));
+        let mut req = ChatRequest::new(
+            j.rubric.content.messages.clone(),
+            j.rubric.content.params.clone(),
+        );
+        req.variables = vars;
+        req.prompt = Some(PromptPin {
+            prompt: j.rubric.prompt.clone(),
+            version: j.rubric.version,
+        });
+        let verdict = match self
+            .chat_prepared(&j.prepared, &req, CallSource::Run, &mut |_| {}, cancel)
+            .await
+        {
+            Ok(r) => crate::scoring::parse_judgement(&r.output)
+                .ok_or_else(|| format!("no score in the judge's answer: {}", r.output)),
+            Err(e) => Err(format!("the judge call failed: {e}")),
+        };
+        match verdict {
+            Ok((score, reason)) => {
+                result.scores.insert(j.name.clone(), score);
+                result.notes.insert(j.name.clone(), reason);
+                if let Some(t) = j.threshold {
+                    result.passed &= score >= t;
+                }
+            }
+            Err(why) => {
+                result.notes.insert(j.name.clone(), why);
+                result.passed = false;
+            }
+        }
+    }
+}
+
 struct Shared {
     queue: Mutex<VecDeque<(u64, u32, u32)>>,
     allowed: AtomicUsize,
@@ -345,6 +441,7 @@ fn item_result(
             let mut passed = true;
             let scores = scorers
                 .iter()
+                .filter(|(_, s, _)| !matches!(s, ItemScorer::Judge { .. }))
                 .map(|(name, s, threshold)| {
                     let v = s.score(&res.output, &item.expected, res.latency_ms, cost_usd, stem);
                     if let Some(t) = threshold {
@@ -371,6 +468,7 @@ fn item_result(
                 passed,
                 attempts: res.attempts,
                 requeued,
+                notes: BTreeMap::new(),
             }
         }
         Err(e) => {
@@ -396,6 +494,7 @@ fn item_result(
                 passed: false,
                 attempts: 1,
                 requeued,
+                notes: BTreeMap::new(),
             }
         }
     }
@@ -819,6 +918,7 @@ mod tests {
             passed: score.is_some(),
             attempts: 1,
             requeued: 0,
+            notes: BTreeMap::new(),
         }
     }
 

@@ -122,6 +122,12 @@ pub enum ItemScorer {
     Length(usize, usize),
     /// The call's latency in ms (passes at or below the threshold).
     LatencyMs,
+    /// A rubric prompt version sent to a judge endpoint (`judge=PROMPT@ENDPOINT`, e.g.
+    /// `judge=rubric:production@gpt-judge`); scored by the run engine, which makes the call.
+    Judge {
+        prompt: String,
+        endpoint: String,
+    },
     /// The call's cost in USD (passes at or below the threshold).
     CostUsd,
 }
@@ -136,7 +142,7 @@ impl ItemScorer {
         if arg.is_some()
             && !matches!(
                 name,
-                "contains" | "not_contains" | "regex" | "json_schema" | "length"
+                "contains" | "not_contains" | "regex" | "json_schema" | "length" | "judge"
             )
         {
             return Err(Error::invalid(&field, "takes no argument"));
@@ -176,6 +182,19 @@ impl ItemScorer {
                 Self::Length(lo, hi)
             }
             "json_valid" => Self::JsonValid,
+            "judge" => {
+                let spec = need("a rubric prompt and a judge endpoint: PROMPT@ENDPOINT")?;
+                let (prompt, endpoint) = spec
+                    .rsplit_once('@')
+                    .filter(|(p, e)| !p.is_empty() && !e.is_empty())
+                    .ok_or_else(|| {
+                        Error::invalid(&field, format!("'{spec}' is not PROMPT@ENDPOINT"))
+                    })?;
+                Self::Judge {
+                    prompt: prompt.to_owned(),
+                    endpoint: endpoint.to_owned(),
+                }
+            }
             "latency_ms" => Self::LatencyMs,
             "cost_usd" => Self::CostUsd,
             other => Self::Text(Metric::parse(other).map_err(|_| {
@@ -198,9 +217,51 @@ impl ItemScorer {
 
     /// A yes/no check (1 or 0): an item must pass it unless a threshold says otherwise.
     pub fn is_check(&self) -> bool {
-        !matches!(self, Self::Text(_) | Self::LatencyMs | Self::CostUsd)
+        !matches!(
+            self,
+            Self::Text(_) | Self::LatencyMs | Self::CostUsd | Self::Judge { .. }
+        )
     }
+}
 
+/// Reads a judge's verdict: a JSON object with `score` (a number or a numeric string) and a
+/// `reason` (or `rationale` / `explanation`), possibly wrapped in prose or a code fence; failing
+/// that, `score: N` anywhere in the text. `None` when no score can be found.
+pub fn parse_judgement(text: &str) -> Option<(f64, String)> {
+    fn from_object(v: &Value) -> Option<(f64, String)> {
+        let score = match v.get("score")? {
+            Value::Number(n) => n.as_f64()?,
+            Value::String(s) => s.trim().parse().ok()?,
+            _ => return None,
+        };
+        let reason = ["reason", "rationale", "explanation"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str))
+            .unwrap_or("")
+            .to_owned();
+        score.is_finite().then_some((score, reason))
+    }
+    if let Ok(v) = serde_json::from_str::<Value>(text.trim()) {
+        if let Some(found) = from_object(&v) {
+            return Some(found);
+        }
+    }
+    for (i, _) in text.match_indices('{') {
+        let mut stream = serde_json::Deserializer::from_str(&text[i..]).into_iter::<Value>();
+        if let Some(Ok(v)) = stream.next() {
+            if let Some(found) = from_object(&v) {
+                return Some(found);
+            }
+        }
+    }
+    static SCORE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\bscore\W{0,3}(-?\d+(?:\.\d+)?)").expect("pattern compiles")
+    });
+    let c = SCORE.captures(text)?;
+    Some((c[1].parse().ok()?, text.trim().to_owned()))
+}
+
+impl ItemScorer {
     /// The score of one answer. ROUGE is the F1 against the best reference, BLEU sentence BLEU.
     pub fn score(
         &self,
@@ -228,6 +289,7 @@ impl ItemScorer {
             }
             Self::Length(lo, hi) => yes((*lo..=*hi).contains(&output.chars().count())),
             Self::LatencyMs => latency_ms as f64,
+            Self::Judge { .. } => f64::NAN,
             Self::CostUsd => cost_usd,
         }
     }
@@ -286,5 +348,42 @@ mod tests {
         assert!(err("json_schema", Some("{\"type\": \"objekt\"}")).contains("JSON Schema"));
         assert!(err("exact", Some("x")).contains("takes no argument"));
         assert!(err("meteor", None).contains("'meteor' is not a scorer"));
+    }
+}
+
+#[cfg(test)]
+mod judge_tests {
+    use super::parse_judgement;
+
+    #[test]
+    fn verdicts_are_read_from_json_prose_fences_or_plain_text() {
+        let cases = [
+            (
+                r#"{"score": 4, "reason": "accurate"}"#,
+                Some((4.0, "accurate")),
+            ),
+            (
+                "Here you go:\n```json\n{\"score\": \"3.5\", \"rationale\": \"ok\"}\n```",
+                Some((3.5, "ok")),
+            ),
+            (
+                "{\"note\": 1} then {\"score\": 2, \"explanation\": \"terse\"}",
+                Some((2.0, "terse")),
+            ),
+            (
+                "I would give it a Score: 5 out of 5.",
+                Some((5.0, "I would give it a Score: 5 out of 5.")),
+            ),
+            ("No idea.", None),
+            (r#"{"score": "high"}"#, None),
+        ];
+        for (text, want) in cases {
+            let got = parse_judgement(text);
+            assert_eq!(
+                got.as_ref().map(|(s, r)| (*s, r.as_str())),
+                want,
+                "{text:?}"
+            );
+        }
     }
 }
