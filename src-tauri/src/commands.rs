@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use milc_api::dataset::{DatasetItem, DatasetPreview, DatasetVersion, Imported};
 use milc_api::prompt::{
     CallBody, HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary,
     PromptVersion, Saved,
 };
+use milc_api::run::{ItemResult, RunInfo, RunProgress, RunSpec, RunSummary};
 use milc_api::{
     CallError, CallRecord, CallSource, ChatRequest, ChatResult, ConnectionTest, Endpoint,
     EndpointSpec, TokenChange,
@@ -184,6 +186,103 @@ async fn history_list(
     state.console.history(&search, limit).await.map_err(api)
 }
 
+fn format(name: &str) -> Result<milc_core::datasets::Format, CallError> {
+    milc_core::datasets::Format::parse(name).map_err(api)
+}
+
+#[tauri::command]
+async fn datasets_list(state: State<'_, AppState>) -> Reply<Vec<DatasetVersion>> {
+    state.console.datasets().await.map_err(api)
+}
+
+#[tauri::command]
+fn datasets_preview(
+    state: State<'_, AppState>,
+    file: String,
+    kind: String,
+    text: String,
+) -> Reply<DatasetPreview> {
+    state
+        .console
+        .preview_dataset_text(&file, format(&kind)?, &text)
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn datasets_import(
+    state: State<'_, AppState>,
+    name: String,
+    file: String,
+    kind: String,
+    text: String,
+) -> Reply<Imported> {
+    state
+        .console
+        .import_dataset_text(&name, &file, format(&kind)?, &text)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn runs_list(state: State<'_, AppState>) -> Reply<Vec<RunInfo>> {
+    state.console.runs().await.map_err(api)
+}
+
+#[tauri::command]
+async fn runs_create(state: State<'_, AppState>, spec: RunSpec) -> Reply<RunInfo> {
+    state.console.create_run(spec).await.map_err(api)
+}
+
+/// Runs (or resumes) a run, pushing progress through `on_progress`; `runs_cancel` stops it.
+#[tauri::command]
+async fn runs_execute(
+    state: State<'_, AppState>,
+    id: i64,
+    on_progress: Channel<RunProgress>,
+) -> Reply<RunSummary> {
+    let key = format!("run-{id}");
+    let cancel = CancellationToken::new();
+    state
+        .runs
+        .lock()
+        .expect("runs lock")
+        .insert(key.clone(), cancel.clone());
+    let report = |p: &RunProgress| {
+        let _ = on_progress.send(p.clone());
+    };
+    let result = state.console.execute_run(id, &report, &cancel).await;
+    state.runs.lock().expect("runs lock").remove(&key);
+    result.map_err(api)
+}
+
+#[tauri::command]
+fn runs_cancel(state: State<'_, AppState>, id: i64) {
+    if let Some(token) = state
+        .runs
+        .lock()
+        .expect("runs lock")
+        .get(&format!("run-{id}"))
+    {
+        token.cancel();
+    }
+}
+
+#[tauri::command]
+async fn runs_summary(state: State<'_, AppState>, id: i64) -> Reply<RunSummary> {
+    state.console.run_summary(id).await.map_err(api)
+}
+
+/// Every result of a run with its dataset item, in order.
+#[tauri::command]
+async fn runs_results(
+    state: State<'_, AppState>,
+    id: i64,
+) -> Reply<(Vec<ItemResult>, Vec<DatasetItem>)> {
+    let results = state.console.run_results(id).await.map_err(api)?;
+    let items = state.console.run_items(id).await.map_err(api)?;
+    Ok((results, items))
+}
+
 /// The UI calls this once it is interactive: the start-up time goes to the log, and to the file
 /// named by `MILC_READY_FILE` for the start-up benchmark.
 #[tauri::command]
@@ -212,6 +311,15 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         prompts_diff,
         prompts_label,
         history_list,
+        datasets_list,
+        datasets_preview,
+        datasets_import,
+        runs_list,
+        runs_create,
+        runs_execute,
+        runs_cancel,
+        runs_summary,
+        runs_results,
         ui_ready
     ]
 }

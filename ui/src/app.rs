@@ -4,7 +4,7 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::hooks::{refresh_endpoints, refresh_prompts};
-use crate::pages::{Calls, Endpoints, Playground, PlaygroundState, Prompts};
+use crate::pages::{Calls, Datasets, Endpoints, Playground, PlaygroundState, Prompts, Runs};
 use crate::state::AppState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Routable)]
@@ -13,6 +13,10 @@ pub enum Route {
     Playground,
     #[at("/prompts")]
     Prompts,
+    #[at("/datasets")]
+    Datasets,
+    #[at("/runs")]
+    Runs,
     #[at("/endpoints")]
     Endpoints,
     #[at("/calls")]
@@ -26,6 +30,8 @@ fn switch(route: Route) -> Html {
     match route {
         Route::Playground => html! { <Playground /> },
         Route::Prompts => html! { <Prompts /> },
+        Route::Datasets => html! { <Datasets /> },
+        Route::Runs => html! { <Runs /> },
         Route::Endpoints => html! { <Endpoints /> },
         Route::Calls => html! { <Calls /> },
         Route::NotFound => html! { <Redirect<Route> to={Route::Playground} /> },
@@ -66,7 +72,7 @@ pub fn App() -> Html {
 fn Nav() -> Html {
     let route = use_route::<Route>().unwrap_or(Route::Playground);
     let navigator = use_navigator();
-    // Alt+1…4 switch pages from anywhere.
+    // Alt+1…6 switch pages from anywhere.
     {
         use_effect_with((), move |_| {
             let listener = navigator.map(|nav| {
@@ -78,8 +84,10 @@ fn Nav() -> Html {
                         let to = match e.key().as_str() {
                             "1" => Route::Playground,
                             "2" => Route::Prompts,
-                            "3" => Route::Endpoints,
-                            "4" => Route::Calls,
+                            "3" => Route::Datasets,
+                            "4" => Route::Runs,
+                            "5" => Route::Endpoints,
+                            "6" => Route::Calls,
                             _ => return,
                         };
                         e.prevent_default();
@@ -121,8 +129,10 @@ fn Nav() -> Html {
             </div>
             { link(Route::Playground, "Playground", "Alt 1", "nav-playground") }
             { link(Route::Prompts, "Prompts", "Alt 2", "nav-prompts") }
-            { link(Route::Endpoints, "Endpoints", "Alt 3", "nav-endpoints") }
-            { link(Route::Calls, "Calls", "Alt 4", "nav-calls") }
+            { link(Route::Datasets, "Datasets", "Alt 3", "nav-datasets") }
+            { link(Route::Runs, "Runs", "Alt 4", "nav-runs") }
+            { link(Route::Endpoints, "Endpoints", "Alt 5", "nav-endpoints") }
+            { link(Route::Calls, "Calls", "Alt 6", "nav-calls") }
         </nav>
     }
 }

@@ -2,10 +2,12 @@
 //! command names from `milc_api::cmd`, arguments serialized as plain JSON objects, and errors
 //! arriving as `CallError`.
 
+use milc_api::dataset::{DatasetItem, DatasetPreview, DatasetVersion, Imported};
 use milc_api::prompt::{
     HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
     Saved,
 };
+use milc_api::run::{ItemResult, RunInfo, RunSpec, RunSummary};
 use milc_api::{
     cmd, CallError, CallRecord, ChatRequest, ChatResult, ConnectionTest, Endpoint, EndpointSpec,
     ErrorKind, TokenChange,
@@ -56,7 +58,23 @@ pub struct Channel {
 }
 
 impl Channel {
+    /// A channel of strings (streamed answer pieces).
     pub fn new(mut on_message: impl FnMut(String) + 'static) -> Result<Self, CallError> {
+        Self::of_values(move |v| on_message(v.as_string().unwrap_or_default()))
+    }
+
+    /// A channel of JSON values of type `T` (run progress); values that do not parse are dropped.
+    pub fn of_json<T: DeserializeOwned + 'static>(
+        mut on_message: impl FnMut(T) + 'static,
+    ) -> Result<Self, CallError> {
+        Self::of_values(move |v| {
+            if let Ok(t) = serde_wasm_bindgen::from_value(v) {
+                on_message(t)
+            }
+        })
+    }
+
+    fn of_values(mut on_message: impl FnMut(JsValue) + 'static) -> Result<Self, CallError> {
         let window: JsValue = web_sys::window().ok_or_else(|| local("no window"))?.into();
         let core = js_sys::Reflect::get(&window, &"__TAURI__".into())
             .and_then(|t| js_sys::Reflect::get(&t, &"core".into()))
@@ -67,9 +85,7 @@ impl Channel {
             .map_err(|_| local("the Tauri Channel is not a constructor"))?;
         let js = js_sys::Reflect::construct(&ctor, &js_sys::Array::new())
             .map_err(|_| local("cannot open a channel"))?;
-        let cb = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
-            on_message(v.as_string().unwrap_or_default())
-        });
+        let cb = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| on_message(v));
         js_sys::Reflect::set(&js, &"onmessage".into(), cb.as_ref())
             .map_err(|_| local("cannot listen on the channel"))?;
         Ok(Self {
@@ -170,6 +186,63 @@ pub async fn history_list(search: &str, limit: u32) -> Result<Vec<HistoryEntry>,
         &json!({"search": search, "limit": limit}),
     )
     .await
+}
+
+pub async fn datasets_list() -> Result<Vec<DatasetVersion>, CallError> {
+    invoke(cmd::DATASETS_LIST, &json!({})).await
+}
+
+pub async fn datasets_preview(
+    file: &str,
+    kind: &str,
+    text: &str,
+) -> Result<DatasetPreview, CallError> {
+    invoke(
+        cmd::DATASETS_PREVIEW,
+        &json!({"file": file, "kind": kind, "text": text}),
+    )
+    .await
+}
+
+pub async fn datasets_import(
+    name: &str,
+    file: &str,
+    kind: &str,
+    text: &str,
+) -> Result<Imported, CallError> {
+    invoke(
+        cmd::DATASETS_IMPORT,
+        &json!({"name": name, "file": file, "kind": kind, "text": text}),
+    )
+    .await
+}
+
+pub async fn runs_list() -> Result<Vec<RunInfo>, CallError> {
+    invoke(cmd::RUNS_LIST, &json!({})).await
+}
+
+pub async fn runs_create(spec: &RunSpec) -> Result<RunInfo, CallError> {
+    invoke(cmd::RUNS_CREATE, &json!({ "spec": spec })).await
+}
+
+/// Runs (or resumes) a run; progress arrives on `channel` while this waits for the summary.
+pub async fn runs_execute(id: i64, channel: &Channel) -> Result<RunSummary, CallError> {
+    let args = to_js(&json!({ "id": id }))?;
+    js_sys::Reflect::set(&args, &"onProgress".into(), &channel.js)
+        .map_err(|_| local("cannot pass the channel"))?;
+    call(cmd::RUNS_EXECUTE, args).await
+}
+
+pub async fn runs_cancel(id: i64) -> Result<(), CallError> {
+    invoke(cmd::RUNS_CANCEL, &json!({ "id": id })).await
+}
+
+pub async fn runs_summary(id: i64) -> Result<RunSummary, CallError> {
+    invoke(cmd::RUNS_SUMMARY, &json!({ "id": id })).await
+}
+
+pub async fn runs_results(id: i64) -> Result<(Vec<ItemResult>, Vec<DatasetItem>), CallError> {
+    invoke(cmd::RUNS_RESULTS, &json!({ "id": id })).await
 }
 
 pub async fn ui_ready() -> Result<(), CallError> {

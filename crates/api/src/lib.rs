@@ -34,6 +34,15 @@ pub mod cmd {
     pub const PROMPTS_DIFF: &str = "prompts_diff";
     pub const PROMPTS_LABEL: &str = "prompts_label";
     pub const HISTORY_LIST: &str = "history_list";
+    pub const DATASETS_LIST: &str = "datasets_list";
+    pub const DATASETS_PREVIEW: &str = "datasets_preview";
+    pub const DATASETS_IMPORT: &str = "datasets_import";
+    pub const RUNS_LIST: &str = "runs_list";
+    pub const RUNS_CREATE: &str = "runs_create";
+    pub const RUNS_EXECUTE: &str = "runs_execute";
+    pub const RUNS_CANCEL: &str = "runs_cancel";
+    pub const RUNS_SUMMARY: &str = "runs_summary";
+    pub const RUNS_RESULTS: &str = "runs_results";
     pub const UI_READY: &str = "ui_ready";
 }
 

@@ -572,6 +572,29 @@ impl Console {
         Ok(self.store.import_dataset(name, &items, &source).await?)
     }
 
+    /// Imports a text the window holds (pasted or read from a chosen file) in `format`.
+    pub async fn import_dataset_text(
+        &self,
+        name: &str,
+        file: &str,
+        format: datasets::Format,
+        text: &str,
+    ) -> Result<Imported, Error> {
+        check_name("dataset name", name).map_err(|e| Error::invalid("name", e))?;
+        let items = datasets::parse(file, format, text)?;
+        Ok(self.store.import_dataset(name, &items, file).await?)
+    }
+
+    /// What importing a text would store.
+    pub fn preview_dataset_text(
+        &self,
+        file: &str,
+        format: datasets::Format,
+        text: &str,
+    ) -> Result<DatasetPreview, Error> {
+        Ok(datasets::preview(&datasets::parse(file, format, text)?, 20))
+    }
+
     /// What importing `path` would store: counts, variables, the first items and the hash.
     pub fn preview_dataset(&self, path: &Path, first: usize) -> Result<DatasetPreview, Error> {
         Ok(datasets::preview(&datasets::read_file(path)?, first))

@@ -60,12 +60,17 @@ pub fn read_file(path: &Path) -> Result<Vec<DatasetItem>, Error> {
     let format = Format::of_path(path)?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::invalid(shown.clone(), format!("cannot read: {e}")))?;
+    parse(&shown, format, &text)
+}
+
+/// Parses a whole text in `format`; `file` names it in errors.
+pub fn parse(file: &str, format: Format, text: &str) -> Result<Vec<DatasetItem>, Error> {
     let items = match format {
-        Format::Csv => parse_csv(&shown, &text)?,
-        Format::Jsonl => parse_jsonl(&shown, &text)?,
+        Format::Csv => parse_csv(file, text)?,
+        Format::Jsonl => parse_jsonl(file, text)?,
     };
     if items.is_empty() {
-        return Err(Error::invalid(shown, "holds no items"));
+        return Err(Error::invalid(file, "holds no items"));
     }
     Ok(items)
 }

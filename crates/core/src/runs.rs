@@ -299,6 +299,11 @@ impl Console {
         Ok(compare(ra, rb, &xa, &xb))
     }
 
+    /// The dataset items of a run, in order (for showing an output beside its reference).
+    pub async fn run_items(&self, id: i64) -> Result<Vec<DatasetItem>, Error> {
+        Ok(self.store().run_items(id).await?)
+    }
+
     pub async fn runs(&self) -> Result<Vec<RunInfo>, Error> {
         Ok(self.store().runs().await?)
     }

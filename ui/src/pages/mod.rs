@@ -1,13 +1,17 @@
 //! Routed screens.
 
 mod calls;
+mod datasets;
 mod endpoints;
 mod history;
 pub(crate) mod playground;
 mod prompts;
+mod runs;
 mod save_version;
 
 pub use calls::Calls;
+pub use datasets::Datasets;
 pub use endpoints::Endpoints;
 pub use playground::{Playground, PlaygroundState};
 pub use prompts::Prompts;
+pub use runs::Runs;

@@ -1,0 +1,161 @@
+//! Test runs in the real window (WebDriver under Xvfb, see scripts/test): import a dataset with a
+//! preview (a bad line is named, nothing is stored), start a run against a slow simulator, watch
+//! the progress bar move and reach the end, read the summary and open a result beside its
+//! reference.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use milc_e2e::{milc_bin, workspace_bin, SimProcess};
+use webdriver::{connect, el, text_until, type_into, Driver};
+
+mod webdriver;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dataset_is_imported_and_a_run_is_watched_to_the_end_from_the_window() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "needs an X display: run scripts/test (Xvfb)"
+    );
+    let home = tempfile::tempdir().unwrap();
+    let sim = SimProcess::start(&["--latency-ms", "100"], "unused");
+    // The prompt and the endpoint come from the CLI, on the database the window will open.
+    let milc = |args: &[&str]| {
+        let out = Command::new(milc_bin())
+            .arg("--db")
+            .arg(home.path().join("milc.db"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let prompt = home.path().join("p.yaml");
+    std::fs::write(
+        &prompt,
+        "messages:\n  - role: user\n    content: \"{{question}}\"\n",
+    )
+    .unwrap();
+    milc(&[
+        "prompts",
+        "create",
+        "qa",
+        "--file",
+        prompt.to_str().unwrap(),
+    ]);
+    milc(&[
+        "endpoints",
+        "add",
+        "slow",
+        "--url",
+        &sim.url,
+        "--model",
+        "milc-sim",
+    ]);
+
+    let mut driver = Driver::start(home.path());
+    let c = connect(driver.port, &workspace_bin("milc-desktop")).await;
+    el(&c, "#nav-datasets").await.click().await.unwrap();
+
+    // A bad line is named and nothing is imported.
+    type_into(&c, "#ds-name", "support-qa").await;
+    type_into(
+        &c,
+        "#ds-text",
+        "{\"question\": \"ok\", \"expected\": \"fine\"}\u{E007}{\"question\": \"bad\", \"expected\": 7}",
+    )
+    .await;
+    el(&c, "#ds-preview-btn").await.click().await.unwrap();
+    let err = text_until(&c, "#ds-error", |t| !t.is_empty()).await;
+    assert!(
+        err.contains("pasted.jsonl:2") && err.contains("expected"),
+        "{err}"
+    );
+
+    // Sixty good lines: previewed, then imported.
+    let lines: Vec<String> = (0..60)
+        .map(|i| format!("{{\"question\": \"question {i} about latency\", \"expected\": \"reference answer {i}\"}}"))
+        .collect();
+    // Typing 60 lines key by key is slow: set the value as a paste would, and say so.
+    c.execute(
+        "const t = document.querySelector('#ds-text'); t.value = arguments[0];\
+         t.dispatchEvent(new Event('input', { bubbles: true }));",
+        vec![serde_json::Value::String(lines.join("\n"))],
+    )
+    .await
+    .unwrap();
+    el(&c, "#ds-preview-btn").await.click().await.unwrap();
+    text_until(&c, "#ds-preview", |t| {
+        t.contains("60 items (60 with references)")
+    })
+    .await;
+    el(&c, "#ds-import").await.click().await.unwrap();
+    text_until(&c, "#ds-result", |t| {
+        t.starts_with("Imported 60 items into support-qa")
+    })
+    .await;
+    text_until(&c, "#datasets-table", |t| t.contains("support-qa")).await;
+
+    // Start a run and watch the progress bar move, then reach the end.
+    el(&c, "#nav-runs").await.click().await.unwrap();
+    el(&c, "#run-prompt")
+        .await
+        .select_by_value("qa")
+        .await
+        .unwrap();
+    el(&c, "#run-endpoint")
+        .await
+        .select_by_value("slow")
+        .await
+        .unwrap();
+    el(&c, "#run-dataset")
+        .await
+        .select_by_value("support-qa")
+        .await
+        .unwrap();
+    type_into(&c, "#run-scorers", "rouge1,contains:0").await;
+    type_into(&c, "#run-concurrency", "2").await;
+    el(&c, "#run-start").await.click().await.unwrap();
+    let mut seen_between = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = match c.find(fantoccini::Locator::Css("#run-progress-text")).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if t == "60/60" {
+            break;
+        }
+        if let Some((done, _)) = t.split_once('/') {
+            seen_between |= done.parse::<u32>().is_ok_and(|d| d > 0 && d < 60);
+        }
+        assert!(Instant::now() < deadline, "the run never finished: {t:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen_between, "the progress bar moved while the run went on");
+    let progress = el(&c, "#run-progress").await;
+    assert_eq!(progress.attr("value").await.unwrap().as_deref(), Some("60"));
+    assert_eq!(progress.attr("max").await.unwrap().as_deref(), Some("60"));
+    let summary = text_until(&c, "#run-summary", |t| t.contains("rouge1")).await;
+    assert!(
+        summary.contains("finished") && summary.contains("pass rate"),
+        "{summary}"
+    );
+
+    // Open a result: the output beside its reference.
+    el(&c, "#run-result-3 td:last-child").await.click().await.unwrap();
+    let output = text_until(&c, "#run-detail-output", |t| !t.trim().is_empty()).await;
+    assert!(output.split_whitespace().count() >= 3, "{output}");
+    let expected = el(&c, "#run-detail-expected").await.text().await.unwrap();
+    assert_eq!(expected, "reference answer 3");
+    text_until(&c, "#runs-table", |t| {
+        t.contains("60/60") && t.contains("finished")
+    })
+    .await;
+
+    c.close().await.unwrap();
+    driver.stop();
+}
