@@ -1165,6 +1165,42 @@ params:
                 && c["cost"]["source"] == "reported"),
         "{run_calls:?}"
     );
+    // Semantic similarity: embeddings of the output and the reference, one logged call each.
+    let out = db.run(
+        &[
+            "eval",
+            "--prompt",
+            "qa",
+            "--endpoint",
+            "Local simulator",
+            "--dataset",
+            "ds",
+            "--scorer",
+            "similarity=Local simulator",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = db.json(&["runs", "show", "2", "--results"]);
+    for r in results.as_array().unwrap() {
+        let s = r["scores"]["similarity"].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&s), "{r}");
+    }
+    let calls = db.json(&["calls", "--json", "--limit", "100"]);
+    let run_calls = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["source"] == "run")
+        .count();
+    assert_eq!(
+        run_calls, 40,
+        "10 answers + 10 verdicts, then 10 answers + 10 embeddings"
+    );
     // A judge that names a missing endpoint is refused before anything runs.
     let err = db.run(
         &[

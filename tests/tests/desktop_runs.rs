@@ -146,7 +146,11 @@ async fn a_dataset_is_imported_and_a_run_is_watched_to_the_end_from_the_window()
     );
 
     // Open a result: the output beside its reference.
-    el(&c, "#run-result-3 td:last-child").await.click().await.unwrap();
+    el(&c, "#run-result-3 td:last-child")
+        .await
+        .click()
+        .await
+        .unwrap();
     let output = text_until(&c, "#run-detail-output", |t| !t.trim().is_empty()).await;
     assert!(output.split_whitespace().count() >= 3, "{output}");
     let expected = el(&c, "#run-detail-expected").await.text().await.unwrap();

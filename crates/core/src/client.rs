@@ -263,6 +263,58 @@ impl Client {
         Ok(())
     }
 
+    /// `POST {base}/embeddings` for `inputs` (floats): one vector per input, in input order, and
+    /// the prompt tokens the server reported (`None` when it sent no usage). One attempt.
+    pub async fn embeddings(
+        &self,
+        t: &Target,
+        inputs: &[String],
+    ) -> Result<(Vec<Vec<f64>>, Option<u64>), CallError> {
+        let body = json!({"model": t.model, "input": inputs, "encoding_format": "float"});
+        let rb = self
+            .http
+            .post(url(&t.base_url, "embeddings"))
+            .headers(headers(t).map_err(|f| f.error)?)
+            .timeout(t.timeout)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&body).expect("a JSON value serializes"));
+        let resp = send(rb, t.timeout).await.map_err(|f| f.error)?;
+        if !resp.status().is_success() {
+            return Err(failure(resp, t.timeout).await.error);
+        }
+        let bytes = resp.bytes().await.map_err(|e| errors::from_reqwest(&e))?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            errors::protocol(format!(
+                "POST /embeddings did not answer JSON: {}",
+                preview(&bytes)
+            ))
+        })?;
+        let data = v["data"]
+            .as_array()
+            .ok_or_else(|| errors::protocol("POST /embeddings answered without a `data` list"))?;
+        let mut out = vec![Vec::new(); inputs.len()];
+        for (k, d) in data.iter().enumerate() {
+            let i = d["index"].as_u64().map_or(k, |i| i as usize);
+            let vector: Option<Vec<f64>> = d["embedding"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect());
+            match (out.get_mut(i), vector) {
+                (Some(slot), Some(vec)) if !vec.is_empty() => *slot = vec,
+                _ => {
+                    return Err(errors::protocol(
+                        "POST /embeddings: an entry has no float vector",
+                    ))
+                }
+            }
+        }
+        if out.iter().any(Vec::is_empty) {
+            return Err(errors::protocol(
+                "POST /embeddings answered fewer vectors than inputs",
+            ));
+        }
+        Ok((out, v["usage"]["prompt_tokens"].as_u64()))
+    }
+
     /// `GET {base}/models`: the model ids the endpoint serves. One attempt, no retries: a
     /// connection test should say at once what is wrong.
     pub async fn models(&self, t: &Target) -> Result<Vec<String>, CallError> {

@@ -299,6 +299,58 @@ impl Console {
         })
     }
 
+    /// Embeds `inputs` on a prepared endpoint and logs the call (usage as reported, else
+    /// estimated; completion tokens are zero), like any other call.
+    pub async fn embed(
+        &self,
+        p: &Prepared,
+        inputs: &[String],
+        source: CallSource,
+    ) -> Result<Vec<Vec<f64>>, Error> {
+        let start = std::time::Instant::now();
+        let r = self.client.embeddings(&p.target, inputs).await;
+        let latency_ms = start.elapsed().as_millis() as u64;
+        let usage = r.as_ref().ok().map(|(_, reported)| milc_api::Usage {
+            prompt_tokens: reported.unwrap_or_else(|| {
+                inputs
+                    .iter()
+                    .map(|i| crate::client::estimate_text_tokens(i))
+                    .sum()
+            }),
+            cached_tokens: 0,
+            completion_tokens: 0,
+            reasoning_tokens: 0,
+            source: if reported.is_some() {
+                milc_api::UsageSource::Reported
+            } else {
+                milc_api::UsageSource::Estimated
+            },
+        });
+        let call = milc_api::Call {
+            at_ms: now_ms(),
+            endpoint_id: Some(p.ep.id),
+            model: p.ep.spec.model.clone(),
+            source,
+            outcome: if r.is_ok() {
+                Outcome::Ok
+            } else {
+                Outcome::Error
+            },
+            http_status: r.as_ref().err().and_then(|e| e.status),
+            error_kind: r.as_ref().err().map(|e| e.kind),
+            latency_ms,
+            ttft_ms: None,
+            usage,
+            cost: usage.map(|u| p.ep.spec.prices.cost(&u)),
+        };
+        let call_id = self.store.insert_call(&call).await?;
+        r.map(|(v, _)| v).map_err(|error| Error::Call {
+            error,
+            call_id: Some(call_id),
+            partial: String::new(),
+        })
+    }
+
     /// `chat` with the lookups done: see [`Console::prepare`].
     pub async fn chat_prepared(
         &self,

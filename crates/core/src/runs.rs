@@ -77,9 +77,15 @@ impl Console {
             return Err(Error::invalid("concurrency", "from 1 to 512"));
         }
         for (_, scorer, _) in parse_scorers(&spec)? {
-            if let ItemScorer::Judge { prompt, endpoint } = scorer {
-                self.resolve_prompt(&prompt).await?;
-                self.store().endpoint_by_name(&endpoint).await?;
+            match scorer {
+                ItemScorer::Judge { prompt, endpoint } => {
+                    self.resolve_prompt(&prompt).await?;
+                    self.store().endpoint_by_name(&endpoint).await?;
+                }
+                ItemScorer::Similarity { endpoint } => {
+                    self.store().endpoint_by_name(&endpoint).await?;
+                }
+                _ => {}
             }
         }
         self.store().endpoint_by_name(&spec.endpoint).await?;
@@ -172,6 +178,17 @@ impl Console {
             }
         }
         let judges = &judges;
+        let mut embedders = Vec::new();
+        for (name, scorer, threshold) in &scorers {
+            if let ItemScorer::Similarity { endpoint } = scorer {
+                embedders.push((
+                    name.clone(),
+                    self.prepare(endpoint, None).await?,
+                    *threshold,
+                ));
+            }
+        }
+        let embedders = &embedders;
         let worker = |slot: usize| {
             let (state, items, params, scorers, version) =
                 (&state, &items, &params, &scorers, &version);
@@ -236,6 +253,10 @@ impl Console {
                             if result.error.is_none() {
                                 for j in judges {
                                     self.judge(j, version, item, &mut result, cancel).await;
+                                }
+                                for (name, p, threshold) in embedders {
+                                    self.similarity(name, p, *threshold, item, &mut result)
+                                        .await;
                                 }
                             }
                             Some(result)
@@ -382,6 +403,47 @@ impl Console {
             }
             Err(why) => {
                 result.notes.insert(j.name.clone(), why);
+                result.passed = false;
+            }
+        }
+    }
+}
+
+impl Console {
+    /// Cosine similarity between the embeddings of the output and of each reference (the best
+    /// one counts), in one `/v1/embeddings` request that is logged and costed as a run call.
+    async fn similarity(
+        &self,
+        name: &str,
+        p: &crate::console::Prepared,
+        threshold: Option<f64>,
+        item: &DatasetItem,
+        result: &mut ItemResult,
+    ) {
+        if item.expected.is_empty() {
+            result
+                .notes
+                .insert(name.to_owned(), "no reference to compare with".into());
+            result.passed = false;
+            return;
+        }
+        let mut inputs = vec![result.output.clone()];
+        inputs.extend(item.expected.iter().cloned());
+        match self.embed(p, &inputs, CallSource::Run).await {
+            Ok(v) => {
+                let best = v[1..]
+                    .iter()
+                    .map(|r| crate::scoring::cosine(&v[0], r))
+                    .fold(f64::MIN, f64::max);
+                result.scores.insert(name.to_owned(), best);
+                if let Some(t) = threshold {
+                    result.passed &= best >= t;
+                }
+            }
+            Err(e) => {
+                result
+                    .notes
+                    .insert(name.to_owned(), format!("the embeddings call failed: {e}"));
                 result.passed = false;
             }
         }

@@ -128,6 +128,11 @@ pub enum ItemScorer {
         prompt: String,
         endpoint: String,
     },
+    /// Cosine similarity between `/v1/embeddings` vectors of the output and the closest
+    /// reference, from the named endpoint (`similarity=ENDPOINT`); computed by the run engine.
+    Similarity {
+        endpoint: String,
+    },
     /// The call's cost in USD (passes at or below the threshold).
     CostUsd,
 }
@@ -142,7 +147,13 @@ impl ItemScorer {
         if arg.is_some()
             && !matches!(
                 name,
-                "contains" | "not_contains" | "regex" | "json_schema" | "length" | "judge"
+                "contains"
+                    | "not_contains"
+                    | "regex"
+                    | "json_schema"
+                    | "length"
+                    | "judge"
+                    | "similarity"
             )
         {
             return Err(Error::invalid(&field, "takes no argument"));
@@ -197,6 +208,9 @@ impl ItemScorer {
             }
             "latency_ms" => Self::LatencyMs,
             "cost_usd" => Self::CostUsd,
+            "similarity" => Self::Similarity {
+                endpoint: need("an embeddings endpoint")?,
+            },
             other => Self::Text(Metric::parse(other).map_err(|_| {
                 Error::invalid(
                     "scorers",
@@ -219,8 +233,29 @@ impl ItemScorer {
     pub fn is_check(&self) -> bool {
         !matches!(
             self,
-            Self::Text(_) | Self::LatencyMs | Self::CostUsd | Self::Judge { .. }
+            Self::Text(_)
+                | Self::LatencyMs
+                | Self::CostUsd
+                | Self::Judge { .. }
+                | Self::Similarity { .. }
         )
+    }
+}
+
+/// Cosine similarity of two vectors (0 when either is all zeros or their lengths differ).
+pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    if a.len() != b.len() {
+        return 0.0;
+    }
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let (na, nb) = (
+        a.iter().map(|x| x * x).sum::<f64>().sqrt(),
+        b.iter().map(|x| x * x).sum::<f64>().sqrt(),
+    );
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
     }
 }
 
@@ -289,7 +324,7 @@ impl ItemScorer {
             }
             Self::Length(lo, hi) => yes((*lo..=*hi).contains(&output.chars().count())),
             Self::LatencyMs => latency_ms as f64,
-            Self::Judge { .. } => f64::NAN,
+            Self::Judge { .. } | Self::Similarity { .. } => f64::NAN,
             Self::CostUsd => cost_usd,
         }
     }
