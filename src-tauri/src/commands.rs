@@ -10,7 +10,7 @@ use milc_api::prompt::{
     CallBody, HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary,
     PromptVersion, Saved,
 };
-use milc_api::run::{ItemResult, RunInfo, RunProgress, RunSpec, RunSummary};
+use milc_api::run::{ItemResult, RunComparison, RunInfo, RunProgress, RunSpec, RunSummary};
 use milc_api::{
     CallError, CallRecord, CallSource, ChatRequest, ChatResult, ConnectionTest, Endpoint,
     EndpointSpec, TokenChange,
@@ -283,6 +283,11 @@ async fn runs_results(
     Ok((results, items))
 }
 
+#[tauri::command]
+async fn runs_compare(state: State<'_, AppState>, a: i64, b: i64) -> Reply<RunComparison> {
+    state.console.compare_runs(a, b).await.map_err(api)
+}
+
 /// The UI calls this once it is interactive: the start-up time goes to the log, and to the file
 /// named by `MILC_READY_FILE` for the start-up benchmark.
 #[tauri::command]
@@ -320,6 +325,7 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         runs_cancel,
         runs_summary,
         runs_results,
+        runs_compare,
         ui_ready
     ]
 }

@@ -160,6 +160,20 @@ async fn a_dataset_is_imported_and_a_run_is_watched_to_the_end_from_the_window()
     })
     .await;
 
+    // The same run again compares equal item by item.
+    type_into(&c, "#run-concurrency", "8").await;
+    el(&c, "#run-start").await.click().await.unwrap();
+    text_until(&c, "#runs-table", |t| t.matches("60/60").count() == 2).await;
+    el(&c, "#compare-a").await.select_by_value("1").await.unwrap();
+    el(&c, "#compare-b").await.select_by_value("2").await.unwrap();
+    el(&c, "#compare-go").await.click().await.unwrap();
+    let cmp = text_until(&c, "#compare-result", |t| t.contains("items paired")).await;
+    assert!(
+        cmp.contains("60 items paired · 0 regressions · 0 improvements"),
+        "{cmp}"
+    );
+    assert!(cmp.contains("rouge1"), "{cmp}");
+
     c.close().await.unwrap();
     driver.stop();
 }

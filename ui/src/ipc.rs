@@ -7,7 +7,7 @@ use milc_api::prompt::{
     HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
     Saved,
 };
-use milc_api::run::{ItemResult, RunInfo, RunSpec, RunSummary};
+use milc_api::run::{ItemResult, RunComparison, RunInfo, RunSpec, RunSummary};
 use milc_api::{
     cmd, CallError, CallRecord, ChatRequest, ChatResult, ConnectionTest, Endpoint, EndpointSpec,
     ErrorKind, TokenChange,
@@ -243,6 +243,10 @@ pub async fn runs_summary(id: i64) -> Result<RunSummary, CallError> {
 
 pub async fn runs_results(id: i64) -> Result<(Vec<ItemResult>, Vec<DatasetItem>), CallError> {
     invoke(cmd::RUNS_RESULTS, &json!({ "id": id })).await
+}
+
+pub async fn runs_compare(a: i64, b: i64) -> Result<RunComparison, CallError> {
+    invoke(cmd::RUNS_COMPARE, &json!({"a": a, "b": b})).await
 }
 
 pub async fn ui_ready() -> Result<(), CallError> {

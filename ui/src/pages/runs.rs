@@ -3,7 +3,9 @@
 //! latency), browse the results and open one beside its reference. Unfinished runs resume.
 
 use milc_api::dataset::DatasetItem;
-use milc_api::run::{ItemResult, RunInfo, RunProgress, RunSpec, RunStatus, RunSummary, ScorerSpec};
+use milc_api::run::{
+    ItemResult, RunComparison, RunInfo, RunProgress, RunSpec, RunStatus, RunSummary, ScorerSpec,
+};
 use milc_api::{CallError, EndpointStatus, Params};
 use yew::prelude::*;
 
@@ -178,6 +180,9 @@ pub fn Runs() -> Html {
                 <button class="primary" id="run-start" onclick={start} disabled={running}>{ "Start run" }</button>
             </section>
             { body }
+            if runs.len() >= 2 {
+                <Compare runs={(*runs).clone()} />
+            }
             if !runs.is_empty() {
                 <table class="grid" id="runs-table">
                     <thead><tr><th class="num">{ "Run" }</th><th>{ "Started" }</th><th>{ "Prompt" }</th><th>{ "Endpoint" }</th><th>{ "Dataset" }</th><th>{ "Status" }</th><th class="num">{ "Done" }</th><th></th></tr></thead>
@@ -362,5 +367,79 @@ fn Summary(p: &SummaryProps) -> Html {
             { for detail }
             { table }
         </>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct CompareProps {
+    runs: Vec<RunInfo>,
+}
+
+/// Two runs over the same dataset version: mean deltas with paired intervals, then the items,
+/// regressions first, each with both outputs side by side.
+#[function_component]
+fn Compare(p: &CompareProps) -> Html {
+    let a = use_state(|| p.runs.get(1).map_or(0, |r| r.id));
+    let b = use_state(|| p.runs.first().map_or(0, |r| r.id));
+    let result = use_state(|| None::<Result<RunComparison, CallError>>);
+    let pick = |id: &str, state: &UseStateHandle<i64>| {
+        let s = state.clone();
+        html! {
+            <select id={id.to_owned()} onchange={on_select(move |v| s.set(v.parse().unwrap_or(0)))}>
+                { for p.runs.iter().map(|r| html! {
+                    <option value={r.id.to_string()} selected={r.id == **state}>{ format!("run {} · {} · {}", r.id, r.prompt, r.spec.endpoint) }</option>
+                }) }
+            </select>
+        }
+    };
+    let onclick = {
+        let (a, b, result) = (a.clone(), b.clone(), result.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (a, b, result) = (*a, *b, result.clone());
+            yew::platform::spawn_local(
+                async move { result.set(Some(ipc::runs_compare(a, b).await)) },
+            );
+        })
+    };
+    let body = match &*result {
+        None => html! {},
+        Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="compare-error" /> },
+        Some(Ok(c)) => html! {
+            <div id="compare-result">
+                <p class="small">{ format!("{} items paired · {} regressions · {} improvements{}", c.items.len(), c.regressions, c.improvements,
+                    c.primary.as_ref().map(|m| format!(" (by {m})")).unwrap_or_default()) }</p>
+                <table class="grid compact">
+                    <thead><tr><th>{ "Score" }</th><th class="num">{ "Mean B − A" }</th><th>{ "95% interval (paired)" }</th></tr></thead>
+                    <tbody>
+                        { for c.deltas.iter().map(|(k, i)| html! {
+                            <tr><td class="mono">{ k.clone() }</td><td class="num">{ format!("{:+.4}", i.mean) }</td><td class="mono">{ format!("[{:+.4}, {:+.4}]", i.low, i.high) }</td></tr>
+                        }) }
+                    </tbody>
+                </table>
+                <table class="grid compact" id="compare-items">
+                    <thead><tr><th class="num">{ "Item" }</th><th>{ "Change" }</th><th>{ format!("Run {}", c.a.id) }</th><th>{ format!("Run {}", c.b.id) }</th></tr></thead>
+                    <tbody>
+                        { for c.items.iter().take(50).map(|d| html! {
+                            <tr>
+                                <td class="num">{ d.item }</td>
+                                <td class="mono small">{ d.deltas.iter().map(|(k, v)| format!("{k} {v:+.3}")).collect::<Vec<_>>().join(" · ") }</td>
+                                <td>{ gist(&d.a_output, 60) }</td>
+                                <td>{ gist(&d.b_output, 60) }</td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            </div>
+        },
+    };
+    html! {
+        <section class="panel compare">
+            <div class="row">
+                <h2>{ "Compare" }</h2>
+                { pick("compare-a", &a) }<span class="muted">{ "→" }</span>{ pick("compare-b", &b) }
+                <button id="compare-go" {onclick}>{ "Compare" }</button>
+            </div>
+            { body }
+        </section>
     }
 }
