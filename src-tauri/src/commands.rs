@@ -10,7 +10,9 @@ use milc_api::prompt::{
     CallBody, HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary,
     PromptVersion, Saved,
 };
-use milc_api::run::{ItemResult, RunComparison, RunInfo, RunProgress, RunSpec, RunSummary};
+use milc_api::run::{
+    ResultsPage, ResultsQuery, RunComparison, RunInfo, RunProgress, RunSpec, RunSummary,
+};
 use milc_api::{
     CallError, CallRecord, CallSource, ChatRequest, ChatResult, ConnectionTest, Endpoint,
     EndpointSpec, TokenChange,
@@ -272,15 +274,20 @@ async fn runs_summary(state: State<'_, AppState>, id: i64) -> Reply<RunSummary> 
     state.console.run_summary(id).await.map_err(api)
 }
 
-/// Every result of a run with its dataset item, in order.
+/// A page of a run's results, filtered and sorted by the store.
 #[tauri::command]
-async fn runs_results(
-    state: State<'_, AppState>,
-    id: i64,
-) -> Reply<(Vec<ItemResult>, Vec<DatasetItem>)> {
-    let results = state.console.run_results(id).await.map_err(api)?;
-    let items = state.console.run_items(id).await.map_err(api)?;
-    Ok((results, items))
+async fn runs_page(state: State<'_, AppState>, id: i64, query: ResultsQuery) -> Reply<ResultsPage> {
+    state
+        .console
+        .run_results_page(id, &query)
+        .await
+        .map_err(api)
+}
+
+/// One dataset item of a run, for its detail view.
+#[tauri::command]
+async fn runs_item(state: State<'_, AppState>, id: i64, item: u64) -> Reply<DatasetItem> {
+    state.console.run_item(id, item).await.map_err(api)
 }
 
 #[tauri::command]
@@ -324,7 +331,8 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         runs_execute,
         runs_cancel,
         runs_summary,
-        runs_results,
+        runs_page,
+        runs_item,
         runs_compare,
         ui_ready
     ]

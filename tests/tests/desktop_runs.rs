@@ -146,11 +146,7 @@ async fn a_dataset_is_imported_and_a_run_is_watched_to_the_end_from_the_window()
     );
 
     // Open a result: the output beside its reference.
-    el(&c, "#run-result-3 td:last-child")
-        .await
-        .click()
-        .await
-        .unwrap();
+    el(&c, "#run-result-3 button").await.click().await.unwrap();
     let output = text_until(&c, "#run-detail-output", |t| !t.trim().is_empty()).await;
     assert!(output.split_whitespace().count() >= 3, "{output}");
     let expected = el(&c, "#run-detail-expected").await.text().await.unwrap();
@@ -159,13 +155,40 @@ async fn a_dataset_is_imported_and_a_run_is_watched_to_the_end_from_the_window()
         t.contains("60/60") && t.contains("finished")
     })
     .await;
+    // Results are paged and sorted by the store.
+    text_until(&c, "#run-page", |t| t == "1–60 of 60").await;
+    el(&c, "#run-filter")
+        .await
+        .select_by_value("errors")
+        .await
+        .unwrap();
+    text_until(&c, "#run-page", |t| t.ends_with("of 0")).await;
+    el(&c, "#run-filter")
+        .await
+        .select_by_value("all")
+        .await
+        .unwrap();
+    el(&c, "#run-sort")
+        .await
+        .select_by_value("score:rouge1 desc")
+        .await
+        .unwrap();
+    text_until(&c, "#run-page", |t| t == "1–60 of 60").await;
 
     // The same run again compares equal item by item.
     type_into(&c, "#run-concurrency", "8").await;
     el(&c, "#run-start").await.click().await.unwrap();
     text_until(&c, "#runs-table", |t| t.matches("60/60").count() == 2).await;
-    el(&c, "#compare-a").await.select_by_value("1").await.unwrap();
-    el(&c, "#compare-b").await.select_by_value("2").await.unwrap();
+    el(&c, "#compare-a")
+        .await
+        .select_by_value("1")
+        .await
+        .unwrap();
+    el(&c, "#compare-b")
+        .await
+        .select_by_value("2")
+        .await
+        .unwrap();
     el(&c, "#compare-go").await.click().await.unwrap();
     let cmp = text_until(&c, "#compare-result", |t| t.contains("items paired")).await;
     assert!(

@@ -7,7 +7,7 @@ use milc_api::prompt::{
     HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
     Saved,
 };
-use milc_api::run::{ItemResult, RunComparison, RunInfo, RunSpec, RunSummary};
+use milc_api::run::{ResultsPage, ResultsQuery, RunComparison, RunInfo, RunSpec, RunSummary};
 use milc_api::{
     cmd, CallError, CallRecord, ChatRequest, ChatResult, ConnectionTest, Endpoint, EndpointSpec,
     ErrorKind, TokenChange,
@@ -241,8 +241,12 @@ pub async fn runs_summary(id: i64) -> Result<RunSummary, CallError> {
     invoke(cmd::RUNS_SUMMARY, &json!({ "id": id })).await
 }
 
-pub async fn runs_results(id: i64) -> Result<(Vec<ItemResult>, Vec<DatasetItem>), CallError> {
-    invoke(cmd::RUNS_RESULTS, &json!({ "id": id })).await
+pub async fn runs_page(id: i64, query: &ResultsQuery) -> Result<ResultsPage, CallError> {
+    invoke(cmd::RUNS_PAGE, &json!({"id": id, "query": query})).await
+}
+
+pub async fn runs_item(id: i64, item: u64) -> Result<DatasetItem, CallError> {
+    invoke(cmd::RUNS_ITEM, &json!({"id": id, "item": item})).await
 }
 
 pub async fn runs_compare(a: i64, b: i64) -> Result<RunComparison, CallError> {

@@ -42,7 +42,8 @@ pub mod cmd {
     pub const RUNS_EXECUTE: &str = "runs_execute";
     pub const RUNS_CANCEL: &str = "runs_cancel";
     pub const RUNS_SUMMARY: &str = "runs_summary";
-    pub const RUNS_RESULTS: &str = "runs_results";
+    pub const RUNS_PAGE: &str = "runs_page";
+    pub const RUNS_ITEM: &str = "runs_item";
     pub const RUNS_COMPARE: &str = "runs_compare";
     pub const UI_READY: &str = "ui_ready";
 }

@@ -184,3 +184,63 @@ pub struct RunComparison {
     /// Items only one of the runs answered without an error.
     pub unpaired: u64,
 }
+
+/// Which results a page shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultFilter {
+    #[default]
+    All,
+    Passed,
+    Failed,
+    Errors,
+}
+
+/// How a page of results is ordered.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultSort {
+    #[default]
+    Item,
+    Latency,
+    /// By one score.
+    Score(String),
+}
+
+/// A page of a run's results, sorted and filtered by the store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultsQuery {
+    #[serde(default)]
+    pub filter: ResultFilter,
+    #[serde(default)]
+    pub sort: ResultSort,
+    #[serde(default)]
+    pub descending: bool,
+    #[serde(default)]
+    pub offset: u64,
+    #[serde(default = "page")]
+    pub limit: u64,
+}
+
+fn page() -> u64 {
+    100
+}
+
+impl Default for ResultsQuery {
+    fn default() -> Self {
+        Self {
+            filter: ResultFilter::All,
+            sort: ResultSort::Item,
+            descending: false,
+            offset: 0,
+            limit: page(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultsPage {
+    /// How many results match the filter (over all pages).
+    pub total: u64,
+    pub results: Vec<ItemResult>,
+}

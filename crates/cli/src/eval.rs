@@ -207,10 +207,47 @@ pub async fn runs(console: &Console, cmd: RunsCmd) -> Result<ExitCode> {
                 print!("{}", format::comparison(&c));
             }
         }
-        RunsCmd::Show { id, json, results } => {
+        RunsCmd::Show {
+            id,
+            json,
+            results,
+            filter,
+            sort,
+            desc,
+            offset,
+            limit,
+        } => {
             if results {
-                let r = console.run_results(id).await.map_err(explain)?;
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                use milc_api::run::{ResultFilter, ResultSort, ResultsQuery};
+                let filter = match filter.as_str() {
+                    "all" => ResultFilter::All,
+                    "passed" => ResultFilter::Passed,
+                    "failed" => ResultFilter::Failed,
+                    "errors" => ResultFilter::Errors,
+                    other => bail!("--filter '{other}': use all, passed, failed or errors"),
+                };
+                let sort = match sort.as_str() {
+                    "item" => ResultSort::Item,
+                    "latency" => ResultSort::Latency,
+                    other => match other.strip_prefix("score:") {
+                        Some(name) => ResultSort::Score(name.to_owned()),
+                        None => bail!("--sort '{other}': use item, latency or score:NAME"),
+                    },
+                };
+                let q = ResultsQuery {
+                    filter,
+                    sort,
+                    descending: desc,
+                    offset,
+                    limit,
+                };
+                let page = console.run_results_page(id, &q).await.map_err(explain)?;
+                eprintln!(
+                    "{} of {} matching results from {offset}",
+                    page.results.len(),
+                    page.total
+                );
+                println!("{}", serde_json::to_string_pretty(&page.results)?);
             } else {
                 let s = console.run_summary(id).await.map_err(explain)?;
                 if json {

@@ -154,13 +154,26 @@ pub(crate) enum RunsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// A run's summary (with --results, every item's result)
+    /// A run's summary, or with --results its results as JSON (filtered, sorted and paged by
+    /// the store)
     Show {
         id: i64,
         #[arg(long)]
         json: bool,
         #[arg(long)]
         results: bool,
+        /// With --results: all, passed, failed or errors
+        #[arg(long, default_value = "all")]
+        filter: String,
+        /// With --results: item, latency, or score:NAME
+        #[arg(long, default_value = "item")]
+        sort: String,
+        #[arg(long)]
+        desc: bool,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
     },
     /// Compare two runs over the same dataset version: regressions and improvements first, mean
     /// deltas (B − A) with paired bootstrap 95% intervals

@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use futures_util::TryStreamExt;
 use milc_api::dataset::DatasetItem;
 use milc_api::prompt::{PromptPin, PromptVersion};
 use milc_api::run::{
-    Interval, ItemDelta, ItemResult, Percentiles, RunComparison, RunInfo, RunProgress, RunSpec,
-    RunStatus, RunSummary,
+    Interval, ItemDelta, ItemResult, Percentiles, ResultFilter, ResultSort, ResultsPage,
+    ResultsQuery, RunComparison, RunInfo, RunProgress, RunSpec, RunStatus, RunSummary,
 };
 use milc_api::{CallSource, ChatRequest, Cost, ErrorKind, UsageSource};
 use rand::{Rng, SeedableRng};
@@ -320,9 +321,21 @@ impl Console {
         Ok(compare(ra, rb, &xa, &xb))
     }
 
-    /// The dataset items of a run, in order (for showing an output beside its reference).
-    pub async fn run_items(&self, id: i64) -> Result<Vec<DatasetItem>, Error> {
-        Ok(self.store().run_items(id).await?)
+    /// Item `idx` of a run's dataset version (to show an output beside its reference).
+    pub async fn run_item(&self, id: i64, idx: u64) -> Result<DatasetItem, Error> {
+        let json: Option<String> = sqlx::query_scalar(
+            "SELECT i.item_json FROM dataset_items i JOIN runs r ON r.dataset_version_id = i.version_id
+             WHERE r.id = ? AND i.idx = ?",
+        )
+        .bind(id)
+        .bind(idx as i64)
+        .fetch_optional(self.store().pool())
+        .await
+        .map_err(StoreError::from)?;
+        let json =
+            json.ok_or_else(|| Error::invalid("item", format!("run {id} has no item {idx}")))?;
+        Ok(serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("dataset item: {e}")))?)
     }
 
     pub async fn runs(&self) -> Result<Vec<RunInfo>, Error> {
@@ -337,9 +350,66 @@ impl Console {
     /// Aggregates: mean of each score with a bootstrap 95 % interval (1000 resamples, seeded),
     /// pass rate, latency and TTFT percentiles, tokens, cost, errors by kind.
     pub async fn run_summary(&self, id: i64) -> Result<RunSummary, Error> {
-        let run = self.store().run(id).await?;
-        let results = self.store().run_results(id).await?;
-        Ok(summarize(run, &results))
+        let mut tally = Tally::new(self.store().run(id).await?);
+        let mut rows =
+            sqlx::query_scalar::<_, String>("SELECT result_json FROM run_results WHERE run_id = ?")
+                .bind(id)
+                .fetch(self.store().pool());
+        while let Some(json) = rows.try_next().await.map_err(StoreError::from)? {
+            let r: ItemResult = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("run result: {e}")))?;
+            tally.add(&r);
+        }
+        Ok(tally.finish())
+    }
+
+    /// One page of a run's results, filtered and sorted in the store.
+    pub async fn run_results_page(&self, id: i64, q: &ResultsQuery) -> Result<ResultsPage, Error> {
+        self.store().run(id).await?;
+        let filter = match q.filter {
+            ResultFilter::All => "",
+            ResultFilter::Passed => " AND passed = 1",
+            ResultFilter::Failed => " AND passed = 0",
+            ResultFilter::Errors => " AND failed = 1",
+        };
+        let order = match &q.sort {
+            ResultSort::Item => "item_idx, rep".to_owned(),
+            ResultSort::Latency => "latency_ms".to_owned(),
+            // The score's name is bound, not spliced: any text is safe here.
+            ResultSort::Score(_) => "json_extract(result_json, '$.scores.' || ?)".to_owned(),
+        };
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM run_results WHERE run_id = ?{filter}"
+        ))
+        .bind(id)
+        .fetch_one(self.store().pool())
+        .await
+        .map_err(StoreError::from)?;
+        let sql = format!(
+            "SELECT result_json FROM run_results WHERE run_id = ?{filter}
+             ORDER BY {order} {dir}, item_idx, rep LIMIT ? OFFSET ?"
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(id);
+        if let ResultSort::Score(name) = &q.sort {
+            query = query.bind(format!("\"{}\"", name.replace('"', "")));
+        }
+        let rows = query
+            .bind(q.limit.min(1000) as i64)
+            .bind(q.offset as i64)
+            .fetch_all(self.store().pool())
+            .await
+            .map_err(StoreError::from)?;
+        let results = rows
+            .iter()
+            .map(|j| {
+                serde_json::from_str(j).map_err(|e| StoreError::Corrupt(format!("run result: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ResultsPage {
+            total: total as u64,
+            results,
+        })
     }
 }
 
@@ -707,74 +777,120 @@ pub fn compare(a: RunInfo, b: RunInfo, xa: &[ItemResult], xb: &[ItemResult]) -> 
     }
 }
 
-pub fn summarize(run: RunInfo, results: &[ItemResult]) -> RunSummary {
-    let ok: Vec<&ItemResult> = results.iter().filter(|r| r.error.is_none()).collect();
-    let mut errors_by_kind = BTreeMap::new();
-    for r in results {
-        if let Some(e) = &r.error {
-            *errors_by_kind
-                .entry(e.kind.as_str().to_owned())
-                .or_insert(0) += 1;
+/// The aggregates of a run, folded one result at a time: only numbers are kept (a score per
+/// item and metric, latencies), never the outputs, so summarising a 100,000-item run stays small.
+pub struct Tally {
+    run: RunInfo,
+    items: u64,
+    errors: u64,
+    passed: u64,
+    errors_by_kind: BTreeMap<String, u64>,
+    scores: BTreeMap<String, Vec<f64>>,
+    latency: Vec<f64>,
+    ttft: Vec<f64>,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cost: i64,
+    cost_estimated: bool,
+    retries: u64,
+}
+
+impl Tally {
+    pub fn new(run: RunInfo) -> Self {
+        let scores = run
+            .spec
+            .scorers
+            .iter()
+            .map(|s| (s.metric.clone(), Vec::new()))
+            .collect();
+        Self {
+            run,
+            items: 0,
+            errors: 0,
+            passed: 0,
+            errors_by_kind: BTreeMap::new(),
+            scores,
+            latency: Vec::new(),
+            ttft: Vec::new(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost: 0,
+            cost_estimated: false,
+            retries: 0,
         }
     }
-    let scores = run
-        .spec
-        .scorers
-        .iter()
-        .map(|s| {
-            let values: Vec<f64> = ok
-                .iter()
-                .filter_map(|r| r.scores.get(&s.metric).copied())
-                .collect();
-            (s.metric.clone(), bootstrap_mean(&values, 0))
-        })
-        .collect();
-    let cost = results
-        .iter()
-        .filter_map(|r| r.cost)
-        .map(|c| c.pico_usd)
-        .sum();
-    RunSummary {
-        items: results.len() as u64,
-        errors: (results.len() - ok.len()) as u64,
-        errors_by_kind,
-        pass_rate: if results.is_empty() {
-            0.0
-        } else {
-            results.iter().filter(|r| r.passed).count() as f64 / results.len() as f64
-        },
-        scores,
-        latency_ms: percentiles(ok.iter().map(|r| r.latency_ms as f64).collect()),
-        ttft_ms: percentiles(
-            ok.iter()
-                .filter_map(|r| r.ttft_ms)
-                .map(|t| t as f64)
-                .collect(),
-        ),
-        prompt_tokens: ok
-            .iter()
-            .filter_map(|r| r.usage)
-            .map(|u| u.prompt_tokens)
-            .sum(),
-        completion_tokens: ok
-            .iter()
-            .filter_map(|r| r.usage)
-            .map(|u| u.completion_tokens)
-            .sum(),
-        cost: Cost {
-            pico_usd: cost,
-            source: UsageSource::Reported,
-        },
-        cost_estimated: results
-            .iter()
-            .filter_map(|r| r.cost)
-            .any(|c| c.source == UsageSource::Estimated),
-        retries: results
-            .iter()
-            .map(|r| r.requeued as u64 + r.attempts.saturating_sub(1) as u64)
-            .sum(),
-        run,
+
+    pub fn add(&mut self, r: &ItemResult) {
+        self.items += 1;
+        self.passed += u64::from(r.passed);
+        self.retries += r.requeued as u64 + r.attempts.saturating_sub(1) as u64;
+        if let Some(c) = r.cost {
+            self.cost += c.pico_usd;
+            self.cost_estimated |= c.source == UsageSource::Estimated;
+        }
+        if let Some(e) = &r.error {
+            self.errors += 1;
+            *self
+                .errors_by_kind
+                .entry(e.kind.as_str().to_owned())
+                .or_insert(0) += 1;
+            return;
+        }
+        for (metric, values) in &mut self.scores {
+            if let Some(v) = r.scores.get(metric) {
+                values.push(*v);
+            }
+        }
+        self.latency.push(r.latency_ms as f64);
+        if let Some(t) = r.ttft_ms {
+            self.ttft.push(t as f64);
+        }
+        if let Some(u) = r.usage {
+            self.prompt_tokens += u.prompt_tokens;
+            self.completion_tokens += u.completion_tokens;
+        }
     }
+
+    pub fn finish(self) -> RunSummary {
+        RunSummary {
+            items: self.items,
+            errors: self.errors,
+            errors_by_kind: self.errors_by_kind,
+            pass_rate: if self.items == 0 {
+                0.0
+            } else {
+                self.passed as f64 / self.items as f64
+            },
+            scores: self
+                .scores
+                .into_iter()
+                .map(|(m, v)| (m, bootstrap_mean(&v, 0)))
+                .collect(),
+            latency_ms: percentiles(self.latency),
+            ttft_ms: percentiles(self.ttft),
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cost: Cost {
+                pico_usd: self.cost,
+                source: if self.cost_estimated {
+                    UsageSource::Estimated
+                } else {
+                    UsageSource::Reported
+                },
+            },
+            cost_estimated: self.cost_estimated,
+            retries: self.retries,
+            run: self.run,
+        }
+    }
+}
+
+pub fn summarize(run: RunInfo, results: &[ItemResult]) -> RunSummary {
+    let mut t = Tally::new(run);
+    for r in results {
+        t.add(r);
+    }
+    t.finish()
 }
 
 // ---- the store ------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 
 use milc_api::dataset::DatasetItem;
 use milc_api::run::{
-    ItemResult, RunComparison, RunInfo, RunProgress, RunSpec, RunStatus, RunSummary, ScorerSpec,
+    ItemResult, ResultFilter, ResultSort, ResultsPage, ResultsQuery, RunComparison, RunInfo,
+    RunProgress, RunSpec, RunStatus, RunSummary, ScorerSpec,
 };
 use milc_api::{CallError, EndpointStatus, Params};
 use yew::prelude::*;
@@ -290,58 +291,122 @@ struct SummaryProps {
 #[function_component]
 fn Summary(p: &SummaryProps) -> Html {
     let s = &p.summary;
-    let results = use_state(|| None::<Result<(Vec<ItemResult>, Vec<DatasetItem>), CallError>>);
-    let selected = use_state(|| None::<usize>);
+    let id = s.run.id;
+    let query = use_state(ResultsQuery::default);
+    let page = use_state(|| None::<Result<ResultsPage, CallError>>);
+    let selected = use_state(|| None::<(ItemResult, Option<DatasetItem>)>);
     {
-        let (results, id) = (results.clone(), s.run.id);
-        use_effect_with(id, move |_| {
-            yew::platform::spawn_local(
-                async move { results.set(Some(ipc::runs_results(id).await)) },
-            );
+        let page = page.clone();
+        use_effect_with((id, (*query).clone()), move |(id, q)| {
+            let (id, q) = (*id, q.clone());
+            yew::platform::spawn_local(async move { page.set(Some(ipc::runs_page(id, &q).await)) });
         });
     }
-    let detail = match (&*results, *selected) {
-        (Some(Ok((rs, items))), Some(i)) => rs.get(i).map(|r| {
-            let item = items.get(r.item as usize);
-            html! {
-                <section class="panel result-detail" id="run-detail">
-                    <h2>{ format!("Item {} · repetition {}", r.item, r.rep) }</h2>
-                    if let Some(item) = item {
-                        <div class="small mono">{ for item.vars.iter().map(|(k, v)| html! { <div>{ format!("{k} = {v}") }</div> }) }</div>
-                    }
-                    <div class="compare-cols">
-                        <div><span class="label">{ "Output" }</span><pre class="output" id="run-detail-output">{ &r.output }</pre></div>
-                        <div><span class="label">{ "Reference" }</span><pre class="output" id="run-detail-expected">{ item.map(|i| i.expected.join("\n---\n")).unwrap_or_default() }</pre></div>
-                    </div>
-                    if let Some(e) = &r.error { <ErrorBox error={e.clone()} /> }
-                    <div class="small">{ for r.scores.iter().map(|(k, v)| html! { <span class="badge">{ format!("{k} {v:.4}") }</span> }) }</div>
-                    { for r.notes.iter().map(|(k, v)| html! { <div class="small muted">{ format!("{k}: {v}") }</div> }) }
-                </section>
-            }
-        }),
-        _ => None,
+    let open = {
+        let selected = selected.clone();
+        move |r: ItemResult| {
+            let selected = selected.clone();
+            Callback::from(move |_: MouseEvent| {
+                let (selected, r) = (selected.clone(), r.clone());
+                yew::platform::spawn_local(async move {
+                    let item = ipc::runs_item(id, r.item).await.ok();
+                    selected.set(Some((r, item)));
+                });
+            })
+        }
     };
-    let table = match &*results {
+    let set_query = |f: fn(&mut ResultsQuery, String)| {
+        let query = query.clone();
+        on_select(move |v| {
+            let mut q = (*query).clone();
+            f(&mut q, v);
+            q.offset = 0;
+            query.set(q);
+        })
+    };
+    let step = |forward: bool| {
+        let query = query.clone();
+        Callback::from(move |_: MouseEvent| {
+            let mut q = (*query).clone();
+            q.offset = if forward {
+                q.offset + q.limit
+            } else {
+                q.offset.saturating_sub(q.limit)
+            };
+            query.set(q);
+        })
+    };
+    let detail = selected.as_ref().map(|(r, item)| html! {
+        <section class="panel result-detail" id="run-detail">
+            <h2>{ format!("Item {} · repetition {}", r.item, r.rep) }</h2>
+            if let Some(item) = item {
+                <div class="small mono">{ for item.vars.iter().map(|(k, v)| html! { <div>{ format!("{k} = {v}") }</div> }) }</div>
+            }
+            <div class="compare-cols">
+                <div><span class="label">{ "Output" }</span><pre class="output" id="run-detail-output">{ &r.output }</pre></div>
+                <div><span class="label">{ "Reference" }</span><pre class="output" id="run-detail-expected">{ item.as_ref().map(|i| i.expected.join("\n---\n")).unwrap_or_default() }</pre></div>
+            </div>
+            if let Some(e) = &r.error { <ErrorBox error={e.clone()} /> }
+            <div class="small">{ for r.scores.iter().map(|(k, v)| html! { <span class="badge">{ format!("{k} {v:.4}") }</span> }) }</div>
+            { for r.notes.iter().map(|(k, v)| html! { <div class="small muted">{ format!("{k}: {v}") }</div> }) }
+        </section>
+    });
+    let sort_value = match &query.sort {
+        ResultSort::Item => "item".to_owned(),
+        ResultSort::Latency => "latency".to_owned(),
+        ResultSort::Score(m) => format!("score:{m}"),
+    };
+    let controls = html! {
+        <div class="row">
+            <label class="inline">{ "Show" }
+                <select id="run-filter" onchange={set_query(|q, v| q.filter = match v.as_str() {
+                    "passed" => ResultFilter::Passed, "failed" => ResultFilter::Failed, "errors" => ResultFilter::Errors, _ => ResultFilter::All })}>
+                    { for ["all", "passed", "failed", "errors"].iter().map(|f| html! { <option value={*f}>{ *f }</option> }) }
+                </select>
+            </label>
+            <label class="inline">{ "Sort by" }
+                <select id="run-sort" onchange={set_query(|q, v| {
+                    let (desc, key) = match v.strip_suffix(" desc") { Some(k) => (true, k.to_owned()), None => (false, v) };
+                    q.descending = desc;
+                    q.sort = match key.as_str() { "latency" => ResultSort::Latency, "item" => ResultSort::Item,
+                        k => ResultSort::Score(k.trim_start_matches("score:").to_owned()) };
+                })}>
+                    <option value="item" selected={sort_value == "item"}>{ "item" }</option>
+                    <option value="latency desc">{ "latency, slowest first" }</option>
+                    { for s.scores.keys().map(|m| html! { <>
+                        <option value={format!("score:{m}")}>{ format!("{m}, lowest first") }</option>
+                        <option value={format!("score:{m} desc")}>{ format!("{m}, highest first") }</option>
+                    </> }) }
+                </select>
+            </label>
+            <span class="spacer" />
+            <button class="small" id="run-prev" onclick={step(false)} disabled={query.offset == 0}>{ "← Previous" }</button>
+            <button class="small" id="run-next" onclick={step(true)}
+                disabled={page.as_ref().and_then(|p| p.as_ref().ok()).is_none_or(|p| query.offset + query.limit >= p.total)}>{ "Next →" }</button>
+        </div>
+    };
+    let table = match &*page {
         None => html! {},
         Some(Err(e)) => html! { <ErrorBox error={e.clone()} /> },
-        Some(Ok((rs, _))) => html! {
+        Some(Ok(pg)) => html! {
+            <>
+            <p class="small muted" id="run-page">{ format!("{}–{} of {}", (query.offset + 1).min(pg.total), query.offset + pg.results.len() as u64, pg.total) }</p>
             <table class="grid compact" id="run-results">
-                <thead><tr><th class="num">{ "Item" }</th><th>{ "Passed" }</th><th>{ "Scores" }</th><th class="num">{ "Latency" }</th><th>{ "Output" }</th></tr></thead>
+                <thead><tr><th class="num">{ "Item" }</th><th>{ "Passed" }</th><th>{ "Scores" }</th><th class="num">{ "Latency" }</th><th>{ "Output" }</th><th></th></tr></thead>
                 <tbody>
-                    { for rs.iter().enumerate().map(|(i, r)| {
-                        let sel = selected.clone();
-                        html! {
-                            <tr class={classes!("clickable", (*selected == Some(i)).then_some("selected"))} onclick={Callback::from(move |_: MouseEvent| sel.set(Some(i)))} id={format!("run-result-{i}")}>
-                                <td class="num">{ r.item }</td>
-                                <td>{ if r.error.is_some() { html! { <span class="badge danger">{ "error" }</span> } } else if r.passed { html! { <span class="badge ok">{ "pass" }</span> } } else { html! { <span class="badge warn">{ "fail" }</span> } } }</td>
-                                <td class="mono small">{ r.scores.iter().map(|(k, v)| format!("{k} {v:.3}")).collect::<Vec<_>>().join(" · ") }</td>
-                                <td class="num">{ format!("{} ms", r.latency_ms) }</td>
-                                <td>{ gist(&r.output, 60) }</td>
-                            </tr>
-                        }
+                    { for pg.results.iter().enumerate().map(|(i, r)| html! {
+                        <tr id={format!("run-result-{i}")}>
+                            <td class="num">{ r.item }</td>
+                            <td>{ if r.error.is_some() { html! { <span class="badge danger">{ "error" }</span> } } else if r.passed { html! { <span class="badge ok">{ "pass" }</span> } } else { html! { <span class="badge warn">{ "fail" }</span> } } }</td>
+                            <td class="mono small">{ r.scores.iter().map(|(k, v)| format!("{k} {v:.3}")).collect::<Vec<_>>().join(" · ") }</td>
+                            <td class="num">{ format!("{} ms", r.latency_ms) }</td>
+                            <td>{ gist(&r.output, 60) }</td>
+                            <td class="actions"><button class="small" onclick={open(r.clone())}>{ "Open" }</button></td>
+                        </tr>
                     }) }
                 </tbody>
             </table>
+            </>
         },
     };
     html! {
@@ -365,6 +430,7 @@ fn Summary(p: &SummaryProps) -> Html {
                     s.prompt_tokens, s.completion_tokens, s.cost.usd(), if s.cost_estimated { " (partly estimated)" } else { "" }, s.retries) }</p>
             </section>
             { for detail }
+            { controls }
             { table }
         </>
     }

@@ -1,0 +1,118 @@
+//! The run engine through `Console` on the built-in simulator: a run over a dataset, its summary
+//! folded from the store, and pages of results filtered and sorted by the store.
+
+use milc_api::prompt::{NewVersion, PromptContent};
+use milc_api::run::{ResultFilter, ResultSort, ResultsQuery, RunSpec, ScorerSpec};
+use milc_api::{Message, Params, Role};
+use milc_core::datasets::parse_jsonl;
+use milc_core::{Console, SIMULATOR_ENDPOINT};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn results_are_paged_sorted_and_filtered_by_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    c.save_prompt(
+        NewVersion {
+            prompt: "qa".into(),
+            description: None,
+            content: PromptContent {
+                messages: vec![Message::new(Role::User, "{{q}}")],
+                params: Params {
+                    max_tokens: Some(12),
+                    ..Params::default()
+                },
+                ..PromptContent::default()
+            },
+            note: String::new(),
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    let lines: String = (0..30)
+        .map(|i| {
+            format!("{{\"q\": \"question {i}\", \"expected\": \"the answer of the model {i}\"}}\n")
+        })
+        .collect();
+    let items = parse_jsonl("d.jsonl", &lines).unwrap();
+    c.store()
+        .import_dataset("d", &items, "d.jsonl")
+        .await
+        .unwrap();
+    let run = c
+        .create_run(RunSpec {
+            prompt: "qa".into(),
+            endpoint: SIMULATOR_ENDPOINT.into(),
+            dataset: "d".into(),
+            params: Params::default(),
+            repeat: 2,
+            concurrency: 4,
+            scorers: vec![ScorerSpec {
+                metric: "rouge1".into(),
+                arg: None,
+                threshold: Some(0.05),
+            }],
+            stem: false,
+        })
+        .await
+        .unwrap();
+    let progress = std::sync::Mutex::new(Vec::new());
+    let summary = c
+        .execute_run(
+            run.id,
+            &|p| progress.lock().unwrap().push(p.done),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(summary.items, 60, "30 items × 2 repetitions");
+    let seen = progress.into_inner().unwrap();
+    assert_eq!(seen.len(), 60, "one progress event per result");
+    assert_eq!(*seen.iter().max().unwrap(), 60);
+
+    let page = |q: ResultsQuery| {
+        let c = &c;
+        async move { c.run_results_page(run.id, &q).await.unwrap() }
+    };
+    let all = page(ResultsQuery::default()).await;
+    assert_eq!(all.total, 60);
+    let keys: Vec<(u64, u32)> = all.results.iter().map(|r| (r.item, r.rep)).collect();
+    assert_eq!(keys[..3], [(0, 0), (0, 1), (1, 0)]);
+    let by_score = page(ResultsQuery {
+        sort: ResultSort::Score("rouge1".into()),
+        descending: true,
+        limit: 10,
+        offset: 5,
+        ..ResultsQuery::default()
+    })
+    .await;
+    assert_eq!(by_score.results.len(), 10);
+    let scores: Vec<f64> = by_score
+        .results
+        .iter()
+        .map(|r| r.scores["rouge1"])
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    let failed = page(ResultsQuery {
+        filter: ResultFilter::Failed,
+        ..ResultsQuery::default()
+    })
+    .await;
+    assert!(failed.results.iter().all(|r| !r.passed));
+    let passed = (summary.pass_rate * 60.0).round() as u64;
+    assert_eq!(
+        failed.total,
+        60 - passed,
+        "the page counts agree with the summary"
+    );
+    assert_eq!(
+        page(ResultsQuery {
+            filter: ResultFilter::Errors,
+            ..ResultsQuery::default()
+        })
+        .await
+        .total,
+        0
+    );
+}
