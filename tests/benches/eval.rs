@@ -2,6 +2,9 @@
 //! wall time is 2000 × 0.05 / 32 = 3.125 s; the figure is the `milc eval` process's wall time
 //! from start to exit (creating the run, every call, scoring, the summary), best of 3.
 //!
+//! Then the peak memory (VmHWM) of a `milc eval` process over 100,000 items (simulator without
+//! latency, concurrency 64): results stream to the store, so memory should not grow with them.
+//!
 //! cargo build --release -p milc-cli && cargo bench -p milc-e2e --bench eval
 
 use std::process::Command;
@@ -78,5 +81,95 @@ fn main() {
     println!(
         "eval: best {best:.2} s against the ideal {ideal:.3} s → {:.1}% over ideal",
         (best / ideal - 1.0) * 100.0
+    );
+    peak_memory(100_000);
+}
+
+/// Peak resident memory of `milc eval` over `items` items, sampled from /proc while it runs.
+fn peak_memory(items: usize) {
+    let sim = SimProcess::start(&[], "unused");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("milc.db");
+    let milc = |args: &[&str]| {
+        let out = Command::new(milc_bin())
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let prompt = dir.path().join("p.yaml");
+    std::fs::write(
+        &prompt,
+        "messages:\n  - role: user\n    content: \"{{q}}\"\nparams:\n  max_tokens: 40\n",
+    )
+    .unwrap();
+    milc(&["prompts", "create", "p", "--file", prompt.to_str().unwrap()]);
+    let data: String = (0..items)
+        .map(|i| format!("{{\"q\": \"question number {i}\", \"expected\": \"an answer about question {i}\"}}\n"))
+        .collect();
+    let ds = dir.path().join("d.jsonl");
+    std::fs::write(&ds, data).unwrap();
+    milc(&["datasets", "import", ds.to_str().unwrap(), "--name", "d"]);
+    milc(&[
+        "endpoints",
+        "add",
+        "sim",
+        "--url",
+        &sim.url,
+        "--model",
+        "milc-sim",
+    ]);
+    let start = Instant::now();
+    let mut child = Command::new(milc_bin())
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "eval",
+            "--prompt",
+            "p",
+            "--endpoint",
+            "sim",
+            "--dataset",
+            "d",
+            "--scorers",
+            "rouge1,bleu",
+            "--concurrency",
+            "64",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let (mut peak_kb, mut at_10k) = (0u64, None);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            if let Some(kb) = text
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+            {
+                peak_kb = kb;
+            }
+        }
+        if at_10k.is_none() && start.elapsed().as_secs() >= 10 {
+            at_10k = Some(peak_kb);
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    println!(
+        "eval memory: {items} items in {:.1} s, peak RSS {:.1} MB ({:.1} MB after the first 10 s)",
+        start.elapsed().as_secs_f64(),
+        peak_kb as f64 / 1024.0,
+        at_10k.unwrap_or(peak_kb) as f64 / 1024.0
     );
 }

@@ -135,9 +135,17 @@ impl Console {
             })
             .await?;
         let params = merged_params(&version, spec);
-        let items = self.store().run_items(id).await?;
+        // Items are read in chunks as they are sent: memory does not grow with the dataset.
+        let count = info.total / u64::from(spec.repeat);
+        let version_id: i64 =
+            sqlx::query_scalar("SELECT dataset_version_id FROM runs WHERE id = ?")
+                .bind(id)
+                .fetch_one(self.store().pool())
+                .await
+                .map_err(StoreError::from)?;
+        let cache = &ItemCache::new(version_id);
         let done = self.store().run_done(id).await?;
-        let queue: VecDeque<(u64, u32, u32)> = (0..items.len() as u64)
+        let queue: VecDeque<(u64, u32, u32)> = (0..count)
             .flat_map(|i| (0..spec.repeat).map(move |r| (i, r, 0)))
             .filter(|(i, r, _)| !done.contains(&(*i, *r)))
             .collect();
@@ -191,8 +199,7 @@ impl Console {
         }
         let embedders = &embedders;
         let worker = |slot: usize| {
-            let (state, items, params, scorers, version) =
-                (&state, &items, &params, &scorers, &version);
+            let (state, params, scorers, version) = (&state, &params, &scorers, &version);
             async move {
                 loop {
                     if cancel.is_cancelled() {
@@ -213,8 +220,8 @@ impl Console {
                         tokio::time::sleep(Duration::from_millis(25)).await;
                         continue;
                     };
+                    let item = &cache.get(self.store(), idx).await?;
                     state.in_flight.fetch_add(1, Ordering::SeqCst);
-                    let item = &items[idx as usize];
                     let mut req =
                         ChatRequest::new(version.content.messages.clone(), params.clone());
                     req.variables = item.vars.clone();
@@ -517,6 +524,68 @@ impl Console {
                 result.passed = false;
             }
         }
+    }
+}
+
+/// Dataset items in chunks of `CHUNK`, read from the store when a job first needs one; the few
+/// most recent chunks are kept (jobs go out roughly in item order).
+struct ItemCache {
+    version_id: i64,
+    chunks: Mutex<VecDeque<(u64, std::sync::Arc<Vec<DatasetItem>>)>>,
+}
+
+const CHUNK: u64 = 256;
+const CHUNKS_KEPT: usize = 8;
+
+impl ItemCache {
+    fn new(version_id: i64) -> Self {
+        Self {
+            version_id,
+            chunks: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    async fn get(&self, store: &Store, idx: u64) -> StoreResult<DatasetItem> {
+        let chunk = idx / CHUNK;
+        let found = self
+            .chunks
+            .lock()
+            .expect("cache lock")
+            .iter()
+            .find(|(c, _)| *c == chunk)
+            .map(|(_, items)| items.clone());
+        let items = match found {
+            Some(items) => items,
+            None => {
+                let rows: Vec<String> = sqlx::query_scalar(
+                    "SELECT item_json FROM dataset_items WHERE version_id = ? AND idx >= ? AND idx < ?
+                     ORDER BY idx",
+                )
+                .bind(self.version_id)
+                .bind((chunk * CHUNK) as i64)
+                .bind(((chunk + 1) * CHUNK) as i64)
+                .fetch_all(store.pool())
+                .await?;
+                let items = std::sync::Arc::new(
+                    rows.iter()
+                        .map(|j| {
+                            serde_json::from_str(j)
+                                .map_err(|e| StoreError::Corrupt(format!("dataset item: {e}")))
+                        })
+                        .collect::<StoreResult<Vec<DatasetItem>>>()?,
+                );
+                let mut chunks = self.chunks.lock().expect("cache lock");
+                chunks.push_back((chunk, items.clone()));
+                if chunks.len() > CHUNKS_KEPT {
+                    chunks.pop_front();
+                }
+                items
+            }
+        };
+        items
+            .get((idx % CHUNK) as usize)
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt(format!("dataset item {idx} is missing")))
     }
 }
 
@@ -960,23 +1029,6 @@ impl Store {
             .await?
             .into_iter()
             .map(RunRow::into_info)
-            .collect()
-    }
-
-    /// The dataset items of a run, in order.
-    async fn run_items(&self, id: i64) -> StoreResult<Vec<DatasetItem>> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT i.item_json FROM dataset_items i JOIN runs r ON r.dataset_version_id = i.version_id
-             WHERE r.id = ? ORDER BY i.idx",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|j| {
-                serde_json::from_str(j)
-                    .map_err(|e| StoreError::Corrupt(format!("dataset item: {e}")))
-            })
             .collect()
     }
 
