@@ -136,10 +136,12 @@ async fn a_dataset_is_imported_and_a_run_is_watched_to_the_end_from_the_window()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(seen_between, "the progress bar moved while the run went on");
-    let progress = el(&c, "#run-progress").await;
+    // The last progress event and the summary replace each other: read the bar once the
+    // summary is shown.
+    let summary = text_until(&c, "#run-summary", |t| t.contains("rouge1")).await;
+    let progress = el(&c, "#run-summary #run-progress").await;
     assert_eq!(progress.attr("value").await.unwrap().as_deref(), Some("60"));
     assert_eq!(progress.attr("max").await.unwrap().as_deref(), Some("60"));
-    let summary = text_until(&c, "#run-summary", |t| t.contains("rouge1")).await;
     assert!(
         summary.contains("finished") && summary.contains("pass rate"),
         "{summary}"

@@ -954,14 +954,6 @@ impl Tally {
     }
 }
 
-pub fn summarize(run: RunInfo, results: &[ItemResult]) -> RunSummary {
-    let mut t = Tally::new(run);
-    for r in results {
-        t.add(r);
-    }
-    t.finish()
-}
-
 // ---- the store ------------------------------------------------------------------------------
 
 const RUN_SELECT: &str = "SELECT r.id, r.spec_json, r.status, r.created_ms, r.finished_ms,
