@@ -65,6 +65,23 @@ impl Drop for SimProcess {
     }
 }
 
+/// Runs `milc --db DB ARGS…` to completion and returns its stdout; a non-zero exit fails the
+/// test with its stderr.
+pub fn milc_ok(db: &Path, args: &[&str]) -> String {
+    let out = Command::new(milc_bin())
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "milc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Waits for a child to finish (30 s at most) and collects its output. Both pipes are drained
 /// while it runs, so a child that prints more than a pipe buffer holds cannot block on them.
 pub fn wait_output(mut child: Child) -> Output {

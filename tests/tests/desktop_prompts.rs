@@ -4,9 +4,7 @@
 //! the labelled version with its variables, check a structured answer field by field, and find
 //! the call again in the history, stored redacted, and reopen it.
 
-use std::process::Command;
-
-use milc_e2e::{files_containing, milc_bin, workspace_bin};
+use milc_e2e::{files_containing, milc_ok, workspace_bin};
 use serde_json::Value;
 use webdriver::{connect, el, text_until, type_into, value_of, Driver};
 
@@ -175,20 +173,8 @@ async fn a_prompt_is_versioned_diffed_labelled_and_run_from_the_window() {
     driver.stop();
 
     // The same library, headless.
-    let milc = |args: &[&str]| -> Value {
-        let out = Command::new(milc_bin())
-            .arg("--db")
-            .arg(home.path().join("milc.db"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let db = home.path().join("milc.db");
+    let milc = |args: &[&str]| -> Value { serde_json::from_str(&milc_ok(&db, args)).unwrap() };
     let v = milc(&["prompts", "show", "support:production", "--json"]);
     assert_eq!(v["version"], 2);
     assert_eq!(v["content"]["params"]["temperature"], 0.7);

@@ -3,10 +3,9 @@
 //! the progress bar move and reach the end, read the summary and open a result beside its
 //! reference.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use milc_e2e::{milc_bin, workspace_bin, SimProcess};
+use milc_e2e::{milc_ok, workspace_bin, SimProcess};
 use webdriver::{connect, el, text_until, type_into, Driver};
 
 mod webdriver;
@@ -20,19 +19,8 @@ async fn a_dataset_is_imported_and_a_run_is_watched_to_the_end_from_the_window()
     let home = tempfile::tempdir().unwrap();
     let sim = SimProcess::start(&["--latency-ms", "100"], "unused");
     // The prompt and the endpoint come from the CLI, on the database the window will open.
-    let milc = |args: &[&str]| {
-        let out = Command::new(milc_bin())
-            .arg("--db")
-            .arg(home.path().join("milc.db"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let db = home.path().join("milc.db");
+    let milc = |args: &[&str]| milc_ok(&db, args);
     let prompt = home.path().join("p.yaml");
     std::fs::write(
         &prompt,
