@@ -14,6 +14,8 @@ CREATE TABLE dataset_versions (
     variables_json TEXT    NOT NULL,
     source         TEXT    NOT NULL,
     created_ms     INTEGER NOT NULL,
+    -- The last time this content was imported: `NAME` means the most recently imported.
+    imported_ms    INTEGER NOT NULL,
     UNIQUE (dataset_id, hash)
 );
 

@@ -1148,6 +1148,12 @@ params:
     }
     let s = db.json(&["runs", "show", "1", "--json"]);
     let judge = s["scores"]["judge"]["mean"].as_f64().unwrap();
+    // The rubric is pinned to its version when the run is created.
+    let runs = db.json(&["runs", "list", "--json"]);
+    assert_eq!(
+        runs[0]["spec"]["scorers"][1]["arg"], "rubric@1@Local simulator",
+        "{runs}"
+    );
     assert!((1.0..=5.0).contains(&judge));
     // Ten answers and ten verdicts, each logged with its cost.
     let calls = db.json(&["calls", "--json", "--limit", "100"]);

@@ -96,6 +96,13 @@ fn gate_value(s: &RunSummary, name: &str) -> Option<f64> {
 
 impl Gate {
     fn check(&self, s: &RunSummary) -> Result<bool> {
+        // With every item failed there is nothing to measure: only error gates can pass.
+        if s.items > 0
+            && s.errors == s.items
+            && !matches!(self.name.as_str(), "errors" | "pass_rate")
+        {
+            return Ok(false);
+        }
         let v = gate_value(s, &self.name).ok_or_else(|| {
             anyhow!(
                 "--gate '{}': '{}' is not measured by this run (scores: {}; also pass_rate, errors, latency_p50_ms, latency_p95_ms, latency_p99_ms, cost_usd)",

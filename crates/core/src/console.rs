@@ -44,6 +44,19 @@ pub struct Prepared {
     target: Target,
 }
 
+impl Prepared {
+    /// `text` as it may be stored under this policy: redacted when it redacts before logging.
+    pub fn redact_for_storage(&self, text: &str) -> String {
+        if self.policy.mode.logging() {
+            self.redactor
+                .redact(text, &mut Placeholders::default())
+                .text
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
 pub struct Console {
     store: Store,
     secrets: Secrets,
@@ -307,8 +320,18 @@ impl Console {
         inputs: &[String],
         source: CallSource,
     ) -> Result<Vec<Vec<f64>>, Error> {
+        // The policy applies to embeddings too: redacted before sending when it says so.
+        let mut placeholders = Placeholders::default();
+        let sent: Vec<String> = if p.policy.mode.sending() {
+            inputs
+                .iter()
+                .map(|i| p.redactor.redact(i, &mut placeholders).text)
+                .collect()
+        } else {
+            inputs.to_vec()
+        };
         let start = std::time::Instant::now();
-        let r = self.client.embeddings(&p.target, inputs).await;
+        let r = self.client.embeddings(&p.target, &sent).await;
         let latency_ms = start.elapsed().as_millis() as u64;
         let usage = r.as_ref().ok().map(|(_, reported)| milc_api::Usage {
             prompt_tokens: reported.unwrap_or_else(|| {

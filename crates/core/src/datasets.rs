@@ -326,16 +326,25 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         let created = existing.is_none();
+        if let Some(id) = existing {
+            // Importing older content again makes it the current version of the name.
+            sqlx::query("UPDATE dataset_versions SET imported_ms = ? WHERE id = ?")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         if created {
             let version_id = sqlx::query(
                 "INSERT INTO dataset_versions (dataset_id, hash, items, variables_json, source,
-                     created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                     created_ms, imported_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(dataset_id)
             .bind(&hash)
             .bind(items.len() as i64)
             .bind(serde_json::to_string(&variables(items)).expect("names serialize"))
             .bind(source)
+            .bind(now_ms())
             .bind(now_ms())
             .execute(&mut *tx)
             .await?
@@ -424,7 +433,7 @@ impl Store {
 const VERSIONS: &str = "SELECT v.id, d.name, v.hash, v.items, v.variables_json, v.source,
         v.created_ms
      FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
-     ORDER BY v.id DESC";
+     ORDER BY v.imported_ms DESC, v.id DESC";
 
 #[derive(sqlx::FromRow)]
 struct VersionRow {

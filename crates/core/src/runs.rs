@@ -77,6 +77,18 @@ impl Console {
         if spec.concurrency == 0 || spec.concurrency > 512 {
             return Err(Error::invalid("concurrency", "from 1 to 512"));
         }
+        // A judge's rubric is pinned to the version it names now, so a resumed run is judged
+        // by the same rubric even if a label moves in between.
+        let mut spec = spec;
+        for s in &mut spec.scorers {
+            if let (Some(ItemScorer::Judge { prompt, endpoint }), Some(arg)) = (
+                ItemScorer::parse(&s.metric, s.arg.as_deref()).ok(),
+                &mut s.arg,
+            ) {
+                let v = self.resolve_prompt(&prompt).await?;
+                *arg = format!("{}@{}@{endpoint}", v.prompt, v.version);
+            }
+        }
         for (_, scorer, _) in parse_scorers(&spec)? {
             match scorer {
                 ItemScorer::Judge { prompt, endpoint } => {
@@ -212,7 +224,16 @@ impl Console {
                         }
                         continue;
                     }
-                    let job = state.queue.lock().expect("queue lock").pop_front();
+                    // Taken and counted in flight under one lock, so `idle` never sees a job
+                    // that is neither queued nor in flight.
+                    let job = {
+                        let mut queue = state.queue.lock().expect("queue lock");
+                        let job = queue.pop_front();
+                        if job.is_some() {
+                            state.in_flight.fetch_add(1, Ordering::SeqCst);
+                        }
+                        job
+                    };
                     let Some((idx, rep, requeued)) = job else {
                         if state.idle() {
                             return Ok(());
@@ -220,8 +241,10 @@ impl Console {
                         tokio::time::sleep(Duration::from_millis(25)).await;
                         continue;
                     };
+                    // Released on every path, errors included, or the other workers would wait
+                    // for it forever.
+                    let _flight = InFlight(&state.in_flight);
                     let item = &cache.get(self.store(), idx).await?;
-                    state.in_flight.fetch_add(1, Ordering::SeqCst);
                     let mut req =
                         ChatRequest::new(version.content.messages.clone(), params.clone());
                     req.variables = item.vars.clone();
@@ -267,10 +290,16 @@ impl Console {
                                         .await;
                                 }
                             }
-                            Some(result)
+                            // Cancelled while judging: no result, so a resume does it again.
+                            (!cancel.is_cancelled()).then_some(result)
                         }
                     };
-                    if let Some(result) = outcome {
+                    if let Some(mut result) = outcome {
+                        // What is stored follows the endpoint's policy, like the history.
+                        result.output = prepared.redact_for_storage(&result.output);
+                        for note in result.notes.values_mut() {
+                            *note = prepared.redact_for_storage(note);
+                        }
                         self.store().insert_result(id, &result).await?;
                         if result.error.is_some() {
                             state.errors.fetch_add(1, Ordering::Relaxed);
@@ -288,7 +317,6 @@ impl Console {
                         state.done.fetch_add(1, Ordering::Relaxed);
                         on_progress(&state.progress(id, total));
                     }
-                    state.in_flight.fetch_sub(1, Ordering::SeqCst);
                 }
             }
         };
@@ -589,6 +617,15 @@ impl ItemCache {
     }
 }
 
+/// One job in flight; dropping it (however the job ends) lets the pool see it is done.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 struct Shared {
     queue: Mutex<VecDeque<(u64, u32, u32)>>,
     allowed: AtomicUsize,
@@ -604,8 +641,8 @@ struct Shared {
 impl Shared {
     /// Nothing queued and nothing in flight that could come back.
     fn idle(&self) -> bool {
-        self.in_flight.load(Ordering::SeqCst) == 0
-            && self.queue.lock().expect("queue lock").is_empty()
+        let queue = self.queue.lock().expect("queue lock");
+        queue.is_empty() && self.in_flight.load(Ordering::SeqCst) == 0
     }
 
     fn progress(&self, run_id: i64, total: u64) -> RunProgress {
@@ -644,12 +681,17 @@ fn item_result(
     match r {
         Ok(res) => {
             let cost_usd = res.cost.pico_usd as f64 / 1e12;
+            // Redacted before sending, the answer may hold placeholders: score what it says.
+            let answer = res.restored.as_deref().unwrap_or(&res.output);
             let mut passed = true;
             let scores = scorers
                 .iter()
-                .filter(|(_, s, _)| !matches!(s, ItemScorer::Judge { .. }))
+                // Judges and similarity need calls: the engine scores them after this.
+                .filter(|(_, s, _)| {
+                    !matches!(s, ItemScorer::Judge { .. } | ItemScorer::Similarity { .. })
+                })
                 .map(|(name, s, threshold)| {
-                    let v = s.score(&res.output, &item.expected, res.latency_ms, cost_usd, stem);
+                    let v = s.score(answer, &item.expected, res.latency_ms, cost_usd, stem);
                     if let Some(t) = threshold {
                         passed &= if s.lower_is_better() {
                             v <= *t

@@ -42,6 +42,14 @@ async fn versions_are_immutable_and_resolve_by_name_or_hash_prefix() {
         "prefixes are 6+ characters"
     );
 
+    // Importing the first content again makes it the current version of the name.
+    let back = store.import_dataset("d", &items, "d.jsonl").await.unwrap();
+    assert!(!back.created);
+    assert_eq!(
+        store.dataset_version("d").await.unwrap().1.hash,
+        v1.version.hash
+    );
+
     let e = sqlx::query("UPDATE dataset_items SET item_json = '{}'")
         .execute(store.pool())
         .await

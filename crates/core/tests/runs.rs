@@ -116,3 +116,62 @@ async fn results_are_paged_sorted_and_filtered_by_the_store() {
         0
     );
 }
+
+#[tokio::test]
+async fn an_item_without_a_reference_is_noted_not_stored_as_a_broken_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    c.save_prompt(
+        NewVersion {
+            prompt: "qa".into(),
+            description: None,
+            content: PromptContent {
+                messages: vec![Message::new(Role::User, "{{q}}")],
+                ..PromptContent::default()
+            },
+            note: String::new(),
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    let items = parse_jsonl(
+        "d.jsonl",
+        "{\"q\": \"a\", \"expected\": \"x\"}\n{\"q\": \"b\"}\n",
+    )
+    .unwrap();
+    c.store()
+        .import_dataset("d", &items, "d.jsonl")
+        .await
+        .unwrap();
+    let run = c
+        .create_run(RunSpec {
+            prompt: "qa".into(),
+            endpoint: SIMULATOR_ENDPOINT.into(),
+            dataset: "d".into(),
+            params: Params::default(),
+            repeat: 1,
+            concurrency: 2,
+            scorers: vec![ScorerSpec {
+                metric: "similarity".into(),
+                arg: Some(SIMULATOR_ENDPOINT.into()),
+                threshold: Some(0.5),
+            }],
+            stem: false,
+        })
+        .await
+        .unwrap();
+    let s = c
+        .execute_run(run.id, &|_| {}, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(s.items, 2);
+    let results = c.run_results(run.id).await.unwrap();
+    assert!(results[0].scores["similarity"].is_finite());
+    assert!(!results[1].scores.contains_key("similarity"));
+    assert_eq!(
+        results[1].notes["similarity"],
+        "no reference to compare with"
+    );
+    assert!(!results[1].passed);
+}
