@@ -225,6 +225,21 @@ async fn datasets_import(
         .map_err(api)
 }
 
+/// A page of a dataset version's items.
+#[tauri::command]
+async fn datasets_items(
+    state: State<'_, AppState>,
+    reference: String,
+    offset: u64,
+    limit: u64,
+) -> Reply<(DatasetVersion, Vec<DatasetItem>)> {
+    state
+        .console
+        .dataset_items(&reference, offset, limit)
+        .await
+        .map_err(api)
+}
+
 #[tauri::command]
 async fn runs_list(state: State<'_, AppState>) -> Reply<Vec<RunInfo>> {
     state.console.runs().await.map_err(api)
@@ -326,6 +341,7 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         datasets_list,
         datasets_preview,
         datasets_import,
+        datasets_items,
         runs_list,
         runs_create,
         runs_execute,

@@ -86,6 +86,25 @@ async fn a_dataset_is_imported_and_a_run_is_watched_to_the_end_from_the_window()
     })
     .await;
     text_until(&c, "#datasets-table", |t| t.contains("support-qa")).await;
+    // Browse the version's items, a page at a time.
+    el(&c, "#datasets-table button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    text_until(&c, "#ds-items", |t| {
+        t.to_lowercase().contains("items 1–50 of 60")
+    })
+    .await;
+    el(&c, "#ds-next").await.click().await.unwrap();
+    let page = text_until(&c, "#ds-items", |t| {
+        t.to_lowercase().contains("items 51–60 of 60")
+    })
+    .await;
+    assert!(
+        page.contains("question 59 about latency") && page.contains("reference answer 59"),
+        "{page}"
+    );
 
     // Start a run and watch the progress bar move, then reach the end.
     el(&c, "#nav-runs").await.click().await.unwrap();

@@ -217,6 +217,18 @@ pub async fn datasets_import(
     .await
 }
 
+pub async fn datasets_items(
+    reference: &str,
+    offset: u64,
+    limit: u64,
+) -> Result<(DatasetVersion, Vec<DatasetItem>), CallError> {
+    invoke(
+        cmd::DATASETS_ITEMS,
+        &json!({"reference": reference, "offset": offset, "limit": limit}),
+    )
+    .await
+}
+
 pub async fn runs_list() -> Result<Vec<RunInfo>, CallError> {
     invoke(cmd::RUNS_LIST, &json!({})).await
 }

@@ -37,6 +37,7 @@ pub mod cmd {
     pub const DATASETS_LIST: &str = "datasets_list";
     pub const DATASETS_PREVIEW: &str = "datasets_preview";
     pub const DATASETS_IMPORT: &str = "datasets_import";
+    pub const DATASETS_ITEMS: &str = "datasets_items";
     pub const RUNS_LIST: &str = "runs_list";
     pub const RUNS_CREATE: &str = "runs_create";
     pub const RUNS_EXECUTE: &str = "runs_execute";

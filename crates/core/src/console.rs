@@ -680,6 +680,16 @@ impl Console {
         Ok(self.store.dataset_versions().await?)
     }
 
+    /// A page of a dataset version's items (`NAME` or `NAME@HASH`).
+    pub async fn dataset_items(
+        &self,
+        reference: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(DatasetVersion, Vec<milc_api::dataset::DatasetItem>), Error> {
+        Ok(self.store.dataset_items(reference, offset, limit).await?)
+    }
+
     pub async fn export_dataset(
         &self,
         reference: &str,

@@ -393,6 +393,32 @@ impl Store {
         Ok((id, first.into_version()?))
     }
 
+    /// A page of a version's items, in file order, and how many it has.
+    pub async fn dataset_items(
+        &self,
+        reference: &str,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<(DatasetVersion, Vec<DatasetItem>)> {
+        let (id, version) = self.dataset_version(reference).await?;
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT item_json FROM dataset_items WHERE version_id = ? ORDER BY idx LIMIT ? OFFSET ?",
+        )
+        .bind(id)
+        .bind(limit.min(1000) as i64)
+        .bind(offset as i64)
+        .fetch_all(self.pool())
+        .await?;
+        let items = rows
+            .iter()
+            .map(|j| {
+                serde_json::from_str(j)
+                    .map_err(|e| StoreError::Corrupt(format!("dataset item: {e}")))
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok((version, items))
+    }
+
     /// Writes a version's items to `out` as CSV or JSONL. JSONL streams row by row.
     pub async fn export_dataset(
         &self,

@@ -2,7 +2,7 @@
 //! or choose a CSV / JSONL file, preview it (counts, variables, the first items) or see the
 //! error with its line, then import it whole.
 
-use milc_api::dataset::{DatasetPreview, DatasetVersion};
+use milc_api::dataset::{DatasetItem, DatasetPreview, DatasetVersion};
 use milc_api::CallError;
 use yew::prelude::*;
 
@@ -12,6 +12,8 @@ use crate::ipc;
 #[function_component]
 pub fn Datasets() -> Html {
     let list = use_state(|| None::<Result<Vec<DatasetVersion>, CallError>>);
+    // The version being browsed and the first item shown.
+    let browse = use_state(|| None::<(String, u64)>);
     let rev = use_state(|| 0u32);
     {
         let list = list.clone();
@@ -29,20 +31,30 @@ pub fn Datasets() -> Html {
             <table class="grid" id="datasets-table">
                 <thead><tr><th>{ "Dataset" }</th><th>{ "Version" }</th><th class="num">{ "Items" }</th><th>{ "Variables" }</th><th>{ "Imported" }</th><th>{ "From" }</th></tr></thead>
                 <tbody>
-                    { for l.iter().map(|v| html! {
+                    { for l.iter().map(|v| {
+                        let (browse, reference) = (browse.clone(), format!("{}@{}", v.dataset, v.hash));
+                        html! {
                         <tr key={v.hash.clone()}>
-                            <td><strong>{ &v.dataset }</strong></td>
+                            <td><button class="small ghost" id={format!("ds-browse-{}", &v.hash[..12])} onclick={Callback::from(move |_: MouseEvent| browse.set(Some((reference.clone(), 0))))}><strong>{ &v.dataset }</strong></button></td>
                             <td class="mono" title={v.hash.clone()}>{ &v.hash[..12] }</td>
                             <td class="num">{ v.items }</td>
                             <td class="mono small">{ v.variables.join(", ") }</td>
                             <td class="mono small">{ local_time(v.created_ms) }</td>
                             <td class="small">{ &v.source }</td>
                         </tr>
-                    }) }
+                    }}) }
                 </tbody>
             </table>
         },
     };
+    let items_view = browse.as_ref().map(|(reference, offset)| {
+        html! {
+            <Items reference={reference.clone()} offset={*offset} on_page={{
+                let (browse, reference) = (browse.clone(), reference.clone());
+                Callback::from(move |o: u64| browse.set(Some((reference.clone(), o))))
+            }} />
+        }
+    });
     let on_imported = {
         let rev = rev.clone();
         Callback::from(move |_: ()| rev.set(*rev + 1))
@@ -51,6 +63,7 @@ pub fn Datasets() -> Html {
         <div class="page datasets">
             <header class="page-head"><h1>{ "Datasets" }</h1></header>
             { table }
+            { for items_view }
             <Import {on_imported} />
         </div>
     }
@@ -204,5 +217,60 @@ fn Import(p: &ImportProps) -> Html {
                 None => html! {},
             } }
         </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct ItemsProps {
+    reference: String,
+    offset: u64,
+    on_page: Callback<u64>,
+}
+
+const PAGE: u64 = 50;
+
+/// A page of a version's items: variables, references and metadata.
+#[function_component]
+fn Items(p: &ItemsProps) -> Html {
+    let page = use_state(|| None::<Result<(DatasetVersion, Vec<DatasetItem>), CallError>>);
+    {
+        let page = page.clone();
+        use_effect_with((p.reference.clone(), p.offset), move |(r, o)| {
+            let (r, o) = (r.clone(), *o);
+            yew::platform::spawn_local(async move {
+                page.set(Some(ipc::datasets_items(&r, o, PAGE).await))
+            });
+        });
+    }
+    match &*page {
+        None => html! {},
+        Some(Err(e)) => html! { <ErrorBox error={e.clone()} /> },
+        Some(Ok((v, items))) => {
+            let (prev, next) = (p.on_page.clone(), p.on_page.clone());
+            let offset = p.offset;
+            html! {
+                <section class="panel" id="ds-items">
+                    <div class="row">
+                        <h2>{ format!("{} · {} · items {}–{} of {}", v.dataset, &v.hash[..12], offset + 1, offset + items.len() as u64, v.items) }</h2>
+                        <span class="spacer" />
+                        <button class="small" id="ds-prev" disabled={offset == 0} onclick={Callback::from(move |_: MouseEvent| prev.emit(offset.saturating_sub(PAGE)))}>{ "← Previous" }</button>
+                        <button class="small" id="ds-next" disabled={offset + PAGE >= v.items} onclick={Callback::from(move |_: MouseEvent| next.emit(offset + PAGE))}>{ "Next →" }</button>
+                    </div>
+                    <table class="grid compact">
+                        <thead><tr><th class="num">{ "#" }</th>{ for v.variables.iter().map(|n| html! { <th class="mono">{ n.clone() }</th> }) }<th>{ "expected" }</th><th>{ "metadata" }</th></tr></thead>
+                        <tbody>
+                            { for items.iter().enumerate().map(|(i, item)| html! {
+                                <tr>
+                                    <td class="num">{ offset + i as u64 }</td>
+                                    { for v.variables.iter().map(|n| html! { <td>{ gist(item.vars.get(n).map_or("", String::as_str), 50) }</td> }) }
+                                    <td>{ gist(&item.expected.join(" | "), 60) }</td>
+                                    <td class="mono small">{ if item.metadata.is_empty() { String::new() } else { serde_json::to_string(&item.metadata).unwrap_or_default() } }</td>
+                                </tr>
+                            }) }
+                        </tbody>
+                    </table>
+                </section>
+            }
+        }
     }
 }
