@@ -66,6 +66,13 @@ impl Db {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Writes `text` to `name` beside the database and returns its path.
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    }
+
     fn json(&self, args: &[&str]) -> Value {
         serde_json::from_str(&self.ok(args, "")).unwrap()
     }
@@ -426,11 +433,7 @@ fn redact_reads_stdin_and_reports_what_it_replaced() {
 #[test]
 fn the_prompt_library_works_headless() {
     let db = Db::new();
-    let file = |name: &str, text: &str| {
-        let p = db.dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_owned()
-    };
+    let file = |name: &str, text: &str| db.file(name, text);
     let v1 = file(
         "v1.yaml",
         "description: Answers support tickets\nnote: first cut\nmessages:\n  - role: system\n    content: You help the {{team}} team.\n  - role: user\n    content: \"Ticket from {{customer}}: {{question}}\"\nparams:\n  temperature: 0.2\n",
@@ -694,11 +697,7 @@ fn score_prints_one_line_of_reference_exact_scores_per_pair() {
 #[test]
 fn datasets_import_whole_or_not_at_all_are_versioned_by_content_and_round_trip() {
     let db = Db::new();
-    let file = |name: &str, text: &str| {
-        let p = db.dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_owned()
-    };
+    let file = |name: &str, text: &str| db.file(name, text);
     let csv = file(
         "qa.csv",
         "question,team,expected_1,expected_2,meta.source\n\"Why, exactly?\",ops,Because,As designed,faq\nHow?,billing,Like this,,chat\n",
@@ -791,31 +790,16 @@ fn datasets_import_whole_or_not_at_all_are_versioned_by_content_and_round_trip()
 
 /// A prompt over `{{question}}` and a dataset of `n` questions with one reference each.
 fn eval_fixture(db: &Db, n: usize) {
-    let prompt = db.dir.path().join("p.yaml");
-    std::fs::write(
-        &prompt,
+    let prompt = db.file(
+        "p.yaml",
         "messages:\n  - role: user\n    content: \"{{question}}\"\nparams:\n  max_tokens: 20\n",
-    )
-    .unwrap();
-    db.ok(
-        &[
-            "prompts",
-            "create",
-            "qa",
-            "--file",
-            prompt.to_str().unwrap(),
-        ],
-        "",
     );
+    db.ok(&["prompts", "create", "qa", "--file", &prompt], "");
     let data: String = (0..n)
         .map(|i| format!("{{\"question\": \"question {i} about latency\", \"expected\": \"the latency of the model\"}}\n"))
         .collect();
-    let ds = db.dir.path().join("ds.jsonl");
-    std::fs::write(&ds, data).unwrap();
-    db.ok(
-        &["datasets", "import", ds.to_str().unwrap(), "--name", "ds"],
-        "",
-    );
+    let ds = db.file("ds.jsonl", &data);
+    db.ok(&["datasets", "import", &ds, "--name", "ds"], "");
 }
 
 #[test]

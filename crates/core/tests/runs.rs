@@ -8,8 +8,8 @@ use milc_core::datasets::parse_jsonl;
 use milc_core::{Console, SIMULATOR_ENDPOINT};
 use tokio_util::sync::CancellationToken;
 
-#[tokio::test]
-async fn results_are_paged_sorted_and_filtered_by_the_store() {
+/// A console on a new database with prompt `qa` (one user message, `{{q}}`).
+async fn console_with_prompt(params: Params) -> (tempfile::TempDir, Console) {
     let dir = tempfile::tempdir().unwrap();
     let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
     c.save_prompt(
@@ -18,10 +18,7 @@ async fn results_are_paged_sorted_and_filtered_by_the_store() {
             description: None,
             content: PromptContent {
                 messages: vec![Message::new(Role::User, "{{q}}")],
-                params: Params {
-                    max_tokens: Some(12),
-                    ..Params::default()
-                },
+                params,
                 ..PromptContent::default()
             },
             note: String::new(),
@@ -30,6 +27,16 @@ async fn results_are_paged_sorted_and_filtered_by_the_store() {
     )
     .await
     .unwrap();
+    (dir, c)
+}
+
+#[tokio::test]
+async fn results_are_paged_sorted_and_filtered_by_the_store() {
+    let (_dir, c) = console_with_prompt(Params {
+        max_tokens: Some(12),
+        ..Params::default()
+    })
+    .await;
     let lines: String = (0..30)
         .map(|i| {
             format!("{{\"q\": \"question {i}\", \"expected\": \"the answer of the model {i}\"}}\n")
@@ -119,22 +126,7 @@ async fn results_are_paged_sorted_and_filtered_by_the_store() {
 
 #[tokio::test]
 async fn an_item_without_a_reference_is_noted_not_stored_as_a_broken_score() {
-    let dir = tempfile::tempdir().unwrap();
-    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
-    c.save_prompt(
-        NewVersion {
-            prompt: "qa".into(),
-            description: None,
-            content: PromptContent {
-                messages: vec![Message::new(Role::User, "{{q}}")],
-                ..PromptContent::default()
-            },
-            note: String::new(),
-        },
-        true,
-    )
-    .await
-    .unwrap();
+    let (_dir, c) = console_with_prompt(Params::default()).await;
     let items = parse_jsonl(
         "d.jsonl",
         "{\"q\": \"a\", \"expected\": \"x\"}\n{\"q\": \"b\"}\n",
