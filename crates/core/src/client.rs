@@ -3,6 +3,7 @@
 //! everything that happened, success or failure, and the caller logs it.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
@@ -48,15 +49,13 @@ pub struct Exchange {
     pub error: Option<CallError>,
 }
 
-#[derive(Clone, Debug)]
+/// Two HTTP clients, each built on first use: loading and parsing the system's root
+/// certificates costs tens of milliseconds, which a run against `http://` (the simulator, a
+/// local vLLM or Ollama) should not pay at start-up.
+#[derive(Clone, Debug, Default)]
 pub struct Client {
-    http: reqwest::Client,
-}
-
-impl Default for Client {
-    fn default() -> Self {
-        Self::new()
-    }
+    plain: Arc<OnceLock<reqwest::Client>>,
+    tls: Arc<OnceLock<reqwest::Client>>,
 }
 
 /// Progress of the current call, shared across its attempts.
@@ -87,12 +86,20 @@ impl From<CallError> for Failed {
 
 impl Client {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("milc/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the TLS backend initialises");
-        Self { http }
+        Self::default()
+    }
+
+    /// The client for `url`: without root certificates for `http://`, with them otherwise.
+    fn http(&self, url: &str) -> &reqwest::Client {
+        let tls = !url.starts_with("http://");
+        let cell = if tls { &self.tls } else { &self.plain };
+        cell.get_or_init(|| {
+            let b = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .user_agent(concat!("milc/", env!("CARGO_PKG_VERSION")));
+            let b = if tls { b } else { b.tls_certs_only([]) };
+            b.build().expect("the TLS backend initialises")
+        })
     }
 
     /// `POST {base}/chat/completions`. Calls `on_delta` with each piece of content as it arrives
@@ -180,7 +187,7 @@ impl Client {
         p.usage = None;
         p.finish_reason = None;
         let mut rb = self
-            .http
+            .http(&t.base_url)
             .post(url(&t.base_url, "chat/completions"))
             .headers(headers(t)?)
             .header(CONTENT_TYPE, "application/json")
@@ -272,7 +279,7 @@ impl Client {
     ) -> Result<(Vec<Vec<f64>>, Option<u64>), CallError> {
         let body = json!({"model": t.model, "input": inputs, "encoding_format": "float"});
         let rb = self
-            .http
+            .http(&t.base_url)
             .post(url(&t.base_url, "embeddings"))
             .headers(headers(t).map_err(|f| f.error)?)
             .timeout(t.timeout)
@@ -319,7 +326,7 @@ impl Client {
     /// connection test should say at once what is wrong.
     pub async fn models(&self, t: &Target) -> Result<Vec<String>, CallError> {
         let rb = self
-            .http
+            .http(&t.base_url)
             .get(url(&t.base_url, "models"))
             .headers(headers(t).map_err(|f| f.error)?)
             .timeout(t.timeout);

@@ -16,6 +16,7 @@ pub mod secrets;
 pub mod sse;
 pub mod store;
 pub mod structured;
+pub mod writer;
 
 pub use console::{default_db_path, default_log_dir, Console, SIMULATOR_ENDPOINT};
 pub use secrets::{SecretError, SecretString, Secrets};

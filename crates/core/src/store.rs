@@ -9,7 +9,9 @@ use milc_api::{
     ErrorKind, Outcome, PricePerMillion, Prices, Usage, UsageSource,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::{ConnectOptions, FromRow, SqlitePool};
+
+use crate::writer::{Row, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -40,6 +42,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    writer: Writer,
 }
 
 impl Store {
@@ -59,18 +62,23 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(|source| StoreError::Open {
                 path: path.display().to_string(),
                 source,
             })?;
         sqlx::migrate!("../../migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let writer = Writer::start(opts.connect().await?);
+        Ok(Self { pool, writer })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     pub async fn close(&self) {
@@ -188,42 +196,9 @@ impl Store {
 
     // ---- call log ---------------------------------------------------------------------------
 
+    /// Logs one call; commits it with whatever other rows are waiting (see [`crate::writer`]).
     pub async fn insert_call(&self, c: &Call) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
-        let model_id: i64 = sqlx::query_scalar(
-            "INSERT INTO models (name) VALUES (?)
-             ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
-        )
-        .bind(&c.model)
-        .fetch_one(&mut *tx)
-        .await?;
-        let u = c.usage.as_ref();
-        let id = sqlx::query(
-            "INSERT INTO calls (at_ms, endpoint_id, model_id, source, outcome, http_status,
-                 error_kind, latency_ms, ttft_ms, prompt_tokens, cached_tokens, completion_tokens,
-                 reasoning_tokens, cost_pico_usd, usage_reported)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(c.at_ms)
-        .bind(c.endpoint_id)
-        .bind(model_id)
-        .bind(source_code(c.source))
-        .bind(outcome_code(c.outcome))
-        .bind(c.http_status.map(i64::from))
-        .bind(c.error_kind.map(error_code))
-        .bind(c.latency_ms as i64)
-        .bind(c.ttft_ms.map(|t| t as i64))
-        .bind(u.map(|u| u.prompt_tokens as i64))
-        .bind(u.map(|u| u.cached_tokens as i64))
-        .bind(u.map(|u| u.completion_tokens as i64))
-        .bind(u.map(|u| u.reasoning_tokens as i64))
-        .bind(c.cost.map(|c| c.pico_usd))
-        .bind(u.map(|u| u.source == UsageSource::Reported))
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
-        tx.commit().await?;
-        Ok(id)
+        self.writer.write(Row::Call(c.clone())).await
     }
 
     /// The newest `limit` calls, newest first.
@@ -279,7 +254,7 @@ fn unique_violation(e: sqlx::Error, name: &str) -> StoreError {
 
 // The small integer codes stored in `calls`. Never renumber: rows already written use them.
 
-fn source_code(s: CallSource) -> i64 {
+pub(crate) fn source_code(s: CallSource) -> i64 {
     match s {
         CallSource::Cli => 1,
         CallSource::Playground => 2,
@@ -300,7 +275,7 @@ fn source_from(code: i64) -> Result<CallSource> {
     .ok_or_else(|| StoreError::Corrupt(format!("unknown call source code {code}")))
 }
 
-fn outcome_code(o: Outcome) -> i64 {
+pub(crate) fn outcome_code(o: Outcome) -> i64 {
     match o {
         Outcome::Ok => 0,
         Outcome::Error => 1,
@@ -315,7 +290,7 @@ fn outcome_from(code: i64) -> Result<Outcome> {
         .ok_or_else(|| StoreError::Corrupt(format!("unknown call outcome code {code}")))
 }
 
-fn error_code(k: ErrorKind) -> i64 {
+pub(crate) fn error_code(k: ErrorKind) -> i64 {
     match k {
         ErrorKind::Config => 1,
         ErrorKind::Connection => 2,

@@ -605,6 +605,7 @@ async fn hang(sim: &Arc<Shared>) -> Response {
 }
 
 pub async fn handle(State(sim): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let arrived = std::time::Instant::now();
     let req = match parse_request(&body) {
         Ok(req) => req,
         Err(e) => return e.into_response(),
@@ -622,7 +623,7 @@ pub async fn handle(State(sim): State<Arc<Shared>>, headers: HeaderMap, body: By
     if fault == Some(Fault::Hang) {
         return hang(&sim).await;
     }
-    sim.latency().await;
+    sim.latency(arrived).await;
 
     let id = sim.chat_id();
     match fault {

@@ -87,13 +87,17 @@ fn bad(message: &str, param: &'static str) -> ApiError {
 }
 
 pub async fn handle(State(sim): State<Arc<Shared>>, body: Bytes) -> Response {
-    match respond(&sim, &body).await {
+    match respond(&sim, &body, std::time::Instant::now()).await {
         Ok(res) => res,
         Err(e) => e.into_response(),
     }
 }
 
-async fn respond(sim: &Shared, body: &[u8]) -> Result<Response, ApiError> {
+async fn respond(
+    sim: &Shared,
+    body: &[u8],
+    arrived: std::time::Instant,
+) -> Result<Response, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
             format!("We could not parse the JSON body of your request: {e}."),
@@ -158,7 +162,7 @@ async fn respond(sim: &Shared, body: &[u8]) -> Result<Response, ApiError> {
         }
     };
 
-    sim.latency().await;
+    sim.latency(arrived).await;
 
     let prompt_tokens = inputs.iter().map(|s| count_tokens(s)).sum();
     let data = inputs

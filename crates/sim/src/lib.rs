@@ -136,13 +136,26 @@ impl Shared {
         format!("req_{}", self.unique_hex())
     }
 
-    /// The configured latency; cut short by shutdown so `stop()` never waits on it.
-    async fn latency(&self) {
+    /// The configured latency after `arrived`, cut short by shutdown so `stop()` never waits on
+    /// it. Precise to about 0.1 ms: tokio's timers round up to the next millisecond (and the
+    /// reactor's wait rounds once more), which made a 50 ms latency 51–52 ms, so the last 2 ms
+    /// are slept on a blocking thread with the OS's fine-grained timer.
+    async fn latency(&self, arrived: std::time::Instant) {
         if self.latency.is_zero() {
             return;
         }
+        let deadline = arrived + self.latency;
+        let wait = async {
+            if let Some(coarse) = deadline.checked_sub(Duration::from_millis(2)) {
+                tokio::time::sleep_until(coarse.into()).await;
+            }
+            let rest = deadline.saturating_duration_since(std::time::Instant::now());
+            if !rest.is_zero() {
+                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(self.latency) => {}
+            _ = wait => {}
             _ = self.shutdown.cancelled() => {}
         }
     }
