@@ -803,6 +803,69 @@ fn eval_fixture(db: &Db, n: usize) {
 }
 
 #[test]
+fn eval_keeps_within_announced_rate_limits_instead_of_collecting_429s() {
+    let db = Db::new();
+    eval_fixture(&db, 30);
+    // 10 requests per 400 ms, announced in x-ratelimit-* headers; the 11th in a window is a 429.
+    let sim = SimProcess::start(&["--rate-limit", "10/400ms"], CANARY);
+    db.ok(
+        &[
+            "endpoints",
+            "add",
+            "limited",
+            "--url",
+            &sim.url,
+            "--model",
+            "milc-sim",
+            "--max-retries",
+            "0",
+        ],
+        "",
+    );
+    let report = db.dir.path().join("summary.json");
+    let out = db.run(
+        &[
+            "eval",
+            "--prompt",
+            "qa",
+            "--endpoint",
+            "limited",
+            "--dataset",
+            "ds",
+            "--scorers",
+            "rouge1",
+            "--concurrency",
+            "4",
+            "--json",
+            report.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(s["items"], 30);
+    assert_eq!(s["errors"], 0, "{s}");
+    // Three windows' worth of requests, and not one sent over the budget the server announced.
+    assert_eq!(
+        s["retries"], 0,
+        "requests were sent into a spent window: {s}"
+    );
+    let calls = db.json(&["calls", "--json", "--limit", "100"]);
+    let statuses: Vec<&Value> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["http_status"])
+        .collect();
+    assert_eq!(statuses.len(), 30, "{calls}");
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
+#[test]
 fn eval_completes_every_item_through_rate_limits_and_server_errors_and_gates_the_exit_code() {
     let db = Db::new();
     eval_fixture(&db, 200);

@@ -284,6 +284,10 @@ struct SimArgs {
     /// Seed of the random fault choice
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Allow at most N requests per window (e.g. 20/1s, 600/1m), announced in x-ratelimit-*
+    /// headers; requests over it get 429 with Retry-After
+    #[arg(long, value_name = "N/WINDOW", value_parser = milc_sim::parse_rate_window)]
+    rate_limit: Option<milc_sim::RateWindow>,
     /// Require this bearer token (taken from the environment so it stays out of `ps`)
     #[arg(long = "api-key-env", value_name = "VAR")]
     api_key_env: Option<String>,
@@ -535,6 +539,7 @@ async fn sim(args: SimArgs) -> Result<ExitCode> {
         faults: args.faults,
         seed: args.seed,
         api_key,
+        rate_limit: args.rate_limit,
         ..milc_sim::SimConfig::default()
     };
     let handle = milc_sim::start((args.host, args.port).into(), config)

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
+
+use crate::ratelimit::RateLimit;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
@@ -46,6 +48,8 @@ pub struct Exchange {
     pub attempts: u32,
     /// Status of the last HTTP response.
     pub status: Option<u16>,
+    /// What the last response's headers said about the endpoint's rate limits.
+    pub rate_limit: Option<RateLimit>,
     pub error: Option<CallError>,
 }
 
@@ -67,6 +71,7 @@ struct Progress {
     usage: Option<Usage>,
     ttft: Option<Duration>,
     status: Option<u16>,
+    rate_limit: Option<RateLimit>,
 }
 
 /// A failed attempt, with the response headers that steer the retry.
@@ -171,6 +176,7 @@ impl Client {
             latency: start.elapsed(),
             attempts,
             status: p.status,
+            rate_limit: p.rate_limit,
             error,
         }
     }
@@ -200,6 +206,7 @@ impl Client {
         let resp = send(rb, t.timeout).await?;
         let status = resp.status().as_u16();
         p.status = Some(status);
+        p.rate_limit = RateLimit::from_headers(resp.headers());
         if !resp.status().is_success() {
             return Err(failure(resp, t.timeout).await);
         }
@@ -511,7 +518,7 @@ fn config(message: impl Into<String>) -> Failed {
     .into()
 }
 
-fn cancelled() -> CallError {
+pub(crate) fn cancelled() -> CallError {
     CallError {
         kind: ErrorKind::Cancelled,
         message: "cancelled".into(),

@@ -26,6 +26,7 @@ use crate::client::{Client, Target};
 use crate::datasets;
 use crate::endpoints::{self, EMBEDDED_SIM_URL};
 use crate::prompts;
+use crate::ratelimit::RateGate;
 use crate::redact::{Placeholders, Redactor};
 use crate::secrets::{SecretString, Secrets};
 use crate::store::{now_ms, Store};
@@ -42,6 +43,8 @@ pub struct Prepared {
     policy: milc_api::RedactionPolicy,
     redactor: Redactor,
     target: Target,
+    /// Requests to this endpoint kept within the limits its responses announce.
+    gate: RateGate,
 }
 
 impl Prepared {
@@ -309,6 +312,7 @@ impl Console {
             policy,
             redactor,
             target,
+            gate: RateGate::default(),
         })
     }
 
@@ -416,7 +420,21 @@ impl Console {
             ..ChatRequest::new(sent, req.params.clone())
         };
 
+        let ticket = tokio::select! {
+            t = p.gate.acquire() => t,
+            _ = cancel.cancelled() => {
+                return Err(Error::Call {
+                    error: crate::client::cancelled(),
+                    call_id: None,
+                    partial: String::new(),
+                })
+            }
+        };
         let ex = self.client.chat(&p.target, &wire, on_delta, cancel).await;
+        if let Some(r) = &ex.rate_limit {
+            p.gate.observe(&ticket, r);
+        }
+        drop(ticket);
         let cost = ex.usage.map(|u| ep.spec.prices.cost(&u));
         let ms = |d: Duration| d.as_millis() as u64;
         let call = milc_api::Call {

@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod errors;
 pub mod history;
 pub mod prompts;
+pub mod ratelimit;
 pub mod redact;
 pub mod retry;
 pub mod runs;

@@ -165,6 +165,7 @@ impl Console {
         let max = spec.concurrency as usize;
         let state = Shared {
             queue: Mutex::new(queue),
+            changed: tokio::sync::Notify::new(),
             allowed: AtomicUsize::new(max),
             in_flight: AtomicUsize::new(0),
             streak: AtomicUsize::new(0),
@@ -249,7 +250,7 @@ impl Console {
                         if let Some(t) = tail.take() {
                             commit(t).await?;
                         }
-                        tokio::time::sleep(Duration::from_millis(25)).await;
+                        state.wait().await;
                         if state.idle() {
                             break;
                         }
@@ -272,12 +273,12 @@ impl Console {
                         if state.idle() {
                             break;
                         }
-                        tokio::time::sleep(Duration::from_millis(25)).await;
+                        state.wait().await;
                         continue;
                     };
                     // Released on every path, errors included, or the other workers would wait
                     // for it forever.
-                    let _flight = InFlight(&state.in_flight);
+                    let _flight = InFlight(state);
                     let item = &cache.get(self.store(), idx).await?;
                     let mut req =
                         ChatRequest::new(version.content.messages.clone(), params.clone());
@@ -655,16 +656,20 @@ impl ItemCache {
 }
 
 /// One job in flight; dropping it (however the job ends) lets the pool see it is done.
-struct InFlight<'a>(&'a AtomicUsize);
+struct InFlight<'a>(&'a Shared);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        // A waiting worker may now find the run done, or a requeued job.
+        self.0.changed.notify_waiters();
     }
 }
 
 struct Shared {
     queue: Mutex<VecDeque<(u64, u32, u32)>>,
+    /// Notified when a job leaves flight, so idle workers need not poll.
+    changed: tokio::sync::Notify,
     allowed: AtomicUsize,
     in_flight: AtomicUsize,
     streak: AtomicUsize,
@@ -676,6 +681,15 @@ struct Shared {
 }
 
 impl Shared {
+    /// Waits until a job leaves flight (or 25 ms, should the notice come between the check
+    /// and the wait).
+    async fn wait(&self) {
+        tokio::select! {
+            _ = self.changed.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+        }
+    }
+
     /// Nothing queued and nothing in flight that could come back.
     fn idle(&self) -> bool {
         let queue = self.queue.lock().expect("queue lock");

@@ -13,6 +13,7 @@ mod faults;
 mod sse;
 mod structured;
 mod tokens;
+mod window;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -36,6 +37,7 @@ use crate::error::ApiError;
 use crate::faults::FaultPicker;
 pub use crate::faults::{parse_fault_spec, Fault};
 use crate::tokens::mix64;
+pub use crate::window::{parse_rate_window, RateWindow};
 
 /// How the simulator behaves. `Default` is a fast, fault-free server with two models.
 #[derive(Clone)]
@@ -53,6 +55,8 @@ pub struct SimConfig {
     pub api_key: Option<String>,
     /// Served model ids. An id containing "reasoning" reports reasoning tokens.
     pub models: Vec<String>,
+    /// A fixed-window request limit, announced in `x-ratelimit-*` headers; over it, 429.
+    pub rate_limit: Option<RateWindow>,
 }
 
 impl Default for SimConfig {
@@ -64,6 +68,7 @@ impl Default for SimConfig {
             seed: 0,
             api_key: None,
             models: vec!["milc-sim".to_owned(), "milc-sim-reasoning".to_owned()],
+            rate_limit: None,
         }
     }
 }
@@ -77,6 +82,7 @@ impl fmt::Debug for SimConfig {
             .field("seed", &self.seed)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("models", &self.models)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -97,6 +103,7 @@ pub(crate) struct Shared {
     /// Hung requests and paced streams currently alive; lets tests prove that a client
     /// disconnect really ends the work.
     live: AtomicUsize,
+    window: Option<window::WindowState>,
 }
 
 impl Shared {
@@ -117,6 +124,7 @@ impl Shared {
             id_salt: mix64(now),
             next_id: AtomicU64::new(0),
             live: AtomicUsize::new(0),
+            window: config.rate_limit.map(window::WindowState::new),
         }
     }
 
@@ -184,6 +192,7 @@ fn build(config: SimConfig, shutdown: CancellationToken) -> (Router, Arc<Shared>
         .route("/v1/models/{id}", get(get_model))
         .route("/v1/chat/completions", post(chat::handle))
         .route("/v1/embeddings", post(embeddings::handle))
+        .route_layer(middleware::from_fn_with_state(sim.clone(), window::limit))
         .route_layer(middleware::from_fn_with_state(sim.clone(), require_api_key))
         .route("/v1/health/live", get(live))
         .route("/v1/health/ready", get(ready))
