@@ -695,6 +695,69 @@ fn score_prints_one_line_of_reference_exact_scores_per_pair() {
 }
 
 #[test]
+fn datasets_edit_stores_a_new_version_and_export_writes_a_file() {
+    let db = Db::new();
+    let ds = db.file("d.jsonl", "{\"q\": \"a\"}\n{\"q\": \"b\"}\n");
+    db.ok(&["datasets", "import", &ds, "--name", "d"], "");
+
+    // A bad line names the item, fails, and stores nothing.
+    let out = db.run(&["datasets", "edit", "d", "--set", "1={\"q\": "], "");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("item 1:1:"), "{err}");
+    assert_eq!(
+        db.json(&["datasets", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let said = db.ok(
+        &[
+            "datasets",
+            "edit",
+            "d",
+            "--set",
+            "0={\"q\": \"A\", \"expected\": \"x\"}",
+            "--delete",
+            "1",
+            "--add",
+            "{\"q\": \"c\"}",
+        ],
+        "",
+    );
+    assert!(said.starts_with("stored 2 items as version "), "{said}");
+    let versions = db.json(&["datasets", "list", "--json"]);
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    assert!(
+        versions[0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("edit of d@"),
+        "{versions}"
+    );
+
+    let path = db.dir.path().join("out.csv");
+    db.ok(
+        &[
+            "datasets",
+            "export",
+            "d",
+            "--format",
+            "csv",
+            "--out",
+            path.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "q,expected\nA,x\nc,\n"
+    );
+}
+
+#[test]
 fn datasets_import_whole_or_not_at_all_are_versioned_by_content_and_round_trip() {
     let db = Db::new();
     let file = |name: &str, text: &str| db.file(name, text);

@@ -1,7 +1,7 @@
 //! Datasets: items with variables, one or more reference outputs and metadata; immutable
 //! versions identified by content hash.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -45,4 +45,34 @@ pub struct DatasetPreview {
 pub struct Imported {
     pub version: DatasetVersion,
     pub created: bool,
+}
+
+/// Changes to one dataset version. Saving them stores a new version of the same dataset (the
+/// base stays as it was, and runs keep pointing at it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetEdit {
+    /// The version edited: `NAME@HASH`, or `NAME` for the newest.
+    pub base: String,
+    /// Replacement items by index (0-based) in the base version, each as one JSONL line.
+    #[serde(default)]
+    pub set: BTreeMap<u64, String>,
+    /// Indexes (0-based) of items to leave out.
+    #[serde(default)]
+    pub delete: BTreeSet<u64>,
+    /// Items appended after the last one, each as one JSONL line.
+    #[serde(default)]
+    pub add: Vec<String>,
+}
+
+impl DatasetEdit {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.delete.is_empty() && self.add.is_empty()
+    }
+}
+
+/// A version written to a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exported {
+    pub version: DatasetVersion,
+    pub path: String,
 }

@@ -208,6 +208,23 @@ enum DatasetsCmd {
         dataset: String,
         #[arg(long, default_value = "jsonl", value_name = "csv|jsonl")]
         format: String,
+        /// Write to FILE instead (through a temporary file: never half-written)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Store an edited copy of a version as a new version (the base stays as it was)
+    Edit {
+        /// NAME for the newest version, or NAME@HASH
+        dataset: String,
+        /// Replace item IDX (0-based) with a JSONL line, e.g. 3='{"q": "…", "expected": "…"}'
+        #[arg(long = "set", value_name = "IDX=JSON")]
+        set: Vec<String>,
+        /// Leave out item IDX (0-based)
+        #[arg(long = "delete", value_name = "IDX")]
+        delete: Vec<u64>,
+        /// Append an item written as a JSONL line
+        #[arg(long = "add", value_name = "JSON")]
+        add: Vec<String>,
     },
 }
 
@@ -1035,7 +1052,67 @@ async fn datasets(console: &Console, cmd: DatasetsCmd) -> Result<ExitCode> {
                 print!("{}", format::datasets_table(&list));
             }
         }
-        DatasetsCmd::Export { dataset, format } => {
+        DatasetsCmd::Export {
+            dataset,
+            format,
+            out: Some(path),
+        } => {
+            let format = milc_core::datasets::Format::parse(&format).map_err(explain)?;
+            let done = console
+                .export_dataset_file(&dataset, format, &path.to_string_lossy())
+                .await
+                .map_err(explain)?;
+            eprintln!(
+                "wrote {} items of {}@{} to {}",
+                done.version.items,
+                done.version.dataset,
+                &done.version.hash[..12],
+                done.path
+            );
+        }
+        DatasetsCmd::Edit {
+            dataset,
+            set,
+            delete,
+            add,
+        } => {
+            let mut edit = milc_api::dataset::DatasetEdit {
+                base: dataset,
+                delete: delete.into_iter().collect(),
+                add,
+                ..Default::default()
+            };
+            for s in set {
+                let (idx, line) = s
+                    .split_once('=')
+                    .and_then(|(i, l)| Some((i.trim().parse::<u64>().ok()?, l)))
+                    .ok_or_else(|| {
+                        anyhow!("--set '{s}': write it as IDX=JSON, e.g. 3='{{\"q\": \"…\"}}'")
+                    })?;
+                edit.set.insert(idx, line.to_owned());
+            }
+            let i = console.edit_dataset(&edit).await.map_err(explain)?;
+            let v = &i.version;
+            if i.created {
+                println!(
+                    "stored {} items as version {} of '{}'",
+                    v.items,
+                    &v.hash[..12],
+                    v.dataset
+                );
+            } else {
+                println!(
+                    "unchanged: '{}' already has this content as version {}",
+                    v.dataset,
+                    &v.hash[..12]
+                );
+            }
+        }
+        DatasetsCmd::Export {
+            dataset,
+            format,
+            out: None,
+        } => {
             let format = milc_core::datasets::Format::parse(&format).map_err(explain)?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             console

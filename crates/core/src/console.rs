@@ -20,7 +20,7 @@ use milc_api::prompt::{
 };
 use milc_api::Message;
 
-use milc_api::dataset::{DatasetPreview, DatasetVersion, Imported};
+use milc_api::dataset::{DatasetEdit, DatasetPreview, DatasetVersion, Exported, Imported};
 
 use crate::client::{Client, Target};
 use crate::datasets;
@@ -715,6 +715,65 @@ impl Console {
         out: &mut dyn std::io::Write,
     ) -> Result<DatasetVersion, Error> {
         self.store.export_dataset(reference, format, out).await
+    }
+
+    /// Applies `edit` to its base version and stores the result as a new version of the same
+    /// dataset; the base is untouched. A bad line is refused before anything is stored.
+    pub async fn edit_dataset(&self, edit: &DatasetEdit) -> Result<Imported, Error> {
+        let (id, base) = self.store.dataset_version(&edit.base).await?;
+        let items = datasets::apply_edit(self.store.version_items(id).await?, edit)?;
+        let source = format!("edit of {}@{}", base.dataset, &base.hash[..12]);
+        Ok(self
+            .store
+            .import_dataset(&base.dataset, &items, &source)
+            .await?)
+    }
+
+    /// Writes a version to `path` (empty: `NAME-HASH.EXT` in the user's downloads folder) by way
+    /// of a temporary file beside it, so a failed export leaves no half-written file.
+    pub async fn export_dataset_file(
+        &self,
+        reference: &str,
+        format: datasets::Format,
+        path: &str,
+    ) -> Result<Exported, Error> {
+        let (_, v) = self.store.dataset_version(reference).await?;
+        let path = if path.trim().is_empty() {
+            let dir = directories::UserDirs::new()
+                .and_then(|u| u.download_dir().map(Path::to_path_buf))
+                .or_else(|| directories::UserDirs::new().map(|u| u.home_dir().to_path_buf()))
+                .unwrap_or_else(|| PathBuf::from("."));
+            dir.join(format!(
+                "{}-{}.{}",
+                v.dataset,
+                &v.hash[..12],
+                format.extension()
+            ))
+        } else {
+            PathBuf::from(path.trim())
+        };
+        let shown = path.display().to_string();
+        let fail = |e: std::io::Error| Error::invalid(shown.clone(), format!("cannot write: {e}"));
+        let tmp = path.with_extension("partial");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(fail)?);
+        let written = async {
+            let version = self.export_dataset(reference, format, &mut out).await?;
+            std::io::Write::flush(&mut out).map_err(fail)?;
+            drop(out);
+            std::fs::rename(&tmp, &path).map_err(fail)?;
+            Ok::<_, Error>(version)
+        }
+        .await;
+        match written {
+            Ok(version) => Ok(Exported {
+                version,
+                path: shown,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
     }
 
     /// The history, newest first, filtered to entries holding every word of `search`.

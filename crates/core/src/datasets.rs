@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::Path;
 
 use futures_util::TryStreamExt;
-use milc_api::dataset::{DatasetItem, DatasetPreview, DatasetVersion, Imported};
+use milc_api::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Imported};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -36,6 +36,13 @@ impl Format {
                 "format",
                 format!("'{other}' is not a dataset format: use csv or jsonl"),
             )),
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Jsonl => "jsonl",
         }
     }
 
@@ -214,6 +221,62 @@ pub fn parse_jsonl(file: &str, text: &str) -> Result<Vec<DatasetItem>, Error> {
         items.push(item);
     }
     Ok(items)
+}
+
+/// `items` with `edit` applied: replacements in place, deletions left out, additions at the end.
+/// Every line is parsed before anything changes; an error names the item (`item 3`, `new item
+/// 1`) and the column.
+pub fn apply_edit(items: Vec<DatasetItem>, edit: &DatasetEdit) -> Result<Vec<DatasetItem>, Error> {
+    if edit.is_empty() {
+        return Err(Error::invalid("edit", "nothing to change"));
+    }
+    let n = items.len() as u64;
+    for &idx in edit.set.keys().chain(&edit.delete) {
+        if idx >= n {
+            return Err(Error::invalid(
+                format!("item {idx}"),
+                format!("{} has items 0 to {}", edit.base, n.saturating_sub(1)),
+            ));
+        }
+    }
+    if let Some(idx) = edit.set.keys().find(|i| edit.delete.contains(i)) {
+        return Err(Error::invalid(
+            format!("item {idx}"),
+            "is both changed and deleted",
+        ));
+    }
+    let one = |label: String, line: &str| -> Result<DatasetItem, Error> {
+        let mut parsed = parse_jsonl(&label, line)?;
+        match (parsed.pop(), parsed.is_empty()) {
+            (Some(item), true) => Ok(item),
+            _ => Err(Error::invalid(
+                label,
+                "write exactly one item, as one JSON object",
+            )),
+        }
+    };
+    let mut set = BTreeMap::new();
+    for (idx, line) in &edit.set {
+        set.insert(*idx, one(format!("item {idx}"), line)?);
+    }
+    let mut added = Vec::new();
+    for (i, line) in edit.add.iter().enumerate() {
+        added.push(one(format!("new item {}", i + 1), line)?);
+    }
+    let mut out: Vec<DatasetItem> = items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !edit.delete.contains(&(*i as u64)))
+        .map(|(i, item)| set.remove(&(i as u64)).unwrap_or(item))
+        .collect();
+    out.extend(added);
+    if out.is_empty() {
+        return Err(Error::invalid(
+            "edit",
+            "a dataset version needs at least one item",
+        ));
+    }
+    Ok(out)
 }
 
 /// SHA-256 over the items' JSON, one per line, in order (maps are sorted, so equal content in
@@ -420,6 +483,22 @@ impl Store {
     }
 
     /// Writes a version's items to `out` as CSV or JSONL. JSONL streams row by row.
+    /// Every item of version `version_id`, in order.
+    pub async fn version_items(&self, version_id: i64) -> StoreResult<Vec<DatasetItem>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT item_json FROM dataset_items WHERE version_id = ? ORDER BY idx",
+        )
+        .bind(version_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|j| {
+                serde_json::from_str(j)
+                    .map_err(|e| StoreError::Corrupt(format!("dataset item: {e}")))
+            })
+            .collect()
+    }
+
     pub async fn export_dataset(
         &self,
         reference: &str,
