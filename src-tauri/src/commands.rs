@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use milc_api::dataset::{DatasetItem, DatasetPreview, DatasetVersion, Imported};
+use milc_api::dataset::{
+    DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Exported, Imported,
+};
 use milc_api::prompt::{
     CallBody, HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary,
     PromptVersion, Saved,
@@ -240,6 +242,27 @@ async fn datasets_items(
         .map_err(api)
 }
 
+/// Stores an edited copy of a version as a new version.
+#[tauri::command]
+async fn datasets_edit(state: State<'_, AppState>, edit: DatasetEdit) -> Reply<Imported> {
+    state.console.edit_dataset(&edit).await.map_err(api)
+}
+
+/// Writes a version to `path` (empty: the downloads folder).
+#[tauri::command]
+async fn datasets_export(
+    state: State<'_, AppState>,
+    reference: String,
+    kind: String,
+    path: String,
+) -> Reply<Exported> {
+    state
+        .console
+        .export_dataset_file(&reference, format(&kind)?, &path)
+        .await
+        .map_err(api)
+}
+
 #[tauri::command]
 async fn runs_list(state: State<'_, AppState>) -> Reply<Vec<RunInfo>> {
     state.console.runs().await.map_err(api)
@@ -342,6 +365,8 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         datasets_preview,
         datasets_import,
         datasets_items,
+        datasets_edit,
+        datasets_export,
         runs_list,
         runs_create,
         runs_execute,

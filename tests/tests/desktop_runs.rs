@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use milc_e2e::{milc_ok, workspace_bin, SimProcess};
-use webdriver::{connect, el, text_until, type_into, Driver};
+use webdriver::{connect, el, paste_into, text_until, type_into, Driver};
 
 mod webdriver;
 
@@ -67,14 +67,7 @@ async fn a_dataset_is_imported_and_a_run_is_watched_to_the_end_from_the_window()
     let lines: Vec<String> = (0..60)
         .map(|i| format!("{{\"question\": \"question {i} about latency\", \"expected\": \"reference answer {i}\"}}"))
         .collect();
-    // Typing 60 lines key by key is slow: set the value as a paste would, and say so.
-    c.execute(
-        "const t = document.querySelector('#ds-text'); t.value = arguments[0];\
-         t.dispatchEvent(new Event('input', { bubbles: true }));",
-        vec![serde_json::Value::String(lines.join("\n"))],
-    )
-    .await
-    .unwrap();
+    paste_into(&c, "#ds-text", &lines.join("\n")).await;
     el(&c, "#ds-preview-btn").await.click().await.unwrap();
     text_until(&c, "#ds-preview", |t| {
         t.contains("60 items (60 with references)")

@@ -2,7 +2,9 @@
 //! command names from `milc_api::cmd`, arguments serialized as plain JSON objects, and errors
 //! arriving as `CallError`.
 
-use milc_api::dataset::{DatasetItem, DatasetPreview, DatasetVersion, Imported};
+use milc_api::dataset::{
+    DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Exported, Imported,
+};
 use milc_api::prompt::{
     HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
     Saved,
@@ -225,6 +227,22 @@ pub async fn datasets_items(
     invoke(
         cmd::DATASETS_ITEMS,
         &json!({"reference": reference, "offset": offset, "limit": limit}),
+    )
+    .await
+}
+
+pub async fn datasets_edit(edit: &DatasetEdit) -> Result<Imported, CallError> {
+    invoke(cmd::DATASETS_EDIT, &json!({ "edit": edit })).await
+}
+
+pub async fn datasets_export(
+    reference: &str,
+    kind: &str,
+    path: &str,
+) -> Result<Exported, CallError> {
+    invoke(
+        cmd::DATASETS_EXPORT,
+        &json!({"reference": reference, "kind": kind, "path": path}),
     )
     .await
 }

@@ -38,6 +38,8 @@ pub mod cmd {
     pub const DATASETS_PREVIEW: &str = "datasets_preview";
     pub const DATASETS_IMPORT: &str = "datasets_import";
     pub const DATASETS_ITEMS: &str = "datasets_items";
+    pub const DATASETS_EDIT: &str = "datasets_edit";
+    pub const DATASETS_EXPORT: &str = "datasets_export";
     pub const RUNS_LIST: &str = "runs_list";
     pub const RUNS_CREATE: &str = "runs_create";
     pub const RUNS_EXECUTE: &str = "runs_execute";

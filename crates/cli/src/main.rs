@@ -1114,7 +1114,7 @@ async fn datasets(console: &Console, cmd: DatasetsCmd) -> Result<ExitCode> {
             out: None,
         } => {
             let format = milc_core::datasets::Format::parse(&format).map_err(explain)?;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = std::io::BufWriter::new(std::io::stdout());
             console
                 .export_dataset(&dataset, format, &mut out)
                 .await

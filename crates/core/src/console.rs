@@ -712,7 +712,7 @@ impl Console {
         &self,
         reference: &str,
         format: datasets::Format,
-        out: &mut dyn std::io::Write,
+        out: &mut (dyn std::io::Write + Send),
     ) -> Result<DatasetVersion, Error> {
         self.store.export_dataset(reference, format, out).await
     }

@@ -503,7 +503,7 @@ impl Store {
         &self,
         reference: &str,
         format: Format,
-        out: &mut dyn Write,
+        out: &mut (dyn Write + Send),
     ) -> Result<DatasetVersion, Error> {
         let (id, version) = self.dataset_version(reference).await?;
         let mut rows = sqlx::query_scalar::<_, String>(

@@ -122,3 +122,28 @@ pub async fn value_of(c: &Client, css: &str) -> String {
         .unwrap()
         .unwrap_or_default()
 }
+
+/// Sets an input's or textarea's whole value at once, as a paste would, and tells the page
+/// (typing long or structured text key by key is slow and fragile).
+pub async fn paste_into(c: &Client, css: &str, text: &str) {
+    el(c, css).await;
+    c.execute(
+        "const t = document.querySelector(arguments[0]); t.value = arguments[1];\
+         t.dispatchEvent(new Event('input', { bubbles: true }));",
+        vec![Value::from(css), Value::from(text)],
+    )
+    .await
+    .unwrap();
+}
+
+/// Picks the option with `value` in a select, as a user would.
+pub async fn select(c: &Client, css: &str, value: &str) {
+    el(c, css).await;
+    c.execute(
+        "const s = document.querySelector(arguments[0]); s.value = arguments[1];\
+         s.dispatchEvent(new Event('change', { bubbles: true }));",
+        vec![Value::from(css), Value::from(value)],
+    )
+    .await
+    .unwrap();
+}

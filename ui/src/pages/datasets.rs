@@ -1,8 +1,9 @@
 //! Datasets: every version (name, hash, items, variables, source), and an import panel — paste
 //! or choose a CSV / JSONL file, preview it (counts, variables, the first items) or see the
-//! error with its line, then import it whole.
+//! error with its line, then import it whole. A version's items can be browsed a page at a
+//! time, edited (change, delete, add; saved together as a new version) and exported to a file.
 
-use milc_api::dataset::{DatasetItem, DatasetPreview, DatasetVersion};
+use milc_api::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion};
 use milc_api::CallError;
 use yew::prelude::*;
 
@@ -52,6 +53,9 @@ pub fn Datasets() -> Html {
             <Items reference={reference.clone()} offset={*offset} on_page={{
                 let (browse, reference) = (browse.clone(), reference.clone());
                 Callback::from(move |o: u64| browse.set(Some((reference.clone(), o))))
+            }} on_saved={{
+                let (browse, rev) = (browse.clone(), rev.clone());
+                Callback::from(move |r: String| { browse.set(Some((r, 0))); rev.set(*rev + 1); })
             }} />
         }
     });
@@ -225,14 +229,21 @@ struct ItemsProps {
     reference: String,
     offset: u64,
     on_page: Callback<u64>,
+    /// A new version was saved: its reference.
+    on_saved: Callback<String>,
 }
 
 const PAGE: u64 = 50;
 
-/// A page of a version's items: variables, references and metadata.
+/// A page of a version's items (variables, references, metadata), with edits kept across pages
+/// until they are saved as a new version, and export to a file.
 #[function_component]
 fn Items(p: &ItemsProps) -> Html {
     let page = use_state(|| None::<Result<(DatasetVersion, Vec<DatasetItem>), CallError>>);
+    // Changes not yet saved, and the item being edited (`None`: a new one) with its text.
+    let pending = use_state(DatasetEdit::default);
+    let editing = use_state(|| None::<(Option<u64>, String)>);
+    let saved = use_state(|| None::<Result<String, CallError>>);
     {
         let page = page.clone();
         use_effect_with((p.reference.clone(), p.offset), move |(r, o)| {
@@ -242,35 +253,213 @@ fn Items(p: &ItemsProps) -> Html {
             });
         });
     }
-    match &*page {
-        None => html! {},
-        Some(Err(e)) => html! { <ErrorBox error={e.clone()} /> },
-        Some(Ok((v, items))) => {
-            let (prev, next) = (p.on_page.clone(), p.on_page.clone());
-            let offset = p.offset;
-            html! {
-                <section class="panel" id="ds-items">
-                    <div class="row">
-                        <h2>{ format!("{} · {} · items {}–{} of {}", v.dataset, &v.hash[..12], offset + 1, offset + items.len() as u64, v.items) }</h2>
-                        <span class="spacer" />
-                        <button class="small" id="ds-prev" disabled={offset == 0} onclick={Callback::from(move |_: MouseEvent| prev.emit(offset.saturating_sub(PAGE)))}>{ "← Previous" }</button>
-                        <button class="small" id="ds-next" disabled={offset + PAGE >= v.items} onclick={Callback::from(move |_: MouseEvent| next.emit(offset + PAGE))}>{ "Next →" }</button>
-                    </div>
-                    <table class="grid compact">
-                        <thead><tr><th class="num">{ "#" }</th>{ for v.variables.iter().map(|n| html! { <th class="mono">{ n.clone() }</th> }) }<th>{ "expected" }</th><th>{ "metadata" }</th></tr></thead>
-                        <tbody>
-                            { for items.iter().enumerate().map(|(i, item)| html! {
-                                <tr>
-                                    <td class="num">{ offset + i as u64 }</td>
-                                    { for v.variables.iter().map(|n| html! { <td>{ gist(item.vars.get(n).map_or("", String::as_str), 50) }</td> }) }
-                                    <td>{ gist(&item.expected.join(" | "), 60) }</td>
-                                    <td class="mono small">{ if item.metadata.is_empty() { String::new() } else { serde_json::to_string(&item.metadata).unwrap_or_default() } }</td>
-                                </tr>
-                            }) }
-                        </tbody>
-                    </table>
-                </section>
+    let Some(Ok((v, items))) = &*page else {
+        return match &*page {
+            Some(Err(e)) => html! { <ErrorBox error={e.clone()} /> },
+            _ => html! {},
+        };
+    };
+    let (prev, next) = (p.on_page.clone(), p.on_page.clone());
+    let offset = p.offset;
+    let edit = |idx: Option<u64>, text: String| {
+        let editing = editing.clone();
+        Callback::from(move |_: MouseEvent| editing.set(Some((idx, text.clone()))))
+    };
+    let toggle_delete = |idx: u64| {
+        let pending = pending.clone();
+        Callback::from(move |_: MouseEvent| {
+            let mut e = (*pending).clone();
+            if !e.delete.remove(&idx) {
+                e.delete.insert(idx);
+                e.set.remove(&idx);
             }
-        }
+            pending.set(e);
+        })
+    };
+    let keep = {
+        let (pending, editing) = (pending.clone(), editing.clone());
+        Callback::from(move |_: MouseEvent| {
+            let Some((idx, text)) = (*editing).clone() else {
+                return;
+            };
+            let mut e = (*pending).clone();
+            match idx {
+                Some(i) => {
+                    e.delete.remove(&i);
+                    e.set.insert(i, text);
+                }
+                None => e.add.push(text),
+            }
+            pending.set(e);
+            editing.set(None);
+        })
+    };
+    let save = {
+        let (pending, saved, on_saved, base) = (
+            pending.clone(),
+            saved.clone(),
+            p.on_saved.clone(),
+            p.reference.clone(),
+        );
+        Callback::from(move |_: MouseEvent| {
+            let edit = DatasetEdit {
+                base: base.clone(),
+                ..(*pending).clone()
+            };
+            let (pending, saved, on_saved) = (pending.clone(), saved.clone(), on_saved.clone());
+            yew::platform::spawn_local(async move {
+                match ipc::datasets_edit(&edit).await {
+                    Ok(i) => {
+                        let v = &i.version;
+                        saved.set(Some(Ok(format!(
+                            "Saved {} items as version {} of {}",
+                            v.items,
+                            &v.hash[..12],
+                            v.dataset
+                        ))));
+                        pending.set(DatasetEdit::default());
+                        on_saved.emit(format!("{}@{}", v.dataset, v.hash));
+                    }
+                    // The edits stay, so a bad line can be fixed.
+                    Err(e) => saved.set(Some(Err(e))),
+                }
+            });
+        })
+    };
+    let discard = {
+        let (pending, editing) = (pending.clone(), editing.clone());
+        Callback::from(move |_: MouseEvent| {
+            pending.set(DatasetEdit::default());
+            editing.set(None);
+        })
+    };
+    let blank = {
+        let vars: serde_json::Map<String, serde_json::Value> = v
+            .variables
+            .iter()
+            .map(|n| (n.clone(), serde_json::Value::from("")))
+            .collect();
+        let mut o = vars;
+        o.insert("expected".into(), "".into());
+        serde_json::Value::Object(o).to_string()
+    };
+    let e = &*pending;
+    let changes = e.set.len() + e.delete.len() + e.add.len();
+    html! {
+        <section class="panel" id="ds-items">
+            <div class="row">
+                <h2>{ format!("{} · {} · items {}–{} of {}", v.dataset, &v.hash[..12], offset + 1, offset + items.len() as u64, v.items) }</h2>
+                <span class="spacer" />
+                <button class="small" id="ds-prev" disabled={offset == 0} onclick={Callback::from(move |_: MouseEvent| prev.emit(offset.saturating_sub(PAGE)))}>{ "← Previous" }</button>
+                <button class="small" id="ds-next" disabled={offset + PAGE >= v.items} onclick={Callback::from(move |_: MouseEvent| next.emit(offset + PAGE))}>{ "Next →" }</button>
+            </div>
+            <table class="grid compact">
+                <thead><tr><th class="num">{ "#" }</th>{ for v.variables.iter().map(|n| html! { <th class="mono">{ n.clone() }</th> }) }<th>{ "expected" }</th><th>{ "metadata" }</th><th></th></tr></thead>
+                <tbody>
+                    { for items.iter().enumerate().map(|(i, item)| {
+                        let idx = offset + i as u64;
+                        let deleted = e.delete.contains(&idx);
+                        let changed = e.set.get(&idx);
+                        let text = changed.cloned().unwrap_or_else(|| serde_json::to_string(item).unwrap_or_default());
+                        let class = if deleted { "deleted" } else if changed.is_some() { "changed" } else { "" };
+                        html! {
+                        <tr key={idx} class={class}>
+                            <td class="num">{ idx }</td>
+                            if let Some(t) = changed {
+                                <td colspan={(v.variables.len() + 2).to_string()} class="mono small">{ gist(t, 160) }</td>
+                            } else {
+                                { for v.variables.iter().map(|n| html! { <td>{ gist(item.vars.get(n).map_or("", String::as_str), 50) }</td> }) }
+                                <td>{ gist(&item.expected.join(" | "), 60) }</td>
+                                <td class="mono small">{ if item.metadata.is_empty() { String::new() } else { serde_json::to_string(&item.metadata).unwrap_or_default() } }</td>
+                            }
+                            <td class="actions">
+                                <button class="small ghost" id={format!("ds-edit-{idx}")} disabled={deleted} onclick={edit(Some(idx), text)}>{ "Edit" }</button>
+                                <button class="small ghost" id={format!("ds-del-{idx}")} onclick={toggle_delete(idx)}>{ if deleted { "Restore" } else { "Delete" } }</button>
+                            </td>
+                        </tr>
+                    }}) }
+                    { for e.add.iter().enumerate().map(|(i, t)| html! {
+                        <tr class="added"><td class="num">{ format!("+{}", i + 1) }</td><td colspan={(v.variables.len() + 3).to_string()} class="mono small">{ gist(t, 160) }</td></tr>
+                    }) }
+                </tbody>
+            </table>
+            if let Some((idx, text)) = &*editing {
+                <div class="editor">
+                    <label>{ match idx { Some(i) => format!("Item {i}, as one JSONL line"), None => "New item, as one JSONL line".to_owned() } }
+                        <textarea id="ds-item-text" rows="3" class="mono" value={text.clone()} oninput={{ let (ed, idx) = (editing.clone(), *idx); on_text(move |t| ed.set(Some((idx, t)))) }} />
+                    </label>
+                    <div class="row">
+                        <button class="primary small" id="ds-item-keep" onclick={keep}>{ "Keep" }</button>
+                        <button class="small" onclick={{ let ed = editing.clone(); Callback::from(move |_: MouseEvent| ed.set(None)) }}>{ "Cancel" }</button>
+                    </div>
+                </div>
+            }
+            <div class="row">
+                <button class="small" id="ds-add" onclick={edit(None, blank)}>{ "Add item" }</button>
+                if changes > 0 {
+                    <span class="small" id="ds-pending">{ format!("{} changed · {} deleted · {} added", e.set.len(), e.delete.len(), e.add.len()) }</span>
+                    <button class="primary small" id="ds-save" onclick={save}>{ "Save as new version" }</button>
+                    <button class="small" id="ds-discard" onclick={discard}>{ "Discard" }</button>
+                }
+            </div>
+            { match &*saved {
+                Some(Ok(t)) => html! { <div class="note ok" id="ds-saved">{ t.clone() }</div> },
+                Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="ds-edit-error" /> },
+                None => html! {},
+            } }
+            <Export reference={format!("{}@{}", v.dataset, v.hash)} />
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct ExportProps {
+    reference: String,
+}
+
+/// Writes the version to a CSV or JSONL file (by default in the downloads folder).
+#[function_component]
+fn Export(p: &ExportProps) -> Html {
+    let kind = use_state(|| "jsonl".to_owned());
+    let path = use_state(String::new);
+    let done = use_state(|| None::<Result<String, CallError>>);
+    let export = {
+        let (kind, path, done, reference) = (
+            kind.clone(),
+            path.clone(),
+            done.clone(),
+            p.reference.clone(),
+        );
+        Callback::from(move |_: MouseEvent| {
+            let (kind, path, done, reference) = (
+                (*kind).clone(),
+                (*path).clone(),
+                done.clone(),
+                reference.clone(),
+            );
+            yew::platform::spawn_local(async move {
+                let r = ipc::datasets_export(&reference, &kind, &path)
+                    .await
+                    .map(|x| format!("Wrote {} items to {}", x.version.items, x.path));
+                done.set(Some(r));
+            });
+        })
+    };
+    html! {
+        <div class="row export">
+            <label class="inline">{ "Export as" }
+                <select id="ds-export-format" onchange={{ let k = kind.clone(); on_select(move |v| k.set(v)) }}>
+                    <option value="jsonl" selected={*kind == "jsonl"}>{ "JSONL" }</option>
+                    <option value="csv" selected={*kind == "csv"}>{ "CSV" }</option>
+                </select>
+            </label>
+            <input id="ds-export-path" class="grow" placeholder="File (empty: the downloads folder)" value={(*path).clone()} oninput={{ let pth = path.clone(); on_text(move |v| pth.set(v)) }} />
+            <button class="small" id="ds-export" onclick={export}>{ "Export" }</button>
+            { match &*done {
+                Some(Ok(t)) => html! { <span class="note ok small" id="ds-exported">{ t.clone() }</span> },
+                Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="ds-export-error" /> },
+                None => html! {},
+            } }
+        </div>
     }
 }
