@@ -1015,6 +1015,12 @@ fn eval_completes_every_item_through_rate_limits_and_server_errors_and_gates_the
     assert!(lo <= mean && mean <= hi && mean > 0.0, "{}", s["scores"]);
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), 200);
+    let failures = xml.matches("<failure ").count();
+    assert!(
+        xml.contains(&format!("tests=\"200\" failures=\"{failures}\"")),
+        "{}",
+        &xml[..300]
+    );
 
     // A failing gate is exit code 3; a gate on something not measured is an error.
     let out = db.run(&["eval", "--resume", "1", "--gate", "rouge1>=0.99"], "");
@@ -1070,7 +1076,8 @@ fn eval_completes_every_item_through_rate_limits_and_server_errors_and_gates_the
     );
     let c = db.json(&["runs", "compare", "1", "2", "--json"]);
     assert_eq!(c["primary"], "rouge1");
-    let paired = c["items"].as_array().unwrap().len() as u64;
+    let paired = c["paired"].as_u64().unwrap();
+    assert_eq!(c["items"].as_array().unwrap().len() as u64, paired.min(200));
     assert!(paired >= 180, "{paired} items paired");
     assert!(paired + c["unpaired"].as_u64().unwrap() >= 200);
     // Regressions first, then improvements, then unchanged items.

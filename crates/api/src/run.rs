@@ -166,6 +166,9 @@ pub struct ItemDelta {
     pub b_output: String,
 }
 
+/// How many items (worst regressions first) a comparison lists with their outputs.
+pub const COMPARE_ITEMS: usize = 200;
+
 /// Two runs over the same dataset version, compared item by item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunComparison {
@@ -178,8 +181,10 @@ pub struct RunComparison {
     pub deltas: BTreeMap<String, Interval>,
     pub regressions: u64,
     pub improvements: u64,
-    /// Regressions first (largest drop first), then improvements (largest gain first), then
-    /// unchanged items.
+    /// Items both runs answered.
+    pub paired: u64,
+    /// The first [`COMPARE_ITEMS`] paired items: regressions first (largest drop first), then
+    /// improvements (largest gain first), then unchanged items.
     pub items: Vec<ItemDelta>,
     /// Items only one of the runs answered without an error.
     pub unpaired: u64,

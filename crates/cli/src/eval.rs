@@ -2,6 +2,7 @@
 //! summary, write JSON / JUnit reports, and turn gates into the exit code a CI job checks.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
@@ -176,8 +177,7 @@ pub async fn eval(console: &Console, a: EvalArgs) -> Result<ExitCode> {
         std::fs::write(path, serde_json::to_string_pretty(&summary)?)?;
     }
     if let Some(path) = &a.junit {
-        let results = console.run_results(id).await?;
-        std::fs::write(path, format::junit(&summary, &results))?;
+        write_junit(console, &summary, path).await?;
     }
     if cancel.is_cancelled() {
         eprintln!("cancelled: resume with `milc eval --resume {id}`");
@@ -194,6 +194,38 @@ pub async fn eval(console: &Console, a: EvalArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Writes the run's results as a JUnit report a page at a time, so a large run is never held
+/// whole in memory.
+async fn write_junit(console: &Console, s: &RunSummary, path: &Path) -> Result<()> {
+    use milc_api::run::{ResultFilter, ResultsQuery};
+    let id = s.run.id;
+    let failed = ResultsQuery {
+        filter: ResultFilter::Failed,
+        limit: 0,
+        ..ResultsQuery::default()
+    };
+    let failures = console.run_results_page(id, &failed).await?.total;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    out.write_all(format::junit_head(s, s.items, failures).as_bytes())?;
+    let mut q = ResultsQuery {
+        limit: 1000,
+        ..ResultsQuery::default()
+    };
+    loop {
+        let page = console.run_results_page(id, &q).await?;
+        if page.results.is_empty() {
+            break;
+        }
+        for r in &page.results {
+            out.write_all(format::junit_case(r).as_bytes())?;
+        }
+        q.offset += page.results.len() as u64;
+    }
+    out.write_all(format::JUNIT_TAIL.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 pub async fn runs(console: &Console, cmd: RunsCmd) -> Result<ExitCode> {

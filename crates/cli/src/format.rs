@@ -577,40 +577,41 @@ fn xml(s: &str) -> String {
 }
 
 /// One JUnit test case per item (and repetition): failed items carry their scores or error.
-pub fn junit(s: &RunSummary, results: &[ItemResult]) -> String {
-    let failures = results.iter().filter(|r| !r.passed).count();
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"milc run {}: {}\" tests=\"{}\" failures=\"{}\">\n",
+/// The opening of a JUnit report: one suite for the run, `tests` cases of which `failures` failed.
+pub fn junit_head(s: &RunSummary, tests: u64, failures: u64) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"milc run {}: {}\" tests=\"{tests}\" failures=\"{failures}\">\n",
         s.run.id,
         xml(&s.run.prompt.to_string()),
-        results.len(),
-        failures
+    )
+}
+
+/// One result as a JUnit test case: failed when it errored or a score fell below its threshold.
+pub fn junit_case(r: &ItemResult) -> String {
+    let scores = r
+        .scores
+        .iter()
+        .map(|(k, v)| format!("{k}={v:.4}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut out = format!(
+        "  <testcase name=\"item {} rep {}\" time=\"{:.3}\">",
+        r.item,
+        r.rep,
+        r.latency_ms as f64 / 1000.0
     );
-    for r in results {
-        let scores = r
-            .scores
-            .iter()
-            .map(|(k, v)| format!("{k}={v:.4}"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        out.push_str(&format!(
-            "  <testcase name=\"item {} rep {}\" time=\"{:.3}\">",
-            r.item,
-            r.rep,
-            r.latency_ms as f64 / 1000.0
-        ));
-        if !r.passed {
-            let why = match &r.error {
-                Some(e) => e.to_string(),
-                None => format!("below threshold: {scores}"),
-            };
-            out.push_str(&format!("<failure message=\"{}\"/>", xml(&why)));
-        }
-        out.push_str("</testcase>\n");
+    if !r.passed {
+        let why = match &r.error {
+            Some(e) => e.to_string(),
+            None => format!("below threshold: {scores}"),
+        };
+        out.push_str(&format!("<failure message=\"{}\"/>", xml(&why)));
     }
-    out.push_str("</testsuite>\n");
+    out.push_str("</testcase>\n");
     out
 }
+
+pub const JUNIT_TAIL: &str = "</testsuite>\n";
 
 pub fn comparison(c: &RunComparison) -> String {
     let mut out = format!(
@@ -619,7 +620,7 @@ pub fn comparison(c: &RunComparison) -> String {
         c.a.prompt,
         c.b.id,
         c.b.prompt,
-        c.items.len(),
+        c.paired,
         c.regressions,
         c.improvements,
         c.primary

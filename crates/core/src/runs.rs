@@ -16,6 +16,7 @@ use milc_api::prompt::{PromptPin, PromptVersion};
 use milc_api::run::{
     Interval, ItemDelta, ItemResult, Percentiles, ResultFilter, ResultSort, ResultsPage,
     ResultsQuery, RunComparison, RunInfo, RunProgress, RunSpec, RunStatus, RunSummary,
+    COMPARE_ITEMS,
 };
 use milc_api::{CallSource, ChatRequest, Cost, ErrorKind, UsageSource};
 use tokio_util::sync::CancellationToken;
@@ -374,11 +375,59 @@ impl Console {
                 ),
             ));
         }
-        let (xa, xb) = (
-            self.store().run_results(a).await?,
-            self.store().run_results(b).await?,
-        );
-        Ok(compare(ra, rb, &xa, &xb))
+        // Both runs' answered results in item order, paired as they stream: only the scores
+        // of each item are kept, never the outputs, so memory stays small as runs grow.
+        let metrics = common_metrics(&ra, &rb);
+        let scored = |id: i64| {
+            sqlx::query_as::<_, (i64, i64, String)>(
+                "SELECT item_idx, rep, result_json FROM run_results
+                 WHERE run_id = ? AND failed = 0 ORDER BY item_idx, rep",
+            )
+            .bind(id)
+            .fetch(self.store().pool())
+            .map_err(StoreError::from)
+            .and_then(|(item, rep, json)| async move {
+                let s: ScoresOnly = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("run result: {e}")))?;
+                Ok(Scored {
+                    item: item as u64,
+                    rep: rep as u32,
+                    scores: s.scores,
+                })
+            })
+        };
+        let (pairs, unpaired) = pair_up(Box::pin(scored(a)), Box::pin(scored(b)), &metrics).await?;
+        let mut c = rank(ra, rb, metrics, pairs, unpaired);
+        // Outputs only for the items shown.
+        for (run, b_side) in [(a, false), (b, true)] {
+            let wanted: Vec<String> = c.items.iter().map(|d| d.item.to_string()).collect();
+            if wanted.is_empty() {
+                break;
+            }
+            let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(&format!(
+                "SELECT item_idx, rep, json_extract(result_json, '$.output') FROM run_results
+                 WHERE run_id = ? AND item_idx IN ({})",
+                wanted.join(", ")
+            ))
+            .bind(run)
+            .fetch_all(self.store().pool())
+            .await
+            .map_err(StoreError::from)?;
+            let outputs: BTreeMap<(u64, u32), String> = rows
+                .into_iter()
+                .map(|(i, r, o)| ((i as u64, r as u32), o.unwrap_or_default()))
+                .collect();
+            for d in &mut c.items {
+                if let Some(o) = outputs.get(&(d.item, d.rep)) {
+                    *(if b_side {
+                        &mut d.b_output
+                    } else {
+                        &mut d.a_output
+                    }) = o.clone();
+                }
+            }
+        }
+        Ok(c)
     }
 
     /// Item `idx` of a run's dataset version (to show an output beside its reference).
@@ -400,11 +449,6 @@ impl Console {
 
     pub async fn runs(&self) -> Result<Vec<RunInfo>, Error> {
         Ok(self.store().runs().await?)
-    }
-
-    /// Every result of a run, in item order.
-    pub async fn run_results(&self, id: i64) -> Result<Vec<ItemResult>, Error> {
-        Ok(self.store().run_results(id).await?)
     }
 
     /// Aggregates: mean of each score with a bootstrap 95 % interval (1000 resamples, seeded),
@@ -862,39 +906,92 @@ impl SplitMix64 {
     }
 }
 
-/// The comparison of two runs' results (see [`Console::compare_runs`]).
-pub fn compare(a: RunInfo, b: RunInfo, xa: &[ItemResult], xb: &[ItemResult]) -> RunComparison {
-    let metrics: Vec<String> = a
-        .spec
+/// The scores both runs have, in run A's order.
+fn common_metrics(a: &RunInfo, b: &RunInfo) -> Vec<String> {
+    a.spec
         .scorers
         .iter()
         .map(|s| s.metric.clone())
         .filter(|m| b.spec.scorers.iter().any(|s| s.metric == *m))
-        .collect();
-    let by_key: BTreeMap<(u64, u32), &ItemResult> = xb
-        .iter()
-        .filter(|r| r.error.is_none())
-        .map(|r| ((r.item, r.rep), r))
-        .collect();
-    let ok_a: Vec<&ItemResult> = xa.iter().filter(|r| r.error.is_none()).collect();
-    let mut items: Vec<ItemDelta> = ok_a
-        .iter()
-        .filter_map(|ra| {
-            let rb = by_key.get(&(ra.item, ra.rep))?;
-            let deltas = metrics
-                .iter()
-                .filter_map(|m| Some((m.clone(), rb.scores.get(m)? - ra.scores.get(m)?)))
-                .collect();
-            Some(ItemDelta {
-                item: ra.item,
-                rep: ra.rep,
-                deltas,
-                a_output: ra.output.clone(),
-                b_output: rb.output.clone(),
-            })
-        })
-        .collect();
-    let unpaired = (ok_a.len() + by_key.len() - 2 * items.len()) as u64;
+        .collect()
+}
+
+/// An answered result reduced to what a comparison needs.
+#[derive(Debug)]
+struct Scored {
+    item: u64,
+    rep: u32,
+    scores: BTreeMap<String, f64>,
+}
+
+#[derive(serde::Deserialize)]
+struct ScoresOnly {
+    #[serde(default)]
+    scores: BTreeMap<String, f64>,
+}
+
+/// Pairs two runs' answered results, each in (item, rep) order, into per-item deltas (B − A) of
+/// `metrics`, reading both streams once, side by side. Also returns how many were answered by
+/// only one run.
+async fn pair_up<A, B>(
+    mut xa: A,
+    mut xb: B,
+    metrics: &[String],
+) -> StoreResult<(Vec<ItemDelta>, u64)>
+where
+    A: futures_util::Stream<Item = StoreResult<Scored>> + Unpin,
+    B: futures_util::Stream<Item = StoreResult<Scored>> + Unpin,
+{
+    let (mut pairs, mut unpaired) = (Vec::new(), 0);
+    let (mut na, mut nb) = (xa.try_next().await?, xb.try_next().await?);
+    loop {
+        match (&na, &nb) {
+            (Some(x), Some(y)) => match (x.item, x.rep).cmp(&(y.item, y.rep)) {
+                std::cmp::Ordering::Less => {
+                    unpaired += 1;
+                    na = xa.try_next().await?;
+                }
+                std::cmp::Ordering::Greater => {
+                    unpaired += 1;
+                    nb = xb.try_next().await?;
+                }
+                std::cmp::Ordering::Equal => {
+                    pairs.push(ItemDelta {
+                        item: x.item,
+                        rep: x.rep,
+                        deltas: metrics
+                            .iter()
+                            .filter_map(|m| Some((m.clone(), y.scores.get(m)? - x.scores.get(m)?)))
+                            .collect(),
+                        a_output: String::new(),
+                        b_output: String::new(),
+                    });
+                    na = xa.try_next().await?;
+                    nb = xb.try_next().await?;
+                }
+            },
+            (Some(_), None) => {
+                unpaired += 1;
+                na = xa.try_next().await?;
+            }
+            (None, Some(_)) => {
+                unpaired += 1;
+                nb = xb.try_next().await?;
+            }
+            (None, None) => return Ok((pairs, unpaired)),
+        }
+    }
+}
+
+/// Orders paired items (regressions first, then improvements, then the rest), counts them, adds
+/// paired bootstrap intervals of the mean deltas, and keeps the first [`COMPARE_ITEMS`] items.
+fn rank(
+    a: RunInfo,
+    b: RunInfo,
+    metrics: Vec<String>,
+    mut items: Vec<ItemDelta>,
+    unpaired: u64,
+) -> RunComparison {
     let primary = metrics.first().cloned();
     // Lower latency and cost are better: their "regression" is a rise.
     let sign = |m: &str| {
@@ -947,6 +1044,8 @@ pub fn compare(a: RunInfo, b: RunInfo, xa: &[ItemResult], xb: &[ItemResult]) -> 
             (m.clone(), bootstrap_mean(&d, 0))
         })
         .collect();
+    let paired = items.len() as u64;
+    items.truncate(COMPARE_ITEMS);
     RunComparison {
         a,
         b,
@@ -954,6 +1053,7 @@ pub fn compare(a: RunInfo, b: RunInfo, xa: &[ItemResult], xb: &[ItemResult]) -> 
         deltas,
         regressions,
         improvements,
+        paired,
         items,
         unpaired,
     }
@@ -1186,20 +1286,6 @@ impl Store {
             .await?;
         Ok(())
     }
-
-    pub async fn run_results(&self, id: i64) -> StoreResult<Vec<ItemResult>> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT result_json FROM run_results WHERE run_id = ? ORDER BY item_idx, rep",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|j| {
-                serde_json::from_str(j).map_err(|e| StoreError::Corrupt(format!("run result: {e}")))
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -1261,8 +1347,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_comparison_lists_regressions_first_and_leaves_out_unpaired_items() {
+    #[tokio::test]
+    async fn a_comparison_pairs_items_lists_regressions_first_and_counts_unpaired_ones() {
         let a = [
             result(0, Some(0.5)),
             result(1, Some(0.5)),
@@ -1275,8 +1361,27 @@ mod tests {
             result(2, Some(0.1)),
             result(3, None),
         ];
-        let c = compare(info(1), info(2), &a, &b);
-        assert_eq!((c.regressions, c.improvements, c.unpaired), (2, 1, 1));
+        let scored = |rs: &[ItemResult]| {
+            let ok: Vec<StoreResult<Scored>> = rs
+                .iter()
+                .filter(|r| r.error.is_none())
+                .map(|r| {
+                    Ok(Scored {
+                        item: r.item,
+                        rep: r.rep,
+                        scores: r.scores.clone(),
+                    })
+                })
+                .collect();
+            futures_util::stream::iter(ok)
+        };
+        let metrics = vec!["rougeL".to_owned()];
+        let (pairs, unpaired) = pair_up(scored(&a), scored(&b), &metrics).await.unwrap();
+        let c = rank(info(1), info(2), metrics, pairs, unpaired);
+        assert_eq!(
+            (c.paired, c.regressions, c.improvements, c.unpaired),
+            (3, 2, 1, 1)
+        );
         let order: Vec<u64> = c.items.iter().map(|d| d.item).collect();
         assert_eq!(
             order,

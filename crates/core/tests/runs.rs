@@ -158,7 +158,11 @@ async fn an_item_without_a_reference_is_noted_not_stored_as_a_broken_score() {
         .await
         .unwrap();
     assert_eq!(s.items, 2);
-    let results = c.run_results(run.id).await.unwrap();
+    let results = c
+        .run_results_page(run.id, &milc_api::run::ResultsQuery::default())
+        .await
+        .unwrap()
+        .results;
     assert!(results[0].scores["similarity"].is_finite());
     assert!(!results[1].scores.contains_key("similarity"));
     assert_eq!(

@@ -472,7 +472,7 @@ fn Compare(p: &CompareProps) -> Html {
         Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="compare-error" /> },
         Some(Ok(c)) => html! {
             <div id="compare-result">
-                <p class="small">{ format!("{} items paired · {} regressions · {} improvements{}", c.items.len(), c.regressions, c.improvements,
+                <p class="small">{ format!("{} items paired · {} regressions · {} improvements{}", c.paired, c.regressions, c.improvements,
                     c.primary.as_ref().map(|m| format!(" (by {m})")).unwrap_or_default()) }</p>
                 <table class="grid compact">
                     <thead><tr><th>{ "Score" }</th><th class="num">{ "Mean B − A" }</th><th>{ "95% interval (paired)" }</th></tr></thead>
