@@ -94,6 +94,23 @@ impl Client {
         Self::default()
     }
 
+    /// Builds the plain and/or the TLS client on a background thread. A request that needs one
+    /// before it is ready waits for that build; nothing is built twice.
+    pub fn warm_up(&self, plain: bool, tls: bool) {
+        if !plain && !tls {
+            return;
+        }
+        let c = self.clone();
+        std::thread::spawn(move || {
+            if plain {
+                c.http("http://");
+            }
+            if tls {
+                c.http("https://");
+            }
+        });
+    }
+
     /// The client for `url`: without root certificates for `http://`, with them otherwise.
     fn http(&self, url: &str) -> &reqwest::Client {
         let tls = !url.starts_with("http://");
