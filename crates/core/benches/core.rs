@@ -278,7 +278,11 @@ async fn streamed_calls() {
     // The HTTP client is built on first use (the system's root certificates are loaded then);
     // that is start-up, not the cost of a call.
     let first = ChatRequest::new(vec![Message::new(Role::User, "hello")], Params::default());
-    assert!(client.chat(&target, &first, &mut |_| {}, &cancel).await.error.is_none());
+    assert!(client
+        .chat(&target, &first, &mut |_| {}, &cancel)
+        .await
+        .error
+        .is_none());
     let n = 500;
     let mut tokens = 0;
     let start = Instant::now();

@@ -3,9 +3,6 @@
 //! everything that happened, success or failure, and the caller logs it.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
-
-use crate::ratelimit::RateLimit;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
@@ -15,6 +12,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::errors;
+use crate::ratelimit::RateLimit;
 use crate::retry::{self, Wait};
 use crate::secrets::SecretString;
 use crate::sse::{SseEvent, SseParser};
@@ -53,13 +51,15 @@ pub struct Exchange {
     pub error: Option<CallError>,
 }
 
-/// Two HTTP clients, each built on first use: loading and parsing the system's root
-/// certificates costs tens of milliseconds, which a run against `http://` (the simulator, a
-/// local vLLM or Ollama) should not pay at start-up.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Client {
-    plain: Arc<OnceLock<reqwest::Client>>,
-    tls: Arc<OnceLock<reqwest::Client>>,
+    http: reqwest::Client,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Progress of the current call, shared across its attempts.
@@ -90,38 +90,16 @@ impl From<CallError> for Failed {
 }
 
 impl Client {
+    /// TLS by rustls; the system's root certificates are read on the first `https://`
+    /// handshake, not here, so building a client costs well under a millisecond (OpenSSL's took
+    /// ~65 ms, in front of every command's first request).
     pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Builds the plain and/or the TLS client on a background thread. A request that needs one
-    /// before it is ready waits for that build; nothing is built twice.
-    pub fn warm_up(&self, plain: bool, tls: bool) {
-        if !plain && !tls {
-            return;
-        }
-        let c = self.clone();
-        std::thread::spawn(move || {
-            if plain {
-                c.http("http://");
-            }
-            if tls {
-                c.http("https://");
-            }
-        });
-    }
-
-    /// The client for `url`: without root certificates for `http://`, with them otherwise.
-    fn http(&self, url: &str) -> &reqwest::Client {
-        let tls = !url.starts_with("http://");
-        let cell = if tls { &self.tls } else { &self.plain };
-        cell.get_or_init(|| {
-            let b = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .user_agent(concat!("milc/", env!("CARGO_PKG_VERSION")));
-            let b = if tls { b } else { b.tls_certs_only([]) };
-            b.build().expect("the TLS backend initialises")
-        })
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("milc/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the TLS backend initialises");
+        Self { http }
     }
 
     /// `POST {base}/chat/completions`. Calls `on_delta` with each piece of content as it arrives
@@ -210,7 +188,7 @@ impl Client {
         p.usage = None;
         p.finish_reason = None;
         let mut rb = self
-            .http(&t.base_url)
+            .http
             .post(url(&t.base_url, "chat/completions"))
             .headers(headers(t)?)
             .header(CONTENT_TYPE, "application/json")
@@ -303,7 +281,7 @@ impl Client {
     ) -> Result<(Vec<Vec<f64>>, Option<u64>), CallError> {
         let body = json!({"model": t.model, "input": inputs, "encoding_format": "float"});
         let rb = self
-            .http(&t.base_url)
+            .http
             .post(url(&t.base_url, "embeddings"))
             .headers(headers(t).map_err(|f| f.error)?)
             .timeout(t.timeout)
@@ -350,7 +328,7 @@ impl Client {
     /// connection test should say at once what is wrong.
     pub async fn models(&self, t: &Target) -> Result<Vec<String>, CallError> {
         let rb = self
-            .http(&t.base_url)
+            .http
             .get(url(&t.base_url, "models"))
             .headers(headers(t).map_err(|f| f.error)?)
             .timeout(t.timeout);

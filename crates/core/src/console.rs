@@ -102,13 +102,6 @@ impl Console {
             embedded_sim: OnceCell::new(),
         };
         console.seed_simulator().await?;
-        // An HTTP client loads the system's root certificates when it is built (tens of
-        // milliseconds): build the kinds the endpoints need on a thread of their own now, while
-        // the first command gets going, instead of in front of its first request.
-        let eps = console.store.endpoints().await?;
-        let https = eps.iter().any(|e| e.spec.base_url.starts_with("https://"));
-        let plain = eps.iter().any(|e| !e.spec.base_url.starts_with("https://"));
-        console.client.warm_up(plain, https);
         Ok(console)
     }
 

@@ -59,9 +59,10 @@ pub fn from_reqwest(e: &reqwest::Error) -> CallError {
         ErrorKind::Timeout
     } else if e.is_builder() {
         ErrorKind::Config
-    } else if ["certificate", "tls", "ssl", "handshake"]
-        .iter()
-        .any(|w| lower.contains(w))
+    } else if is_tls(e)
+        || ["certificate", "tls", "ssl", "handshake"]
+            .iter()
+            .any(|w| lower.contains(w))
     {
         ErrorKind::Tls
     } else if e.is_connect() || e.is_request() || e.is_body() {
@@ -83,6 +84,27 @@ pub fn from_reqwest(e: &reqwest::Error) -> CallError {
         message: clip(&message),
         status: None,
     }
+}
+
+/// Whether a rustls error is in `e`'s chain, including inside an `io::Error` (whose `source`
+/// skips the error it wraps).
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if is_tls(inner) {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
 }
 
 pub fn protocol(message: impl Into<String>) -> CallError {
