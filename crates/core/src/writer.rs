@@ -1,11 +1,12 @@
 //! Group commit for the hot rows: the call log and run results. Every task hands its row to one
 //! queue; a single writer task with its own connection takes whatever has queued up (up to
-//! [`BATCH`] rows) and commits it in one transaction, then answers each caller. A caller returns
-//! only once its row is committed, so nothing is acknowledged that a crash could lose.
+//! [`BATCH`] rows), writes it, then answers each caller. A caller returns only once its row is
+//! committed, so nothing is acknowledged that a crash could lose.
 //!
-//! Each statement is a round trip to SQLite's thread, so the writer keeps them few: a lone row is
-//! one autocommitted INSERT; a batch is `BEGIN IMMEDIATE`, one multi-row INSERT per table and
-//! size class, `COMMIT`.
+//! Each statement is a round trip to SQLite's thread, so the writer keeps them few: the rows
+//! become one multi-row INSERT per table and size class. One or two statements run on their own
+//! (each commits itself: the common case when callers wait on each other, one or two round
+//! trips); more run inside `BEGIN IMMEDIATE … COMMIT`, one commit for all of them.
 
 use std::collections::HashMap;
 
@@ -16,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{error_code, outcome_code, source_code, Result, StoreError};
 
-/// The most rows one transaction carries.
+/// The most rows one write carries.
 pub const BATCH: usize = 1024;
 
 /// Rows per multi-row INSERT: batches are split into these sizes (largest first), so SQLite
@@ -79,24 +80,9 @@ async fn run(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(BATCH);
     while jobs.recv_many(&mut batch, BATCH).await > 0 {
         let rows: Vec<&Row> = batch.iter().map(|j| &j.row).collect();
-        let done = if rows.len() == 1 {
-            w.single(&mut conn, rows[0]).await.map(|id| vec![id])
-        } else {
-            w.batch(&mut conn, &rows).await
-        };
-        match done {
-            Ok(ids) => {
-                for (job, id) in batch.drain(..).zip(ids) {
-                    let _ = job.reply.send(Ok(id));
-                }
-            }
-            Err(_) => {
-                // One bad row must not fail its neighbours: write each alone, so only the bad
-                // one gets the error.
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(w.single(&mut conn, &job.row).await);
-                }
-            }
+        let answers = w.write(&mut conn, &rows).await;
+        for (job, answer) in batch.drain(..).zip(answers) {
+            let _ = job.reply.send(answer);
         }
     }
     let _ = conn.close().await;
@@ -108,83 +94,94 @@ struct Batcher {
 }
 
 impl Batcher {
-    /// One row, autocommitted: a single round trip when its model is known.
-    async fn single(&mut self, conn: &mut SqliteConnection, row: &Row) -> Result<i64> {
-        match row {
-            Row::Call(c) => {
-                let model = self.model_id(conn, &c.model).await?;
-                let id = self.insert_calls(conn, &[(c, model)], None).await?;
-                Ok(id)
-            }
-            Row::RunResult { .. } => {
-                insert_results(conn, &[row]).await?;
-                Ok(0)
-            }
-        }
-    }
-
-    /// Many rows in one transaction; call ids are given explicitly (the write lock is held from
-    /// `BEGIN IMMEDIATE`, so nobody else can take them).
-    async fn batch(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Result<Vec<i64>> {
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let done = self.batch_in_tx(conn, rows).await;
-        match done {
-            Ok(ids) => {
-                sqlx::query("COMMIT").execute(&mut *conn).await?;
-                Ok(ids)
-            }
-            Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                // Ids cached inside the rolled-back transaction may not exist.
-                self.models.clear();
-                Err(e)
+    /// Writes `rows` and answers each: its call id (0 for a run result), or its error. A
+    /// statement that fails is retried row by row, so a bad row fails alone and no row is written
+    /// twice.
+    async fn write(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Vec<Result<i64>> {
+        let mut plan = plan(rows);
+        if plan.len() > 2 {
+            match self.in_transaction(conn, rows, &plan).await {
+                Ok(ids) => return ids.into_iter().map(Ok).collect(),
+                Err(_) => {
+                    // Rolled back: nothing of it was written, so every row goes again on its
+                    // own (and ids cached inside the transaction may not exist).
+                    self.models.clear();
+                    plan = (0..rows.len()).map(|i| vec![i]).collect();
+                }
             }
         }
+        let mut answers: Vec<Option<Result<i64>>> = rows.iter().map(|_| None).collect();
+        for st in &plan {
+            let these: Vec<&Row> = st.iter().map(|&i| rows[i]).collect();
+            match self.insert(conn, &these).await {
+                Ok(ids) => {
+                    for (&i, id) in st.iter().zip(ids) {
+                        answers[i] = Some(Ok(id));
+                    }
+                }
+                Err(e) if st.len() == 1 => answers[st[0]] = Some(Err(e)),
+                Err(_) => {
+                    for &i in st {
+                        let one = self.insert(conn, &[rows[i]]).await;
+                        answers[i] = Some(one.map(|ids| ids[0]));
+                    }
+                }
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.expect("every row is in one statement"))
+            .collect()
     }
 
-    async fn batch_in_tx(
+    async fn in_transaction(
         &mut self,
         conn: &mut SqliteConnection,
         rows: &[&Row],
+        plan: &[Vec<usize>],
     ) -> Result<Vec<i64>> {
-        let mut calls = Vec::new();
-        for row in rows {
-            if let Row::Call(c) = row {
-                calls.push((c, self.model_id(conn, &c.model).await?));
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let mut ids = vec![0; rows.len()];
+        for st in plan {
+            let these: Vec<&Row> = st.iter().map(|&i| rows[i]).collect();
+            match self.insert(conn, &these).await {
+                Ok(got) => {
+                    for (&i, id) in st.iter().zip(got) {
+                        ids[i] = id;
+                    }
+                }
+                Err(e) => {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    return Err(e);
+                }
             }
         }
-        let mut ids = Vec::with_capacity(rows.len());
-        if !calls.is_empty() {
-            let next: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM calls")
-                .fetch_one(&mut *conn)
-                .await?;
-            let mut at = 0;
-            for chunk in split(calls.len()) {
-                self.insert_calls(conn, &calls[at..at + chunk], Some(next + at as i64))
-                    .await?;
-                at += chunk;
-            }
-            let mut call_ids = next..;
-            for row in rows {
-                ids.push(match row {
-                    Row::Call(_) => call_ids.next().expect("an unbounded range"),
-                    Row::RunResult { .. } => 0,
-                });
-            }
-        } else {
-            ids.resize(rows.len(), 0);
-        }
-        let results: Vec<&Row> = rows
-            .iter()
-            .copied()
-            .filter(|r| matches!(r, Row::RunResult { .. }))
-            .collect();
-        let mut at = 0;
-        for chunk in split(results.len()) {
-            insert_results(conn, &results[at..at + chunk]).await?;
-            at += chunk;
-        }
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
         Ok(ids)
+    }
+
+    /// One INSERT of rows of one kind; the call ids in order (0s for run results).
+    async fn insert(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Result<Vec<i64>> {
+        let calls: Vec<&Call> = rows
+            .iter()
+            .filter_map(|r| match r {
+                Row::Call(c) => Some(c),
+                Row::RunResult { .. } => None,
+            })
+            .collect();
+        if calls.is_empty() {
+            insert_results(conn, rows).await?;
+            return Ok(vec![0; rows.len()]);
+        }
+        let mut with_models = Vec::with_capacity(calls.len());
+        for c in calls {
+            with_models.push((c, self.model_id(conn, &c.model).await?));
+        }
+        let last = insert_calls(conn, &with_models).await?;
+        // One statement holds the write lock throughout, and a table without AUTOINCREMENT
+        // numbers new rows max + 1, max + 2, …: the ids are the n up to the last.
+        let n = with_models.len() as i64;
+        Ok((last - n + 1..=last).collect())
     }
 
     async fn model_id(&mut self, conn: &mut SqliteConnection, name: &str) -> Result<i64> {
@@ -201,59 +198,56 @@ impl Batcher {
         self.models.insert(name.to_owned(), id);
         Ok(id)
     }
+}
 
-    /// Inserts calls with their model ids, numbered from `first` when given; returns the last
-    /// id.
-    async fn insert_calls(
-        &self,
-        conn: &mut SqliteConnection,
-        calls: &[(&Call, i64)],
-        first: Option<i64>,
-    ) -> Result<i64> {
-        const COLS: &str = "at_ms, endpoint_id, model_id, source, outcome, http_status, error_kind,
-            latency_ms, ttft_ms, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens,
-            cost_pico_usd, usage_reported";
-        let (cols, one) = match first {
-            Some(_) => (
-                format!("id, {COLS}"),
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ),
-            None => (
-                COLS.to_owned(),
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ),
-        };
-        let sql = format!(
-            "INSERT INTO calls ({cols}) VALUES {}",
-            values(one, calls.len())
-        );
-        let mut args = SqliteArguments::default();
-        for (i, (c, model_id)) in calls.iter().enumerate() {
-            let u = c.usage.as_ref();
-            if let Some(first) = first {
-                add(&mut args, first + i as i64);
-            }
-            add(&mut args, c.at_ms);
-            add(&mut args, c.endpoint_id);
-            add(&mut args, *model_id);
-            add(&mut args, source_code(c.source));
-            add(&mut args, outcome_code(c.outcome));
-            add(&mut args, c.http_status.map(i64::from));
-            add(&mut args, c.error_kind.map(error_code));
-            add(&mut args, c.latency_ms as i64);
-            add(&mut args, c.ttft_ms.map(|t| t as i64));
-            add(&mut args, u.map(|u| u.prompt_tokens as i64));
-            add(&mut args, u.map(|u| u.cached_tokens as i64));
-            add(&mut args, u.map(|u| u.completion_tokens as i64));
-            add(&mut args, u.map(|u| u.reasoning_tokens as i64));
-            add(&mut args, c.cost.map(|c| c.pico_usd));
-            add(&mut args, u.map(|u| u.source == UsageSource::Reported));
+/// The batch as statements (lists of row indexes): calls, then run results, each cut into
+/// [`CHUNKS`] sizes.
+fn plan(rows: &[&Row]) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    for calls in [true, false] {
+        let idx: Vec<usize> = (0..rows.len())
+            .filter(|&i| matches!(rows[i], Row::Call(_)) == calls)
+            .collect();
+        let mut at = 0;
+        for n in split(idx.len()) {
+            out.push(idx[at..at + n].to_vec());
+            at += n;
         }
-        Ok(sqlx::query_with(&sql, args)
-            .execute(&mut *conn)
-            .await?
-            .last_insert_rowid())
     }
+    out
+}
+
+/// Inserts calls with their model ids in one statement; returns the last one's id.
+async fn insert_calls(conn: &mut SqliteConnection, calls: &[(&Call, i64)]) -> Result<i64> {
+    let sql = format!(
+        "INSERT INTO calls (at_ms, endpoint_id, model_id, source, outcome, http_status,
+             error_kind, latency_ms, ttft_ms, prompt_tokens, cached_tokens, completion_tokens,
+             reasoning_tokens, cost_pico_usd, usage_reported) VALUES {}",
+        values("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", calls.len())
+    );
+    let mut args = SqliteArguments::default();
+    for (c, model_id) in calls {
+        let u = c.usage.as_ref();
+        add(&mut args, c.at_ms);
+        add(&mut args, c.endpoint_id);
+        add(&mut args, *model_id);
+        add(&mut args, source_code(c.source));
+        add(&mut args, outcome_code(c.outcome));
+        add(&mut args, c.http_status.map(i64::from));
+        add(&mut args, c.error_kind.map(error_code));
+        add(&mut args, c.latency_ms as i64);
+        add(&mut args, c.ttft_ms.map(|t| t as i64));
+        add(&mut args, u.map(|u| u.prompt_tokens as i64));
+        add(&mut args, u.map(|u| u.cached_tokens as i64));
+        add(&mut args, u.map(|u| u.completion_tokens as i64));
+        add(&mut args, u.map(|u| u.reasoning_tokens as i64));
+        add(&mut args, c.cost.map(|c| c.pico_usd));
+        add(&mut args, u.map(|u| u.source == UsageSource::Reported));
+    }
+    Ok(sqlx::query_with(&sql, args)
+        .execute(&mut *conn)
+        .await?
+        .last_insert_rowid())
 }
 
 async fn insert_results(conn: &mut SqliteConnection, rows: &[&Row]) -> Result<()> {
