@@ -86,6 +86,30 @@ async fn results_are_paged_sorted_and_filtered_by_the_store() {
     assert_eq!(all.total, 60);
     let keys: Vec<(u64, u32)> = all.results.iter().map(|r| (r.item, r.rep)).collect();
     assert_eq!(keys[..3], [(0, 0), (0, 1), (1, 0)]);
+    // Each result names its own call in the log, in the row and in the stored result alike.
+    let links: Vec<(Option<i64>, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT r.call_id, json_extract(r.result_json, '$.call_id'), c.source
+         FROM run_results r LEFT JOIN calls c ON c.id = r.call_id WHERE r.run_id = ?",
+    )
+    .bind(run.id)
+    .fetch_all(c.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(links.len(), 60);
+    assert!(
+        links.iter().all(|l| l.0.is_some() && l.0 == l.1),
+        "{links:?}"
+    );
+    let mut ids: Vec<i64> = links.iter().filter_map(|l| l.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 60, "one call per result");
+    let run_calls: i64 = sqlx::query_scalar("SELECT count(*) FROM calls WHERE source = ?")
+        .bind(links[0].2)
+        .fetch_one(c.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(run_calls, 60);
     let by_score = page(ResultsQuery {
         sort: ResultSort::Score("rouge1".into()),
         descending: true,
