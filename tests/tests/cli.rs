@@ -695,6 +695,56 @@ fn score_prints_one_line_of_reference_exact_scores_per_pair() {
 }
 
 #[test]
+fn stats_reads_votes_and_prints_win_rates_and_the_leaderboard() {
+    let db = Db::new();
+    let votes = db.file(
+        "votes.jsonl",
+        "{\"a\": \"A\", \"b\": \"B\", \"winner\": \"a\"}\n\
+         {\"a\": \"A\", \"b\": \"B\", \"winner\": \"a\"}\n\
+         {\"a\": \"B\", \"b\": \"A\", \"winner\": \"b\"}\n\
+         {\"a\": \"B\", \"b\": \"A\", \"winner\": \"a\"}\n",
+    );
+    let s = db.json(&["stats", "--input", &votes, "--json", "--seed", "3"]);
+    assert_eq!(s["votes"], 4);
+    let r = &s["ratings"];
+    assert_eq!(
+        (r[0]["variant"].as_str(), r[1]["variant"].as_str()),
+        (Some("A"), Some("B"))
+    );
+    assert!(
+        (r[0]["rating"].as_f64().unwrap() - 1095.424).abs() < 5e-4,
+        "{r}"
+    );
+    assert!(
+        (r[1]["rating"].as_f64().unwrap() - 904.576).abs() < 5e-4,
+        "{r}"
+    );
+    let p = &s["pairs"][0];
+    assert_eq!(
+        (p["first_wins"].as_u64(), p["second_wins"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert!((p["win_rate"].as_f64().unwrap() - 0.75).abs() < 1e-12);
+    // Seeded: the same votes and seed give the same intervals.
+    assert_eq!(
+        db.json(&["stats", "--input", &votes, "--json", "--seed", "3"]),
+        s
+    );
+
+    let bad = db.file(
+        "bad.jsonl",
+        "{\"a\": \"A\", \"b\": \"B\", \"winner\": \"a\"}\n{\"a\": \"A\", \"b\": \"B\"}\n",
+    );
+    let out = db.run(&["stats", "--input", &bad], "");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.jsonl:2:") && err.contains("winner"),
+        "{err}"
+    );
+}
+
+#[test]
 fn datasets_edit_stores_a_new_version_and_export_writes_a_file() {
     let db = Db::new();
     let ds = db.file("d.jsonl", "{\"q\": \"a\"}\n{\"q\": \"b\"}\n");

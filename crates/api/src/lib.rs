@@ -1,6 +1,7 @@
 //! Serde-only types shared by the UI and the backend, and the command names that connect them.
 //! No I/O and no heavy dependencies: this crate must build for `wasm32-unknown-unknown`.
 
+pub mod arena;
 pub mod dataset;
 pub mod money;
 pub mod prompt;

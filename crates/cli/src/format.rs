@@ -678,3 +678,44 @@ pub fn comparison(c: &RunComparison) -> String {
     }
     out
 }
+
+/// Pair records and the leaderboard of a set of votes.
+pub fn standings(s: &milc_api::arena::Standings) -> String {
+    let mut rows = vec![vec![
+        "PAIR".to_owned(),
+        "W-L-T".into(),
+        "BOTH BAD".into(),
+        "WIN RATE".into(),
+        "95% CI (Wilson, ties ½)".into(),
+    ]];
+    for p in &s.pairs {
+        rows.push(vec![
+            format!("{} vs {}", p.first, p.second),
+            format!("{}-{}-{}", p.first_wins, p.second_wins, p.ties),
+            p.both_bad.to_string(),
+            format!("{:.3}", p.win_rate),
+            format!("[{:.3}, {:.3}]", p.low, p.high),
+        ]);
+    }
+    let mut out = format!("{} votes\n", s.votes);
+    out.push_str(&table(&rows));
+    let mut rows = vec![vec![
+        "RANK".to_owned(),
+        "VARIANT".into(),
+        "RATING".into(),
+        format!("95% CI ({} rounds, seed {})", s.rounds, s.seed),
+        "VOTES".into(),
+    ]];
+    for r in &s.ratings {
+        rows.push(vec![
+            r.rank.to_string(),
+            r.variant.clone(),
+            format!("{:.1}", r.rating),
+            format!("[{:.1}, {:.1}]", r.low, r.high),
+            r.votes.to_string(),
+        ]);
+    }
+    out.push('\n');
+    out.push_str(&table(&rows));
+    out
+}

@@ -6,7 +6,7 @@ mod format;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -87,6 +87,20 @@ enum Command {
         /// Porter-stem tokens longer than 3 characters (ROUGE only), as rouge-score's use_stemmer
         #[arg(long)]
         stem: bool,
+    },
+    /// Win rates (Wilson intervals) and a Bradley–Terry leaderboard (bootstrap intervals) from
+    /// pairwise votes: JSON lines {"a": VARIANT, "b": VARIANT, "winner": "a"|"b"|"tie"|"both_bad"}
+    Stats {
+        /// The votes file; - for stdin
+        #[arg(long, default_value = "-")]
+        input: PathBuf,
+        /// Bootstrap rounds for the rating intervals
+        #[arg(long, default_value_t = 1000)]
+        rounds: u32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
     },
     /// Show the call log, newest first
     Calls {
@@ -480,6 +494,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sim(args) => return sim(args).await,
         Command::Redact { json, custom } => return redact(json, &custom),
         Command::Score { metrics, stem } => return score(&metrics, stem),
+        Command::Stats {
+            input,
+            rounds,
+            seed,
+            json,
+        } => return stats(&input, rounds, seed, json),
         _ => {}
     }
     let db = cli.db.unwrap_or_else(milc_core::default_db_path);
@@ -487,7 +507,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         .await
         .with_context(|| format!("opening {}", db.display()))?;
     let code = match cli.command {
-        Command::Sim(_) | Command::Redact { .. } | Command::Score { .. } => {
+        Command::Sim(_) | Command::Redact { .. } | Command::Score { .. } | Command::Stats { .. } => {
             unreachable!("handled above: they need no database")
         }
         Command::Endpoints(cmd) => endpoints(&console, cmd).await?,
@@ -616,6 +636,47 @@ fn score(metrics: &str, stem: bool) -> Result<ExitCode> {
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stats(input: &Path, rounds: u32, seed: u64, json: bool) -> Result<ExitCode> {
+    use milc_api::arena::Vote;
+    let (shown, text) = if input.as_os_str() == "-" {
+        let mut t = String::new();
+        std::io::stdin()
+            .read_to_string(&mut t)
+            .context("reading stdin")?;
+        ("stdin".to_owned(), t)
+    } else {
+        let shown = input.display().to_string();
+        let t = std::fs::read_to_string(input).with_context(|| format!("reading {shown}"))?;
+        (shown, t)
+    };
+    let mut votes = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Vote = serde_json::from_str(line)
+            .map_err(|e| anyhow!("{shown}:{}:{}: {e}", i + 1, e.column()))?;
+        if v.a == v.b {
+            bail!(
+                "{shown}:{}: a variant is compared with itself ('{}')",
+                i + 1,
+                v.a
+            );
+        }
+        votes.push(v);
+    }
+    if votes.is_empty() {
+        bail!("{shown}: holds no votes");
+    }
+    let s = milc_core::stats::standings(&votes, rounds, seed);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        print!("{}", format::standings(&s));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

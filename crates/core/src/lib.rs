@@ -15,6 +15,7 @@ pub mod runs;
 pub mod scoring;
 pub mod secrets;
 pub mod sse;
+pub mod stats;
 pub mod store;
 pub mod structured;
 pub mod writer;
