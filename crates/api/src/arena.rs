@@ -13,13 +13,29 @@ pub enum Winner {
     BothBad,
 }
 
-/// One vote: `a` against `b`.
+/// One vote: `a` against `b`, optionally on a named item by a named rater (agreement between
+/// raters is measured on items several of them rated).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Vote {
     pub a: String,
     pub b: String,
     pub winner: Winner,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rater: Option<String>,
+}
+
+/// How much raters agree on the 4-way vote (first variant better, second better, tie, both
+/// bad): Cohen's κ for two raters, Fleiss' κ for more, over the items `raters` raters all rated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// "cohen" or "fleiss".
+    pub method: String,
+    pub kappa: f64,
+    pub items: u64,
+    pub raters: u64,
 }
 
 /// Two variants' record against each other. `win_rate` is `first`'s, with ties and "both bad"
@@ -55,6 +71,8 @@ pub struct Standings {
     pub votes: u64,
     pub pairs: Vec<PairRecord>,
     pub ratings: Vec<Rating>,
+    /// Present when votes name items and raters and some items were rated more than once.
+    pub agreement: Option<Agreement>,
     /// Bootstrap rounds behind the rating intervals, and their seed.
     pub rounds: u32,
     pub seed: u64,

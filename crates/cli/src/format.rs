@@ -717,5 +717,16 @@ pub fn standings(s: &milc_api::arena::Standings) -> String {
     }
     out.push('\n');
     out.push_str(&table(&rows));
+    if let Some(a) = &s.agreement {
+        let who = if a.method == "cohen" {
+            "Cohen"
+        } else {
+            "Fleiss"
+        };
+        out.push_str(&format!(
+            "\nagreement: {who}'s κ {:.3} over {} items rated by {} raters\n",
+            a.kappa, a.items, a.raters
+        ));
+    }
     out
 }

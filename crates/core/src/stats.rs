@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use milc_api::arena::{PairRecord, Rating, Standings, Vote, Winner};
+use milc_api::arena::{Agreement, PairRecord, Rating, Standings, Vote, Winner};
 
 /// z for a two-sided 95 % interval.
 const Z95: f64 = 1.959964;
@@ -237,9 +237,120 @@ pub fn standings(votes: &[Vote], rounds: u32, seed: u64) -> Standings {
         votes: votes.len() as u64,
         pairs,
         ratings,
+        agreement: agreement(votes),
         rounds,
         seed,
     }
+}
+
+/// Agreement between raters on the items (and pairs) several of them rated; votes are read from
+/// the alphabetically first variant's side, so swapped sides agree. Two raters: Cohen's κ over
+/// the items both rated; more: Fleiss' κ over the items rated by the most common number of
+/// raters (Fleiss needs the same number on every item).
+pub fn agreement(votes: &[Vote]) -> Option<Agreement> {
+    let mut by_item: BTreeMap<(&str, &str, &str), BTreeMap<&str, usize>> = BTreeMap::new();
+    for v in votes {
+        let (Some(item), Some(rater)) = (v.item.as_deref(), v.rater.as_deref()) else {
+            continue;
+        };
+        let swapped = v.b < v.a;
+        let (first, second) = if swapped { (&v.b, &v.a) } else { (&v.a, &v.b) };
+        let label = match (v.winner, swapped) {
+            (Winner::A, false) | (Winner::B, true) => 0,
+            (Winner::B, false) | (Winner::A, true) => 1,
+            (Winner::Tie, _) => 2,
+            (Winner::BothBad, _) => 3,
+        };
+        by_item
+            .entry((item, first.as_str(), second.as_str()))
+            .or_default()
+            .insert(rater, label);
+    }
+    let raters: BTreeSet<&str> = by_item.values().flat_map(|r| r.keys().copied()).collect();
+    if raters.len() == 2 {
+        let (x, y) = (raters.first()?, raters.last()?);
+        let pairs: Vec<(usize, usize)> = by_item
+            .values()
+            .filter_map(|r| Some((*r.get(x)?, *r.get(y)?)))
+            .collect();
+        return Some(Agreement {
+            method: "cohen".into(),
+            kappa: cohen_kappa(&pairs)?,
+            items: pairs.len() as u64,
+            raters: 2,
+        });
+    }
+    let mut sizes: BTreeMap<usize, usize> = BTreeMap::new();
+    for r in by_item.values().filter(|r| r.len() >= 2) {
+        *sizes.entry(r.len()).or_default() += 1;
+    }
+    let (&n, _) = sizes.iter().max_by_key(|(n, count)| (**count, **n))?;
+    let table: Vec<Vec<u64>> = by_item
+        .values()
+        .filter(|r| r.len() == n)
+        .map(|r| {
+            let mut c = vec![0u64; 4];
+            for &label in r.values() {
+                c[label] += 1;
+            }
+            c
+        })
+        .collect();
+    Some(Agreement {
+        method: "fleiss".into(),
+        kappa: fleiss_kappa(&table)?,
+        items: table.len() as u64,
+        raters: n as u64,
+    })
+}
+
+/// Cohen's κ for two raters who labelled the same items: (p_o − p_e) / (1 − p_e), with p_e from
+/// each rater's own label frequencies. `None` when there are no items or agreement by chance is
+/// certain (both raters used one and the same label throughout).
+pub fn cohen_kappa<L: Ord + Clone>(pairs: &[(L, L)]) -> Option<f64> {
+    if pairs.is_empty() {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let observed = pairs.iter().filter(|(x, y)| x == y).count() as f64 / n;
+    let mut first: BTreeMap<L, f64> = BTreeMap::new();
+    let mut second: BTreeMap<L, f64> = BTreeMap::new();
+    for (x, y) in pairs {
+        *first.entry(x.clone()).or_default() += 1.0;
+        *second.entry(y.clone()).or_default() += 1.0;
+    }
+    let expected: f64 = first
+        .iter()
+        .map(|(l, c)| c / n * second.get(l).copied().unwrap_or(0.0) / n)
+        .sum();
+    (expected < 1.0).then(|| (observed - expected) / (1.0 - expected))
+}
+
+/// Fleiss' κ: `counts[i][j]` raters put item i in category j, the same number of raters for
+/// every item (at least two). `None` when that does not hold or agreement by chance is certain.
+pub fn fleiss_kappa(counts: &[Vec<u64>]) -> Option<f64> {
+    let raters: u64 = counts.first()?.iter().sum();
+    if raters < 2 || counts.iter().any(|c| c.iter().sum::<u64>() != raters) {
+        return None;
+    }
+    let (items, n) = (counts.len() as f64, raters as f64);
+    let categories = counts.iter().map(Vec::len).max().unwrap_or(0);
+    let p_bar = counts
+        .iter()
+        .map(|c| (c.iter().map(|&x| (x * x) as f64).sum::<f64>() - n) / (n * (n - 1.0)))
+        .sum::<f64>()
+        / items;
+    let p_e: f64 = (0..categories)
+        .map(|j| {
+            let share = counts
+                .iter()
+                .map(|c| c.get(j).copied().unwrap_or(0) as f64)
+                .sum::<f64>()
+                / (items * n);
+            share * share
+        })
+        .sum();
+    (p_e < 1.0).then(|| (p_bar - p_e) / (1.0 - p_e))
 }
 
 /// The `q`-th quantile of sorted values with linear interpolation (numpy's default).
@@ -286,7 +397,38 @@ mod tests {
             a: a.into(),
             b: b.into(),
             winner,
+            item: None,
+            rater: None,
         }
+    }
+
+    #[test]
+    fn agreement_reads_votes_from_one_side_and_picks_cohen_or_fleiss() {
+        let rated = |item: &str, rater: &str, a: &str, b: &str, w: Winner| Vote {
+            item: Some(item.into()),
+            rater: Some(rater.into()),
+            ..vote(a, b, w)
+        };
+        // Two raters; r2 saw the sides swapped on item 1 and still agreed.
+        let votes = vec![
+            rated("1", "r1", "A", "B", Winner::A),
+            rated("1", "r2", "B", "A", Winner::B),
+            rated("2", "r1", "A", "B", Winner::Tie),
+            rated("2", "r2", "A", "B", Winner::Tie),
+            rated("3", "r1", "A", "B", Winner::B),
+            rated("3", "r2", "A", "B", Winner::A),
+        ];
+        let a = agreement(&votes).unwrap();
+        assert_eq!((a.method.as_str(), a.items, a.raters), ("cohen", 3, 2));
+        // Observed 2/3; by chance 1/3 (r1: first, second, tie once each; r2: first twice, tie).
+        assert!((a.kappa - 0.5).abs() < 1e-12, "{}", a.kappa);
+        let mut three = votes.clone();
+        three.push(rated("1", "r3", "A", "B", Winner::A));
+        three.push(rated("2", "r3", "A", "B", Winner::Tie));
+        three.push(rated("3", "r3", "A", "B", Winner::BothBad));
+        let a = agreement(&three).unwrap();
+        assert_eq!((a.method.as_str(), a.items, a.raters), ("fleiss", 3, 3));
+        assert!(agreement(&[vote("A", "B", Winner::A)]).is_none());
     }
 
     #[test]
@@ -297,6 +439,38 @@ mod tests {
         assert_eq!(rng.next(), 0x6e78_9e6a_a1b9_65f4);
         assert_eq!(rng.next(), 0x06c4_5d18_8009_454f);
         assert!((0..10_000).all(|_| rng.below(7) < 7));
+    }
+
+    #[test]
+    fn kappas_match_textbook_tables() {
+        // Cohen (Wikipedia's example): 50 items, both "yes" 20, both "no" 15, 5 and 10 apart.
+        let mut pairs = Vec::new();
+        pairs.extend(std::iter::repeat_n(("yes", "yes"), 20));
+        pairs.extend(std::iter::repeat_n(("yes", "no"), 5));
+        pairs.extend(std::iter::repeat_n(("no", "yes"), 10));
+        pairs.extend(std::iter::repeat_n(("no", "no"), 15));
+        assert!((cohen_kappa(&pairs).unwrap() - 0.4).abs() < 1e-12);
+        assert_eq!(cohen_kappa(&[("a", "a"), ("a", "a")]), None);
+        // Fleiss (Wikipedia's example): 10 items, 14 raters, 5 categories → κ ≈ 0.210.
+        let table: Vec<Vec<u64>> = vec![
+            vec![0, 0, 0, 0, 14],
+            vec![0, 2, 6, 4, 2],
+            vec![0, 0, 3, 5, 6],
+            vec![0, 3, 9, 2, 0],
+            vec![2, 2, 8, 1, 1],
+            vec![7, 7, 0, 0, 0],
+            vec![3, 2, 6, 3, 0],
+            vec![2, 5, 3, 2, 2],
+            vec![6, 5, 2, 1, 0],
+            vec![0, 2, 2, 3, 7],
+        ];
+        let k = fleiss_kappa(&table).unwrap();
+        assert!((k - 0.20993).abs() < 1e-5, "{k}");
+        assert_eq!(
+            fleiss_kappa(&[vec![1, 1], vec![3, 0]]),
+            None,
+            "raters differ per item"
+        );
     }
 
     #[test]
