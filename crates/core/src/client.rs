@@ -16,6 +16,7 @@ use crate::ratelimit::RateLimit;
 use crate::retry::{self, Wait};
 use crate::secrets::SecretString;
 use crate::sse::{SseEvent, SseParser};
+use crate::tokens;
 
 /// Where and how to send one call.
 #[derive(Clone, Debug)]
@@ -161,7 +162,8 @@ impl Client {
         };
         let usage = p.usage.or_else(|| {
             // Tokens were spent if anything came back, or if the call succeeded at all.
-            (error.is_none() || p.deltas > 0).then(|| estimate_usage(&req.messages, &p, req.stream))
+            (error.is_none() || p.deltas > 0)
+                .then(|| estimate_usage(&target.model, &req.messages, &p, req.stream))
         });
         Exchange {
             output: p.output,
@@ -452,34 +454,22 @@ fn reported_usage(u: &Value) -> Option<Usage> {
     })
 }
 
-/// Counts tokens locally when the server reported none. Streaming servers send about one token
-/// per content delta, which beats any character heuristic; otherwise ~4 characters a token.
-fn estimate_usage(messages: &[Message], p: &Progress, stream: bool) -> Usage {
+/// Usage where the server reported none (flagged estimated): the prompt counted with the model's
+/// tokenizer (see [`crate::tokens`]); a streamed answer as one token per content delta (servers
+/// stream token by token, so this is their own count), any other answer by the tokenizer.
+fn estimate_usage(model: &str, messages: &[Message], p: &Progress, stream: bool) -> Usage {
     let completion = if stream && p.deltas > 0 {
         p.deltas
     } else {
-        estimate_text_tokens(&p.output)
+        tokens::text_tokens(model, &p.output)
     };
     Usage {
-        prompt_tokens: estimate_prompt_tokens(messages),
+        prompt_tokens: tokens::prompt_tokens(model, messages),
         cached_tokens: 0,
         completion_tokens: completion,
         reasoning_tokens: 0,
         source: UsageSource::Estimated,
     }
-}
-
-pub fn estimate_text_tokens(text: &str) -> u64 {
-    (text.chars().count() as u64).div_ceil(4)
-}
-
-/// Content tokens plus the few tokens of framing each message costs in chat templates.
-pub fn estimate_prompt_tokens(messages: &[Message]) -> u64 {
-    messages
-        .iter()
-        .map(|m| estimate_text_tokens(&m.content) + 4)
-        .sum::<u64>()
-        + 3
 }
 
 fn url(base: &str, path: &str) -> String {

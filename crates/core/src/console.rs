@@ -341,7 +341,7 @@ impl Console {
             prompt_tokens: reported.unwrap_or_else(|| {
                 inputs
                     .iter()
-                    .map(|i| crate::client::estimate_text_tokens(i))
+                    .map(|i| crate::tokens::text_tokens(&p.target.model, i))
                     .sum()
             }),
             cached_tokens: 0,

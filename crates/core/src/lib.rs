@@ -18,6 +18,7 @@ pub mod sse;
 pub mod stats;
 pub mod store;
 pub mod structured;
+pub mod tokens;
 pub mod writer;
 
 pub use console::{default_db_path, default_log_dir, Console, SIMULATOR_ENDPOINT};

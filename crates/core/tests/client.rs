@@ -246,7 +246,24 @@ async fn a_missing_usage_chunk_is_estimated_and_flagged() {
         u.completion_tokens,
         reported.usage.unwrap().completion_tokens
     );
-    assert!(u.prompt_tokens > 0);
+    // The prompt is counted with the tokenizer: the content's tokens, 3 of framing per message
+    // and 3 priming the reply.
+    let req = request(true);
+    let content: u64 = req
+        .messages
+        .iter()
+        .map(|m| milc_core::tokens::text_tokens("milc-sim", &m.content) + 3)
+        .sum();
+    assert_eq!(u.prompt_tokens, content + 3);
+
+    // Not streamed: the answer is counted with the tokenizer too.
+    let (ex, _) = chat(&with_fault(target(&s), "no_usage"), &request(false)).await;
+    let u = ex.usage.unwrap();
+    assert_eq!(u.source, UsageSource::Estimated);
+    assert_eq!(
+        u.completion_tokens,
+        milc_core::tokens::text_tokens("milc-sim", &ex.output)
+    );
 }
 
 #[tokio::test]
