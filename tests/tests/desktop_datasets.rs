@@ -118,6 +118,28 @@ async fn a_dataset_is_edited_into_a_new_version_and_exported_from_the_window() {
         "q,expected\n\"first, edited\",one\nthird,\nfourth,four\n"
     );
 
+    // Unsaved edits belong to their version: browsing another one drops them.
+    el(&c, "#ds-del-0").await.click().await.unwrap();
+    text_until(&c, "#ds-pending", |t| {
+        t == "0 changed · 1 deleted · 0 added"
+    })
+    .await;
+    let listed: serde_json::Value =
+        serde_json::from_str(&milc(&["datasets", "list", "--json"])).unwrap();
+    let base = listed[1]["hash"].as_str().unwrap();
+    el(&c, &format!("#ds-browse-{}", &base[..12]))
+        .await
+        .click()
+        .await
+        .unwrap();
+    text_until(&c, "#ds-items", |t| t.contains("second")).await;
+    assert!(
+        c.find(fantoccini::Locator::Css("#ds-pending"))
+            .await
+            .is_err(),
+        "the edits made on the new version are not carried to the base"
+    );
+
     c.close().await.unwrap();
     driver.stop();
 }

@@ -754,7 +754,10 @@ impl Console {
         };
         let shown = path.display().to_string();
         let fail = |e: std::io::Error| Error::invalid(shown.clone(), format!("cannot write: {e}"));
-        let tmp = path.with_extension("partial");
+        // `NAME.EXT.partial` beside it: never another file of the user's.
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".partial");
+        let tmp = PathBuf::from(tmp);
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(fail)?);
         let written = async {
             let version = self.export_dataset(reference, format, &mut out).await?;

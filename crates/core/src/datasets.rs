@@ -482,7 +482,6 @@ impl Store {
         Ok((version, items))
     }
 
-    /// Writes a version's items to `out` as CSV or JSONL. JSONL streams row by row.
     /// Every item of version `version_id`, in order.
     pub async fn version_items(&self, version_id: i64) -> StoreResult<Vec<DatasetItem>> {
         let rows: Vec<String> = sqlx::query_scalar(
@@ -499,6 +498,7 @@ impl Store {
             .collect()
     }
 
+    /// Writes a version's items to `out` as CSV or JSONL. JSONL streams row by row.
     pub async fn export_dataset(
         &self,
         reference: &str,

@@ -87,15 +87,22 @@ struct GateState {
     tokens_until: Option<Instant>,
 }
 
-/// One request counted in flight; dropping it ends the count.
+/// One request counted in flight, and when it was let out; dropping it ends the count.
 #[derive(Debug)]
-pub struct Ticket<'a>(&'a RateGate);
+pub struct Ticket<'a> {
+    gate: &'a RateGate,
+    sent: Instant,
+}
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        self.0.lock().in_flight -= 1;
+        self.gate.lock().in_flight -= 1;
     }
 }
+
+/// Resets further away than this are taken as this (a server that sends a timestamp, or junk,
+/// must not park a run for years).
+const MAX_RESET: Duration = Duration::from_secs(3600);
 
 impl RateGate {
     fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
@@ -127,7 +134,12 @@ impl RateGate {
                 }
             };
             match wait_until {
-                None => return Ticket(self),
+                None => {
+                    return Ticket {
+                        gate: self,
+                        sent: Instant::now(),
+                    }
+                }
                 Some(t) => {
                     tracing::debug!(
                         wait_ms = t.saturating_duration_since(Instant::now()).as_millis() as u64,
@@ -139,26 +151,31 @@ impl RateGate {
         }
     }
 
-    /// Takes in what a response (sent under `ticket`) said about the limits.
-    pub fn observe(&self, _ticket: &Ticket<'_>, r: &RateLimit) {
+    /// Takes in what a response (sent under `ticket`) said about the limits. The window's end
+    /// is reckoned from when the request was sent (the server counted it then), so a slow
+    /// answer does not appear to start a later window.
+    pub fn observe(&self, ticket: &Ticket<'_>, r: &RateLimit) {
         let mut s = self.lock();
         let now = Instant::now();
+        let end = |reset: Duration| ticket.sent + reset.min(MAX_RESET);
         if let (Some(left), Some(reset)) = (r.remaining_requests, r.reset_requests) {
             // The others in flight were sent after the server counted this one, or will be
             // counted after it: either way they use up what it said was left.
             let others = s.in_flight - 1;
-            let left = left as i64 - others;
-            let until = now + reset;
-            s.requests = Some(match s.requests {
-                // Same window: an answer that overtook a later one must not raise the budget.
-                Some((old, t)) if t > now && t + Duration::from_millis(50) >= until => {
-                    (old.min(left), t)
-                }
-                _ => (left, until),
-            });
+            let left = (left.min(i64::MAX as u64) as i64).saturating_sub(others);
+            let until = end(reset);
+            if until > now {
+                s.requests = Some(match s.requests {
+                    // The same window (or an older one): never raise the budget.
+                    Some((old, t)) if t > now && until <= t + Duration::from_millis(50) => {
+                        (old.min(left), t)
+                    }
+                    _ => (left, until),
+                });
+            }
         }
         if let (Some(0), Some(reset)) = (r.remaining_tokens, r.reset_tokens) {
-            s.tokens_until = Some(now + reset);
+            s.tokens_until = Some(end(reset));
         }
     }
 }
@@ -238,5 +255,39 @@ mod tests {
         let start = tokio::time::Instant::now();
         let _f = gate.acquire().await;
         assert!(start.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_answer_does_not_reopen_a_spent_window_and_resets_are_capped() {
+        let gate = RateGate::default();
+        let (slow, fast) = (gate.acquire().await, gate.acquire().await);
+        let limit = |left, reset| RateLimit {
+            remaining_requests: Some(left),
+            reset_requests: Some(reset),
+            ..RateLimit::default()
+        };
+        gate.observe(&fast, &limit(0, Duration::from_secs(1)));
+        drop(fast);
+        tokio::time::advance(Duration::from_millis(500)).await;
+        // Counted when it was sent, with 5 left of the same window: the window stays spent.
+        gate.observe(&slow, &limit(5, Duration::from_secs(1)));
+        drop(slow);
+        let start = tokio::time::Instant::now();
+        let t = gate.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+
+        // A reset years away (a timestamp sent as seconds) waits an hour at most.
+        gate.observe(
+            &t,
+            &RateLimit {
+                remaining_tokens: Some(0),
+                reset_tokens: parse_reset("1800000000"),
+                ..RateLimit::default()
+            },
+        );
+        drop(t);
+        let start = tokio::time::Instant::now();
+        let _t = gate.acquire().await;
+        assert!(start.elapsed() <= MAX_RESET, "{:?}", start.elapsed());
     }
 }

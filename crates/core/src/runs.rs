@@ -281,7 +281,17 @@ impl Console {
                     // Released on every path, errors included, or the other workers would wait
                     // for it forever.
                     let _flight = InFlight(state);
-                    let item = &cache.get(self.store(), idx).await?;
+                    let item = match cache.get(self.store(), idx).await {
+                        Ok(item) => item,
+                        Err(e) => {
+                            // Keep what was answered and scored before giving up.
+                            if let Some(t) = tail.take() {
+                                commit(t).await?;
+                            }
+                            return Err(e.into());
+                        }
+                    };
+                    let item = &item;
                     let mut req =
                         ChatRequest::new(version.content.messages.clone(), params.clone());
                     req.variables = item.vars.clone();

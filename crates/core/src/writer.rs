@@ -102,11 +102,17 @@ impl Batcher {
         if plan.len() > 2 {
             match self.in_transaction(conn, rows, &plan).await {
                 Ok(ids) => return ids.into_iter().map(Ok).collect(),
-                Err(_) => {
-                    // Rolled back: nothing of it was written, so every row goes again on its
-                    // own (and ids cached inside the transaction may not exist).
+                // Rolled back: nothing of it was written, and ids cached inside the
+                // transaction may not exist.
+                Err(e) if is_row_error(&e) => {
+                    // A bad row: every row goes again on its own, so only it fails.
                     self.models.clear();
                     plan = (0..rows.len()).map(|i| vec![i]).collect();
+                }
+                Err(e) => {
+                    // Busy, I/O, a closed database: no row would fare better alone.
+                    self.models.clear();
+                    return rows.iter().map(|_| Err(copy(&e))).collect();
                 }
             }
         }
@@ -120,6 +126,11 @@ impl Batcher {
                     }
                 }
                 Err(e) if st.len() == 1 => answers[st[0]] = Some(Err(e)),
+                Err(e) if !is_row_error(&e) => {
+                    for &i in st {
+                        answers[i] = Some(Err(copy(&e)));
+                    }
+                }
                 Err(_) => {
                     for &i in st {
                         let one = self.insert(conn, &[rows[i]]).await;
@@ -156,7 +167,12 @@ impl Batcher {
                 }
             }
         }
-        sqlx::query("COMMIT").execute(&mut *conn).await?;
+        if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+            // A failed COMMIT can leave the transaction open: end it, or every later write
+            // would land in it.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(e.into());
+        }
         Ok(ids)
     }
 
@@ -198,6 +214,24 @@ impl Batcher {
         self.models.insert(name.to_owned(), id);
         Ok(id)
     }
+}
+
+/// Whether `e` is about the rows written (a constraint they break), not about the database.
+fn is_row_error(e: &StoreError) -> bool {
+    use sqlx::error::ErrorKind as K;
+    matches!(e, StoreError::Sql(sqlx::Error::Database(db)) if matches!(
+        db.kind(),
+        K::UniqueViolation | K::ForeignKeyViolation | K::NotNullViolation | K::CheckViolation
+    ))
+}
+
+/// The same failure for another caller (errors do not clone).
+fn copy(e: &StoreError) -> StoreError {
+    let message = match e {
+        StoreError::Sql(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
+    StoreError::Sql(sqlx::Error::Io(std::io::Error::other(message)))
 }
 
 /// The batch as statements (lists of row indexes): calls, then run results, each cut into

@@ -16,6 +16,8 @@ pub fn Datasets() -> Html {
     // The version being browsed and the first item shown.
     let browse = use_state(|| None::<(String, u64)>);
     let rev = use_state(|| 0u32);
+    // What the last save said, shown above the version it made.
+    let note = use_state(|| None::<String>);
     {
         let list = list.clone();
         use_effect_with(*rev, move |_| {
@@ -33,10 +35,10 @@ pub fn Datasets() -> Html {
                 <thead><tr><th>{ "Dataset" }</th><th>{ "Version" }</th><th class="num">{ "Items" }</th><th>{ "Variables" }</th><th>{ "Imported" }</th><th>{ "From" }</th></tr></thead>
                 <tbody>
                     { for l.iter().map(|v| {
-                        let (browse, reference) = (browse.clone(), format!("{}@{}", v.dataset, v.hash));
+                        let (browse, note, reference) = (browse.clone(), note.clone(), format!("{}@{}", v.dataset, v.hash));
                         html! {
                         <tr key={v.hash.clone()}>
-                            <td><button class="small ghost" id={format!("ds-browse-{}", &v.hash[..12])} onclick={Callback::from(move |_: MouseEvent| browse.set(Some((reference.clone(), 0))))}><strong>{ &v.dataset }</strong></button></td>
+                            <td><button class="small ghost" id={format!("ds-browse-{}", &v.hash[..12])} onclick={Callback::from(move |_: MouseEvent| { note.set(None); browse.set(Some((reference.clone(), 0))); })}><strong>{ &v.dataset }</strong></button></td>
                             <td class="mono" title={v.hash.clone()}>{ &v.hash[..12] }</td>
                             <td class="num">{ v.items }</td>
                             <td class="mono small">{ v.variables.join(", ") }</td>
@@ -50,12 +52,17 @@ pub fn Datasets() -> Html {
     };
     let items_view = browse.as_ref().map(|(reference, offset)| {
         html! {
-            <Items reference={reference.clone()} offset={*offset} on_page={{
+            // Keyed by version: unsaved edits belong to the version they were made on.
+            <Items key={reference.clone()} reference={reference.clone()} offset={*offset} on_page={{
                 let (browse, reference) = (browse.clone(), reference.clone());
                 Callback::from(move |o: u64| browse.set(Some((reference.clone(), o))))
             }} on_saved={{
-                let (browse, rev) = (browse.clone(), rev.clone());
-                Callback::from(move |r: String| { browse.set(Some((r, 0))); rev.set(*rev + 1); })
+                let (browse, rev, note) = (browse.clone(), rev.clone(), note.clone());
+                Callback::from(move |(r, said): (String, String)| {
+                    browse.set(Some((r, 0)));
+                    note.set(Some(said));
+                    rev.set(*rev + 1);
+                })
             }} />
         }
     });
@@ -67,6 +74,9 @@ pub fn Datasets() -> Html {
         <div class="page datasets">
             <header class="page-head"><h1>{ "Datasets" }</h1></header>
             { table }
+            if let Some(n) = &*note {
+                <div class="note ok" id="ds-saved">{ n.clone() }</div>
+            }
             { for items_view }
             <Import {on_imported} />
         </div>
@@ -229,8 +239,8 @@ struct ItemsProps {
     reference: String,
     offset: u64,
     on_page: Callback<u64>,
-    /// A new version was saved: its reference.
-    on_saved: Callback<String>,
+    /// A new version was saved: its reference and what to tell the user.
+    on_saved: Callback<(String, String)>,
 }
 
 const PAGE: u64 = 50;
@@ -243,7 +253,7 @@ fn Items(p: &ItemsProps) -> Html {
     // Changes not yet saved, and the item being edited (`None`: a new one) with its text.
     let pending = use_state(DatasetEdit::default);
     let editing = use_state(|| None::<(Option<u64>, String)>);
-    let saved = use_state(|| None::<Result<String, CallError>>);
+    let failed = use_state(|| None::<CallError>);
     {
         let page = page.clone();
         use_effect_with((p.reference.clone(), p.offset), move |(r, o)| {
@@ -295,9 +305,9 @@ fn Items(p: &ItemsProps) -> Html {
         })
     };
     let save = {
-        let (pending, saved, on_saved, base) = (
+        let (pending, failed, on_saved, base) = (
             pending.clone(),
-            saved.clone(),
+            failed.clone(),
             p.on_saved.clone(),
             p.reference.clone(),
         );
@@ -306,22 +316,26 @@ fn Items(p: &ItemsProps) -> Html {
                 base: base.clone(),
                 ..(*pending).clone()
             };
-            let (pending, saved, on_saved) = (pending.clone(), saved.clone(), on_saved.clone());
+            let (pending, failed, on_saved) = (pending.clone(), failed.clone(), on_saved.clone());
             yew::platform::spawn_local(async move {
                 match ipc::datasets_edit(&edit).await {
                     Ok(i) => {
                         let v = &i.version;
-                        saved.set(Some(Ok(format!(
-                            "Saved {} items as version {} of {}",
-                            v.items,
-                            &v.hash[..12],
-                            v.dataset
-                        ))));
                         pending.set(DatasetEdit::default());
-                        on_saved.emit(format!("{}@{}", v.dataset, v.hash));
+                        failed.set(None);
+                        // The page moves to the new version (a new `Items`), which says so.
+                        on_saved.emit((
+                            format!("{}@{}", v.dataset, v.hash),
+                            format!(
+                                "Saved {} items as version {} of {}",
+                                v.items,
+                                &v.hash[..12],
+                                v.dataset
+                            ),
+                        ));
                     }
                     // The edits stay, so a bad line can be fixed.
-                    Err(e) => saved.set(Some(Err(e))),
+                    Err(e) => failed.set(Some(e)),
                 }
             });
         })
@@ -402,11 +416,9 @@ fn Items(p: &ItemsProps) -> Html {
                     <button class="small" id="ds-discard" onclick={discard}>{ "Discard" }</button>
                 }
             </div>
-            { match &*saved {
-                Some(Ok(t)) => html! { <div class="note ok" id="ds-saved">{ t.clone() }</div> },
-                Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="ds-edit-error" /> },
-                None => html! {},
-            } }
+            if let Some(e) = &*failed {
+                <ErrorBox error={e.clone()} id="ds-edit-error" />
+            }
             <Export reference={format!("{}@{}", v.dataset, v.hash)} />
         </section>
     }
