@@ -721,7 +721,7 @@ impl Console {
     /// dataset; the base is untouched. A bad line is refused before anything is stored.
     pub async fn edit_dataset(&self, edit: &DatasetEdit) -> Result<Imported, Error> {
         let (id, base) = self.store.dataset_version(&edit.base).await?;
-        let items = datasets::apply_edit(self.store.version_items(id).await?, edit)?;
+        let items = datasets::apply_edit(self.store.version_items(id, 0, u64::MAX).await?, edit)?;
         let source = format!("edit of {}@{}", base.dataset, &base.hash[..12]);
         Ok(self
             .store

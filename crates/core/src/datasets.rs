@@ -464,30 +464,25 @@ impl Store {
         limit: u64,
     ) -> StoreResult<(DatasetVersion, Vec<DatasetItem>)> {
         let (id, version) = self.dataset_version(reference).await?;
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT item_json FROM dataset_items WHERE version_id = ? ORDER BY idx LIMIT ? OFFSET ?",
-        )
-        .bind(id)
-        .bind(limit.min(1000) as i64)
-        .bind(offset as i64)
-        .fetch_all(self.pool())
-        .await?;
-        let items = rows
-            .iter()
-            .map(|j| {
-                serde_json::from_str(j)
-                    .map_err(|e| StoreError::Corrupt(format!("dataset item: {e}")))
-            })
-            .collect::<StoreResult<_>>()?;
+        let items = self.version_items(id, offset, limit.min(1000)).await?;
         Ok((version, items))
     }
 
-    /// Every item of version `version_id`, in order.
-    pub async fn version_items(&self, version_id: i64) -> StoreResult<Vec<DatasetItem>> {
+    /// Items `from`, `from + 1`, … of version `version_id`, at most `limit` of them, in file
+    /// order (read by index range, so a late chunk costs what an early one does).
+    pub async fn version_items(
+        &self,
+        version_id: i64,
+        from: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<DatasetItem>> {
         let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT item_json FROM dataset_items WHERE version_id = ? ORDER BY idx",
+            "SELECT item_json FROM dataset_items WHERE version_id = ? AND idx >= ?
+             ORDER BY idx LIMIT ?",
         )
         .bind(version_id)
+        .bind(from.min(i64::MAX as u64) as i64)
+        .bind(limit.min(i64::MAX as u64) as i64)
         .fetch_all(self.pool())
         .await?;
         rows.iter()

@@ -692,21 +692,9 @@ impl ItemCache {
     }
 
     async fn load(&self, store: &Store, chunk: u64) -> StoreResult<Vec<DatasetItem>> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT item_json FROM dataset_items WHERE version_id = ? AND idx >= ? AND idx < ?
-             ORDER BY idx",
-        )
-        .bind(self.version_id)
-        .bind((chunk * CHUNK) as i64)
-        .bind(((chunk + 1) * CHUNK) as i64)
-        .fetch_all(store.pool())
-        .await?;
-        rows.iter()
-            .map(|j| {
-                serde_json::from_str(j)
-                    .map_err(|e| StoreError::Corrupt(format!("dataset item: {e}")))
-            })
-            .collect()
+        store
+            .version_items(self.version_id, chunk * CHUNK, CHUNK)
+            .await
     }
 }
 
