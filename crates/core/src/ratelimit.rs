@@ -151,31 +151,31 @@ impl RateGate {
         }
     }
 
-    /// Takes in what a response (sent under `ticket`) said about the limits. The window's end
-    /// is reckoned from when the request was sent (the server counted it then), so a slow
-    /// answer does not appear to start a later window.
+    /// Takes in what a response (sent under `ticket`) said about the limits. The server counted
+    /// the request somewhere between its send and its answer, so the window ends between
+    /// `sent + reset` and `now + reset`: the later one is waited for (never early), the earlier
+    /// one tells whether the answer belongs to the window already known (a slow answer must not
+    /// look like a new window and reopen a spent one).
     pub fn observe(&self, ticket: &Ticket<'_>, r: &RateLimit) {
         let mut s = self.lock();
         let now = Instant::now();
-        let end = |reset: Duration| ticket.sent + reset.min(MAX_RESET);
         if let (Some(left), Some(reset)) = (r.remaining_requests, r.reset_requests) {
             // The others in flight were sent after the server counted this one, or will be
             // counted after it: either way they use up what it said was left.
             let others = s.in_flight - 1;
             let left = (left.min(i64::MAX as u64) as i64).saturating_sub(others);
-            let until = end(reset);
-            if until > now {
-                s.requests = Some(match s.requests {
-                    // The same window (or an older one): never raise the budget.
-                    Some((old, t)) if t > now && until <= t + Duration::from_millis(50) => {
-                        (old.min(left), t)
-                    }
-                    _ => (left, until),
-                });
-            }
+            let reset = reset.min(MAX_RESET);
+            let (earliest, latest) = (ticket.sent + reset, now + reset);
+            s.requests = Some(match s.requests {
+                // The same window (or an older one): never raise the budget.
+                Some((old, t)) if t > now && earliest <= t + Duration::from_millis(50) => {
+                    (old.min(left), t)
+                }
+                _ => (left, latest),
+            });
         }
         if let (Some(0), Some(reset)) = (r.remaining_tokens, r.reset_tokens) {
-            s.tokens_until = Some(end(reset));
+            s.tokens_until = Some(now + reset.min(MAX_RESET));
         }
     }
 }

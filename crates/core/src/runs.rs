@@ -386,28 +386,52 @@ impl Console {
                 ),
             ));
         }
-        // Both runs' answered results in item order, paired as they stream: only the scores
-        // of each item are kept, never the outputs, so memory stays small as runs grow.
+        // The items both runs answered, paired by the store and read as they stream; only the
+        // scores are kept (never the outputs), so memory stays small as runs grow.
         let metrics = common_metrics(&ra, &rb);
-        let scored = |id: i64| {
-            sqlx::query_as::<_, (i64, i64, String)>(
-                "SELECT item_idx, rep, result_json FROM run_results
-                 WHERE run_id = ? AND failed = 0 ORDER BY item_idx, rep",
-            )
-            .bind(id)
-            .fetch(self.store().pool())
-            .map_err(StoreError::from)
-            .and_then(|(item, rep, json)| async move {
-                let s: ScoresOnly = serde_json::from_str(&json)
-                    .map_err(|e| StoreError::Corrupt(format!("run result: {e}")))?;
-                Ok(Scored {
-                    item: item as u64,
-                    rep: rep as u32,
-                    scores: s.scores,
-                })
-            })
+        let pool = self.store().pool();
+        let mut rows = sqlx::query_as::<_, (i64, i64, Option<String>, Option<String>)>(
+            "SELECT x.item_idx, x.rep, json_extract(x.result_json, '$.scores'),
+                 json_extract(y.result_json, '$.scores')
+             FROM run_results x JOIN run_results y
+                 ON y.run_id = ? AND y.item_idx = x.item_idx AND y.rep = x.rep AND y.failed = 0
+             WHERE x.run_id = ? AND x.failed = 0 ORDER BY x.item_idx, x.rep",
+        )
+        .bind(b)
+        .bind(a)
+        .fetch(pool);
+        let scores = |json: Option<String>| -> Result<BTreeMap<String, f64>, Error> {
+            match json {
+                None => Ok(BTreeMap::new()),
+                Some(j) => serde_json::from_str(&j)
+                    .map_err(|e| StoreError::Corrupt(format!("run result scores: {e}")).into()),
+            }
         };
-        let (pairs, unpaired) = pair_up(Box::pin(scored(a)), Box::pin(scored(b)), &metrics).await?;
+        let mut pairs = Vec::new();
+        while let Some((item, rep, sa, sb)) = rows.try_next().await.map_err(StoreError::from)? {
+            let (sa, sb) = (scores(sa)?, scores(sb)?);
+            pairs.push(ItemDelta {
+                item: item as u64,
+                rep: rep as u32,
+                deltas: metrics
+                    .iter()
+                    .filter_map(|m| Some((m.clone(), sb.get(m)? - sa.get(m)?)))
+                    .collect(),
+                a_output: String::new(),
+                b_output: String::new(),
+            });
+        }
+        drop(rows);
+        let (answered_a, answered_b): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 0),
+                    (SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 0)",
+        )
+        .bind(a)
+        .bind(b)
+        .fetch_one(pool)
+        .await
+        .map_err(StoreError::from)?;
+        let unpaired = (answered_a + answered_b) as u64 - 2 * pairs.len() as u64;
         let mut c = rank(ra, rb, metrics, pairs, unpaired);
         // Outputs only for the items shown.
         for (run, b_side) in [(a, false), (b, true)] {
@@ -885,73 +909,6 @@ fn common_metrics(a: &RunInfo, b: &RunInfo) -> Vec<String> {
         .collect()
 }
 
-/// An answered result reduced to what a comparison needs.
-#[derive(Debug)]
-struct Scored {
-    item: u64,
-    rep: u32,
-    scores: BTreeMap<String, f64>,
-}
-
-#[derive(serde::Deserialize)]
-struct ScoresOnly {
-    #[serde(default)]
-    scores: BTreeMap<String, f64>,
-}
-
-/// Pairs two runs' answered results, each in (item, rep) order, into per-item deltas (B − A) of
-/// `metrics`, reading both streams once, side by side. Also returns how many were answered by
-/// only one run.
-async fn pair_up<A, B>(
-    mut xa: A,
-    mut xb: B,
-    metrics: &[String],
-) -> StoreResult<(Vec<ItemDelta>, u64)>
-where
-    A: futures_util::Stream<Item = StoreResult<Scored>> + Unpin,
-    B: futures_util::Stream<Item = StoreResult<Scored>> + Unpin,
-{
-    let (mut pairs, mut unpaired) = (Vec::new(), 0);
-    let (mut na, mut nb) = (xa.try_next().await?, xb.try_next().await?);
-    loop {
-        match (&na, &nb) {
-            (Some(x), Some(y)) => match (x.item, x.rep).cmp(&(y.item, y.rep)) {
-                std::cmp::Ordering::Less => {
-                    unpaired += 1;
-                    na = xa.try_next().await?;
-                }
-                std::cmp::Ordering::Greater => {
-                    unpaired += 1;
-                    nb = xb.try_next().await?;
-                }
-                std::cmp::Ordering::Equal => {
-                    pairs.push(ItemDelta {
-                        item: x.item,
-                        rep: x.rep,
-                        deltas: metrics
-                            .iter()
-                            .filter_map(|m| Some((m.clone(), y.scores.get(m)? - x.scores.get(m)?)))
-                            .collect(),
-                        a_output: String::new(),
-                        b_output: String::new(),
-                    });
-                    na = xa.try_next().await?;
-                    nb = xb.try_next().await?;
-                }
-            },
-            (Some(_), None) => {
-                unpaired += 1;
-                na = xa.try_next().await?;
-            }
-            (None, Some(_)) => {
-                unpaired += 1;
-                nb = xb.try_next().await?;
-            }
-            (None, None) => return Ok((pairs, unpaired)),
-        }
-    }
-}
-
 /// Orders paired items (regressions first, then improvements, then the rest), counts them, adds
 /// paired bootstrap intervals of the mean deltas, and keeps the first [`COMPARE_ITEMS`] items.
 fn rank(
@@ -1316,8 +1273,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_comparison_pairs_items_lists_regressions_first_and_counts_unpaired_ones() {
+    #[test]
+    fn a_comparison_lists_regressions_first_and_counts_paired_items() {
         let a = [
             result(0, Some(0.5)),
             result(1, Some(0.5)),
@@ -1330,22 +1287,20 @@ mod tests {
             result(2, Some(0.1)),
             result(3, None),
         ];
-        let scored = |rs: &[ItemResult]| {
-            let ok: Vec<StoreResult<Scored>> = rs
-                .iter()
-                .filter(|r| r.error.is_none())
-                .map(|r| {
-                    Ok(Scored {
-                        item: r.item,
-                        rep: r.rep,
-                        scores: r.scores.clone(),
-                    })
-                })
-                .collect();
-            futures_util::stream::iter(ok)
-        };
-        let metrics = vec!["rougeL".to_owned()];
-        let (pairs, unpaired) = pair_up(scored(&a), scored(&b), &metrics).await.unwrap();
+        // What the store pairs: the items both answered, B − A per score.
+        let pairs: Vec<ItemDelta> = a
+            .iter()
+            .zip(&b)
+            .filter(|(x, y)| x.error.is_none() && y.error.is_none())
+            .map(|(x, y)| ItemDelta {
+                item: x.item,
+                rep: x.rep,
+                deltas: [("rougeL".to_owned(), y.scores["rougeL"] - x.scores["rougeL"])].into(),
+                a_output: String::new(),
+                b_output: String::new(),
+            })
+            .collect();
+        let (metrics, unpaired) = (vec!["rougeL".to_owned()], 1);
         let c = rank(info(1), info(2), metrics, pairs, unpaired);
         assert_eq!(
             (c.paired, c.regressions, c.improvements, c.unpaired),
