@@ -73,6 +73,21 @@ impl Db {
         p.to_str().unwrap().to_owned()
     }
 
+    /// Adds endpoint `name` for the simulator at `url` (model `milc-sim`), with `extra` options.
+    fn add_sim_endpoint(&self, name: &str, url: &str, extra: &[&str]) {
+        let mut args = vec![
+            "endpoints",
+            "add",
+            name,
+            "--url",
+            url,
+            "--model",
+            "milc-sim",
+        ];
+        args.extend(extra);
+        self.ok(&args, "");
+    }
+
     fn json(&self, args: &[&str]) -> Value {
         serde_json::from_str(&self.ok(args, "")).unwrap()
     }
@@ -213,18 +228,7 @@ fn chat_with_a_keyring_token_is_logged_with_the_right_cost_and_the_token_stays_s
 fn the_answer_streams_to_stdout_while_it_is_generated_and_ctrl_c_cancels() {
     let sim = SimProcess::start(&["--tokens-per-sec", "10"], CANARY);
     let db = Db::new();
-    db.ok(
-        &[
-            "endpoints",
-            "add",
-            "slow",
-            "--url",
-            &sim.url,
-            "--model",
-            "milc-sim",
-        ],
-        "",
-    );
+    db.add_sim_endpoint("slow", &sim.url, &[]);
     let mut child = db
         .cmd(&["chat", "--endpoint", "slow", "tell me a long story"])
         .stdout(Stdio::piped())
@@ -367,20 +371,7 @@ fn the_simulator_injects_faults_the_client_survives() {
     // Every other request fails with 429; the client retries after the server's Retry-After.
     let sim = SimProcess::start(&["--fault", "rate_limit:0.5", "--seed", "3"], CANARY);
     let db = Db::new();
-    db.ok(
-        &[
-            "endpoints",
-            "add",
-            "flaky",
-            "--url",
-            &sim.url,
-            "--model",
-            "milc-sim",
-            "--max-retries",
-            "8",
-        ],
-        "",
-    );
+    db.add_sim_endpoint("flaky", &sim.url, &["--max-retries", "8"]);
     let mut retried = false;
     for i in 0..6 {
         let r: Value = serde_json::from_str(&db.ok(
@@ -921,20 +912,7 @@ fn eval_keeps_within_announced_rate_limits_instead_of_collecting_429s() {
     eval_fixture(&db, 30);
     // 10 requests per 400 ms, announced in x-ratelimit-* headers; the 11th in a window is a 429.
     let sim = SimProcess::start(&["--rate-limit", "10/400ms"], CANARY);
-    db.ok(
-        &[
-            "endpoints",
-            "add",
-            "limited",
-            "--url",
-            &sim.url,
-            "--model",
-            "milc-sim",
-            "--max-retries",
-            "0",
-        ],
-        "",
-    );
+    db.add_sim_endpoint("limited", &sim.url, &["--max-retries", "0"]);
     let report = db.dir.path().join("summary.json");
     let out = db.run(
         &[
@@ -995,20 +973,7 @@ fn eval_completes_every_item_through_rate_limits_and_server_errors_and_gates_the
         ],
         CANARY,
     );
-    db.ok(
-        &[
-            "endpoints",
-            "add",
-            "flaky",
-            "--url",
-            &sim.url,
-            "--model",
-            "milc-sim",
-            "--max-retries",
-            "1",
-        ],
-        "",
-    );
+    db.add_sim_endpoint("flaky", &sim.url, &["--max-retries", "1"]);
     let report = db.dir.path().join("summary.json");
     let junit = db.dir.path().join("junit.xml");
     let out = db.run(
@@ -1170,18 +1135,7 @@ fn an_eval_killed_mid_run_resumes_with_only_the_missing_items() {
     let db = Db::new();
     eval_fixture(&db, 40);
     let sim = SimProcess::start(&["--latency-ms", "150"], CANARY);
-    db.ok(
-        &[
-            "endpoints",
-            "add",
-            "slow",
-            "--url",
-            &sim.url,
-            "--model",
-            "milc-sim",
-        ],
-        "",
-    );
+    db.add_sim_endpoint("slow", &sim.url, &[]);
     let mut child = db
         .cmd(&[
             "eval",
