@@ -37,21 +37,23 @@ async fn a_dataset_is_edited_into_a_new_version_and_exported_from_the_window() {
     })
     .await;
 
+    // Opens the item editor with `button`, writes `line` there and keeps it.
+    let write = |button: &'static str, line: &'static str| {
+        let c = &c;
+        async move {
+            el(c, button).await.click().await.unwrap();
+            paste_into(c, "#ds-item-text", line).await;
+            el(c, "#ds-item-keep").await.click().await.unwrap();
+        }
+    };
+
     // Item 0 opens as its JSONL line; a broken edit is kept, and saving names it.
     el(&c, "#ds-edit-0").await.click().await.unwrap();
     let line = webdriver::value_of(&c, "#ds-item-text").await;
     assert_eq!(line, "{\"vars\":{\"q\":\"first\"},\"expected\":[\"one\"]}");
-    paste_into(&c, "#ds-item-text", "{\"q\": \"first, edited\", ").await;
-    el(&c, "#ds-item-keep").await.click().await.unwrap();
+    write("#ds-edit-0", "{\"q\": \"first, edited\", ").await;
     el(&c, "#ds-del-1").await.click().await.unwrap();
-    el(&c, "#ds-add").await.click().await.unwrap();
-    paste_into(
-        &c,
-        "#ds-item-text",
-        "{\"q\": \"fourth\", \"expected\": \"four\"}",
-    )
-    .await;
-    el(&c, "#ds-item-keep").await.click().await.unwrap();
+    write("#ds-add", "{\"q\": \"fourth\", \"expected\": \"four\"}").await;
     text_until(&c, "#ds-pending", |t| {
         t == "1 changed · 1 deleted · 1 added"
     })
@@ -73,14 +75,11 @@ async fn a_dataset_is_edited_into_a_new_version_and_exported_from_the_window() {
     );
 
     // Mend the line; the other edits are still there; save.
-    el(&c, "#ds-edit-0").await.click().await.unwrap();
-    paste_into(
-        &c,
-        "#ds-item-text",
+    write(
+        "#ds-edit-0",
         "{\"q\": \"first, edited\", \"expected\": \"one\"}",
     )
     .await;
-    el(&c, "#ds-item-keep").await.click().await.unwrap();
     text_until(&c, "#ds-pending", |t| {
         t == "1 changed · 1 deleted · 1 added"
     })
