@@ -167,23 +167,27 @@ async fn call_log() {
         cached_input: None,
         output: "0.4".parse().unwrap(),
     };
+    // Row `i`: every 50th a rate-limited failure; `base` keeps the two rounds apart in time.
+    let call = move |base: i64, i: u32| {
+        let failed = i % 50 == 0;
+        milc_api::Call {
+            at_ms: base + i as i64 * 1000,
+            endpoint_id: None,
+            model: models[i as usize % 3].into(),
+            source: CallSource::Gateway,
+            outcome: if failed { Outcome::Error } else { Outcome::Ok },
+            http_status: Some(if failed { 429 } else { 200 }),
+            error_kind: failed.then_some(ErrorKind::RateLimit),
+            latency_ms: 900 + (i % 700) as u64,
+            ttft_ms: Some(120 + (i % 90) as u64),
+            usage: (!failed).then_some(usage),
+            cost: (!failed).then(|| prices.cost(&usage)),
+        }
+    };
     let start = Instant::now();
     for i in 0..rows {
-        let failed = i % 50 == 0;
         store
-            .insert_call(&milc_api::Call {
-                at_ms: 1_700_000_000_000 + i as i64 * 1000,
-                endpoint_id: None,
-                model: models[i as usize % 3].into(),
-                source: CallSource::Gateway,
-                outcome: if failed { Outcome::Error } else { Outcome::Ok },
-                http_status: Some(if failed { 429 } else { 200 }),
-                error_kind: failed.then_some(ErrorKind::RateLimit),
-                latency_ms: 900 + (i % 700) as u64,
-                ttft_ms: Some(120 + (i % 90) as u64),
-                usage: (!failed).then_some(usage),
-                cost: (!failed).then(|| prices.cost(&usage)),
-            })
+            .insert_call(&call(1_700_000_000_000, i))
             .await
             .unwrap();
     }
@@ -199,19 +203,7 @@ async fn call_log() {
             tokio::spawn(async move {
                 for i in (t..rows).step_by(tasks as usize) {
                     store
-                        .insert_call(&milc_api::Call {
-                            at_ms: 1_800_000_000_000 + i as i64 * 1000,
-                            endpoint_id: None,
-                            model: models[i as usize % 3].into(),
-                            source: CallSource::Gateway,
-                            outcome: Outcome::Ok,
-                            http_status: Some(200),
-                            error_kind: None,
-                            latency_ms: 900 + (i % 700) as u64,
-                            ttft_ms: Some(120 + (i % 90) as u64),
-                            usage: Some(usage),
-                            cost: Some(prices.cost(&usage)),
-                        })
+                        .insert_call(&call(1_800_000_000_000, i))
                         .await
                         .unwrap();
                 }
