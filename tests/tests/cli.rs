@@ -1345,3 +1345,403 @@ params:
     );
     assert!(String::from_utf8_lossy(&err.stderr).contains("no endpoint named 'nope'"));
 }
+
+/// Two versions of `qa` over 10 items, version 1 already evaluated (run 1), and comparison `ab`
+/// of the two created with seed 7.
+fn comparison_fixture(db: &Db) {
+    eval_fixture(db, 10);
+    let v2 = db.file(
+        "p2.yaml",
+        "messages:\n  - role: system\n    content: Be brief.\n  - role: user\n    content: \"{{question}}\"\nparams:\n  max_tokens: 30\n",
+    );
+    db.ok(&["prompts", "version", "qa", "--file", &v2], "");
+    db.ok(
+        &[
+            "eval",
+            "--prompt",
+            "qa@1",
+            "--endpoint",
+            "Local simulator",
+            "--dataset",
+            "ds",
+            "--scorers",
+            "rouge1",
+        ],
+        "",
+    );
+    db.ok(
+        &[
+            "compare",
+            "create",
+            "--name",
+            "ab",
+            "--dataset",
+            "ds",
+            "--variant",
+            "qa@1@Local simulator",
+            "--variant",
+            "qa@2@Local simulator",
+            "--scorers",
+            "rouge1",
+            "--criterion",
+            "clarity",
+            "--seed",
+            "7",
+        ],
+        "",
+    );
+}
+
+/// The outputs of a run by item.
+fn outputs(db: &Db, run: i64) -> Vec<String> {
+    let results = db.json(&["runs", "show", &run.to_string(), "--results"]);
+    let mut out = vec![String::new(); results.as_array().unwrap().len()];
+    for r in results.as_array().unwrap() {
+        out[r["item"].as_u64().unwrap() as usize] = r["output"].as_str().unwrap().to_owned();
+    }
+    out
+}
+
+/// Rater `rater` prefers variant 2 (run `run_b`) on every task, whichever side it is shown on,
+/// except a tie on the tasks in `ties`; returns how often variant 2 was on the left.
+fn rate_all(db: &Db, rater: &str, run_b: i64, ties: &[u64]) -> u64 {
+    let b = outputs(db, run_b);
+    let mut b_left = 0;
+    for index in 0.. {
+        let task = db.run(
+            &[
+                "compare",
+                "task",
+                "ab",
+                "--rater",
+                rater,
+                "--index",
+                &index.to_string(),
+            ],
+            "",
+        );
+        if !task.status.success() {
+            assert!(String::from_utf8_lossy(&task.stderr).contains("past the last task"));
+            break;
+        }
+        let text = String::from_utf8(task.stdout).unwrap();
+        assert!(!text.contains("qa@"), "a task names no variant: {text}");
+        let t: Value = serde_json::from_str(&text).unwrap();
+        let item = t["item"].as_u64().unwrap() as usize;
+        let left_is_b = t["left"] == b[item].as_str();
+        assert!(left_is_b || t["right"] == b[item].as_str(), "{t}");
+        b_left += u64::from(left_is_b);
+        let verdict = if ties.contains(&(index as u64)) {
+            "tie"
+        } else if left_is_b {
+            "left"
+        } else {
+            "right"
+        };
+        db.ok(
+            &[
+                "compare",
+                "vote",
+                "ab",
+                "--rater",
+                rater,
+                "--index",
+                &index.to_string(),
+                verdict,
+            ],
+            "",
+        );
+    }
+    b_left
+}
+
+#[test]
+fn a_comparison_reuses_finished_runs_and_tallies_blind_votes_with_sides_undone() {
+    let db = Db::new();
+    comparison_fixture(&db);
+    // Nothing to rate before the variants have answered.
+    let early = db.run(&["compare", "task", "ab", "--rater", "alice"], "");
+    assert!(String::from_utf8_lossy(&early.stderr).contains("run it first"));
+
+    db.ok(&["compare", "run", "ab"], "");
+    let c = &db.json(&["compare", "list", "--json"])[0];
+    assert_eq!(
+        c["variants"][0]["run_id"], 1,
+        "the finished run of version 1 is reused: {c}"
+    );
+    assert_eq!(c["variants"][1]["run_id"], 2);
+    assert_eq!(
+        db.json(&["runs", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // A rater sees no result before finishing.
+    let gated = db.run(&["compare", "results", "ab", "--rater", "alice"], "");
+    assert!(String::from_utf8_lossy(&gated.stderr).contains("rate every pair first (0 of 10"));
+
+    let b_left = rate_all(&db, "alice", 2, &[]);
+    assert!(
+        (1..10).contains(&b_left),
+        "sides are randomized: B was left {b_left} times of 10"
+    );
+    rate_all(&db, "bob", 2, &[0]);
+
+    let r = db.json(&["compare", "results", "ab", "--rater", "alice", "--json"]);
+    let pair = &r["human"]["pairs"][0];
+    assert_eq!(pair["first"], "qa@1 · Local simulator");
+    assert_eq!(
+        (
+            pair["first_wins"].as_u64(),
+            pair["second_wins"].as_u64(),
+            pair["ties"].as_u64()
+        ),
+        (Some(0), Some(19), Some(1))
+    );
+    // 0.5 of 20 → Wilson interval around 0.025.
+    assert!(
+        (pair["win_rate"].as_f64().unwrap() - 0.025).abs() < 1e-9,
+        "{pair}"
+    );
+    assert!(pair["high"].as_f64().unwrap() < 0.25);
+    let top = &r["human"]["ratings"][0];
+    assert_eq!(top["variant"], "qa@2 · Local simulator");
+    assert!(top["low"].as_f64().unwrap() <= top["rating"].as_f64().unwrap());
+    assert_eq!(r["human"]["agreement"]["method"], "cohen");
+    assert_eq!(r["human"]["agreement"]["items"], 10);
+    // Position bias: decisive votes won by the left side = times B was shown left, per rater.
+    let bias = &r["position_bias"];
+    assert_eq!(bias["decisive"], 19);
+    assert!(bias["left_wins"].as_u64().unwrap() >= 2 * b_left - 1);
+    assert_eq!(
+        r["variants"][0]["scores"]["rouge1"]["mean"].is_number(),
+        true
+    );
+
+    // Fine-tuning data: the preferred answers, in the target formats.
+    let b = outputs(&db, 2);
+    let finetune = db.ok(&["compare", "export", "ab", "--format", "finetune"], "");
+    let lines: Vec<Value> = finetune
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Item 0 split between B (alice) and a tie (bob): no preference there.
+    assert_eq!(lines.len(), 9);
+    for l in &lines {
+        let m = l["messages"].as_array().unwrap();
+        assert_eq!(m[0]["role"], "system", "version 2's prompt: {l}");
+        assert_eq!(m.last().unwrap()["role"], "assistant");
+        assert!(b.contains(&m.last().unwrap()["content"].as_str().unwrap().to_owned()));
+    }
+    let dpo = db.ok(&["compare", "export", "ab", "--format", "dpo"], "");
+    for l in dpo.lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["prompt"][1]["role"], "user");
+        assert_eq!(v["chosen"][0]["role"], "assistant");
+        assert!(b.contains(&v["chosen"][0]["content"].as_str().unwrap().to_owned()));
+        assert!(!b.contains(&v["rejected"][0]["content"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(dpo.lines().count(), 9);
+    let out = db.dir.path().join("ratings.csv");
+    db.ok(
+        &[
+            "compare",
+            "export",
+            "ab",
+            "--format",
+            "csv",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    let mut csv = csv::Reader::from_path(&out).unwrap();
+    let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 20);
+    assert_eq!(&csv.headers().unwrap()[4], "winner");
+    assert!(rows
+        .iter()
+        .filter(|r| &r[3] != "tie")
+        .all(|r| &r[4] == "qa@2 · Local simulator"));
+}
+
+#[test]
+fn a_judge_votes_on_every_pair_in_both_orders_and_imported_votes_are_all_or_nothing() {
+    let db = Db::new();
+    comparison_fixture(&db);
+    db.ok(&["compare", "run", "ab"], "");
+    let rubric = db.file(
+        "pairwise.yaml",
+        r#"messages:
+  - role: system
+    content: Compare two answers to the question. Answer as JSON.
+  - role: user
+    content: "Question: {{input}}\n[A]\n{{output_a}}\n[B]\n{{output_b}}"
+params:
+  response_format:
+    type: json_schema
+    json_schema:
+      name: verdict
+      schema: {type: object, required: [winner, reason], properties: {winner: {enum: [A, B, tie, both_bad]}, reason: {type: string}}}
+"#,
+    );
+    db.ok(&["prompts", "create", "pairwise", "--file", &rubric], "");
+    let calls_before = db
+        .json(&["calls", "--json", "--limit", "1000"])
+        .as_array()
+        .unwrap()
+        .len();
+    let run = db.json(&[
+        "compare",
+        "judge",
+        "ab",
+        "--judge",
+        "pairwise@Local simulator",
+        "--json",
+    ]);
+    assert_eq!(run["failed"], 0, "{run}");
+    let j = &run["result"];
+    assert_eq!(j["judge"], "judge:pairwise@1@Local simulator");
+    assert_eq!(j["pairs"], 10, "each pair judged in both orders");
+    assert_eq!(j["standings"]["votes"], 20);
+    let inconsistent = j["inconsistent"].as_u64().unwrap();
+    assert_eq!(
+        j["inconsistent_items"].as_array().unwrap().len() as u64,
+        inconsistent
+    );
+    let calls_after = db
+        .json(&["calls", "--json", "--limit", "1000"])
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(calls_after - calls_before, 20, "every judge call is logged");
+    // Judged again: nothing new is sent.
+    db.ok(
+        &[
+            "compare",
+            "judge",
+            "ab",
+            "--judge",
+            "pairwise@Local simulator",
+        ],
+        "",
+    );
+    assert_eq!(
+        db.json(&["calls", "--json", "--limit", "1000"])
+            .as_array()
+            .unwrap()
+            .len(),
+        calls_after
+    );
+
+    // Votes from elsewhere: by label or number; a bad line stores nothing and is named.
+    let bad = db.file(
+        "votes.jsonl",
+        "{\"item\": 0, \"left\": 1, \"right\": 2, \"vote\": \"left\", \"rater\": \"carol\"}\n{\"item\": 1, \"left\": 1, \"right\": 2, \"vote\": \"sideways\", \"rater\": \"carol\"}\n",
+    );
+    let out = db.run(&["votes", "import", "ab", &bad], "");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("votes.jsonl:2: vote"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = db.json(&["compare", "results", "ab", "--json"]);
+    assert_eq!(r["human"]["votes"], 0, "nothing of a bad file is stored");
+    let good = db.file(
+        "good.jsonl",
+        "{\"item\": 0, \"left\": 1, \"right\": 2, \"vote\": \"left\", \"rater\": \"carol\"}\n{\"item\": 1, \"left\": \"qa@2 · Local simulator\", \"right\": \"qa@1 · Local simulator\", \"vote\": \"right\", \"rater\": \"carol\"}\n{\"item\": 2, \"left\": 2, \"right\": 1, \"vote\": \"both_bad\", \"rater\": \"carol\"}\n",
+    );
+    assert!(db
+        .ok(&["votes", "import", "ab", &good], "")
+        .contains("3 votes imported"));
+    let r = db.json(&["compare", "results", "ab", "--json"]);
+    let pair = &r["human"]["pairs"][0];
+    assert_eq!(
+        (pair["first_wins"].as_u64(), pair["both_bad"].as_u64()),
+        (Some(2), Some(1)),
+        "{pair}"
+    );
+    assert_eq!(r["judges"].as_array().unwrap().len(), 1);
+    assert!(
+        r["judges"][0]["agreement_with_humans"]["items"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    let text = db.ok(&["compare", "results", "ab"], "");
+    assert!(
+        text.contains("judge judge:pairwise@1@Local simulator: 10 pairs judged in both orders"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_comparison_of_ad_hoc_inputs_shows_answers_side_by_side() {
+    let db = Db::new();
+    let prompt = db.file(
+        "p.yaml",
+        "messages:\n  - role: user\n    content: \"{{input}}\"\n",
+    );
+    db.ok(&["prompts", "create", "chat", "--file", &prompt], "");
+    db.ok(
+        &[
+            "compare",
+            "create",
+            "--name",
+            "quick",
+            "--input",
+            "hello there",
+            "--input",
+            "what is latency",
+            "--variant",
+            "chat@Local simulator",
+            "--variant",
+            "chat@Local simulator",
+            "--params",
+            "2={\"temperature\": 0.2}",
+        ],
+        "",
+    );
+    let same = db.run(
+        &[
+            "compare",
+            "create",
+            "--name",
+            "same",
+            "--input",
+            "x",
+            "--variant",
+            "chat@Local simulator",
+            "--variant",
+            "chat@1@Local simulator",
+        ],
+        "",
+    );
+    assert!(String::from_utf8_lossy(&same.stderr).contains("variants[2]: the same as variant 1"));
+    db.ok(&["compare", "run", "quick"], "");
+    let s = db.json(&["compare", "show", "quick", "--by-gap", "--json"]);
+    assert_eq!(s["total"], 2);
+    assert_eq!(s["b"], "chat@1 · Local simulator {\"temperature\":0.2}");
+    let rows = s["rows"].as_array().unwrap();
+    assert!(
+        rows[0]["gap"].as_f64() >= rows[1]["gap"].as_f64(),
+        "largest gap first"
+    );
+    for r in rows {
+        let joined: String = r["a"]["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            joined,
+            r["a"]["output"].as_str().unwrap(),
+            "the diff covers the whole answer"
+        );
+        assert!(["hello there", "what is latency"].contains(&r["input"].as_str().unwrap()));
+    }
+}

@@ -2,6 +2,7 @@
 //! No I/O and no heavy dependencies: this crate must build for `wasm32-unknown-unknown`.
 
 pub mod arena;
+pub mod compare;
 pub mod dataset;
 pub mod money;
 pub mod prompt;
@@ -49,6 +50,14 @@ pub mod cmd {
     pub const RUNS_PAGE: &str = "runs_page";
     pub const RUNS_ITEM: &str = "runs_item";
     pub const RUNS_COMPARE: &str = "runs_compare";
+    pub const COMPARE_LIST: &str = "compare_list";
+    pub const COMPARE_CREATE: &str = "compare_create";
+    pub const COMPARE_RUN: &str = "compare_run";
+    pub const COMPARE_TASK: &str = "compare_task";
+    pub const COMPARE_VOTE: &str = "compare_vote";
+    pub const COMPARE_RESULTS: &str = "compare_results";
+    pub const COMPARE_SIDE_BY_SIDE: &str = "compare_side_by_side";
+    pub const COMPARE_EXPORT: &str = "compare_export";
     pub const UI_READY: &str = "ui_ready";
 }
 

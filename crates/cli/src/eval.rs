@@ -48,7 +48,7 @@ fn parse_scorer(x: &str) -> Result<ScorerSpec> {
     })
 }
 
-fn parse_scorers(list: &str, single: &[String]) -> Result<Vec<ScorerSpec>> {
+pub(crate) fn parse_scorers(list: &str, single: &[String]) -> Result<Vec<ScorerSpec>> {
     list.split(',')
         .map(str::trim)
         .filter(|x| !x.is_empty())

@@ -730,3 +730,154 @@ pub fn standings(s: &milc_api::arena::Standings) -> String {
     }
     out
 }
+
+pub fn comparison_info(c: &milc_api::compare::ComparisonInfo) -> String {
+    let mut out = format!(
+        "comparison {}: {} items of {}@{}, seed {}\n",
+        c.name,
+        c.items,
+        c.dataset,
+        &c.dataset_hash[..12.min(c.dataset_hash.len())],
+        c.seed
+    );
+    let mut rows = vec![vec!["#".to_owned(), "VARIANT".into(), "RUN".into()]];
+    for v in &c.variants {
+        rows.push(vec![
+            (v.idx + 1).to_string(),
+            v.label.clone(),
+            match (v.run_id, v.run_status) {
+                (Some(id), Some(s)) => format!("{id} ({})", s.as_str()),
+                _ => "not run".into(),
+            },
+        ]);
+    }
+    out.push_str(&table(&rows));
+    if !c.criteria.is_empty() {
+        out.push_str(&format!("criteria: {}\n", c.criteria.join(", ")));
+    }
+    out
+}
+
+pub fn comparison_results(r: &milc_api::compare::ComparisonResults) -> String {
+    let mut out = comparison_info(&r.comparison);
+    let mut rows = vec![vec![
+        "VARIANT".to_owned(),
+        "ERRORS".into(),
+        "SCORES".into(),
+        "P50 MS".into(),
+        "COST USD".into(),
+        "CRITERIA".into(),
+    ]];
+    for v in &r.variants {
+        let scores: Vec<String> = v
+            .scores
+            .iter()
+            .map(|(k, i)| format!("{k} {:.3}", i.mean))
+            .collect();
+        let criteria: Vec<String> = v
+            .criteria
+            .iter()
+            .map(|(k, m)| format!("{k} {m:.2}"))
+            .collect();
+        rows.push(vec![
+            v.label.clone(),
+            v.errors.to_string(),
+            scores.join(", "),
+            format!("{:.0}", v.latency_p50_ms),
+            v.cost.map_or("-".into(), |c| {
+                format!(
+                    "{}{}",
+                    c.usd(),
+                    if v.cost_estimated { " (estimated)" } else { "" }
+                )
+            }),
+            criteria.join(", "),
+        ]);
+    }
+    out.push('\n');
+    out.push_str(&table(&rows));
+    let raters: Vec<String> = r
+        .raters
+        .iter()
+        .map(|p| format!("{} {}/{}", p.rater, p.rated, r.tasks))
+        .collect();
+    out.push_str(&format!(
+        "\nraters: {}\n",
+        if raters.is_empty() {
+            "none yet".to_owned()
+        } else {
+            raters.join(", ")
+        }
+    ));
+    out.push_str(&standings(&r.human));
+    let b = &r.position_bias;
+    out.push_str(&format!(
+        "position bias: left side won {} of {} decisive votes ({:.3}, 95% CI [{:.3}, {:.3}])\n",
+        b.left_wins, b.decisive, b.share, b.low, b.high
+    ));
+    for j in &r.judges {
+        out.push('\n');
+        out.push_str(&judge(j));
+    }
+    out
+}
+
+pub fn judge(j: &milc_api::compare::JudgeResult) -> String {
+    let mut out = format!(
+        "judge {}: {} pairs judged in both orders, {} inconsistent{}\n",
+        j.judge,
+        j.pairs,
+        j.inconsistent,
+        if j.inconsistent_items.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (items {})",
+                j.inconsistent_items
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    out.push_str(&standings(&j.standings));
+    if let Some(a) = &j.agreement_with_humans {
+        out.push_str(&format!(
+            "agreement with people: Cohen's κ {:.3} over {} vote pairs\n",
+            a.kappa, a.items
+        ));
+    }
+    out
+}
+
+pub fn side_by_side(s: &milc_api::compare::SideBySide) -> String {
+    let mut out = format!(
+        "A: {}\nB: {}\n{} items answered by both; gap by {}\n",
+        s.a,
+        s.b,
+        s.total,
+        s.primary.as_deref().unwrap_or("text difference")
+    );
+    for r in &s.rows {
+        let scores = |m: &std::collections::BTreeMap<String, f64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "\n#{} gap {:.3}  {}\n  A ({} ms; {}): {}\n  B ({} ms; {}): {}\n",
+            r.item,
+            r.gap,
+            gist(&r.input, 80),
+            r.a.latency_ms,
+            scores(&r.a.scores),
+            gist(&r.a.output, 100),
+            r.b.latency_ms,
+            scores(&r.b.scores),
+            gist(&r.b.output, 100),
+        ));
+    }
+    out
+}

@@ -1,6 +1,7 @@
 //! `milc`: every MILC Console capability, headless. A thin layer over `milc_core::Console`:
 //! it parses arguments, prints results, and maps errors to messages and exit codes.
 
+mod compare;
 mod eval;
 mod format;
 
@@ -51,6 +52,12 @@ enum Command {
     /// Test runs: list, show
     #[command(subcommand)]
     Runs(RunsCmd),
+    /// A/B comparisons: variants side by side, blind votes, leaderboard, preference export
+    #[command(subcommand)]
+    Compare(compare::CompareCmd),
+    /// Votes gathered elsewhere, for a comparison
+    #[command(subcommand)]
+    Votes(compare::VotesCmd),
     /// Print a prompt version's messages rendered with variables, as JSON
     Render {
         /// NAME (latest version), NAME@N or NAME:LABEL
@@ -516,6 +523,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Datasets(cmd) => datasets(&console, cmd).await?,
         Command::Eval(args) => eval::eval(&console, args).await?,
         Command::Runs(cmd) => eval::runs(&console, cmd).await?,
+        Command::Compare(cmd) => compare::compare(&console, cmd).await?,
+        Command::Votes(cmd) => compare::votes(&console, cmd).await?,
         Command::Render { prompt, vars } => {
             let (v, messages, unused) = console
                 .render_prompt(&prompt, &parse_vars(&vars)?)

@@ -738,45 +738,15 @@ impl Console {
         path: &str,
     ) -> Result<Exported, Error> {
         let (_, v) = self.store.dataset_version(reference).await?;
-        let path = if path.trim().is_empty() {
-            let dir = directories::UserDirs::new()
-                .and_then(|u| u.download_dir().map(Path::to_path_buf))
-                .or_else(|| directories::UserDirs::new().map(|u| u.home_dir().to_path_buf()))
-                .unwrap_or_else(|| PathBuf::from("."));
-            dir.join(format!(
-                "{}-{}.{}",
-                v.dataset,
-                &v.hash[..12],
-                format.extension()
-            ))
-        } else {
-            PathBuf::from(path.trim())
-        };
-        let shown = path.display().to_string();
-        let fail = |e: std::io::Error| Error::invalid(shown.clone(), format!("cannot write: {e}"));
-        // `NAME.EXT.partial` beside it: never another file of the user's.
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(".partial");
-        let tmp = PathBuf::from(tmp);
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(fail)?);
-        let written = async {
-            let version = self.export_dataset(reference, format, &mut out).await?;
-            std::io::Write::flush(&mut out).map_err(fail)?;
-            drop(out);
-            std::fs::rename(&tmp, &path).map_err(fail)?;
-            Ok::<_, Error>(version)
-        }
-        .await;
-        match written {
-            Ok(version) => Ok(Exported {
-                version,
-                path: shown,
-            }),
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
+        let default = format!("{}-{}.{}", v.dataset, &v.hash[..12], format.extension());
+        let mut file = PartialFile::create(path, &default)?;
+        let version = self
+            .export_dataset(reference, format, file.writer())
+            .await?;
+        Ok(Exported {
+            version,
+            path: file.commit()?,
+        })
     }
 
     /// The history, newest first, filtered to entries holding every word of `search`.
@@ -836,5 +806,63 @@ fn pin_ref(pin: &PromptPin) -> PromptRef {
     PromptRef {
         name: pin.prompt.clone(),
         pick: Pick::Version(pin.version),
+    }
+}
+
+/// An export file written as `NAME.partial` beside its destination and renamed into place by
+/// `commit`; dropped before that, it is removed, so a failed export leaves no half-written file
+/// (and never touches another file of the user's).
+pub(crate) struct PartialFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl PartialFile {
+    /// `path`, or `default_name` in the user's downloads folder when `path` is empty.
+    pub(crate) fn create(path: &str, default_name: &str) -> Result<Self, Error> {
+        let path = if path.trim().is_empty() {
+            directories::UserDirs::new()
+                .and_then(|u| u.download_dir().map(Path::to_path_buf))
+                .or_else(|| directories::UserDirs::new().map(|u| u.home_dir().to_path_buf()))
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(default_name)
+        } else {
+            PathBuf::from(path.trim())
+        };
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".partial");
+        let tmp = PathBuf::from(tmp);
+        let file = std::fs::File::create(&tmp).map_err(|e| Self::fail(&path, e))?;
+        Ok(Self {
+            path,
+            tmp,
+            out: Some(std::io::BufWriter::new(file)),
+        })
+    }
+
+    fn fail(path: &Path, e: std::io::Error) -> Error {
+        Error::invalid(path.display().to_string(), format!("cannot write: {e}"))
+    }
+
+    pub(crate) fn writer(&mut self) -> &mut std::io::BufWriter<std::fs::File> {
+        self.out.as_mut().expect("written before commit")
+    }
+
+    /// Flushes and renames the file into place; returns its path as shown to the user.
+    pub(crate) fn commit(mut self) -> Result<String, Error> {
+        let out = self.out.take().expect("committed once");
+        out.into_inner()
+            .map_err(|e| Self::fail(&self.path, e.into_error()))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Self::fail(&self.path, e))?;
+        Ok(self.path.display().to_string())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! them. No Tauri and no UI: the CLI and the desktop shell are thin layers over [`Console`].
 
 pub mod client;
+pub mod compare;
 pub mod console;
 pub mod datasets;
 pub mod endpoints;
@@ -65,19 +66,22 @@ impl Error {
                 StoreError::NoSuchEndpoint(_)
                 | StoreError::NoSuchPrompt(_)
                 | StoreError::NoSuchDataset(_)
-                | StoreError::NoSuchRun(_),
+                | StoreError::NoSuchRun(_)
+                | StoreError::NoSuchComparison(_),
             ) => CallError {
                 kind: ErrorKind::NotFound,
                 message: self.to_string(),
                 status: None,
             },
-            Self::Store(StoreError::DuplicateName(_) | StoreError::DuplicatePrompt(_)) => {
-                CallError {
-                    kind: ErrorKind::Conflict,
-                    message: self.to_string(),
-                    status: None,
-                }
-            }
+            Self::Store(
+                StoreError::DuplicateName(_)
+                | StoreError::DuplicatePrompt(_)
+                | StoreError::DuplicateComparison(_),
+            ) => CallError {
+                kind: ErrorKind::Conflict,
+                message: self.to_string(),
+                status: None,
+            },
             _ => CallError {
                 kind: ErrorKind::Internal,
                 message: self.to_string(),

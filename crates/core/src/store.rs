@@ -31,6 +31,10 @@ pub enum StoreError {
     NoSuchDataset(String),
     #[error("no run #{0}")]
     NoSuchRun(i64),
+    #[error("no comparison '{0}'")]
+    NoSuchComparison(String),
+    #[error("a comparison named '{0}' already exists")]
+    DuplicateComparison(String),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("stored data is damaged: {0}")]
