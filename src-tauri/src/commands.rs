@@ -5,6 +5,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use milc_api::compare::{
+    Ballot, CompareExported, CompareProgress, ComparisonInfo, ComparisonResults, ComparisonSpec,
+    JudgeRun, RatingTask, SideBySide, SideBySideQuery,
+};
 use milc_api::dataset::{
     DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Exported, Imported,
 };
@@ -296,6 +300,138 @@ async fn runs_execute(
 }
 
 #[tauri::command]
+async fn compare_list(state: State<'_, AppState>) -> Reply<Vec<ComparisonInfo>> {
+    state.console.comparisons().await.map_err(api)
+}
+
+#[tauri::command]
+async fn compare_create(state: State<'_, AppState>, spec: ComparisonSpec) -> Reply<ComparisonInfo> {
+    state.console.create_comparison(spec).await.map_err(api)
+}
+
+/// Runs a comparison's variants, pushing progress through `on_progress`; `compare_cancel`
+/// stops it (a later run resumes).
+#[tauri::command]
+async fn compare_run(
+    state: State<'_, AppState>,
+    name: String,
+    on_progress: Channel<CompareProgress>,
+) -> Reply<ComparisonInfo> {
+    let key = format!("compare-{name}");
+    let cancel = CancellationToken::new();
+    state
+        .runs
+        .lock()
+        .expect("runs lock")
+        .insert(key.clone(), cancel.clone());
+    let report = |p: &CompareProgress| {
+        let _ = on_progress.send(p.clone());
+    };
+    let result = state.console.run_comparison(&name, &report, &cancel).await;
+    state.runs.lock().expect("runs lock").remove(&key);
+    result.map_err(api)
+}
+
+#[tauri::command]
+fn compare_cancel(state: State<'_, AppState>, name: String) {
+    if let Some(token) = state
+        .runs
+        .lock()
+        .expect("runs lock")
+        .get(&format!("compare-{name}"))
+    {
+        token.cancel();
+    }
+}
+
+/// An LLM judge votes on every pair in both orders; progress is (done, total).
+#[tauri::command]
+async fn compare_judge(
+    state: State<'_, AppState>,
+    name: String,
+    judge: String,
+    on_progress: Channel<(u64, u64)>,
+) -> Reply<JudgeRun> {
+    let report = |done: u64, total: u64| {
+        let _ = on_progress.send((done, total));
+    };
+    state
+        .console
+        .judge_comparison(&name, &judge, &report, &CancellationToken::new())
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn compare_task(
+    state: State<'_, AppState>,
+    name: String,
+    rater: String,
+    index: u64,
+) -> Reply<RatingTask> {
+    state
+        .console
+        .rating_task(&name, &rater, index)
+        .await
+        .map_err(api)
+}
+
+/// Records a vote; returns how many tasks the rater has voted on.
+#[tauri::command]
+async fn compare_vote(
+    state: State<'_, AppState>,
+    name: String,
+    rater: String,
+    index: u64,
+    ballot: Ballot,
+) -> Reply<u64> {
+    state
+        .console
+        .cast_vote(&name, &rater, index, &ballot)
+        .await
+        .map_err(api)
+}
+
+/// Results as `rater` may see them (refused until the rater is done); no rater: all of them.
+#[tauri::command]
+async fn compare_results(
+    state: State<'_, AppState>,
+    name: String,
+    rater: Option<String>,
+) -> Reply<ComparisonResults> {
+    state
+        .console
+        .comparison_results(&name, rater.as_deref())
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn compare_side_by_side(
+    state: State<'_, AppState>,
+    name: String,
+    query: SideBySideQuery,
+) -> Reply<SideBySide> {
+    state.console.side_by_side(&name, &query).await.map_err(api)
+}
+
+/// Writes `finetune`, `dpo` or `csv` to `path` (empty: the downloads folder).
+#[tauri::command]
+async fn compare_export(
+    state: State<'_, AppState>,
+    name: String,
+    kind: String,
+    path: String,
+) -> Reply<CompareExported> {
+    let (path, records) = state
+        .console
+        .export_comparison_file(&name, &kind, &path)
+        .await
+        .map_err(api)?;
+    Ok(CompareExported { path, records })
+}
+
+#[tauri::command]
 fn runs_cancel(state: State<'_, AppState>, id: i64) {
     if let Some(token) = state
         .runs
@@ -375,6 +511,16 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         runs_page,
         runs_item,
         runs_compare,
+        compare_list,
+        compare_create,
+        compare_run,
+        compare_cancel,
+        compare_judge,
+        compare_task,
+        compare_vote,
+        compare_results,
+        compare_side_by_side,
+        compare_export,
         ui_ready
     ]
 }

@@ -4,7 +4,9 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::hooks::{refresh_endpoints, refresh_prompts};
-use crate::pages::{Calls, Datasets, Endpoints, Playground, PlaygroundState, Prompts, Runs};
+use crate::pages::{
+    Calls, Compare, Datasets, Endpoints, Playground, PlaygroundState, Prompts, Runs,
+};
 use crate::state::AppState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Routable)]
@@ -17,6 +19,8 @@ pub enum Route {
     Datasets,
     #[at("/runs")]
     Runs,
+    #[at("/compare")]
+    Compare,
     #[at("/endpoints")]
     Endpoints,
     #[at("/calls")]
@@ -32,6 +36,7 @@ fn switch(route: Route) -> Html {
         Route::Prompts => html! { <Prompts /> },
         Route::Datasets => html! { <Datasets /> },
         Route::Runs => html! { <Runs /> },
+        Route::Compare => html! { <Compare /> },
         Route::Endpoints => html! { <Endpoints /> },
         Route::Calls => html! { <Calls /> },
         Route::NotFound => html! { <Redirect<Route> to={Route::Playground} /> },
@@ -72,7 +77,7 @@ pub fn App() -> Html {
 fn Nav() -> Html {
     let route = use_route::<Route>().unwrap_or(Route::Playground);
     let navigator = use_navigator();
-    // Alt+1…6 switch pages from anywhere.
+    // Alt+1…7 switch pages from anywhere.
     {
         use_effect_with((), move |_| {
             let listener = navigator.map(|nav| {
@@ -86,8 +91,9 @@ fn Nav() -> Html {
                             "2" => Route::Prompts,
                             "3" => Route::Datasets,
                             "4" => Route::Runs,
-                            "5" => Route::Endpoints,
-                            "6" => Route::Calls,
+                            "5" => Route::Compare,
+                            "6" => Route::Endpoints,
+                            "7" => Route::Calls,
                             _ => return,
                         };
                         e.prevent_default();
@@ -131,8 +137,9 @@ fn Nav() -> Html {
             { link(Route::Prompts, "Prompts", "Alt 2", "nav-prompts") }
             { link(Route::Datasets, "Datasets", "Alt 3", "nav-datasets") }
             { link(Route::Runs, "Runs", "Alt 4", "nav-runs") }
-            { link(Route::Endpoints, "Endpoints", "Alt 5", "nav-endpoints") }
-            { link(Route::Calls, "Calls", "Alt 6", "nav-calls") }
+            { link(Route::Compare, "Compare", "Alt 5", "nav-compare") }
+            { link(Route::Endpoints, "Endpoints", "Alt 6", "nav-endpoints") }
+            { link(Route::Calls, "Calls", "Alt 7", "nav-calls") }
         </nav>
     }
 }

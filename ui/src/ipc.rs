@@ -2,6 +2,10 @@
 //! command names from `milc_api::cmd`, arguments serialized as plain JSON objects, and errors
 //! arriving as `CallError`.
 
+use milc_api::compare::{
+    Ballot, CompareExported, ComparisonInfo, ComparisonResults, ComparisonSpec, JudgeRun,
+    RatingTask, SideBySide, SideBySideQuery,
+};
 use milc_api::dataset::{
     DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Exported, Imported,
 };
@@ -281,6 +285,89 @@ pub async fn runs_item(id: i64, item: u64) -> Result<DatasetItem, CallError> {
 
 pub async fn runs_compare(a: i64, b: i64) -> Result<RunComparison, CallError> {
     invoke(cmd::RUNS_COMPARE, &json!({"a": a, "b": b})).await
+}
+
+pub async fn compare_list() -> Result<Vec<ComparisonInfo>, CallError> {
+    invoke(cmd::COMPARE_LIST, &json!({})).await
+}
+
+pub async fn compare_create(spec: &ComparisonSpec) -> Result<ComparisonInfo, CallError> {
+    invoke(cmd::COMPARE_CREATE, &json!({ "spec": spec })).await
+}
+
+/// Runs a comparison's variants; progress arrives on `channel`.
+pub async fn compare_run(name: &str, channel: &Channel) -> Result<ComparisonInfo, CallError> {
+    let args = to_js(&json!({ "name": name }))?;
+    js_sys::Reflect::set(&args, &"onProgress".into(), &channel.js)
+        .map_err(|_| local("cannot pass the channel"))?;
+    call(cmd::COMPARE_RUN, args).await
+}
+
+pub async fn compare_cancel(name: &str) -> Result<(), CallError> {
+    invoke(cmd::COMPARE_CANCEL, &json!({ "name": name })).await
+}
+
+/// An LLM judge votes on every pair in both orders; (done, total) arrives on `channel`.
+pub async fn compare_judge(
+    name: &str,
+    judge: &str,
+    channel: &Channel,
+) -> Result<JudgeRun, CallError> {
+    let args = to_js(&json!({ "name": name, "judge": judge }))?;
+    js_sys::Reflect::set(&args, &"onProgress".into(), &channel.js)
+        .map_err(|_| local("cannot pass the channel"))?;
+    call(cmd::COMPARE_JUDGE, args).await
+}
+
+pub async fn compare_task(name: &str, rater: &str, index: u64) -> Result<RatingTask, CallError> {
+    invoke(
+        cmd::COMPARE_TASK,
+        &json!({"name": name, "rater": rater, "index": index}),
+    )
+    .await
+}
+
+pub async fn compare_vote(
+    name: &str,
+    rater: &str,
+    index: u64,
+    ballot: &Ballot,
+) -> Result<u64, CallError> {
+    invoke(
+        cmd::COMPARE_VOTE,
+        &json!({"name": name, "rater": rater, "index": index, "ballot": ballot}),
+    )
+    .await
+}
+
+pub async fn compare_results(
+    name: &str,
+    rater: Option<&str>,
+) -> Result<ComparisonResults, CallError> {
+    invoke(cmd::COMPARE_RESULTS, &json!({"name": name, "rater": rater})).await
+}
+
+pub async fn compare_side_by_side(
+    name: &str,
+    query: &SideBySideQuery,
+) -> Result<SideBySide, CallError> {
+    invoke(
+        cmd::COMPARE_SIDE_BY_SIDE,
+        &json!({"name": name, "query": query}),
+    )
+    .await
+}
+
+pub async fn compare_export(
+    name: &str,
+    kind: &str,
+    path: &str,
+) -> Result<CompareExported, CallError> {
+    invoke(
+        cmd::COMPARE_EXPORT,
+        &json!({"name": name, "kind": kind, "path": path}),
+    )
+    .await
 }
 
 pub async fn ui_ready() -> Result<(), CallError> {

@@ -53,6 +53,8 @@ pub mod cmd {
     pub const COMPARE_LIST: &str = "compare_list";
     pub const COMPARE_CREATE: &str = "compare_create";
     pub const COMPARE_RUN: &str = "compare_run";
+    pub const COMPARE_CANCEL: &str = "compare_cancel";
+    pub const COMPARE_JUDGE: &str = "compare_judge";
     pub const COMPARE_TASK: &str = "compare_task";
     pub const COMPARE_VOTE: &str = "compare_vote";
     pub const COMPARE_RESULTS: &str = "compare_results";

@@ -377,8 +377,13 @@ impl Console {
         let (dataset_version_id, dv) = self.store().dataset_version(spec.dataset.trim()).await?;
         spec.dataset = format!("{}@{}", dv.dataset, dv.hash);
         spec.inputs.clear();
+        // Seeds stay below 2^53, so they cross to the window (JavaScript numbers) exactly.
+        const MAX_SEED: u64 = (1 << 53) - 1;
+        if spec.seed.is_some_and(|s| s > MAX_SEED) {
+            return Err(Error::invalid("seed", format!("at most {MAX_SEED}")));
+        }
         let seed = spec.seed.unwrap_or_else(|| {
-            SplitMix64(now_ms() as u64 ^ u64::from(std::process::id())).next() >> 1
+            SplitMix64(now_ms() as u64 ^ u64::from(std::process::id())).next() & MAX_SEED
         });
         spec.seed = Some(seed);
         let mut tx = self

@@ -6,6 +6,9 @@ use yew::prelude::*;
 #[derive(Properties, PartialEq)]
 pub struct Props {
     pub result: ChatResult,
+    /// Put before each figure's id, when several calls are shown at once.
+    #[prop_or_default]
+    pub prefix: AttrValue,
 }
 
 #[function_component]
@@ -14,7 +17,7 @@ pub fn Figures(p: &Props) -> Html {
     let u = &r.usage;
     let fig = |id: &str, label: &str, value: String| {
         html! {
-            <div class="figure" id={id.to_owned()}>
+            <div class="figure" id={format!("{}{id}", p.prefix)}>
                 <span class="label">{ label.to_owned() }</span>
                 <span class="value">{ value }</span>
             </div>
@@ -38,7 +41,7 @@ pub fn Figures(p: &Props) -> Html {
             { fig("fig-tokens", "Tokens in → out", tokens) }
             { fig("fig-tps", "Tokens/s", r.tokens_per_sec.map(|t| format!("{t:.1}")).unwrap_or_else(|| "—".into())) }
             { fig("fig-cost", "Cost", format!("${}", r.cost.usd())) }
-            <div class="figure" id="fig-usage">
+            <div class="figure" id={format!("{}fig-usage", p.prefix)}>
                 <span class="label">{ "Usage" }</span>
                 <span class={usage_class} title="reported by the server, or estimated locally when it sent none">{ usage_text }</span>
             </div>

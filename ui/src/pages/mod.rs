@@ -1,6 +1,8 @@
 //! Routed screens.
 
 mod calls;
+mod columns;
+mod compare;
 mod datasets;
 mod endpoints;
 mod history;
@@ -10,6 +12,7 @@ mod runs;
 mod save_version;
 
 pub use calls::Calls;
+pub use compare::Compare;
 pub use datasets::Datasets;
 pub use endpoints::Endpoints;
 pub use playground::{Playground, PlaygroundState};

@@ -1,7 +1,7 @@
 //! The Playground: pick an endpoint and optionally a prompt version, write the conversation, fill
 //! the template variables, set parameters, stream the answer and read every figure of the call;
-//! save the editor as a new prompt version; search and reopen past calls. Ctrl+Enter sends; Stop
-//! cancels.
+//! save the editor as a new prompt version; send the same input to several variants in columns;
+//! search and reopen past calls. Ctrl+Enter sends; Stop cancels.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -18,6 +18,7 @@ use yew::prelude::*;
 use crate::components::{on_select, on_text, ErrorBox, Figures};
 use crate::hooks::use_app;
 use crate::ipc;
+use crate::pages::columns::VariantColumns;
 use crate::pages::history::History;
 use crate::pages::save_version::SaveVersion;
 
@@ -743,6 +744,7 @@ pub fn Playground() -> Html {
                     { notes(r) }
                 }
             </section>
+            <VariantColumns messages={messages.clone()} params={form.params()} variables={pg.draft.variables.clone()} />
             <History rev={pg.history_rev} onreopen={reopen} />
         </div>
     }

@@ -1,0 +1,237 @@
+//! Playground columns: one input sent to several variants at once (the editor or a saved prompt
+//! version, on any endpoint, with its own temperature), each answer streaming into its own
+//! column with its figures.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use milc_api::prompt::{variables_of, PromptPin};
+use milc_api::{CallError, ChatRequest, ChatResult, EndpointStatus, Message, Params};
+use yew::prelude::*;
+
+use crate::components::{on_select, on_text, ErrorBox, Figures};
+use crate::hooks::use_app;
+use crate::ipc;
+
+/// What a column sends: the editor's messages or a version's, on an endpoint.
+#[derive(Clone, Default, PartialEq)]
+struct Column {
+    /// Empty: the editor; else `NAME@N`.
+    prompt: String,
+    endpoint: String,
+    temperature: String,
+    run: Option<String>,
+    output: String,
+    result: Option<ChatResult>,
+    error: Option<CallError>,
+}
+
+#[derive(Clone, Default, PartialEq)]
+struct Columns(Vec<Column>);
+
+enum Act {
+    Add(String),
+    Remove(usize),
+    Set(usize, fn(&mut Column, String), String),
+    Start(usize, String),
+    Piece(usize, String, String),
+    Done(usize, String, Result<ChatResult, CallError>),
+}
+
+impl Reducible for Columns {
+    type Action = Act;
+
+    fn reduce(self: Rc<Self>, action: Act) -> Rc<Self> {
+        let mut s = (*self).clone();
+        let current = |c: &Column, run: &str| c.run.as_deref() == Some(run);
+        match action {
+            Act::Add(endpoint) => s.0.push(Column {
+                endpoint,
+                ..Column::default()
+            }),
+            Act::Remove(i) => {
+                if i < s.0.len() {
+                    s.0.remove(i);
+                }
+            }
+            Act::Set(i, f, v) => {
+                if let Some(c) = s.0.get_mut(i) {
+                    f(c, v);
+                }
+            }
+            Act::Start(i, run) => {
+                if let Some(c) = s.0.get_mut(i) {
+                    c.run = Some(run);
+                    c.output.clear();
+                    c.result = None;
+                    c.error = None;
+                }
+            }
+            Act::Piece(i, run, p) => {
+                if let Some(c) = s.0.get_mut(i).filter(|c| current(c, &run)) {
+                    c.output.push_str(&p);
+                }
+            }
+            Act::Done(i, run, r) => {
+                if let Some(c) = s.0.get_mut(i).filter(|c| current(c, &run)) {
+                    c.run = None;
+                    match r {
+                        Ok(res) => {
+                            c.output = res.output.clone();
+                            c.result = Some(res);
+                        }
+                        Err(e) => c.error = Some(e),
+                    }
+                }
+            }
+        }
+        Rc::new(s)
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    /// The editor's messages and parameters, and the variables typed.
+    pub messages: Vec<Message>,
+    pub params: Result<Params, CallError>,
+    pub variables: BTreeMap<String, String>,
+}
+
+#[function_component]
+pub fn VariantColumns(p: &Props) -> Html {
+    let app = use_app();
+    let cols = use_reducer(Columns::default);
+    let error = use_state(|| None::<CallError>);
+    let endpoints: Vec<String> = app
+        .endpoints
+        .iter()
+        .filter(|e| e.spec.status != EndpointStatus::Retired)
+        .map(|e| e.spec.name.clone())
+        .collect();
+    let versions: Vec<String> = app
+        .prompts
+        .iter()
+        .flat_map(|p| (1..=p.latest).rev().map(move |v| format!("{}@{v}", p.name)))
+        .collect();
+    let add = {
+        let (cols, first) = (cols.clone(), endpoints.first().cloned().unwrap_or_default());
+        Callback::from(move |_: MouseEvent| cols.dispatch(Act::Add(first.clone())))
+    };
+    let send_all = {
+        let (cols, error) = (cols.clone(), error.clone());
+        let (messages, params, variables) =
+            (p.messages.clone(), p.params.clone(), p.variables.clone());
+        Callback::from(move |_: MouseEvent| {
+            error.set(None);
+            for (i, col) in cols.0.iter().enumerate() {
+                if col.run.is_some() {
+                    continue;
+                }
+                let (cols, error) = (cols.clone(), error.clone());
+                let (col, messages, params, variables) = (
+                    col.clone(),
+                    messages.clone(),
+                    params.clone(),
+                    variables.clone(),
+                );
+                yew::platform::spawn_local(async move {
+                    // The column's messages and parameters: the editor's, or its version's.
+                    let (messages, mut params, pin) = if col.prompt.is_empty() {
+                        match params {
+                            Ok(p) => (messages, p, None),
+                            Err(e) => return error.set(Some(e)),
+                        }
+                    } else {
+                        match ipc::prompts_resolve(&col.prompt).await {
+                            Ok(v) => {
+                                let pin = PromptPin {
+                                    prompt: v.prompt.clone(),
+                                    version: v.version,
+                                };
+                                (v.content.messages, v.content.params, Some(pin))
+                            }
+                            Err(e) => return cols.dispatch(Act::Done(i, String::new(), Err(e))),
+                        }
+                    };
+                    match col.temperature.trim() {
+                        "" => {}
+                        t => match t.parse() {
+                            Ok(t) => params.temperature = Some(t),
+                            Err(_) => {
+                                return error.set(Some(CallError {
+                                    kind: milc_api::ErrorKind::Config,
+                                    message: format!(
+                                        "column {}: the temperature is a number",
+                                        i + 1
+                                    ),
+                                    status: None,
+                                }))
+                            }
+                        },
+                    }
+                    let names = variables_of(&messages);
+                    let mut request = ChatRequest::new(messages, params);
+                    request.prompt = pin;
+                    request.variables = names
+                        .iter()
+                        .filter_map(|n| variables.get(n).map(|v| (n.clone(), v.clone())))
+                        .collect();
+                    let run = format!("col-{i}-{:x}", (js_sys::Math::random() * 1e15) as u64);
+                    cols.dispatch(Act::Start(i, run.clone()));
+                    let (pieces, piece_run) = (cols.clone(), run.clone());
+                    let channel = match ipc::Channel::new(move |p| {
+                        pieces.dispatch(Act::Piece(i, piece_run.clone(), p))
+                    }) {
+                        Ok(c) => c,
+                        Err(e) => return cols.dispatch(Act::Done(i, run, Err(e))),
+                    };
+                    let result = ipc::chat(&col.endpoint, &request, &run, &channel).await;
+                    cols.dispatch(Act::Done(i, run, result));
+                    drop(channel);
+                });
+            }
+        })
+    };
+    let set = |i: usize, f: fn(&mut Column, String)| {
+        let cols = cols.clone();
+        move |v: String| cols.dispatch(Act::Set(i, f, v))
+    };
+    let running = cols.0.iter().any(|c| c.run.is_some());
+    html! {
+        <section class="panel variant-cols" id="pg-columns">
+            <div class="row">
+                <h2>{ "Variants side by side" }</h2>
+                <span class="muted small">{ "The same variables, sent to every column at once." }</span>
+                <span class="spacer" />
+                <button class="small" id="pg-col-add" onclick={add}>{ "+ Column" }</button>
+                if !cols.0.is_empty() {
+                    <button class="primary small" id="pg-send-all" onclick={send_all} disabled={running}>{ "Send to all" }</button>
+                }
+            </div>
+            if let Some(e) = &*error { <ErrorBox error={e.clone()} id="pg-columns-error" /> }
+            <div class="cols" style={format!("grid-template-columns: repeat({}, minmax(0, 1fr))", cols.0.len().max(1))}>
+                { for cols.0.iter().enumerate().map(|(i, c)| {
+                    let remove = { let cols = cols.clone(); Callback::from(move |_: MouseEvent| cols.dispatch(Act::Remove(i))) };
+                    html! {
+                        <div class="col" key={i}>
+                            <div class="row">
+                                <select id={format!("pg-col-{i}-prompt")} onchange={on_select(set(i, |c, v| c.prompt = v))}>
+                                    <option value="" selected={c.prompt.is_empty()}>{ "the editor" }</option>
+                                    { for versions.iter().map(|v| html! { <option value={v.clone()} selected={*v == c.prompt}>{ v.clone() }</option> }) }
+                                </select>
+                                <select id={format!("pg-col-{i}-endpoint")} onchange={on_select(set(i, |c, v| c.endpoint = v))}>
+                                    { for endpoints.iter().map(|e| html! { <option value={e.clone()} selected={*e == c.endpoint}>{ e.clone() }</option> }) }
+                                </select>
+                                <input class="narrow" id={format!("pg-col-{i}-temp")} placeholder="temp." value={c.temperature.clone()} oninput={on_text(set(i, |c, v| c.temperature = v))} />
+                                <button class="ghost small" title="Remove this column" onclick={remove}>{ "✕" }</button>
+                            </div>
+                            <pre id={format!("pg-col-{i}-output")} class={classes!("output", c.run.is_some().then_some("streaming"))}>{ &c.output }</pre>
+                            if let Some(e) = &c.error { <ErrorBox error={e.clone()} id={format!("pg-col-{i}-error")} /> }
+                            if let Some(r) = &c.result { <Figures result={r.clone()} prefix={format!("pg-col-{i}-")} /> }
+                        </div>
+                    }
+                }) }
+            </div>
+        </section>
+    }
+}
