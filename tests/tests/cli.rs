@@ -1515,10 +1515,7 @@ fn a_comparison_reuses_finished_runs_and_tallies_blind_votes_with_sides_undone()
     let bias = &r["position_bias"];
     assert_eq!(bias["decisive"], 19);
     assert!(bias["left_wins"].as_u64().unwrap() >= 2 * b_left - 1);
-    assert_eq!(
-        r["variants"][0]["scores"]["rouge1"]["mean"].is_number(),
-        true
-    );
+    assert!(r["variants"][0]["scores"]["rouge1"]["mean"].is_number());
 
     // Fine-tuning data: the preferred answers, in the target formats.
     let b = outputs(&db, 2);
@@ -1544,6 +1541,43 @@ fn a_comparison_reuses_finished_runs_and_tallies_blind_votes_with_sides_undone()
         assert!(!b.contains(&v["rejected"][0]["content"].as_str().unwrap().to_owned()));
     }
     assert_eq!(dpo.lines().count(), 9);
+    // Rubric scores per side and a comment, on alice's first pair (variant 2 shown where it was).
+    let t = db.json(&["compare", "task", "ab", "--rater", "alice", "--index", "0"]);
+    let b_is_left = t["left"] == b[t["item"].as_u64().unwrap() as usize].as_str();
+    let (verdict, scores) = if b_is_left {
+        ("left", "clarity=5,2")
+    } else {
+        ("right", "clarity=2,5")
+    };
+    db.ok(
+        &[
+            "compare",
+            "vote",
+            "ab",
+            "--rater",
+            "alice",
+            "--index",
+            "0",
+            verdict,
+            "--comment",
+            "crisper",
+            "--score",
+            scores,
+        ],
+        "",
+    );
+    let bad = db.run(
+        &[
+            "compare", "vote", "ab", "--rater", "alice", "--index", "0", verdict, "--score",
+            "tone=3,3",
+        ],
+        "",
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .contains("criteria.tone: not a criterion of this comparison (clarity)"));
+    let r = db.json(&["compare", "results", "ab", "--json"]);
+    assert_eq!(r["variants"][0]["criteria"]["clarity"], 2.0);
+    assert_eq!(r["variants"][1]["criteria"]["clarity"], 5.0);
     let out = db.dir.path().join("ratings.csv");
     db.ok(
         &[

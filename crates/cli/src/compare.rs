@@ -96,6 +96,10 @@ pub(crate) enum CompareCmd {
         verdict: String,
         #[arg(long)]
         comment: Option<String>,
+        /// A rubric criterion's scores 1–5 for the left and right side, e.g. clarity=4,2
+        /// (repeatable; either side may be left empty)
+        #[arg(long = "score", value_name = "CRITERION=LEFT,RIGHT")]
+        scores: Vec<String>,
     },
     /// Have an LLM judge vote on every pair in both orders (the rubric gets input, expected,
     /// output_a, output_b)
@@ -278,13 +282,28 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
             index,
             verdict,
             comment,
+            scores,
         } => {
             let verdict = Verdict::parse(&verdict)
                 .ok_or_else(|| anyhow!("'{verdict}' is not left, right, tie or both_bad"))?;
+            let mut criteria = milc_api::compare::CriteriaScores::new();
+            for s in &scores {
+                let parsed = s.split_once('=').and_then(|(name, sides)| {
+                    let (l, r) = sides.split_once(',')?;
+                    let side = |x: &str| match x.trim() {
+                        "" => Some(None),
+                        n => n.parse::<u8>().ok().map(Some),
+                    };
+                    Some((name.trim().to_owned(), [side(l)?, side(r)?]))
+                });
+                let (name, sides) =
+                    parsed.ok_or_else(|| anyhow!("--score '{s}' is not CRITERION=LEFT,RIGHT"))?;
+                criteria.insert(name, sides);
+            }
             let ballot = Ballot {
                 verdict,
                 comment,
-                criteria: Default::default(),
+                criteria,
             };
             let rated = console
                 .cast_vote(&name, &rater, index, &ballot)
