@@ -8,6 +8,7 @@ pub mod money;
 pub mod prompt;
 pub mod run;
 pub mod template;
+pub mod usage;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -60,6 +61,13 @@ pub mod cmd {
     pub const COMPARE_RESULTS: &str = "compare_results";
     pub const COMPARE_SIDE_BY_SIDE: &str = "compare_side_by_side";
     pub const COMPARE_EXPORT: &str = "compare_export";
+    pub const USAGE_REPORT: &str = "usage_report";
+    pub const USAGE_CALLS: &str = "usage_calls";
+    pub const USAGE_EXPORT: &str = "usage_export";
+    pub const ALERTS_LIST: &str = "alerts_list";
+    pub const ALERTS_ACK: &str = "alerts_ack";
+    pub const BUDGETS_LIST: &str = "budgets_list";
+    pub const BUDGETS_SET: &str = "budgets_set";
     pub const UI_READY: &str = "ui_ready";
 }
 
@@ -496,6 +504,12 @@ pub struct Call {
     pub ttft_ms: Option<u64>,
     pub usage: Option<Usage>,
     pub cost: Option<Cost>,
+    /// The prompt version the call was made with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<prompt::PromptPin>,
+    /// The dated price the cost was computed with (`None`: the endpoint's base price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_id: Option<i64>,
 }
 
 /// A row of the call log: the call, its id, and its endpoint's current name (`None` once the

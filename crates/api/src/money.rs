@@ -143,6 +143,23 @@ impl Cost {
     pub fn usd(&self) -> String {
         decimal(self.pico_usd as i128, 12)
     }
+
+    /// Pico-dollars of a non-negative USD amount such as `25`, `0.5` or `$12.75`.
+    pub fn parse_usd(s: &str) -> Option<i64> {
+        let t = s.trim();
+        let t = t.strip_prefix('$').unwrap_or(t);
+        parse_decimal(t, 12).filter(|p| *p >= 0)
+    }
+}
+
+/// Nothing spent, as reported.
+impl Default for Cost {
+    fn default() -> Self {
+        Cost {
+            pico_usd: 0,
+            source: UsageSource::Reported,
+        }
+    }
 }
 
 impl fmt::Display for Cost {

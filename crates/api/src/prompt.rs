@@ -227,7 +227,7 @@ pub fn check_name(what: &str, s: &str) -> Result<(), String> {
 }
 
 /// A version pinned by number, as the Playground and the history record it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PromptPin {
     pub prompt: String,
     pub version: u32,

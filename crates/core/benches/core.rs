@@ -182,6 +182,8 @@ async fn call_log() {
             ttft_ms: Some(120 + (i % 90) as u64),
             usage: (!failed).then_some(usage),
             cost: (!failed).then(|| prices.cost(&usage)),
+            prompt: None,
+            price_id: None,
         }
     };
     let start = Instant::now();

@@ -45,9 +45,22 @@ pub struct Prepared {
     target: Target,
     /// Requests to this endpoint kept within the limits its responses announce.
     gate: RateGate,
+    /// The endpoint's prices over time: a call is costed with the one in force when it ends.
+    prices: crate::usage::Timeline,
 }
 
 impl Prepared {
+    /// The cost of `usage` now, and the dated price it used (`None`: the endpoint's own).
+    fn cost_now(&self, usage: Option<milc_api::Usage>) -> (Option<milc_api::Cost>, Option<i64>) {
+        let (id, prices) = crate::usage::price_at(&self.prices, now_ms());
+        let prices = if self.prices.is_empty() {
+            self.ep.spec.prices.clone()
+        } else {
+            prices
+        };
+        (usage.map(|u| prices.cost(&u)), id)
+    }
+
     /// `text` as it may be stored under this policy: redacted when it redacts before logging.
     pub fn redact_for_storage(&self, text: &str) -> String {
         if self.policy.mode.logging() {
@@ -102,6 +115,7 @@ impl Console {
             embedded_sim: OnceCell::new(),
         };
         console.seed_simulator().await?;
+        console.apply_retention().await?;
         Ok(console)
     }
 
@@ -306,6 +320,7 @@ impl Console {
             .unwrap_or_else(|| ep.spec.redaction.clone());
         let redactor = Redactor::for_policy(&policy, "redaction")?;
         let target = self.target(&ep).await?;
+        let prices = self.store.timeline(ep.id).await?;
         Ok(Prepared {
             ep,
             pinned,
@@ -313,6 +328,7 @@ impl Console {
             redactor,
             target,
             gate: RateGate::default(),
+            prices,
         })
     }
 
@@ -353,6 +369,7 @@ impl Console {
                 milc_api::UsageSource::Estimated
             },
         });
+        let (cost, price_id) = p.cost_now(usage);
         let call = milc_api::Call {
             at_ms: now_ms(),
             endpoint_id: Some(p.ep.id),
@@ -368,7 +385,12 @@ impl Console {
             latency_ms,
             ttft_ms: None,
             usage,
-            cost: usage.map(|u| p.ep.spec.prices.cost(&u)),
+            cost,
+            prompt: p.pinned.as_ref().map(|v| PromptPin {
+                prompt: v.prompt.clone(),
+                version: v.version,
+            }),
+            price_id,
         };
         let call_id = self.store.insert_call(&call).await?;
         r.map(|(v, _)| v).map_err(|error| Error::Call {
@@ -435,7 +457,7 @@ impl Console {
             p.gate.observe(&ticket, r);
         }
         drop(ticket);
-        let cost = ex.usage.map(|u| ep.spec.prices.cost(&u));
+        let (cost, price_id) = p.cost_now(ex.usage);
         let ms = |d: Duration| d.as_millis() as u64;
         let call = milc_api::Call {
             at_ms: now_ms(),
@@ -453,6 +475,8 @@ impl Console {
             ttft_ms: ex.ttft.map(ms),
             usage: ex.usage,
             cost,
+            prompt: req.prompt.clone(),
+            price_id,
         };
         let call_id = self.store.insert_call(&call).await?;
         let figures = Figures {

@@ -1,6 +1,7 @@
 //! MILC Console's core: the store, secrets, the OpenAI-compatible client and the engines built on
 //! them. No Tauri and no UI: the CLI and the desktop shell are thin layers over [`Console`].
 
+pub mod alerts;
 pub mod client;
 pub mod compare;
 pub mod console;
@@ -20,6 +21,7 @@ pub mod stats;
 pub mod store;
 pub mod structured;
 pub mod tokens;
+pub mod usage;
 pub mod writer;
 
 pub use console::{default_db_path, default_log_dir, Console, SIMULATOR_ENDPOINT};

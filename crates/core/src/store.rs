@@ -47,6 +47,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: SqlitePool,
     writer: Writer,
+    alerts: crate::alerts::Alerts,
 }
 
 impl Store {
@@ -73,8 +74,24 @@ impl Store {
                 source,
             })?;
         sqlx::migrate!("../../migrations").run(&pool).await?;
-        let writer = Writer::start(opts.connect().await?);
-        Ok(Self { pool, writer })
+        let alerts = crate::alerts::Alerts::start(pool.clone());
+        let writer = Writer::start(opts.connect().await?, alerts.clone());
+        let store = Self {
+            pool,
+            writer,
+            alerts,
+        };
+        // Calls logged before the rollups existed are counted once.
+        if store.meta("rollups").await?.is_none() {
+            store.rebuild_rollups(i64::MIN / 2).await?;
+            store.meta_get_or_init("rollups", "1").await?;
+        }
+        Ok(store)
+    }
+
+    /// Budgets and alerts: flush, subscribe.
+    pub fn alerts_handle(&self) -> &crate::alerts::Alerts {
+        &self.alerts
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -168,6 +185,15 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        // Its calls now belong to no endpoint: so do their rollups.
+        let first: Option<i64> =
+            sqlx::query_scalar("SELECT min(hour_ms) FROM usage_hourly WHERE endpoint_id = ?")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?;
+        if let Some(from) = first {
+            self.rebuild_rollups(from).await?;
+        }
         Ok(())
     }
 
@@ -205,20 +231,41 @@ impl Store {
         self.writer.write(Row::Call(c.clone())).await
     }
 
-    /// The newest `limit` calls, newest first.
-    pub async fn calls(&self, limit: u32) -> Result<Vec<CallRecord>> {
-        sqlx::query_as::<_, CallRow>(
-            "SELECT c.*, e.name AS endpoint_name, m.name AS model_name
-             FROM calls c JOIN models m ON m.id = c.model_id
-             LEFT JOIN endpoints e ON e.id = c.endpoint_id
-             ORDER BY c.id DESC LIMIT ?",
-        )
-        .bind(limit as i64)
+    /// Calls in `[since, until)` (newest first, at most `limit`), optionally of one endpoint,
+    /// prompt version (`NAME@N`) and source: the calls behind a bar of a usage chart.
+    pub async fn calls_between(&self, q: &milc_api::usage::CallsQuery) -> Result<Vec<CallRecord>> {
+        sqlx::query_as::<_, CallRow>(&format!(
+            "{CALL_ROWS} WHERE c.at_ms >= ? AND c.at_ms < ?
+             AND (? IS NULL OR e.name = ?)
+             AND (? IS NULL OR p.name || '@' || v.version = ?)
+             AND (? IS NULL OR c.source = ?)
+             ORDER BY c.at_ms DESC LIMIT ?"
+        ))
+        .bind(q.since_ms)
+        .bind(q.until_ms)
+        .bind(&q.endpoint)
+        .bind(&q.endpoint)
+        .bind(&q.prompt)
+        .bind(&q.prompt)
+        .bind(q.source.map(source_code))
+        .bind(q.source.map(source_code))
+        .bind(i64::from(q.limit))
         .fetch_all(&self.pool)
         .await?
         .into_iter()
         .map(CallRow::into_record)
         .collect()
+    }
+
+    /// The newest `limit` calls, newest first.
+    pub async fn calls(&self, limit: u32) -> Result<Vec<CallRecord>> {
+        sqlx::query_as::<_, CallRow>(&format!("{CALL_ROWS} ORDER BY c.id DESC LIMIT ?"))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(CallRow::into_record)
+            .collect()
     }
 }
 
@@ -267,7 +314,7 @@ pub(crate) fn source_code(s: CallSource) -> i64 {
     }
 }
 
-fn source_from(code: i64) -> Result<CallSource> {
+pub(crate) fn source_from(code: i64) -> Result<CallSource> {
     [
         CallSource::Cli,
         CallSource::Playground,
@@ -314,7 +361,7 @@ pub(crate) fn error_code(k: ErrorKind) -> i64 {
     }
 }
 
-fn error_from(code: i64) -> Result<ErrorKind> {
+pub(crate) fn error_from(code: i64) -> Result<ErrorKind> {
     ErrorKind::ALL
         .into_iter()
         .find(|k| error_code(*k) == code)
@@ -397,7 +444,18 @@ struct CallRow {
     reasoning_tokens: Option<i64>,
     cost_pico_usd: Option<i64>,
     usage_reported: Option<bool>,
+    price_id: Option<i64>,
+    prompt_name: Option<String>,
+    prompt_version: Option<i64>,
 }
+
+/// The call log's rows with their endpoint, model and prompt version names.
+pub(crate) const CALL_ROWS: &str = "SELECT c.*, e.name AS endpoint_name, m.name AS model_name,
+         p.name AS prompt_name, v.version AS prompt_version
+     FROM calls c JOIN models m ON m.id = c.model_id
+     LEFT JOIN endpoints e ON e.id = c.endpoint_id
+     LEFT JOIN prompt_versions v ON v.id = c.prompt_version_id
+     LEFT JOIN prompts p ON p.id = v.prompt_id";
 
 impl CallRow {
     fn into_record(self) -> Result<CallRecord> {
@@ -428,6 +486,14 @@ impl CallRow {
                 ttft_ms: self.ttft_ms.map(|t| t as u64),
                 usage,
                 cost: self.cost_pico_usd.map(|pico_usd| Cost { pico_usd, source }),
+                prompt: self
+                    .prompt_name
+                    .zip(self.prompt_version)
+                    .map(|(prompt, v)| milc_api::prompt::PromptPin {
+                        prompt,
+                        version: v as u32,
+                    }),
+                price_id: self.price_id,
             },
         })
     }
@@ -510,6 +576,8 @@ mod tests {
             ttft_ms: Some(30),
             usage: Some(usage),
             cost: Some(e.spec.prices.cost(&usage)),
+            prompt: None,
+            price_id: None,
         };
         let failed = Call {
             at_ms: 2_000,

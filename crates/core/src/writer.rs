@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use milc_api::prompt::PromptPin;
 use milc_api::{Call, UsageSource};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, Connection, SqliteConnection};
@@ -54,9 +55,9 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the writer task on the current tokio runtime, owning `conn`. It ends when every
     /// handle is gone.
-    pub fn start(conn: SqliteConnection) -> Self {
+    pub fn start(conn: SqliteConnection, alerts: crate::alerts::Alerts) -> Self {
         let (queue, jobs) = mpsc::channel(4 * BATCH);
-        tokio::spawn(run(conn, jobs));
+        tokio::spawn(run(conn, jobs, alerts));
         Self { queue }
     }
 
@@ -73,9 +74,15 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
+async fn run(
+    mut conn: SqliteConnection,
+    mut jobs: mpsc::Receiver<Job>,
+    alerts: crate::alerts::Alerts,
+) {
     let mut w = Batcher {
         models: HashMap::new(),
+        prompts: HashMap::new(),
+        alerts,
     };
     let mut batch = Vec::with_capacity(BATCH);
     while jobs.recv_many(&mut batch, BATCH).await > 0 {
@@ -91,6 +98,10 @@ async fn run(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
 struct Batcher {
     /// Model names → ids; models are never deleted, so an id once committed stays right.
     models: HashMap<String, i64>,
+    /// Prompt versions → ids (versions are immutable and never deleted).
+    prompts: HashMap<PromptPin, Option<i64>>,
+    /// Told which endpoints' calls were committed, to evaluate budgets and alerts.
+    alerts: crate::alerts::Alerts,
 }
 
 impl Batcher {
@@ -98,8 +109,27 @@ impl Batcher {
     /// statement that fails is retried row by row, so a bad row fails alone and no row is written
     /// twice.
     async fn write(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Vec<Result<i64>> {
+        let answers = self.write_rows(conn, rows).await;
+        // Budgets and alerts look at the endpoints whose calls were just committed.
+        let touched: Vec<i64> = rows
+            .iter()
+            .zip(&answers)
+            .filter_map(|(r, a)| match (r, a) {
+                (Row::Call(c), Ok(_)) => Some(c.endpoint_id.unwrap_or(0)),
+                _ => None,
+            })
+            .collect();
+        if !touched.is_empty() {
+            self.alerts.touched(touched);
+        }
+        answers
+    }
+
+    async fn write_rows(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Vec<Result<i64>> {
         let mut plan = plan(rows);
-        if plan.len() > 2 {
+        // Calls go with their rollups, so they always take a transaction.
+        let has_calls = rows.iter().any(|r| matches!(r, Row::Call(_)));
+        if plan.len() > 2 || has_calls {
             match self.in_transaction(conn, rows, &plan).await {
                 Ok(ids) => return ids.into_iter().map(Ok).collect(),
                 // Rolled back: nothing of it was written, and ids cached inside the
@@ -118,8 +148,7 @@ impl Batcher {
         }
         let mut answers: Vec<Option<Result<i64>>> = rows.iter().map(|_| None).collect();
         for st in &plan {
-            let these: Vec<&Row> = st.iter().map(|&i| rows[i]).collect();
-            match self.insert(conn, &these).await {
+            match self.one_statement(conn, rows, st).await {
                 Ok(ids) => {
                     for (&i, id) in st.iter().zip(ids) {
                         answers[i] = Some(Ok(id));
@@ -133,7 +162,7 @@ impl Batcher {
                 }
                 Err(_) => {
                     for &i in st {
-                        let one = self.insert(conn, &[rows[i]]).await;
+                        let one = self.one_statement(conn, rows, &[i]).await;
                         answers[i] = Some(one.map(|ids| ids[0]));
                     }
                 }
@@ -145,6 +174,22 @@ impl Batcher {
             .collect()
     }
 
+    /// The rows of one statement: on their own when they are run results, else (calls, with
+    /// their rollups) in a transaction of their own.
+    async fn one_statement(
+        &mut self,
+        conn: &mut SqliteConnection,
+        rows: &[&Row],
+        st: &[usize],
+    ) -> Result<Vec<i64>> {
+        if st.iter().any(|&i| matches!(rows[i], Row::Call(_))) {
+            let ids = self.in_transaction(conn, rows, &[st.to_vec()]).await?;
+            return Ok(st.iter().map(|&i| ids[i]).collect());
+        }
+        let these: Vec<&Row> = st.iter().map(|&i| rows[i]).collect();
+        self.insert(conn, &these).await
+    }
+
     async fn in_transaction(
         &mut self,
         conn: &mut SqliteConnection,
@@ -153,19 +198,27 @@ impl Batcher {
     ) -> Result<Vec<i64>> {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         let mut ids = vec![0; rows.len()];
+        let mut rollups: HashMap<crate::usage::Key, crate::usage::Agg> = HashMap::new();
         for st in plan {
             let these: Vec<&Row> = st.iter().map(|&i| rows[i]).collect();
-            match self.insert(conn, &these).await {
-                Ok(got) => {
-                    for (&i, id) in st.iter().zip(got) {
-                        ids[i] = id;
-                    }
-                }
+            let inserted = match self.insert(conn, &these).await {
+                Ok(got) => got,
                 Err(e) => {
                     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                     return Err(e);
                 }
+            };
+            for (&i, id) in st.iter().zip(inserted) {
+                ids[i] = id;
+                if let Row::Call(c) = rows[i] {
+                    let fact = self.fact(c);
+                    rollups.entry(fact.key()).or_default().add(&fact);
+                }
             }
+        }
+        if let Err(e) = crate::usage::add_rollups(conn, &rollups).await {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(e);
         }
         if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
             // A failed COMMIT can leave the transaction open: end it, or every later write
@@ -191,13 +244,60 @@ impl Batcher {
         }
         let mut with_models = Vec::with_capacity(calls.len());
         for c in calls {
-            with_models.push((c, self.model_id(conn, &c.model).await?));
+            let model = self.model_id(conn, &c.model).await?;
+            let prompt = match &c.prompt {
+                Some(pin) => self.prompt_id(conn, pin).await?,
+                None => None,
+            };
+            with_models.push((c, model, prompt));
         }
         let last = insert_calls(conn, &with_models).await?;
         // One statement holds the write lock throughout, and a table without AUTOINCREMENT
         // numbers new rows max + 1, max + 2, …: the ids are the n up to the last.
         let n = with_models.len() as i64;
         Ok((last - n + 1..=last).collect())
+    }
+
+    async fn prompt_id(
+        &mut self,
+        conn: &mut SqliteConnection,
+        pin: &PromptPin,
+    ) -> Result<Option<i64>> {
+        if let Some(id) = self.prompts.get(pin) {
+            return Ok(*id);
+        }
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
+             WHERE p.name = ? AND v.version = ?",
+        )
+        .bind(&pin.prompt)
+        .bind(i64::from(pin.version))
+        .fetch_optional(&mut *conn)
+        .await?;
+        self.prompts.insert(pin.clone(), id);
+        Ok(id)
+    }
+
+    /// What the rollups count of a call about to be committed.
+    fn fact(&self, c: &Call) -> crate::usage::Fact {
+        let u = c.usage.as_ref();
+        crate::usage::Fact {
+            at_ms: c.at_ms,
+            endpoint_id: c.endpoint_id,
+            prompt_version_id: c
+                .prompt
+                .as_ref()
+                .and_then(|p| self.prompts.get(p).copied().flatten()),
+            source: source_code(c.source),
+            outcome: outcome_code(c.outcome),
+            latency_ms: c.latency_ms as i64,
+            prompt_tokens: u.map(|u| u.prompt_tokens as i64),
+            cached_tokens: u.map(|u| u.cached_tokens as i64),
+            completion_tokens: u.map(|u| u.completion_tokens as i64),
+            reasoning_tokens: u.map(|u| u.reasoning_tokens as i64),
+            cost_pico_usd: c.cost.map(|c| c.pico_usd),
+            usage_reported: u.map(|u| u.source == UsageSource::Reported),
+        }
     }
 
     async fn model_id(&mut self, conn: &mut SqliteConnection, name: &str) -> Result<i64> {
@@ -252,15 +352,22 @@ fn plan(rows: &[&Row]) -> Vec<Vec<usize>> {
 }
 
 /// Inserts calls with their model ids in one statement; returns the last one's id.
-async fn insert_calls(conn: &mut SqliteConnection, calls: &[(&Call, i64)]) -> Result<i64> {
+async fn insert_calls(
+    conn: &mut SqliteConnection,
+    calls: &[(&Call, i64, Option<i64>)],
+) -> Result<i64> {
     let sql = format!(
         "INSERT INTO calls (at_ms, endpoint_id, model_id, source, outcome, http_status,
              error_kind, latency_ms, ttft_ms, prompt_tokens, cached_tokens, completion_tokens,
-             reasoning_tokens, cost_pico_usd, usage_reported) VALUES {}",
-        values("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", calls.len())
+             reasoning_tokens, cost_pico_usd, usage_reported, prompt_version_id, price_id)
+         VALUES {}",
+        values(
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            calls.len()
+        )
     );
     let mut args = SqliteArguments::default();
-    for (c, model_id) in calls {
+    for (c, model_id, prompt_id) in calls {
         let u = c.usage.as_ref();
         add(&mut args, c.at_ms);
         add(&mut args, c.endpoint_id);
@@ -277,6 +384,8 @@ async fn insert_calls(conn: &mut SqliteConnection, calls: &[(&Call, i64)]) -> Re
         add(&mut args, u.map(|u| u.reasoning_tokens as i64));
         add(&mut args, c.cost.map(|c| c.pico_usd));
         add(&mut args, u.map(|u| u.source == UsageSource::Reported));
+        add(&mut args, *prompt_id);
+        add(&mut args, c.price_id);
     }
     Ok(sqlx::query_with(&sql, args)
         .execute(&mut *conn)
@@ -362,6 +471,8 @@ mod tests {
             ttft_ms: None,
             usage: None,
             cost: None,
+            prompt: None,
+            price_id: None,
         }
     }
 

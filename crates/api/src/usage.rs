@@ -1,0 +1,198 @@
+//! Usage and cost over time: hourly rollups of the call log grouped as a chart needs them,
+//! effective-dated prices, budgets and alerts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Cost, Prices};
+
+/// What usage rows are grouped by (a time bucket and/or a dimension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dim {
+    Day,
+    Hour,
+    Endpoint,
+    Prompt,
+    Source,
+}
+
+impl Dim {
+    pub const ALL: [Dim; 5] = [
+        Self::Day,
+        Self::Hour,
+        Self::Endpoint,
+        Self::Prompt,
+        Self::Source,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Hour => "hour",
+            Self::Endpoint => "endpoint",
+            Self::Prompt => "prompt",
+            Self::Source => "source",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// A range of whole UTC hours, `[since, until)`, and how to group it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageQuery {
+    pub since_ms: i64,
+    pub until_ms: i64,
+    #[serde(default)]
+    pub group_by: Vec<Dim>,
+}
+
+/// One group's figures. `bucket_ms` is the start of its UTC day or hour when grouped by time;
+/// `endpoint`, `prompt` and `source` are set when grouped by them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageRow {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub calls: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub prompt_tokens: u64,
+    pub cached_tokens: u64,
+    pub completion_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// Exact; `estimated` when any call in the group had its usage estimated.
+    pub cost: Cost,
+    /// Calls whose usage (so cost) was estimated, not reported by the server.
+    pub estimated_calls: u64,
+    /// From hourly latency histograms (buckets 25 % wide: within ±12 % of the exact value).
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageReport {
+    pub query: UsageQuery,
+    pub rows: Vec<UsageRow>,
+    pub totals: UsageRow,
+}
+
+/// The calls behind one bar of a chart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallsQuery {
+    pub since_ms: i64,
+    pub until_ms: i64,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// `NAME@N`.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(default)]
+    pub source: Option<crate::CallSource>,
+    pub limit: u32,
+}
+
+/// A price in an endpoint's timeline: the base price (no id, from the beginning) or a dated one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PriceEntry {
+    pub id: Option<i64>,
+    pub endpoint: String,
+    pub from_ms: Option<i64>,
+    pub prices: Prices,
+}
+
+/// A logged recomputation of past costs after a price change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recomputation {
+    pub id: i64,
+    pub at_ms: i64,
+    pub since_ms: i64,
+    pub calls_checked: u64,
+    pub calls_changed: u64,
+    pub before: Cost,
+    pub after: Cost,
+    pub author: String,
+}
+
+/// A daily and/or monthly budget, for one endpoint or (`endpoint` None) for everything. Days and
+/// months are UTC.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    pub endpoint: Option<String>,
+    pub daily: Option<Cost>,
+    pub monthly: Option<Cost>,
+}
+
+/// When alerts fire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertSettings {
+    /// Cost per 1K tokens in the last hour above the trailing 7-day baseline × this.
+    pub spike_factor: f64,
+    /// Errors / calls in the last hour above this.
+    pub error_rate: f64,
+    /// Calls the last hour needs before the error rate or a spike counts.
+    pub min_calls: u64,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            spike_factor: 2.0,
+            error_rate: 0.2,
+            min_calls: 20,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    BudgetDaily,
+    BudgetMonthly,
+    CostSpike,
+    ErrorRate,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BudgetDaily => "budget_daily",
+            Self::BudgetMonthly => "budget_monthly",
+            Self::CostSpike => "cost_spike",
+            Self::ErrorRate => "error_rate",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::BudgetDaily,
+            Self::BudgetMonthly,
+            Self::CostSpike,
+            Self::ErrorRate,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One episode of a condition: fired once when it began; `resolved_ms` once it ended (a budget's
+/// episode is its day or month).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: i64,
+    pub kind: AlertKind,
+    pub endpoint: Option<String>,
+    pub message: String,
+    pub value: f64,
+    pub threshold: f64,
+    pub fired_ms: i64,
+    pub resolved_ms: Option<i64>,
+    pub acked_ms: Option<i64>,
+}

@@ -1,0 +1,324 @@
+//! Usage rollups, dated prices and alerts on a real SQLite file.
+
+use milc_api::prompt::PromptPin;
+use milc_api::usage::{AlertKind, AlertSettings, Dim, UsageQuery};
+use milc_api::{Call, CallSource, EndpointSpec, Outcome, Prices, Usage, UsageSource};
+use milc_core::store::now_ms;
+use milc_core::usage::{DAY_MS, HOUR_MS};
+use milc_core::Store;
+
+fn prices(input: &str, cached: Option<&str>, output: &str) -> Prices {
+    Prices {
+        input: input.parse().unwrap(),
+        cached_input: cached.map(|c| c.parse().unwrap()),
+        output: output.parse().unwrap(),
+    }
+}
+
+fn usage(p: u64, c: u64, out: u64, r: u64, source: UsageSource) -> Usage {
+    Usage {
+        prompt_tokens: p,
+        cached_tokens: c,
+        completion_tokens: out,
+        reasoning_tokens: r,
+        source,
+    }
+}
+
+fn call(endpoint: i64, at_ms: i64, u: Option<Usage>, cost: i64, outcome: Outcome) -> Call {
+    Call {
+        at_ms,
+        endpoint_id: Some(endpoint),
+        model: "m".into(),
+        source: CallSource::Playground,
+        outcome,
+        http_status: None,
+        error_kind: None,
+        latency_ms: 100,
+        ttft_ms: None,
+        usage: u,
+        cost: u.map(|u| milc_api::Cost {
+            pico_usd: cost,
+            source: u.source,
+        }),
+        prompt: None,
+        price_id: None,
+    }
+}
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("milc.db")).await.unwrap();
+    (dir, store)
+}
+
+async fn endpoint(store: &Store, name: &str, p: Prices) -> i64 {
+    let mut spec = EndpointSpec::new(name, "http://127.0.0.1:9/v1", "m");
+    spec.prices = p;
+    store.insert_endpoint(&spec).await.unwrap().id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_equal_a_rebuild_from_the_log_after_random_inserts_and_a_price_change() {
+    let (_dir, store) = store().await;
+    let a = endpoint(&store, "a", prices("0.5", Some("0.25"), "1.5")).await;
+    let b = endpoint(&store, "b", prices("3", None, "15")).await;
+    let start = 1_790_000_000_000i64;
+    // Two thousand calls from 16 tasks at once, over three days, of every kind.
+    let mut tasks = Vec::new();
+    for t in 0..16u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut x = t.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            for _ in 0..125 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let ep = if x % 3 == 0 { b } else { a };
+                let at = start + (x % (3 * DAY_MS as u64)) as i64;
+                let outcome = if x % 11 == 0 {
+                    Outcome::Error
+                } else {
+                    Outcome::Ok
+                };
+                let u = (outcome == Outcome::Ok).then(|| {
+                    usage(
+                        100 + x % 900,
+                        x % 50,
+                        10 + x % 300,
+                        x % 7,
+                        if x % 5 == 0 {
+                            UsageSource::Estimated
+                        } else {
+                            UsageSource::Reported
+                        },
+                    )
+                });
+                let mut c = call(ep, at, u, (x % 100_000) as i64, outcome);
+                c.latency_ms = 1 + x % 5000;
+                c.source =
+                    [CallSource::Cli, CallSource::Playground, CallSource::Run][(x % 3) as usize];
+                c.prompt = (x % 4 == 0).then(|| PromptPin {
+                    prompt: "p".into(),
+                    version: 1,
+                });
+                store.insert_call(&c).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let kept = store.rollups().await.unwrap();
+    store.rebuild_rollups(i64::MIN / 2).await.unwrap();
+    assert_eq!(
+        kept,
+        store.rollups().await.unwrap(),
+        "rollups kept as written = rebuilt"
+    );
+    let total: i64 = kept.iter().map(|r| r.4[0]).sum();
+    assert_eq!(total, 2000);
+
+    // A corrected price for `a` from the second day on: later calls are re-costed with it, the
+    // rollups follow, and the recomputation is logged.
+    let from = start + DAY_MS;
+    store
+        .set_price("a", from, &prices("1", None, "2"))
+        .await
+        .unwrap();
+    let r = store.recompute_costs(start, "test").await.unwrap();
+    assert!(
+        r.calls_changed > 0 && r.calls_checked >= r.calls_changed,
+        "{r:?}"
+    );
+    let kept = store.rollups().await.unwrap();
+    store.rebuild_rollups(i64::MIN / 2).await.unwrap();
+    assert_eq!(
+        kept,
+        store.rollups().await.unwrap(),
+        "after the recomputation too"
+    );
+    let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM recomputations")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(logged, 1);
+
+    // Every call of `a` is now costed with the price in force when it was made.
+    let rows: Vec<(i64, i64, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT at_ms, prompt_tokens, cached_tokens, completion_tokens, cost_pico_usd, price_id
+         FROM calls WHERE endpoint_id = ? AND prompt_tokens IS NOT NULL",
+    )
+    .bind(a)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    for (at, p, c, out, cost, price_id) in rows {
+        let expect = if at >= from {
+            assert!(price_id.is_some());
+            p * 1_000_000 + out * 2_000_000
+        } else {
+            assert_eq!(price_id, None);
+            (p - c) * 500_000 + c * 250_000 + out * 1_500_000
+        };
+        assert_eq!(cost, expect, "call at {at}");
+    }
+    // The report's totals are the log's.
+    let report = store
+        .usage(&UsageQuery {
+            since_ms: start - DAY_MS,
+            until_ms: start + 4 * DAY_MS,
+            group_by: vec![Dim::Day, Dim::Endpoint],
+        })
+        .await
+        .unwrap();
+    let (calls, cost): (i64, i64) =
+        sqlx::query_as("SELECT count(*), coalesce(sum(cost_pico_usd), 0) FROM calls")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(report.totals.calls as i64, calls);
+    assert_eq!(report.totals.cost.pico_usd, cost);
+    assert_eq!(
+        report.totals.cost.source,
+        UsageSource::Estimated,
+        "some usage was estimated"
+    );
+    assert_eq!(
+        report.rows.iter().map(|r| r.calls).sum::<u64>(),
+        calls as u64
+    );
+    assert!(
+        report.rows.len() >= 6 && report.rows.len() <= 8,
+        "3-4 days × 2 endpoints"
+    );
+}
+
+#[tokio::test]
+async fn known_price_failures_elsewhere_are_right_here() {
+    let (_dir, store) = store().await;
+    // Cached tokens at the cached rate, reasoning tokens not added again.
+    let p = prices("2", Some("0.5"), "8");
+    let u = usage(1000, 400, 300, 200, UsageSource::Reported);
+    assert_eq!(
+        p.cost(&u).pico_usd,
+        600 * 2_000_000 + 400 * 500_000 + 300 * 8_000_000
+    );
+    // A custom dated price takes precedence over the endpoint's own, and a $0 price is $0.
+    let e = endpoint(&store, "e", prices("1", None, "1")).await;
+    let at = now_ms() - HOUR_MS;
+    store
+        .insert_call(&call(e, at, Some(u), 1_300_000_000, Outcome::Ok))
+        .await
+        .unwrap();
+    store
+        .set_price("e", at - 1000, &prices("0", Some("0"), "0"))
+        .await
+        .unwrap();
+    let r = store.recompute_costs(at - DAY_MS, "test").await.unwrap();
+    assert_eq!((r.calls_changed, r.after.pico_usd), (1, 0));
+    let cost: i64 = sqlx::query_scalar("SELECT cost_pico_usd FROM calls")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(cost, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cost_spike_and_a_crossed_budget_each_fire_once_per_episode() {
+    let (_dir, store) = store().await;
+    let e = endpoint(&store, "prod", prices("1", None, "1")).await;
+    store
+        .set_alert_settings(&AlertSettings {
+            spike_factor: 2.0,
+            error_rate: 0.5,
+            min_calls: 5,
+        })
+        .await
+        .unwrap();
+    let now = now_ms();
+    let u = usage(500, 0, 500, 0, UsageSource::Reported);
+    // A week of normal cost: $1 per 1M tokens.
+    for d in 1..7 {
+        for k in 0..5 {
+            store
+                .insert_call(&call(
+                    e,
+                    now - d * DAY_MS - k * HOUR_MS,
+                    Some(u),
+                    1_000 * 1_000_000,
+                    Outcome::Ok,
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    store.alerts_handle().flush().await;
+    assert!(
+        store.alerts(10).await.unwrap().is_empty(),
+        "nothing unusual yet"
+    );
+    // The spike: five times the cost per token, ten calls.
+    for _ in 0..10 {
+        store
+            .insert_call(&call(e, now, Some(u), 5_000 * 1_000_000, Outcome::Ok))
+            .await
+            .unwrap();
+    }
+    store.alerts_handle().flush().await;
+    let alerts = store.alerts(10).await.unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].kind, AlertKind::CostSpike);
+    assert_eq!(alerts[0].endpoint.as_deref(), Some("prod"));
+    assert!(
+        alerts[0].message.contains("per 1K tokens"),
+        "{}",
+        alerts[0].message
+    );
+    // The spike goes on: still one alert.
+    let mut fired = store.alerts_handle().subscribe();
+    for _ in 0..10 {
+        store
+            .insert_call(&call(e, now, Some(u), 5_000 * 1_000_000, Outcome::Ok))
+            .await
+            .unwrap();
+    }
+    store.alerts_handle().flush().await;
+    assert_eq!(store.alerts(10).await.unwrap().len(), 1);
+    assert!(fired.try_recv().is_err(), "no second notification");
+
+    // A daily budget of $0.10 for this endpoint, crossed by what was spent today: one alert,
+    // however many calls follow.
+    store
+        .set_budget(Some("prod"), Some(100_000_000_000), None)
+        .await
+        .unwrap();
+    store.alerts_handle().flush().await;
+    for _ in 0..5 {
+        store
+            .insert_call(&call(e, now, Some(u), 5_000 * 1_000_000, Outcome::Ok))
+            .await
+            .unwrap();
+        store.alerts_handle().flush().await;
+    }
+    let alerts = store.alerts(10).await.unwrap();
+    let budget: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::BudgetDaily)
+        .collect();
+    assert_eq!(budget.len(), 1, "{alerts:?}");
+    assert!(
+        budget[0].message.contains("over the daily budget of $0.10"),
+        "{}",
+        budget[0].message
+    );
+    let got = fired.try_recv().unwrap();
+    assert_eq!(got.kind, AlertKind::BudgetDaily, "notified once");
+    assert!(store.ack_alert(budget[0].id).await.unwrap());
+    assert!(store
+        .alerts(10)
+        .await
+        .unwrap()
+        .iter()
+        .any(|a| a.acked_ms.is_some()));
+}
