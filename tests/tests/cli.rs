@@ -1779,3 +1779,127 @@ fn a_comparison_of_ad_hoc_inputs_shows_answers_side_by_side() {
         assert!(["hello there", "what is latency"].contains(&r["input"].as_str().unwrap()));
     }
 }
+
+#[test]
+fn usage_is_reported_exported_repriced_and_budgeted_from_the_cli() {
+    let db = Db::new();
+    for i in 0..4 {
+        db.ok(&["chat", &format!("hello {i}")], "");
+    }
+    let calls = db.json(&["calls", "--json"]);
+    let logged: i64 = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| pico(c["cost"]["usd"].as_str().unwrap()))
+        .sum();
+    let r = db.json(&[
+        "usage",
+        "--since",
+        "1d",
+        "--group-by",
+        "day,endpoint,source",
+        "--json",
+    ]);
+    assert_eq!(r["totals"]["calls"], 4);
+    assert_eq!(pico(r["totals"]["cost"]["usd"].as_str().unwrap()), logged);
+    assert_eq!(r["totals"]["cost"]["source"], "reported");
+    assert_eq!(r["rows"][0]["endpoint"], "Local simulator");
+    assert_eq!(r["rows"][0]["source"], "cli");
+    let bad = db.run(&["usage", "--since", "last tuesday"], "");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--since 'last tuesday'"));
+
+    // The log as BigQuery NDJSON, every line with exactly the schema's columns.
+    let schema = db.dir.path().join("schema.json");
+    let ndjson = db.ok(
+        &[
+            "usage",
+            "export",
+            "--since",
+            "1d",
+            "--schema",
+            schema.to_str().unwrap(),
+        ],
+        "",
+    );
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&schema).unwrap()).unwrap();
+    let columns: Vec<&str> = schema
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let lines: Vec<Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    for l in &lines {
+        let mut keys: Vec<&str> = l.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = columns.clone();
+        keys.sort();
+        want.sort();
+        assert_eq!(keys, want);
+        assert!(l["at"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(l["usage_source"], "reported");
+    }
+    let csv_text = db.ok(&["usage", "export", "--since", "1d", "--format", "csv"], "");
+    let mut csv = csv::Reader::from_reader(csv_text.as_bytes());
+    assert_eq!(csv.headers().unwrap().iter().collect::<Vec<_>>(), columns);
+    assert_eq!(csv.records().count(), 4);
+
+    // A corrected price from yesterday on: past calls are re-costed on request, and logged.
+    db.ok(
+        &[
+            "prices",
+            "set",
+            "Local simulator",
+            "--from",
+            "1d",
+            "--in",
+            "2",
+            "--out",
+            "4",
+        ],
+        "",
+    );
+    let list = db.json(&["prices", "list", "Local simulator", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let re = db.json(&["prices", "recompute", "--since", "2d", "--json"]);
+    assert_eq!(re["calls_changed"], 4);
+    let repriced: i64 = lines
+        .iter()
+        .map(|l| {
+            l["prompt_tokens"].as_i64().unwrap() * 2_000_000
+                + l["completion_tokens"].as_i64().unwrap() * 4_000_000
+        })
+        .sum();
+    assert_eq!(pico(re["after"]["usd"].as_str().unwrap()), repriced);
+    let r = db.json(&["usage", "--json"]);
+    assert_eq!(
+        pico(r["totals"]["cost"]["usd"].as_str().unwrap()),
+        repriced,
+        "rollups follow"
+    );
+
+    // A budget already crossed alerts once; acknowledging keeps it listed.
+    db.ok(
+        &["budgets", "set", "Local simulator", "--daily", "0.000001"],
+        "",
+    );
+    db.ok(&["chat", "one more"], "");
+    let alerts = db.json(&["alerts", "--json"]);
+    assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");
+    assert_eq!(alerts[0]["kind"], "budget_daily");
+    let id = alerts[0]["id"].as_i64().unwrap().to_string();
+    db.ok(&["alerts", "ack", &id], "");
+    assert!(db.json(&["alerts", "--json"])[0]["acked_ms"].is_number());
+
+    // Retention drops bodies, never figures.
+    assert!(db
+        .ok(&["retention", "--bodies-days", "0"], "")
+        .contains("5 history entries emptied"));
+    assert_eq!(db.json(&["usage", "--json"])["totals"]["calls"], 5);
+    let h = db.json(&["history", "--json"]);
+    assert_eq!(h[0]["output"], "");
+}

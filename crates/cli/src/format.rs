@@ -881,3 +881,95 @@ pub fn side_by_side(s: &milc_api::compare::SideBySide) -> String {
     }
     out
 }
+
+pub fn usage(r: &milc_api::usage::UsageReport) -> String {
+    let mut rows = vec![vec![
+        "BUCKET (UTC)".to_owned(),
+        "ENDPOINT".into(),
+        "PROMPT".into(),
+        "SOURCE".into(),
+        "CALLS".into(),
+        "ERR %".into(),
+        "TOKENS IN→OUT".into(),
+        "COST USD".into(),
+        "P50 MS".into(),
+        "P95 MS".into(),
+    ]];
+    let when = |ms: Option<i64>| {
+        ms.and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default()
+    };
+    let line = |label: String, x: &milc_api::usage::UsageRow| {
+        vec![
+            label,
+            x.endpoint.clone().unwrap_or_default(),
+            x.prompt.clone().unwrap_or_default(),
+            x.source.clone().unwrap_or_default(),
+            x.calls.to_string(),
+            format!("{:.1}", x.error_rate * 100.0),
+            format!("{}→{}", x.prompt_tokens, x.completion_tokens),
+            x.cost.to_string().trim_start_matches('$').to_owned(),
+            format!("{:.0}", x.latency_p50_ms),
+            format!("{:.0}", x.latency_p95_ms),
+        ]
+    };
+    for x in &r.rows {
+        rows.push(line(when(x.bucket_ms), x));
+    }
+    rows.push(line("total".into(), &r.totals));
+    table(&rows)
+}
+
+pub fn prices(list: &[milc_api::usage::PriceEntry]) -> String {
+    let mut rows = vec![vec![
+        "ID".to_owned(),
+        "FROM (UTC)".into(),
+        "IN".into(),
+        "CACHED".into(),
+        "OUT (USD per 1M tokens)".into(),
+    ]];
+    for p in list {
+        rows.push(vec![
+            p.id.map_or("base".into(), |i| i.to_string()),
+            p.from_ms
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map_or("the beginning".into(), |t| {
+                    t.format("%Y-%m-%d %H:%M").to_string()
+                }),
+            p.prices.input.to_string(),
+            p.prices
+                .cached_input
+                .map_or("= in".into(), |c| c.to_string()),
+            p.prices.output.to_string(),
+        ]);
+    }
+    table(&rows)
+}
+
+pub fn alerts(list: &[milc_api::usage::Alert]) -> String {
+    if list.is_empty() {
+        return "no alerts\n".into();
+    }
+    let mut rows = vec![vec![
+        "ID".to_owned(),
+        "FIRED".into(),
+        "KIND".into(),
+        "STATE".into(),
+        "MESSAGE".into(),
+    ]];
+    for a in list {
+        rows.push(vec![
+            a.id.to_string(),
+            local_time(a.fired_ms),
+            a.kind.as_str().into(),
+            match (a.resolved_ms, a.acked_ms) {
+                (Some(_), _) => "resolved".into(),
+                (None, Some(_)) => "acknowledged".into(),
+                (None, None) => "open".into(),
+            },
+            a.message.clone(),
+        ]);
+    }
+    table(&rows)
+}

@@ -4,6 +4,7 @@
 mod compare;
 mod eval;
 mod format;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -58,6 +59,24 @@ enum Command {
     /// Votes gathered elsewhere, for a comparison
     #[command(subcommand)]
     Votes(compare::VotesCmd),
+    /// Usage and cost from the hourly rollups: --group-by day,endpoint …; `usage export`
+    Usage(usage::UsageArgs),
+    /// Effective-dated prices and the recomputation of past costs
+    #[command(subcommand)]
+    Prices(usage::PricesCmd),
+    /// Daily and monthly budgets, per endpoint or overall
+    #[command(subcommand)]
+    Budgets(usage::BudgetsCmd),
+    /// Alerts (budgets crossed, cost spikes, error rates), newest first; ack; settings
+    Alerts(usage::AlertsArgs),
+    /// Keep request and response bodies N days (figures, the log and rollups stay)
+    Retention {
+        #[arg(long, value_name = "N")]
+        bodies_days: Option<u32>,
+        /// Keep bodies for ever
+        #[arg(long, conflicts_with = "bodies_days")]
+        off: bool,
+    },
     /// Print a prompt version's messages rendered with variables, as JSON
     Render {
         /// NAME (latest version), NAME@N or NAME:LABEL
@@ -525,6 +544,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Runs(cmd) => eval::runs(&console, cmd).await?,
         Command::Compare(cmd) => compare::compare(&console, cmd).await?,
         Command::Votes(cmd) => compare::votes(&console, cmd).await?,
+        Command::Usage(a) => usage::usage(&console, a).await?,
+        Command::Prices(cmd) => usage::prices(&console, cmd).await?,
+        Command::Budgets(cmd) => usage::budgets(&console, cmd).await?,
+        Command::Alerts(a) => usage::alerts(&console, a).await?,
+        Command::Retention { bodies_days, off } => usage::retention(&console, bodies_days, off).await?,
         Command::Render { prompt, vars } => {
             let (v, messages, unused) = console
                 .render_prompt(&prompt, &parse_vars(&vars)?)
@@ -568,6 +592,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
     };
+    // Budgets and alerts see every call this command logged before the process ends.
+    console.store().alerts_handle().flush().await;
     console.store().close().await;
     Ok(code)
 }

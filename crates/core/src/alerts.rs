@@ -470,6 +470,7 @@ impl Store {
         }
         // A new budget may already be crossed.
         self.alerts_handle().touched(vec![id]);
+        self.alerts_handle().flush().await;
         Ok(())
     }
 
