@@ -19,6 +19,7 @@ use milc_api::prompt::{
 use milc_api::run::{
     ResultsPage, ResultsQuery, RunComparison, RunInfo, RunProgress, RunSpec, RunSummary,
 };
+use milc_api::usage::{Alert, Budget, CallsQuery, UsageQuery, UsageReport};
 use milc_api::{
     CallError, CallRecord, CallSource, ChatRequest, ChatResult, ConnectionTest, Endpoint,
     EndpointSpec, TokenChange,
@@ -432,6 +433,90 @@ async fn compare_export(
 }
 
 #[tauri::command]
+async fn usage_report(state: State<'_, AppState>, query: UsageQuery) -> Reply<UsageReport> {
+    state.console.usage(&query).await.map_err(api)
+}
+
+/// The calls behind a bar of a chart.
+#[tauri::command]
+async fn usage_calls(state: State<'_, AppState>, query: CallsQuery) -> Reply<Vec<CallRecord>> {
+    state.console.usage_calls(&query).await.map_err(api)
+}
+
+/// Writes what is shown (`shown`) or the calls of its range (`ndjson`, `csv`) to `path`
+/// (empty: the downloads folder); returns the path and the rows written.
+#[tauri::command]
+async fn usage_export(
+    state: State<'_, AppState>,
+    query: UsageQuery,
+    kind: String,
+    path: String,
+) -> Reply<(String, u64)> {
+    let kind = milc_core::usage::ExportKind::parse(&kind)
+        .ok_or_else(|| api(Error::invalid("kind", "shown, ndjson or csv")))?;
+    state
+        .console
+        .export_usage_file(&query, kind, &path)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn alerts_list(state: State<'_, AppState>, limit: u32) -> Reply<Vec<Alert>> {
+    state
+        .console
+        .store()
+        .alerts(limit)
+        .await
+        .map_err(|e| api(e.into()))
+}
+
+#[tauri::command]
+async fn alerts_ack(state: State<'_, AppState>, id: i64) -> Reply<bool> {
+    state
+        .console
+        .store()
+        .ack_alert(id)
+        .await
+        .map_err(|e| api(e.into()))
+}
+
+#[tauri::command]
+async fn budgets_list(state: State<'_, AppState>) -> Reply<Vec<Budget>> {
+    state
+        .console
+        .store()
+        .budgets()
+        .await
+        .map_err(|e| api(e.into()))
+}
+
+/// Sets (both None: removes) a budget, in USD as typed.
+#[tauri::command]
+async fn budgets_set(
+    state: State<'_, AppState>,
+    endpoint: Option<String>,
+    daily: Option<String>,
+    monthly: Option<String>,
+) -> Reply<Vec<Budget>> {
+    let usd = |v: Option<String>, field: &str| {
+        v.filter(|v| !v.trim().is_empty())
+            .map(|v| {
+                milc_api::Cost::parse_usd(&v)
+                    .ok_or_else(|| api(Error::invalid(field, "a USD amount like 25 or 0.50")))
+            })
+            .transpose()
+    };
+    let (daily, monthly) = (usd(daily, "daily")?, usd(monthly, "monthly")?);
+    let store = state.console.store();
+    store
+        .set_budget(endpoint.as_deref(), daily, monthly)
+        .await
+        .map_err(|e| api(e.into()))?;
+    store.budgets().await.map_err(|e| api(e.into()))
+}
+
+#[tauri::command]
 fn runs_cancel(state: State<'_, AppState>, id: i64) {
     if let Some(token) = state
         .runs
@@ -521,6 +606,13 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         compare_results,
         compare_side_by_side,
         compare_export,
+        usage_report,
+        usage_calls,
+        usage_export,
+        alerts_list,
+        alerts_ack,
+        budgets_list,
+        budgets_set,
         ui_ready
     ]
 }

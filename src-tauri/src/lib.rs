@@ -33,9 +33,11 @@ pub fn run() {
 
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_notification::init())
         .setup(move |app| {
             let console = tauri::async_runtime::block_on(Console::open(&db))
                 .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+            notify_alerts(app.handle().clone(), &console);
             app.manage(AppState::new(console, started));
             exit_on_signal(app.handle().clone());
             Ok(())
@@ -45,6 +47,40 @@ pub fn run() {
         eprintln!("MILC Console could not run: {e}");
         std::process::exit(1);
     }
+}
+
+/// Shows each alert as it fires as a desktop notification (budgets crossed, cost spikes, error
+/// rates); the window lists them too.
+fn notify_alerts<R: Runtime>(app: tauri::AppHandle<R>, console: &Console) {
+    use tauri_plugin_notification::NotificationExt;
+    let mut fired = console.store().alerts_handle().subscribe();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let alert = match fired.recv().await {
+                Ok(a) => a,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "alerts fired faster than they could be shown");
+                    continue;
+                }
+                Err(_) => return,
+            };
+            let shown = app
+                .notification()
+                .builder()
+                .title(format!(
+                    "MILC Console: {}",
+                    alert.kind.as_str().replace('_', " ")
+                ))
+                .body(&alert.message)
+                .show();
+            match shown {
+                Ok(()) => tracing::info!(alert = alert.id, "alert shown as a notification"),
+                Err(e) => {
+                    tracing::warn!(alert = alert.id, error = %e, "cannot show a notification")
+                }
+            }
+        }
+    });
 }
 
 /// SIGTERM (logout, `kill`, a service manager) and SIGINT end the app the way closing the window

@@ -5,7 +5,7 @@ use yew_router::prelude::*;
 
 use crate::hooks::{refresh_endpoints, refresh_prompts};
 use crate::pages::{
-    Calls, Compare, Datasets, Endpoints, Playground, PlaygroundState, Prompts, Runs,
+    Calls, Compare, Datasets, Endpoints, Playground, PlaygroundState, Prompts, Runs, Usage,
 };
 use crate::state::AppState;
 
@@ -21,6 +21,8 @@ pub enum Route {
     Runs,
     #[at("/compare")]
     Compare,
+    #[at("/usage")]
+    Usage,
     #[at("/endpoints")]
     Endpoints,
     #[at("/calls")]
@@ -37,6 +39,7 @@ fn switch(route: Route) -> Html {
         Route::Datasets => html! { <Datasets /> },
         Route::Runs => html! { <Runs /> },
         Route::Compare => html! { <Compare /> },
+        Route::Usage => html! { <Usage /> },
         Route::Endpoints => html! { <Endpoints /> },
         Route::Calls => html! { <Calls /> },
         Route::NotFound => html! { <Redirect<Route> to={Route::Playground} /> },
@@ -77,7 +80,7 @@ pub fn App() -> Html {
 fn Nav() -> Html {
     let route = use_route::<Route>().unwrap_or(Route::Playground);
     let navigator = use_navigator();
-    // Alt+1…7 switch pages from anywhere.
+    // Alt+1…8 switch pages from anywhere.
     {
         use_effect_with((), move |_| {
             let listener = navigator.map(|nav| {
@@ -92,8 +95,9 @@ fn Nav() -> Html {
                             "3" => Route::Datasets,
                             "4" => Route::Runs,
                             "5" => Route::Compare,
-                            "6" => Route::Endpoints,
-                            "7" => Route::Calls,
+                            "6" => Route::Usage,
+                            "7" => Route::Endpoints,
+                            "8" => Route::Calls,
                             _ => return,
                         };
                         e.prevent_default();
@@ -138,8 +142,9 @@ fn Nav() -> Html {
             { link(Route::Datasets, "Datasets", "Alt 3", "nav-datasets") }
             { link(Route::Runs, "Runs", "Alt 4", "nav-runs") }
             { link(Route::Compare, "Compare", "Alt 5", "nav-compare") }
-            { link(Route::Endpoints, "Endpoints", "Alt 6", "nav-endpoints") }
-            { link(Route::Calls, "Calls", "Alt 7", "nav-calls") }
+            { link(Route::Usage, "Usage", "Alt 6", "nav-usage") }
+            { link(Route::Endpoints, "Endpoints", "Alt 7", "nav-endpoints") }
+            { link(Route::Calls, "Calls", "Alt 8", "nav-calls") }
         </nav>
     }
 }

@@ -14,6 +14,7 @@ use milc_api::prompt::{
     Saved,
 };
 use milc_api::run::{ResultsPage, ResultsQuery, RunComparison, RunInfo, RunSpec, RunSummary};
+use milc_api::usage::{Alert, Budget, CallsQuery, UsageQuery, UsageReport};
 use milc_api::{
     cmd, CallError, CallRecord, ChatRequest, ChatResult, ConnectionTest, Endpoint, EndpointSpec,
     ErrorKind, TokenChange,
@@ -366,6 +367,51 @@ pub async fn compare_export(
     invoke(
         cmd::COMPARE_EXPORT,
         &json!({"name": name, "kind": kind, "path": path}),
+    )
+    .await
+}
+
+pub async fn usage_report(query: &UsageQuery) -> Result<UsageReport, CallError> {
+    invoke(cmd::USAGE_REPORT, &json!({ "query": query })).await
+}
+
+pub async fn usage_calls(query: &CallsQuery) -> Result<Vec<CallRecord>, CallError> {
+    invoke(cmd::USAGE_CALLS, &json!({ "query": query })).await
+}
+
+/// Writes what is shown (`shown`) or the calls (`ndjson`, `csv`); returns (path, rows).
+pub async fn usage_export(
+    query: &UsageQuery,
+    kind: &str,
+    path: &str,
+) -> Result<(String, u64), CallError> {
+    invoke(
+        cmd::USAGE_EXPORT,
+        &json!({"query": query, "kind": kind, "path": path}),
+    )
+    .await
+}
+
+pub async fn alerts_list(limit: u32) -> Result<Vec<Alert>, CallError> {
+    invoke(cmd::ALERTS_LIST, &json!({ "limit": limit })).await
+}
+
+pub async fn alerts_ack(id: i64) -> Result<bool, CallError> {
+    invoke(cmd::ALERTS_ACK, &json!({ "id": id })).await
+}
+
+pub async fn budgets_list() -> Result<Vec<Budget>, CallError> {
+    invoke(cmd::BUDGETS_LIST, &json!({})).await
+}
+
+pub async fn budgets_set(
+    endpoint: Option<&str>,
+    daily: &str,
+    monthly: &str,
+) -> Result<Vec<Budget>, CallError> {
+    invoke(
+        cmd::BUDGETS_SET,
+        &json!({"endpoint": endpoint, "daily": daily, "monthly": monthly}),
     )
     .await
 }

@@ -1,5 +1,6 @@
 //! Reusable parts of pages.
 
+pub mod chart;
 mod error_box;
 mod figures;
 

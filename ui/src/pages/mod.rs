@@ -10,6 +10,7 @@ pub(crate) mod playground;
 mod prompts;
 mod runs;
 mod save_version;
+mod usage;
 
 pub use calls::Calls;
 pub use compare::Compare;
@@ -18,3 +19,4 @@ pub use endpoints::Endpoints;
 pub use playground::{Playground, PlaygroundState};
 pub use prompts::Prompts;
 pub use runs::Runs;
+pub use usage::Usage;
