@@ -1,5 +1,5 @@
 -- Usage and cost: each call records its prompt version and the dated price it was costed with;
--- effective-dated prices and a log of cost recomputations; hourly rollups the charts read;
+-- effective-dated prices and a log of cost recomputations; hourly and daily rollups the charts read;
 -- budgets and alerts.
 
 ALTER TABLE calls ADD COLUMN prompt_version_id INTEGER;
@@ -47,6 +47,24 @@ CREATE TABLE usage_hourly (
     estimated_calls   INTEGER NOT NULL,
     latency_hist      BLOB    NOT NULL,
     PRIMARY KEY (hour_ms, endpoint_id, prompt_version_id, source)
+) WITHOUT ROWID;
+
+-- The same per UTC day, so a month of charts reads a few thousand rows.
+CREATE TABLE usage_daily (
+    day_ms            INTEGER NOT NULL,
+    endpoint_id       INTEGER NOT NULL,
+    prompt_version_id INTEGER NOT NULL,
+    source            INTEGER NOT NULL,
+    calls             INTEGER NOT NULL,
+    errors            INTEGER NOT NULL,
+    prompt_tokens     INTEGER NOT NULL,
+    cached_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    reasoning_tokens  INTEGER NOT NULL,
+    cost_pico         INTEGER NOT NULL,
+    estimated_calls   INTEGER NOT NULL,
+    latency_hist      BLOB    NOT NULL,
+    PRIMARY KEY (day_ms, endpoint_id, prompt_version_id, source)
 ) WITHOUT ROWID;
 
 -- endpoint_id 0 = every endpoint together.

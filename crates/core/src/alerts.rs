@@ -136,19 +136,25 @@ fn usd(pico: i64) -> String {
     .usd()
 }
 
-/// Sums over rollup rows of one endpoint (0 = all) in `[from, until)`: cost, tokens, calls,
-/// errors.
+/// Sums over the hourly (or, `daily`, the daily) rollup rows of one endpoint (0 = all) in
+/// `[from, until)`: cost, tokens, calls, errors.
 async fn sums(
     pool: &SqlitePool,
+    daily: bool,
     endpoint: i64,
     from: i64,
     until: i64,
 ) -> Result<(i64, i64, i64, i64)> {
+    let (table, column) = if daily {
+        ("usage_daily", "day_ms")
+    } else {
+        ("usage_hourly", "hour_ms")
+    };
     let (cost, tokens, calls, errors): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
-        sqlx::query_as(
+        sqlx::query_as(&format!(
             "SELECT sum(cost_pico), sum(prompt_tokens + completion_tokens), sum(calls), sum(errors)
-             FROM usage_hourly WHERE hour_ms >= ? AND hour_ms < ? AND (? = 0 OR endpoint_id = ?)",
-        )
+             FROM {table} WHERE {column} >= ? AND {column} < ? AND (? = 0 OR endpoint_id = ?)"
+        ))
         .bind(from)
         .bind(until)
         .bind(endpoint)
@@ -278,7 +284,7 @@ pub(crate) async fn evaluate(
                 (monthly, month, AlertKind::BudgetMonthly, &month_name),
             ] {
                 let Some(limit) = limit else { continue };
-                let (spent, ..) = sums(pool, ep, from, end).await?;
+                let (spent, ..) = sums(pool, true, ep, from, end).await?;
                 let key = format!("{}:{ep}:{period}", kind.as_str());
                 let what = if kind == AlertKind::BudgetDaily {
                     "daily"
@@ -312,10 +318,10 @@ pub(crate) async fn evaluate(
         if ep == 0 {
             continue;
         }
-        // The last hour: this hour and the one before.
-        let (cost, tokens, calls, errors) = sums(pool, ep, end - 2 * HOUR_MS, end).await?;
-        let (base_cost, base_tokens, ..) =
-            sums(pool, ep, end - 2 * HOUR_MS - 7 * DAY_MS, end - 2 * HOUR_MS).await?;
+        // The last hour: this hour and the one before; the baseline: the 7 whole UTC days
+        // before today.
+        let (cost, tokens, calls, errors) = sums(pool, false, ep, end - 2 * HOUR_MS, end).await?;
+        let (base_cost, base_tokens, ..) = sums(pool, true, ep, day - 7 * DAY_MS, day).await?;
         let per_k = |c: i64, t: i64| {
             if t == 0 {
                 0.0

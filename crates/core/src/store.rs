@@ -48,6 +48,8 @@ pub struct Store {
     pool: SqlitePool,
     writer: Writer,
     alerts: crate::alerts::Alerts,
+    /// Bumped whenever rollups are rewritten outside the writer (which caches them).
+    rollup_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -75,11 +77,17 @@ impl Store {
             })?;
         sqlx::migrate!("../../migrations").run(&pool).await?;
         let alerts = crate::alerts::Alerts::start(pool.clone());
-        let writer = Writer::start(opts.connect().await?, alerts.clone());
+        let rollup_generation = std::sync::Arc::default();
+        let writer = Writer::start(
+            opts.connect().await?,
+            alerts.clone(),
+            std::sync::Arc::clone(&rollup_generation),
+        );
         let store = Self {
             pool,
             writer,
             alerts,
+            rollup_generation,
         };
         // Calls logged before the rollups existed are counted once.
         if store.meta("rollups").await?.is_none() {
@@ -87,6 +95,12 @@ impl Store {
             store.meta_get_or_init("rollups", "1").await?;
         }
         Ok(store)
+    }
+
+    /// Tells the writer its cached rollup rows are stale.
+    pub(crate) fn rollups_rewritten(&self) {
+        self.rollup_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Budgets and alerts: flush, subscribe.

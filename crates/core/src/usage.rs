@@ -44,10 +44,39 @@ fn bucket_value(b: usize) -> f64 {
     }
 }
 
+pub fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS) * DAY_MS
+}
+
+/// The two rollup tables: per UTC hour, and per UTC day for long ranges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Grain {
+    Hour,
+    Day,
+}
+
+impl Grain {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Hour => "usage_hourly",
+            Self::Day => "usage_daily",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Self::Hour => "hour_ms",
+            Self::Day => "day_ms",
+        }
+    }
+}
+
 /// A rollup row's key; 0 stands for "none" (no endpoint any more, no prompt version).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Key {
-    pub hour_ms: i64,
+    pub grain: Grain,
+    /// The start of its hour or day.
+    pub at_ms: i64,
     pub endpoint_id: i64,
     pub prompt_version_id: i64,
     pub source: i64,
@@ -101,12 +130,25 @@ pub(crate) struct Fact {
 }
 
 impl Fact {
-    pub fn key(&self) -> Key {
-        Key {
-            hour_ms: hour_of(self.at_ms),
+    /// Its hourly and its daily rollup row.
+    pub fn keys(&self) -> [Key; 2] {
+        let key = |grain, at_ms| Key {
+            grain,
+            at_ms,
             endpoint_id: self.endpoint_id.unwrap_or(0),
             prompt_version_id: self.prompt_version_id.unwrap_or(0),
             source: self.source,
+        };
+        [
+            key(Grain::Hour, hour_of(self.at_ms)),
+            key(Grain::Day, day_of(self.at_ms)),
+        ]
+    }
+
+    /// Adds it to both of its rollup rows in `aggs`.
+    pub fn count_in(&self, aggs: &mut HashMap<Key, Agg>) {
+        for k in self.keys() {
+            aggs.entry(k).or_default().add(self);
         }
     }
 }
@@ -168,57 +210,120 @@ impl Agg {
     }
 }
 
-/// Adds `aggs` to the rollup rows (inside the caller's transaction).
-pub(crate) async fn add_rollups(
-    conn: &mut SqliteConnection,
-    aggs: &HashMap<Key, Agg>,
-) -> Result<()> {
-    for (k, a) in aggs {
-        let row: Option<RollupRow> = sqlx::query_as(
-            "SELECT * FROM usage_hourly WHERE hour_ms = ? AND endpoint_id = ?
-             AND prompt_version_id = ? AND source = ?",
-        )
-        .bind(k.hour_ms)
-        .bind(k.endpoint_id)
-        .bind(k.prompt_version_id)
-        .bind(k.source)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let mut total = row.map(|r| r.into_parts().1).unwrap_or_default();
-        total.merge(a);
-        put_rollup(conn, k, &total).await?;
+/// Rollup rows as last written, kept by the writer so that adding a batch reads nothing back.
+/// Anything else that rewrites rollups bumps the generation, which empties the cache.
+#[derive(Default)]
+pub(crate) struct RollupCache {
+    rows: HashMap<Key, Agg>,
+    generation: u64,
+}
+
+/// Most rows the cache keeps before it starts again from the tables.
+const CACHE_ROWS: usize = 100_000;
+
+impl RollupCache {
+    /// Adds `deltas` to the rollup rows (inside the caller's transaction) and returns the new
+    /// rows, to [`RollupCache::keep`] once the transaction has committed.
+    pub async fn add(
+        &mut self,
+        conn: &mut SqliteConnection,
+        deltas: HashMap<Key, Agg>,
+        generation: u64,
+    ) -> Result<Vec<(Key, Agg)>> {
+        if generation != self.generation || self.rows.len() > CACHE_ROWS {
+            self.rows.clear();
+            self.generation = generation;
+        }
+        // Rows not in the cache are read in one range query per table, not one by one.
+        let mut stored: HashMap<Key, Agg> = HashMap::new();
+        for grain in [Grain::Hour, Grain::Day] {
+            let missing = deltas
+                .keys()
+                .filter(|k| k.grain == grain && !self.rows.contains_key(k))
+                .map(|k| k.at_ms);
+            let (Some(lo), Some(hi)) = (missing.clone().min(), missing.max()) else {
+                continue;
+            };
+            let found: Vec<RollupRow> = sqlx::query_as(&format!(
+                "SELECT {0} AS at_ms, {COLUMNS} FROM {1} WHERE {0} >= ? AND {0} <= ?",
+                grain.column(),
+                grain.table()
+            ))
+            .bind(lo)
+            .bind(hi)
+            .fetch_all(&mut *conn)
+            .await?;
+            stored.extend(found.into_iter().map(|r| r.into_parts(grain)));
+        }
+        let mut rows = Vec::with_capacity(deltas.len());
+        for (k, d) in deltas {
+            let mut total = match self.rows.get(&k) {
+                Some(a) => a.clone(),
+                None => stored.remove(&k).unwrap_or_default(),
+            };
+            total.merge(&d);
+            rows.push((k, total));
+        }
+        put_rollups(conn, &rows).await?;
+        Ok(rows)
+    }
+
+    pub fn keep(&mut self, rows: Vec<(Key, Agg)>) {
+        self.rows.extend(rows);
+    }
+
+    pub fn clear(&mut self) {
+        self.rows.clear();
+    }
+}
+
+/// Writes whole rollup rows, up to 64 per statement.
+async fn put_rollups(conn: &mut SqliteConnection, rows: &[(Key, Agg)]) -> Result<()> {
+    use sqlx::Arguments;
+    for grain in [Grain::Hour, Grain::Day] {
+        let these: Vec<&(Key, Agg)> = rows.iter().filter(|(k, _)| k.grain == grain).collect();
+        for chunk in these.chunks(64) {
+            let sql = format!(
+                "INSERT OR REPLACE INTO {} ({}, endpoint_id, prompt_version_id, source, calls,
+                     errors, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens,
+                     cost_pico, estimated_calls, latency_hist) VALUES {}",
+                grain.table(),
+                grain.column(),
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut args = sqlx::sqlite::SqliteArguments::default();
+            for (k, a) in chunk {
+                for v in [
+                    k.at_ms,
+                    k.endpoint_id,
+                    k.prompt_version_id,
+                    k.source,
+                    a.calls,
+                    a.errors,
+                    a.prompt_tokens,
+                    a.cached_tokens,
+                    a.completion_tokens,
+                    a.reasoning_tokens,
+                    a.cost_pico,
+                    a.estimated_calls,
+                ] {
+                    args.add(v).expect("an integer encodes");
+                }
+                args.add(a.blob()).expect("a blob encodes");
+            }
+            sqlx::query_with(&sql, args).execute(&mut *conn).await?;
+        }
     }
     Ok(())
 }
 
-async fn put_rollup(conn: &mut SqliteConnection, k: &Key, a: &Agg) -> Result<()> {
-    sqlx::query(
-        "INSERT OR REPLACE INTO usage_hourly (hour_ms, endpoint_id, prompt_version_id, source,
-             calls, errors, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens,
-             cost_pico, estimated_calls, latency_hist)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(k.hour_ms)
-    .bind(k.endpoint_id)
-    .bind(k.prompt_version_id)
-    .bind(k.source)
-    .bind(a.calls)
-    .bind(a.errors)
-    .bind(a.prompt_tokens)
-    .bind(a.cached_tokens)
-    .bind(a.completion_tokens)
-    .bind(a.reasoning_tokens)
-    .bind(a.cost_pico)
-    .bind(a.estimated_calls)
-    .bind(a.blob())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
+/// A rollup row's columns after its time.
+const COLUMNS: &str = "endpoint_id, prompt_version_id, source, calls, errors, prompt_tokens,
+     cached_tokens, completion_tokens, reasoning_tokens, cost_pico, estimated_calls, latency_hist";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RollupRow {
-    hour_ms: i64,
+    at_ms: i64,
     endpoint_id: i64,
     prompt_version_id: i64,
     source: i64,
@@ -234,10 +339,11 @@ pub(crate) struct RollupRow {
 }
 
 impl RollupRow {
-    pub(crate) fn into_parts(self) -> (Key, Agg) {
+    pub(crate) fn into_parts(self, grain: Grain) -> (Key, Agg) {
         (
             Key {
-                hour_ms: self.hour_ms,
+                grain,
+                at_ms: self.at_ms,
                 endpoint_id: self.endpoint_id,
                 prompt_version_id: self.prompt_version_id,
                 source: self.source,
@@ -268,14 +374,20 @@ struct FactRow {
     fact: Fact,
 }
 
-/// Rebuilds every rollup row from hour `hour_of(from_ms)` on, from the log (in the caller's
+/// Rebuilds every rollup row from the UTC day of `from_ms` on, from the log (in the caller's
 /// transaction).
 async fn rebuild_in(conn: &mut SqliteConnection, from_ms: i64) -> Result<()> {
-    let from = hour_of(from_ms);
-    sqlx::query("DELETE FROM usage_hourly WHERE hour_ms >= ?")
+    let from = day_of(from_ms);
+    for grain in [Grain::Hour, Grain::Day] {
+        sqlx::query(&format!(
+            "DELETE FROM {} WHERE {} >= ?",
+            grain.table(),
+            grain.column()
+        ))
         .bind(from)
         .execute(&mut *conn)
         .await?;
+    }
     let mut aggs: HashMap<Key, Agg> = HashMap::new();
     let mut after = 0i64;
     loop {
@@ -288,13 +400,11 @@ async fn rebuild_in(conn: &mut SqliteConnection, from_ms: i64) -> Result<()> {
         let Some(last) = rows.last() else { break };
         after = last.id;
         for r in &rows {
-            aggs.entry(r.fact.key()).or_default().add(&r.fact);
+            r.fact.count_in(&mut aggs);
         }
     }
-    for (k, a) in &aggs {
-        put_rollup(conn, k, a).await?;
-    }
-    Ok(())
+    let rows: Vec<(Key, Agg)> = aggs.into_iter().collect();
+    put_rollups(conn, &rows).await
 }
 
 /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT` on a connection of the pool (rolled back on error).
@@ -368,25 +478,34 @@ async fn timelines(conn: &mut SqliteConnection) -> Result<HashMap<i64, Timeline>
 }
 
 impl Store {
-    /// Rebuilds the rollups from `from_ms` on from the log.
+    /// Rebuilds the rollups from `from_ms`'s day on from the log.
     pub async fn rebuild_rollups(&self, from_ms: i64) -> Result<()> {
-        immediate!(self, |conn| rebuild_in(conn, from_ms).await)
+        immediate!(self, |conn| {
+            // Inside the transaction: the writer's next batch, which waits for it, sees it.
+            self.rollups_rewritten();
+            rebuild_in(conn, from_ms).await
+        })
     }
 
-    /// Every rollup row, in key order (what the rebuild would write, for checks).
-    pub async fn rollups(&self) -> Result<Vec<(i64, i64, i64, i64, Vec<i64>, Vec<u8>)>> {
-        let rows: Vec<RollupRow> = sqlx::query_as(
-            "SELECT * FROM usage_hourly ORDER BY hour_ms, endpoint_id, prompt_version_id, source",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
+    /// Every rollup row, hourly then daily, in key order (what a rebuild writes, for checks).
+    #[allow(clippy::type_complexity)]
+    pub async fn rollups(&self) -> Result<Vec<(bool, i64, i64, i64, i64, Vec<i64>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for grain in [Grain::Hour, Grain::Day] {
+            let rows: Vec<RollupRow> = sqlx::query_as(&format!(
+                "SELECT {0} AS at_ms, {COLUMNS} FROM {1}
+                 ORDER BY {0}, endpoint_id, prompt_version_id, source",
+                grain.column(),
+                grain.table()
+            ))
+            .fetch_all(self.pool())
+            .await?;
+            for r in rows {
                 let blob = r.latency_hist.clone();
-                let (k, a) = r.into_parts();
-                (
-                    k.hour_ms,
+                let (k, a) = r.into_parts(grain);
+                out.push((
+                    grain == Grain::Day,
+                    k.at_ms,
                     k.endpoint_id,
                     k.prompt_version_id,
                     k.source,
@@ -401,9 +520,26 @@ impl Store {
                         a.estimated_calls,
                     ],
                     blob,
-                )
-            })
-            .collect())
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn rollup_rows(&self, grain: Grain, from: i64, to: i64) -> Result<Vec<(Key, Agg)>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<RollupRow> = sqlx::query_as(&format!(
+            "SELECT {0} AS at_ms, {COLUMNS} FROM {1} WHERE {0} >= ? AND {0} < ?",
+            grain.column(),
+            grain.table()
+        ))
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|r| r.into_parts(grain)).collect())
     }
 
     /// One endpoint's price timeline.
@@ -522,6 +658,7 @@ impl Store {
                 }
             }
             if changed > 0 {
+                self.rollups_rewritten();
                 rebuild_in(conn, since_ms).await?;
             }
             Ok((checked, changed, before, after))
@@ -558,22 +695,27 @@ impl Store {
 
     /// Usage in `[since, until)` (whole UTC hours) grouped by `group_by`, from the rollups.
     pub async fn usage(&self, q: &UsageQuery) -> Result<UsageReport> {
-        let rows: Vec<RollupRow> =
-            sqlx::query_as("SELECT * FROM usage_hourly WHERE hour_ms >= ? AND hour_ms < ?")
-                .bind(hour_of(q.since_ms))
-                .bind(q.until_ms)
-                .fetch_all(self.pool())
-                .await?;
+        // Whole days in the middle come from the daily rollups, the hours around them from the
+        // hourly ones (all of it hourly when grouped by hour).
+        let (since, until) = (hour_of(q.since_ms), q.until_ms);
         let by = |d: Dim| q.group_by.contains(&d);
+        let (d0, d1) = (day_of(since + DAY_MS - 1), day_of(until));
+        let rows = if by(Dim::Hour) || d0 >= d1 {
+            self.rollup_rows(Grain::Hour, since, until).await?
+        } else {
+            let mut rows = self.rollup_rows(Grain::Hour, since, d0).await?;
+            rows.extend(self.rollup_rows(Grain::Day, d0, d1).await?);
+            rows.extend(self.rollup_rows(Grain::Hour, d1, until).await?);
+            rows
+        };
         type GroupKey = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
         let mut groups: BTreeMap<GroupKey, Agg> = BTreeMap::new();
         let mut total = Agg::default();
-        for r in rows {
-            let (k, a) = r.into_parts();
+        for (k, a) in rows {
             let bucket = if by(Dim::Hour) {
-                Some(k.hour_ms)
+                Some(k.at_ms)
             } else if by(Dim::Day) {
-                Some(k.hour_ms.div_euclid(DAY_MS) * DAY_MS)
+                Some(day_of(k.at_ms))
             } else {
                 None
             };

@@ -9,6 +9,8 @@
 //! trips); more run inside `BEGIN IMMEDIATE … COMMIT`, one commit for all of them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use milc_api::prompt::PromptPin;
 use milc_api::{Call, UsageSource};
@@ -55,9 +57,13 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the writer task on the current tokio runtime, owning `conn`. It ends when every
     /// handle is gone.
-    pub fn start(conn: SqliteConnection, alerts: crate::alerts::Alerts) -> Self {
+    pub fn start(
+        conn: SqliteConnection,
+        alerts: crate::alerts::Alerts,
+        rollup_generation: Arc<AtomicU64>,
+    ) -> Self {
         let (queue, jobs) = mpsc::channel(4 * BATCH);
-        tokio::spawn(run(conn, jobs, alerts));
+        tokio::spawn(run(conn, jobs, alerts, rollup_generation));
         Self { queue }
     }
 
@@ -78,11 +84,14 @@ async fn run(
     mut conn: SqliteConnection,
     mut jobs: mpsc::Receiver<Job>,
     alerts: crate::alerts::Alerts,
+    rollup_generation: Arc<AtomicU64>,
 ) {
     let mut w = Batcher {
         models: HashMap::new(),
         prompts: HashMap::new(),
         alerts,
+        rollups: crate::usage::RollupCache::default(),
+        rollup_generation,
     };
     let mut batch = Vec::with_capacity(BATCH);
     while jobs.recv_many(&mut batch, BATCH).await > 0 {
@@ -102,6 +111,9 @@ struct Batcher {
     prompts: HashMap<PromptPin, Option<i64>>,
     /// Told which endpoints' calls were committed, to evaluate budgets and alerts.
     alerts: crate::alerts::Alerts,
+    /// The rollup rows this writer last wrote, valid while the generation stays the same.
+    rollups: crate::usage::RollupCache,
+    rollup_generation: Arc<AtomicU64>,
 }
 
 impl Batcher {
@@ -111,7 +123,7 @@ impl Batcher {
     async fn write(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Vec<Result<i64>> {
         let answers = self.write_rows(conn, rows).await;
         // Budgets and alerts look at the endpoints whose calls were just committed.
-        let touched: Vec<i64> = rows
+        let mut touched: Vec<i64> = rows
             .iter()
             .zip(&answers)
             .filter_map(|(r, a)| match (r, a) {
@@ -119,6 +131,8 @@ impl Batcher {
                 _ => None,
             })
             .collect();
+        touched.sort_unstable();
+        touched.dedup();
         if !touched.is_empty() {
             self.alerts.touched(touched);
         }
@@ -198,7 +212,7 @@ impl Batcher {
     ) -> Result<Vec<i64>> {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         let mut ids = vec![0; rows.len()];
-        let mut rollups: HashMap<crate::usage::Key, crate::usage::Agg> = HashMap::new();
+        let mut deltas: HashMap<crate::usage::Key, crate::usage::Agg> = HashMap::new();
         for st in plan {
             let these: Vec<&Row> = st.iter().map(|&i| rows[i]).collect();
             let inserted = match self.insert(conn, &these).await {
@@ -211,21 +225,28 @@ impl Batcher {
             for (&i, id) in st.iter().zip(inserted) {
                 ids[i] = id;
                 if let Row::Call(c) = rows[i] {
-                    let fact = self.fact(c);
-                    rollups.entry(fact.key()).or_default().add(&fact);
+                    self.fact(c).count_in(&mut deltas);
                 }
             }
         }
-        if let Err(e) = crate::usage::add_rollups(conn, &rollups).await {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(e);
-        }
+        // Read under the write lock: a rebuild that committed before it has bumped it.
+        let generation = self.rollup_generation.load(Ordering::SeqCst);
+        let written = match self.rollups.add(conn, deltas, generation).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                self.rollups.clear();
+                return Err(e);
+            }
+        };
         if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
             // A failed COMMIT can leave the transaction open: end it, or every later write
             // would land in it.
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            self.rollups.clear();
             return Err(e.into());
         }
+        self.rollups.keep(written);
         Ok(ids)
     }
 

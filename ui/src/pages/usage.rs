@@ -53,9 +53,11 @@ impl View {
     /// `[since, until)` in whole UTC hours, and the time bucket.
     fn window(&self) -> Result<(i64, i64, Dim), CallError> {
         let end = hour_of(now_ms()) + HOUR;
+        // Day charts show whole UTC days, today included (and read the daily rollups).
+        let tomorrow = now_ms().div_euclid(DAY) * DAY + DAY;
         Ok(match self.range.as_str() {
             "24h" => (end - DAY, end, Dim::Hour),
-            "30d" => (end - 30 * DAY, end, Dim::Day),
+            "30d" => (tomorrow - 30 * DAY, tomorrow, Dim::Day),
             "custom" => {
                 let bad = |f: &str| CallError {
                     kind: milc_api::ErrorKind::Config,
@@ -71,7 +73,7 @@ impl View {
                 };
                 (since, until, bucket)
             }
-            _ => (end - 7 * DAY, end, Dim::Day),
+            _ => (tomorrow - 7 * DAY, tomorrow, Dim::Day),
         })
     }
 }
