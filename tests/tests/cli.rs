@@ -1895,11 +1895,36 @@ fn usage_is_reported_exported_repriced_and_budgeted_from_the_cli() {
     db.ok(&["alerts", "ack", &id], "");
     assert!(db.json(&["alerts", "--json"])[0]["acked_ms"].is_number());
 
+    // A streamed answer whose usage chunk never came is costed from an estimate, not $0, and
+    // flagged as estimated in the report.
+    let sim = SimProcess::start(&["--fault", "no_usage:1"], CANARY);
+    db.add_sim_endpoint(
+        "no-usage",
+        &sim.url,
+        &["--price-in", "1", "--price-out", "2"],
+    );
+    db.ok(
+        &["chat", "--endpoint", "no-usage", "tell me about cost"],
+        "",
+    );
+    let r = db.json(&["usage", "--group-by", "endpoint", "--json"]);
+    let row = r["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["endpoint"] == "no-usage")
+        .unwrap()
+        .clone();
+    assert_eq!(row["cost"]["source"], "estimated", "{row}");
+    assert_eq!(row["estimated_calls"], 1);
+    assert!(pico(row["cost"]["usd"].as_str().unwrap()) > 0, "{row}");
+    assert_eq!(r["totals"]["cost"]["source"], "estimated");
+
     // Retention drops bodies, never figures.
     assert!(db
         .ok(&["retention", "--bodies-days", "0"], "")
-        .contains("5 history entries emptied"));
-    assert_eq!(db.json(&["usage", "--json"])["totals"]["calls"], 5);
+        .contains("6 history entries emptied"));
+    assert_eq!(db.json(&["usage", "--json"])["totals"]["calls"], 6);
     let h = db.json(&["history", "--json"]);
     assert_eq!(h[0]["output"], "");
 }
