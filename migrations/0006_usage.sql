@@ -31,7 +31,8 @@ CREATE TABLE recomputations (
 );
 
 -- One row per UTC hour × endpoint × prompt version × source (0 = none), kept as calls are
--- written. `latency_hist` is 64 little-endian u32 counts of log-spaced buckets (×1.25 each).
+-- written. `latency_hist` holds the calls per latency bucket (64 log-spaced buckets, ×1.25 each),
+-- sparse: a bucket's index byte, then its count as a LEB128 varint.
 CREATE TABLE usage_hourly (
     hour_ms           INTEGER NOT NULL,
     endpoint_id       INTEGER NOT NULL,

@@ -180,14 +180,41 @@ impl Agg {
         }
     }
 
+    /// The histogram, sparse: for each bucket with calls, its index byte and its count as a
+    /// LEB128 varint (a row's latencies fill a handful of the 64 buckets).
     fn blob(&self) -> Vec<u8> {
-        self.hist.iter().flat_map(|c| c.to_le_bytes()).collect()
+        let mut out = Vec::with_capacity(32);
+        for (i, c) in self.hist.iter().enumerate().filter(|(_, c)| **c > 0) {
+            out.push(i as u8);
+            let mut v = *c;
+            loop {
+                let byte = (v & 0x7f) as u8;
+                v >>= 7;
+                if v == 0 {
+                    out.push(byte);
+                    break;
+                }
+                out.push(byte | 0x80);
+            }
+        }
+        out
     }
 
     fn hist_from(blob: &[u8]) -> [u32; BUCKETS] {
         let mut h = [0u32; BUCKETS];
-        for (i, c) in blob.chunks_exact(4).take(BUCKETS).enumerate() {
-            h[i] = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        let mut bytes = blob.iter().copied();
+        while let Some(i) = bytes.next() {
+            let (mut v, mut shift) = (0u32, 0);
+            for b in bytes.by_ref() {
+                v |= u32::from(b & 0x7f) << shift;
+                shift += 7;
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+            if let Some(slot) = h.get_mut(usize::from(i)) {
+                *slot = v;
+            }
         }
         h
     }
@@ -284,9 +311,16 @@ async fn put_rollups(conn: &mut SqliteConnection, rows: &[(Key, Agg)]) -> Result
         let these: Vec<&(Key, Agg)> = rows.iter().filter(|(k, _)| k.grain == grain).collect();
         for chunk in these.chunks(64) {
             let sql = format!(
-                "INSERT OR REPLACE INTO {} ({}, endpoint_id, prompt_version_id, source, calls,
+                "INSERT INTO {0} ({1}, endpoint_id, prompt_version_id, source, calls,
                      errors, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens,
-                     cost_pico, estimated_calls, latency_hist) VALUES {}",
+                     cost_pico, estimated_calls, latency_hist) VALUES {2}
+                 ON CONFLICT ({1}, endpoint_id, prompt_version_id, source) DO UPDATE SET
+                     calls = excluded.calls, errors = excluded.errors,
+                     prompt_tokens = excluded.prompt_tokens, cached_tokens = excluded.cached_tokens,
+                     completion_tokens = excluded.completion_tokens,
+                     reasoning_tokens = excluded.reasoning_tokens, cost_pico = excluded.cost_pico,
+                     estimated_calls = excluded.estimated_calls,
+                     latency_hist = excluded.latency_hist",
                 grain.table(),
                 grain.column(),
                 vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
@@ -1061,6 +1095,19 @@ mod tests {
             "{}",
             a.latency(0.95)
         );
+    }
+
+    #[test]
+    fn histograms_round_trip_through_their_sparse_encoding() {
+        let mut a = Agg::default();
+        a.hist[0] = 1;
+        a.hist[17] = 127;
+        a.hist[18] = 128;
+        a.hist[63] = u32::MAX;
+        let blob = a.blob();
+        assert_eq!(blob.len(), 2 + 2 + 3 + 6);
+        assert_eq!(Agg::hist_from(&blob), a.hist);
+        assert!(Agg::default().blob().is_empty());
     }
 
     #[test]
