@@ -29,7 +29,7 @@ async fn run() {
     let store = Store::open(&path).await.unwrap();
     let mut endpoints = Vec::new();
     for i in 0..5 {
-        let mut spec = EndpointSpec::new(&format!("ep{i}"), "http://127.0.0.1:9/v1", "m");
+        let mut spec = EndpointSpec::new(format!("ep{i}"), "http://127.0.0.1:9/v1", "m");
         spec.prices = Prices {
             input: "0.5".parse().unwrap(),
             cached_input: Some("0.25".parse().unwrap()),

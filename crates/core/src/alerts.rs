@@ -179,35 +179,46 @@ pub(crate) async fn settings(pool: &SqlitePool) -> Result<AlertSettings> {
         .unwrap_or_default())
 }
 
-/// One condition's state: fire a new episode, resolve the open one, or nothing.
-async fn episode(
-    pool: &SqlitePool,
-    key: &str,
+/// One rule's reading for one endpoint (0 = all).
+struct Condition {
+    key: String,
     kind: AlertKind,
     endpoint: i64,
     on: bool,
     value: f64,
     threshold: f64,
-    message: impl FnOnce() -> String,
+    /// A budget: one alert per key (its period), never resolved.
     per_period: bool,
-    now: i64,
-) -> Result<Option<Alert>> {
+    message: String,
+}
+
+/// A condition's episode: fire a new one, resolve the open one, or nothing.
+async fn episode(pool: &SqlitePool, c: Condition, now: i64) -> Result<Option<Alert>> {
+    let Condition {
+        key,
+        kind,
+        endpoint,
+        on,
+        value,
+        threshold,
+        per_period,
+        message,
+    } = c;
     let open: Option<i64> = if per_period {
         sqlx::query_scalar("SELECT id FROM alerts WHERE key = ?")
     } else {
         sqlx::query_scalar("SELECT id FROM alerts WHERE key = ? AND resolved_ms IS NULL")
     }
-    .bind(key)
+    .bind(&key)
     .fetch_optional(pool)
     .await?;
     match (on, open) {
         (true, None) => {
-            let message = message();
             let id = sqlx::query(
                 "INSERT INTO alerts (key, kind, endpoint_id, message, value, threshold, fired_ms)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(key)
+            .bind(&key)
             .bind(kind.as_str())
             .bind((endpoint != 0).then_some(endpoint))
             .bind(&message)
@@ -291,26 +302,21 @@ pub(crate) async fn evaluate(
                 } else {
                     "monthly"
                 };
-                if let Some(a) = episode(
-                    pool,
-                    &key,
+                let condition = Condition {
+                    key,
                     kind,
-                    ep,
-                    spent >= limit,
-                    spent as f64 / 1e12,
-                    limit as f64 / 1e12,
-                    || {
-                        format!(
-                            "{who}: ${} spent in {period}, over the {what} budget of ${}",
-                            usd(spent),
-                            usd(limit)
-                        )
-                    },
-                    true,
-                    now,
-                )
-                .await?
-                {
+                    endpoint: ep,
+                    on: spent >= limit,
+                    value: spent as f64 / 1e12,
+                    threshold: limit as f64 / 1e12,
+                    per_period: true,
+                    message: format!(
+                        "{who}: ${} spent in {period}, over the {what} budget of ${}",
+                        usd(spent),
+                        usd(limit)
+                    ),
+                };
+                if let Some(a) = episode(pool, condition, now).await? {
                     fired.push(a);
                 }
             }
@@ -332,13 +338,21 @@ pub(crate) async fn evaluate(
         let (now_rate, base_rate) = (per_k(cost, tokens), per_k(base_cost, base_tokens));
         let spike =
             calls as u64 >= s.min_calls && base_tokens > 0 && now_rate > base_rate * s.spike_factor;
-        if let Some(a) = episode(
-            pool, &format!("cost_spike:{ep}"), AlertKind::CostSpike, ep, spike, now_rate, base_rate * s.spike_factor,
-            || format!("{who}: ${now_rate:.6} per 1K tokens in the last hour, over {}× the 7-day baseline of ${base_rate:.6}", s.spike_factor),
-            false, now,
-        )
-        .await?
-        {
+        let condition = Condition {
+            key: format!("cost_spike:{ep}"),
+            kind: AlertKind::CostSpike,
+            endpoint: ep,
+            on: spike,
+            value: now_rate,
+            threshold: base_rate * s.spike_factor,
+            per_period: false,
+            message: format!(
+                "{who}: ${now_rate:.6} per 1K tokens in the last hour, over {}× the 7-day \
+                 baseline of ${base_rate:.6}",
+                s.spike_factor
+            ),
+        };
+        if let Some(a) = episode(pool, condition, now).await? {
             fired.push(a);
         }
         let rate = if calls == 0 {
@@ -347,26 +361,21 @@ pub(crate) async fn evaluate(
             errors as f64 / calls as f64
         };
         let failing = calls as u64 >= s.min_calls && rate > s.error_rate;
-        if let Some(a) = episode(
-            pool,
-            &format!("error_rate:{ep}"),
-            AlertKind::ErrorRate,
-            ep,
-            failing,
-            rate,
-            s.error_rate,
-            || {
-                format!(
-                    "{who}: {:.0} % of {calls} calls failed in the last hour (threshold {:.0} %)",
-                    rate * 100.0,
-                    s.error_rate * 100.0
-                )
-            },
-            false,
-            now,
-        )
-        .await?
-        {
+        let condition = Condition {
+            key: format!("error_rate:{ep}"),
+            kind: AlertKind::ErrorRate,
+            endpoint: ep,
+            on: failing,
+            value: rate,
+            threshold: s.error_rate,
+            per_period: false,
+            message: format!(
+                "{who}: {:.0} % of {calls} calls failed in the last hour (threshold {:.0} %)",
+                rate * 100.0,
+                s.error_rate * 100.0
+            ),
+        };
+        if let Some(a) = episode(pool, condition, now).await? {
             fired.push(a);
         }
     }

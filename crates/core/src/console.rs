@@ -54,7 +54,7 @@ impl Prepared {
     fn cost_now(&self, usage: Option<milc_api::Usage>) -> (Option<milc_api::Cost>, Option<i64>) {
         let (id, prices) = crate::usage::price_at(&self.prices, now_ms());
         let prices = if self.prices.is_empty() {
-            self.ep.spec.prices.clone()
+            self.ep.spec.prices
         } else {
             prices
         };

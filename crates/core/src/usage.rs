@@ -474,7 +474,7 @@ pub(crate) fn price_at(timeline: &Timeline, at_ms: i64) -> (Option<i64>, Prices)
         .rev()
         .find(|(_, from, _)| *from <= at_ms)
         .or(timeline.first())
-        .map(|(id, _, p)| (*id, p.clone()))
+        .map(|(id, _, p)| (*id, *p))
         .unwrap_or_default()
 }
 
@@ -831,14 +831,14 @@ impl Store {
         use futures_util::TryStreamExt;
         let io = |e: std::io::Error| StoreError::Sql(sqlx::Error::Io(e));
         enum Sink<'a> {
-            Csv(csv::Writer<&'a mut (dyn Write + Send)>),
+            Csv(Box<csv::Writer<&'a mut (dyn Write + Send)>>),
             Json(&'a mut (dyn Write + Send)),
         }
         let mut sink = if csv_format {
             let mut w = csv::Writer::from_writer(out);
             w.write_record(EXPORT_COLUMNS.iter().map(|(n, ..)| *n))
                 .map_err(|e| io(e.into()))?;
-            Sink::Csv(w)
+            Sink::Csv(Box::new(w))
         } else {
             Sink::Json(out)
         };
