@@ -16,6 +16,25 @@ pub struct AppState {
     pub error: Option<CallError>,
 }
 
+impl AppState {
+    /// Every prompt version as `NAME@N`, newest first within each prompt.
+    pub fn version_refs(&self) -> Vec<String> {
+        self.prompts
+            .iter()
+            .flat_map(|p| (1..=p.latest).rev().map(move |v| format!("{}@{v}", p.name)))
+            .collect()
+    }
+
+    /// The names of the endpoints that take calls (not retired).
+    pub fn usable_endpoints(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .filter(|e| e.spec.status != milc_api::EndpointStatus::Retired)
+            .map(|e| e.spec.name.clone())
+            .collect()
+    }
+}
+
 pub enum Action {
     Loaded(Vec<Endpoint>),
     Prompts(Vec<PromptSummary>),

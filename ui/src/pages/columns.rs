@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use milc_api::prompt::{variables_of, PromptPin};
-use milc_api::{CallError, ChatRequest, ChatResult, EndpointStatus, Message, Params};
+use milc_api::{CallError, ChatRequest, ChatResult, Message, Params};
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ErrorBox, Figures};
@@ -102,17 +102,8 @@ pub fn VariantColumns(p: &Props) -> Html {
     let app = use_app();
     let cols = use_reducer(Columns::default);
     let error = use_state(|| None::<CallError>);
-    let endpoints: Vec<String> = app
-        .endpoints
-        .iter()
-        .filter(|e| e.spec.status != EndpointStatus::Retired)
-        .map(|e| e.spec.name.clone())
-        .collect();
-    let versions: Vec<String> = app
-        .prompts
-        .iter()
-        .flat_map(|p| (1..=p.latest).rev().map(move |v| format!("{}@{v}", p.name)))
-        .collect();
+    let endpoints = app.usable_endpoints();
+    let versions = app.version_refs();
     let add = {
         let (cols, first) = (cols.clone(), endpoints.first().cloned().unwrap_or_default());
         Callback::from(move |_: MouseEvent| cols.dispatch(Act::Add(first.clone())))

@@ -11,7 +11,7 @@ use milc_api::compare::{
     Segment, SideBySide, SideBySideQuery, VariantSpec, Verdict,
 };
 use milc_api::run::ScorerSpec;
-use milc_api::{CallError, EndpointStatus, Params};
+use milc_api::{CallError, Params};
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ErrorBox};
@@ -119,17 +119,8 @@ fn CreateForm(p: &CreateProps) -> Html {
             });
         });
     }
-    let versions: Vec<String> = app
-        .prompts
-        .iter()
-        .flat_map(|p| (1..=p.latest).rev().map(move |v| format!("{}@{v}", p.name)))
-        .collect();
-    let endpoints: Vec<String> = app
-        .endpoints
-        .iter()
-        .filter(|e| e.spec.status != EndpointStatus::Retired)
-        .map(|e| e.spec.name.clone())
-        .collect();
+    let versions = app.version_refs();
+    let endpoints = app.usable_endpoints();
     let set_row = |i: usize, f: fn(&mut VariantRow, String)| {
         let rows = rows.clone();
         move |v: String| {
@@ -915,17 +906,8 @@ fn Results(p: &ResultsProps) -> Html {
         Some(Err(e)) => return html! { <ErrorBox error={e.clone()} id="cmp-results-error" /> },
         Some(Ok(r)) => r,
     };
-    let prompts: Vec<String> = app
-        .prompts
-        .iter()
-        .flat_map(|p| (1..=p.latest).rev().map(move |v| format!("{}@{v}", p.name)))
-        .collect();
-    let endpoints: Vec<String> = app
-        .endpoints
-        .iter()
-        .filter(|e| e.spec.status != EndpointStatus::Retired)
-        .map(|e| e.spec.name.clone())
-        .collect();
+    let prompts = app.version_refs();
+    let endpoints = app.usable_endpoints();
     let choose = |id: &str, list: &[String], state: &UseStateHandle<String>| {
         let s = state.clone();
         html! {

@@ -7,7 +7,7 @@ use milc_api::run::{
     ItemResult, ResultFilter, ResultSort, ResultsPage, ResultsQuery, RunComparison, RunInfo,
     RunProgress, RunSpec, RunStatus, RunSummary, ScorerSpec,
 };
-use milc_api::{CallError, EndpointStatus, Params};
+use milc_api::{CallError, Params};
 use yew::prelude::*;
 
 use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
@@ -117,12 +117,7 @@ pub fn Runs() -> Html {
                 .chain(p.labels.keys().map(move |l| format!("{}:{l}", p.name)))
         })
         .collect();
-    let endpoints: Vec<String> = app
-        .endpoints
-        .iter()
-        .filter(|e| e.spec.status != EndpointStatus::Retired)
-        .map(|e| e.spec.name.clone())
-        .collect();
+    let endpoints = app.usable_endpoints();
     let select = |id: &str, options: &[String], value: &str, f: fn(&mut RunForm, String)| {
         html! {
             <select id={id.to_owned()} onchange={on_select(set(f))}>
