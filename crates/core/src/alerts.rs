@@ -65,7 +65,11 @@ async fn run(
 ) {
     let mut pending: BTreeSet<i64> = BTreeSet::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut deadline = tokio::time::Instant::now();
     loop {
+        if pending.is_empty() && waiting.is_empty() {
+            deadline = tokio::time::Instant::now() + SETTLE;
+        }
         // Wait for something, then for the writer to settle (unless someone waits on us).
         let first = if pending.is_empty() && waiting.is_empty() {
             match rx.recv().await {
@@ -73,7 +77,10 @@ async fn run(
                 None => return,
             }
         } else {
-            match tokio::time::timeout(SETTLE, rx.recv()).await {
+            // The pause counts from the first pending call, so a steady stream of calls is
+            // evaluated every SETTLE, not only once it stops.
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, rx.recv()).await {
                 Ok(Some(m)) => Some(m),
                 Ok(None) => return,
                 Err(_) => None,
@@ -90,7 +97,7 @@ async fn run(
         while let Ok(m) = rx.try_recv() {
             take(m, &mut pending, &mut waiting);
         }
-        if !waiting.is_empty() {
+        if !waiting.is_empty() || tokio::time::Instant::now() >= deadline {
             settled = true;
         }
         if settled {

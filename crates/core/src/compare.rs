@@ -731,7 +731,7 @@ impl Console {
             index,
             total: tasks.len() as u64,
             item,
-            input: input_text(&c.versions[l as usize], &data),
+            input: input_text(&c.versions[l.min(r) as usize], &data),
             expected: data.expected,
             left,
             right,
@@ -1079,7 +1079,10 @@ impl Console {
             .map(|(item, l, r)| async move {
                 let data = self.item(c, item).await?;
                 let mut vars = data.vars.clone();
-                vars.insert("input".into(), input_text(&c.versions[l as usize], &data));
+                vars.insert(
+                    "input".into(),
+                    input_text(&c.versions[l.min(r) as usize], &data),
+                );
                 vars.insert("expected".into(), data.expected.join("\n---\n"));
                 vars.insert("output_a".into(), self.output(c, l, item).await?);
                 vars.insert("output_b".into(), self.output(c, r, item).await?);

@@ -626,7 +626,7 @@ impl Store {
     /// rebuilds the rollups from there, and logs what changed — all in one transaction.
     pub async fn recompute_costs(&self, since_ms: i64, author: &str) -> Result<Recomputation> {
         let at_ms = now_ms();
-        let (checked, changed, before, after) = immediate!(self, |conn| {
+        let (id, checked, changed, before, after) = immediate!(self, |conn| {
             let prices = timelines(conn).await?;
             let (mut checked, mut changed, mut before, mut after) = (0i64, 0i64, 0i64, 0i64);
             let mut last = 0i64;
@@ -695,22 +695,23 @@ impl Store {
                 self.rollups_rewritten();
                 rebuild_in(conn, since_ms).await?;
             }
-            Ok((checked, changed, before, after))
-        })?;
-        let id = sqlx::query(
-            "INSERT INTO recomputations (at_ms, since_ms, calls_checked, calls_changed,
+            // Logged in the same transaction: no recomputation goes unrecorded.
+            let id = sqlx::query(
+                "INSERT INTO recomputations (at_ms, since_ms, calls_checked, calls_changed,
                  before_pico, after_pico, author) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(at_ms)
-        .bind(since_ms)
-        .bind(checked)
-        .bind(changed)
-        .bind(before)
-        .bind(after)
-        .bind(author)
-        .execute(self.pool())
-        .await?
-        .last_insert_rowid();
+            )
+            .bind(at_ms)
+            .bind(since_ms)
+            .bind(checked)
+            .bind(changed)
+            .bind(before)
+            .bind(after)
+            .bind(author)
+            .execute(&mut *conn)
+            .await?
+            .last_insert_rowid();
+            Ok((id, checked, changed, before, after))
+        })?;
         let cost = |pico_usd| Cost {
             pico_usd,
             source: UsageSource::Reported,

@@ -229,8 +229,24 @@ impl Batcher {
                 }
             }
         }
-        // Read under the write lock: a rebuild that committed before it has bumped it.
-        let generation = self.rollup_generation.load(Ordering::SeqCst);
+        // Read under the write lock: a rebuild in this process that committed before it has
+        // bumped the generation, and any other connection's commit (another process logging
+        // calls or recomputing costs on the same database) has changed `data_version`.
+        let data_version: i64 = match sqlx::query_scalar("PRAGMA data_version")
+            .fetch_one(&mut *conn)
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Err(e.into());
+            }
+        };
+        let generation = self
+            .rollup_generation
+            .load(Ordering::SeqCst)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ data_version as u64;
         let written = match self.rollups.add(conn, deltas, generation).await {
             Ok(rows) => rows,
             Err(e) => {

@@ -508,7 +508,8 @@ fn Rate(p: &RateProps) -> Html {
             let listener = active.then(|| {
                 let cb = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(
                     move |e: web_sys::KeyboardEvent| {
-                        if e.alt_key() || e.ctrl_key() || e.meta_key() {
+                        // A held key repeats: it must not vote on pairs the rater never saw.
+                        if e.alt_key() || e.ctrl_key() || e.meta_key() || e.repeat() {
                             return;
                         }
                         let typing = e
