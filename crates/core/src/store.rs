@@ -348,7 +348,7 @@ pub(crate) fn outcome_code(o: Outcome) -> i64 {
     }
 }
 
-fn outcome_from(code: i64) -> Result<Outcome> {
+pub(crate) fn outcome_from(code: i64) -> Result<Outcome> {
     [Outcome::Ok, Outcome::Error, Outcome::Cancelled]
         .into_iter()
         .find(|o| outcome_code(*o) == code)

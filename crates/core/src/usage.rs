@@ -1031,11 +1031,7 @@ impl ExportRow {
         let at = chrono::DateTime::from_timestamp_millis(self.at_ms)
             .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
             .unwrap_or_default();
-        let outcome = match self.outcome {
-            0 => "ok",
-            1 => "error",
-            _ => "cancelled",
-        };
+        let outcome = crate::store::outcome_from(self.outcome)?.as_str();
         Ok(serde_json::json!({
             "id": self.id,
             "at": at,
