@@ -463,35 +463,20 @@ async fn usage_export(
 
 #[tauri::command]
 async fn alerts_list(state: State<'_, AppState>, limit: u32) -> Reply<Vec<Alert>> {
-    state
-        .console
-        .store()
-        .alerts(limit)
-        .await
-        .map_err(|e| api(e.into()))
+    state.console.alerts(limit).await.map_err(api)
 }
 
 #[tauri::command]
 async fn alerts_ack(state: State<'_, AppState>, id: i64) -> Reply<bool> {
-    state
-        .console
-        .store()
-        .ack_alert(id)
-        .await
-        .map_err(|e| api(e.into()))
+    state.console.ack_alert(id).await.map(|()| true).map_err(api)
 }
 
 #[tauri::command]
 async fn budgets_list(state: State<'_, AppState>) -> Reply<Vec<Budget>> {
-    state
-        .console
-        .store()
-        .budgets()
-        .await
-        .map_err(|e| api(e.into()))
+    state.console.budgets().await.map_err(api)
 }
 
-/// Sets (both None: removes) a budget, in USD as typed.
+/// Sets (both empty: removes) a budget, in USD as typed.
 #[tauri::command]
 async fn budgets_set(
     state: State<'_, AppState>,
@@ -499,21 +484,11 @@ async fn budgets_set(
     daily: Option<String>,
     monthly: Option<String>,
 ) -> Reply<Vec<Budget>> {
-    let usd = |v: Option<String>, field: &str| {
-        v.filter(|v| !v.trim().is_empty())
-            .map(|v| {
-                milc_api::Cost::parse_usd(&v)
-                    .ok_or_else(|| api(Error::invalid(field, "a USD amount like 25 or 0.50")))
-            })
-            .transpose()
-    };
-    let (daily, monthly) = (usd(daily, "daily")?, usd(monthly, "monthly")?);
-    let store = state.console.store();
-    store
-        .set_budget(endpoint.as_deref(), daily, monthly)
+    state
+        .console
+        .set_budget(endpoint.as_deref(), daily.as_deref(), monthly.as_deref())
         .await
-        .map_err(|e| api(e.into()))?;
-    store.budgets().await.map_err(|e| api(e.into()))
+        .map_err(api)
 }
 
 #[tauri::command]

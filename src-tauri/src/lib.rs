@@ -53,7 +53,7 @@ pub fn run() {
 /// rates); the window lists them too.
 fn notify_alerts<R: Runtime>(app: tauri::AppHandle<R>, console: &Console) {
     use tauri_plugin_notification::NotificationExt;
-    let mut fired = console.store().alerts_handle().subscribe();
+    let mut fired = console.subscribe_alerts();
     tauri::async_runtime::spawn(async move {
         loop {
             let alert = match fired.recv().await {

@@ -150,6 +150,17 @@ impl Cost {
         let t = t.strip_prefix('$').unwrap_or(t);
         parse_decimal(t, 12).filter(|p| *p >= 0)
     }
+
+    /// A USD amount as a form or a flag gives it: nothing or blank is no amount; anything else
+    /// must parse (the one rule every shell follows).
+    pub fn parse_usd_field(s: Option<&str>) -> Result<Option<i64>, MoneyError> {
+        match s.map(str::trim).filter(|t| !t.is_empty()) {
+            None => Ok(None),
+            Some(t) => Self::parse_usd(t)
+                .map(Some)
+                .ok_or_else(|| MoneyError(format!("'{t}' is not a USD amount like 25 or 0.50"))),
+        }
+    }
 }
 
 /// Nothing spent, as reported.

@@ -593,8 +593,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
     };
     // Budgets and alerts see every call this command logged before the process ends.
-    console.store().alerts_handle().flush().await;
-    console.store().close().await;
+    console.close().await;
     Ok(code)
 }
 
@@ -658,7 +657,7 @@ fn redact(json: bool, custom: &[String]) -> Result<ExitCode> {
 
 /// Scoring needs no database either; lines stream through, so memory stays flat.
 fn score(metrics: &str, stem: bool) -> Result<ExitCode> {
-    use milc_core::scoring::{parse_pair, score_pair, Metric};
+    use milc_core::eval::scoring::{parse_pair, score_pair, Metric};
     let metrics = Metric::parse_list(metrics).map_err(|e| anyhow!(e))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (i, line) in std::io::stdin().lock().lines().enumerate() {
@@ -706,7 +705,7 @@ fn stats(input: &Path, rounds: u32, seed: u64, json: bool) -> Result<ExitCode> {
     if votes.is_empty() {
         bail!("{shown}: holds no votes");
     }
-    let s = milc_core::stats::standings(&votes, rounds, seed);
+    let s = milc_core::eval::stats::standings(&votes, rounds, seed);
     if json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {

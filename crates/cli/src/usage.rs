@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use milc_api::usage::{AlertSettings, Dim, UsageQuery};
-use milc_api::{Cost, PricePerMillion, Prices};
-use milc_core::store::now_ms;
-use milc_core::usage::{bigquery_schema, hour_of, parse_when, ExportKind, HOUR_MS};
+use milc_api::{PricePerMillion, Prices};
+use milc_core::calllog::rollups::{hour_of, HOUR_MS};
+use milc_core::db::now_ms;
+use milc_core::usage::{bigquery_schema, parse_when, ExportKind};
 use milc_core::Console;
 
 use crate::{explain, format};
@@ -239,29 +240,16 @@ pub(crate) async fn budgets(console: &Console, cmd: BudgetsCmd) -> Result<ExitCo
             monthly,
             clear,
         } => {
-            let usd = |v: Option<String>, flag: &str| {
-                v.map(|v| {
-                    Cost::parse_usd(&v)
-                        .ok_or_else(|| anyhow!("--{flag} '{v}': a USD amount like 25 or 0.50"))
-                })
-                .transpose()
-            };
-            let (daily, monthly) = (usd(daily, "daily")?, usd(monthly, "monthly")?);
             if !clear && daily.is_none() && monthly.is_none() {
                 bail!("give --daily, --monthly or --clear");
             }
             console
-                .store()
-                .set_budget(endpoint.as_deref(), daily, monthly)
+                .set_budget(endpoint.as_deref(), daily.as_deref(), monthly.as_deref())
                 .await
-                .map_err(|e| explain(e.into()))?;
+                .map_err(explain)?;
         }
         BudgetsCmd::List { json } => {
-            let list = console
-                .store()
-                .budgets()
-                .await
-                .map_err(|e| explain(e.into()))?;
+            let list = console.budgets().await.map_err(explain)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
@@ -308,40 +296,22 @@ pub(crate) struct AlertsArgs {
 }
 
 pub(crate) async fn alerts(console: &Console, a: AlertsArgs) -> Result<ExitCode> {
-    let store = console.store();
-    let err = |e: milc_core::StoreError| explain(e.into());
     match a.cmd {
-        Some(AlertsCmd::Ack { id }) => {
-            if !store.ack_alert(id).await.map_err(err)? {
-                bail!("no alert {id}");
-            }
-        }
+        Some(AlertsCmd::Ack { id }) => console.ack_alert(id).await.map_err(explain)?,
         Some(AlertsCmd::Settings {
             spike_factor,
             error_rate,
             min_calls,
         }) => {
-            let mut s: AlertSettings = store.alert_settings().await.map_err(err)?;
-            if let Some(f) = spike_factor {
-                if f <= 1.0 {
-                    bail!("--spike-factor: more than 1");
-                }
-                s.spike_factor = f;
-            }
-            if let Some(r) = error_rate {
-                if !(0.0..=1.0).contains(&r) {
-                    bail!("--error-rate: from 0 to 1");
-                }
-                s.error_rate = r;
-            }
-            if let Some(n) = min_calls {
-                s.min_calls = n;
-            }
-            store.set_alert_settings(&s).await.map_err(err)?;
+            let mut s: AlertSettings = console.alert_settings().await.map_err(explain)?;
+            s.spike_factor = spike_factor.unwrap_or(s.spike_factor);
+            s.error_rate = error_rate.unwrap_or(s.error_rate);
+            s.min_calls = min_calls.unwrap_or(s.min_calls);
+            let s = console.set_alert_settings(&s).await.map_err(explain)?;
             println!("{}", serde_json::to_string(&s)?);
         }
         None => {
-            let list = store.alerts(a.limit).await.map_err(err)?;
+            let list = console.alerts(a.limit).await.map_err(explain)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use milc_api::{
     CallSource, ChatRequest, ErrorKind, Message, Outcome, Params, Prices, Role, Usage, UsageSource,
 };
-use milc_core::client::{Client, Target};
-use milc_core::sse::SseParser;
-use milc_core::store::Store;
+use milc_core::llm::client::{Client, Target};
+use milc_core::llm::sse::SseParser;
+use milc_core::Console;
 use tokio_util::sync::CancellationToken;
 
 #[path = "../tests/common/mod.rs"]
@@ -26,7 +26,7 @@ fn main() {
 
 /// 10,000 pairs of ~200 words: ROUGE-1/2/L/Lsum (with and without stemming) and sentence BLEU.
 fn scorers() {
-    use milc_core::scoring::{bleu, rouge};
+    use milc_core::eval::scoring::{bleu, rouge};
     let vocab: Vec<String> = (0..3000).map(|i| format!("word{}ing", i % 3000)).collect();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut next = move |n: usize| {
@@ -148,7 +148,8 @@ fn sse_parser() {
 async fn call_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
-    let store = Store::open(&path).await.unwrap();
+    let console = Console::open(&path).await.unwrap();
+    let store = console.call_log().clone();
     let models = [
         "meta/llama-3.3-70b-instruct",
         "nvidia/llama-3.1-nemotron-70b-instruct",
@@ -188,10 +189,7 @@ async fn call_log() {
     };
     let start = Instant::now();
     for i in 0..rows {
-        store
-            .insert_call(&call(1_700_000_000_000, i))
-            .await
-            .unwrap();
+        store.log(&call(1_700_000_000_000, i)).await.unwrap();
     }
     let took = start.elapsed();
 
@@ -204,10 +202,7 @@ async fn call_log() {
             let store = store.clone();
             tokio::spawn(async move {
                 for i in (t..rows).step_by(tasks as usize) {
-                    store
-                        .insert_call(&call(1_800_000_000_000, i))
-                        .await
-                        .unwrap();
+                    store.log(&call(1_800_000_000_000, i)).await.unwrap();
                 }
             })
         })
@@ -219,22 +214,22 @@ async fn call_log() {
     println!("call log: {rows} inserts from {tasks} concurrent tasks in {:.2} s → {:.0} calls/s (group commit)",
         grouped.as_secs_f64(), rows as f64 / grouped.as_secs_f64());
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(store.pool())
+        .execute(&mut *console.store().read().await.unwrap())
         .await
         .unwrap();
     let pages: i64 = sqlx::query_scalar("SELECT count(*) FROM dbstat WHERE name = 'calls'")
-        .fetch_one(store.pool())
+        .fetch_one(&mut *console.store().read().await.unwrap())
         .await
         .unwrap_or(0);
     let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
-        .fetch_one(store.pool())
+        .fetch_one(&mut *console.store().read().await.unwrap())
         .await
         .unwrap();
     let file = std::fs::metadata(&path).unwrap().len();
     let total = 2 * rows; // both rounds are in the table now
     let start = Instant::now();
     for _ in 0..100 {
-        assert_eq!(store.calls(50).await.unwrap().len(), 50);
+        assert_eq!(console.calls(50).await.unwrap().len(), 50);
     }
     let page = start.elapsed() / 100;
     println!("call log: {rows} sequential inserts in {:.2} s → {:.0} calls/s (one at a time: each its own commit, WAL, synchronous=NORMAL)",

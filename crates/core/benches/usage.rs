@@ -11,8 +11,8 @@ use milc_api::usage::{Dim, UsageQuery};
 use milc_api::{
     Call, CallSource, EndpointSpec, Message, Outcome, Prices, Role, Usage, UsageSource,
 };
-use milc_core::store::Store;
-use milc_core::usage::{day_of, hour_of, DAY_MS, HOUR_MS};
+use milc_core::calllog::rollups::{day_of, hour_of, DAY_MS, HOUR_MS};
+use milc_core::Console;
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -26,7 +26,8 @@ async fn run() {
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("milc.db");
-    let store = Store::open(&path).await.unwrap();
+    let console = Console::open(&path).await.unwrap();
+    let store = console.call_log().clone();
     let mut endpoints = Vec::new();
     for i in 0..5 {
         let mut spec = EndpointSpec::new(format!("ep{i}"), "http://127.0.0.1:9/v1", "m");
@@ -35,12 +36,13 @@ async fn run() {
             cached_input: Some("0.25".parse().unwrap()),
             output: "1.5".parse().unwrap(),
         };
-        endpoints.push((store.insert_endpoint(&spec).await.unwrap().id, spec.prices));
+        let prices = spec.prices;
+        endpoints.push((console.add_endpoint(spec, None).await.unwrap().id, prices));
     }
     for p in 0..3 {
-        store
-            .save_version(
-                &NewVersion {
+        console
+            .save_prompt(
+                NewVersion {
                     prompt: format!("prompt{p}"),
                     description: None,
                     content: PromptContent {
@@ -57,7 +59,7 @@ async fn run() {
             .unwrap();
     }
     let endpoints = Arc::new(endpoints);
-    let now = milc_core::store::now_ms();
+    let now = milc_core::db::now_ms();
     let start_ms = now - 30 * DAY_MS;
     // Loggers at once: the writer commits whatever they have queued as one batch (up to 1,024).
     let tasks = 1024u64;
@@ -108,7 +110,7 @@ async fn run() {
                     }),
                     price_id: None,
                 };
-                store.insert_call(&call).await.unwrap();
+                store.log(&call).await.unwrap();
                 i += tasks;
             }
         }));
@@ -121,7 +123,7 @@ async fn run() {
         "usage: logged {n} calls over 30 days from {tasks} tasks in {took:.1} s → {:.0} calls/s (rollups kept in the same transactions)",
         n as f64 / took
     );
-    store.alerts_handle().flush().await;
+    console.flush_alerts().await;
     let rollups = store.rollups().await.unwrap().len();
     let size = std::fs::metadata(&path).unwrap().len()
         + std::fs::metadata(dir.path().join("milc.db-wal"))
@@ -197,7 +199,7 @@ async fn run() {
         let mut calls = 0;
         for _ in 0..7 {
             let t = Instant::now();
-            let r = store.usage(&q).await.unwrap();
+            let r = console.usage(&q).await.unwrap();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             calls = r.totals.calls;
         }
@@ -216,7 +218,7 @@ async fn run() {
         group_by: vec![Dim::Day, Dim::Endpoint],
     };
     let t = Instant::now();
-    store.usage(&q).await.unwrap();
+    console.usage(&q).await.unwrap();
     println!(
         "usage: query 30 d from an hour (CLI) by day × endpoint: {:.1} ms",
         t.elapsed().as_secs_f64() * 1000.0
@@ -229,10 +231,7 @@ async fn run() {
         t.elapsed().as_secs_f64()
     );
     let t = Instant::now();
-    let r = store
-        .recompute_costs(end - 7 * DAY_MS, "bench")
-        .await
-        .unwrap();
+    let r = console.recompute_costs(end - 7 * DAY_MS).await.unwrap();
     println!(
         "usage: recompute 7 days ({} calls checked, {} changed): {:.1} s",
         r.calls_checked,

@@ -23,10 +23,10 @@ use milc_api::{CallSource, ChatRequest, Message, Role};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::console::PartialFile;
-use crate::stats::{self, SplitMix64};
-use crate::store::{now_ms, StoreError};
-use crate::{Console, Error};
+use crate::db::PartialFile;
+use crate::db::{now_ms, StoreError};
+use crate::{datasets, endpoints, prompts, runs, Console, Error};
+use milc_eval::stats::{self, SplitMix64};
 
 /// Bootstrap rounds behind the leaderboard's intervals.
 const ROUNDS: u32 = 1000;
@@ -291,7 +291,7 @@ impl Console {
         }
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM comparisons WHERE name = ?")
             .bind(&spec.name)
-            .fetch_optional(self.store().pool())
+            .fetch_optional(self.store.pool())
             .await
             .map_err(StoreError::from)?;
         if exists.is_some() {
@@ -322,7 +322,8 @@ impl Console {
         let mut rows = Vec::new();
         for (i, v) in spec.variants.iter_mut().enumerate() {
             let field = format!("variants[{}]", i + 1);
-            self.store().endpoint_by_name(&v.endpoint).await?;
+            endpoints::storage::endpoint_by_name(&mut *self.store.read().await?, &v.endpoint)
+                .await?;
             let version = self.resolve_prompt(&v.prompt).await?;
             v.params
                 .check()
@@ -342,11 +343,13 @@ impl Console {
                     format!("the same as variant {} ({label})", j + 1),
                 ));
             }
-            let version_id = self
-                .store()
-                .version_id(&version.prompt, version.version)
-                .await?
-                .ok_or_else(|| StoreError::NoSuchPrompt(v.prompt.clone()))?;
+            let version_id = prompts::storage::version_id(
+                &mut *self.store.read().await?,
+                &version.prompt,
+                version.version,
+            )
+            .await?
+            .ok_or_else(|| StoreError::NoSuchPrompt(v.prompt.clone()))?;
             let params = serde_json::to_string(&v.params).expect("params serialize");
             rows.push((label, version_id, params));
         }
@@ -364,8 +367,7 @@ impl Console {
             }
             let name = format!("{}-inputs", spec.name);
             check_name("dataset name", &name).map_err(|e| Error::invalid("name", e))?;
-            self.store()
-                .import_dataset(&name, &items, "comparison inputs")
+            self.import_items(&name, &items, "comparison inputs")
                 .await?;
             spec.dataset = name;
         } else if !spec.inputs.is_empty() {
@@ -374,7 +376,9 @@ impl Console {
                 "give a dataset or inputs, not both",
             ));
         }
-        let (dataset_version_id, dv) = self.store().dataset_version(spec.dataset.trim()).await?;
+        let (dataset_version_id, dv) =
+            datasets::storage::dataset_version(&mut *self.store.read().await?, spec.dataset.trim())
+                .await?;
         spec.dataset = format!("{}@{}", dv.dataset, dv.hash);
         spec.inputs.clear();
         // Seeds stay below 2^53, so they cross to the window (JavaScript numbers) exactly.
@@ -426,7 +430,7 @@ impl Console {
     }
 
     async fn load_comparison(&self, name: &str) -> Result<Loaded, Error> {
-        let pool = self.store().pool();
+        let pool = self.store.pool();
         let row: Option<(i64, i64, String, i64, i64)> = sqlx::query_as(
             "SELECT id, dataset_version_id, spec_json, seed, created_ms FROM comparisons
              WHERE name = ?",
@@ -439,7 +443,9 @@ impl Console {
             row.ok_or_else(|| StoreError::NoSuchComparison(name.to_owned()))?;
         let spec: ComparisonSpec = serde_json::from_str(&spec_json)
             .map_err(|e| StoreError::Corrupt(format!("comparison {name}: {e}")))?;
-        let (_, dv) = self.store().dataset_version(&spec.dataset).await?;
+        let (_, dv) =
+            datasets::storage::dataset_version(&mut *self.store.read().await?, &spec.dataset)
+                .await?;
         #[allow(clippy::type_complexity)]
         let rows: Vec<(
             i64,
@@ -466,13 +472,14 @@ impl Console {
         let mut variants = Vec::new();
         let mut versions = Vec::new();
         for (idx, label, prompt, version, endpoint, params, run_id, status) in rows {
-            let version = self
-                .store()
-                .resolve(&PromptRef {
+            let version = prompts::storage::resolve(
+                &mut *self.store.read().await?,
+                &PromptRef {
                     name: prompt.clone(),
                     pick: Pick::Version(version as u32),
-                })
-                .await?;
+                },
+            )
+            .await?;
             variants.push(Variant {
                 idx: idx as u32,
                 label,
@@ -519,7 +526,7 @@ impl Console {
     pub async fn comparisons(&self) -> Result<Vec<ComparisonInfo>, Error> {
         let names: Vec<String> =
             sqlx::query_scalar("SELECT name FROM comparisons ORDER BY id DESC")
-                .fetch_all(self.store().pool())
+                .fetch_all(self.store.pool())
                 .await
                 .map_err(StoreError::from)?;
         let mut out = Vec::with_capacity(names.len());
@@ -564,7 +571,7 @@ impl Console {
             .bind(run_id)
             .bind(c.info.id)
             .bind(i64::from(v.idx))
-            .execute(self.store().pool())
+            .execute(self.store.pool())
             .await
             .map_err(StoreError::from)?;
         }
@@ -592,17 +599,19 @@ impl Console {
     }
 
     async fn reusable_run(&self, c: &Loaded, v: &Variant) -> Result<Option<i64>, Error> {
-        let version_id = self
-            .store()
-            .version_id(&v.prompt.prompt, v.prompt.version)
-            .await?;
+        let version_id = prompts::storage::version_id(
+            &mut *self.store.read().await?,
+            &v.prompt.prompt,
+            v.prompt.version,
+        )
+        .await?;
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT id, spec_json FROM runs WHERE prompt_version_id = ? AND dataset_version_id = ?
              AND status = 'finished' ORDER BY id DESC",
         )
         .bind(version_id)
         .bind(c.dataset_version_id)
-        .fetch_all(self.store().pool())
+        .fetch_all(self.store.pool())
         .await
         .map_err(StoreError::from)?;
         Ok(rows.into_iter().find_map(|(id, json)| {
@@ -626,7 +635,7 @@ impl Console {
         )
         .bind(run_id)
         .bind(item as i64)
-        .fetch_optional(self.store().pool())
+        .fetch_optional(self.store.pool())
         .await
         .map_err(StoreError::from)?;
         json.map(|j| {
@@ -646,12 +655,15 @@ impl Console {
     }
 
     async fn item(&self, c: &Loaded, item: u64) -> Result<DatasetItem, Error> {
-        Ok(self
-            .store()
-            .version_items(c.dataset_version_id, item, 1)
-            .await?
-            .pop()
-            .unwrap_or_default())
+        Ok(datasets::storage::version_items(
+            &mut *self.store.read().await?,
+            c.dataset_version_id,
+            item,
+            1,
+        )
+        .await?
+        .pop()
+        .unwrap_or_default())
     }
 
     /// The rating queue, the same for every rater: (item, left, right) for each item both of
@@ -666,7 +678,7 @@ impl Console {
                 "SELECT item_idx FROM run_results WHERE run_id = ? AND rep = 0 AND failed = 1",
             )
             .bind(v.run_id)
-            .fetch_all(self.store().pool())
+            .fetch_all(self.store.pool())
             .await
             .map_err(StoreError::from)?;
             failed.push(rows.into_iter().map(|i| i as u64).collect());
@@ -689,7 +701,7 @@ impl Console {
         )
         .bind(c.info.id)
         .bind(rater)
-        .fetch_one(self.store().pool())
+        .fetch_one(self.store.pool())
         .await
         .map_err(StoreError::from)?;
         Ok(n as u64)
@@ -724,7 +736,7 @@ impl Console {
         .bind(item as i64)
         .bind(i64::from(l))
         .bind(i64::from(r))
-        .fetch_optional(self.store().pool())
+        .fetch_optional(self.store.pool())
         .await
         .map_err(StoreError::from)?;
         Ok(RatingTask {
@@ -780,7 +792,7 @@ impl Console {
             .bind(comment)
             .bind(criteria)
             .bind(now_ms())
-            .execute(self.store().pool())
+            .execute(self.store.pool())
             .await
             .map_err(StoreError::from)?;
         self.rated(&c, rater).await
@@ -793,7 +805,7 @@ impl Console {
              FROM votes WHERE comparison_id = ? ORDER BY id",
         )
         .bind(c.info.id)
-        .fetch_all(self.store().pool())
+        .fetch_all(self.store.pool())
         .await
         .map_err(StoreError::from)?)
     }
@@ -939,7 +951,10 @@ impl Console {
             ));
         }
         let (ra, rb) = (c.run_of(q.a)?, c.run_of(q.b)?);
-        let (sa, sb) = (self.store().run(ra).await?, self.store().run(rb).await?);
+        let (sa, sb) = (
+            runs::storage::run(&mut *self.store.read().await?, ra).await?,
+            runs::storage::run(&mut *self.store.read().await?, rb).await?,
+        );
         let primary = sa
             .spec
             .scorers
@@ -977,7 +992,7 @@ impl Console {
             )
             .bind(ra)
             .bind(rb)
-            .fetch(self.store().pool());
+            .fetch(self.store.pool());
             while let Some((item, oa, ob, xa, xb)) =
                 rows.next().await.transpose().map_err(StoreError::from)?
             {
@@ -1059,7 +1074,7 @@ impl Console {
         )
         .bind(c.info.id)
         .bind(&rater)
-        .fetch_all(self.store().pool())
+        .fetch_all(self.store.pool())
         .await
         .map_err(StoreError::from)?
         .into_iter()
@@ -1118,7 +1133,7 @@ impl Console {
                     .bind(prepared.redact_for_storage(&reason))
                     .bind(None::<String>)
                     .bind(now_ms())
-                    .execute(self.store().pool())
+                    .execute(self.store.pool())
                     .await
                     .map_err(StoreError::from)?;
                 Ok(())

@@ -1,32 +1,23 @@
-//! MILC Console's core: the store, secrets, the OpenAI-compatible client and the engines built on
-//! them. No Tauri and no UI: the CLI and the desktop shell are thin layers over [`Console`].
+//! MILC Console's core: `Console`, the one façade every shell calls, over the store (`db`), the
+//! call log and one folder per domain, each with its SQL in `storage.rs` and its actions
+//! (`impl Console`) beside it. No Tauri and no UI: the shells are thin layers over [`Console`].
 
-pub mod alerts;
-pub mod client;
+pub mod calllog;
+pub mod chat;
 pub mod compare;
 pub mod console;
 pub mod datasets;
+pub mod db;
 pub mod endpoints;
-pub mod errors;
-pub mod history;
 pub mod prompts;
-pub mod ratelimit;
 pub mod redact;
-pub mod retry;
 pub mod runs;
-pub mod scoring;
-pub mod secrets;
-pub mod sse;
-pub mod stats;
-pub mod store;
-pub mod structured;
-pub mod tokens;
 pub mod usage;
-pub mod writer;
 
 pub use console::{default_db_path, default_log_dir, Console, SIMULATOR_ENDPOINT};
-pub use secrets::{SecretError, SecretString, Secrets};
-pub use store::{Store, StoreError};
+pub use db::{Store, StoreError};
+pub use milc_llm::{SecretError, SecretString, Secrets};
+pub use {milc_eval as eval, milc_llm as llm};
 
 use milc_api::{CallError, ErrorKind};
 
@@ -45,6 +36,15 @@ pub enum Error {
         call_id: Option<i64>,
         partial: String,
     },
+}
+
+impl From<milc_eval::Invalid> for Error {
+    fn from(e: milc_eval::Invalid) -> Self {
+        Self::Invalid {
+            field: e.field,
+            message: e.message,
+        }
+    }
 }
 
 impl Error {

@@ -1,8 +1,24 @@
 //! Dataset versions in the store: immutable, named by content, resolved by name or hash prefix.
 
 use milc_api::dataset::DatasetItem;
-use milc_core::datasets::parse_jsonl;
+use milc_api::dataset::{DatasetVersion, Imported};
+use milc_core::datasets::{parse_jsonl, storage};
 use milc_core::Store;
+
+async fn import(store: &Store, name: &str, items: &[DatasetItem], source: &str) -> Imported {
+    let mut tx = store.write().await.unwrap();
+    let imported = storage::import_dataset(&mut tx, name, items, source)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    imported
+}
+
+async fn version(store: &Store, reference: &str) -> Result<DatasetVersion, milc_core::StoreError> {
+    storage::dataset_version(&mut *store.read().await.unwrap(), reference)
+        .await
+        .map(|(_, v)| v)
+}
 
 #[tokio::test]
 async fn versions_are_immutable_and_resolve_by_name_or_hash_prefix() {
@@ -13,45 +29,33 @@ async fn versions_are_immutable_and_resolve_by_name_or_hash_prefix() {
         "{\"q\": \"a\", \"expected\": \"x\"}\n{\"q\": \"b\"}\n",
     )
     .unwrap();
-    let v1 = store.import_dataset("d", &items, "d.jsonl").await.unwrap();
+    let v1 = import(&store, "d", &items, "d.jsonl").await;
     assert!(v1.created);
     assert_eq!(v1.version.items, 2);
-    let again = store
-        .import_dataset("d", &items, "other.jsonl")
-        .await
-        .unwrap();
+    let again = import(&store, "d", &items, "other.jsonl").await;
     assert!(!again.created);
     assert_eq!(again.version.source, "d.jsonl", "the first import is kept");
 
     let changed = parse_jsonl("d.jsonl", "{\"q\": \"a\", \"expected\": \"y\"}\n").unwrap();
-    let v2 = store
-        .import_dataset("d", &changed, "d2.jsonl")
-        .await
-        .unwrap();
-    assert_eq!(
-        store.dataset_version("d").await.unwrap().1.hash,
-        v2.version.hash
-    );
+    let v2 = import(&store, "d", &changed, "d2.jsonl").await;
+    assert_eq!(version(&store, "d").await.unwrap().hash, v2.version.hash);
     let prefix = format!("d@{}", &v1.version.hash[..6]);
     assert_eq!(
-        store.dataset_version(&prefix).await.unwrap().1.hash,
+        version(&store, &prefix).await.unwrap().hash,
         v1.version.hash
     );
     assert!(
-        store.dataset_version("d@abc").await.is_err(),
+        version(&store, "d@abc").await.is_err(),
         "prefixes are 6+ characters"
     );
 
     // Importing the first content again makes it the current version of the name.
-    let back = store.import_dataset("d", &items, "d.jsonl").await.unwrap();
+    let back = import(&store, "d", &items, "d.jsonl").await;
     assert!(!back.created);
-    assert_eq!(
-        store.dataset_version("d").await.unwrap().1.hash,
-        v1.version.hash
-    );
+    assert_eq!(version(&store, "d").await.unwrap().hash, v1.version.hash);
 
     let e = sqlx::query("UPDATE dataset_items SET item_json = '{}'")
-        .execute(store.pool())
+        .execute(&mut *store.read().await.unwrap())
         .await
         .unwrap_err();
     assert!(e.to_string().contains("immutable"), "{e}");

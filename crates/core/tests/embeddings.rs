@@ -2,8 +2,8 @@
 //! order, the call logged and costed, cosine similarity 1 for the same text.
 
 use milc_api::CallSource;
-use milc_core::scoring::cosine;
 use milc_core::{Console, SIMULATOR_ENDPOINT};
+use milc_eval::scoring::cosine;
 
 #[tokio::test]
 async fn embeddings_come_back_in_order_and_the_call_is_logged() {

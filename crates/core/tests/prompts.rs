@@ -115,14 +115,14 @@ async fn versions_are_numbered_immutable_and_deduplicated() {
     );
 
     // The database itself refuses to change or drop a stored version.
-    let pool = c.store().pool();
+    let mut conn = c.store().read().await.unwrap();
     let update = sqlx::query("UPDATE prompt_versions SET note = 'rewritten' WHERE version = 1")
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .unwrap_err();
     assert!(update.to_string().contains("immutable"), "{update}");
     let delete = sqlx::query("DELETE FROM prompt_versions")
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .unwrap_err();
     assert!(delete.to_string().contains("immutable"), "{delete}");
@@ -379,12 +379,12 @@ async fn redaction_policies_decide_what_is_sent_and_what_is_stored() {
     assert_eq!(h.variables["customer"], "[EMAIL_1]");
 
     // Of the four calls, only the one under policy "off" left the address anywhere in the store.
-    let pool = c.store().pool();
+    let store = c.store();
     let like = format!("%{email}%");
     let count = async |sql: &str| -> i64 {
         sqlx::query_scalar(sql)
             .bind(&like)
-            .fetch_one(pool)
+            .fetch_one(&mut *store.read().await.unwrap())
             .await
             .unwrap()
     };

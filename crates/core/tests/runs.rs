@@ -43,10 +43,7 @@ async fn results_are_paged_sorted_and_filtered_by_the_store() {
         })
         .collect();
     let items = parse_jsonl("d.jsonl", &lines).unwrap();
-    c.store()
-        .import_dataset("d", &items, "d.jsonl")
-        .await
-        .unwrap();
+    c.import_items("d", &items, "d.jsonl").await.unwrap();
     let run = c
         .create_run(RunSpec {
             prompt: "qa".into(),
@@ -92,7 +89,7 @@ async fn results_are_paged_sorted_and_filtered_by_the_store() {
          FROM run_results r LEFT JOIN calls c ON c.id = r.call_id WHERE r.run_id = ?",
     )
     .bind(run.id)
-    .fetch_all(c.store().pool())
+    .fetch_all(&mut *c.store().read().await.unwrap())
     .await
     .unwrap();
     assert_eq!(links.len(), 60);
@@ -106,7 +103,7 @@ async fn results_are_paged_sorted_and_filtered_by_the_store() {
     assert_eq!(ids.len(), 60, "one call per result");
     let run_calls: i64 = sqlx::query_scalar("SELECT count(*) FROM calls WHERE source = ?")
         .bind(links[0].2)
-        .fetch_one(c.store().pool())
+        .fetch_one(&mut *c.store().read().await.unwrap())
         .await
         .unwrap();
     assert_eq!(run_calls, 60);
@@ -156,10 +153,7 @@ async fn an_item_without_a_reference_is_noted_not_stored_as_a_broken_score() {
         "{\"q\": \"a\", \"expected\": \"x\"}\n{\"q\": \"b\"}\n",
     )
     .unwrap();
-    c.store()
-        .import_dataset("d", &items, "d.jsonl")
-        .await
-        .unwrap();
+    c.import_items("d", &items, "d.jsonl").await.unwrap();
     let run = c
         .create_run(RunSpec {
             prompt: "qa".into(),

@@ -3,9 +3,9 @@
 use milc_api::prompt::PromptPin;
 use milc_api::usage::{AlertKind, AlertSettings, Dim, UsageQuery};
 use milc_api::{Call, CallSource, EndpointSpec, Outcome, Prices, Usage, UsageSource};
-use milc_core::store::now_ms;
-use milc_core::usage::{DAY_MS, HOUR_MS};
-use milc_core::Store;
+use milc_core::calllog::rollups::{DAY_MS, HOUR_MS};
+use milc_core::db::now_ms;
+use milc_core::Console;
 
 fn prices(input: &str, cached: Option<&str>, output: &str) -> Prices {
     Prices {
@@ -46,16 +46,16 @@ fn call(endpoint: i64, at_ms: i64, u: Option<Usage>, cost: i64, outcome: Outcome
     }
 }
 
-async fn store() -> (tempfile::TempDir, Store) {
+async fn store() -> (tempfile::TempDir, Console) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("milc.db")).await.unwrap();
-    (dir, store)
+    let console = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    (dir, console)
 }
 
-async fn endpoint(store: &Store, name: &str, p: Prices) -> i64 {
+async fn endpoint(store: &Console, name: &str, p: Prices) -> i64 {
     let mut spec = EndpointSpec::new(name, "http://127.0.0.1:9/v1", "m");
     spec.prices = p;
-    store.insert_endpoint(&spec).await.unwrap().id
+    store.add_endpoint(spec, None).await.unwrap().id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +67,7 @@ async fn rollups_equal_a_rebuild_from_the_log_after_random_inserts_and_a_price_c
     // Two thousand calls from 16 tasks at once, over three days, of every kind.
     let mut tasks = Vec::new();
     for t in 0..16u64 {
-        let store = store.clone();
+        let log = store.call_log().clone();
         tasks.push(tokio::spawn(async move {
             let mut x = t.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
             for _ in 0..125 {
@@ -102,18 +102,22 @@ async fn rollups_equal_a_rebuild_from_the_log_after_random_inserts_and_a_price_c
                     prompt: "p".into(),
                     version: 1,
                 });
-                store.insert_call(&c).await.unwrap();
+                log.log(&c).await.unwrap();
             }
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let kept = store.rollups().await.unwrap();
-    store.rebuild_rollups(i64::MIN / 2).await.unwrap();
+    let kept = store.call_log().rollups().await.unwrap();
+    store
+        .call_log()
+        .rebuild_rollups(i64::MIN / 2)
+        .await
+        .unwrap();
     assert_eq!(
         kept,
-        store.rollups().await.unwrap(),
+        store.call_log().rollups().await.unwrap(),
         "rollups kept as written = rebuilt"
     );
     let total: i64 = kept.iter().filter(|r| !r.0).map(|r| r.5[0]).sum();
@@ -128,20 +132,24 @@ async fn rollups_equal_a_rebuild_from_the_log_after_random_inserts_and_a_price_c
         .set_price("a", from, &prices("1", None, "2"))
         .await
         .unwrap();
-    let r = store.recompute_costs(start, "test").await.unwrap();
+    let r = store.recompute_costs(start).await.unwrap();
     assert!(
         r.calls_changed > 0 && r.calls_checked >= r.calls_changed,
         "{r:?}"
     );
-    let kept = store.rollups().await.unwrap();
-    store.rebuild_rollups(i64::MIN / 2).await.unwrap();
+    let kept = store.call_log().rollups().await.unwrap();
+    store
+        .call_log()
+        .rebuild_rollups(i64::MIN / 2)
+        .await
+        .unwrap();
     assert_eq!(
         kept,
-        store.rollups().await.unwrap(),
+        store.call_log().rollups().await.unwrap(),
         "after the recomputation too"
     );
     let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM recomputations")
-        .fetch_one(store.pool())
+        .fetch_one(&mut *store.store().read().await.unwrap())
         .await
         .unwrap();
     assert_eq!(logged, 1);
@@ -152,7 +160,7 @@ async fn rollups_equal_a_rebuild_from_the_log_after_random_inserts_and_a_price_c
          FROM calls WHERE endpoint_id = ? AND prompt_tokens IS NOT NULL",
     )
     .bind(a)
-    .fetch_all(store.pool())
+    .fetch_all(&mut *store.store().read().await.unwrap())
     .await
     .unwrap();
     for (at, p, c, out, cost, price_id) in rows {
@@ -176,7 +184,7 @@ async fn rollups_equal_a_rebuild_from_the_log_after_random_inserts_and_a_price_c
         .unwrap();
     let (calls, cost): (i64, i64) =
         sqlx::query_as("SELECT count(*), coalesce(sum(cost_pico_usd), 0) FROM calls")
-            .fetch_one(store.pool())
+            .fetch_one(&mut *store.store().read().await.unwrap())
             .await
             .unwrap();
     assert_eq!(report.totals.calls as i64, calls);
@@ -210,17 +218,18 @@ async fn known_price_failures_elsewhere_are_right_here() {
     let e = endpoint(&store, "e", prices("1", None, "1")).await;
     let at = now_ms() - HOUR_MS;
     store
-        .insert_call(&call(e, at, Some(u), 1_300_000_000, Outcome::Ok))
+        .call_log()
+        .log(&call(e, at, Some(u), 1_300_000_000, Outcome::Ok))
         .await
         .unwrap();
     store
         .set_price("e", at - 1000, &prices("0", Some("0"), "0"))
         .await
         .unwrap();
-    let r = store.recompute_costs(at - DAY_MS, "test").await.unwrap();
+    let r = store.recompute_costs(at - DAY_MS).await.unwrap();
     assert_eq!((r.calls_changed, r.after.pico_usd), (1, 0));
     let cost: i64 = sqlx::query_scalar("SELECT cost_pico_usd FROM calls")
-        .fetch_one(store.pool())
+        .fetch_one(&mut *store.store().read().await.unwrap())
         .await
         .unwrap();
     assert_eq!(cost, 0);
@@ -244,7 +253,8 @@ async fn a_cost_spike_and_a_crossed_budget_each_fire_once_per_episode() {
     for d in 1..7 {
         for k in 0..5 {
             store
-                .insert_call(&call(
+                .call_log()
+                .log(&call(
                     e,
                     now - d * DAY_MS - k * HOUR_MS,
                     Some(u),
@@ -255,7 +265,7 @@ async fn a_cost_spike_and_a_crossed_budget_each_fire_once_per_episode() {
                 .unwrap();
         }
     }
-    store.alerts_handle().flush().await;
+    store.flush_alerts().await;
     assert!(
         store.alerts(10).await.unwrap().is_empty(),
         "nothing unusual yet"
@@ -263,11 +273,12 @@ async fn a_cost_spike_and_a_crossed_budget_each_fire_once_per_episode() {
     // The spike: five times the cost per token, ten calls.
     for _ in 0..10 {
         store
-            .insert_call(&call(e, now, Some(u), 5_000 * 1_000_000, Outcome::Ok))
+            .call_log()
+            .log(&call(e, now, Some(u), 5_000 * 1_000_000, Outcome::Ok))
             .await
             .unwrap();
     }
-    store.alerts_handle().flush().await;
+    store.flush_alerts().await;
     let alerts = store.alerts(10).await.unwrap();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].kind, AlertKind::CostSpike);
@@ -278,30 +289,32 @@ async fn a_cost_spike_and_a_crossed_budget_each_fire_once_per_episode() {
         alerts[0].message
     );
     // The spike goes on: still one alert.
-    let mut fired = store.alerts_handle().subscribe();
+    let mut fired = store.subscribe_alerts();
     for _ in 0..10 {
         store
-            .insert_call(&call(e, now, Some(u), 5_000 * 1_000_000, Outcome::Ok))
+            .call_log()
+            .log(&call(e, now, Some(u), 5_000 * 1_000_000, Outcome::Ok))
             .await
             .unwrap();
     }
-    store.alerts_handle().flush().await;
+    store.flush_alerts().await;
     assert_eq!(store.alerts(10).await.unwrap().len(), 1);
     assert!(fired.try_recv().is_err(), "no second notification");
 
     // A daily budget of $0.10 for this endpoint, crossed by what was spent today: one alert,
     // however many calls follow.
     store
-        .set_budget(Some("prod"), Some(100_000_000_000), None)
+        .set_budget(Some("prod"), Some("0.10"), None)
         .await
         .unwrap();
-    store.alerts_handle().flush().await;
+    store.flush_alerts().await;
     for _ in 0..5 {
         store
-            .insert_call(&call(e, now, Some(u), 5_000 * 1_000_000, Outcome::Ok))
+            .call_log()
+            .log(&call(e, now, Some(u), 5_000 * 1_000_000, Outcome::Ok))
             .await
             .unwrap();
-        store.alerts_handle().flush().await;
+        store.flush_alerts().await;
     }
     let alerts = store.alerts(10).await.unwrap();
     let budget: Vec<_> = alerts
@@ -316,7 +329,7 @@ async fn a_cost_spike_and_a_crossed_budget_each_fire_once_per_episode() {
     );
     let got = fired.try_recv().unwrap();
     assert_eq!(got.kind, AlertKind::BudgetDaily, "notified once");
-    assert!(store.ack_alert(budget[0].id).await.unwrap());
+    store.ack_alert(budget[0].id).await.unwrap();
     assert!(store
         .alerts(10)
         .await

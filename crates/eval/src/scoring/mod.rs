@@ -1,6 +1,6 @@
 //! Reference-exact scorers: ROUGE as Google's `rouge-score`, BLEU as sacrebleu (see
 //! ../shared/METRICS.md). Each is checked against vectors computed by the reference packages
-//! themselves (`crates/core/tests/data/score_vectors.jsonl`, with its generator).
+//! themselves (`crates/eval/tests/data/score_vectors.jsonl`, with its generator).
 
 pub mod bleu;
 pub mod porter;
@@ -9,7 +9,7 @@ pub mod rouge;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::Error;
+use crate::Invalid;
 use rouge::RougeType;
 
 /// A metric `milc score` and the run engine compute per item.
@@ -21,11 +21,11 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub fn parse(s: &str) -> Result<Self, Error> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         match s.trim() {
             "bleu" => Ok(Self::Bleu),
             other => RougeType::parse(other).map(Self::Rouge).ok_or_else(|| {
-                Error::invalid(
+                Invalid::new(
                     "metrics",
                     format!(
                         "'{other}' is not a metric: use rouge1, rouge2, rougeL, rougeLsum or bleu"
@@ -36,7 +36,7 @@ impl Metric {
     }
 
     /// A comma-separated list, as `--metrics` takes it.
-    pub fn parse_list(s: &str) -> Result<Vec<Self>, Error> {
+    pub fn parse_list(s: &str) -> Result<Vec<Self>, Invalid> {
         s.split(',')
             .filter(|m| !m.trim().is_empty())
             .map(Self::parse)
@@ -94,9 +94,9 @@ pub fn score_pair(metrics: &[Metric], pair: &Pair, stem: bool) -> Map<String, Va
 }
 
 /// Reads one JSON line of `milc score`'s input; an error names the line and what is wrong.
-pub fn parse_pair(line_no: usize, line: &str) -> Result<Pair, Error> {
+pub fn parse_pair(line_no: usize, line: &str) -> Result<Pair, Invalid> {
     serde_json::from_str(line).map_err(|e| {
-        Error::invalid(
+        Invalid::new(
             format!("line {line_no}, column {}", e.column()),
             e.to_string(),
         )
@@ -138,11 +138,11 @@ pub enum ItemScorer {
 }
 
 impl ItemScorer {
-    pub fn parse(name: &str, arg: Option<&str>) -> Result<Self, Error> {
+    pub fn parse(name: &str, arg: Option<&str>) -> Result<Self, Invalid> {
         let field = format!("scorers.{name}");
         let need = |what: &str| {
             arg.map(str::to_owned)
-                .ok_or_else(|| Error::invalid(&field, format!("needs {what}: {name}=…")))
+                .ok_or_else(|| Invalid::new(&field, format!("needs {what}: {name}=…")))
         };
         if arg.is_some()
             && !matches!(
@@ -156,7 +156,7 @@ impl ItemScorer {
                     | "similarity"
             )
         {
-            return Err(Error::invalid(&field, "takes no argument"));
+            return Err(Invalid::new(&field, "takes no argument"));
         }
         Ok(match name {
             "exact" => Self::Exact,
@@ -164,13 +164,13 @@ impl ItemScorer {
             "not_contains" => Self::NotContains(need("a text")?),
             "regex" => Self::Regex(
                 regex::Regex::new(&need("a pattern")?)
-                    .map_err(|e| Error::invalid(&field, format!("not a valid pattern: {e}")))?,
+                    .map_err(|e| Invalid::new(&field, format!("not a valid pattern: {e}")))?,
             ),
             "json_schema" => {
                 let schema: Value = serde_json::from_str(&need("a JSON Schema")?)
-                    .map_err(|e| Error::invalid(&field, format!("the schema is not JSON: {e}")))?;
+                    .map_err(|e| Invalid::new(&field, format!("the schema is not JSON: {e}")))?;
                 Self::JsonSchema(Box::new(
-                    crate::structured::compile(&schema).map_err(|e| Error::invalid(&field, e))?,
+                    milc_llm::structured::compile(&schema).map_err(|e| Invalid::new(&field, e))?,
                 ))
             }
             "length" => {
@@ -185,7 +185,7 @@ impl ItemScorer {
                     (lo <= hi).then_some((lo, hi))
                 });
                 let (lo, hi) = parsed.ok_or_else(|| {
-                    Error::invalid(
+                    Invalid::new(
                         &field,
                         format!("'{bounds}' is not MIN..MAX (either may be left out)"),
                     )
@@ -199,7 +199,7 @@ impl ItemScorer {
                     .rsplit_once('@')
                     .filter(|(p, e)| !p.is_empty() && !e.is_empty())
                     .ok_or_else(|| {
-                        Error::invalid(&field, format!("'{spec}' is not PROMPT@ENDPOINT"))
+                        Invalid::new(&field, format!("'{spec}' is not PROMPT@ENDPOINT"))
                     })?;
                 Self::Judge {
                     prompt: prompt.to_owned(),
@@ -212,7 +212,7 @@ impl ItemScorer {
                 endpoint: need("an embeddings endpoint")?,
             },
             other => Self::Text(Metric::parse(other).map_err(|_| {
-                Error::invalid(
+                Invalid::new(
                     "scorers",
                     format!(
                         "'{other}' is not a scorer: use rouge1, rouge2, rougeL, rougeLsum, bleu, \

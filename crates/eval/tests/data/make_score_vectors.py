@@ -1,7 +1,7 @@
 """Reference scores for milc's ROUGE and BLEU, computed by the reference implementations.
 
     python3 -m venv /tmp/refenv && /tmp/refenv/bin/pip install rouge-score sacrebleu nltk
-    /tmp/refenv/bin/python crates/core/tests/data/make_score_vectors.py > crates/core/tests/data/score_vectors.jsonl
+    /tmp/refenv/bin/python crates/eval/tests/data/make_score_vectors.py > crates/eval/tests/data/score_vectors.jsonl
 
 Each line: {"prediction", "references", "stem", "rouge": {type: [P, R, F]}, "bleu": sentence BLEU}.
 ROUGE against several references is rouge-score's score_multi (best F); BLEU is

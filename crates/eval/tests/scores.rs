@@ -1,8 +1,8 @@
 //! ROUGE and BLEU against scores computed by `rouge-score` and sacrebleu themselves
 //! (tests/data/score_vectors.jsonl; tests/data/make_score_vectors.py regenerates it).
 
-use milc_core::scoring::rouge::{score_multi, RougeType};
-use milc_core::scoring::{bleu, Metric};
+use milc_eval::scoring::rouge::{score_multi, RougeType};
+use milc_eval::scoring::{bleu, Metric};
 use serde_json::Value;
 
 #[test]

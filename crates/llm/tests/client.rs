@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use milc_api::{ChatRequest, ErrorKind, Message, Params, Role, UsageSource};
-use milc_core::client::{Client, Exchange, Target};
-use milc_core::SecretString;
+use milc_llm::client::{Client, Exchange, Target};
+use milc_llm::SecretString;
 use milc_sim::{Fault, SimConfig, SimHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -252,7 +252,7 @@ async fn a_missing_usage_chunk_is_estimated_and_flagged() {
     let content: u64 = req
         .messages
         .iter()
-        .map(|m| milc_core::tokens::text_tokens("milc-sim", &m.content) + 3)
+        .map(|m| milc_llm::tokens::text_tokens("milc-sim", &m.content) + 3)
         .sum();
     assert_eq!(u.prompt_tokens, content + 3);
 
@@ -262,7 +262,7 @@ async fn a_missing_usage_chunk_is_estimated_and_flagged() {
     assert_eq!(u.source, UsageSource::Estimated);
     assert_eq!(
         u.completion_tokens,
-        milc_core::tokens::text_tokens("milc-sim", &ex.output)
+        milc_llm::tokens::text_tokens("milc-sim", &ex.output)
     );
 }
 

@@ -1,4 +1,8 @@
-//! Checking an endpoint as a user typed it, naming the field that is wrong.
+//! Endpoints: checking one as a user typed it (naming the field that is wrong), its table and
+//! its actions.
+
+mod actions;
+pub mod storage;
 
 use milc_api::EndpointSpec;
 use reqwest::header::{HeaderName, HeaderValue};

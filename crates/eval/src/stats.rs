@@ -354,7 +354,7 @@ pub fn fleiss_kappa(counts: &[Vec<u64>]) -> Option<f64> {
 }
 
 /// The `q`-th quantile of sorted values with linear interpolation (numpy's default).
-pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -366,7 +366,7 @@ pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// SplitMix64 (Steele, Lea, Flood 2014): the same seed gives the same stream on every platform
 /// and version, and one draw is a few instructions — a bootstrap over 2,000 items draws 2 million
 /// indices per score, where a cryptographic generator cost tens of milliseconds.
-pub(crate) struct SplitMix64(pub u64);
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
     pub fn next(&mut self) -> u64 {

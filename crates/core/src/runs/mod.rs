@@ -5,26 +5,27 @@
 //! impossible. An adaptive limiter halves the concurrency when the endpoint rate-limits (and
 //! sends the item again after a pause) and grows it back one step per window of successes.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::TryStreamExt;
 use milc_api::dataset::DatasetItem;
 use milc_api::prompt::{PromptPin, PromptVersion};
 use milc_api::run::{
-    Interval, ItemDelta, ItemResult, Percentiles, ResultFilter, ResultSort, ResultsPage,
-    ResultsQuery, RunComparison, RunInfo, RunProgress, RunSpec, RunStatus, RunSummary,
-    COMPARE_ITEMS,
+    Interval, ItemDelta, ItemResult, Percentiles, ResultsPage, ResultsQuery, RunComparison,
+    RunInfo, RunProgress, RunSpec, RunStatus, RunSummary, COMPARE_ITEMS,
 };
 use milc_api::{CallSource, ChatRequest, Cost, ErrorKind, UsageSource};
 use tokio_util::sync::CancellationToken;
 
-use crate::scoring::ItemScorer;
-use crate::stats::{quantile, SplitMix64};
-use crate::store::{now_ms, Result as StoreResult, Store, StoreError};
-use crate::{Console, Error};
+use crate::calllog::Row;
+use crate::db::{Result as StoreResult, Store, StoreError};
+use crate::{datasets, prompts, Console, Error};
+use milc_eval::scoring::ItemScorer;
+use milc_eval::stats::{quantile, SplitMix64};
+
+pub mod storage;
 
 /// How many times a rate-limited item is sent again by the engine (on top of the client's own
 /// retries) before it is recorded as failed.
@@ -94,38 +95,27 @@ impl Console {
             match scorer {
                 ItemScorer::Judge { prompt, endpoint } => {
                     self.resolve_prompt(&prompt).await?;
-                    self.store().endpoint_by_name(&endpoint).await?;
+                    self.endpoint(&endpoint).await?;
                 }
                 ItemScorer::Similarity { endpoint } => {
-                    self.store().endpoint_by_name(&endpoint).await?;
+                    self.endpoint(&endpoint).await?;
                 }
                 _ => {}
             }
         }
-        self.store().endpoint_by_name(&spec.endpoint).await?;
+        self.endpoint(&spec.endpoint).await?;
         let version = self.resolve_prompt(&spec.prompt).await?;
         merged_params(&version, &spec)
             .check()
             .map_err(|(field, allowed)| Error::invalid(format!("params.{field}"), allowed))?;
-        let (dataset_version_id, _) = self.store().dataset_version(&spec.dataset).await?;
-        let version_id = self
-            .store()
-            .version_id(&version.prompt, version.version)
+        let mut c = self.store.read().await?;
+        let (dataset_version_id, _) =
+            datasets::storage::dataset_version(&mut c, &spec.dataset).await?;
+        let version_id = prompts::storage::version_id(&mut c, &version.prompt, version.version)
             .await?
             .ok_or_else(|| StoreError::NoSuchPrompt(spec.prompt.clone()))?;
-        let id = sqlx::query(
-            "INSERT INTO runs (prompt_version_id, dataset_version_id, spec_json, status, created_ms)
-             VALUES (?, ?, ?, 'running', ?)",
-        )
-        .bind(version_id)
-        .bind(dataset_version_id)
-        .bind(serde_json::to_string(&spec).expect("a spec serializes"))
-        .bind(now_ms())
-        .execute(self.store().pool())
-        .await
-        .map_err(StoreError::from)?
-        .last_insert_rowid();
-        Ok(self.store().run(id).await?)
+        let id = storage::insert_run(&mut c, version_id, dataset_version_id, &spec).await?;
+        Ok(storage::run(&mut c, id).await?)
     }
 
     /// Runs (or resumes) run `id` until every item has a result or `cancel` fires; reports
@@ -137,32 +127,29 @@ impl Console {
         on_progress: &(dyn Fn(&RunProgress) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<RunSummary, Error> {
-        let info = self.store().run(id).await?;
+        let info = storage::run(&mut *self.store.read().await?, id).await?;
         let spec = &info.spec;
         let scorers = parse_scorers(spec)?;
-        let version = self
-            .store()
-            .resolve(&milc_api::prompt::PromptRef {
+        let version = prompts::storage::resolve(
+            &mut *self.store.read().await?,
+            &milc_api::prompt::PromptRef {
                 name: info.prompt.prompt.clone(),
                 pick: milc_api::prompt::Pick::Version(info.prompt.version),
-            })
-            .await?;
+            },
+        )
+        .await?;
         let params = merged_params(&version, spec);
         // Items are read in chunks as they are sent: memory does not grow with the dataset.
         let count = info.total / u64::from(spec.repeat);
-        let version_id: i64 =
-            sqlx::query_scalar("SELECT dataset_version_id FROM runs WHERE id = ?")
-                .bind(id)
-                .fetch_one(self.store().pool())
-                .await
-                .map_err(StoreError::from)?;
+        let mut c = self.store.read().await?;
+        let version_id = storage::dataset_version_id(&mut c, id).await?;
         let cache = &ItemCache::new(version_id);
-        let done = self.store().run_done(id).await?;
+        let done = storage::run_done(&mut c, id).await?;
         let queue: VecDeque<(u64, u32, u32)> = (0..count)
             .flat_map(|i| (0..spec.repeat).map(move |r| (i, r, 0)))
             .filter(|(i, r, _)| !done.contains(&(*i, *r)))
             .collect();
-        self.store().set_run_status(id, RunStatus::Running).await?;
+        storage::set_run_status(&mut c, id, RunStatus::Running).await?;
 
         let max = spec.concurrency as usize;
         let state = Shared {
@@ -172,7 +159,7 @@ impl Console {
             in_flight: AtomicUsize::new(0),
             streak: AtomicUsize::new(0),
             done: AtomicU64::new(info.done),
-            errors: AtomicU64::new(self.store().run_errors(id).await?),
+            errors: AtomicU64::new(storage::run_errors(&mut c, id).await?),
             cost_pico: AtomicI64::new(0),
             started: Instant::now(),
             done_at_start: info.done,
@@ -221,7 +208,7 @@ impl Console {
             for note in result.notes.values_mut() {
                 *note = prepared.redact_for_storage(note);
             }
-            self.store().insert_result(id, &result).await?;
+            self.insert_result(id, &result).await?;
             if result.error.is_some() {
                 state.errors.fetch_add(1, Ordering::Relaxed);
             } else if state.streak.fetch_add(1, Ordering::Relaxed) + 1
@@ -281,7 +268,7 @@ impl Console {
                     // Released on every path, errors included, or the other workers would wait
                     // for it forever.
                     let _flight = InFlight(state);
-                    let item = match cache.get(self.store(), idx).await {
+                    let item = match cache.get(&self.store, idx).await {
                         Ok(item) => item,
                         Err(e) => {
                             // Keep what was answered and scored before giving up.
@@ -361,21 +348,25 @@ impl Console {
         for r in results {
             r?;
         }
-        let finished = self.store().run_done(id).await?.len() as u64 == total;
+        let mut c = self.store.read().await?;
+        let finished = storage::run_done(&mut c, id).await?.len() as u64 == total;
         if finished {
-            self.store().set_run_status(id, RunStatus::Finished).await?;
+            storage::set_run_status(&mut c, id, RunStatus::Finished).await?;
         } else if cancel.is_cancelled() {
-            self.store()
-                .set_run_status(id, RunStatus::Cancelled)
-                .await?;
+            storage::set_run_status(&mut c, id, RunStatus::Cancelled).await?;
         }
+        drop(c);
         self.run_summary(id).await
     }
 
     /// Compares two runs over the same dataset version item by item: per-item score deltas
     /// (regressions first), and mean deltas with paired bootstrap intervals.
     pub async fn compare_runs(&self, a: i64, b: i64) -> Result<RunComparison, Error> {
-        let (ra, rb) = (self.store().run(a).await?, self.store().run(b).await?);
+        let mut c = self.store.read().await?;
+        let (ra, rb) = (
+            storage::run(&mut c, a).await?,
+            storage::run(&mut c, b).await?,
+        );
         if ra.dataset_hash != rb.dataset_hash || ra.spec.repeat != rb.spec.repeat {
             return Err(Error::invalid(
                 "runs",
@@ -389,17 +380,6 @@ impl Console {
         // The items both runs answered, paired by the store and read as they stream; only the
         // scores are kept (never the outputs), so memory stays small as runs grow.
         let metrics = common_metrics(&ra, &rb);
-        let pool = self.store().pool();
-        let mut rows = sqlx::query_as::<_, (i64, i64, Option<String>, Option<String>)>(
-            "SELECT x.item_idx, x.rep, json_extract(x.result_json, '$.scores'),
-                 json_extract(y.result_json, '$.scores')
-             FROM run_results x JOIN run_results y
-                 ON y.run_id = ? AND y.item_idx = x.item_idx AND y.rep = x.rep AND y.failed = 0
-             WHERE x.run_id = ? AND x.failed = 0 ORDER BY x.item_idx, x.rep",
-        )
-        .bind(b)
-        .bind(a)
-        .fetch(pool);
         let scores = |json: Option<String>| -> Result<BTreeMap<String, f64>, Error> {
             match json {
                 None => Ok(BTreeMap::new()),
@@ -408,7 +388,7 @@ impl Console {
             }
         };
         let mut pairs = Vec::new();
-        while let Some((item, rep, sa, sb)) = rows.try_next().await.map_err(StoreError::from)? {
+        storage::for_each_pair(&mut c, a, b, |item, rep, sa, sb| {
             let (sa, sb) = (scores(sa)?, scores(sb)?);
             pairs.push(ItemDelta {
                 item: item as u64,
@@ -420,39 +400,20 @@ impl Console {
                 a_output: String::new(),
                 b_output: String::new(),
             });
-        }
-        drop(rows);
-        let (answered_a, answered_b): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 0),
-                    (SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 0)",
-        )
-        .bind(a)
-        .bind(b)
-        .fetch_one(pool)
-        .await
-        .map_err(StoreError::from)?;
+            Ok(())
+        })
+        .await?;
+        let (answered_a, answered_b) = storage::answered(&mut c, a, b).await?;
         let unpaired = (answered_a + answered_b) as u64 - 2 * pairs.len() as u64;
-        let mut c = rank(ra, rb, metrics, pairs, unpaired);
+        let mut cmp = rank(ra, rb, metrics, pairs, unpaired);
         // Outputs only for the items shown.
         for (run, b_side) in [(a, false), (b, true)] {
-            let wanted: Vec<String> = c.items.iter().map(|d| d.item.to_string()).collect();
+            let wanted: Vec<u64> = cmp.items.iter().map(|d| d.item).collect();
             if wanted.is_empty() {
                 break;
             }
-            let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(&format!(
-                "SELECT item_idx, rep, json_extract(result_json, '$.output') FROM run_results
-                 WHERE run_id = ? AND item_idx IN ({})",
-                wanted.join(", ")
-            ))
-            .bind(run)
-            .fetch_all(self.store().pool())
-            .await
-            .map_err(StoreError::from)?;
-            let outputs: BTreeMap<(u64, u32), String> = rows
-                .into_iter()
-                .map(|(i, r, o)| ((i as u64, r as u32), o.unwrap_or_default()))
-                .collect();
-            for d in &mut c.items {
+            let outputs = storage::outputs(&mut c, run, &wanted).await?;
+            for d in &mut cmp.items {
                 if let Some(o) = outputs.get(&(d.item, d.rep)) {
                     *(if b_side {
                         &mut d.b_output
@@ -462,20 +423,12 @@ impl Console {
                 }
             }
         }
-        Ok(c)
+        Ok(cmp)
     }
 
     /// Item `idx` of a run's dataset version (to show an output beside its reference).
     pub async fn run_item(&self, id: i64, idx: u64) -> Result<DatasetItem, Error> {
-        let json: Option<String> = sqlx::query_scalar(
-            "SELECT i.item_json FROM dataset_items i JOIN runs r ON r.dataset_version_id = i.version_id
-             WHERE r.id = ? AND i.idx = ?",
-        )
-        .bind(id)
-        .bind(idx as i64)
-        .fetch_optional(self.store().pool())
-        .await
-        .map_err(StoreError::from)?;
+        let json = storage::run_item_json(&mut *self.store.read().await?, id, idx).await?;
         let json =
             json.ok_or_else(|| Error::invalid("item", format!("run {id} has no item {idx}")))?;
         Ok(serde_json::from_str(&json)
@@ -483,72 +436,43 @@ impl Console {
     }
 
     pub async fn runs(&self) -> Result<Vec<RunInfo>, Error> {
-        Ok(self.store().runs().await?)
+        Ok(storage::runs(&mut *self.store.read().await?).await?)
     }
 
     /// Aggregates: mean of each score with a bootstrap 95 % interval (1000 resamples, seeded),
     /// pass rate, latency and TTFT percentiles, tokens, cost, errors by kind.
     pub async fn run_summary(&self, id: i64) -> Result<RunSummary, Error> {
-        let mut tally = Tally::new(self.store().run(id).await?);
-        let mut rows =
-            sqlx::query_scalar::<_, String>("SELECT result_json FROM run_results WHERE run_id = ?")
-                .bind(id)
-                .fetch(self.store().pool());
-        while let Some(json) = rows.try_next().await.map_err(StoreError::from)? {
-            let r: ItemResult = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("run result: {e}")))?;
-            tally.add(&r);
-        }
+        let mut c = self.store.read().await?;
+        let mut tally = Tally::new(storage::run(&mut c, id).await?);
+        storage::for_each_result(&mut c, id, |r| tally.add(&r)).await?;
         Ok(tally.finish())
     }
 
     /// One page of a run's results, filtered and sorted in the store.
     pub async fn run_results_page(&self, id: i64, q: &ResultsQuery) -> Result<ResultsPage, Error> {
-        self.store().run(id).await?;
-        let filter = match q.filter {
-            ResultFilter::All => "",
-            ResultFilter::Passed => " AND passed = 1",
-            ResultFilter::Failed => " AND passed = 0",
-            ResultFilter::Errors => " AND failed = 1",
-        };
-        let order = match &q.sort {
-            ResultSort::Item => "item_idx, rep".to_owned(),
-            ResultSort::Latency => "latency_ms".to_owned(),
-            // The score's name is bound, not spliced: any text is safe here.
-            ResultSort::Score(_) => "json_extract(result_json, '$.scores.' || ?)".to_owned(),
-        };
-        let dir = if q.descending { "DESC" } else { "ASC" };
-        let total: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM run_results WHERE run_id = ?{filter}"
-        ))
-        .bind(id)
-        .fetch_one(self.store().pool())
-        .await
-        .map_err(StoreError::from)?;
-        let sql = format!(
-            "SELECT result_json FROM run_results WHERE run_id = ?{filter}
-             ORDER BY {order} {dir}, item_idx, rep LIMIT ? OFFSET ?"
-        );
-        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(id);
-        if let ResultSort::Score(name) = &q.sort {
-            query = query.bind(format!("\"{}\"", name.replace('"', "")));
-        }
-        let rows = query
-            .bind(q.limit.min(1000) as i64)
-            .bind(q.offset as i64)
-            .fetch_all(self.store().pool())
-            .await
-            .map_err(StoreError::from)?;
-        let results = rows
-            .iter()
-            .map(|j| {
-                serde_json::from_str(j).map_err(|e| StoreError::Corrupt(format!("run result: {e}")))
+        let mut c = self.store.read().await?;
+        storage::run(&mut c, id).await?;
+        Ok(storage::results_page(&mut c, id, q).await?)
+    }
+}
+
+impl Console {
+    /// Commits one result (grouped with other waiting rows by the call log's writer); a second
+    /// result for the same item and repetition is ignored.
+    async fn insert_result(&self, run_id: i64, r: &ItemResult) -> StoreResult<()> {
+        self.log
+            .write(Row::RunResult {
+                run_id,
+                item: r.item,
+                rep: r.rep,
+                call_id: r.call_id,
+                failed: r.error.is_some(),
+                passed: r.passed,
+                latency_ms: r.latency_ms,
+                json: serde_json::to_string(r).expect("a result serializes"),
             })
-            .collect::<Result<_, _>>()?;
-        Ok(ResultsPage {
-            total: total as u64,
-            results,
-        })
+            .await?;
+        Ok(())
     }
 }
 
@@ -556,7 +480,7 @@ impl Console {
 struct Judge {
     name: String,
     rubric: PromptVersion,
-    prepared: crate::console::Prepared,
+    prepared: crate::chat::Prepared,
     threshold: Option<f64>,
 }
 
@@ -598,7 +522,7 @@ impl Console {
             .chat_prepared(&j.prepared, &req, CallSource::Run, &mut |_| {}, cancel)
             .await
         {
-            Ok(r) => crate::scoring::parse_judgement(&r.output)
+            Ok(r) => milc_eval::scoring::parse_judgement(&r.output)
                 .ok_or_else(|| format!("no score in the judge's answer: {}", r.output)),
             Err(e) => Err(format!("the judge call failed: {e}")),
         };
@@ -624,7 +548,7 @@ impl Console {
     async fn similarity(
         &self,
         name: &str,
-        p: &crate::console::Prepared,
+        p: &crate::chat::Prepared,
         threshold: Option<f64>,
         item: &DatasetItem,
         result: &mut ItemResult,
@@ -642,7 +566,7 @@ impl Console {
             Ok(v) => {
                 let best = v[1..]
                     .iter()
-                    .map(|r| crate::scoring::cosine(&v[0], r))
+                    .map(|r| milc_eval::scoring::cosine(&v[0], r))
                     .fold(f64::MIN, f64::max);
                 result.scores.insert(name.to_owned(), best);
                 if let Some(t) = threshold {
@@ -716,9 +640,13 @@ impl ItemCache {
     }
 
     async fn load(&self, store: &Store, chunk: u64) -> StoreResult<Vec<DatasetItem>> {
-        store
-            .version_items(self.version_id, chunk * CHUNK, CHUNK)
-            .await
+        datasets::storage::version_items(
+            &mut *store.read().await?,
+            self.version_id,
+            chunk * CHUNK,
+            CHUNK,
+        )
+        .await
     }
 }
 
@@ -1094,125 +1022,6 @@ impl Tally {
 }
 
 // ---- the store ------------------------------------------------------------------------------
-
-const RUN_SELECT: &str = "SELECT r.id, r.spec_json, r.status, r.created_ms, r.finished_ms,
-        p.name AS prompt, pv.version, dv.hash AS dataset_hash, dv.items,
-        (SELECT count(*) FROM run_results x WHERE x.run_id = r.id) AS done
-     FROM runs r
-     JOIN prompt_versions pv ON pv.id = r.prompt_version_id
-     JOIN prompts p ON p.id = pv.prompt_id
-     JOIN dataset_versions dv ON dv.id = r.dataset_version_id";
-
-#[derive(sqlx::FromRow)]
-struct RunRow {
-    id: i64,
-    spec_json: String,
-    status: String,
-    created_ms: i64,
-    finished_ms: Option<i64>,
-    prompt: String,
-    version: i64,
-    dataset_hash: String,
-    items: i64,
-    done: i64,
-}
-
-impl RunRow {
-    fn into_info(self) -> StoreResult<RunInfo> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("run {}: {what}", self.id));
-        let spec: RunSpec = serde_json::from_str(&self.spec_json).map_err(|_| corrupt("spec"))?;
-        let status = match self.status.as_str() {
-            "running" => RunStatus::Running,
-            "finished" => RunStatus::Finished,
-            "cancelled" => RunStatus::Cancelled,
-            _ => return Err(corrupt("status")),
-        };
-        Ok(RunInfo {
-            id: self.id,
-            total: self.items as u64 * spec.repeat as u64,
-            spec,
-            prompt: PromptPin {
-                prompt: self.prompt,
-                version: self.version as u32,
-            },
-            dataset_hash: self.dataset_hash,
-            status,
-            created_ms: self.created_ms,
-            finished_ms: self.finished_ms,
-            done: self.done as u64,
-        })
-    }
-}
-
-impl Store {
-    pub async fn run(&self, id: i64) -> StoreResult<RunInfo> {
-        sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} WHERE r.id = ?"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NoSuchRun(id))?
-            .into_info()
-    }
-
-    pub async fn runs(&self) -> StoreResult<Vec<RunInfo>> {
-        sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} ORDER BY r.id DESC"))
-            .fetch_all(self.pool())
-            .await?
-            .into_iter()
-            .map(RunRow::into_info)
-            .collect()
-    }
-
-    async fn run_done(&self, id: i64) -> StoreResult<HashSet<(u64, u32)>> {
-        let rows: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT item_idx, rep FROM run_results WHERE run_id = ?")
-                .bind(id)
-                .fetch_all(self.pool())
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(i, r)| (i as u64, r as u32))
-            .collect())
-    }
-
-    async fn run_errors(&self, id: i64) -> StoreResult<u64> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 1")
-                .bind(id)
-                .fetch_one(self.pool())
-                .await?;
-        Ok(n as u64)
-    }
-
-    /// Commits one result (grouped with other waiting rows); a second result for the same item
-    /// and repetition is ignored.
-    async fn insert_result(&self, run_id: i64, r: &ItemResult) -> StoreResult<()> {
-        self.writer()
-            .write(crate::writer::Row::RunResult {
-                run_id,
-                item: r.item,
-                rep: r.rep,
-                call_id: r.call_id,
-                failed: r.error.is_some(),
-                passed: r.passed,
-                latency_ms: r.latency_ms,
-                json: serde_json::to_string(r).expect("a result serializes"),
-            })
-            .await?;
-        Ok(())
-    }
-
-    async fn set_run_status(&self, id: i64, status: RunStatus) -> StoreResult<()> {
-        let finished = (status != RunStatus::Running).then(now_ms);
-        sqlx::query("UPDATE runs SET status = ?, finished_ms = ? WHERE id = ?")
-            .bind(status.as_str())
-            .bind(finished)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-}
 
 #[cfg(test)]
 mod tests {

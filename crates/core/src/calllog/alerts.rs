@@ -7,13 +7,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use milc_api::usage::{Alert, AlertKind, AlertSettings, Budget};
+use milc_api::usage::{Alert, AlertKind};
 use milc_api::{Cost, UsageSource};
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::store::{now_ms, Result, Store, StoreError};
-use crate::usage::{hour_of, DAY_MS, HOUR_MS};
+use super::rollups::{day_of, hour_of, DAY_MS, HOUR_MS};
+use super::storage;
+use crate::db::{now_ms, Result, Store};
 
 /// Evaluations wait this long for more calls to come in, so a busy writer costs one evaluation
 /// per pause rather than one per batch.
@@ -32,10 +33,10 @@ pub struct Alerts {
 }
 
 impl Alerts {
-    pub(crate) fn start(pool: SqlitePool) -> Self {
+    pub(crate) fn start(store: Store) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let (fired, _) = broadcast::channel(64);
-        tokio::spawn(run(pool, rx, fired.clone()));
+        tokio::spawn(run(store, rx, fired.clone()));
         Self { tx, fired }
     }
 
@@ -58,11 +59,7 @@ impl Alerts {
     }
 }
 
-async fn run(
-    pool: SqlitePool,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
-    fired: broadcast::Sender<Alert>,
-) {
+async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, fired: broadcast::Sender<Alert>) {
     let mut pending: BTreeSet<i64> = BTreeSet::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     let mut deadline = tokio::time::Instant::now();
@@ -103,7 +100,11 @@ async fn run(
         if settled {
             if !pending.is_empty() {
                 let eps = std::mem::take(&mut pending);
-                match evaluate(&pool, &eps, now_ms()).await {
+                let evaluated = match store.read().await {
+                    Ok(mut c) => evaluate(&mut c, &eps, now_ms()).await,
+                    Err(e) => Err(e),
+                };
+                match evaluated {
                     Ok(new) => {
                         for a in new {
                             let _ = fired.send(a);
@@ -117,10 +118,6 @@ async fn run(
             }
         }
     }
-}
-
-fn day_of(ms: i64) -> i64 {
-    ms.div_euclid(DAY_MS) * DAY_MS
 }
 
 fn month_of(ms: i64) -> (i64, String) {
@@ -143,49 +140,6 @@ fn usd(pico: i64) -> String {
     .usd()
 }
 
-/// Sums over the hourly (or, `daily`, the daily) rollup rows of one endpoint (0 = all) in
-/// `[from, until)`: cost, tokens, calls, errors.
-async fn sums(
-    pool: &SqlitePool,
-    daily: bool,
-    endpoint: i64,
-    from: i64,
-    until: i64,
-) -> Result<(i64, i64, i64, i64)> {
-    let (table, column) = if daily {
-        ("usage_daily", "day_ms")
-    } else {
-        ("usage_hourly", "hour_ms")
-    };
-    let (cost, tokens, calls, errors): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
-        sqlx::query_as(&format!(
-            "SELECT sum(cost_pico), sum(prompt_tokens + completion_tokens), sum(calls), sum(errors)
-             FROM {table} WHERE {column} >= ? AND {column} < ? AND (? = 0 OR endpoint_id = ?)"
-        ))
-        .bind(from)
-        .bind(until)
-        .bind(endpoint)
-        .bind(endpoint)
-        .fetch_one(pool)
-        .await?;
-    Ok((
-        cost.unwrap_or(0),
-        tokens.unwrap_or(0),
-        calls.unwrap_or(0),
-        errors.unwrap_or(0),
-    ))
-}
-
-pub(crate) async fn settings(pool: &SqlitePool) -> Result<AlertSettings> {
-    let raw: Option<String> =
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'alert_settings'")
-            .fetch_optional(pool)
-            .await?;
-    Ok(raw
-        .and_then(|r| serde_json::from_str(&r).ok())
-        .unwrap_or_default())
-}
-
 /// One rule's reading for one endpoint (0 = all).
 struct Condition {
     key: String,
@@ -200,7 +154,7 @@ struct Condition {
 }
 
 /// A condition's episode: fire a new one, resolve the open one, or nothing.
-async fn episode(pool: &SqlitePool, c: Condition, now: i64) -> Result<Option<Alert>> {
+async fn episode(c: &mut SqliteConnection, cond: Condition, now: i64) -> Result<Option<Alert>> {
     let Condition {
         key,
         kind,
@@ -210,36 +164,16 @@ async fn episode(pool: &SqlitePool, c: Condition, now: i64) -> Result<Option<Ale
         threshold,
         per_period,
         message,
-    } = c;
-    let open: Option<i64> = if per_period {
-        sqlx::query_scalar("SELECT id FROM alerts WHERE key = ?")
-    } else {
-        sqlx::query_scalar("SELECT id FROM alerts WHERE key = ? AND resolved_ms IS NULL")
-    }
-    .bind(&key)
-    .fetch_optional(pool)
-    .await?;
-    match (on, open) {
+    } = cond;
+    match (on, storage::open_alert(c, &key, per_period).await?) {
         (true, None) => {
-            let id = sqlx::query(
-                "INSERT INTO alerts (key, kind, endpoint_id, message, value, threshold, fired_ms)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&key)
-            .bind(kind.as_str())
-            .bind((endpoint != 0).then_some(endpoint))
-            .bind(&message)
-            .bind(value)
-            .bind(threshold)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .last_insert_rowid();
-            let endpoint = endpoint_name(pool, endpoint).await?;
+            let id =
+                storage::insert_alert(c, &key, kind, endpoint, &message, (value, threshold), now)
+                    .await?;
             Ok(Some(Alert {
                 id,
                 kind,
-                endpoint,
+                endpoint: storage::endpoint_name(c, endpoint).await?,
                 message,
                 value,
                 threshold,
@@ -249,33 +183,20 @@ async fn episode(pool: &SqlitePool, c: Condition, now: i64) -> Result<Option<Ale
             }))
         }
         (false, Some(id)) if !per_period => {
-            sqlx::query("UPDATE alerts SET resolved_ms = ? WHERE id = ?")
-                .bind(now)
-                .bind(id)
-                .execute(pool)
-                .await?;
+            storage::resolve_alert(c, id, now).await?;
             Ok(None)
         }
         _ => Ok(None),
     }
 }
 
-async fn endpoint_name(pool: &SqlitePool, id: i64) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT name FROM endpoints WHERE id = ?")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
-    )
-}
-
 /// Evaluates every rule for `endpoints` (and the overall budget) at `now`; returns what fired.
 pub(crate) async fn evaluate(
-    pool: &SqlitePool,
+    c: &mut SqliteConnection,
     endpoints: &BTreeSet<i64>,
     now: i64,
 ) -> Result<Vec<Alert>> {
-    let s = settings(pool).await?;
+    let s = storage::alert_settings(c).await?;
     let mut fired = Vec::new();
     let (day, (month, month_name)) = (day_of(now), month_of(now));
     let day_name = chrono::DateTime::from_timestamp_millis(now)
@@ -286,23 +207,19 @@ pub(crate) async fn evaluate(
     let mut scopes: BTreeSet<i64> = endpoints.clone();
     scopes.insert(0);
     for &ep in &scopes {
-        let who = match endpoint_name(pool, ep).await? {
+        let who = match storage::endpoint_name(c, ep).await? {
             Some(n) => n,
             None if ep == 0 => "all endpoints".to_owned(),
             None => continue,
         };
-        let budget: Option<(Option<i64>, Option<i64>)> =
-            sqlx::query_as("SELECT daily_pico, monthly_pico FROM budgets WHERE endpoint_id = ?")
-                .bind(ep)
-                .fetch_optional(pool)
-                .await?;
+        let budget = storage::budget(c, ep).await?;
         if let Some((daily, monthly)) = budget {
             for (limit, from, kind, period) in [
                 (daily, day, AlertKind::BudgetDaily, &day_name),
                 (monthly, month, AlertKind::BudgetMonthly, &month_name),
             ] {
                 let Some(limit) = limit else { continue };
-                let (spent, ..) = sums(pool, true, ep, from, end).await?;
+                let (spent, ..) = storage::sums(c, true, ep, from, end).await?;
                 let key = format!("{}:{ep}:{period}", kind.as_str());
                 let what = if kind == AlertKind::BudgetDaily {
                     "daily"
@@ -323,7 +240,7 @@ pub(crate) async fn evaluate(
                         usd(limit)
                     ),
                 };
-                if let Some(a) = episode(pool, condition, now).await? {
+                if let Some(a) = episode(c, condition, now).await? {
                     fired.push(a);
                 }
             }
@@ -333,8 +250,10 @@ pub(crate) async fn evaluate(
         }
         // The last hour: this hour and the one before; the baseline: the 7 whole UTC days
         // before today.
-        let (cost, tokens, calls, errors) = sums(pool, false, ep, end - 2 * HOUR_MS, end).await?;
-        let (base_cost, base_tokens, ..) = sums(pool, true, ep, day - 7 * DAY_MS, day).await?;
+        let (cost, tokens, calls, errors) =
+            storage::sums(c, false, ep, end - 2 * HOUR_MS, end).await?;
+        let (base_cost, base_tokens, ..) =
+            storage::sums(c, true, ep, day - 7 * DAY_MS, day).await?;
         let per_k = |c: i64, t: i64| {
             if t == 0 {
                 0.0
@@ -359,7 +278,7 @@ pub(crate) async fn evaluate(
                 s.spike_factor
             ),
         };
-        if let Some(a) = episode(pool, condition, now).await? {
+        if let Some(a) = episode(c, condition, now).await? {
             fired.push(a);
         }
         let rate = if calls == 0 {
@@ -382,140 +301,9 @@ pub(crate) async fn evaluate(
                 s.error_rate * 100.0
             ),
         };
-        if let Some(a) = episode(pool, condition, now).await? {
+        if let Some(a) = episode(c, condition, now).await? {
             fired.push(a);
         }
     }
     Ok(fired)
-}
-
-#[derive(sqlx::FromRow)]
-struct AlertRow {
-    id: i64,
-    kind: String,
-    endpoint: Option<String>,
-    message: String,
-    value: f64,
-    threshold: f64,
-    fired_ms: i64,
-    resolved_ms: Option<i64>,
-    acked_ms: Option<i64>,
-}
-
-impl Store {
-    /// Alerts, newest first.
-    pub async fn alerts(&self, limit: u32) -> Result<Vec<Alert>> {
-        let rows: Vec<AlertRow> = sqlx::query_as(
-            "SELECT a.id, a.kind, e.name AS endpoint, a.message, a.value, a.threshold, a.fired_ms,
-                 a.resolved_ms, a.acked_ms
-             FROM alerts a LEFT JOIN endpoints e ON e.id = a.endpoint_id
-             ORDER BY a.id DESC LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(Alert {
-                    id: r.id,
-                    kind: AlertKind::parse(&r.kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("alert kind {}", r.kind)))?,
-                    endpoint: r.endpoint,
-                    message: r.message,
-                    value: r.value,
-                    threshold: r.threshold,
-                    fired_ms: r.fired_ms,
-                    resolved_ms: r.resolved_ms,
-                    acked_ms: r.acked_ms,
-                })
-            })
-            .collect()
-    }
-
-    /// Marks an alert seen; false when there is no such alert.
-    pub async fn ack_alert(&self, id: i64) -> Result<bool> {
-        Ok(
-            sqlx::query("UPDATE alerts SET acked_ms = coalesce(acked_ms, ?) WHERE id = ?")
-                .bind(now_ms())
-                .bind(id)
-                .execute(self.pool())
-                .await?
-                .rows_affected()
-                == 1,
-        )
-    }
-
-    pub async fn alert_settings(&self) -> Result<AlertSettings> {
-        settings(self.pool()).await
-    }
-
-    pub async fn set_alert_settings(&self, s: &AlertSettings) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO meta (key, value) VALUES ('alert_settings', ?)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(serde_json::to_string(s).expect("settings serialize"))
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Sets (or with both None, removes) the budget of `endpoint` (None: everything).
-    pub async fn set_budget(
-        &self,
-        endpoint: Option<&str>,
-        daily: Option<i64>,
-        monthly: Option<i64>,
-    ) -> Result<()> {
-        let id = match endpoint {
-            Some(name) => self.endpoint_by_name(name).await?.id,
-            None => 0,
-        };
-        if daily.is_none() && monthly.is_none() {
-            sqlx::query("DELETE FROM budgets WHERE endpoint_id = ?")
-                .bind(id)
-                .execute(self.pool())
-                .await?;
-        } else {
-            sqlx::query(
-                "INSERT INTO budgets (endpoint_id, daily_pico, monthly_pico, updated_ms)
-                 VALUES (?, ?, ?, ?)
-                 ON CONFLICT (endpoint_id) DO UPDATE SET daily_pico = excluded.daily_pico,
-                     monthly_pico = excluded.monthly_pico, updated_ms = excluded.updated_ms",
-            )
-            .bind(id)
-            .bind(daily)
-            .bind(monthly)
-            .bind(now_ms())
-            .execute(self.pool())
-            .await?;
-        }
-        // A new budget may already be crossed.
-        self.alerts_handle().touched(vec![id]);
-        self.alerts_handle().flush().await;
-        Ok(())
-    }
-
-    pub async fn budgets(&self) -> Result<Vec<Budget>> {
-        let rows: Vec<(Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT e.name, b.daily_pico, b.monthly_pico FROM budgets b
-             LEFT JOIN endpoints e ON e.id = b.endpoint_id ORDER BY b.endpoint_id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let cost = |p: Option<i64>| {
-            p.map(|pico_usd| Cost {
-                pico_usd,
-                source: UsageSource::Reported,
-            })
-        };
-        Ok(rows
-            .into_iter()
-            .map(|(endpoint, d, m)| Budget {
-                endpoint,
-                daily: cost(d),
-                monthly: cost(m),
-            })
-            .collect())
-    }
 }

@@ -2,22 +2,22 @@
 //! point at one version each with every move recorded; `NAME` / `NAME@N` / `NAME:LABEL`
 //! resolution; side-by-side diffs; prompt files (YAML or JSON); strict rendering.
 
-use std::collections::{BTreeMap, HashMap};
+mod actions;
+pub mod storage;
+
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use milc_api::prompt::{
-    check_name, Change, DiffRow, LabelMove, MessageDiff, NewVersion, Pick, PromptContent,
-    PromptDetail, PromptDiff, PromptRef, PromptSummary, PromptVersion, RedactionPolicy, Saved,
-    SettingChange,
+    check_name, Change, DiffRow, MessageDiff, PromptContent, PromptDiff, PromptVersion,
+    RedactionPolicy, SettingChange,
 };
 use milc_api::template::Template;
 use milc_api::{Message, Params};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::FromRow;
 
-use crate::store::{now_ms, Result as StoreResult, Store, StoreError};
 use crate::Error;
 
 /// Who is saving: the OS user, as the version's author (the login name from the environment,
@@ -84,7 +84,7 @@ pub fn check_content(c: &PromptContent) -> Result<(), Error> {
         .check()
         .map_err(|(field, allowed)| Error::invalid(format!("params.{field}"), allowed))?;
     if let Some(milc_api::ResponseFormat::JsonSchema { json_schema }) = &c.params.response_format {
-        crate::structured::compile(&json_schema.schema)
+        milc_llm::structured::compile(&json_schema.schema)
             .map_err(|e| Error::invalid("params.response_format.json_schema.schema", e))?;
     }
     if let Some(policy) = &c.redaction {
@@ -315,329 +315,6 @@ fn setting_changes(l: &PromptContent, r: &PromptContent) -> Vec<SettingChange> {
             right: b.get(k).cloned(),
         })
         .collect()
-}
-
-// ---- the store ------------------------------------------------------------------------------
-
-#[derive(FromRow)]
-struct VersionRow {
-    id: i64,
-    prompt_id: i64,
-    name: String,
-    version: i64,
-    content_json: String,
-    hash: String,
-    note: String,
-    author: String,
-    created_ms: i64,
-}
-
-const VERSION_SELECT: &str = "SELECT v.id, v.prompt_id, p.name, v.version, v.content_json,
-        v.hash, v.note, v.author, v.created_ms
-     FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id";
-
-impl VersionRow {
-    fn into_version(self, labels: Vec<String>) -> StoreResult<PromptVersion> {
-        let content = serde_json::from_str(&self.content_json).map_err(|e| {
-            StoreError::Corrupt(format!("prompt {}@{}: {e}", self.name, self.version))
-        })?;
-        Ok(PromptVersion {
-            prompt: self.name,
-            version: self.version as u32,
-            hash: self.hash,
-            note: self.note,
-            author: self.author,
-            created_ms: self.created_ms,
-            labels,
-            content,
-        })
-    }
-}
-
-impl Store {
-    async fn prompt_id(&self, name: &str) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT id FROM prompts WHERE name = ?")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?)
-    }
-
-    async fn labels_by_version(&self, prompt_id: i64) -> StoreResult<HashMap<i64, Vec<String>>> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT version_id, label FROM prompt_labels WHERE prompt_id = ? ORDER BY label",
-        )
-        .bind(prompt_id)
-        .fetch_all(self.pool())
-        .await?;
-        let mut out: HashMap<i64, Vec<String>> = HashMap::new();
-        for (v, l) in rows {
-            out.entry(v).or_default().push(l);
-        }
-        Ok(out)
-    }
-
-    async fn version_with_labels(&self, row: VersionRow) -> StoreResult<PromptVersion> {
-        let labels = self
-            .labels_by_version(row.prompt_id)
-            .await?
-            .remove(&row.id)
-            .unwrap_or_default();
-        row.into_version(labels)
-    }
-
-    /// Stores a new version, creating the prompt when `create` (which then must not exist yet).
-    /// Identical content (by hash) to any existing version of the prompt stores nothing and
-    /// returns that version with `created: false`.
-    pub async fn save_version(&self, nv: &NewVersion, create: bool) -> StoreResult<Saved> {
-        let hash = content_hash(&nv.content);
-        let content_json = serde_json::to_string(&nv.content).expect("prompt content serializes");
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM prompts WHERE name = ?")
-            .bind(&nv.prompt)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let prompt_id = match (existing, create) {
-            (Some(_), true) => return Err(StoreError::DuplicatePrompt(nv.prompt.clone())),
-            (None, false) => return Err(StoreError::NoSuchPrompt(nv.prompt.clone())),
-            (Some(id), false) => id,
-            (None, true) => {
-                sqlx::query("INSERT INTO prompts (name, description, created_ms) VALUES (?, ?, ?)")
-                    .bind(&nv.prompt)
-                    .bind(nv.description.as_deref().unwrap_or(""))
-                    .bind(now_ms())
-                    .execute(&mut *tx)
-                    .await?
-                    .last_insert_rowid()
-            }
-        };
-        let same: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM prompt_versions WHERE prompt_id = ? AND hash = ?",
-        )
-        .bind(prompt_id)
-        .bind(&hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let created = same.is_none();
-        let version = match same {
-            Some(v) => v,
-            None => {
-                let next: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(version), 0) + 1 FROM prompt_versions WHERE prompt_id = ?",
-                )
-                .bind(prompt_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO prompt_versions (prompt_id, version, content_json, hash, note,
-                         author, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(prompt_id)
-                .bind(next)
-                .bind(&content_json)
-                .bind(&hash)
-                .bind(&nv.note)
-                .bind(author())
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
-                next
-            }
-        };
-        tx.commit().await?;
-        let version = self
-            .resolve(&PromptRef {
-                name: nv.prompt.clone(),
-                pick: Pick::Version(version as u32),
-            })
-            .await?;
-        Ok(Saved { version, created })
-    }
-
-    /// The version a reference names.
-    pub async fn resolve(&self, r: &PromptRef) -> StoreResult<PromptVersion> {
-        let prompt_id = self
-            .prompt_id(&r.name)
-            .await?
-            .ok_or_else(|| StoreError::NoSuchPrompt(r.name.clone()))?;
-        let sql = match &r.pick {
-            Pick::Latest => {
-                format!("{VERSION_SELECT} WHERE v.prompt_id = ? ORDER BY v.version DESC LIMIT 1")
-            }
-            Pick::Version(_) => format!("{VERSION_SELECT} WHERE v.prompt_id = ? AND v.version = ?"),
-            Pick::Label(_) => format!(
-                "{VERSION_SELECT} JOIN prompt_labels l ON l.version_id = v.id
-                 WHERE l.prompt_id = ? AND l.label = ?"
-            ),
-        };
-        let q = sqlx::query_as::<_, VersionRow>(&sql).bind(prompt_id);
-        let q = match &r.pick {
-            Pick::Latest => q,
-            Pick::Version(n) => q.bind(*n as i64),
-            Pick::Label(l) => q.bind(l.as_str()),
-        };
-        let row = q
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| StoreError::NoSuchPrompt(r.to_string()))?;
-        self.version_with_labels(row).await
-    }
-
-    /// Every prompt, by name.
-    pub async fn prompts(&self) -> StoreResult<Vec<PromptSummary>> {
-        let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT p.id, p.name, p.description, MAX(v.version), MAX(v.created_ms)
-             FROM prompts p JOIN prompt_versions v ON v.prompt_id = p.id
-             GROUP BY p.id ORDER BY p.name",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let labels: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT l.prompt_id, l.label, v.version
-             FROM prompt_labels l JOIN prompt_versions v ON v.id = l.version_id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, name, description, latest, updated_ms)| PromptSummary {
-                    name,
-                    description,
-                    latest: latest as u32,
-                    updated_ms,
-                    labels: labels
-                        .iter()
-                        .filter(|(p, ..)| *p == id)
-                        .map(|(_, l, v)| (l.clone(), *v as u32))
-                        .collect(),
-                },
-            )
-            .collect())
-    }
-
-    /// A prompt with its versions and label history, newest first.
-    pub async fn prompt(&self, name: &str) -> StoreResult<PromptDetail> {
-        let summary = self
-            .prompts()
-            .await?
-            .into_iter()
-            .find(|p| p.name == name)
-            .ok_or_else(|| StoreError::NoSuchPrompt(name.to_owned()))?;
-        let prompt_id = self.prompt_id(name).await?.expect("listed above");
-        let mut labels = self.labels_by_version(prompt_id).await?;
-        let rows = sqlx::query_as::<_, VersionRow>(&format!(
-            "{VERSION_SELECT} WHERE v.prompt_id = ? ORDER BY v.version DESC"
-        ))
-        .bind(prompt_id)
-        .fetch_all(self.pool())
-        .await?;
-        let versions = rows
-            .into_iter()
-            .map(|r| {
-                let l = labels.remove(&r.id).unwrap_or_default();
-                r.into_version(l)
-            })
-            .collect::<StoreResult<_>>()?;
-        let moves: Vec<(String, Option<i64>, i64, String, i64)> = sqlx::query_as(
-            "SELECT m.label, f.version, t.version, m.author, m.at_ms
-             FROM prompt_label_moves m
-             LEFT JOIN prompt_versions f ON f.id = m.from_version_id
-             JOIN prompt_versions t ON t.id = m.to_version_id
-             WHERE m.prompt_id = ? ORDER BY m.id DESC",
-        )
-        .bind(prompt_id)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(PromptDetail {
-            summary,
-            versions,
-            label_history: moves
-                .into_iter()
-                .map(|(label, from, to, author, at_ms)| LabelMove {
-                    label,
-                    from: from.map(|v| v as u32),
-                    to: to as u32,
-                    author,
-                    at_ms,
-                })
-                .collect(),
-        })
-    }
-
-    /// Points `label` at version `version`, recording the move. `None` when it already pointed
-    /// there (nothing is recorded).
-    pub async fn set_label(
-        &self,
-        name: &str,
-        version: u32,
-        label: &str,
-    ) -> StoreResult<Option<LabelMove>> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let target: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT v.prompt_id, v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
-             WHERE p.name = ? AND v.version = ?",
-        )
-        .bind(name)
-        .bind(version as i64)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (prompt_id, to_id) =
-            target.ok_or_else(|| StoreError::NoSuchPrompt(format!("{name}@{version}")))?;
-        let from: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT v.id, v.version FROM prompt_labels l JOIN prompt_versions v ON v.id = l.version_id
-             WHERE l.prompt_id = ? AND l.label = ?",
-        )
-        .bind(prompt_id)
-        .bind(label)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if from.is_some_and(|(id, _)| id == to_id) {
-            return Ok(None);
-        }
-        let at_ms = now_ms();
-        let who = author();
-        sqlx::query(
-            "INSERT INTO prompt_labels (prompt_id, label, version_id) VALUES (?, ?, ?)
-             ON CONFLICT (prompt_id, label) DO UPDATE SET version_id = excluded.version_id",
-        )
-        .bind(prompt_id)
-        .bind(label)
-        .bind(to_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO prompt_label_moves (prompt_id, label, from_version_id, to_version_id,
-                 author, at_ms) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(prompt_id)
-        .bind(label)
-        .bind(from.map(|(id, _)| id))
-        .bind(to_id)
-        .bind(&who)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(LabelMove {
-            label: label.to_owned(),
-            from: from.map(|(_, v)| v as u32),
-            to: version,
-            author: who,
-            at_ms,
-        }))
-    }
-
-    /// The row id of a pinned version, for the history.
-    pub(crate) async fn version_id(&self, name: &str, version: u32) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
-             WHERE p.name = ? AND v.version = ?",
-        )
-        .bind(name)
-        .bind(version as i64)
-        .fetch_optional(self.pool())
-        .await?)
-    }
 }
 
 /// Checks a label name the way prompt names are checked.

@@ -401,7 +401,7 @@ fn apply_event(
 }
 
 /// The JSON body of a chat request as it goes on the wire.
-pub(crate) fn request_body(model: &str, req: &ChatRequest) -> Value {
+pub fn request_body(model: &str, req: &ChatRequest) -> Value {
     let messages: Vec<Value> = req
         .messages
         .iter()
@@ -503,7 +503,7 @@ fn config(message: impl Into<String>) -> Failed {
     .into()
 }
 
-pub(crate) fn cancelled() -> CallError {
+pub fn cancelled() -> CallError {
     CallError {
         kind: ErrorKind::Cancelled,
         message: "cancelled".into(),

@@ -14,11 +14,13 @@ use std::sync::Arc;
 
 use milc_api::prompt::PromptPin;
 use milc_api::{Call, UsageSource};
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, Connection, SqliteConnection};
+use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{error_code, outcome_code, source_code, Result, StoreError};
+use super::alerts::Alerts;
+use super::rollups::{Agg, Fact, Key, RollupCache};
+use super::storage;
+use crate::db::{outcome_code, source_code, Result, StoreError};
 
 /// The most rows one write carries.
 pub const BATCH: usize = 1024;
@@ -29,7 +31,7 @@ const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 /// A row for one of the append-mostly tables.
 #[derive(Debug)]
-pub(crate) enum Row {
+pub enum Row {
     Call(Call),
     /// A run's result for one item and repetition; a second one for the same key is ignored.
     RunResult {
@@ -50,7 +52,7 @@ struct Job {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct Writer {
+pub struct Writer {
     queue: mpsc::Sender<Job>,
 }
 
@@ -59,7 +61,7 @@ impl Writer {
     /// handle is gone.
     pub fn start(
         conn: SqliteConnection,
-        alerts: crate::alerts::Alerts,
+        alerts: Alerts,
         rollup_generation: Arc<AtomicU64>,
     ) -> Self {
         let (queue, jobs) = mpsc::channel(4 * BATCH);
@@ -83,14 +85,14 @@ impl Writer {
 async fn run(
     mut conn: SqliteConnection,
     mut jobs: mpsc::Receiver<Job>,
-    alerts: crate::alerts::Alerts,
+    alerts: Alerts,
     rollup_generation: Arc<AtomicU64>,
 ) {
     let mut w = Batcher {
         models: HashMap::new(),
         prompts: HashMap::new(),
         alerts,
-        rollups: crate::usage::RollupCache::default(),
+        rollups: RollupCache::default(),
         rollup_generation,
     };
     let mut batch = Vec::with_capacity(BATCH);
@@ -110,9 +112,9 @@ struct Batcher {
     /// Prompt versions → ids (versions are immutable and never deleted).
     prompts: HashMap<PromptPin, Option<i64>>,
     /// Told which endpoints' calls were committed, to evaluate budgets and alerts.
-    alerts: crate::alerts::Alerts,
+    alerts: Alerts,
     /// The rollup rows this writer last wrote, valid while the generation stays the same.
-    rollups: crate::usage::RollupCache,
+    rollups: RollupCache,
     rollup_generation: Arc<AtomicU64>,
 }
 
@@ -210,15 +212,15 @@ impl Batcher {
         rows: &[&Row],
         plan: &[Vec<usize>],
     ) -> Result<Vec<i64>> {
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        storage::begin_immediate(conn).await?;
         let mut ids = vec![0; rows.len()];
-        let mut deltas: HashMap<crate::usage::Key, crate::usage::Agg> = HashMap::new();
+        let mut deltas: HashMap<Key, Agg> = HashMap::new();
         for st in plan {
             let these: Vec<&Row> = st.iter().map(|&i| rows[i]).collect();
             let inserted = match self.insert(conn, &these).await {
                 Ok(got) => got,
                 Err(e) => {
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    storage::rollback(conn).await;
                     return Err(e);
                 }
             };
@@ -232,14 +234,11 @@ impl Batcher {
         // Read under the write lock: a rebuild in this process that committed before it has
         // bumped the generation, and any other connection's commit (another process logging
         // calls or recomputing costs on the same database) has changed `data_version`.
-        let data_version: i64 = match sqlx::query_scalar("PRAGMA data_version")
-            .fetch_one(&mut *conn)
-            .await
-        {
+        let data_version = match storage::data_version(conn).await {
             Ok(v) => v,
             Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Err(e.into());
+                storage::rollback(conn).await;
+                return Err(e);
             }
         };
         let generation = self
@@ -250,17 +249,17 @@ impl Batcher {
         let written = match self.rollups.add(conn, deltas, generation).await {
             Ok(rows) => rows,
             Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                storage::rollback(conn).await;
                 self.rollups.clear();
                 return Err(e);
             }
         };
-        if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+        if let Err(e) = storage::commit(conn).await {
             // A failed COMMIT can leave the transaction open: end it, or every later write
             // would land in it.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            storage::rollback(conn).await;
             self.rollups.clear();
-            return Err(e.into());
+            return Err(e);
         }
         self.rollups.keep(written);
         Ok(ids)
@@ -276,7 +275,7 @@ impl Batcher {
             })
             .collect();
         if calls.is_empty() {
-            insert_results(conn, rows).await?;
+            storage::insert_results(conn, rows).await?;
             return Ok(vec![0; rows.len()]);
         }
         let mut with_models = Vec::with_capacity(calls.len());
@@ -288,7 +287,7 @@ impl Batcher {
             };
             with_models.push((c, model, prompt));
         }
-        let last = insert_calls(conn, &with_models).await?;
+        let last = storage::insert_calls(conn, &with_models).await?;
         // One statement holds the write lock throughout, and a table without AUTOINCREMENT
         // numbers new rows max + 1, max + 2, …: the ids are the n up to the last.
         let n = with_models.len() as i64;
@@ -303,22 +302,15 @@ impl Batcher {
         if let Some(id) = self.prompts.get(pin) {
             return Ok(*id);
         }
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
-             WHERE p.name = ? AND v.version = ?",
-        )
-        .bind(&pin.prompt)
-        .bind(i64::from(pin.version))
-        .fetch_optional(&mut *conn)
-        .await?;
+        let id = storage::prompt_version_id(conn, pin).await?;
         self.prompts.insert(pin.clone(), id);
         Ok(id)
     }
 
     /// What the rollups count of a call about to be committed.
-    fn fact(&self, c: &Call) -> crate::usage::Fact {
+    fn fact(&self, c: &Call) -> Fact {
         let u = c.usage.as_ref();
-        crate::usage::Fact {
+        Fact {
             at_ms: c.at_ms,
             endpoint_id: c.endpoint_id,
             prompt_version_id: c
@@ -341,13 +333,7 @@ impl Batcher {
         if let Some(id) = self.models.get(name) {
             return Ok(*id);
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO models (name) VALUES (?)
-             ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
-        )
-        .bind(name)
-        .fetch_one(&mut *conn)
-        .await?;
+        let id = storage::model_id(conn, name).await?;
         self.models.insert(name.to_owned(), id);
         Ok(id)
     }
@@ -388,94 +374,6 @@ fn plan(rows: &[&Row]) -> Vec<Vec<usize>> {
     out
 }
 
-/// Inserts calls with their model ids in one statement; returns the last one's id.
-async fn insert_calls(
-    conn: &mut SqliteConnection,
-    calls: &[(&Call, i64, Option<i64>)],
-) -> Result<i64> {
-    let sql = format!(
-        "INSERT INTO calls (at_ms, endpoint_id, model_id, source, outcome, http_status,
-             error_kind, latency_ms, ttft_ms, prompt_tokens, cached_tokens, completion_tokens,
-             reasoning_tokens, cost_pico_usd, usage_reported, prompt_version_id, price_id)
-         VALUES {}",
-        values(
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            calls.len()
-        )
-    );
-    let mut args = SqliteArguments::default();
-    for (c, model_id, prompt_id) in calls {
-        let u = c.usage.as_ref();
-        add(&mut args, c.at_ms);
-        add(&mut args, c.endpoint_id);
-        add(&mut args, *model_id);
-        add(&mut args, source_code(c.source));
-        add(&mut args, outcome_code(c.outcome));
-        add(&mut args, c.http_status.map(i64::from));
-        add(&mut args, c.error_kind.map(error_code));
-        add(&mut args, c.latency_ms as i64);
-        add(&mut args, c.ttft_ms.map(|t| t as i64));
-        add(&mut args, u.map(|u| u.prompt_tokens as i64));
-        add(&mut args, u.map(|u| u.cached_tokens as i64));
-        add(&mut args, u.map(|u| u.completion_tokens as i64));
-        add(&mut args, u.map(|u| u.reasoning_tokens as i64));
-        add(&mut args, c.cost.map(|c| c.pico_usd));
-        add(&mut args, u.map(|u| u.source == UsageSource::Reported));
-        add(&mut args, *prompt_id);
-        add(&mut args, c.price_id);
-    }
-    Ok(sqlx::query_with(&sql, args)
-        .execute(&mut *conn)
-        .await?
-        .last_insert_rowid())
-}
-
-async fn insert_results(conn: &mut SqliteConnection, rows: &[&Row]) -> Result<()> {
-    let sql = format!(
-        "INSERT OR IGNORE INTO run_results (run_id, item_idx, rep, call_id, failed, passed,
-             latency_ms, result_json) VALUES {}",
-        values("(?, ?, ?, ?, ?, ?, ?, ?)", rows.len())
-    );
-    let mut args = SqliteArguments::default();
-    for row in rows {
-        let Row::RunResult {
-            run_id,
-            item,
-            rep,
-            call_id,
-            failed,
-            passed,
-            latency_ms,
-            json,
-        } = row
-        else {
-            unreachable!("only run results are passed here")
-        };
-        add(&mut args, *run_id);
-        add(&mut args, *item as i64);
-        add(&mut args, i64::from(*rep));
-        add(&mut args, *call_id);
-        add(&mut args, *failed);
-        add(&mut args, *passed);
-        add(&mut args, *latency_ms as i64);
-        add(&mut args, json.clone());
-    }
-    sqlx::query_with(&sql, args).execute(&mut *conn).await?;
-    Ok(())
-}
-
-fn add<'q, T>(args: &mut SqliteArguments<'q>, value: T)
-where
-    T: sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + 'q,
-{
-    args.add(value).expect("a plain value encodes");
-}
-
-/// `n` copies of one row's placeholders.
-fn values(one: &str, n: usize) -> String {
-    vec![one; n].join(", ")
-}
-
 /// `n` as a sum of [`CHUNKS`] sizes, largest first.
 fn split(mut n: usize) -> Vec<usize> {
     let mut out = Vec::new();
@@ -493,7 +391,8 @@ mod tests {
     use milc_api::{CallSource, Outcome};
 
     use super::*;
-    use crate::Store;
+    use crate::calllog::CallLog;
+    use crate::db::Store;
 
     fn call(model: &str, at_ms: i64) -> Call {
         Call {
@@ -517,7 +416,8 @@ mod tests {
     async fn concurrent_rows_are_each_committed_once_and_a_bad_row_fails_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("milc.db")).await.unwrap();
-        let writer = store.writer().clone();
+        let log = CallLog::start(&store).await.unwrap();
+        let writer = log.writer.clone();
         assert_eq!(split(100), [64, 32, 4]);
 
         // 2,000 calls from 200 tasks at once, over three models.
@@ -559,7 +459,7 @@ mod tests {
         assert_eq!(ids.len(), 2000, "every call got its own id");
         let (calls, models): (i64, i64) =
             sqlx::query_as("SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM models)")
-                .fetch_one(store.pool())
+                .fetch_one(&mut *store.read().await.unwrap())
                 .await
                 .unwrap();
         assert_eq!((calls, models), (2000, 3));
@@ -567,7 +467,7 @@ mod tests {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT c.at_ms, m.name FROM calls c JOIN models m ON m.id = c.model_id",
         )
-        .fetch_all(store.pool())
+        .fetch_all(&mut *store.read().await.unwrap())
         .await
         .unwrap();
         for (at, model) in rows {

@@ -1,0 +1,104 @@
+//! The call log, owned by `Console`: the group-commit writer for the hot rows (calls and run
+//! results), the rollups it keeps in the calls' own transaction, and the alert task it wakes
+//! with the endpoints whose calls it committed. The store underneath starts no task; this does.
+
+mod actions;
+pub mod alerts;
+pub mod rollups;
+pub mod storage;
+mod writer;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use milc_api::usage::Alert;
+use milc_api::Call;
+use tokio::sync::broadcast;
+
+use crate::db::{self, Result, Store};
+use alerts::Alerts;
+use writer::Writer;
+pub use writer::{Row, BATCH};
+
+#[derive(Clone, Debug)]
+pub struct CallLog {
+    store: Store,
+    writer: Writer,
+    alerts: Alerts,
+    /// Bumped whenever rollups are rewritten outside the writer (which caches them).
+    rollup_generation: Arc<AtomicU64>,
+}
+
+impl CallLog {
+    /// Starts the writer (on a connection of its own) and the alert task on the current tokio
+    /// runtime. Calls logged before the rollups existed are counted once.
+    pub async fn start(store: &Store) -> Result<Self> {
+        let alerts = Alerts::start(store.clone());
+        let rollup_generation = Arc::default();
+        let writer = Writer::start(
+            store.connect().await?,
+            alerts.clone(),
+            Arc::clone(&rollup_generation),
+        );
+        let log = Self {
+            store: store.clone(),
+            writer,
+            alerts,
+            rollup_generation,
+        };
+        if db::meta(&mut *store.read().await?, "rollups")
+            .await?
+            .is_none()
+        {
+            log.rebuild_rollups(i64::MIN / 2).await?;
+            db::meta_get_or_init(&mut *store.read().await?, "rollups", "1").await?;
+        }
+        Ok(log)
+    }
+
+    /// Logs one call; commits it with whatever other rows are waiting. Returns its id.
+    pub async fn log(&self, call: &Call) -> Result<i64> {
+        self.writer.write(Row::Call(call.clone())).await
+    }
+
+    /// Commits one row with whatever else is waiting (see [`writer`]).
+    pub async fn write(&self, row: Row) -> Result<i64> {
+        self.writer.write(row).await
+    }
+
+    /// Tells the writer its cached rollup rows are stale. Call it inside the transaction that
+    /// rewrites them: the writer's next batch waits for that transaction and then sees it.
+    pub fn rollups_rewritten(&self) {
+        self.rollup_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Rebuilds the rollups from `from_ms`'s day on from the log.
+    pub async fn rebuild_rollups(&self, from_ms: i64) -> Result<()> {
+        let mut tx = self.store.write().await?;
+        self.rollups_rewritten();
+        storage::rebuild_in(&mut tx, from_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every rollup row, hourly then daily, in key order (what a rebuild writes, for checks).
+    #[allow(clippy::type_complexity)]
+    pub async fn rollups(&self) -> Result<Vec<(bool, i64, i64, i64, i64, Vec<i64>, Vec<u8>)>> {
+        storage::all_rollups(&mut *self.store.read().await?).await
+    }
+
+    /// Asks for the alerts of endpoints (0: everything) to be evaluated again.
+    pub fn touched(&self, endpoints: Vec<i64>) {
+        self.alerts.touched(endpoints);
+    }
+
+    /// Waits until every call committed so far has been evaluated for alerts.
+    pub async fn flush(&self) {
+        self.alerts.flush().await;
+    }
+
+    /// New alerts as they fire.
+    pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
+        self.alerts.subscribe()
+    }
+}

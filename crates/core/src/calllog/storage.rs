@@ -1,0 +1,729 @@
+//! The call log's tables and every SQL statement about them: calls and run results as the
+//! writer inserts them, rollup rows, budgets, alert settings and alerts.
+
+use std::collections::HashMap;
+
+use milc_api::prompt::PromptPin;
+use milc_api::usage::{Alert, AlertKind, AlertSettings, Budget};
+use milc_api::{Call, CallRecord, Cost, Usage, UsageSource};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, FromRow, SqliteConnection};
+
+use super::rollups::{day_of, Agg, Fact, Grain, Key, SCAN};
+use super::writer::Row;
+use crate::db::{
+    error_code, error_from, now_ms, outcome_code, outcome_from, source_code, source_from, Result,
+    StoreError,
+};
+
+// ---- the writer's statements ---------------------------------------------------------------
+
+pub async fn begin_immediate(c: &mut SqliteConnection) -> Result<()> {
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *c).await?;
+    Ok(())
+}
+
+pub async fn commit(c: &mut SqliteConnection) -> Result<()> {
+    sqlx::query("COMMIT").execute(&mut *c).await?;
+    Ok(())
+}
+
+/// Ends a transaction that failed; its own failure changes nothing for the caller.
+pub async fn rollback(c: &mut SqliteConnection) {
+    let _ = sqlx::query("ROLLBACK").execute(&mut *c).await;
+}
+
+/// Changes whenever another connection commits (read under the write lock, it tells the writer
+/// whether anyone else touched the rollups since its last batch).
+pub async fn data_version(c: &mut SqliteConnection) -> Result<i64> {
+    Ok(sqlx::query_scalar("PRAGMA data_version")
+        .fetch_one(&mut *c)
+        .await?)
+}
+
+/// The id of model `name`, added if new.
+pub async fn model_id(c: &mut SqliteConnection, name: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO models (name) VALUES (?)
+         ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+    )
+    .bind(name)
+    .fetch_one(&mut *c)
+    .await?)
+}
+
+/// The id of a prompt version, if it exists.
+pub async fn prompt_version_id(c: &mut SqliteConnection, pin: &PromptPin) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
+         WHERE p.name = ? AND v.version = ?",
+    )
+    .bind(&pin.prompt)
+    .bind(i64::from(pin.version))
+    .fetch_optional(&mut *c)
+    .await?)
+}
+
+/// Inserts calls with their model ids in one statement; returns the last one's id.
+pub async fn insert_calls(
+    conn: &mut SqliteConnection,
+    calls: &[(&Call, i64, Option<i64>)],
+) -> Result<i64> {
+    let sql = format!(
+        "INSERT INTO calls (at_ms, endpoint_id, model_id, source, outcome, http_status,
+             error_kind, latency_ms, ttft_ms, prompt_tokens, cached_tokens, completion_tokens,
+             reasoning_tokens, cost_pico_usd, usage_reported, prompt_version_id, price_id)
+         VALUES {}",
+        values(
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            calls.len()
+        )
+    );
+    let mut args = SqliteArguments::default();
+    for (c, model_id, prompt_id) in calls {
+        let u = c.usage.as_ref();
+        add(&mut args, c.at_ms);
+        add(&mut args, c.endpoint_id);
+        add(&mut args, *model_id);
+        add(&mut args, source_code(c.source));
+        add(&mut args, outcome_code(c.outcome));
+        add(&mut args, c.http_status.map(i64::from));
+        add(&mut args, c.error_kind.map(error_code));
+        add(&mut args, c.latency_ms as i64);
+        add(&mut args, c.ttft_ms.map(|t| t as i64));
+        add(&mut args, u.map(|u| u.prompt_tokens as i64));
+        add(&mut args, u.map(|u| u.cached_tokens as i64));
+        add(&mut args, u.map(|u| u.completion_tokens as i64));
+        add(&mut args, u.map(|u| u.reasoning_tokens as i64));
+        add(&mut args, c.cost.map(|c| c.pico_usd));
+        add(&mut args, u.map(|u| u.source == UsageSource::Reported));
+        add(&mut args, *prompt_id);
+        add(&mut args, c.price_id);
+    }
+    Ok(sqlx::query_with(&sql, args)
+        .execute(&mut *conn)
+        .await?
+        .last_insert_rowid())
+}
+
+pub async fn insert_results(conn: &mut SqliteConnection, rows: &[&Row]) -> Result<()> {
+    let sql = format!(
+        "INSERT OR IGNORE INTO run_results (run_id, item_idx, rep, call_id, failed, passed,
+             latency_ms, result_json) VALUES {}",
+        values("(?, ?, ?, ?, ?, ?, ?, ?)", rows.len())
+    );
+    let mut args = SqliteArguments::default();
+    for row in rows {
+        let Row::RunResult {
+            run_id,
+            item,
+            rep,
+            call_id,
+            failed,
+            passed,
+            latency_ms,
+            json,
+        } = row
+        else {
+            unreachable!("only run results are passed here")
+        };
+        add(&mut args, *run_id);
+        add(&mut args, *item as i64);
+        add(&mut args, i64::from(*rep));
+        add(&mut args, *call_id);
+        add(&mut args, *failed);
+        add(&mut args, *passed);
+        add(&mut args, *latency_ms as i64);
+        add(&mut args, json.clone());
+    }
+    sqlx::query_with(&sql, args).execute(&mut *conn).await?;
+    Ok(())
+}
+
+fn add<'q, T>(args: &mut SqliteArguments<'q>, value: T)
+where
+    T: sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + 'q,
+{
+    args.add(value).expect("a plain value encodes");
+}
+
+/// `n` copies of one row's placeholders.
+fn values(one: &str, n: usize) -> String {
+    vec![one; n].join(", ")
+}
+
+// ---- rollups -------------------------------------------------------------------------------
+
+/// Writes whole rollup rows, up to 64 per statement.
+pub async fn put_rollups(conn: &mut SqliteConnection, rows: &[(Key, Agg)]) -> Result<()> {
+    use sqlx::Arguments;
+    for grain in [Grain::Hour, Grain::Day] {
+        let these: Vec<&(Key, Agg)> = rows.iter().filter(|(k, _)| k.grain == grain).collect();
+        for chunk in these.chunks(64) {
+            let sql = format!(
+                "INSERT INTO {0} ({1}, endpoint_id, prompt_version_id, source, calls,
+                     errors, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens,
+                     cost_pico, estimated_calls, latency_hist) VALUES {2}
+                 ON CONFLICT ({1}, endpoint_id, prompt_version_id, source) DO UPDATE SET
+                     calls = excluded.calls, errors = excluded.errors,
+                     prompt_tokens = excluded.prompt_tokens, cached_tokens = excluded.cached_tokens,
+                     completion_tokens = excluded.completion_tokens,
+                     reasoning_tokens = excluded.reasoning_tokens, cost_pico = excluded.cost_pico,
+                     estimated_calls = excluded.estimated_calls,
+                     latency_hist = excluded.latency_hist",
+                grain.table(),
+                grain.column(),
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut args = sqlx::sqlite::SqliteArguments::default();
+            for (k, a) in chunk {
+                for v in [
+                    k.at_ms,
+                    k.endpoint_id,
+                    k.prompt_version_id,
+                    k.source,
+                    a.calls,
+                    a.errors,
+                    a.prompt_tokens,
+                    a.cached_tokens,
+                    a.completion_tokens,
+                    a.reasoning_tokens,
+                    a.cost_pico,
+                    a.estimated_calls,
+                ] {
+                    args.add(v).expect("an integer encodes");
+                }
+                args.add(a.blob()).expect("a blob encodes");
+            }
+            sqlx::query_with(&sql, args).execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A rollup row's columns after its time.
+const COLUMNS: &str = "endpoint_id, prompt_version_id, source, calls, errors, prompt_tokens,
+     cached_tokens, completion_tokens, reasoning_tokens, cost_pico, estimated_calls, latency_hist";
+
+#[derive(sqlx::FromRow)]
+struct RollupRow {
+    at_ms: i64,
+    endpoint_id: i64,
+    prompt_version_id: i64,
+    source: i64,
+    calls: i64,
+    errors: i64,
+    prompt_tokens: i64,
+    cached_tokens: i64,
+    completion_tokens: i64,
+    reasoning_tokens: i64,
+    cost_pico: i64,
+    estimated_calls: i64,
+    latency_hist: Vec<u8>,
+}
+
+impl RollupRow {
+    fn into_parts(self, grain: Grain) -> (Key, Agg) {
+        (
+            Key {
+                grain,
+                at_ms: self.at_ms,
+                endpoint_id: self.endpoint_id,
+                prompt_version_id: self.prompt_version_id,
+                source: self.source,
+            },
+            Agg {
+                calls: self.calls,
+                errors: self.errors,
+                prompt_tokens: self.prompt_tokens,
+                cached_tokens: self.cached_tokens,
+                completion_tokens: self.completion_tokens,
+                reasoning_tokens: self.reasoning_tokens,
+                cost_pico: self.cost_pico,
+                estimated_calls: self.estimated_calls,
+                hist: Agg::hist_from(&self.latency_hist),
+            },
+        )
+    }
+}
+
+const FACTS: &str = "SELECT id, at_ms, endpoint_id, prompt_version_id, source, outcome, latency_ms,
+     prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_pico_usd,
+     usage_reported FROM calls WHERE at_ms >= ? AND id > ? ORDER BY id LIMIT ?";
+
+#[derive(sqlx::FromRow)]
+struct FactRow {
+    id: i64,
+    #[sqlx(flatten)]
+    fact: Fact,
+}
+
+/// Rebuilds every rollup row from the UTC day of `from_ms` on, from the log (in the caller's
+/// transaction).
+pub async fn rebuild_in(conn: &mut SqliteConnection, from_ms: i64) -> Result<()> {
+    let from = day_of(from_ms);
+    for grain in [Grain::Hour, Grain::Day] {
+        sqlx::query(&format!(
+            "DELETE FROM {} WHERE {} >= ?",
+            grain.table(),
+            grain.column()
+        ))
+        .bind(from)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut aggs: HashMap<Key, Agg> = HashMap::new();
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<FactRow> = sqlx::query_as(FACTS)
+            .bind(from)
+            .bind(after)
+            .bind(SCAN)
+            .fetch_all(&mut *conn)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        for r in &rows {
+            r.fact.count_in(&mut aggs);
+        }
+    }
+    let rows: Vec<(Key, Agg)> = aggs.into_iter().collect();
+    put_rollups(conn, &rows).await
+}
+
+/// Every rollup row, hourly then daily, in key order (what a rebuild writes, for checks).
+#[allow(clippy::type_complexity)]
+pub async fn all_rollups(
+    c: &mut SqliteConnection,
+) -> Result<Vec<(bool, i64, i64, i64, i64, Vec<i64>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for grain in [Grain::Hour, Grain::Day] {
+        let rows: Vec<RollupRow> = sqlx::query_as(&format!(
+            "SELECT {0} AS at_ms, {COLUMNS} FROM {1}
+             ORDER BY {0}, endpoint_id, prompt_version_id, source",
+            grain.column(),
+            grain.table()
+        ))
+        .fetch_all(&mut *c)
+        .await?;
+        for r in rows {
+            let blob = r.latency_hist.clone();
+            let (k, a) = r.into_parts(grain);
+            out.push((
+                grain == Grain::Day,
+                k.at_ms,
+                k.endpoint_id,
+                k.prompt_version_id,
+                k.source,
+                vec![
+                    a.calls,
+                    a.errors,
+                    a.prompt_tokens,
+                    a.cached_tokens,
+                    a.completion_tokens,
+                    a.reasoning_tokens,
+                    a.cost_pico,
+                    a.estimated_calls,
+                ],
+                blob,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn rollup_rows(
+    c: &mut SqliteConnection,
+    grain: Grain,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(Key, Agg)>> {
+    if from >= to {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<RollupRow> = sqlx::query_as(&format!(
+        "SELECT {0} AS at_ms, {COLUMNS} FROM {1} WHERE {0} >= ? AND {0} < ?",
+        grain.column(),
+        grain.table()
+    ))
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.into_parts(grain)).collect())
+}
+
+/// The first hour with rollups of endpoint `id`, if any.
+pub async fn first_rollup_hour(c: &mut SqliteConnection, id: i64) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT min(hour_ms) FROM usage_hourly WHERE endpoint_id = ?")
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await?,
+    )
+}
+
+// ---- budgets and alerts ----------------------------------------------------------------------
+
+/// Sums over the hourly (or, `daily`, the daily) rollup rows of one endpoint (0 = all) in
+/// `[from, until)`: cost, tokens, calls, errors.
+pub async fn sums(
+    c: &mut SqliteConnection,
+    daily: bool,
+    endpoint: i64,
+    from: i64,
+    until: i64,
+) -> Result<(i64, i64, i64, i64)> {
+    let (table, column) = if daily {
+        ("usage_daily", "day_ms")
+    } else {
+        ("usage_hourly", "hour_ms")
+    };
+    let (cost, tokens, calls, errors): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
+        sqlx::query_as(&format!(
+            "SELECT sum(cost_pico), sum(prompt_tokens + completion_tokens), sum(calls), sum(errors)
+             FROM {table} WHERE {column} >= ? AND {column} < ? AND (? = 0 OR endpoint_id = ?)"
+        ))
+        .bind(from)
+        .bind(until)
+        .bind(endpoint)
+        .bind(endpoint)
+        .fetch_one(&mut *c)
+        .await?;
+    Ok((
+        cost.unwrap_or(0),
+        tokens.unwrap_or(0),
+        calls.unwrap_or(0),
+        errors.unwrap_or(0),
+    ))
+}
+
+pub async fn alert_settings(c: &mut SqliteConnection) -> Result<AlertSettings> {
+    Ok(crate::db::meta(c, "alert_settings")
+        .await?
+        .and_then(|r| serde_json::from_str(&r).ok())
+        .unwrap_or_default())
+}
+
+pub async fn endpoint_name(c: &mut SqliteConnection, id: i64) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT name FROM endpoints WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?,
+    )
+}
+
+#[derive(sqlx::FromRow)]
+struct AlertRow {
+    id: i64,
+    kind: String,
+    endpoint: Option<String>,
+    message: String,
+    value: f64,
+    threshold: f64,
+    fired_ms: i64,
+    resolved_ms: Option<i64>,
+    acked_ms: Option<i64>,
+}
+
+/// Alerts, newest first.
+pub async fn alerts(c: &mut SqliteConnection, limit: u32) -> Result<Vec<Alert>> {
+    let rows: Vec<AlertRow> = sqlx::query_as(
+        "SELECT a.id, a.kind, e.name AS endpoint, a.message, a.value, a.threshold, a.fired_ms,
+             a.resolved_ms, a.acked_ms
+         FROM alerts a LEFT JOIN endpoints e ON e.id = a.endpoint_id
+         ORDER BY a.id DESC LIMIT ?",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(&mut *c)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Alert {
+                id: r.id,
+                kind: AlertKind::parse(&r.kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("alert kind {}", r.kind)))?,
+                endpoint: r.endpoint,
+                message: r.message,
+                value: r.value,
+                threshold: r.threshold,
+                fired_ms: r.fired_ms,
+                resolved_ms: r.resolved_ms,
+                acked_ms: r.acked_ms,
+            })
+        })
+        .collect()
+}
+
+/// Marks an alert seen; false when there is no such alert.
+pub async fn ack_alert(c: &mut SqliteConnection, id: i64) -> Result<bool> {
+    Ok(
+        sqlx::query("UPDATE alerts SET acked_ms = coalesce(acked_ms, ?) WHERE id = ?")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
+pub async fn set_alert_settings(c: &mut SqliteConnection, s: &AlertSettings) -> Result<()> {
+    let json = serde_json::to_string(s).expect("settings serialize");
+    crate::db::meta_put(c, "alert_settings", Some(&json)).await
+}
+
+/// Sets (or with both None, removes) the budget of endpoint `id` (0: everything).
+pub async fn set_budget(
+    c: &mut SqliteConnection,
+    id: i64,
+    daily: Option<i64>,
+    monthly: Option<i64>,
+) -> Result<()> {
+    if daily.is_none() && monthly.is_none() {
+        sqlx::query("DELETE FROM budgets WHERE endpoint_id = ?")
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+    } else {
+        sqlx::query(
+            "INSERT INTO budgets (endpoint_id, daily_pico, monthly_pico, updated_ms)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (endpoint_id) DO UPDATE SET daily_pico = excluded.daily_pico,
+                 monthly_pico = excluded.monthly_pico, updated_ms = excluded.updated_ms",
+        )
+        .bind(id)
+        .bind(daily)
+        .bind(monthly)
+        .bind(now_ms())
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn budgets(c: &mut SqliteConnection) -> Result<Vec<Budget>> {
+    let rows: Vec<(Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT e.name, b.daily_pico, b.monthly_pico FROM budgets b
+         LEFT JOIN endpoints e ON e.id = b.endpoint_id ORDER BY b.endpoint_id",
+    )
+    .fetch_all(&mut *c)
+    .await?;
+    let cost = |p: Option<i64>| {
+        p.map(|pico_usd| Cost {
+            pico_usd,
+            source: UsageSource::Reported,
+        })
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(endpoint, d, m)| Budget {
+            endpoint,
+            daily: cost(d),
+            monthly: cost(m),
+        })
+        .collect())
+}
+
+/// The budget of endpoint `id` (0: everything): daily and monthly limits in pUSD.
+pub async fn budget(
+    c: &mut SqliteConnection,
+    id: i64,
+) -> Result<Option<(Option<i64>, Option<i64>)>> {
+    Ok(
+        sqlx::query_as("SELECT daily_pico, monthly_pico FROM budgets WHERE endpoint_id = ?")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?,
+    )
+}
+
+/// The alert open under `key` (a budget's: any, once per period; else an unresolved one).
+pub async fn open_alert(
+    c: &mut SqliteConnection,
+    key: &str,
+    per_period: bool,
+) -> Result<Option<i64>> {
+    Ok(if per_period {
+        sqlx::query_scalar("SELECT id FROM alerts WHERE key = ?")
+    } else {
+        sqlx::query_scalar("SELECT id FROM alerts WHERE key = ? AND resolved_ms IS NULL")
+    }
+    .bind(key)
+    .fetch_optional(&mut *c)
+    .await?)
+}
+
+pub async fn insert_alert(
+    c: &mut SqliteConnection,
+    key: &str,
+    kind: AlertKind,
+    endpoint: i64,
+    message: &str,
+    (value, threshold): (f64, f64),
+    at_ms: i64,
+) -> Result<i64> {
+    Ok(sqlx::query(
+        "INSERT INTO alerts (key, kind, endpoint_id, message, value, threshold, fired_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(key)
+    .bind(kind.as_str())
+    .bind((endpoint != 0).then_some(endpoint))
+    .bind(message)
+    .bind(value)
+    .bind(threshold)
+    .bind(at_ms)
+    .execute(&mut *c)
+    .await?
+    .last_insert_rowid())
+}
+
+pub async fn resolve_alert(c: &mut SqliteConnection, id: i64, at_ms: i64) -> Result<()> {
+    sqlx::query("UPDATE alerts SET resolved_ms = ? WHERE id = ?")
+        .bind(at_ms)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+// ---- reading the log ------------------------------------------------------------------------
+
+/// Calls in `[since, until)` (newest first, at most `limit`), optionally of one endpoint,
+/// prompt version (`NAME@N`) and source: the calls behind a bar of a usage chart.
+pub async fn calls_between(
+    c: &mut SqliteConnection,
+    q: &milc_api::usage::CallsQuery,
+) -> Result<Vec<CallRecord>> {
+    sqlx::query_as::<_, CallRow>(&format!(
+        "{CALL_ROWS} WHERE c.at_ms >= ? AND c.at_ms < ?
+         AND (? IS NULL OR e.name = ?)
+         AND (? IS NULL OR p.name || '@' || v.version = ?)
+         AND (? IS NULL OR c.source = ?)
+         ORDER BY c.at_ms DESC LIMIT ?"
+    ))
+    .bind(q.since_ms)
+    .bind(q.until_ms)
+    .bind(&q.endpoint)
+    .bind(&q.endpoint)
+    .bind(&q.prompt)
+    .bind(&q.prompt)
+    .bind(q.source.map(source_code))
+    .bind(q.source.map(source_code))
+    .bind(i64::from(q.limit))
+    .fetch_all(&mut *c)
+    .await?
+    .into_iter()
+    .map(CallRow::into_record)
+    .collect()
+}
+
+/// The newest `limit` calls, newest first.
+pub async fn calls(c: &mut SqliteConnection, limit: u32) -> Result<Vec<CallRecord>> {
+    sqlx::query_as::<_, CallRow>(&format!("{CALL_ROWS} ORDER BY c.id DESC LIMIT ?"))
+        .bind(limit as i64)
+        .fetch_all(&mut *c)
+        .await?
+        .into_iter()
+        .map(CallRow::into_record)
+        .collect()
+}
+
+#[derive(FromRow)]
+struct CallRow {
+    id: i64,
+    at_ms: i64,
+    endpoint_id: Option<i64>,
+    endpoint_name: Option<String>,
+    model_name: String,
+    source: i64,
+    outcome: i64,
+    http_status: Option<i64>,
+    error_kind: Option<i64>,
+    latency_ms: i64,
+    ttft_ms: Option<i64>,
+    prompt_tokens: Option<i64>,
+    cached_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+    reasoning_tokens: Option<i64>,
+    cost_pico_usd: Option<i64>,
+    usage_reported: Option<bool>,
+    price_id: Option<i64>,
+    prompt_name: Option<String>,
+    prompt_version: Option<i64>,
+}
+
+/// The call log's rows with their endpoint, model and prompt version names.
+pub const CALL_ROWS: &str = "SELECT c.*, e.name AS endpoint_name, m.name AS model_name,
+         p.name AS prompt_name, v.version AS prompt_version
+     FROM calls c JOIN models m ON m.id = c.model_id
+     LEFT JOIN endpoints e ON e.id = c.endpoint_id
+     LEFT JOIN prompt_versions v ON v.id = c.prompt_version_id
+     LEFT JOIN prompts p ON p.id = v.prompt_id";
+
+impl CallRow {
+    fn into_record(self) -> Result<CallRecord> {
+        let source = if self.usage_reported == Some(true) {
+            UsageSource::Reported
+        } else {
+            UsageSource::Estimated
+        };
+        let usage = self.prompt_tokens.map(|p| Usage {
+            prompt_tokens: p as u64,
+            cached_tokens: self.cached_tokens.unwrap_or(0) as u64,
+            completion_tokens: self.completion_tokens.unwrap_or(0) as u64,
+            reasoning_tokens: self.reasoning_tokens.unwrap_or(0) as u64,
+            source,
+        });
+        Ok(CallRecord {
+            id: self.id,
+            endpoint: self.endpoint_name,
+            call: Call {
+                at_ms: self.at_ms,
+                endpoint_id: self.endpoint_id,
+                model: self.model_name,
+                source: source_from(self.source)?,
+                outcome: outcome_from(self.outcome)?,
+                http_status: self.http_status.map(|s| s as u16),
+                error_kind: self.error_kind.map(error_from).transpose()?,
+                latency_ms: self.latency_ms as u64,
+                ttft_ms: self.ttft_ms.map(|t| t as u64),
+                usage,
+                cost: self.cost_pico_usd.map(|pico_usd| Cost { pico_usd, source }),
+                prompt: self
+                    .prompt_name
+                    .zip(self.prompt_version)
+                    .map(|(prompt, v)| milc_api::prompt::PromptPin {
+                        prompt,
+                        version: v as u32,
+                    }),
+                price_id: self.price_id,
+            },
+        })
+    }
+}
+
+/// Up to `limit` calls of `[since, until)` with ids above `after`, in id order: the export
+/// reads the log page by page.
+pub async fn calls_page(
+    c: &mut SqliteConnection,
+    since_ms: i64,
+    until_ms: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<CallRecord>> {
+    sqlx::query_as::<_, CallRow>(&format!(
+        "{CALL_ROWS} WHERE c.at_ms >= ? AND c.at_ms < ? AND c.id > ? ORDER BY c.id LIMIT ?"
+    ))
+    .bind(since_ms)
+    .bind(until_ms)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await?
+    .into_iter()
+    .map(CallRow::into_record)
+    .collect()
+}

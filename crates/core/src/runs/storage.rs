@@ -1,0 +1,285 @@
+//! The run tables: every SQL statement about runs and their results (results are inserted by
+//! the call log's writer, grouped with other rows).
+
+use std::collections::{BTreeMap, HashSet};
+
+use futures_util::TryStreamExt;
+use milc_api::prompt::PromptPin;
+use milc_api::run::{
+    ItemResult, ResultFilter, ResultSort, ResultsPage, ResultsQuery, RunInfo, RunSpec, RunStatus,
+};
+use sqlx::SqliteConnection;
+
+use crate::db::{now_ms, Result as StoreResult, StoreError};
+use crate::Error;
+
+const RUN_SELECT: &str = "SELECT r.id, r.spec_json, r.status, r.created_ms, r.finished_ms,
+        p.name AS prompt, pv.version, dv.hash AS dataset_hash, dv.items,
+        (SELECT count(*) FROM run_results x WHERE x.run_id = r.id) AS done
+     FROM runs r
+     JOIN prompt_versions pv ON pv.id = r.prompt_version_id
+     JOIN prompts p ON p.id = pv.prompt_id
+     JOIN dataset_versions dv ON dv.id = r.dataset_version_id";
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    spec_json: String,
+    status: String,
+    created_ms: i64,
+    finished_ms: Option<i64>,
+    prompt: String,
+    version: i64,
+    dataset_hash: String,
+    items: i64,
+    done: i64,
+}
+
+impl RunRow {
+    fn into_info(self) -> StoreResult<RunInfo> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("run {}: {what}", self.id));
+        let spec: RunSpec = serde_json::from_str(&self.spec_json).map_err(|_| corrupt("spec"))?;
+        let status = match self.status.as_str() {
+            "running" => RunStatus::Running,
+            "finished" => RunStatus::Finished,
+            "cancelled" => RunStatus::Cancelled,
+            _ => return Err(corrupt("status")),
+        };
+        Ok(RunInfo {
+            id: self.id,
+            total: self.items as u64 * spec.repeat as u64,
+            spec,
+            prompt: PromptPin {
+                prompt: self.prompt,
+                version: self.version as u32,
+            },
+            dataset_hash: self.dataset_hash,
+            status,
+            created_ms: self.created_ms,
+            finished_ms: self.finished_ms,
+            done: self.done as u64,
+        })
+    }
+}
+
+pub async fn run(c: &mut SqliteConnection, id: i64) -> StoreResult<RunInfo> {
+    sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} WHERE r.id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or(StoreError::NoSuchRun(id))?
+        .into_info()
+}
+
+pub async fn runs(c: &mut SqliteConnection) -> StoreResult<Vec<RunInfo>> {
+    sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} ORDER BY r.id DESC"))
+        .fetch_all(&mut *c)
+        .await?
+        .into_iter()
+        .map(RunRow::into_info)
+        .collect()
+}
+
+pub async fn run_done(c: &mut SqliteConnection, id: i64) -> StoreResult<HashSet<(u64, u32)>> {
+    let rows: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT item_idx, rep FROM run_results WHERE run_id = ?")
+            .bind(id)
+            .fetch_all(&mut *c)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(i, r)| (i as u64, r as u32))
+        .collect())
+}
+
+pub async fn run_errors(c: &mut SqliteConnection, id: i64) -> StoreResult<u64> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 1")
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await?;
+    Ok(n as u64)
+}
+
+pub async fn set_run_status(
+    c: &mut SqliteConnection,
+    id: i64,
+    status: RunStatus,
+) -> StoreResult<()> {
+    let finished = (status != RunStatus::Running).then(now_ms);
+    sqlx::query("UPDATE runs SET status = ?, finished_ms = ? WHERE id = ?")
+        .bind(status.as_str())
+        .bind(finished)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+pub async fn insert_run(
+    c: &mut SqliteConnection,
+    prompt_version_id: i64,
+    dataset_version_id: i64,
+    spec: &RunSpec,
+) -> StoreResult<i64> {
+    Ok(sqlx::query(
+        "INSERT INTO runs (prompt_version_id, dataset_version_id, spec_json, status, created_ms)
+         VALUES (?, ?, ?, 'running', ?)",
+    )
+    .bind(prompt_version_id)
+    .bind(dataset_version_id)
+    .bind(serde_json::to_string(spec).expect("a spec serializes"))
+    .bind(now_ms())
+    .execute(&mut *c)
+    .await?
+    .last_insert_rowid())
+}
+
+/// The dataset version a run pinned.
+pub async fn dataset_version_id(c: &mut SqliteConnection, id: i64) -> StoreResult<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT dataset_version_id FROM runs WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await?,
+    )
+}
+
+/// Calls `f` with the scores (JSON) of each item and repetition both runs answered, paired in
+/// one join on the result key, in item order; read as they stream, so memory stays small.
+pub async fn for_each_pair(
+    c: &mut SqliteConnection,
+    a: i64,
+    b: i64,
+    mut f: impl FnMut(i64, i64, Option<String>, Option<String>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut rows = sqlx::query_as::<_, (i64, i64, Option<String>, Option<String>)>(
+        "SELECT x.item_idx, x.rep, json_extract(x.result_json, '$.scores'),
+             json_extract(y.result_json, '$.scores')
+         FROM run_results x JOIN run_results y
+             ON y.run_id = ? AND y.item_idx = x.item_idx AND y.rep = x.rep AND y.failed = 0
+         WHERE x.run_id = ? AND x.failed = 0 ORDER BY x.item_idx, x.rep",
+    )
+    .bind(b)
+    .bind(a)
+    .fetch(&mut *c);
+    while let Some((item, rep, sa, sb)) = rows.try_next().await.map_err(StoreError::from)? {
+        f(item, rep, sa, sb)?;
+    }
+    Ok(())
+}
+
+/// How many items runs `a` and `b` each answered without failing.
+pub async fn answered(c: &mut SqliteConnection, a: i64, b: i64) -> StoreResult<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 0),
+                (SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 0)",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_one(&mut *c)
+    .await?)
+}
+
+/// The outputs of run `run` for items `items`: (item, rep) → output.
+pub async fn outputs(
+    c: &mut SqliteConnection,
+    run: i64,
+    items: &[u64],
+) -> StoreResult<BTreeMap<(u64, u32), String>> {
+    let wanted: Vec<String> = items.iter().map(u64::to_string).collect();
+    let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT item_idx, rep, json_extract(result_json, '$.output') FROM run_results
+         WHERE run_id = ? AND item_idx IN ({})",
+        wanted.join(", ")
+    ))
+    .bind(run)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(i, r, o)| ((i as u64, r as u32), o.unwrap_or_default()))
+        .collect())
+}
+
+/// Item `idx` of run `id`'s dataset version, as stored JSON.
+pub async fn run_item_json(
+    c: &mut SqliteConnection,
+    id: i64,
+    idx: u64,
+) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT i.item_json FROM dataset_items i JOIN runs r ON r.dataset_version_id = i.version_id
+         WHERE r.id = ? AND i.idx = ?",
+    )
+    .bind(id)
+    .bind(idx as i64)
+    .fetch_optional(&mut *c)
+    .await?)
+}
+
+/// Calls `f` with each of run `id`'s results as they stream from the store.
+pub async fn for_each_result(
+    c: &mut SqliteConnection,
+    id: i64,
+    mut f: impl FnMut(ItemResult),
+) -> StoreResult<()> {
+    let mut rows =
+        sqlx::query_scalar::<_, String>("SELECT result_json FROM run_results WHERE run_id = ?")
+            .bind(id)
+            .fetch(&mut *c);
+    while let Some(json) = rows.try_next().await? {
+        f(serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("run result: {e}")))?);
+    }
+    Ok(())
+}
+
+/// One page of a run's results, filtered and sorted in the store.
+pub async fn results_page(
+    c: &mut SqliteConnection,
+    id: i64,
+    q: &ResultsQuery,
+) -> StoreResult<ResultsPage> {
+    let filter = match q.filter {
+        ResultFilter::All => "",
+        ResultFilter::Passed => " AND passed = 1",
+        ResultFilter::Failed => " AND passed = 0",
+        ResultFilter::Errors => " AND failed = 1",
+    };
+    let order = match &q.sort {
+        ResultSort::Item => "item_idx, rep".to_owned(),
+        ResultSort::Latency => "latency_ms".to_owned(),
+        // The score's name is bound, not spliced: any text is safe here.
+        ResultSort::Score(_) => "json_extract(result_json, '$.scores.' || ?)".to_owned(),
+    };
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    let total: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM run_results WHERE run_id = ?{filter}"
+    ))
+    .bind(id)
+    .fetch_one(&mut *c)
+    .await?;
+    let sql = format!(
+        "SELECT result_json FROM run_results WHERE run_id = ?{filter}
+         ORDER BY {order} {dir}, item_idx, rep LIMIT ? OFFSET ?"
+    );
+    let mut query = sqlx::query_scalar::<_, String>(&sql).bind(id);
+    if let ResultSort::Score(name) = &q.sort {
+        query = query.bind(format!("\"{}\"", name.replace('"', "")));
+    }
+    let rows = query
+        .bind(q.limit.min(1000) as i64)
+        .bind(q.offset as i64)
+        .fetch_all(&mut *c)
+        .await?;
+    let results = rows
+        .iter()
+        .map(|j| {
+            serde_json::from_str(j).map_err(|e| StoreError::Corrupt(format!("run result: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ResultsPage {
+        total: total as u64,
+        results,
+    })
+}

@@ -1,0 +1,139 @@
+//! Usage reports, exports, dated prices, recomputation and body retention, as shells call them.
+
+use std::io::Write;
+
+use milc_api::usage::{Dim, PriceEntry, Recomputation, UsageQuery, UsageReport};
+use milc_api::Prices;
+
+use super::{report_csv, storage, CallSink, ExportKind};
+use crate::calllog::rollups::DAY_MS;
+use crate::db::{self, now_ms, PartialFile, StoreError};
+use crate::{calllog, endpoints, Console, Error};
+
+/// The `meta` key holding how many days bodies are kept.
+const RETENTION: &str = "retention_body_days";
+
+impl Console {
+    /// Usage grouped for a chart or a table, read from the rollups.
+    pub async fn usage(&self, q: &UsageQuery) -> Result<UsageReport, Error> {
+        if q.until_ms <= q.since_ms {
+            return Err(Error::invalid("until", "must be after since"));
+        }
+        if q.group_by.contains(&Dim::Day) && q.group_by.contains(&Dim::Hour) {
+            return Err(Error::invalid("group_by", "day or hour, not both"));
+        }
+        Ok(storage::usage(&mut *self.store.read().await?, q).await?)
+    }
+
+    /// The calls behind a bar.
+    pub async fn usage_calls(
+        &self,
+        q: &milc_api::usage::CallsQuery,
+    ) -> Result<Vec<milc_api::CallRecord>, Error> {
+        Ok(calllog::storage::calls_between(&mut *self.store.read().await?, q).await?)
+    }
+
+    /// Writes usage to `out`: the report's rows (`Shown`), or the calls of its range as NDJSON
+    /// or CSV. Returns the rows written.
+    pub async fn export_usage(
+        &self,
+        q: &UsageQuery,
+        kind: ExportKind,
+        out: &mut (dyn Write + Send),
+    ) -> Result<u64, Error> {
+        let io = |e: std::io::Error| Error::invalid("output", format!("cannot write: {e}"));
+        match kind {
+            ExportKind::Shown => {
+                let r = self.usage(q).await?;
+                report_csv(&r, out).map_err(io)?;
+                Ok(r.rows.len() as u64)
+            }
+            ExportKind::Ndjson | ExportKind::Csv => {
+                let mut sink = CallSink::new(kind == ExportKind::Csv, out).map_err(io)?;
+                let mut c = self.store.read().await?;
+                let (mut after, mut n) = (0, 0u64);
+                loop {
+                    let page =
+                        calllog::storage::calls_page(&mut c, q.since_ms, q.until_ms, after, 10_000)
+                            .await?;
+                    let Some(last) = page.last() else { break };
+                    after = last.id;
+                    for r in &page {
+                        sink.write(r).map_err(io)?;
+                        n += 1;
+                    }
+                }
+                sink.finish().map_err(io)?;
+                Ok(n)
+            }
+        }
+    }
+
+    /// [`Self::export_usage`] to a file (empty path: the downloads folder), written through a
+    /// temporary file; returns its path and the rows written.
+    pub async fn export_usage_file(
+        &self,
+        q: &UsageQuery,
+        kind: ExportKind,
+        path: &str,
+    ) -> Result<(String, u64), Error> {
+        let name = match kind {
+            ExportKind::Shown => "milc-usage.csv",
+            ExportKind::Ndjson => "milc-calls.ndjson",
+            ExportKind::Csv => "milc-calls.csv",
+        };
+        let mut file = PartialFile::create(path, name)?;
+        let n = self.export_usage(q, kind, file.writer()).await?;
+        Ok((file.commit()?, n))
+    }
+
+    /// A dated price for an endpoint; returns its timeline.
+    pub async fn set_price(
+        &self,
+        endpoint: &str,
+        from_ms: i64,
+        prices: &Prices,
+    ) -> Result<Vec<PriceEntry>, Error> {
+        let mut c = self.store.read().await?;
+        let ep = endpoints::storage::endpoint_by_name(&mut c, endpoint).await?;
+        storage::set_price(&mut c, ep.id, from_ms, prices).await?;
+        Ok(storage::price_entries(&mut c, &ep).await?)
+    }
+
+    pub async fn prices(&self, endpoint: &str) -> Result<Vec<PriceEntry>, Error> {
+        let mut c = self.store.read().await?;
+        let ep = endpoints::storage::endpoint_by_name(&mut c, endpoint).await?;
+        Ok(storage::price_entries(&mut c, &ep).await?)
+    }
+
+    /// Re-costs calls since `since_ms` with the prices in force when they were made (logged).
+    pub async fn recompute_costs(&self, since_ms: i64) -> Result<Recomputation, Error> {
+        let mut tx = self.store.write().await?;
+        // Under the write lock: the writer's next batch waits for this and then reads the
+        // rollups afresh.
+        self.log.rollups_rewritten();
+        let r = storage::recompute_costs(&mut tx, since_ms, &crate::prompts::author()).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(r)
+    }
+
+    /// Keeps request and response bodies `days` days (None: for ever), applied now and at
+    /// every start; returns the bodies and history entries emptied now.
+    pub async fn set_retention(&self, days: Option<u32>) -> Result<(u64, u64), Error> {
+        let value = days.map(|d| d.to_string());
+        db::meta_put(&mut *self.store.read().await?, RETENTION, value.as_deref()).await?;
+        self.apply_retention().await
+    }
+
+    /// Applies the retention setting, if any.
+    pub async fn apply_retention(&self) -> Result<(u64, u64), Error> {
+        let mut c = self.store.read().await?;
+        let days = db::meta(&mut c, RETENTION)
+            .await?
+            .and_then(|d| d.parse::<i64>().ok());
+        match days {
+            Some(d) => Ok(storage::drop_bodies_before(&mut c, now_ms() - d * DAY_MS).await?),
+            None => Ok((0, 0)),
+        }
+    }
+}
