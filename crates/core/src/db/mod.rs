@@ -100,10 +100,6 @@ impl Store {
         Ok(self.opts.connect().await?)
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -283,3 +283,79 @@ pub async fn results_page(
         results,
     })
 }
+
+/// Finished runs of a prompt version over a dataset version, newest first: (id, spec JSON).
+pub async fn finished_runs(
+    c: &mut SqliteConnection,
+    prompt_version_id: Option<i64>,
+    dataset_version_id: i64,
+) -> StoreResult<Vec<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, spec_json FROM runs WHERE prompt_version_id = ? AND dataset_version_id = ?
+         AND status = 'finished' ORDER BY id DESC",
+    )
+    .bind(prompt_version_id)
+    .bind(dataset_version_id)
+    .fetch_all(&mut *c)
+    .await?)
+}
+
+/// The stored result of `item` (first repetition) of run `run`.
+pub async fn result_json(
+    c: &mut SqliteConnection,
+    run: i64,
+    item: u64,
+) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT result_json FROM run_results WHERE run_id = ? AND item_idx = ? AND rep = 0",
+    )
+    .bind(run)
+    .bind(item as i64)
+    .fetch_optional(&mut *c)
+    .await?)
+}
+
+/// The items (first repetition) run `run` failed on.
+pub async fn failed_items(c: &mut SqliteConnection, run: i64) -> StoreResult<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT item_idx FROM run_results WHERE run_id = ? AND rep = 0 AND failed = 1",
+    )
+    .bind(run)
+    .fetch_all(&mut *c)
+    .await?)
+}
+
+/// Calls `f` with each item both runs answered (first repetition, no failure): the item, both
+/// outputs and both values at JSON path `path` of the results, read as they stream.
+pub async fn for_each_side_by_side(
+    c: &mut SqliteConnection,
+    (a, b): (i64, i64),
+    path: &str,
+    mut f: impl FnMut(i64, Option<String>, Option<String>, Option<f64>, Option<f64>),
+) -> StoreResult<()> {
+    type Row = (
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<f64>,
+        Option<f64>,
+    );
+    let mut rows = sqlx::query_as::<_, Row>(
+        "SELECT x.item_idx, json_extract(x.result_json, '$.output'),
+                json_extract(y.result_json, '$.output'),
+                json_extract(x.result_json, ?1),
+                json_extract(y.result_json, ?1)
+         FROM run_results x JOIN run_results y
+           ON y.run_id = ?3 AND y.item_idx = x.item_idx AND y.rep = x.rep
+         WHERE x.run_id = ?2 AND x.rep = 0 AND x.failed = 0 AND y.failed = 0
+         ORDER BY x.item_idx",
+    )
+    .bind(path)
+    .bind(a)
+    .bind(b)
+    .fetch(&mut *c);
+    while let Some((item, oa, ob, xa, xb)) = rows.try_next().await? {
+        f(item, oa, ob, xa, xb);
+    }
+    Ok(())
+}

@@ -23,9 +23,11 @@ use milc_api::{CallSource, ChatRequest, Message, Role};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::PartialFile;
-use crate::db::{now_ms, StoreError};
+use crate::db::{self, now_ms, PartialFile, StoreError};
 use crate::{datasets, endpoints, prompts, runs, Console, Error};
+use storage::VoteRow;
+
+pub mod storage;
 use milc_eval::stats::{self, SplitMix64};
 
 /// Bootstrap rounds behind the leaderboard's intervals.
@@ -173,20 +175,6 @@ fn not_ready(name: &str) -> Error {
     )
 }
 
-/// One stored vote.
-#[derive(sqlx::FromRow)]
-struct VoteRow {
-    item_idx: i64,
-    left_idx: i64,
-    right_idx: i64,
-    verdict: String,
-    rater: String,
-    source: String,
-    comment: Option<String>,
-    criteria_json: Option<String>,
-    at_ms: i64,
-}
-
 impl VoteRow {
     fn verdict(&self) -> Verdict {
         Verdict::parse(&self.verdict).unwrap_or(Verdict::Tie)
@@ -220,13 +208,6 @@ impl VoteRow {
         }
     }
 }
-
-/// Inserts a vote, or replaces the same rater's vote on the same pair shown the same way.
-const UPSERT_VOTE: &str = "INSERT INTO votes (comparison_id, item_idx, left_idx, right_idx,
-     verdict, rater, source, comment, criteria_json, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (comparison_id, rater, item_idx, left_idx, right_idx) DO UPDATE SET
-     verdict = excluded.verdict, source = excluded.source, comment = excluded.comment,
-     criteria_json = excluded.criteria_json, at_ms = excluded.at_ms";
 
 /// The last user message of `version` rendered for `item` (what the model was asked), or the
 /// item's variables when it cannot be rendered.
@@ -289,12 +270,10 @@ impl Console {
         if spec.variants.len() < 2 || spec.variants.len() > 16 {
             return Err(Error::invalid("variants", "from 2 to 16"));
         }
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM comparisons WHERE name = ?")
-            .bind(&spec.name)
-            .fetch_optional(self.store.pool())
-            .await
-            .map_err(StoreError::from)?;
-        if exists.is_some() {
+        if storage::comparison_id(&mut *self.store.read().await?, &spec.name)
+            .await?
+            .is_some()
+        {
             return Err(StoreError::DuplicateComparison(spec.name.clone()).into());
         }
         let mut criteria = Vec::new();
@@ -390,90 +369,35 @@ impl Console {
             SplitMix64(now_ms() as u64 ^ u64::from(std::process::id())).next() & MAX_SEED
         });
         spec.seed = Some(seed);
-        let mut tx = self
-            .store()
-            .pool()
-            .begin()
-            .await
-            .map_err(StoreError::from)?;
-        let id = sqlx::query(
-            "INSERT INTO comparisons (name, dataset_version_id, spec_json, seed, created_ms)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&spec.name)
-        .bind(dataset_version_id)
-        .bind(serde_json::to_string(&spec).expect("a spec serializes"))
-        .bind(seed as i64)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?
-        .last_insert_rowid();
-        for (i, ((label, version_id, params), v)) in rows.iter().zip(&spec.variants).enumerate() {
-            sqlx::query(
-                "INSERT INTO comparison_variants
-                 (comparison_id, idx, label, prompt_version_id, endpoint, params_json)
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(i as i64)
-            .bind(label)
-            .bind(version_id)
-            .bind(&v.endpoint)
-            .bind(params)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        }
-        tx.commit().await.map_err(StoreError::from)?;
+        let mut tx = self.store.write().await?;
+        storage::insert_comparison(&mut tx, &spec, dataset_version_id, seed, &rows).await?;
+        db::commit(tx).await?;
         Ok(self.load_comparison(&spec.name).await?.info)
     }
 
     async fn load_comparison(&self, name: &str) -> Result<Loaded, Error> {
-        let pool = self.store.pool();
-        let row: Option<(i64, i64, String, i64, i64)> = sqlx::query_as(
-            "SELECT id, dataset_version_id, spec_json, seed, created_ms FROM comparisons
-             WHERE name = ?",
-        )
-        .bind(name)
-        .fetch_optional(pool)
-        .await
-        .map_err(StoreError::from)?;
+        let mut conn = self.store.read().await?;
         let (id, dataset_version_id, spec_json, seed, created_ms) =
-            row.ok_or_else(|| StoreError::NoSuchComparison(name.to_owned()))?;
+            storage::comparison_row(&mut conn, name).await?;
         let spec: ComparisonSpec = serde_json::from_str(&spec_json)
             .map_err(|e| StoreError::Corrupt(format!("comparison {name}: {e}")))?;
-        let (_, dv) =
-            datasets::storage::dataset_version(&mut *self.store.read().await?, &spec.dataset)
-                .await?;
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(
-            i64,
-            String,
-            String,
-            i64,
-            String,
-            String,
-            Option<i64>,
-            Option<String>,
-        )> = sqlx::query_as(
-            "SELECT v.idx, v.label, p.name, pv.version, v.endpoint, v.params_json, v.run_id,
-                        r.status
-                 FROM comparison_variants v
-                 JOIN prompt_versions pv ON pv.id = v.prompt_version_id
-                 JOIN prompts p ON p.id = pv.prompt_id
-                 LEFT JOIN runs r ON r.id = v.run_id
-                 WHERE v.comparison_id = ? ORDER BY v.idx",
-        )
-        .bind(id)
-        .fetch_all(pool)
-        .await
-        .map_err(StoreError::from)?;
+        let (_, dv) = datasets::storage::dataset_version(&mut conn, &spec.dataset).await?;
+        let rows = storage::variant_rows(&mut conn, id).await?;
         let mut variants = Vec::new();
         let mut versions = Vec::new();
-        for (idx, label, prompt, version, endpoint, params, run_id, status) in rows {
+        for storage::VariantRow {
+            idx,
+            label,
+            prompt,
+            version,
+            endpoint,
+            params_json: params,
+            run_id,
+            status,
+        } in rows
+        {
             let version = prompts::storage::resolve(
-                &mut *self.store.read().await?,
+                &mut conn,
                 &PromptRef {
                     name: prompt.clone(),
                     pick: Pick::Version(version as u32),
@@ -524,11 +448,7 @@ impl Console {
 
     /// Every comparison, newest first.
     pub async fn comparisons(&self) -> Result<Vec<ComparisonInfo>, Error> {
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM comparisons ORDER BY id DESC")
-                .fetch_all(self.store.pool())
-                .await
-                .map_err(StoreError::from)?;
+        let names = storage::comparison_names(&mut *self.store.read().await?).await?;
         let mut out = Vec::with_capacity(names.len());
         for n in names {
             out.push(self.comparison(&n).await?);
@@ -565,15 +485,8 @@ impl Console {
                     .id
                 }
             };
-            sqlx::query(
-                "UPDATE comparison_variants SET run_id = ? WHERE comparison_id = ? AND idx = ?",
-            )
-            .bind(run_id)
-            .bind(c.info.id)
-            .bind(i64::from(v.idx))
-            .execute(self.store.pool())
-            .await
-            .map_err(StoreError::from)?;
+            storage::set_variant_run(&mut *self.store.read().await?, c.info.id, v.idx, run_id)
+                .await?;
         }
         let c = self.load_comparison(name).await?;
         let pending = c
@@ -605,15 +518,12 @@ impl Console {
             v.prompt.version,
         )
         .await?;
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, spec_json FROM runs WHERE prompt_version_id = ? AND dataset_version_id = ?
-             AND status = 'finished' ORDER BY id DESC",
+        let rows = runs::storage::finished_runs(
+            &mut *self.store.read().await?,
+            version_id,
+            c.dataset_version_id,
         )
-        .bind(version_id)
-        .bind(c.dataset_version_id)
-        .fetch_all(self.store.pool())
-        .await
-        .map_err(StoreError::from)?;
+        .await?;
         Ok(rows.into_iter().find_map(|(id, json)| {
             let spec: RunSpec = serde_json::from_str(&json).ok()?;
             let has_scorers = c.spec.scorers.iter().all(|s| {
@@ -630,14 +540,7 @@ impl Console {
     }
 
     async fn item_result(&self, run_id: i64, item: u64) -> Result<Option<ItemResult>, Error> {
-        let json: Option<String> = sqlx::query_scalar(
-            "SELECT result_json FROM run_results WHERE run_id = ? AND item_idx = ? AND rep = 0",
-        )
-        .bind(run_id)
-        .bind(item as i64)
-        .fetch_optional(self.store.pool())
-        .await
-        .map_err(StoreError::from)?;
+        let json = runs::storage::result_json(&mut *self.store.read().await?, run_id, item).await?;
         json.map(|j| {
             serde_json::from_str(&j)
                 .map_err(|e| StoreError::Corrupt(format!("run {run_id} item {item}: {e}")).into())
@@ -674,13 +577,12 @@ impl Console {
         }
         let mut failed: Vec<HashSet<u64>> = Vec::new();
         for v in &c.info.variants {
-            let rows: Vec<i64> = sqlx::query_scalar(
-                "SELECT item_idx FROM run_results WHERE run_id = ? AND rep = 0 AND failed = 1",
-            )
-            .bind(v.run_id)
-            .fetch_all(self.store.pool())
-            .await
-            .map_err(StoreError::from)?;
+            let rows = match v.run_id {
+                Some(run) => {
+                    runs::storage::failed_items(&mut *self.store.read().await?, run).await?
+                }
+                None => Vec::new(),
+            };
             failed.push(rows.into_iter().map(|i| i as u64).collect());
         }
         let n = c.info.variants.len() as u32;
@@ -696,14 +598,7 @@ impl Console {
     }
 
     async fn rated(&self, c: &Loaded, rater: &str) -> Result<u64, Error> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM votes WHERE comparison_id = ? AND rater = ? AND source = 'human'",
-        )
-        .bind(c.info.id)
-        .bind(rater)
-        .fetch_one(self.store.pool())
-        .await
-        .map_err(StoreError::from)?;
+        let n = storage::human_votes_by(&mut *self.store.read().await?, c.info.id, rater).await?;
         Ok(n as u64)
     }
 
@@ -727,18 +622,13 @@ impl Console {
         let data = self.item(&c, item).await?;
         let left = self.output(&c, l, item).await?;
         let right = self.output(&c, r, item).await?;
-        let ballot: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT verdict, comment, criteria_json FROM votes WHERE comparison_id = ?
-             AND rater = ? AND source = 'human' AND item_idx = ? AND left_idx = ? AND right_idx = ?",
+        let ballot = storage::ballot(
+            &mut *self.store.read().await?,
+            c.info.id,
+            rater,
+            (item, l, r),
         )
-        .bind(c.info.id)
-        .bind(rater)
-        .bind(item as i64)
-        .bind(i64::from(l))
-        .bind(i64::from(r))
-        .fetch_optional(self.store.pool())
-        .await
-        .map_err(StoreError::from)?;
+        .await?;
         Ok(RatingTask {
             index,
             total: tasks.len() as u64,
@@ -781,33 +671,21 @@ impl Console {
             .filter(|s| !s.is_empty());
         let criteria = (!ballot.criteria.is_empty())
             .then(|| serde_json::to_string(&ballot.criteria).expect("criteria serialize"));
-        sqlx::query(UPSERT_VOTE)
-            .bind(c.info.id)
-            .bind(item as i64)
-            .bind(i64::from(l))
-            .bind(i64::from(r))
-            .bind(ballot.verdict.as_str())
-            .bind(rater)
-            .bind("human")
-            .bind(comment)
-            .bind(criteria)
-            .bind(now_ms())
-            .execute(self.store.pool())
-            .await
-            .map_err(StoreError::from)?;
+        storage::upsert_vote(
+            &mut *self.store.read().await?,
+            c.info.id,
+            (item, l, r),
+            ballot.verdict,
+            (rater, "human"),
+            comment,
+            criteria.as_deref(),
+        )
+        .await?;
         self.rated(&c, rater).await
     }
 
     async fn vote_rows(&self, c: &Loaded) -> Result<Vec<VoteRow>, Error> {
-        Ok(sqlx::query_as(
-            "SELECT item_idx, left_idx, right_idx, verdict, rater, source, comment,
-                    criteria_json, at_ms
-             FROM votes WHERE comparison_id = ? ORDER BY id",
-        )
-        .bind(c.info.id)
-        .fetch_all(self.store.pool())
-        .await
-        .map_err(StoreError::from)?)
+        Ok(storage::votes(&mut *self.store.read().await?, c.info.id).await?)
     }
 
     /// What the votes add up to: per-pair records, the Bradley–Terry leaderboard, agreement,
@@ -964,45 +842,23 @@ impl Console {
             .cloned();
         // Only the gap is kept per item, so memory stays small whatever the dataset's size.
         let mut gaps: Vec<(u64, f64)> = Vec::new();
-        {
-            let mut rows = sqlx::query_as::<
-                _,
-                (
-                    i64,
-                    Option<String>,
-                    Option<String>,
-                    Option<f64>,
-                    Option<f64>,
-                ),
-            >(
-                "SELECT x.item_idx, json_extract(x.result_json, '$.output'),
-                        json_extract(y.result_json, '$.output'),
-                        json_extract(x.result_json, ?1),
-                        json_extract(y.result_json, ?1)
-                 FROM run_results x JOIN run_results y
-                   ON y.run_id = ?3 AND y.item_idx = x.item_idx AND y.rep = x.rep
-                 WHERE x.run_id = ?2 AND x.rep = 0 AND x.failed = 0 AND y.failed = 0
-                 ORDER BY x.item_idx",
-            )
-            // Without a primary score the path names nothing, so the text gap is used.
-            .bind(
-                primary
-                    .as_ref()
-                    .map_or("$.none".to_owned(), |p| format!("$.scores.\"{p}\"")),
-            )
-            .bind(ra)
-            .bind(rb)
-            .fetch(self.store.pool());
-            while let Some((item, oa, ob, xa, xb)) =
-                rows.next().await.transpose().map_err(StoreError::from)?
-            {
+        // Without a primary score the path names nothing, so the text gap is used.
+        let path = primary
+            .as_ref()
+            .map_or("$.none".to_owned(), |p| format!("$.scores.\"{p}\""));
+        runs::storage::for_each_side_by_side(
+            &mut *self.store.read().await?,
+            (ra, rb),
+            &path,
+            |item, oa, ob, xa, xb| {
                 let gap = match (xa, xb) {
                     (Some(a), Some(b)) => (b - a).abs(),
                     _ => text_gap(oa.as_deref().unwrap_or(""), ob.as_deref().unwrap_or("")),
                 };
                 gaps.push((item as u64, gap));
-            }
-        }
+            },
+        )
+        .await?;
         if q.by_gap {
             gaps.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
         }
@@ -1069,16 +925,11 @@ impl Console {
         };
         let prepared = self.prepare(endpoint, Some(&pin)).await?;
         let rater = format!("{JUDGE}{}@{}@{endpoint}", rubric.prompt, rubric.version);
-        let done: HashSet<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT item_idx, left_idx, right_idx FROM votes WHERE comparison_id = ? AND rater = ?",
-        )
-        .bind(c.info.id)
-        .bind(&rater)
-        .fetch_all(self.store.pool())
-        .await
-        .map_err(StoreError::from)?
-        .into_iter()
-        .collect();
+        let done: HashSet<(i64, i64, i64)> =
+            storage::judged(&mut *self.store.read().await?, c.info.id, &rater)
+                .await?
+                .into_iter()
+                .collect();
         let jobs: Vec<(u64, u32, u32)> = self
             .tasks(&c)
             .await?
@@ -1122,20 +973,16 @@ impl Console {
                         format!("no verdict in the judge's answer: {}", answer.output),
                     )
                 })?;
-                sqlx::query(UPSERT_VOTE)
-                    .bind(c.info.id)
-                    .bind(item as i64)
-                    .bind(i64::from(l))
-                    .bind(i64::from(r))
-                    .bind(verdict.as_str())
-                    .bind(rater)
-                    .bind("judge")
-                    .bind(prepared.redact_for_storage(&reason))
-                    .bind(None::<String>)
-                    .bind(now_ms())
-                    .execute(self.store.pool())
-                    .await
-                    .map_err(StoreError::from)?;
+                storage::upsert_vote(
+                    &mut *self.store.read().await?,
+                    c.info.id,
+                    (item, l, r),
+                    verdict,
+                    (rater, "judge"),
+                    Some(&prepared.redact_for_storage(&reason)),
+                    None,
+                )
+                .await?;
                 Ok(())
             })
             .buffer_unordered(JUDGE_CONCURRENCY)
@@ -1246,29 +1093,20 @@ impl Console {
                 .map(str::to_owned);
             votes.push((item, left, right, verdict, rater.to_owned(), comment));
         }
-        let mut tx = self
-            .store()
-            .pool()
-            .begin()
-            .await
-            .map_err(StoreError::from)?;
+        let mut tx = self.store.write().await?;
         for (item, left, right, verdict, rater, comment) in &votes {
-            sqlx::query(UPSERT_VOTE)
-                .bind(c.info.id)
-                .bind(*item as i64)
-                .bind(i64::from(*left))
-                .bind(i64::from(*right))
-                .bind(verdict.as_str())
-                .bind(rater)
-                .bind("import")
-                .bind(comment)
-                .bind(None::<String>)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
+            storage::upsert_vote(
+                &mut tx,
+                c.info.id,
+                (*item, *left, *right),
+                *verdict,
+                (rater, "import"),
+                comment.as_deref(),
+                None,
+            )
+            .await?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        db::commit(tx).await?;
         Ok(votes.len() as u64)
     }
 
