@@ -4,7 +4,7 @@ use milc_api::usage::{Alert, AlertSettings, Budget};
 use milc_api::{CallRecord, Cost};
 
 use super::storage;
-use crate::{endpoints, Console, Error};
+use crate::{Console, Error};
 
 impl Console {
     /// Alerts, newest first.
@@ -51,11 +51,11 @@ impl Console {
     ) -> Result<Vec<Budget>, Error> {
         let usd = |v, field| Cost::parse_usd_field(v).map_err(|e| Error::invalid(field, e.0));
         let (daily, monthly) = (usd(daily, "daily")?, usd(monthly, "monthly")?);
-        let mut c = self.store.read().await?;
         let id = match endpoint {
-            Some(name) => endpoints::storage::endpoint_by_name(&mut c, name).await?.id,
+            Some(name) => self.endpoint(name).await?.id,
             None => 0,
         };
+        let mut c = self.store.read().await?;
         storage::set_budget(&mut c, id, daily, monthly).await?;
         self.log.touched(vec![id]);
         self.log.flush().await;

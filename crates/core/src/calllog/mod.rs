@@ -17,6 +17,7 @@ use tokio::sync::broadcast;
 
 use crate::db::{self, Result, Store};
 use alerts::Alerts;
+pub use storage::ResultRow;
 use writer::Writer;
 pub use writer::{Row, BATCH};
 
@@ -85,6 +86,16 @@ impl CallLog {
     #[allow(clippy::type_complexity)]
     pub async fn rollups(&self) -> Result<Vec<(bool, i64, i64, i64, i64, Vec<i64>, Vec<u8>)>> {
         storage::all_rollups(&mut *self.store.read().await?).await
+    }
+
+    /// After endpoint `id` was deleted: its calls now belong to no endpoint, so do their
+    /// rollups.
+    pub async fn endpoint_deleted(&self, id: i64) -> Result<()> {
+        let first = storage::first_rollup_hour(&mut *self.store.read().await?, id).await?;
+        match first {
+            Some(from) => self.rebuild_rollups(from).await,
+            None => Ok(()),
+        }
     }
 
     /// Asks for the alerts of endpoints (0: everything) to be evaluated again.

@@ -5,11 +5,6 @@
 
 use std::collections::HashMap;
 
-use sqlx::SqliteConnection;
-
-use super::storage;
-use crate::db::Result;
-
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 const BUCKETS: usize = 64;
@@ -229,64 +224,6 @@ impl Agg {
             }
         }
         bucket_value(BUCKETS - 1)
-    }
-}
-
-/// Rollup rows as last written, kept by the writer so that adding a batch reads nothing back.
-/// Anything else that rewrites rollups bumps the generation, which empties the cache.
-#[derive(Default)]
-pub struct RollupCache {
-    rows: HashMap<Key, Agg>,
-    generation: u64,
-}
-
-/// Most rows the cache keeps before it starts again from the tables.
-const CACHE_ROWS: usize = 100_000;
-
-impl RollupCache {
-    /// Adds `deltas` to the rollup rows (inside the caller's transaction) and returns the new
-    /// rows, to [`RollupCache::keep`] once the transaction has committed.
-    pub async fn add(
-        &mut self,
-        conn: &mut SqliteConnection,
-        deltas: HashMap<Key, Agg>,
-        generation: u64,
-    ) -> Result<Vec<(Key, Agg)>> {
-        if generation != self.generation || self.rows.len() > CACHE_ROWS {
-            self.rows.clear();
-            self.generation = generation;
-        }
-        // Rows not in the cache are read in one range query per table, not one by one.
-        let mut stored: HashMap<Key, Agg> = HashMap::new();
-        for grain in [Grain::Hour, Grain::Day] {
-            let missing = deltas
-                .keys()
-                .filter(|k| k.grain == grain && !self.rows.contains_key(k))
-                .map(|k| k.at_ms);
-            let (Some(lo), Some(hi)) = (missing.clone().min(), missing.max()) else {
-                continue;
-            };
-            stored.extend(storage::rollup_rows(conn, grain, lo, hi + 1).await?);
-        }
-        let mut rows = Vec::with_capacity(deltas.len());
-        for (k, d) in deltas {
-            let mut total = match self.rows.get(&k) {
-                Some(a) => a.clone(),
-                None => stored.remove(&k).unwrap_or_default(),
-            };
-            total.merge(&d);
-            rows.push((k, total));
-        }
-        storage::put_rollups(conn, &rows).await?;
-        Ok(rows)
-    }
-
-    pub fn keep(&mut self, rows: Vec<(Key, Agg)>) {
-        self.rows.extend(rows);
-    }
-
-    pub fn clear(&mut self) {
-        self.rows.clear();
     }
 }
 

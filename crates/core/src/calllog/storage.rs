@@ -3,14 +3,12 @@
 
 use std::collections::HashMap;
 
-use milc_api::prompt::PromptPin;
 use milc_api::usage::{Alert, AlertKind, AlertSettings, Budget};
 use milc_api::{Call, CallRecord, Cost, Usage, UsageSource};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, FromRow, SqliteConnection};
 
 use super::rollups::{day_of, Agg, Fact, Grain, Key, SCAN};
-use super::writer::Row;
 use crate::db::{
     error_code, error_from, now_ms, outcome_code, outcome_from, source_code, source_from, Result,
     StoreError,
@@ -49,18 +47,6 @@ pub async fn model_id(c: &mut SqliteConnection, name: &str) -> Result<i64> {
     )
     .bind(name)
     .fetch_one(&mut *c)
-    .await?)
-}
-
-/// The id of a prompt version, if it exists.
-pub async fn prompt_version_id(c: &mut SqliteConnection, pin: &PromptPin) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
-         WHERE p.name = ? AND v.version = ?",
-    )
-    .bind(&pin.prompt)
-    .bind(i64::from(pin.version))
-    .fetch_optional(&mut *c)
     .await?)
 }
 
@@ -106,7 +92,21 @@ pub async fn insert_calls(
         .last_insert_rowid())
 }
 
-pub async fn insert_results(conn: &mut SqliteConnection, rows: &[&Row]) -> Result<()> {
+/// A run's result for one item and repetition, as the writer inserts it.
+#[derive(Debug)]
+pub struct ResultRow {
+    pub run_id: i64,
+    pub item: u64,
+    pub rep: u32,
+    pub call_id: Option<i64>,
+    pub failed: bool,
+    pub passed: bool,
+    pub latency_ms: u64,
+    pub json: String,
+}
+
+/// Inserts run results in one statement; a second result for the same key is ignored.
+pub async fn insert_results(conn: &mut SqliteConnection, rows: &[&ResultRow]) -> Result<()> {
     let sql = format!(
         "INSERT OR IGNORE INTO run_results (run_id, item_idx, rep, call_id, failed, passed,
              latency_ms, result_json) VALUES {}",
@@ -114,7 +114,7 @@ pub async fn insert_results(conn: &mut SqliteConnection, rows: &[&Row]) -> Resul
     );
     let mut args = SqliteArguments::default();
     for row in rows {
-        let Row::RunResult {
+        let ResultRow {
             run_id,
             item,
             rep,
@@ -123,10 +123,7 @@ pub async fn insert_results(conn: &mut SqliteConnection, rows: &[&Row]) -> Resul
             passed,
             latency_ms,
             json,
-        } = row
-        else {
-            unreachable!("only run results are passed here")
-        };
+        } = row;
         add(&mut args, *run_id);
         add(&mut args, *item as i64);
         add(&mut args, i64::from(*rep));

@@ -18,9 +18,10 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::alerts::Alerts;
-use super::rollups::{Agg, Fact, Key, RollupCache};
-use super::storage;
+use super::rollups::{Agg, Fact, Grain, Key};
+use super::storage::{self, ResultRow};
 use crate::db::{outcome_code, source_code, Result, StoreError};
+use crate::prompts;
 
 /// The most rows one write carries.
 pub const BATCH: usize = 1024;
@@ -34,16 +35,7 @@ const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 pub enum Row {
     Call(Call),
     /// A run's result for one item and repetition; a second one for the same key is ignored.
-    RunResult {
-        run_id: i64,
-        item: u64,
-        rep: u32,
-        call_id: Option<i64>,
-        failed: bool,
-        passed: bool,
-        latency_ms: u64,
-        json: String,
-    },
+    RunResult(ResultRow),
 }
 
 struct Job {
@@ -271,11 +263,18 @@ impl Batcher {
             .iter()
             .filter_map(|r| match r {
                 Row::Call(c) => Some(c),
-                Row::RunResult { .. } => None,
+                Row::RunResult(_) => None,
             })
             .collect();
         if calls.is_empty() {
-            storage::insert_results(conn, rows).await?;
+            let results: Vec<&ResultRow> = rows
+                .iter()
+                .filter_map(|r| match r {
+                    Row::RunResult(x) => Some(x),
+                    Row::Call(_) => None,
+                })
+                .collect();
+            storage::insert_results(conn, &results).await?;
             return Ok(vec![0; rows.len()]);
         }
         let mut with_models = Vec::with_capacity(calls.len());
@@ -302,7 +301,7 @@ impl Batcher {
         if let Some(id) = self.prompts.get(pin) {
             return Ok(*id);
         }
-        let id = storage::prompt_version_id(conn, pin).await?;
+        let id = prompts::storage::version_id(conn, &pin.prompt, pin.version).await?;
         self.prompts.insert(pin.clone(), id);
         Ok(id)
     }
@@ -386,6 +385,64 @@ fn split(mut n: usize) -> Vec<usize> {
     out
 }
 
+/// Rollup rows as last written, kept by the writer so that adding a batch reads nothing back.
+/// Anything else that rewrites rollups bumps the generation, which empties the cache.
+#[derive(Default)]
+pub struct RollupCache {
+    rows: HashMap<Key, Agg>,
+    generation: u64,
+}
+
+/// Most rows the cache keeps before it starts again from the tables.
+const CACHE_ROWS: usize = 100_000;
+
+impl RollupCache {
+    /// Adds `deltas` to the rollup rows (inside the caller's transaction) and returns the new
+    /// rows, to [`RollupCache::keep`] once the transaction has committed.
+    pub async fn add(
+        &mut self,
+        conn: &mut SqliteConnection,
+        deltas: HashMap<Key, Agg>,
+        generation: u64,
+    ) -> Result<Vec<(Key, Agg)>> {
+        if generation != self.generation || self.rows.len() > CACHE_ROWS {
+            self.rows.clear();
+            self.generation = generation;
+        }
+        // Rows not in the cache are read in one range query per table, not one by one.
+        let mut stored: HashMap<Key, Agg> = HashMap::new();
+        for grain in [Grain::Hour, Grain::Day] {
+            let missing = deltas
+                .keys()
+                .filter(|k| k.grain == grain && !self.rows.contains_key(k))
+                .map(|k| k.at_ms);
+            let (Some(lo), Some(hi)) = (missing.clone().min(), missing.max()) else {
+                continue;
+            };
+            stored.extend(storage::rollup_rows(conn, grain, lo, hi + 1).await?);
+        }
+        let mut rows = Vec::with_capacity(deltas.len());
+        for (k, d) in deltas {
+            let mut total = match self.rows.get(&k) {
+                Some(a) => a.clone(),
+                None => stored.remove(&k).unwrap_or_default(),
+            };
+            total.merge(&d);
+            rows.push((k, total));
+        }
+        storage::put_rollups(conn, &rows).await?;
+        Ok(rows)
+    }
+
+    pub fn keep(&mut self, rows: Vec<(Key, Agg)>) {
+        self.rows.extend(rows);
+    }
+
+    pub fn clear(&mut self) {
+        self.rows.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use milc_api::{CallSource, Outcome};
@@ -437,7 +494,7 @@ mod tests {
             .collect();
         // Meanwhile, a result for a run that does not exist: the foreign key refuses it.
         let orphan = writer
-            .write(Row::RunResult {
+            .write(Row::RunResult(ResultRow {
                 run_id: 999,
                 item: 0,
                 rep: 0,
@@ -446,7 +503,7 @@ mod tests {
                 passed: true,
                 latency_ms: 1,
                 json: "{}".into(),
-            })
+            }))
             .await;
         assert!(orphan.is_err(), "{orphan:?}");
 

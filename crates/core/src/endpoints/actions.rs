@@ -9,7 +9,7 @@ use milc_llm::SecretString;
 use super::{storage, validate, EMBEDDED_SIM_URL};
 use crate::console::SIMULATOR_ENDPOINT;
 use crate::db::{self, now_ms};
-use crate::{calllog, Console, Error};
+use crate::{Console, Error};
 
 impl Console {
     pub(crate) async fn seed_simulator(&self) -> Result<(), Error> {
@@ -120,13 +120,8 @@ impl Console {
         if ep.has_token {
             self.secrets.delete(ep.id).await?;
         }
-        let mut c = self.store.read().await?;
-        let first = calllog::storage::first_rollup_hour(&mut c, ep.id).await?;
-        storage::delete_endpoint(&mut c, ep.id).await?;
-        // Its calls now belong to no endpoint: so do their rollups.
-        if let Some(from) = first {
-            self.log.rebuild_rollups(from).await?;
-        }
+        storage::delete_endpoint(&mut *self.store.read().await?, ep.id).await?;
+        self.log.endpoint_deleted(ep.id).await?;
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use milc_api::run::{
 use milc_api::{CallSource, ChatRequest, Cost, ErrorKind, UsageSource};
 use tokio_util::sync::CancellationToken;
 
-use crate::calllog::Row;
+use crate::calllog::{ResultRow, Row};
 use crate::db::{Result as StoreResult, Store, StoreError};
 use crate::{datasets, prompts, Console, Error};
 use milc_eval::scoring::ItemScorer;
@@ -461,7 +461,7 @@ impl Console {
     /// result for the same item and repetition is ignored.
     async fn insert_result(&self, run_id: i64, r: &ItemResult) -> StoreResult<()> {
         self.log
-            .write(Row::RunResult {
+            .write(Row::RunResult(ResultRow {
                 run_id,
                 item: r.item,
                 rep: r.rep,
@@ -470,7 +470,7 @@ impl Console {
                 passed: r.passed,
                 latency_ms: r.latency_ms,
                 json: serde_json::to_string(r).expect("a result serializes"),
-            })
+            }))
             .await?;
         Ok(())
     }
