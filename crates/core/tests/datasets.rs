@@ -15,7 +15,7 @@ async fn import(store: &Store, name: &str, items: &[DatasetItem], source: &str) 
 }
 
 async fn version(store: &Store, reference: &str) -> Result<DatasetVersion, milc_core::StoreError> {
-    storage::dataset_version(&mut *store.read().await.unwrap(), reference)
+    storage::dataset_version(&mut store.read().await.unwrap(), reference)
         .await
         .map(|(_, v)| v)
 }

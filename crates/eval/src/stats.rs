@@ -71,6 +71,8 @@ fn fit(n: usize, rows: &Rows) -> Vec<f64> {
 
 /// Solves `a·x = b` by Gaussian elimination with partial pivoting (a is small and, here,
 /// positive definite).
+// Gaussian elimination reads clearest with row and column indices.
+#[allow(clippy::needless_range_loop)]
 fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
     let n = b.len();
     for col in 0..n {
@@ -369,7 +371,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -379,12 +381,12 @@ impl SplitMix64 {
 
     /// A uniform index below `n` (multiply-shift; the bias is below n / 2^64).
     pub fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 
     /// A uniform number in [0, 1) with 53 random bits.
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -435,9 +437,9 @@ mod tests {
     fn splitmix64_gives_the_published_stream() {
         // The reference outputs for seed 0 (Vigna's splitmix64.c).
         let mut rng = SplitMix64(0);
-        assert_eq!(rng.next(), 0xe220_a839_7b1d_cdaf);
-        assert_eq!(rng.next(), 0x6e78_9e6a_a1b9_65f4);
-        assert_eq!(rng.next(), 0x06c4_5d18_8009_454f);
+        assert_eq!(rng.next_u64(), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(rng.next_u64(), 0x6e78_9e6a_a1b9_65f4);
+        assert_eq!(rng.next_u64(), 0x06c4_5d18_8009_454f);
         assert!((0..10_000).all(|_| rng.below(7) < 7));
     }
 

@@ -78,7 +78,7 @@ struct Progress {
 /// A failed attempt, with the response headers that steer the retry.
 struct Failed {
     error: CallError,
-    headers: Option<HeaderMap>,
+    headers: Option<Box<HeaderMap>>,
 }
 
 impl From<CallError> for Failed {
@@ -131,14 +131,14 @@ impl Client {
                 && retry::is_retryable(
                     failed.error.kind,
                     failed.error.status,
-                    failed.headers.as_ref(),
+                    failed.headers.as_deref(),
                 );
             if !retryable {
                 break Some(failed.error);
             }
             let jitter = rand::random::<f64>();
             match retry::delay(
-                failed.headers.as_ref(),
+                failed.headers.as_deref(),
                 attempts - 1,
                 SystemTime::now(),
                 jitter,
@@ -285,21 +285,9 @@ impl Client {
         let rb = self
             .http
             .post(url(&t.base_url, "embeddings"))
-            .headers(headers(t).map_err(|f| f.error)?)
-            .timeout(t.timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(serde_json::to_vec(&body).expect("a JSON value serializes"));
-        let resp = send(rb, t.timeout).await.map_err(|f| f.error)?;
-        if !resp.status().is_success() {
-            return Err(failure(resp, t.timeout).await.error);
-        }
-        let bytes = resp.bytes().await.map_err(|e| errors::from_reqwest(&e))?;
-        let v: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            errors::protocol(format!(
-                "POST /embeddings did not answer JSON: {}",
-                preview(&bytes)
-            ))
-        })?;
+        let v = self.json_request(t, rb, "POST /embeddings did not answer JSON").await?;
         let data = v["data"]
             .as_array()
             .ok_or_else(|| errors::protocol("POST /embeddings answered without a `data` list"))?;
@@ -328,10 +316,16 @@ impl Client {
 
     /// `GET {base}/models`: the model ids the endpoint serves. One attempt, no retries: a
     /// connection test should say at once what is wrong.
-    pub async fn models(&self, t: &Target) -> Result<Vec<String>, CallError> {
-        let rb = self
-            .http
-            .get(url(&t.base_url, "models"))
+    /// Sends a plain (not streamed) request with the target's headers and timeout and reads
+    /// its JSON answer; an error status or a body that is not JSON is a typed error
+    /// (`not_json` prefixes the body's first bytes).
+    async fn json_request(
+        &self,
+        t: &Target,
+        rb: reqwest::RequestBuilder,
+        not_json: &str,
+    ) -> Result<Value, CallError> {
+        let rb = rb
             .headers(headers(t).map_err(|f| f.error)?)
             .timeout(t.timeout);
         let resp = send(rb, t.timeout).await.map_err(|f| f.error)?;
@@ -339,12 +333,19 @@ impl Client {
             return Err(failure(resp, t.timeout).await.error);
         }
         let bytes = resp.bytes().await.map_err(|e| errors::from_reqwest(&e))?;
-        let v: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            errors::protocol(format!(
-                "GET /models did not answer JSON; is this an OpenAI-compatible base URL? {}",
-                preview(&bytes)
-            ))
-        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|_| errors::protocol(format!("{not_json}: {}", preview(&bytes))))
+    }
+
+    pub async fn models(&self, t: &Target) -> Result<Vec<String>, CallError> {
+        let rb = self.http.get(url(&t.base_url, "models"));
+        let v = self
+            .json_request(
+                t,
+                rb,
+                "GET /models did not answer JSON; is this an OpenAI-compatible base URL?",
+            )
+            .await?;
         let data = v["data"].as_array().ok_or_else(|| {
             errors::protocol("GET /models answered JSON without a `data` list of models")
         })?;
@@ -538,7 +539,7 @@ async fn failure(resp: reqwest::Response, timeout: Duration) -> Failed {
         .unwrap_or_default();
     Failed {
         error: errors::from_response(status, ctype.as_deref(), &body),
-        headers: Some(headers),
+        headers: Some(Box::new(headers)),
     }
 }
 

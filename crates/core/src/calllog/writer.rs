@@ -514,7 +514,7 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), 2000, "every call got its own id");
-        let rows = storage::calls(&mut *store.read().await.unwrap(), 5000)
+        let rows = storage::calls(&mut store.read().await.unwrap(), 5000)
             .await
             .unwrap();
         let models: std::collections::HashSet<&str> =

@@ -45,7 +45,7 @@ pub fn task_pair(seed: u64, variants: u32, item: u64) -> (u32, u32) {
         .flat_map(|a| (a + 1..variants).map(move |b| (a, b)))
         .collect();
     let (a, b) = pairs[(item.wrapping_add(seed) % pairs.len() as u64) as usize];
-    let flip = SplitMix64(seed ^ item.wrapping_mul(0x9e37_79b9_7f4a_7c15)).next() & 1 == 1;
+    let flip = SplitMix64(seed ^ item.wrapping_mul(0x9e37_79b9_7f4a_7c15)).next_u64() & 1 == 1;
     if flip {
         (b, a)
     } else {
@@ -366,7 +366,7 @@ impl Console {
             return Err(Error::invalid("seed", format!("at most {MAX_SEED}")));
         }
         let seed = spec.seed.unwrap_or_else(|| {
-            SplitMix64(now_ms() as u64 ^ u64::from(std::process::id())).next() & MAX_SEED
+            SplitMix64(now_ms() as u64 ^ u64::from(std::process::id())).next_u64() & MAX_SEED
         });
         spec.seed = Some(seed);
         let mut tx = self.store.write().await?;

@@ -22,7 +22,7 @@ impl Console {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(self.import_items(name, &items, &source).await?)
+        self.import_items(name, &items, &source).await
     }
 
     /// Imports a text the window holds (pasted or read from a chosen file) in `format`.
@@ -35,7 +35,7 @@ impl Console {
     ) -> Result<Imported, Error> {
         check_name("dataset name", name).map_err(|e| Error::invalid("name", e))?;
         let items = parse(file, format, text)?;
-        Ok(self.import_items(name, &items, file).await?)
+        self.import_items(name, &items, file).await
     }
 
     /// What importing a text would store.
