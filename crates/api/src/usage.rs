@@ -133,11 +133,12 @@ pub struct Budget {
 /// When alerts fire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertSettings {
-    /// Cost per 1K tokens in the last hour above the trailing 7-day baseline × this.
+    /// Cost per 1K tokens in the current and the previous UTC hour (60 to 120 minutes) above the
+    /// trailing 7-day baseline × this.
     pub spike_factor: f64,
-    /// Errors / calls in the last hour above this.
+    /// Errors / calls in the current and the previous UTC hour above this.
     pub error_rate: f64,
-    /// Calls the last hour needs before the error rate or a spike counts.
+    /// Calls those two hours need before the error rate or a spike counts.
     pub min_calls: u64,
 }
 

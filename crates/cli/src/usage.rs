@@ -273,13 +273,13 @@ pub(crate) enum AlertsCmd {
     Ack { id: i64 },
     /// When alerts fire
     Settings {
-        /// Cost per 1K tokens in the last hour above the 7-day baseline × this
+        /// Cost per 1K tokens in this and the previous UTC hour above the 7-day baseline × this
         #[arg(long)]
         spike_factor: Option<f64>,
-        /// Share of failed calls in the last hour above this (0–1)
+        /// Share of failed calls in this and the previous UTC hour above this (0–1)
         #[arg(long)]
         error_rate: Option<f64>,
-        /// Calls the last hour needs before a spike or an error rate counts
+        /// Calls those two hours need before a spike or an error rate counts
         #[arg(long)]
         min_calls: Option<u64>,
     },

@@ -248,7 +248,7 @@ pub(crate) async fn evaluate(
         if ep == 0 {
             continue;
         }
-        // The last hour: this hour and the one before; the baseline: the 7 whole UTC days
+        // The recent window: this UTC hour and the one before (60 to 120 minutes); the baseline: the 7 whole UTC days
         // before today.
         let (cost, tokens, calls, errors) =
             storage::sums(c, false, ep, end - 2 * HOUR_MS, end).await?;
@@ -273,7 +273,7 @@ pub(crate) async fn evaluate(
             threshold: base_rate * s.spike_factor,
             per_period: false,
             message: format!(
-                "{who}: ${now_rate:.6} per 1K tokens in the last hour, over {}× the 7-day \
+                "{who}: ${now_rate:.6} per 1K tokens since the previous hour began, over {}× the 7-day \
                  baseline of ${base_rate:.6}",
                 s.spike_factor
             ),
@@ -296,7 +296,7 @@ pub(crate) async fn evaluate(
             threshold: s.error_rate,
             per_period: false,
             message: format!(
-                "{who}: {:.0} % of {calls} calls failed in the last hour (threshold {:.0} %)",
+                "{who}: {:.0} % of {calls} calls failed since the previous hour began (threshold {:.0} %)",
                 rate * 100.0,
                 s.error_rate * 100.0
             ),

@@ -4,9 +4,9 @@
 //! committed, so nothing is acknowledged that a crash could lose.
 //!
 //! Each statement is a round trip to SQLite's thread, so the writer keeps them few: the rows
-//! become one multi-row INSERT per table and size class. One or two statements run on their own
-//! (each commits itself: the common case when callers wait on each other, one or two round
-//! trips); more run inside `BEGIN IMMEDIATE … COMMIT`, one commit for all of them.
+//! become one multi-row INSERT per table and size class. Calls always go inside
+//! `BEGIN IMMEDIATE … COMMIT` with the rollup rows they change; run results alone run as one or
+//! two statements that commit themselves, or, more of them, in one transaction too.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
