@@ -11,7 +11,7 @@ use milc_api::Params;
 use milc_core::Console;
 use tokio_util::sync::CancellationToken;
 
-use crate::{explain, format, EvalArgs, RunsCmd};
+use crate::{explain, format, output, EvalArgs, RunsCmd};
 
 /// Exit code of a run whose gates failed (1 is any other error).
 const GATE_FAILED: u8 = 3;
@@ -232,19 +232,11 @@ pub async fn runs(console: &Console, cmd: RunsCmd) -> Result<ExitCode> {
     match cmd {
         RunsCmd::List { json } => {
             let runs = console.runs().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
-            } else {
-                print!("{}", format::runs_table(&runs));
-            }
+            output::emit(json, &runs, |r| format::runs_table(r))?;
         }
         RunsCmd::Compare { a, b, json } => {
             let c = console.compare_runs(a, b).await.map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&c)?);
-            } else {
-                print!("{}", format::comparison(&c));
-            }
+            output::emit(json, &c, format::comparison)?;
         }
         RunsCmd::Show {
             id,
@@ -286,14 +278,10 @@ pub async fn runs(console: &Console, cmd: RunsCmd) -> Result<ExitCode> {
                     page.results.len(),
                     page.total
                 );
-                println!("{}", serde_json::to_string_pretty(&page.results)?);
+                output::json(&page.results)?;
             } else {
                 let s = console.run_summary(id).await.map_err(explain)?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&s)?);
-                } else {
-                    print!("{}", format::run_summary(&s));
-                }
+                output::emit(json, &s, format::run_summary)?;
             }
         }
     }

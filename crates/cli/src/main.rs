@@ -4,6 +4,7 @@
 mod compare;
 mod eval;
 mod format;
+mod output;
 mod usage;
 
 use std::collections::BTreeMap;
@@ -557,7 +558,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             for u in &unused {
                 eprintln!("warning: variable '{u}' is used by no message of {}@{}", v.prompt, v.version);
             }
-            println!("{}", serde_json::to_string_pretty(&messages)?);
+            output::json(&messages)?;
             ExitCode::SUCCESS
         }
         Command::History {
@@ -566,29 +567,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             let entries = console.history(&search, limit).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
-            } else {
-                print!("{}", format::history_table(&entries));
-            }
+            output::emit(json, &entries, |e| format::history_table(e))?;
             ExitCode::SUCCESS
         }
         Command::Calls {
             body: Some(id), ..
         } => match console.call_body(id).await? {
             Some(b) => {
-                println!("{}", serde_json::to_string_pretty(&b)?);
+                output::json(&b)?;
                 ExitCode::SUCCESS
             }
             None => bail!("call #{id} has no bodies: its endpoint's policy does not keep them (milc endpoints redaction NAME --log-bodies)"),
         },
         Command::Calls { limit, json, .. } => {
             let calls = console.calls(limit).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&calls)?);
-            } else {
-                print!("{}", format::calls_table(&calls));
-            }
+            output::emit(json, &calls, |c| format::calls_table(c))?;
             ExitCode::SUCCESS
         }
     };
@@ -643,16 +636,8 @@ fn redact(json: bool, custom: &[String]) -> Result<ExitCode> {
         .read_to_string(&mut text)
         .context("reading stdin")?;
     let red = redactor.redact(&text, &mut milc_core::redact::Placeholders::default());
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"text": red.text, "entities": red.entities})
-            )?
-        );
-    } else {
-        print!("{}", red.text);
-    }
+    let redacted = serde_json::json!({"text": red.text, "entities": red.entities});
+    output::emit(json, &redacted, |_| red.text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -707,11 +692,7 @@ fn stats(input: &Path, rounds: u32, seed: u64, json: bool) -> Result<ExitCode> {
         bail!("{shown}: holds no votes");
     }
     let s = milc_core::stats::standings(&votes, rounds, seed);
-    if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-    } else {
-        print!("{}", format::standings(&s));
-    }
+    output::emit(json, &s, format::standings)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -745,19 +726,11 @@ async fn endpoints(console: &Console, cmd: EndpointsCmd) -> Result<ExitCode> {
         }
         EndpointsCmd::List { json } => {
             let eps = console.endpoints().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&eps)?);
-            } else {
-                print!("{}", format::endpoints_table(&eps));
-            }
+            output::emit(json, &eps, |e| format::endpoints_table(e))?;
         }
         EndpointsCmd::Test { name, json } => {
             let t = console.test_endpoint(&name).await.map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&t)?);
-            } else {
-                println!("{}", format::connection_test(&name, &t));
-            }
+            output::emit(json, &t, |t| format::connection_test(&name, t) + "\n")?;
             if !t.ok {
                 return Ok(ExitCode::FAILURE);
             }
@@ -883,8 +856,9 @@ async fn chat(console: &Console, a: ChatArgs) -> Result<ExitCode> {
         .await;
     match result {
         Ok(r) => {
+            // The text went out as it streamed; a person gets the figures on stderr.
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                output::json(&r)?;
             } else {
                 println!();
                 eprintln!("{}", format::figures(&r));
@@ -1034,11 +1008,7 @@ async fn prompts(console: &Console, cmd: PromptsCmd) -> Result<ExitCode> {
         }
         PromptsCmd::List { json } => {
             let list = console.prompts().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                print!("{}", format::prompts_table(&list));
-            }
+            output::emit(json, &list, |l| format::prompts_table(l))?;
         }
         PromptsCmd::Show {
             prompt,
@@ -1049,19 +1019,11 @@ async fn prompts(console: &Console, cmd: PromptsCmd) -> Result<ExitCode> {
                 .map_err(|e| anyhow!(e))?
                 .name;
             let d = console.prompt(&name).await.map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&d)?);
-            } else {
-                print!("{}", format::prompt_history(&d));
-            }
+            output::emit(json, &d, format::prompt_history)?;
         }
         PromptsCmd::Show { prompt, json, .. } => {
             let v = console.resolve_prompt(&prompt).await.map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                print!("{}", format::prompt_version(&v));
-            }
+            output::emit(json, &v, format::prompt_version)?;
         }
         PromptsCmd::Diff {
             name,
@@ -1073,11 +1035,7 @@ async fn prompts(console: &Console, cmd: PromptsCmd) -> Result<ExitCode> {
                 .diff_prompt(&name, left, right)
                 .await
                 .map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&d)?);
-            } else {
-                print!("{}", format::diff(&d));
-            }
+            output::emit(json, &d, format::diff)?;
         }
         PromptsCmd::Label {
             name,
@@ -1108,11 +1066,7 @@ async fn datasets(console: &Console, cmd: DatasetsCmd) -> Result<ExitCode> {
             json,
         } => {
             let p = console.preview_dataset(&file, 5).map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&p)?);
-            } else {
-                print!("{}", format::dataset_preview(&name, &p));
-            }
+            output::emit(json, &p, |p| format::dataset_preview(&name, p))?;
         }
         DatasetsCmd::Import {
             file, name, json, ..
@@ -1122,8 +1076,9 @@ async fn datasets(console: &Console, cmd: DatasetsCmd) -> Result<ExitCode> {
                 .await
                 .map_err(explain)?;
             let v = &imported.version;
+            // Without --json this is a notice on stderr, not output.
             if json {
-                println!("{}", serde_json::to_string_pretty(&imported)?);
+                output::json(&imported)?;
             } else if imported.created {
                 eprintln!(
                     "imported {} items into '{}' as version {} (variables: {})",
@@ -1142,11 +1097,7 @@ async fn datasets(console: &Console, cmd: DatasetsCmd) -> Result<ExitCode> {
         }
         DatasetsCmd::List { json } => {
             let list = console.datasets().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                print!("{}", format::datasets_table(&list));
-            }
+            output::emit(json, &list, |l| format::datasets_table(l))?;
         }
         DatasetsCmd::Export {
             dataset,

@@ -13,7 +13,7 @@ use milc_core::store::now_ms;
 use milc_core::usage::{bigquery_schema, hour_of, parse_when, ExportKind, HOUR_MS};
 use milc_core::Console;
 
-use crate::{explain, format};
+use crate::{explain, format, output};
 
 #[derive(Args)]
 pub(crate) struct Range {
@@ -111,11 +111,7 @@ pub(crate) async fn usage(console: &Console, a: UsageArgs) -> Result<ExitCode> {
         .usage(&a.range.query(group_by)?)
         .await
         .map_err(explain)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", format::usage(&report));
-    }
+    output::emit(a.json, &report, format::usage)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -152,13 +148,8 @@ pub(crate) enum PricesCmd {
 }
 
 pub(crate) async fn prices(console: &Console, cmd: PricesCmd) -> Result<ExitCode> {
-    let print_list = |list: &[milc_api::usage::PriceEntry], json: bool| -> Result<()> {
-        if json {
-            println!("{}", serde_json::to_string_pretty(list)?);
-        } else {
-            print!("{}", format::prices(list));
-        }
-        Ok(())
+    let print_list = |list: &[milc_api::usage::PriceEntry], json: bool| {
+        output::emit(json, list, format::prices)
     };
     match cmd {
         PricesCmd::Set {
@@ -195,18 +186,16 @@ pub(crate) async fn prices(console: &Console, cmd: PricesCmd) -> Result<ExitCode
                 None => i64::MIN / 2,
             };
             let r = console.recompute_costs(since_ms).await.map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                println!(
-                    "recomputation {}: {} of {} calls changed; ${} → ${}",
+            output::emit(json, &r, |r| {
+                format!(
+                    "recomputation {}: {} of {} calls changed; ${} → ${}\n",
                     r.id,
                     r.calls_changed,
                     r.calls_checked,
                     r.before.usd(),
                     r.after.usd()
-                );
-            }
+                )
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -262,18 +251,18 @@ pub(crate) async fn budgets(console: &Console, cmd: BudgetsCmd) -> Result<ExitCo
                 .budgets()
                 .await
                 .map_err(|e| explain(e.into()))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                for b in &list {
-                    println!(
-                        "{}: daily {}, monthly {}",
-                        b.endpoint.as_deref().unwrap_or("all endpoints"),
-                        b.daily.map_or("-".into(), |c| format!("${}", c.usd())),
-                        b.monthly.map_or("-".into(), |c| format!("${}", c.usd()))
-                    );
-                }
-            }
+            output::emit(json, &list, |list| {
+                list.iter()
+                    .map(|b| {
+                        format!(
+                            "{}: daily {}, monthly {}\n",
+                            b.endpoint.as_deref().unwrap_or("all endpoints"),
+                            b.daily.map_or("-".into(), |c| format!("${}", c.usd())),
+                            b.monthly.map_or("-".into(), |c| format!("${}", c.usd()))
+                        )
+                    })
+                    .collect()
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -342,11 +331,7 @@ pub(crate) async fn alerts(console: &Console, a: AlertsArgs) -> Result<ExitCode>
         }
         None => {
             let list = store.alerts(a.limit).await.map_err(err)?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                print!("{}", format::alerts(&list));
-            }
+            output::emit(a.json, &list, |l| format::alerts(l))?;
         }
     }
     Ok(ExitCode::SUCCESS)
