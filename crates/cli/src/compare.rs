@@ -13,7 +13,8 @@ use milc_api::Params;
 use milc_core::Console;
 use tokio_util::sync::CancellationToken;
 
-use crate::{explain, format, output};
+use crate::format::{self, explain};
+use crate::output;
 
 #[derive(Subcommand)]
 pub(crate) enum CompareCmd {

@@ -13,7 +13,8 @@ use milc_core::store::now_ms;
 use milc_core::usage::{bigquery_schema, hour_of, parse_when, ExportKind, HOUR_MS};
 use milc_core::Console;
 
-use crate::{explain, format, output};
+use crate::format::{self, explain};
+use crate::output;
 
 #[derive(Args)]
 pub(crate) struct Range {
