@@ -185,7 +185,9 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
         }
         CompareCmd::List { json } => {
             let list = console.comparisons().await.map_err(explain)?;
-            output::emit(json, &list, |l| l.iter().map(format::comparison_info).collect())?;
+            output::emit(json, &list, |l| {
+                l.iter().map(format::comparison_info).collect()
+            })?;
         }
         CompareCmd::Run { name } => {
             let cancel = CancellationToken::new();

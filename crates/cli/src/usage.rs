@@ -149,9 +149,8 @@ pub(crate) enum PricesCmd {
 }
 
 pub(crate) async fn prices(console: &Console, cmd: PricesCmd) -> Result<ExitCode> {
-    let print_list = |list: &[milc_api::usage::PriceEntry], json: bool| {
-        output::emit(json, list, format::prices)
-    };
+    let print_list =
+        |list: &[milc_api::usage::PriceEntry], json: bool| output::emit(json, list, format::prices);
     match cmd {
         PricesCmd::Set {
             endpoint,
