@@ -7,6 +7,7 @@
 //! `GET health/ready`, `POST chat/completions` (see `chat.rs`), `POST embeddings`.
 
 mod chat;
+mod completion;
 mod embeddings;
 mod error;
 mod faults;
