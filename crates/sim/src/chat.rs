@@ -28,9 +28,9 @@ use crate::completion::{ChoiceText, Completion, CompletionDetails, PromptDetails
 use crate::error::ApiError;
 use crate::faults::{self, parse_fault_header, Fault, FAULT_HEADER};
 use crate::sse::{paced_body, render_sse, StreamEnd};
+use crate::state::{LiveGuard, Shared};
 use crate::structured;
 use crate::tokens::{count_tokens, hash_json, Fnv1a, SplitMix64, VOCABULARY};
-use crate::{LiveGuard, Shared};
 
 /// Hidden reasoning tokens a reasoning model spends per choice.
 pub const REASONING_TOKENS: u64 = 8;

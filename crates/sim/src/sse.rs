@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::completion::{Completion, Usage};
-use crate::{LiveGuard, Shared};
+use crate::state::{LiveGuard, Shared};
 
 /// How a stream ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
