@@ -468,7 +468,12 @@ async fn alerts_list(state: State<'_, AppState>, limit: u32) -> Reply<Vec<Alert>
 
 #[tauri::command]
 async fn alerts_ack(state: State<'_, AppState>, id: i64) -> Reply<bool> {
-    state.console.ack_alert(id).await.map(|()| true).map_err(api)
+    state
+        .console
+        .ack_alert(id)
+        .await
+        .map(|()| true)
+        .map_err(api)
 }
 
 #[tauri::command]

@@ -13,7 +13,8 @@ use milc_api::Params;
 use milc_core::Console;
 use tokio_util::sync::CancellationToken;
 
-use crate::{explain, format};
+use crate::format::{self, explain};
+use crate::output;
 
 #[derive(Subcommand)]
 pub(crate) enum CompareCmd {
@@ -140,11 +141,6 @@ fn variant(spec: &str) -> Result<VariantSpec> {
     })
 }
 
-fn print<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
 pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCode> {
     match cmd {
         CompareCmd::Create {
@@ -185,21 +181,13 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
                 })
                 .await
                 .map_err(explain)?;
-            if json {
-                print(&c)?;
-            } else {
-                print!("{}", format::comparison_info(&c));
-            }
+            output::emit(json, &c, format::comparison_info)?;
         }
         CompareCmd::List { json } => {
             let list = console.comparisons().await.map_err(explain)?;
-            if json {
-                print(&list)?;
-            } else {
-                for c in &list {
-                    print!("{}", format::comparison_info(c));
-                }
-            }
+            output::emit(json, &list, |l| {
+                l.iter().map(format::comparison_info).collect()
+            })?;
         }
         CompareCmd::Run { name } => {
             let cancel = CancellationToken::new();
@@ -237,11 +225,7 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
                 .comparison_results(&name, rater.as_deref())
                 .await
                 .map_err(explain)?;
-            if json {
-                print(&r)?;
-            } else {
-                print!("{}", format::comparison_results(&r));
-            }
+            output::emit(json, &r, format::comparison_results)?;
         }
         CompareCmd::Show {
             name,
@@ -262,14 +246,10 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
                 limit,
             };
             let s = console.side_by_side(&name, &q).await.map_err(explain)?;
-            if json {
-                print(&s)?;
-            } else {
-                print!("{}", format::side_by_side(&s));
-            }
+            output::emit(json, &s, format::side_by_side)?;
         }
         CompareCmd::Task { name, rater, index } => {
-            print(
+            output::json(
                 &console
                     .rating_task(&name, &rater, index)
                     .await
@@ -325,13 +305,10 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
             if tty {
                 eprintln!();
             }
-            if json {
-                print(&run)?;
-            } else {
-                print!("{}", format::judge(&run.result));
-                if let Some(why) = &run.first_failure {
-                    eprintln!("{} calls gave no verdict; the first: {why}", run.failed);
-                }
+            output::emit(json, &run, |r| format::judge(&r.result))?;
+            // A note for a person; a script reads `failed` and `first_failure` in the JSON.
+            if let (false, Some(why)) = (json, &run.first_failure) {
+                eprintln!("{} calls gave no verdict; the first: {why}", run.failed);
             }
         }
         CompareCmd::Export { name, format, out } => match out {

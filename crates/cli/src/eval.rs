@@ -2,16 +2,103 @@
 //! summary, write JSON / JUnit reports, and turn gates into the exit code a CI job checks.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
+use clap::{Args, Subcommand};
 use milc_api::run::{RunProgress, RunSpec, RunSummary, ScorerSpec};
 use milc_api::Params;
 use milc_core::Console;
 use tokio_util::sync::CancellationToken;
 
-use crate::{explain, format, EvalArgs, RunsCmd};
+use crate::format::{self, explain};
+use crate::output;
+
+#[derive(Args)]
+pub(crate) struct EvalArgs {
+    /// NAME (latest version), NAME@N or NAME:LABEL
+    #[arg(long, required_unless_present = "resume")]
+    prompt: Option<String>,
+    #[arg(long, required_unless_present = "resume")]
+    endpoint: Option<String>,
+    /// NAME (newest version) or NAME@HASH
+    #[arg(long, required_unless_present = "resume")]
+    dataset: Option<String>,
+    /// Comma-separated scorers, each optionally with a pass threshold: rougeL:0.3,bleu,exact,
+    /// contains, json_valid, latency_ms:2000, cost_usd:0.01
+    #[arg(long, default_value = "")]
+    scorers: String,
+    /// One more scorer, for those that take an argument (its text may hold commas):
+    /// regex=PATTERN, contains=TEXT, not_contains=TEXT, length=MIN..MAX, json_schema=@FILE
+    /// (repeatable)
+    #[arg(long = "scorer", value_name = "NAME=ARG")]
+    scorer: Vec<String>,
+    #[arg(long, default_value_t = milc_api::run::default_concurrency())]
+    concurrency: u32,
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
+    /// Porter-stem tokens for ROUGE
+    #[arg(long)]
+    stem: bool,
+    /// Override the version's temperature
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Override the version's max tokens
+    #[arg(long)]
+    max_tokens: Option<u32>,
+    /// A condition on the aggregates, e.g. 'rougeL>=0.35', 'pass_rate>=0.9', 'errors<=0',
+    /// 'latency_p95_ms<2000' (repeatable); any that fails makes the exit code 3
+    #[arg(long = "gate")]
+    gates: Vec<String>,
+    /// Write the summary as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write one JUnit test case per item to FILE
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Resume run RUN_ID: only the items without a result are sent
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["prompt", "endpoint", "dataset"])]
+    resume: Option<i64>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RunsCmd {
+    /// List runs, newest first
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run's summary, or with --results its results as JSON (filtered, sorted and paged by
+    /// the store)
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        results: bool,
+        /// With --results: all, passed, failed or errors
+        #[arg(long, default_value = "all")]
+        filter: String,
+        /// With --results: item, latency, or score:NAME
+        #[arg(long, default_value = "item")]
+        sort: String,
+        #[arg(long)]
+        desc: bool,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+    },
+    /// Compare two runs over the same dataset version: regressions and improvements first, mean
+    /// deltas (B − A) with paired bootstrap 95% intervals
+    Compare {
+        a: i64,
+        b: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 /// Exit code of a run whose gates failed (1 is any other error).
 const GATE_FAILED: u8 = 3;
@@ -232,19 +319,11 @@ pub async fn runs(console: &Console, cmd: RunsCmd) -> Result<ExitCode> {
     match cmd {
         RunsCmd::List { json } => {
             let runs = console.runs().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
-            } else {
-                print!("{}", format::runs_table(&runs));
-            }
+            output::emit(json, &runs, |r| format::runs_table(r))?;
         }
         RunsCmd::Compare { a, b, json } => {
             let c = console.compare_runs(a, b).await.map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&c)?);
-            } else {
-                print!("{}", format::comparison(&c));
-            }
+            output::emit(json, &c, format::comparison)?;
         }
         RunsCmd::Show {
             id,
@@ -286,14 +365,10 @@ pub async fn runs(console: &Console, cmd: RunsCmd) -> Result<ExitCode> {
                     page.results.len(),
                     page.total
                 );
-                println!("{}", serde_json::to_string_pretty(&page.results)?);
+                output::json(&page.results)?;
             } else {
                 let s = console.run_summary(id).await.map_err(explain)?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&s)?);
-                } else {
-                    print!("{}", format::run_summary(&s));
-                }
+                output::emit(json, &s, format::run_summary)?;
             }
         }
     }

@@ -1,5 +1,6 @@
-//! Human-readable tables and figure lines for the terminal.
+//! Human-readable tables, figure lines and error hints for the terminal.
 
+use anyhow::anyhow;
 use milc_api::dataset::{DatasetPreview, DatasetVersion};
 use milc_api::prompt::{
     Change, HistoryEntry, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
@@ -9,6 +10,7 @@ use milc_api::{
     CallRecord, ChatResult, ConnectionTest, Endpoint, ErrorKind, StructuredCheck, Usage,
     UsageSource,
 };
+use milc_core::Error as CoreError;
 
 pub fn figures(r: &ChatResult) -> String {
     let mut parts = Vec::new();
@@ -972,4 +974,14 @@ pub fn alerts(list: &[milc_api::usage::Alert]) -> String {
         ]);
     }
     table(&rows)
+}
+
+/// Core errors carry the field or upstream message already; add what to do next.
+pub(crate) fn explain(e: CoreError) -> anyhow::Error {
+    match &e {
+        CoreError::Secret(_) => anyhow!(
+            "{e}\nhint: run inside a desktop session, or start gnome-keyring-daemon --unlock"
+        ),
+        _ => anyhow!(e),
+    }
 }

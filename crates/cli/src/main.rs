@@ -4,6 +4,7 @@
 mod compare;
 mod eval;
 mod format;
+mod output;
 mod usage;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,8 @@ use milc_api::{
 };
 use milc_core::{Console, Error as CoreError, SecretString};
 use tokio_util::sync::CancellationToken;
+
+use crate::format::explain;
 
 #[derive(Parser)]
 #[command(
@@ -49,10 +52,10 @@ enum Command {
     #[command(subcommand)]
     Datasets(DatasetsCmd),
     /// Run a prompt version over a dataset on an endpoint, score it, and gate a build on the result
-    Eval(EvalArgs),
+    Eval(eval::EvalArgs),
     /// Test runs: list, show
     #[command(subcommand)]
-    Runs(RunsCmd),
+    Runs(eval::RunsCmd),
     /// A/B comparisons: variants side by side, blind votes, leaderboard, preference export
     #[command(subcommand)]
     Compare(compare::CompareCmd),
@@ -137,91 +140,6 @@ enum Command {
         /// Print the (redacted) request and response bodies kept with call ID, as JSON
         #[arg(long, value_name = "ID")]
         body: Option<i64>,
-    },
-}
-
-#[derive(Args)]
-pub(crate) struct EvalArgs {
-    /// NAME (latest version), NAME@N or NAME:LABEL
-    #[arg(long, required_unless_present = "resume")]
-    prompt: Option<String>,
-    #[arg(long, required_unless_present = "resume")]
-    endpoint: Option<String>,
-    /// NAME (newest version) or NAME@HASH
-    #[arg(long, required_unless_present = "resume")]
-    dataset: Option<String>,
-    /// Comma-separated scorers, each optionally with a pass threshold: rougeL:0.3,bleu,exact,
-    /// contains, json_valid, latency_ms:2000, cost_usd:0.01
-    #[arg(long, default_value = "")]
-    scorers: String,
-    /// One more scorer, for those that take an argument (its text may hold commas):
-    /// regex=PATTERN, contains=TEXT, not_contains=TEXT, length=MIN..MAX, json_schema=@FILE
-    /// (repeatable)
-    #[arg(long = "scorer", value_name = "NAME=ARG")]
-    scorer: Vec<String>,
-    #[arg(long, default_value_t = milc_api::run::default_concurrency())]
-    concurrency: u32,
-    #[arg(long, default_value_t = 1)]
-    repeat: u32,
-    /// Porter-stem tokens for ROUGE
-    #[arg(long)]
-    stem: bool,
-    /// Override the version's temperature
-    #[arg(long)]
-    temperature: Option<f64>,
-    /// Override the version's max tokens
-    #[arg(long)]
-    max_tokens: Option<u32>,
-    /// A condition on the aggregates, e.g. 'rougeL>=0.35', 'pass_rate>=0.9', 'errors<=0',
-    /// 'latency_p95_ms<2000' (repeatable); any that fails makes the exit code 3
-    #[arg(long = "gate")]
-    gates: Vec<String>,
-    /// Write the summary as JSON to FILE
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Write one JUnit test case per item to FILE
-    #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
-    /// Resume run RUN_ID: only the items without a result are sent
-    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["prompt", "endpoint", "dataset"])]
-    resume: Option<i64>,
-}
-
-#[derive(Subcommand)]
-pub(crate) enum RunsCmd {
-    /// List runs, newest first
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// A run's summary, or with --results its results as JSON (filtered, sorted and paged by
-    /// the store)
-    Show {
-        id: i64,
-        #[arg(long)]
-        json: bool,
-        #[arg(long)]
-        results: bool,
-        /// With --results: all, passed, failed or errors
-        #[arg(long, default_value = "all")]
-        filter: String,
-        /// With --results: item, latency, or score:NAME
-        #[arg(long, default_value = "item")]
-        sort: String,
-        #[arg(long)]
-        desc: bool,
-        #[arg(long, default_value_t = 0)]
-        offset: u64,
-        #[arg(long, default_value_t = 1000)]
-        limit: u64,
-    },
-    /// Compare two runs over the same dataset version: regressions and improvements first, mean
-    /// deltas (B − A) with paired bootstrap 95% intervals
-    Compare {
-        a: i64,
-        b: i64,
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -557,7 +475,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             for u in &unused {
                 eprintln!("warning: variable '{u}' is used by no message of {}@{}", v.prompt, v.version);
             }
-            println!("{}", serde_json::to_string_pretty(&messages)?);
+            output::json(&messages)?;
             ExitCode::SUCCESS
         }
         Command::History {
@@ -566,29 +484,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             let entries = console.history(&search, limit).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
-            } else {
-                print!("{}", format::history_table(&entries));
-            }
+            output::emit(json, &entries, |e| format::history_table(e))?;
             ExitCode::SUCCESS
         }
         Command::Calls {
             body: Some(id), ..
         } => match console.call_body(id).await? {
             Some(b) => {
-                println!("{}", serde_json::to_string_pretty(&b)?);
+                output::json(&b)?;
                 ExitCode::SUCCESS
             }
             None => bail!("call #{id} has no bodies: its endpoint's policy does not keep them (milc endpoints redaction NAME --log-bodies)"),
         },
         Command::Calls { limit, json, .. } => {
             let calls = console.calls(limit).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&calls)?);
-            } else {
-                print!("{}", format::calls_table(&calls));
-            }
+            output::emit(json, &calls, |c| format::calls_table(c))?;
             ExitCode::SUCCESS
         }
     };
@@ -642,16 +552,8 @@ fn redact(json: bool, custom: &[String]) -> Result<ExitCode> {
         .read_to_string(&mut text)
         .context("reading stdin")?;
     let red = redactor.redact(&text, &mut milc_core::redact::Placeholders::default());
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"text": red.text, "entities": red.entities})
-            )?
-        );
-    } else {
-        print!("{}", red.text);
-    }
+    let redacted = serde_json::json!({"text": red.text, "entities": red.entities});
+    output::emit(json, &redacted, |_| red.text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -706,11 +608,7 @@ fn stats(input: &Path, rounds: u32, seed: u64, json: bool) -> Result<ExitCode> {
         bail!("{shown}: holds no votes");
     }
     let s = milc_core::eval::stats::standings(&votes, rounds, seed);
-    if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-    } else {
-        print!("{}", format::standings(&s));
-    }
+    output::emit(json, &s, format::standings)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -744,19 +642,11 @@ async fn endpoints(console: &Console, cmd: EndpointsCmd) -> Result<ExitCode> {
         }
         EndpointsCmd::List { json } => {
             let eps = console.endpoints().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&eps)?);
-            } else {
-                print!("{}", format::endpoints_table(&eps));
-            }
+            output::emit(json, &eps, |e| format::endpoints_table(e))?;
         }
         EndpointsCmd::Test { name, json } => {
             let t = console.test_endpoint(&name).await.map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&t)?);
-            } else {
-                println!("{}", format::connection_test(&name, &t));
-            }
+            output::emit(json, &t, |t| format::connection_test(&name, t) + "\n")?;
             if !t.ok {
                 return Ok(ExitCode::FAILURE);
             }
@@ -882,8 +772,9 @@ async fn chat(console: &Console, a: ChatArgs) -> Result<ExitCode> {
         .await;
     match result {
         Ok(r) => {
+            // The text went out as it streamed; a person gets the figures on stderr.
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                output::json(&r)?;
             } else {
                 println!();
                 eprintln!("{}", format::figures(&r));
@@ -1033,11 +924,7 @@ async fn prompts(console: &Console, cmd: PromptsCmd) -> Result<ExitCode> {
         }
         PromptsCmd::List { json } => {
             let list = console.prompts().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                print!("{}", format::prompts_table(&list));
-            }
+            output::emit(json, &list, |l| format::prompts_table(l))?;
         }
         PromptsCmd::Show {
             prompt,
@@ -1048,19 +935,11 @@ async fn prompts(console: &Console, cmd: PromptsCmd) -> Result<ExitCode> {
                 .map_err(|e| anyhow!(e))?
                 .name;
             let d = console.prompt(&name).await.map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&d)?);
-            } else {
-                print!("{}", format::prompt_history(&d));
-            }
+            output::emit(json, &d, format::prompt_history)?;
         }
         PromptsCmd::Show { prompt, json, .. } => {
             let v = console.resolve_prompt(&prompt).await.map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                print!("{}", format::prompt_version(&v));
-            }
+            output::emit(json, &v, format::prompt_version)?;
         }
         PromptsCmd::Diff {
             name,
@@ -1072,11 +951,7 @@ async fn prompts(console: &Console, cmd: PromptsCmd) -> Result<ExitCode> {
                 .diff_prompt(&name, left, right)
                 .await
                 .map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&d)?);
-            } else {
-                print!("{}", format::diff(&d));
-            }
+            output::emit(json, &d, format::diff)?;
         }
         PromptsCmd::Label {
             name,
@@ -1107,11 +982,7 @@ async fn datasets(console: &Console, cmd: DatasetsCmd) -> Result<ExitCode> {
             json,
         } => {
             let p = console.preview_dataset(&file, 5).map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&p)?);
-            } else {
-                print!("{}", format::dataset_preview(&name, &p));
-            }
+            output::emit(json, &p, |p| format::dataset_preview(&name, p))?;
         }
         DatasetsCmd::Import {
             file, name, json, ..
@@ -1121,8 +992,9 @@ async fn datasets(console: &Console, cmd: DatasetsCmd) -> Result<ExitCode> {
                 .await
                 .map_err(explain)?;
             let v = &imported.version;
+            // Without --json this is a notice on stderr, not output.
             if json {
-                println!("{}", serde_json::to_string_pretty(&imported)?);
+                output::json(&imported)?;
             } else if imported.created {
                 eprintln!(
                     "imported {} items into '{}' as version {} (variables: {})",
@@ -1141,11 +1013,7 @@ async fn datasets(console: &Console, cmd: DatasetsCmd) -> Result<ExitCode> {
         }
         DatasetsCmd::List { json } => {
             let list = console.datasets().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                print!("{}", format::datasets_table(&list));
-            }
+            output::emit(json, &list, |l| format::datasets_table(l))?;
         }
         DatasetsCmd::Export {
             dataset,
@@ -1253,14 +1121,4 @@ fn read_token() -> Result<SecretString> {
         bail!("--token-stdin: stdin held no token");
     }
     Ok(SecretString::new(token))
-}
-
-/// Core errors carry the field or upstream message already; add what to do next.
-pub(crate) fn explain(e: CoreError) -> anyhow::Error {
-    match &e {
-        CoreError::Secret(_) => anyhow!(
-            "{e}\nhint: run inside a desktop session, or start gnome-keyring-daemon --unlock"
-        ),
-        _ => anyhow!(e),
-    }
 }

@@ -14,7 +14,8 @@ use milc_core::db::now_ms;
 use milc_core::usage::{bigquery_schema, parse_when, ExportKind};
 use milc_core::Console;
 
-use crate::{explain, format};
+use crate::format::{self, explain};
+use crate::output;
 
 #[derive(Args)]
 pub(crate) struct Range {
@@ -112,11 +113,7 @@ pub(crate) async fn usage(console: &Console, a: UsageArgs) -> Result<ExitCode> {
         .usage(&a.range.query(group_by)?)
         .await
         .map_err(explain)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", format::usage(&report));
-    }
+    output::emit(a.json, &report, format::usage)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -153,14 +150,8 @@ pub(crate) enum PricesCmd {
 }
 
 pub(crate) async fn prices(console: &Console, cmd: PricesCmd) -> Result<ExitCode> {
-    let print_list = |list: &[milc_api::usage::PriceEntry], json: bool| -> Result<()> {
-        if json {
-            println!("{}", serde_json::to_string_pretty(list)?);
-        } else {
-            print!("{}", format::prices(list));
-        }
-        Ok(())
-    };
+    let print_list =
+        |list: &[milc_api::usage::PriceEntry], json: bool| output::emit(json, list, format::prices);
     match cmd {
         PricesCmd::Set {
             endpoint,
@@ -196,18 +187,16 @@ pub(crate) async fn prices(console: &Console, cmd: PricesCmd) -> Result<ExitCode
                 None => i64::MIN / 2,
             };
             let r = console.recompute_costs(since_ms).await.map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                println!(
-                    "recomputation {}: {} of {} calls changed; ${} → ${}",
+            output::emit(json, &r, |r| {
+                format!(
+                    "recomputation {}: {} of {} calls changed; ${} → ${}\n",
                     r.id,
                     r.calls_changed,
                     r.calls_checked,
                     r.before.usd(),
                     r.after.usd()
-                );
-            }
+                )
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -250,18 +239,18 @@ pub(crate) async fn budgets(console: &Console, cmd: BudgetsCmd) -> Result<ExitCo
         }
         BudgetsCmd::List { json } => {
             let list = console.budgets().await.map_err(explain)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                for b in &list {
-                    println!(
-                        "{}: daily {}, monthly {}",
-                        b.endpoint.as_deref().unwrap_or("all endpoints"),
-                        b.daily.map_or("-".into(), |c| format!("${}", c.usd())),
-                        b.monthly.map_or("-".into(), |c| format!("${}", c.usd()))
-                    );
-                }
-            }
+            output::emit(json, &list, |list| {
+                list.iter()
+                    .map(|b| {
+                        format!(
+                            "{}: daily {}, monthly {}\n",
+                            b.endpoint.as_deref().unwrap_or("all endpoints"),
+                            b.daily.map_or("-".into(), |c| format!("${}", c.usd())),
+                            b.monthly.map_or("-".into(), |c| format!("${}", c.usd()))
+                        )
+                    })
+                    .collect()
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -312,11 +301,7 @@ pub(crate) async fn alerts(console: &Console, a: AlertsArgs) -> Result<ExitCode>
         }
         None => {
             let list = console.alerts(a.limit).await.map_err(explain)?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                print!("{}", format::alerts(&list));
-            }
+            output::emit(a.json, &list, |l| format::alerts(l))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -287,7 +287,9 @@ impl Client {
             .post(url(&t.base_url, "embeddings"))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(serde_json::to_vec(&body).expect("a JSON value serializes"));
-        let v = self.json_request(t, rb, "POST /embeddings did not answer JSON").await?;
+        let v = self
+            .json_request(t, rb, "POST /embeddings did not answer JSON")
+            .await?;
         let data = v["data"]
             .as_array()
             .ok_or_else(|| errors::protocol("POST /embeddings answered without a `data` list"))?;

@@ -24,12 +24,13 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
+use crate::completion::{ChoiceText, Completion, CompletionDetails, PromptDetails, Usage};
 use crate::error::ApiError;
 use crate::faults::{self, parse_fault_header, Fault, FAULT_HEADER};
 use crate::sse::{paced_body, render_sse, StreamEnd};
+use crate::state::{LiveGuard, Shared};
 use crate::structured;
 use crate::tokens::{count_tokens, hash_json, Fnv1a, SplitMix64, VOCABULARY};
-use crate::{LiveGuard, Shared};
 
 /// Hidden reasoning tokens a reasoning model spends per choice.
 pub const REASONING_TOKENS: u64 = 8;
@@ -363,47 +364,6 @@ pub fn request_hash(req: &ChatRequest) -> u64 {
         None => h.write(b"-"),
     }
     h.finish()
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChoiceText {
-    pub text: String,
-    /// Byte offset where each streamed piece ends; piece k is `text[ends[k-1]..ends[k]]`.
-    pub ends: Vec<usize>,
-    pub finish_reason: &'static str,
-}
-
-impl ChoiceText {
-    pub fn piece(&self, k: usize) -> Option<&str> {
-        let end = *self.ends.get(k)?;
-        let start = if k == 0 { 0 } else { self.ends[k - 1] };
-        Some(&self.text[start..end])
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub total_tokens: u64,
-    pub prompt_tokens_details: PromptDetails,
-    pub completion_tokens_details: CompletionDetails,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct PromptDetails {
-    pub cached_tokens: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct CompletionDetails {
-    pub reasoning_tokens: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Completion {
-    pub choices: Vec<ChoiceText>,
-    pub usage: Usage,
 }
 
 fn generate_choice(seed: u64, reasoning_model: bool, req: &ChatRequest) -> (ChoiceText, u64) {
@@ -824,5 +784,46 @@ mod tests {
         assert_eq!(c.usage.completion_tokens, 10);
         assert_eq!(c.choices[0].ends.len(), 2);
         assert_eq!(c.choices[0].finish_reason, "length");
+    }
+
+    #[test]
+    fn sse_rendering_is_one_event_per_piece_and_joins_to_the_text() {
+        let mut body =
+            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "render"}]});
+        body["n"] = 2.into();
+        let c = complete(&parse_request(body.to_string().as_bytes()).unwrap());
+        let sse = render_sse(
+            "chatcmpl-x",
+            1,
+            "m",
+            &c,
+            true,
+            StreamEnd::Normal { with_usage: true },
+        );
+        let text = std::str::from_utf8(&sse.bytes).unwrap();
+        assert!(text.starts_with(": milc-sim\n\n"));
+        assert!(text.ends_with("data: [DONE]\n\n"));
+        let steps = c.choices.iter().map(|ch| ch.ends.len()).max().unwrap();
+        assert_eq!(sse.group_ends.len(), steps);
+        let mut joined = [String::new(), String::new()];
+        let mut usage_chunks = 0;
+        for event in text.split("\n\n").filter(|e| e.starts_with("data: {")) {
+            let v: Value = serde_json::from_str(&event["data: ".len()..]).unwrap();
+            assert_eq!(v["id"], "chatcmpl-x");
+            if v["choices"].as_array().unwrap().is_empty() {
+                usage_chunks += 1;
+                assert_eq!(v["usage"]["completion_tokens"], c.usage.completion_tokens);
+                continue;
+            }
+            assert!(v["usage"].is_null());
+            let i = v["choices"][0]["index"].as_u64().unwrap() as usize;
+            if let Some(s) = v["choices"][0]["delta"]["content"].as_str() {
+                joined[i].push_str(s);
+            }
+        }
+        assert_eq!(usage_chunks, 1);
+        assert_eq!(joined[0], c.choices[0].text);
+        assert_eq!(joined[1], c.choices[1].text);
+        assert_ne!(c.choices[0].text, c.choices[1].text);
     }
 }

@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::state::Shared;
 use crate::tokens::{count_tokens, fnv1a, SplitMix64};
-use crate::Shared;
 
 pub const DEFAULT_DIMENSIONS: usize = 16;
 const MAX_DIMENSIONS: usize = 4096;

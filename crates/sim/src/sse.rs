@@ -12,8 +12,8 @@ use bytes::Bytes;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::{Completion, Usage};
-use crate::{LiveGuard, Shared};
+use crate::completion::{Completion, Usage};
+use crate::state::{LiveGuard, Shared};
 
 /// How a stream ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,52 +255,4 @@ pub fn paced_body(sse: SseBody, interval: Option<Duration>, sim: &Arc<Shared>) -
         Some((Ok::<_, Infallible>(chunk), p))
     });
     Body::from_stream(stream)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::chat::{complete, parse_request};
-    use serde_json::Value;
-
-    #[test]
-    fn sse_rendering_is_one_event_per_piece_and_joins_to_the_text() {
-        let mut body =
-            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "render"}]});
-        body["n"] = 2.into();
-        let c = complete(&parse_request(body.to_string().as_bytes()).unwrap());
-        let sse = render_sse(
-            "chatcmpl-x",
-            1,
-            "m",
-            &c,
-            true,
-            StreamEnd::Normal { with_usage: true },
-        );
-        let text = std::str::from_utf8(&sse.bytes).unwrap();
-        assert!(text.starts_with(": milc-sim\n\n"));
-        assert!(text.ends_with("data: [DONE]\n\n"));
-        let steps = c.choices.iter().map(|ch| ch.ends.len()).max().unwrap();
-        assert_eq!(sse.group_ends.len(), steps);
-        let mut joined = [String::new(), String::new()];
-        let mut usage_chunks = 0;
-        for event in text.split("\n\n").filter(|e| e.starts_with("data: {")) {
-            let v: Value = serde_json::from_str(&event["data: ".len()..]).unwrap();
-            assert_eq!(v["id"], "chatcmpl-x");
-            if v["choices"].as_array().unwrap().is_empty() {
-                usage_chunks += 1;
-                assert_eq!(v["usage"]["completion_tokens"], c.usage.completion_tokens);
-                continue;
-            }
-            assert!(v["usage"].is_null());
-            let i = v["choices"][0]["index"].as_u64().unwrap() as usize;
-            if let Some(s) = v["choices"][0]["delta"]["content"].as_str() {
-                joined[i].push_str(s);
-            }
-        }
-        assert_eq!(usage_chunks, 1);
-        assert_eq!(joined[0], c.choices[0].text);
-        assert_eq!(joined[1], c.choices[1].text);
-        assert_ne!(c.choices[0].text, c.choices[1].text);
-    }
 }

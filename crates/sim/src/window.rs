@@ -11,7 +11,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::Shared;
 
 /// At most `requests` requests per `window`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -73,10 +72,8 @@ impl WindowState {
     }
 }
 
-pub(crate) async fn limit(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    let Some(w) = &sim.window else {
-        return next.run(req).await;
-    };
+/// The middleware, installed only when a limit is configured.
+pub(crate) async fn limit(State(w): State<Arc<WindowState>>, req: Request, next: Next) -> Response {
     let (n, reset) = w.count();
     let limit = w.limit.requests;
     let mut res = if n > limit {
