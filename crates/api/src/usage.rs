@@ -183,6 +183,28 @@ impl AlertKind {
     }
 }
 
+/// What an alert measured, in its own unit; money stays exact (integer pico-USD).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "unit", content = "value", rename_all = "snake_case")]
+pub enum Reading {
+    /// USD spent (budgets).
+    Usd(Cost),
+    /// USD per 1,000 tokens (cost spikes).
+    UsdPer1k(Cost),
+    /// A share of calls, from 0 to 1 (error rates).
+    Rate(f64),
+}
+
+impl std::fmt::Display for Reading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Usd(c) => write!(f, "${}", c.usd()),
+            Self::UsdPer1k(c) => write!(f, "${} per 1K tokens", c.usd()),
+            Self::Rate(r) => write!(f, "{:.0} %", r * 100.0),
+        }
+    }
+}
+
 /// One episode of a condition: fired once when it began; `resolved_ms` once it ended (a budget's
 /// episode is its day or month).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -191,8 +213,8 @@ pub struct Alert {
     pub kind: AlertKind,
     pub endpoint: Option<String>,
     pub message: String,
-    pub value: f64,
-    pub threshold: f64,
+    pub value: Reading,
+    pub threshold: Reading,
     pub fired_ms: i64,
     pub resolved_ms: Option<i64>,
     pub acked_ms: Option<i64>,

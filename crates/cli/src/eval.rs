@@ -150,6 +150,8 @@ struct Gate {
     name: String,
     op: &'static str,
     value: f64,
+    /// For `cost_usd`: the limit in exact pico-USD, compared as an integer.
+    pico_usd: Option<i64>,
 }
 
 fn parse_gate(s: &str) -> Result<Gate> {
@@ -159,11 +161,19 @@ fn parse_gate(s: &str) -> Result<Gate> {
                 .trim()
                 .parse()
                 .map_err(|_| anyhow!("--gate '{s}': '{}' is not a number", v.trim()))?;
+            let name = name.trim().to_owned();
+            let pico_usd = match name.as_str() {
+                "cost_usd" => Some(milc_api::Cost::parse_usd(v).ok_or_else(|| {
+                    anyhow!("--gate '{s}': cost_usd takes a USD amount like 0.50")
+                })?),
+                _ => None,
+            };
             return Ok(Gate {
                 text: s.to_owned(),
-                name: name.trim().to_owned(),
+                name,
                 op,
                 value,
+                pico_usd,
             });
         }
     }
@@ -177,7 +187,6 @@ fn gate_value(s: &RunSummary, name: &str) -> Option<f64> {
         "latency_p50_ms" => Some(s.latency_ms.p50),
         "latency_p95_ms" => Some(s.latency_ms.p95),
         "latency_p99_ms" => Some(s.latency_ms.p99),
-        "cost_usd" => Some(s.cost.pico_usd as f64 / 1e12),
         other => s.scores.get(other).map(|i| i.mean),
     }
 }
@@ -191,20 +200,29 @@ impl Gate {
         {
             return Ok(false);
         }
-        let v = gate_value(s, &self.name).ok_or_else(|| {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let ord = match self.pico_usd {
+            Some(limit) => Some(s.cost.pico_usd.cmp(&limit)),
+            None => self.measured(s)?.partial_cmp(&self.value),
+        };
+        Ok(match (self.op, ord) {
+            (_, None) => false,
+            (">=", Some(o)) => o != Less,
+            ("<=", Some(o)) => o != Greater,
+            (">", Some(o)) => o == Greater,
+            ("<", Some(o)) => o == Less,
+            (_, Some(o)) => o == Equal,
+        })
+    }
+
+    fn measured(&self, s: &RunSummary) -> Result<f64> {
+        gate_value(s, &self.name).ok_or_else(|| {
             anyhow!(
                 "--gate '{}': '{}' is not measured by this run (scores: {}; also pass_rate, errors, latency_p50_ms, latency_p95_ms, latency_p99_ms, cost_usd)",
                 self.text,
                 self.name,
                 s.scores.keys().cloned().collect::<Vec<_>>().join(", ")
             )
-        })?;
-        Ok(match self.op {
-            ">=" => v >= self.value,
-            "<=" => v <= self.value,
-            ">" => v > self.value,
-            "<" => v < self.value,
-            _ => v == self.value,
         })
     }
 }

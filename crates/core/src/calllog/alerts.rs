@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use milc_api::usage::{Alert, AlertKind};
+use milc_api::usage::{Alert, AlertKind, Reading};
 use milc_api::{Cost, UsageSource};
 use sqlx::SqliteConnection;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -132,12 +132,20 @@ fn month_of(ms: i64) -> (i64, String) {
     (start, t.format("%Y-%m").to_string())
 }
 
-fn usd(pico: i64) -> String {
+fn usd(pico_usd: i64) -> Cost {
     Cost {
-        pico_usd: pico,
+        pico_usd,
         source: UsageSource::Reported,
     }
-    .usd()
+}
+
+/// Exact cost per 1,000 tokens in pico-USD (0 without tokens).
+fn per_1k(cost: i64, tokens: i64) -> i64 {
+    if tokens == 0 {
+        0
+    } else {
+        (i128::from(cost) * 1000 / i128::from(tokens)) as i64
+    }
 }
 
 /// One rule's reading for one endpoint (0 = all).
@@ -146,8 +154,8 @@ struct Condition {
     kind: AlertKind,
     endpoint: i64,
     on: bool,
-    value: f64,
-    threshold: f64,
+    value: Reading,
+    threshold: Reading,
     /// A budget: one alert per key (its period), never resolved.
     per_period: bool,
     message: String,
@@ -231,13 +239,13 @@ pub(crate) async fn evaluate(
                     kind,
                     endpoint: ep,
                     on: spent >= limit,
-                    value: spent as f64 / 1e12,
-                    threshold: limit as f64 / 1e12,
+                    value: Reading::Usd(usd(spent)),
+                    threshold: Reading::Usd(usd(limit)),
                     per_period: true,
                     message: format!(
                         "{who}: ${} spent in {period}, over the {what} budget of ${}",
-                        usd(spent),
-                        usd(limit)
+                        usd(spent).usd(),
+                        usd(limit).usd()
                     ),
                 };
                 if let Some(a) = episode(c, condition, now).await? {
@@ -248,34 +256,36 @@ pub(crate) async fn evaluate(
         if ep == 0 {
             continue;
         }
-        // The recent window: this UTC hour and the one before (60 to 120 minutes); the baseline: the 7 whole UTC days
-        // before today.
+        // The recent window: this UTC hour and the one before (60 to 120 minutes); the
+        // baseline: the 7 whole UTC days before today.
         let (cost, tokens, calls, errors) =
             storage::sums(c, false, ep, end - 2 * HOUR_MS, end).await?;
         let (base_cost, base_tokens, ..) =
             storage::sums(c, true, ep, day - 7 * DAY_MS, day).await?;
-        let per_k = |c: i64, t: i64| {
-            if t == 0 {
-                0.0
-            } else {
-                c as f64 / 1e12 / (t as f64 / 1000.0)
-            }
-        };
-        let (now_rate, base_rate) = (per_k(cost, tokens), per_k(base_cost, base_tokens));
-        let spike =
-            calls as u64 >= s.min_calls && base_tokens > 0 && now_rate > base_rate * s.spike_factor;
+        // cost / tokens > factor × base cost / base tokens, cross-multiplied in integers (the
+        // factor in thousandths): money never goes through a float.
+        let factor_milli = (s.spike_factor * 1000.0).round() as i128;
+        let spike = calls as u64 >= s.min_calls
+            && base_tokens > 0
+            && tokens > 0
+            && i128::from(cost) * i128::from(base_tokens) * 1000
+                > i128::from(base_cost) * i128::from(tokens) * factor_milli;
+        let (now_rate, base_rate) = (per_1k(cost, tokens), per_1k(base_cost, base_tokens));
+        let limit = (i128::from(base_rate) * factor_milli / 1000) as i64;
         let condition = Condition {
             key: format!("cost_spike:{ep}"),
             kind: AlertKind::CostSpike,
             endpoint: ep,
             on: spike,
-            value: now_rate,
-            threshold: base_rate * s.spike_factor,
+            value: Reading::UsdPer1k(usd(now_rate)),
+            threshold: Reading::UsdPer1k(usd(limit)),
             per_period: false,
             message: format!(
-                "{who}: ${now_rate:.6} per 1K tokens since the previous hour began, over {}× the 7-day \
-                 baseline of ${base_rate:.6}",
-                s.spike_factor
+                "{who}: ${} per 1K tokens since the previous hour began, over {}× the 7-day \
+                 baseline of ${}",
+                usd(now_rate).usd(),
+                s.spike_factor,
+                usd(base_rate).usd()
             ),
         };
         if let Some(a) = episode(c, condition, now).await? {
@@ -292,8 +302,8 @@ pub(crate) async fn evaluate(
             kind: AlertKind::ErrorRate,
             endpoint: ep,
             on: failing,
-            value: rate,
-            threshold: s.error_rate,
+            value: Reading::Rate(rate),
+            threshold: Reading::Rate(s.error_rate),
             per_period: false,
             message: format!(
                 "{who}: {:.0} % of {calls} calls failed since the previous hour began (threshold {:.0} %)",

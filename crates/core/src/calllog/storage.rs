@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use milc_api::usage::{Alert, AlertKind, AlertSettings, Budget};
+use milc_api::usage::{Alert, AlertKind, AlertSettings, Budget, Reading};
 use milc_api::{Call, CallRecord, Cost, Usage, UsageSource};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, FromRow, SqliteConnection};
@@ -419,6 +419,8 @@ struct AlertRow {
     message: String,
     value: f64,
     threshold: f64,
+    value_pico: Option<i64>,
+    threshold_pico: Option<i64>,
     fired_ms: i64,
     resolved_ms: Option<i64>,
     acked_ms: Option<i64>,
@@ -427,8 +429,8 @@ struct AlertRow {
 /// Alerts, newest first.
 pub async fn alerts(c: &mut SqliteConnection, limit: u32) -> Result<Vec<Alert>> {
     let rows: Vec<AlertRow> = sqlx::query_as(
-        "SELECT a.id, a.kind, e.name AS endpoint, a.message, a.value, a.threshold, a.fired_ms,
-             a.resolved_ms, a.acked_ms
+        "SELECT a.id, a.kind, e.name AS endpoint, a.message, a.value, a.threshold, a.value_pico,
+             a.threshold_pico, a.fired_ms, a.resolved_ms, a.acked_ms
          FROM alerts a LEFT JOIN endpoints e ON e.id = a.endpoint_id
          ORDER BY a.id DESC LIMIT ?",
     )
@@ -437,14 +439,26 @@ pub async fn alerts(c: &mut SqliteConnection, limit: u32) -> Result<Vec<Alert>> 
     .await?;
     rows.into_iter()
         .map(|r| {
+            let kind = AlertKind::parse(&r.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("alert kind {}", r.kind)))?;
+            let reading = |rate: f64, pico: Option<i64>| {
+                let money = Cost {
+                    pico_usd: pico.unwrap_or(0),
+                    source: UsageSource::Reported,
+                };
+                match kind {
+                    AlertKind::BudgetDaily | AlertKind::BudgetMonthly => Reading::Usd(money),
+                    AlertKind::CostSpike => Reading::UsdPer1k(money),
+                    AlertKind::ErrorRate => Reading::Rate(rate),
+                }
+            };
             Ok(Alert {
                 id: r.id,
-                kind: AlertKind::parse(&r.kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("alert kind {}", r.kind)))?,
+                kind,
                 endpoint: r.endpoint,
                 message: r.message,
-                value: r.value,
-                threshold: r.threshold,
+                value: reading(r.value, r.value_pico),
+                threshold: reading(r.threshold, r.threshold_pico),
                 fired_ms: r.fired_ms,
                 resolved_ms: r.resolved_ms,
                 acked_ms: r.acked_ms,
@@ -558,12 +572,19 @@ pub async fn insert_alert(
     kind: AlertKind,
     endpoint: i64,
     message: &str,
-    (value, threshold): (f64, f64),
+    (value, threshold): (Reading, Reading),
     at_ms: i64,
 ) -> Result<i64> {
+    // Rates in the REAL columns, money in the integer ones.
+    let split = |r: Reading| match r {
+        Reading::Rate(x) => (x, None),
+        Reading::Usd(c) | Reading::UsdPer1k(c) => (0.0, Some(c.pico_usd)),
+    };
+    let ((value, value_pico), (threshold, threshold_pico)) = (split(value), split(threshold));
     Ok(sqlx::query(
-        "INSERT INTO alerts (key, kind, endpoint_id, message, value, threshold, fired_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO alerts (key, kind, endpoint_id, message, value, threshold, value_pico,
+             threshold_pico, fired_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(key)
     .bind(kind.as_str())
@@ -571,6 +592,8 @@ pub async fn insert_alert(
     .bind(message)
     .bind(value)
     .bind(threshold)
+    .bind(value_pico)
+    .bind(threshold_pico)
     .bind(at_ms)
     .execute(&mut *c)
     .await?
