@@ -6,12 +6,11 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use milc_api::compare::{
-    Ballot, CompareExported, CompareProgress, ComparisonInfo, ComparisonResults, ComparisonSpec,
-    JudgeRun, RatingTask, SideBySide, SideBySideQuery,
+    Ballot, CompareProgress, ComparisonInfo, ComparisonResults, ComparisonSpec, JudgeRun,
+    RatingTask, SideBySide, SideBySideQuery,
 };
-use milc_api::dataset::{
-    DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Exported, Imported,
-};
+use milc_api::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Imported};
+use milc_api::export::{Exported, Format};
 use milc_api::prompt::{
     CallBody, HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary,
     PromptVersion, Saved,
@@ -196,7 +195,7 @@ async fn history_list(
 }
 
 fn format(name: &str) -> Result<milc_core::datasets::Format, CallError> {
-    milc_core::datasets::Format::parse(name).map_err(api)
+    milc_core::datasets::format(name).map_err(api)
 }
 
 #[tauri::command]
@@ -258,12 +257,12 @@ async fn datasets_edit(state: State<'_, AppState>, edit: DatasetEdit) -> Reply<I
 async fn datasets_export(
     state: State<'_, AppState>,
     reference: String,
-    kind: String,
+    kind: Format,
     path: String,
 ) -> Reply<Exported> {
     state
         .console
-        .export_dataset_file(&reference, format(&kind)?, &path)
+        .export_dataset_file(&reference, kind, &path)
         .await
         .map_err(api)
 }
@@ -421,15 +420,14 @@ async fn compare_side_by_side(
 async fn compare_export(
     state: State<'_, AppState>,
     name: String,
-    kind: String,
+    kind: Format,
     path: String,
-) -> Reply<CompareExported> {
-    let (path, records) = state
+) -> Reply<Exported> {
+    state
         .console
-        .export_comparison_file(&name, &kind, &path)
+        .export_comparison_file(&name, kind, &path)
         .await
-        .map_err(api)?;
-    Ok(CompareExported { path, records })
+        .map_err(api)
 }
 
 #[tauri::command]
@@ -449,11 +447,9 @@ async fn usage_calls(state: State<'_, AppState>, query: CallsQuery) -> Reply<Vec
 async fn usage_export(
     state: State<'_, AppState>,
     query: UsageQuery,
-    kind: String,
+    kind: Format,
     path: String,
-) -> Reply<(String, u64)> {
-    let kind = milc_core::usage::ExportKind::parse(&kind)
-        .ok_or_else(|| api(Error::invalid("kind", "shown, ndjson or csv")))?;
+) -> Reply<Exported> {
     state
         .console
         .export_usage_file(&query, kind, &path)

@@ -4,6 +4,7 @@
 pub mod arena;
 pub mod compare;
 pub mod dataset;
+pub mod export;
 pub mod money;
 pub mod prompt;
 pub mod run;

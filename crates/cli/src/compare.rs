@@ -313,16 +313,16 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
         }
         CompareCmd::Export { name, format, out } => match out {
             Some(path) => {
-                let (path, n) = console
-                    .export_comparison_file(&name, &format, &path.to_string_lossy())
+                let done = console
+                    .export_comparison_file(&name, export_format(&format)?, &path.to_string_lossy())
                     .await
                     .map_err(explain)?;
-                eprintln!("{n} records written to {path}");
+                eprintln!("{} records written to {}", done.records, done.path);
             }
             None => {
                 let mut stdout = std::io::stdout();
                 console
-                    .export_comparison(&name, &format, &mut stdout)
+                    .export_comparison(&name, export_format(&format)?, &mut stdout)
                     .await
                     .map_err(explain)?;
                 stdout.flush()?;
@@ -340,4 +340,9 @@ pub(crate) async fn votes(console: &Console, cmd: VotesCmd) -> Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn export_format(name: &str) -> Result<milc_api::export::Format> {
+    milc_api::export::Format::parse(name)
+        .ok_or_else(|| anyhow::anyhow!("--format '{name}': finetune, dpo or csv"))
 }

@@ -1020,17 +1020,14 @@ async fn datasets(console: &Console, cmd: DatasetsCmd) -> Result<ExitCode> {
             format,
             out: Some(path),
         } => {
-            let format = milc_core::datasets::Format::parse(&format).map_err(explain)?;
+            let format = milc_core::datasets::format(&format).map_err(explain)?;
             let done = console
                 .export_dataset_file(&dataset, format, &path.to_string_lossy())
                 .await
                 .map_err(explain)?;
             eprintln!(
-                "wrote {} items of {}@{} to {}",
-                done.version.items,
-                done.version.dataset,
-                &done.version.hash[..12],
-                done.path
+                "wrote {} items of {} to {}",
+                done.records, done.source, done.path
             );
         }
         DatasetsCmd::Edit {
@@ -1076,7 +1073,7 @@ async fn datasets(console: &Console, cmd: DatasetsCmd) -> Result<ExitCode> {
             format,
             out: None,
         } => {
-            let format = milc_core::datasets::Format::parse(&format).map_err(explain)?;
+            let format = milc_core::datasets::format(&format).map_err(explain)?;
             let mut out = std::io::BufWriter::new(std::io::stdout());
             console
                 .export_dataset(&dataset, format, &mut out)

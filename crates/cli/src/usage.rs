@@ -7,11 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
+use milc_api::export::Format;
 use milc_api::usage::{AlertSettings, Dim, UsageQuery};
 use milc_api::{PricePerMillion, Prices};
 use milc_core::calllog::rollups::{hour_of, HOUR_MS};
 use milc_core::db::now_ms;
-use milc_core::usage::{bigquery_schema, parse_when, ExportKind};
+use milc_core::usage::{bigquery_schema, parse_when};
 use milc_core::Console;
 
 use crate::format::{self, explain};
@@ -84,10 +85,9 @@ pub(crate) async fn usage(console: &Console, a: UsageArgs) -> Result<ExitCode> {
         schema,
     }) = a.cmd
     {
-        let kind = match format.as_str() {
-            "ndjson" => ExportKind::Ndjson,
-            "csv" => ExportKind::Csv,
-            other => bail!("--format '{other}': ndjson or csv"),
+        let kind = match Format::parse(&format) {
+            Some(f @ (Format::Ndjson | Format::Csv)) => f,
+            _ => bail!("--format '{format}': ndjson or csv"),
         };
         if let Some(path) = schema {
             std::fs::write(&path, serde_json::to_string_pretty(&bigquery_schema())?)

@@ -126,7 +126,8 @@ async fn an_edit_stores_a_new_version_and_leaves_the_base_as_it_was() {
         )
         .await
         .unwrap();
-    assert_eq!(new.version.hash, edited.version.hash);
+    assert_eq!(new.source, format!("d@{}", &edited.version.hash[..12]));
+    assert_eq!(new.records, 3);
     assert_eq!(
         std::fs::read_to_string(&new.path).unwrap(),
         "{\"vars\":{\"q\":\"a2\"},\"expected\":[\"x\",\"y\"]}\n\

@@ -17,6 +17,7 @@ use milc_api::compare::{
     SideBySideQuery, SideBySideRow, SideOutput, Variant, VariantResult, Verdict,
 };
 use milc_api::dataset::DatasetItem;
+use milc_api::export::{Exported, Format};
 use milc_api::prompt::{check_name, Pick, PromptPin, PromptRef, PromptVersion};
 use milc_api::run::{default_concurrency, ItemResult, RunProgress, RunSpec, RunStatus};
 use milc_api::{CallSource, ChatRequest, Message, Role};
@@ -36,6 +37,9 @@ const ROUNDS: u32 = 1000;
 const JUDGE_CONCURRENCY: usize = 8;
 /// Prefix of a judge's rater name; people's names may not start with it.
 const JUDGE: &str = "judge:";
+
+/// What a comparison exports as: preferences for fine-tuning, preference pairs, every vote.
+pub const EXPORT_FORMATS: [Format; 3] = [Format::Finetune, Format::Dpo, Format::Csv];
 
 /// The variants shown left and right for `item`: the pairs (in order 0-1, 0-2, …, 1-2, …) take
 /// turns from a seeded start, so each pair gets ⌊n/P⌋ or ⌈n/P⌉ of n items, and a seeded coin
@@ -1118,13 +1122,16 @@ impl Console {
     pub async fn export_comparison(
         &self,
         name: &str,
-        format: &str,
+        format: Format,
         out: &mut (dyn Write + Send),
     ) -> Result<u64, Error> {
+        let format = format
+            .one_of("a comparison", &EXPORT_FORMATS)
+            .map_err(|e| Error::invalid("format", e))?;
         let c = self.load_comparison(name).await?;
         let rows = self.vote_rows(&c).await?;
         let io = |e: std::io::Error| Error::invalid("output", format!("cannot write: {e}"));
-        if format == "csv" {
+        if format == Format::Csv {
             let mut w = csv::Writer::from_writer(out);
             w.write_record([
                 "item", "left", "right", "verdict", "winner", "rater", "source", "comment",
@@ -1155,9 +1162,6 @@ impl Console {
             w.flush().map_err(io)?;
             return Ok(rows.len() as u64);
         }
-        if format != "finetune" && format != "dpo" {
-            return Err(Error::invalid("format", "finetune, dpo or csv"));
-        }
         // Majority per pair, from the first variant's side.
         let mut tally: BTreeMap<(u64, u32, u32), [u64; 4]> = BTreeMap::new();
         for r in rows.iter().filter(|r| !r.is_judge()) {
@@ -1179,13 +1183,13 @@ impl Console {
         let mut written = 0u64;
         let mut seen_items = HashSet::new();
         for (item, win, lose) in preferred {
-            if format == "finetune" && !seen_items.insert(item) {
+            if format == Format::Finetune && !seen_items.insert(item) {
                 continue;
             }
             let data = self.item(&c, item).await?;
             let prompt = messages(win, &data)?;
             let chosen = self.output(&c, win, item).await?;
-            let line = if format == "finetune" {
+            let line = if format == Format::Finetune {
                 let mut m = prompt;
                 m.push(Message::new(Role::Assistant, chosen));
                 json!({ "messages": m })
@@ -1205,17 +1209,22 @@ impl Console {
     }
 
     /// Writes an export to `path` (empty: `NAME-FORMAT.EXT` in the downloads folder) through a
-    /// temporary file; returns the path and the records written.
+    /// temporary file.
     pub async fn export_comparison_file(
         &self,
         name: &str,
-        format: &str,
+        format: Format,
         path: &str,
-    ) -> Result<(String, u64), Error> {
-        let ext = if format == "csv" { "csv" } else { "jsonl" };
-        let mut file = PartialFile::create(path, &format!("{name}-{format}.{ext}"))?;
-        let n = self.export_comparison(name, format, file.writer()).await?;
-        Ok((file.commit()?, n))
+    ) -> Result<Exported, Error> {
+        let default = format!("{name}-{format}.{}", format.extension());
+        let mut file = PartialFile::create(path, &default)?;
+        let records = self.export_comparison(name, format, file.writer()).await?;
+        Ok(Exported {
+            source: name.to_owned(),
+            path: file.commit()?,
+            format,
+            records,
+        })
     }
 }
 

@@ -2,9 +2,8 @@
 
 use std::path::Path;
 
-use milc_api::dataset::{
-    DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Exported, Imported,
-};
+use milc_api::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Imported};
+use milc_api::export::Exported;
 use milc_api::prompt::check_name;
 
 use super::{apply_edit, parse, preview, read_file, storage, Format};
@@ -101,17 +100,23 @@ impl Console {
         format: Format,
         path: &str,
     ) -> Result<Exported, Error> {
+        let format = format
+            .one_of("a dataset", &super::FORMATS)
+            .map_err(|e| Error::invalid("format", e))?;
         let (_, v) = storage::dataset_version(&mut *self.store.read().await?, reference).await?;
         let default = format!("{}-{}.{}", v.dataset, &v.hash[..12], format.extension());
         let mut file = PartialFile::create(path, &default)?;
-        let version = self
+        let v = self
             .export_dataset(reference, format, file.writer())
             .await?;
         Ok(Exported {
-            version,
+            source: format!("{}@{}", v.dataset, &v.hash[..12]),
             path: file.commit()?,
+            format,
+            records: v.items,
         })
     }
+
     /// Stores `items` as a version of dataset `name`, in one transaction.
     pub async fn import_items(
         &self,

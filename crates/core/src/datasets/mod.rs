@@ -22,50 +22,41 @@ use sha2::{Digest, Sha256};
 
 use crate::Error;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Csv,
-    Jsonl,
+pub use milc_api::export::Format;
+
+/// The formats a dataset file is read and written in.
+pub const FORMATS: [Format; 2] = [Format::Csv, Format::Jsonl];
+
+/// A dataset file format by name (`ndjson` is JSONL too).
+pub fn format(s: &str) -> Result<Format, Error> {
+    match Format::parse(s) {
+        Some(Format::Ndjson) => Ok(Format::Jsonl),
+        Some(f) if FORMATS.contains(&f) => Ok(f),
+        _ => Err(Error::invalid(
+            "format",
+            format!("'{s}' is not a dataset format: use csv or jsonl"),
+        )),
+    }
 }
 
-impl Format {
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        match s {
-            "csv" => Ok(Self::Csv),
-            "jsonl" | "ndjson" => Ok(Self::Jsonl),
-            other => Err(Error::invalid(
-                "format",
-                format!("'{other}' is not a dataset format: use csv or jsonl"),
-            )),
-        }
-    }
-
-    pub fn extension(self) -> &'static str {
-        match self {
-            Self::Csv => "csv",
-            Self::Jsonl => "jsonl",
-        }
-    }
-
-    fn of_path(path: &Path) -> Result<Self, Error> {
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        Self::parse(&ext).map_err(|_| {
-            Error::invalid(
-                path.display().to_string(),
-                "name the file .csv or .jsonl so its format is known",
-            )
-        })
-    }
+fn format_of_path(path: &Path) -> Result<Format, Error> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    format(&ext).map_err(|_| {
+        Error::invalid(
+            path.display().to_string(),
+            "name the file .csv or .jsonl so its format is known",
+        )
+    })
 }
 
 /// Reads and parses a whole file; the first problem is an error naming `FILE:LINE:COLUMN` (or
 /// the field).
 pub fn read_file(path: &Path) -> Result<Vec<DatasetItem>, Error> {
     let shown = path.display().to_string();
-    let format = Format::of_path(path)?;
+    let format = format_of_path(path)?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::invalid(shown.clone(), format!("cannot read: {e}")))?;
     parse(&shown, format, &text)
@@ -75,7 +66,13 @@ pub fn read_file(path: &Path) -> Result<Vec<DatasetItem>, Error> {
 pub fn parse(file: &str, format: Format, text: &str) -> Result<Vec<DatasetItem>, Error> {
     let items = match format {
         Format::Csv => parse_csv(file, text)?,
-        Format::Jsonl => parse_jsonl(file, text)?,
+        Format::Jsonl | Format::Ndjson => parse_jsonl(file, text)?,
+        other => {
+            return Err(Error::invalid(
+                "format",
+                format!("'{other}' is not a dataset format: use csv or jsonl"),
+            ))
+        }
     };
     if items.is_empty() {
         return Err(Error::invalid(file, "holds no items"));

@@ -152,7 +152,7 @@ pub async fn export_dataset(
     .fetch(&mut *c);
     let io = |e: std::io::Error| Error::invalid("export", e.to_string());
     match format {
-        Format::Jsonl => {
+        Format::Jsonl | Format::Ndjson => {
             while let Some(json) = rows.try_next().await.map_err(StoreError::from)? {
                 out.write_all(json.as_bytes()).map_err(io)?;
                 out.write_all(b"\n").map_err(io)?;
@@ -168,6 +168,12 @@ pub async fn export_dataset(
                 );
             }
             write_csv(&items, out)?;
+        }
+        other => {
+            return Err(Error::invalid(
+                "format",
+                format!("'{other}' is not a dataset format: use csv or jsonl"),
+            ))
         }
     }
     Ok(version)

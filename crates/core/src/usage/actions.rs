@@ -5,10 +5,18 @@ use std::io::Write;
 use milc_api::usage::{Dim, PriceEntry, Recomputation, UsageQuery, UsageReport};
 use milc_api::Prices;
 
-use super::{report_csv, storage, CallSink, ExportKind};
+use milc_api::export::{Exported, Format};
+
+use super::{report_csv, storage, CallSink, FORMATS};
 use crate::calllog::rollups::DAY_MS;
 use crate::db::{self, now_ms, PartialFile, StoreError};
 use crate::{calllog, endpoints, Console, Error};
+
+fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
 
 /// The `meta` key holding how many days bodies are kept.
 const RETENTION: &str = "retention_body_days";
@@ -38,18 +46,21 @@ impl Console {
     pub async fn export_usage(
         &self,
         q: &UsageQuery,
-        kind: ExportKind,
+        format: Format,
         out: &mut (dyn Write + Send),
     ) -> Result<u64, Error> {
         let io = |e: std::io::Error| Error::invalid("output", format!("cannot write: {e}"));
-        match kind {
-            ExportKind::Shown => {
+        let format = format
+            .one_of("usage", &FORMATS)
+            .map_err(|e| Error::invalid("format", e))?;
+        match format {
+            Format::Shown => {
                 let r = self.usage(q).await?;
                 report_csv(&r, out).map_err(io)?;
                 Ok(r.rows.len() as u64)
             }
-            ExportKind::Ndjson | ExportKind::Csv => {
-                let mut sink = CallSink::new(kind == ExportKind::Csv, out).map_err(io)?;
+            _ => {
+                let mut sink = CallSink::new(format == Format::Csv, out).map_err(io)?;
                 let mut c = self.store.read().await?;
                 let (mut after, mut n) = (0, 0u64);
                 loop {
@@ -70,21 +81,26 @@ impl Console {
     }
 
     /// [`Self::export_usage`] to a file (empty path: the downloads folder), written through a
-    /// temporary file; returns its path and the rows written.
+    /// temporary file.
     pub async fn export_usage_file(
         &self,
         q: &UsageQuery,
-        kind: ExportKind,
+        format: Format,
         path: &str,
-    ) -> Result<(String, u64), Error> {
-        let name = match kind {
-            ExportKind::Shown => "milc-usage.csv",
-            ExportKind::Ndjson => "milc-calls.ndjson",
-            ExportKind::Csv => "milc-calls.csv",
+    ) -> Result<Exported, Error> {
+        let name = match format {
+            Format::Shown => "milc-usage.csv",
+            Format::Ndjson => "milc-calls.ndjson",
+            _ => "milc-calls.csv",
         };
         let mut file = PartialFile::create(path, name)?;
-        let n = self.export_usage(q, kind, file.writer()).await?;
-        Ok((file.commit()?, n))
+        let records = self.export_usage(q, format, file.writer()).await?;
+        Ok(Exported {
+            source: format!("usage from {} to {}", utc(q.since_ms), utc(q.until_ms)),
+            path: file.commit()?,
+            format,
+            records,
+        })
     }
 
     /// A dated price for an endpoint; returns its timeline.

@@ -10,6 +10,7 @@ pub mod storage;
 
 use std::io::Write;
 
+use milc_api::export::Format;
 use milc_api::usage::{UsageReport, UsageRow};
 use milc_api::{CallRecord, Cost, PricePerMillion, Prices, UsageSource};
 
@@ -232,24 +233,6 @@ impl<'a> CallSink<'a> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_price_in_force_is_the_latest_that_began() {
-        let p = |i| prices_of(i, None, 0);
-        let t: Timeline = vec![
-            (None, i64::MIN, p(1)),
-            (Some(7), 1000, p(2)),
-            (Some(8), 2000, p(3)),
-        ];
-        assert_eq!(price_at(&t, 5), (None, p(1)));
-        assert_eq!(price_at(&t, 1000), (Some(7), p(2)));
-        assert_eq!(price_at(&t, 1999), (Some(7), p(2)));
-        assert_eq!(price_at(&t, 9999), (Some(8), p(3)));
-    }
-}
 
 /// A moment as the CLI takes it: `24h` or `7d` (that long ago), `now`, a UTC date `2026-11-01`,
 /// or an RFC 3339 time; milliseconds since the epoch.
@@ -274,24 +257,9 @@ pub fn parse_when(s: &str, now_ms: i64) -> Option<i64> {
         .map(|d| d.timestamp_millis())
 }
 
-/// What an export holds: the rows of a usage report as shown, or the calls themselves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExportKind {
-    Shown,
-    Ndjson,
-    Csv,
-}
-
-impl ExportKind {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "shown" => Some(Self::Shown),
-            "ndjson" => Some(Self::Ndjson),
-            "csv" => Some(Self::Csv),
-            _ => None,
-        }
-    }
-}
+/// What a usage export holds: the rows of a report as shown, or the calls themselves as
+/// NDJSON (with a BigQuery schema) or CSV.
+pub const FORMATS: [Format; 3] = [Format::Shown, Format::Ndjson, Format::Csv];
 
 /// A usage report as CSV, one line per row and a totals line.
 pub fn report_csv(r: &UsageReport, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
@@ -342,4 +310,23 @@ pub fn report_csv(r: &UsageReport, out: &mut (dyn Write + Send)) -> std::io::Res
         ])?;
     }
     w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_price_in_force_is_the_latest_that_began() {
+        let p = |i| prices_of(i, None, 0);
+        let t: Timeline = vec![
+            (None, i64::MIN, p(1)),
+            (Some(7), 1000, p(2)),
+            (Some(8), 2000, p(3)),
+        ];
+        assert_eq!(price_at(&t, 5), (None, p(1)));
+        assert_eq!(price_at(&t, 1000), (Some(7), p(2)));
+        assert_eq!(price_at(&t, 1999), (Some(7), p(2)));
+        assert_eq!(price_at(&t, 9999), (Some(8), p(3)));
+    }
 }
