@@ -1,8 +1,6 @@
 //! The Tauri commands. Each is a few lines over a `Console` method; the only state the shell
-//! keeps itself is the cancellation token of each running chat.
+//! keeps itself is the running cancellable jobs.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use milc_api::compare::{
@@ -29,9 +27,11 @@ use tauri::ipc::{Channel, Invoke};
 use tauri::{Runtime, State};
 use tokio_util::sync::CancellationToken;
 
+use crate::jobs::{JobKey, Jobs};
+
 pub struct AppState {
     console: Console,
-    runs: Mutex<HashMap<String, CancellationToken>>,
+    jobs: Jobs,
     started: Instant,
 }
 
@@ -39,7 +39,7 @@ impl AppState {
     pub fn new(console: Console, started: Instant) -> Self {
         Self {
             console,
-            runs: Mutex::new(HashMap::new()),
+            jobs: Jobs::default(),
             started,
         }
     }
@@ -89,35 +89,22 @@ async fn chat(
     run: String,
     on_event: Channel<String>,
 ) -> Reply<ChatResult> {
-    let cancel = CancellationToken::new();
-    state
-        .runs
-        .lock()
-        .expect("runs lock")
-        .insert(run.clone(), cancel.clone());
+    let job = state.jobs.start(JobKey::Chat(run));
     let mut forward = |piece: &str| {
         // A closed window must not abort the call: it still gets logged.
         let _ = on_event.send(piece.to_owned());
     };
-    let result = state
+    let source = CallSource::Playground;
+    state
         .console
-        .chat(
-            &endpoint,
-            &request,
-            CallSource::Playground,
-            &mut forward,
-            &cancel,
-        )
-        .await;
-    state.runs.lock().expect("runs lock").remove(&run);
-    result.map_err(api)
+        .chat(&endpoint, &request, source, &mut forward, job.token())
+        .await
+        .map_err(api)
 }
 
 #[tauri::command]
 fn chat_cancel(state: State<'_, AppState>, run: String) {
-    if let Some(token) = state.runs.lock().expect("runs lock").get(&run) {
-        token.cancel();
-    }
+    state.jobs.cancel(&JobKey::Chat(run));
 }
 
 #[tauri::command]
@@ -285,19 +272,20 @@ async fn runs_execute(
     id: i64,
     on_progress: Channel<RunProgress>,
 ) -> Reply<RunSummary> {
-    let key = format!("run-{id}");
-    let cancel = CancellationToken::new();
-    state
-        .runs
-        .lock()
-        .expect("runs lock")
-        .insert(key.clone(), cancel.clone());
+    let job = state.jobs.start(JobKey::Run(id));
     let report = |p: &RunProgress| {
         let _ = on_progress.send(p.clone());
     };
-    let result = state.console.execute_run(id, &report, &cancel).await;
-    state.runs.lock().expect("runs lock").remove(&key);
-    result.map_err(api)
+    state
+        .console
+        .execute_run(id, &report, job.token())
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+fn runs_cancel(state: State<'_, AppState>, id: i64) {
+    state.jobs.cancel(&JobKey::Run(id));
 }
 
 #[tauri::command]
@@ -318,31 +306,20 @@ async fn compare_run(
     name: String,
     on_progress: Channel<CompareProgress>,
 ) -> Reply<ComparisonInfo> {
-    let key = format!("compare-{name}");
-    let cancel = CancellationToken::new();
-    state
-        .runs
-        .lock()
-        .expect("runs lock")
-        .insert(key.clone(), cancel.clone());
+    let job = state.jobs.start(JobKey::Comparison(name.clone()));
     let report = |p: &CompareProgress| {
         let _ = on_progress.send(p.clone());
     };
-    let result = state.console.run_comparison(&name, &report, &cancel).await;
-    state.runs.lock().expect("runs lock").remove(&key);
-    result.map_err(api)
+    state
+        .console
+        .run_comparison(&name, &report, job.token())
+        .await
+        .map_err(api)
 }
 
 #[tauri::command]
 fn compare_cancel(state: State<'_, AppState>, name: String) {
-    if let Some(token) = state
-        .runs
-        .lock()
-        .expect("runs lock")
-        .get(&format!("compare-{name}"))
-    {
-        token.cancel();
-    }
+    state.jobs.cancel(&JobKey::Comparison(name));
 }
 
 /// An LLM judge votes on every pair in both orders; progress is (done, total).
@@ -514,18 +491,6 @@ async fn budgets_set(
         .await
         .map_err(|e| api(e.into()))?;
     store.budgets().await.map_err(|e| api(e.into()))
-}
-
-#[tauri::command]
-fn runs_cancel(state: State<'_, AppState>, id: i64) {
-    if let Some(token) = state
-        .runs
-        .lock()
-        .expect("runs lock")
-        .get(&format!("run-{id}"))
-    {
-        token.cancel();
-    }
 }
 
 #[tauri::command]
