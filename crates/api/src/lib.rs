@@ -446,6 +446,17 @@ pub struct CallError {
     pub status: Option<u16>,
 }
 
+impl CallError {
+    /// A mistake in what the user typed or chose, found before anything is sent.
+    pub fn config(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Config,
+            message: message.into(),
+            status: None,
+        }
+    }
+}
+
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.status {

@@ -149,14 +149,10 @@ pub fn VariantColumns(p: &Props) -> Html {
                         t => match t.parse() {
                             Ok(t) => params.temperature = Some(t),
                             Err(_) => {
-                                return error.set(Some(CallError {
-                                    kind: milc_api::ErrorKind::Config,
-                                    message: format!(
-                                        "column {}: the temperature is a number",
-                                        i + 1
-                                    ),
-                                    status: None,
-                                }))
+                                return error.set(Some(CallError::config(format!(
+                                    "column {}: the temperature is a number",
+                                    i + 1
+                                ))))
                             }
                         },
                     }

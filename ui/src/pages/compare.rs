@@ -19,11 +19,7 @@ use crate::hooks::use_app;
 use crate::ipc;
 
 fn bad(field: &str, what: &str) -> CallError {
-    CallError {
-        kind: milc_api::ErrorKind::Config,
-        message: format!("{field}: {what}"),
-        status: None,
-    }
+    CallError::config(format!("{field}: {what}"))
 }
 
 #[derive(Clone, Copy, PartialEq)]

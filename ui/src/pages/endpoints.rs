@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use milc_api::prompt::{CustomPattern, RedactMode};
 use milc_api::RedactionPolicy;
 use milc_api::{
-    CallError, ConnectionTest, Endpoint, EndpointSpec, EndpointStatus, ErrorKind, PricePerMillion,
-    Prices, TokenChange,
+    CallError, ConnectionTest, Endpoint, EndpointSpec, EndpointStatus, PricePerMillion, Prices,
+    TokenChange,
 };
 use yew::prelude::*;
 
@@ -39,11 +39,7 @@ struct Draft {
 }
 
 fn invalid(field: &str, message: impl std::fmt::Display) -> CallError {
-    CallError {
-        kind: ErrorKind::Config,
-        message: format!("{field}: {message}"),
-        status: None,
-    }
+    CallError::config(format!("{field}: {message}"))
 }
 
 impl Draft {

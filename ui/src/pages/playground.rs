@@ -318,11 +318,7 @@ impl Default for Form {
 }
 
 fn invalid(field: &str, message: &str) -> CallError {
-    CallError {
-        kind: ErrorKind::Config,
-        message: format!("{field}: {message}"),
-        status: None,
-    }
+    CallError::config(format!("{field}: {message}"))
 }
 
 impl Form {

@@ -222,11 +222,7 @@ struct RunForm {
 
 impl RunForm {
     fn spec(&self) -> Result<RunSpec, CallError> {
-        let bad = |field: &str, what: &str| CallError {
-            kind: milc_api::ErrorKind::Config,
-            message: format!("{field}: {what}"),
-            status: None,
-        };
+        let bad = |field: &str, what: &str| CallError::config(format!("{field}: {what}"));
         for (field, v) in [
             ("prompt", &self.prompt),
             ("endpoint", &self.endpoint),

@@ -49,11 +49,7 @@ pub fn SaveVersion(p: &Props) -> Html {
         );
         Callback::from(move |_: MouseEvent| {
             let Some(content) = content.clone() else {
-                return outcome.set(Some(Err(CallError {
-                    kind: milc_api::ErrorKind::Config,
-                    message: "fix the parameters first".into(),
-                    status: None,
-                })));
+                return outcome.set(Some(Err(CallError::config("fix the parameters first"))));
             };
             let version = NewVersion {
                 prompt: name.trim().to_owned(),

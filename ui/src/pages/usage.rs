@@ -59,11 +59,7 @@ impl View {
             "24h" => (end - DAY, end, Dim::Hour),
             "30d" => (tomorrow - 30 * DAY, tomorrow, Dim::Day),
             "custom" => {
-                let bad = |f: &str| CallError {
-                    kind: milc_api::ErrorKind::Config,
-                    message: format!("{f}: a date like 2026-11-01"),
-                    status: None,
-                };
+                let bad = |f: &str| CallError::config(format!("{f}: a date like 2026-11-01"));
                 let since = date_ms(&self.from).ok_or_else(|| bad("from"))?;
                 let until = date_ms(&self.to).ok_or_else(|| bad("to"))? + DAY;
                 let bucket = if until - since <= 2 * DAY {
