@@ -1,5 +1,6 @@
 //! Hooks shared by pages.
 
+use milc_api::cmd;
 use yew::prelude::*;
 
 use crate::ipc;
@@ -14,7 +15,7 @@ pub fn use_app() -> AppContext {
 /// Reloads the endpoint list into the app state.
 pub fn refresh_endpoints(app: AppContext) {
     yew::platform::spawn_local(async move {
-        match ipc::endpoints_list().await {
+        match ipc::call(cmd::EndpointsList {}).await {
             Ok(eps) => app.dispatch(Action::Loaded(eps)),
             Err(e) => app.dispatch(Action::Failed(e)),
         }
@@ -24,7 +25,7 @@ pub fn refresh_endpoints(app: AppContext) {
 /// Reloads the prompt list into the app state.
 pub fn refresh_prompts(app: AppContext) {
     yew::platform::spawn_local(async move {
-        match ipc::prompts_list().await {
+        match ipc::call(cmd::PromptsList {}).await {
             Ok(p) => app.dispatch(Action::Prompts(p)),
             Err(e) => app.dispatch(Action::Failed(e)),
         }

@@ -1,6 +1,6 @@
 //! The call log: every call from the Playground, the CLI, runs and the gateway, newest first.
 
-use milc_api::{CallError, CallRecord, UsageSource};
+use milc_api::{cmd, CallError, CallRecord, UsageSource};
 use yew::prelude::*;
 
 use crate::components::{local_time, ErrorBox};
@@ -12,7 +12,9 @@ pub fn Calls() -> Html {
     {
         let calls = calls.clone();
         use_effect_with((), move |_| {
-            yew::platform::spawn_local(async move { calls.set(Some(ipc::calls_list(200).await)) });
+            yew::platform::spawn_local(async move {
+                calls.set(Some(ipc::call(cmd::CallsList { limit: 200 }).await))
+            });
         });
     }
     let body = match &*calls {

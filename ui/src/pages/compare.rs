@@ -11,7 +11,7 @@ use milc_api::compare::{
     Segment, SideBySide, SideBySideQuery, VariantSpec, Verdict,
 };
 use milc_api::run::ScorerSpec;
-use milc_api::{CallError, Params};
+use milc_api::{cmd, CallError, Params};
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ErrorBox};
@@ -39,7 +39,7 @@ pub fn Compare() -> Html {
         let (list, current) = (list.clone(), current.clone());
         use_effect_with(*rev, move |_| {
             yew::platform::spawn_local(async move {
-                if let Ok(l) = ipc::compare_list().await {
+                if let Ok(l) = ipc::call(cmd::CompareList {}).await {
                     if current.is_empty() {
                         if let Some(first) = l.first() {
                             current.set(first.name.clone());
@@ -106,7 +106,7 @@ fn CreateForm(p: &CreateProps) -> Html {
         let datasets = datasets.clone();
         use_effect_with((), move |_| {
             yew::platform::spawn_local(async move {
-                if let Ok(d) = ipc::datasets_list().await {
+                if let Ok(d) = ipc::call(cmd::DatasetsList {}).await {
                     let mut names: Vec<String> = d.into_iter().map(|v| v.dataset).collect();
                     names.sort();
                     names.dedup();
@@ -206,7 +206,7 @@ fn CreateForm(p: &CreateProps) -> Html {
             };
             let (error, on_created) = (error.clone(), on_created.clone());
             yew::platform::spawn_local(async move {
-                match ipc::compare_create(&spec).await {
+                match ipc::call(cmd::CompareCreate { spec }).await {
                     Ok(c) => {
                         error.set(None);
                         on_created.emit(c.name);
@@ -278,7 +278,7 @@ fn ComparisonView(p: &ViewProps) -> Html {
         Callback::from(move |_: MouseEvent| {
             let parts = std::rc::Rc::new(std::cell::RefCell::new(vec![(0u64, 0u64); variants]));
             let shown = progress.clone();
-            let channel = match ipc::Channel::of_json(move |p: CompareProgress| {
+            let on_progress = move |p: CompareProgress| {
                 let mut all = parts.borrow_mut();
                 if let Some(slot) = all.get_mut(p.variant as usize) {
                     *slot = (p.done, p.total);
@@ -286,9 +286,6 @@ fn ComparisonView(p: &ViewProps) -> Html {
                 shown.set(Some(
                     all.iter().fold((0, 0), |(d, t), (a, b)| (d + a, t + b)),
                 ));
-            }) {
-                Ok(ch) => ch,
-                Err(e) => return error.set(Some(e)),
             };
             progress.set(Some((0, 0)));
             let (progress, error, on_changed, name) = (
@@ -298,8 +295,11 @@ fn ComparisonView(p: &ViewProps) -> Html {
                 name.clone(),
             );
             yew::platform::spawn_local(async move {
-                let r = ipc::compare_run(&name, &channel).await;
-                drop(channel);
+                let r = ipc::call_with_channel(
+                    |on_progress| cmd::CompareRun { name, on_progress },
+                    on_progress,
+                )
+                .await;
                 progress.set(None);
                 error.set(r.err());
                 on_changed.emit(());
@@ -311,7 +311,7 @@ fn ComparisonView(p: &ViewProps) -> Html {
         Callback::from(move |_: MouseEvent| {
             let name = name.clone();
             yew::platform::spawn_local(async move {
-                let _ = ipc::compare_cancel(&name).await;
+                let _ = ipc::call(cmd::CompareCancel { name }).await;
             });
         })
     };
@@ -414,7 +414,12 @@ fn Rate(p: &RateProps) -> Html {
             let index = *index;
             if !rater.is_empty() {
                 yew::platform::spawn_local(async move {
-                    match ipc::compare_task(&comparison, &rater, index).await {
+                    let task_of = cmd::CompareTask {
+                        name: comparison,
+                        rater,
+                        index,
+                    };
+                    match ipc::call(task_of).await {
                         Ok(t) => {
                             if t.rated >= t.total {
                                 on_finished.emit(());
@@ -466,7 +471,13 @@ fn Rate(p: &RateProps) -> Html {
                 on_finished.clone(),
             );
             yew::platform::spawn_local(async move {
-                match ipc::compare_vote(&comparison, &rater, t.index, &ballot).await {
+                let cast = cmd::CompareVote {
+                    name: comparison,
+                    rater,
+                    index: t.index,
+                    ballot: ballot.clone(),
+                };
+                match ipc::call(cast).await {
                     Ok(rated) => {
                         let mut shown = t.clone();
                         shown.rated = rated;
@@ -673,9 +684,11 @@ fn Side(p: &SideProps) -> Html {
     {
         let (page, name) = (page.clone(), p.info.name.clone());
         use_effect_with((*query).clone(), move |q| {
-            let q = q.clone();
+            let query = q.clone();
             yew::platform::spawn_local(async move {
-                page.set(Some(ipc::compare_side_by_side(&name, &q).await))
+                page.set(Some(
+                    ipc::call(cmd::CompareSideBySide { name, query }).await,
+                ))
             });
         });
     }
@@ -816,7 +829,7 @@ fn Results(p: &ResultsProps) -> Html {
         let (results, name, rater) = (results.clone(), p.info.name.clone(), p.rater.clone());
         use_effect_with(*rev, move |_| {
             yew::platform::spawn_local(async move {
-                results.set(Some(ipc::compare_results(&name, rater.as_deref()).await));
+                results.set(Some(ipc::call(cmd::CompareResults { name, rater }).await));
             });
         });
     }
@@ -842,13 +855,8 @@ fn Results(p: &ResultsProps) -> Html {
                     .set(Some(bad("judge", "choose a rubric prompt and an endpoint")));
             }
             let shown = judging.clone();
-            let channel =
-                match ipc::Channel::of_json(move |(d, t): (u64, u64)| shown.set(Some((d, t)))) {
-                    Ok(ch) => ch,
-                    Err(e) => return judge_error.set(Some(e)),
-                };
             judging.set(Some((0, 0)));
-            let spec = format!("{}@{}", *judge_prompt, *judge_endpoint);
+            let judge = format!("{}@{}", *judge_prompt, *judge_endpoint);
             let (judging, judge_error, rev, name) = (
                 judging.clone(),
                 judge_error.clone(),
@@ -856,8 +864,15 @@ fn Results(p: &ResultsProps) -> Html {
                 name.clone(),
             );
             yew::platform::spawn_local(async move {
-                let r = ipc::compare_judge(&name, &spec, &channel).await;
-                drop(channel);
+                let r = ipc::call_with_channel(
+                    |on_progress| cmd::CompareJudge {
+                        name,
+                        judge,
+                        on_progress,
+                    },
+                    move |(d, t): (u64, u64)| shown.set(Some((d, t))),
+                )
+                .await;
                 judging.set(None);
                 judge_error.set(match r {
                     Ok(run) if run.failed > 0 => Some(bad(
@@ -891,7 +906,7 @@ fn Results(p: &ResultsProps) -> Html {
             );
             yew::platform::spawn_local(async move {
                 exported.set(Some(
-                    ipc::compare_export(&name, &kind, &path)
+                    ipc::call(cmd::CompareExport { name, kind, path })
                         .await
                         .map(|e| format!("{} records written to {}", e.records, e.path)),
                 ));

@@ -4,7 +4,7 @@
 //! time, edited (change, delete, add; saved together as a new version) and exported to a file.
 
 use milc_api::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion};
-use milc_api::CallError;
+use milc_api::{cmd, CallError};
 use yew::prelude::*;
 
 use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
@@ -21,7 +21,9 @@ pub fn Datasets() -> Html {
     {
         let list = list.clone();
         use_effect_with(*rev, move |_| {
-            yew::platform::spawn_local(async move { list.set(Some(ipc::datasets_list().await)) });
+            yew::platform::spawn_local(async move {
+                list.set(Some(ipc::call(cmd::DatasetsList {}).await))
+            });
         });
     }
     let table = match &*list {
@@ -137,7 +139,9 @@ fn Import(p: &ImportProps) -> Html {
             );
             outcome.set(None);
             yew::platform::spawn_local(async move {
-                preview.set(Some(ipc::datasets_preview(&file, &kind, &text).await));
+                preview.set(Some(
+                    ipc::call(cmd::DatasetsPreview { file, kind, text }).await,
+                ));
             });
         })
     };
@@ -160,25 +164,30 @@ fn Import(p: &ImportProps) -> Html {
                 done.clone(),
             );
             yew::platform::spawn_local(async move {
-                let r = ipc::datasets_import(name.trim(), &file, &kind, &text)
-                    .await
-                    .map(|i| {
-                        let v = &i.version;
-                        if i.created {
-                            format!(
-                                "Imported {} items into {} as version {}",
-                                v.items,
-                                v.dataset,
-                                &v.hash[..12]
-                            )
-                        } else {
-                            format!(
-                                "Unchanged: {} already has this content as version {}",
-                                v.dataset,
-                                &v.hash[..12]
-                            )
-                        }
-                    });
+                let r = ipc::call(cmd::DatasetsImport {
+                    name: name.trim().to_owned(),
+                    file,
+                    kind,
+                    text,
+                })
+                .await
+                .map(|i| {
+                    let v = &i.version;
+                    if i.created {
+                        format!(
+                            "Imported {} items into {} as version {}",
+                            v.items,
+                            v.dataset,
+                            &v.hash[..12]
+                        )
+                    } else {
+                        format!(
+                            "Unchanged: {} already has this content as version {}",
+                            v.dataset,
+                            &v.hash[..12]
+                        )
+                    }
+                });
                 if r.is_ok() {
                     done.emit(());
                 }
@@ -257,9 +266,14 @@ fn Items(p: &ItemsProps) -> Html {
     {
         let page = page.clone();
         use_effect_with((p.reference.clone(), p.offset), move |(r, o)| {
-            let (r, o) = (r.clone(), *o);
+            let (reference, offset) = (r.clone(), *o);
             yew::platform::spawn_local(async move {
-                page.set(Some(ipc::datasets_items(&r, o, PAGE).await))
+                let items = cmd::DatasetsItems {
+                    reference,
+                    offset,
+                    limit: PAGE,
+                };
+                page.set(Some(ipc::call(items).await))
             });
         });
     }
@@ -318,7 +332,7 @@ fn Items(p: &ItemsProps) -> Html {
             };
             let (pending, failed, on_saved) = (pending.clone(), failed.clone(), on_saved.clone());
             yew::platform::spawn_local(async move {
-                match ipc::datasets_edit(&edit).await {
+                match ipc::call(cmd::DatasetsEdit { edit }).await {
                     Ok(i) => {
                         let v = &i.version;
                         pending.set(DatasetEdit::default());
@@ -450,9 +464,13 @@ fn Export(p: &ExportProps) -> Html {
                 reference.clone(),
             );
             yew::platform::spawn_local(async move {
-                let r = ipc::datasets_export(&reference, &kind, &path)
-                    .await
-                    .map(|x| format!("Wrote {} items to {}", x.version.items, x.path));
+                let r = ipc::call(cmd::DatasetsExport {
+                    reference,
+                    kind,
+                    path,
+                })
+                .await
+                .map(|x| format!("Wrote {} items to {}", x.version.items, x.path));
                 done.set(Some(r));
             });
         })

@@ -2,7 +2,7 @@
 //! version, parameters, output and figures; searchable; any entry reopens into the editor.
 
 use milc_api::prompt::HistoryEntry;
-use milc_api::{CallError, Outcome};
+use milc_api::{cmd, CallError, Outcome};
 use yew::prelude::*;
 
 use crate::components::{gist, local_time, on_text, ErrorBox};
@@ -24,7 +24,9 @@ pub fn History(p: &Props) -> Html {
         use_effect_with((p.rev, (*search).clone()), move |(_, search)| {
             let search = search.clone();
             yew::platform::spawn_local(async move {
-                list.set(Some(ipc::history_list(&search, 50).await));
+                list.set(Some(
+                    ipc::call(cmd::HistoryList { search, limit: 50 }).await,
+                ));
             });
         });
     }

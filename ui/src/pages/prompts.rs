@@ -2,7 +2,7 @@
 //! history of their moves, a side-by-side diff of any two versions, and "open in Playground".
 
 use milc_api::prompt::{Change, DiffRow, PromptDetail, PromptDiff, PromptVersion};
-use milc_api::CallError;
+use milc_api::{cmd, CallError};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -34,7 +34,7 @@ pub fn Prompts() -> Html {
         use_effect_with(((*selected).clone(), *rev), move |(name, _)| {
             if let Some(name) = name.clone() {
                 yew::platform::spawn_local(async move {
-                    detail.set(Some(ipc::prompts_show(&name).await));
+                    detail.set(Some(ipc::call(cmd::PromptsShow { name }).await));
                 });
             }
         });
@@ -183,7 +183,13 @@ fn Labels(p: &LabelsProps) -> Html {
                 changed.clone(),
             );
             yew::platform::spawn_local(async move {
-                match ipc::prompts_label(&name, v, &label).await {
+                match ipc::call(cmd::PromptsLabel {
+                    name,
+                    version: v,
+                    label,
+                })
+                .await
+                {
                     Ok(_) => {
                         error.set(None);
                         changed.emit(());
@@ -246,9 +252,11 @@ fn Diff(p: &DiffProps) -> Html {
     {
         let diff = diff.clone();
         use_effect_with((p.name.clone(), *left, *right), move |(name, l, r)| {
-            let (name, l, r) = (name.clone(), *l, *r);
+            let (name, left, right) = (name.clone(), *l, *r);
             yew::platform::spawn_local(async move {
-                diff.set(Some(ipc::prompts_diff(&name, l, r).await));
+                diff.set(Some(
+                    ipc::call(cmd::PromptsDiff { name, left, right }).await,
+                ));
             });
         });
     }
