@@ -1,6 +1,6 @@
 //! Hooks shared by pages.
 
-use milc_api::cmd;
+use milc_api::{cmd, CallError, Command};
 use yew::prelude::*;
 
 use crate::ipc;
@@ -10,6 +10,40 @@ use crate::state::{Action, AppContext};
 #[hook]
 pub fn use_app() -> AppContext {
     use_context::<AppContext>().expect("pages render inside the app's context provider")
+}
+
+/// What a command answered: `None` until its first reply.
+pub type Reply<C> = UseStateHandle<Option<Result<<C as Command>::Reply, CallError>>>;
+
+/// The reply to `cmd`, asked when the component mounts and again whenever `cmd` changes.
+#[hook]
+pub fn use_ipc<C>(cmd: C) -> Reply<C>
+where
+    C: Command + Clone + PartialEq + 'static,
+    C::Reply: 'static,
+{
+    use_ipc_with(cmd, ())
+}
+
+/// The reply to `cmd`, asked when the component mounts and again whenever `cmd` or `reload`
+/// changes (a counter bumped after a change the reply should show). The last value stays
+/// shown until the next reply arrives.
+#[hook]
+pub fn use_ipc_with<C, D>(cmd: C, reload: D) -> Reply<C>
+where
+    C: Command + Clone + PartialEq + 'static,
+    C::Reply: 'static,
+    D: PartialEq + 'static,
+{
+    let reply = use_state(|| None);
+    {
+        let reply = reply.clone();
+        use_effect_with((cmd, reload), move |(cmd, _)| {
+            let cmd = cmd.clone();
+            yew::platform::spawn_local(async move { reply.set(Some(ipc::call(cmd).await)) });
+        });
+    }
+    reply
 }
 
 /// Reloads the endpoint list into the app state.

@@ -7,15 +7,15 @@
 
 use milc_api::arena::Standings;
 use milc_api::compare::{
-    Ballot, CompareProgress, ComparisonInfo, ComparisonResults, ComparisonSpec, RatingTask,
-    Segment, SideBySide, SideBySideQuery, VariantSpec, Verdict,
+    Ballot, CompareProgress, ComparisonInfo, ComparisonSpec, RatingTask, Segment, SideBySideQuery,
+    VariantSpec, Verdict,
 };
 use milc_api::run::ScorerSpec;
 use milc_api::{cmd, CallError, Params};
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ErrorBox};
-use crate::hooks::use_app;
+use crate::hooks::{use_app, use_ipc, use_ipc_with};
 use crate::ipc;
 
 fn bad(field: &str, what: &str) -> CallError {
@@ -680,18 +680,10 @@ fn Side(p: &SideProps) -> Html {
         offset: 0,
         limit: 20,
     });
-    let page = use_state(|| None::<Result<SideBySide, CallError>>);
-    {
-        let (page, name) = (page.clone(), p.info.name.clone());
-        use_effect_with((*query).clone(), move |q| {
-            let query = q.clone();
-            yew::platform::spawn_local(async move {
-                page.set(Some(
-                    ipc::call(cmd::CompareSideBySide { name, query }).await,
-                ))
-            });
-        });
-    }
+    let page = use_ipc(cmd::CompareSideBySide {
+        name: p.info.name.clone(),
+        query: (*query).clone(),
+    });
     let set = |f: fn(&mut SideBySideQuery, String)| {
         let query = query.clone();
         on_select(move |v| {
@@ -824,15 +816,13 @@ fn standings_tables(s: &Standings, id: &str) -> Html {
 fn Results(p: &ResultsProps) -> Html {
     let app = use_app();
     let rev = use_state(|| 0u32);
-    let results = use_state(|| None::<Result<ComparisonResults, CallError>>);
-    {
-        let (results, name, rater) = (results.clone(), p.info.name.clone(), p.rater.clone());
-        use_effect_with(*rev, move |_| {
-            yew::platform::spawn_local(async move {
-                results.set(Some(ipc::call(cmd::CompareResults { name, rater }).await));
-            });
-        });
-    }
+    let results = use_ipc_with(
+        cmd::CompareResults {
+            name: p.info.name.clone(),
+            rater: p.rater.clone(),
+        },
+        *rev,
+    );
     let judge_prompt = use_state(String::new);
     let judge_endpoint = use_state(String::new);
     let judging = use_state(|| None::<(u64, u64)>);

@@ -3,29 +3,22 @@
 //! error with its line, then import it whole. A version's items can be browsed a page at a
 //! time, edited (change, delete, add; saved together as a new version) and exported to a file.
 
-use milc_api::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion};
+use milc_api::dataset::{DatasetEdit, DatasetPreview};
 use milc_api::{cmd, CallError};
 use yew::prelude::*;
 
 use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
+use crate::hooks::{use_ipc, use_ipc_with};
 use crate::ipc;
 
 #[function_component]
 pub fn Datasets() -> Html {
-    let list = use_state(|| None::<Result<Vec<DatasetVersion>, CallError>>);
     // The version being browsed and the first item shown.
     let browse = use_state(|| None::<(String, u64)>);
     let rev = use_state(|| 0u32);
     // What the last save said, shown above the version it made.
     let note = use_state(|| None::<String>);
-    {
-        let list = list.clone();
-        use_effect_with(*rev, move |_| {
-            yew::platform::spawn_local(async move {
-                list.set(Some(ipc::call(cmd::DatasetsList {}).await))
-            });
-        });
-    }
+    let list = use_ipc_with(cmd::DatasetsList {}, *rev);
     let table = match &*list {
         None => html! {},
         Some(Err(e)) => html! { <ErrorBox error={e.clone()} /> },
@@ -258,25 +251,15 @@ const PAGE: u64 = 50;
 /// until they are saved as a new version, and export to a file.
 #[function_component]
 fn Items(p: &ItemsProps) -> Html {
-    let page = use_state(|| None::<Result<(DatasetVersion, Vec<DatasetItem>), CallError>>);
+    let page = use_ipc(cmd::DatasetsItems {
+        reference: p.reference.clone(),
+        offset: p.offset,
+        limit: PAGE,
+    });
     // Changes not yet saved, and the item being edited (`None`: a new one) with its text.
     let pending = use_state(DatasetEdit::default);
     let editing = use_state(|| None::<(Option<u64>, String)>);
     let failed = use_state(|| None::<CallError>);
-    {
-        let page = page.clone();
-        use_effect_with((p.reference.clone(), p.offset), move |(r, o)| {
-            let (reference, offset) = (r.clone(), *o);
-            yew::platform::spawn_local(async move {
-                let items = cmd::DatasetsItems {
-                    reference,
-                    offset,
-                    limit: PAGE,
-                };
-                page.set(Some(ipc::call(items).await))
-            });
-        });
-    }
     let Some(Ok((v, items))) = &*page else {
         return match &*page {
             Some(Err(e)) => html! { <ErrorBox error={e.clone()} /> },

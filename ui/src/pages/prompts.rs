@@ -8,7 +8,7 @@ use yew_router::prelude::*;
 
 use crate::app::Route;
 use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
-use crate::hooks::{refresh_prompts, use_app};
+use crate::hooks::{refresh_prompts, use_app, use_ipc};
 use crate::ipc;
 use crate::pages::playground::{open_version, PlaygroundContext};
 
@@ -241,7 +241,6 @@ struct DiffProps {
 fn Diff(p: &DiffProps) -> Html {
     let left = use_state(|| p.latest - 1);
     let right = use_state(|| p.latest);
-    let diff = use_state(|| None::<Result<PromptDiff, CallError>>);
     {
         let (left, right) = (left.clone(), right.clone());
         use_effect_with((p.name.clone(), p.latest), move |(_, latest)| {
@@ -249,17 +248,11 @@ fn Diff(p: &DiffProps) -> Html {
             right.set(*latest);
         });
     }
-    {
-        let diff = diff.clone();
-        use_effect_with((p.name.clone(), *left, *right), move |(name, l, r)| {
-            let (name, left, right) = (name.clone(), *l, *r);
-            yew::platform::spawn_local(async move {
-                diff.set(Some(
-                    ipc::call(cmd::PromptsDiff { name, left, right }).await,
-                ));
-            });
-        });
-    }
+    let diff = use_ipc(cmd::PromptsDiff {
+        name: p.name.clone(),
+        left: *left,
+        right: *right,
+    });
     let picker = |id: &str, state: &UseStateHandle<u32>| {
         let s = state.clone();
         html! {

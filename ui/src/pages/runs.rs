@@ -4,14 +4,14 @@
 
 use milc_api::dataset::DatasetItem;
 use milc_api::run::{
-    ItemResult, ResultFilter, ResultSort, ResultsPage, ResultsQuery, RunComparison, RunInfo,
-    RunProgress, RunSpec, RunStatus, RunSummary, ScorerSpec,
+    ItemResult, ResultFilter, ResultSort, ResultsQuery, RunComparison, RunInfo, RunProgress,
+    RunSpec, RunStatus, RunSummary, ScorerSpec,
 };
 use milc_api::{cmd, CallError, Params};
 use yew::prelude::*;
 
 use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
-use crate::hooks::use_app;
+use crate::hooks::{use_app, use_ipc};
 use crate::ipc;
 
 #[derive(Clone, PartialEq)]
@@ -281,17 +281,11 @@ fn Summary(p: &SummaryProps) -> Html {
     let s = &p.summary;
     let id = s.run.id;
     let query = use_state(ResultsQuery::default);
-    let page = use_state(|| None::<Result<ResultsPage, CallError>>);
+    let page = use_ipc(cmd::RunsPage {
+        id,
+        query: (*query).clone(),
+    });
     let selected = use_state(|| None::<(ItemResult, Option<DatasetItem>)>);
-    {
-        let page = page.clone();
-        use_effect_with((id, (*query).clone()), move |(id, q)| {
-            let (id, query) = (*id, q.clone());
-            yew::platform::spawn_local(async move {
-                page.set(Some(ipc::call(cmd::RunsPage { id, query }).await))
-            });
-        });
-    }
     let open = {
         let selected = selected.clone();
         move |r: ItemResult| {

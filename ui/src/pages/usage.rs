@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use milc_api::usage::{Alert, Budget, CallsQuery, Dim, UsageQuery, UsageReport, UsageRow};
+use milc_api::usage::{Budget, CallsQuery, Dim, UsageQuery, UsageReport, UsageRow};
 use milc_api::{cmd, CallError, CallRecord, CallSource, UsageSource};
 use yew::prelude::*;
 
 use crate::components::chart::{Chart, Kind};
 use crate::components::{local_time, on_select, on_text, ErrorBox};
-use crate::hooks::use_app;
+use crate::hooks::{use_app, use_ipc_with};
 use crate::ipc;
 
 const HOUR: i64 = 3_600_000;
@@ -378,16 +378,8 @@ struct AlertsProps {
 
 #[function_component]
 fn Alerts(p: &AlertsProps) -> Html {
-    let list = use_state(|| None::<Result<Vec<Alert>, CallError>>);
     let rev = use_state(|| 0u32);
-    {
-        let list = list.clone();
-        use_effect_with((*rev, p.rev), move |_| {
-            yew::platform::spawn_local(async move {
-                list.set(Some(ipc::call(cmd::AlertsList { limit: 50 }).await))
-            });
-        });
-    }
+    let list = use_ipc_with(cmd::AlertsList { limit: 50 }, (*rev, p.rev));
     let ack = |id: i64| {
         let rev = rev.clone();
         Callback::from(move |_: MouseEvent| {
