@@ -14,7 +14,6 @@ use milc_api::{cmd, CallError, CallSource, ChatRequest, Command, EndpointSpec, T
 use milc_core::{Console, Error};
 use tauri::ipc::{Channel, Invoke};
 use tauri::{Runtime, State};
-use tokio_util::sync::CancellationToken;
 
 use crate::jobs::{JobKey, Jobs};
 
@@ -319,7 +318,8 @@ fn compare_cancel(state: State<'_, AppState>, name: String) {
     state.jobs.cancel(&JobKey::Comparison(name));
 }
 
-/// An LLM judge votes on every pair in both orders; progress is (done, total).
+/// An LLM judge votes on every pair in both orders; progress is (done, total);
+/// `compare_judge_cancel` stops it (a later judge run resumes).
 #[tauri::command]
 async fn compare_judge(
     state: State<'_, AppState>,
@@ -327,14 +327,20 @@ async fn compare_judge(
     judge: String,
     on_progress: Channel<(u64, u64)>,
 ) -> Reply<cmd::CompareJudge> {
+    let job = state.jobs.start(JobKey::Judge(name.clone()));
     let report = |done: u64, total: u64| {
         let _ = on_progress.send((done, total));
     };
     state
         .console
-        .judge_comparison(&name, &judge, &report, &CancellationToken::new())
+        .judge_comparison(&name, &judge, &report, job.token())
         .await
         .map_err(api)
+}
+
+#[tauri::command]
+fn compare_judge_cancel(state: State<'_, AppState>, name: String) {
+    state.jobs.cancel(&JobKey::Judge(name));
 }
 
 #[tauri::command]
@@ -579,6 +585,7 @@ register![
     compare_run,
     compare_cancel,
     compare_judge,
+    compare_judge_cancel,
     compare_task,
     compare_vote,
     compare_results,
@@ -813,6 +820,10 @@ mod tests {
             },
         )
         .unwrap();
+        let judge = cmd::CompareJudgeCancel {
+            name: "none".into(),
+        };
+        call(&w, judge).unwrap();
         call(&w, cmd::RunsCancel { id: 9 }).unwrap();
         call(&w, cmd::ChatCancel { run: "r".into() }).unwrap();
     }

@@ -1,4 +1,4 @@
-//! The cancellable work the window has started (chats, runs, comparison runs), by
+//! The cancellable work the window has started (chats, runs, comparison runs, judge runs), by
 //! key, so that a cancel command can reach the job its window started.
 
 use std::collections::HashMap;
@@ -14,6 +14,8 @@ pub enum JobKey {
     Run(i64),
     /// A comparison's variant runs, by comparison name.
     Comparison(String),
+    /// An LLM judge voting on a comparison, by comparison name.
+    Judge(String),
 }
 
 #[derive(Default)]
@@ -89,11 +91,11 @@ mod tests {
     fn cancel_reaches_the_job_under_its_key_only() {
         let jobs = Jobs::default();
         let run = jobs.start(JobKey::Run(1));
-        let comparison = jobs.start(JobKey::Comparison("c".into()));
+        let judge = jobs.start(JobKey::Judge("c".into()));
         jobs.cancel(&JobKey::Run(1));
-        jobs.cancel(&JobKey::Chat("c".into()));
+        jobs.cancel(&JobKey::Comparison("c".into()));
         assert!(run.token().is_cancelled());
-        assert!(!comparison.token().is_cancelled());
+        assert!(!judge.token().is_cancelled());
     }
 
     #[test]

@@ -166,8 +166,9 @@ commands! {
     compare_run => CompareRun { name: String, on_progress: ChannelId<CompareProgress> } -> ComparisonInfo;
     compare_cancel => CompareCancel { name: String } -> ();
     /// An LLM judge (`RUBRIC@ENDPOINT`) votes on every pair in both orders; (done, total)
-    /// arrives on `on_progress`.
+    /// arrives on `on_progress`. [`CompareJudgeCancel`] stops it (a later judge run resumes).
     compare_judge => CompareJudge { name: String, judge: String, on_progress: ChannelId<(u64, u64)> } -> JudgeRun;
+    compare_judge_cancel => CompareJudgeCancel { name: String } -> ();
     compare_task => CompareTask { name: String, rater: String, index: u64 } -> RatingTask;
     /// Records a vote; answers how many tasks the rater has voted on.
     compare_vote => CompareVote { name: String, rater: String, index: u64, ballot: Ballot } -> u64;

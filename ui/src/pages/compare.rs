@@ -11,7 +11,7 @@ use milc_api::compare::{
     VariantSpec, Verdict,
 };
 use milc_api::run::ScorerSpec;
-use milc_api::{cmd, CallError, Params};
+use milc_api::{cmd, CallError, ErrorKind, Params};
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ErrorBox};
@@ -826,16 +826,19 @@ fn Results(p: &ResultsProps) -> Html {
     let judge_prompt = use_state(String::new);
     let judge_endpoint = use_state(String::new);
     let judging = use_state(|| None::<(u64, u64)>);
+    // Set by Cancel: the calls it stops are not failures to report.
+    let judge_cancelled = use_mut_ref(|| false);
     let judge_error = use_state(|| None::<CallError>);
     let export_kind = use_state(|| "finetune".to_owned());
     let export_path = use_state(String::new);
     let exported = use_state(|| None::<Result<String, CallError>>);
     let judge = {
-        let (judge_prompt, judge_endpoint, judging, judge_error, rev, name) = (
+        let (judge_prompt, judge_endpoint, judging, judge_error, cancelled, rev, name) = (
             judge_prompt.clone(),
             judge_endpoint.clone(),
             judging.clone(),
             judge_error.clone(),
+            judge_cancelled.clone(),
             rev.clone(),
             p.info.name.clone(),
         );
@@ -846,10 +849,12 @@ fn Results(p: &ResultsProps) -> Html {
             }
             let shown = judging.clone();
             judging.set(Some((0, 0)));
+            *cancelled.borrow_mut() = false;
             let judge = format!("{}@{}", *judge_prompt, *judge_endpoint);
-            let (judging, judge_error, rev, name) = (
+            let (judging, judge_error, cancelled, rev, name) = (
                 judging.clone(),
                 judge_error.clone(),
+                cancelled.clone(),
                 rev.clone(),
                 name.clone(),
             );
@@ -864,8 +869,9 @@ fn Results(p: &ResultsProps) -> Html {
                 )
                 .await;
                 judging.set(None);
+                let cancelled = *cancelled.borrow();
                 judge_error.set(match r {
-                    Ok(run) if run.failed > 0 => Some(bad(
+                    Ok(run) if run.failed > 0 && !cancelled => Some(bad(
                         "judge",
                         &format!(
                             "{} calls gave no verdict; the first: {}",
@@ -874,9 +880,20 @@ fn Results(p: &ResultsProps) -> Html {
                         ),
                     )),
                     Ok(_) => None,
+                    Err(e) if e.kind == ErrorKind::Cancelled => None,
                     Err(e) => Some(e),
                 });
                 rev.set(*rev + 1);
+            });
+        })
+    };
+    let cancel_judge = {
+        let (cancelled, name) = (judge_cancelled.clone(), p.info.name.clone());
+        Callback::from(move |_: MouseEvent| {
+            *cancelled.borrow_mut() = true;
+            let name = name.clone();
+            yew::platform::spawn_local(async move {
+                let _ = ipc::call(cmd::CompareJudgeCancel { name }).await;
             });
         })
     };
@@ -962,6 +979,7 @@ fn Results(p: &ResultsProps) -> Html {
                 if let Some((d, t)) = *judging {
                     <progress id="cmp-judge-progress" max={t.max(1).to_string()} value={d.to_string()} />
                     <span class="mono">{ format!("{d}/{t}") }</span>
+                    <button class="danger" id="cmp-judge-cancel" onclick={cancel_judge}>{ "Cancel" }</button>
                 } else {
                     <button id="cmp-judge" onclick={judge}>{ "Judge every pair" }</button>
                 }
