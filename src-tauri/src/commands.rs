@@ -617,6 +617,8 @@ mod tests {
     type Window = tauri::WebviewWindow<tauri::test::MockRuntime>;
 
     /// The shell with its real commands on the mock runtime, and one window to invoke them from.
+    /// `invoke` blocks its thread until the command answers, while the store's tasks run on the
+    /// test's runtime: the tests use a multi-thread runtime so that those tasks keep going.
     async fn app() -> (
         tempfile::TempDir,
         tauri::App<tauri::test::MockRuntime>,
@@ -677,7 +679,6 @@ mod tests {
         );
     }
 
-    // Some commands run here, and the store's tasks must keep going while this thread waits.
     #[tokio::test(flavor = "multi_thread")]
     async fn every_declared_command_reaches_a_handler() {
         let (_dir, _app, w) = app().await;
@@ -693,7 +694,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread")]
     async fn command_names_in_the_api_crate_are_the_registered_ones() {
         let (_dir, _app, w) = app().await;
         let eps = call(&w, cmd::EndpointsList {}).unwrap();
@@ -703,7 +704,7 @@ mod tests {
         assert!(calls.is_empty());
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread")]
     async fn errors_cross_as_a_kind_and_a_message_naming_the_field() {
         let (_dir, _app, w) = app().await;
         let save = cmd::EndpointsSave {
@@ -724,7 +725,7 @@ mod tests {
         assert_eq!(missing.kind, ErrorKind::NotFound);
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread")]
     async fn prompts_are_saved_labelled_diffed_and_resolved_through_commands() {
         let (_dir, _app, w) = app().await;
         let save = |system: &str, create: bool| cmd::PromptsSave {
@@ -785,7 +786,7 @@ mod tests {
         assert_eq!(call(&w, cmd::CallBody { id: 1 }).unwrap(), None);
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread")]
     async fn endpoints_are_saved_and_edited_through_commands() {
         let (_dir, _app, w) = app().await;
         let mut spec = EndpointSpec::new("vllm", "http://127.0.0.1:9", "m");
@@ -810,7 +811,7 @@ mod tests {
         assert_eq!(call(&w, cmd::EndpointsList {}).unwrap().len(), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread")]
     async fn cancelling_a_job_that_is_not_running_does_nothing() {
         let (_dir, _app, w) = app().await;
         call(
