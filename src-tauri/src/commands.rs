@@ -1,36 +1,24 @@
-//! The Tauri commands. Each is a few lines over a `Console` method; the only state the shell
-//! keeps itself is the cancellation token of each running chat.
+//! The Tauri commands, one per request struct of `milc_api::cmd`. Each is a few lines over a
+//! `Console` method; the only state the shell keeps itself is the running cancellable jobs.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Instant;
 
-use milc_api::compare::{
-    Ballot, CompareProgress, ComparisonInfo, ComparisonResults, ComparisonSpec, JudgeRun,
-    RatingTask, SideBySide, SideBySideQuery,
-};
-use milc_api::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Imported};
-use milc_api::export::{Exported, Format};
-use milc_api::prompt::{
-    CallBody, HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary,
-    PromptVersion, Saved,
-};
-use milc_api::run::{
-    ResultsPage, ResultsQuery, RunComparison, RunInfo, RunProgress, RunSpec, RunSummary,
-};
-use milc_api::usage::{Alert, Budget, CallsQuery, UsageQuery, UsageReport};
-use milc_api::{
-    CallError, CallRecord, CallSource, ChatRequest, ChatResult, ConnectionTest, Endpoint,
-    EndpointSpec, TokenChange,
-};
+use milc_api::compare::{Ballot, CompareProgress, ComparisonSpec, SideBySideQuery};
+use milc_api::dataset::DatasetEdit;
+use milc_api::export::Format;
+use milc_api::prompt::NewVersion;
+use milc_api::run::{ResultsQuery, RunProgress, RunSpec};
+use milc_api::usage::{CallsQuery, UsageQuery};
+use milc_api::{cmd, CallError, CallSource, ChatRequest, Command, EndpointSpec, TokenChange};
 use milc_core::{Console, Error};
 use tauri::ipc::{Channel, Invoke};
 use tauri::{Runtime, State};
-use tokio_util::sync::CancellationToken;
+
+use crate::jobs::{JobKey, Jobs};
 
 pub struct AppState {
     console: Console,
-    runs: Mutex<HashMap<String, CancellationToken>>,
+    jobs: Jobs,
     started: Instant,
 }
 
@@ -38,20 +26,22 @@ impl AppState {
     pub fn new(console: Console, started: Instant) -> Self {
         Self {
             console,
-            runs: Mutex::new(HashMap::new()),
+            jobs: Jobs::default(),
             started,
         }
     }
 }
 
-type Reply<T> = Result<T, CallError>;
+/// What the command declared as `C` in `milc_api::cmd` answers, so that the reply the window
+/// expects and the one the shell sends cannot drift apart.
+type Reply<C> = Result<<C as Command>::Reply, CallError>;
 
 fn api(e: Error) -> CallError {
     e.to_api()
 }
 
 #[tauri::command]
-async fn endpoints_list(state: State<'_, AppState>) -> Reply<Vec<Endpoint>> {
+async fn endpoints_list(state: State<'_, AppState>) -> Reply<cmd::EndpointsList> {
     state.console.endpoints().await.map_err(api)
 }
 
@@ -61,7 +51,7 @@ async fn endpoints_save(
     id: Option<i64>,
     spec: EndpointSpec,
     token: TokenChange,
-) -> Reply<Endpoint> {
+) -> Reply<cmd::EndpointsSave> {
     state
         .console
         .save_endpoint(id, spec, token)
@@ -70,12 +60,12 @@ async fn endpoints_save(
 }
 
 #[tauri::command]
-async fn endpoints_delete(state: State<'_, AppState>, name: String) -> Reply<()> {
+async fn endpoints_delete(state: State<'_, AppState>, name: String) -> Reply<cmd::EndpointsDelete> {
     state.console.remove_endpoint(&name).await.map_err(api)
 }
 
 #[tauri::command]
-async fn endpoints_test(state: State<'_, AppState>, name: String) -> Reply<ConnectionTest> {
+async fn endpoints_test(state: State<'_, AppState>, name: String) -> Reply<cmd::EndpointsTest> {
     state.console.test_endpoint(&name).await.map_err(api)
 }
 
@@ -87,60 +77,50 @@ async fn chat(
     request: ChatRequest,
     run: String,
     on_event: Channel<String>,
-) -> Reply<ChatResult> {
-    let cancel = CancellationToken::new();
-    state
-        .runs
-        .lock()
-        .expect("runs lock")
-        .insert(run.clone(), cancel.clone());
+) -> Reply<cmd::Chat> {
+    let job = state.jobs.start(JobKey::Chat(run));
     let mut forward = |piece: &str| {
         // A closed window must not abort the call: it still gets logged.
         let _ = on_event.send(piece.to_owned());
     };
-    let result = state
+    let source = CallSource::Playground;
+    state
         .console
-        .chat(
-            &endpoint,
-            &request,
-            CallSource::Playground,
-            &mut forward,
-            &cancel,
-        )
-        .await;
-    state.runs.lock().expect("runs lock").remove(&run);
-    result.map_err(api)
+        .chat(&endpoint, &request, source, &mut forward, job.token())
+        .await
+        .map_err(api)
 }
 
 #[tauri::command]
 fn chat_cancel(state: State<'_, AppState>, run: String) {
-    if let Some(token) = state.runs.lock().expect("runs lock").get(&run) {
-        token.cancel();
-    }
+    state.jobs.cancel(&JobKey::Chat(run));
 }
 
 #[tauri::command]
-async fn calls_list(state: State<'_, AppState>, limit: u32) -> Reply<Vec<CallRecord>> {
+async fn calls_list(state: State<'_, AppState>, limit: u32) -> Reply<cmd::CallsList> {
     state.console.calls(limit).await.map_err(api)
 }
 
 #[tauri::command]
-async fn call_body(state: State<'_, AppState>, id: i64) -> Reply<Option<CallBody>> {
+async fn call_body(state: State<'_, AppState>, id: i64) -> Reply<cmd::CallBody> {
     state.console.call_body(id).await.map_err(api)
 }
 
 #[tauri::command]
-async fn prompts_list(state: State<'_, AppState>) -> Reply<Vec<PromptSummary>> {
+async fn prompts_list(state: State<'_, AppState>) -> Reply<cmd::PromptsList> {
     state.console.prompts().await.map_err(api)
 }
 
 #[tauri::command]
-async fn prompts_show(state: State<'_, AppState>, name: String) -> Reply<PromptDetail> {
+async fn prompts_show(state: State<'_, AppState>, name: String) -> Reply<cmd::PromptsShow> {
     state.console.prompt(&name).await.map_err(api)
 }
 
 #[tauri::command]
-async fn prompts_resolve(state: State<'_, AppState>, reference: String) -> Reply<PromptVersion> {
+async fn prompts_resolve(
+    state: State<'_, AppState>,
+    reference: String,
+) -> Reply<cmd::PromptsResolve> {
     state.console.resolve_prompt(&reference).await.map_err(api)
 }
 
@@ -149,7 +129,7 @@ async fn prompts_save(
     state: State<'_, AppState>,
     version: NewVersion,
     create: bool,
-) -> Reply<Saved> {
+) -> Reply<cmd::PromptsSave> {
     state
         .console
         .save_prompt(version, create)
@@ -163,7 +143,7 @@ async fn prompts_diff(
     name: String,
     left: u32,
     right: u32,
-) -> Reply<PromptDiff> {
+) -> Reply<cmd::PromptsDiff> {
     state
         .console
         .diff_prompt(&name, left, right)
@@ -177,7 +157,7 @@ async fn prompts_label(
     name: String,
     version: u32,
     label: String,
-) -> Reply<Option<LabelMove>> {
+) -> Reply<cmd::PromptsLabel> {
     state
         .console
         .label_prompt(&name, version, &label)
@@ -190,7 +170,7 @@ async fn history_list(
     state: State<'_, AppState>,
     search: String,
     limit: u32,
-) -> Reply<Vec<HistoryEntry>> {
+) -> Reply<cmd::HistoryList> {
     state.console.history(&search, limit).await.map_err(api)
 }
 
@@ -199,7 +179,7 @@ fn format(name: &str) -> Result<milc_core::datasets::Format, CallError> {
 }
 
 #[tauri::command]
-async fn datasets_list(state: State<'_, AppState>) -> Reply<Vec<DatasetVersion>> {
+async fn datasets_list(state: State<'_, AppState>) -> Reply<cmd::DatasetsList> {
     state.console.datasets().await.map_err(api)
 }
 
@@ -209,7 +189,7 @@ fn datasets_preview(
     file: String,
     kind: String,
     text: String,
-) -> Reply<DatasetPreview> {
+) -> Reply<cmd::DatasetsPreview> {
     state
         .console
         .preview_dataset_text(&file, format(&kind)?, &text)
@@ -223,7 +203,7 @@ async fn datasets_import(
     file: String,
     kind: String,
     text: String,
-) -> Reply<Imported> {
+) -> Reply<cmd::DatasetsImport> {
     state
         .console
         .import_dataset_text(&name, &file, format(&kind)?, &text)
@@ -238,7 +218,7 @@ async fn datasets_items(
     reference: String,
     offset: u64,
     limit: u64,
-) -> Reply<(DatasetVersion, Vec<DatasetItem>)> {
+) -> Reply<cmd::DatasetsItems> {
     state
         .console
         .dataset_items(&reference, offset, limit)
@@ -248,7 +228,7 @@ async fn datasets_items(
 
 /// Stores an edited copy of a version as a new version.
 #[tauri::command]
-async fn datasets_edit(state: State<'_, AppState>, edit: DatasetEdit) -> Reply<Imported> {
+async fn datasets_edit(state: State<'_, AppState>, edit: DatasetEdit) -> Reply<cmd::DatasetsEdit> {
     state.console.edit_dataset(&edit).await.map_err(api)
 }
 
@@ -259,7 +239,7 @@ async fn datasets_export(
     reference: String,
     kind: Format,
     path: String,
-) -> Reply<Exported> {
+) -> Reply<cmd::DatasetsExport> {
     state
         .console
         .export_dataset_file(&reference, kind, &path)
@@ -268,12 +248,12 @@ async fn datasets_export(
 }
 
 #[tauri::command]
-async fn runs_list(state: State<'_, AppState>) -> Reply<Vec<RunInfo>> {
+async fn runs_list(state: State<'_, AppState>) -> Reply<cmd::RunsList> {
     state.console.runs().await.map_err(api)
 }
 
 #[tauri::command]
-async fn runs_create(state: State<'_, AppState>, spec: RunSpec) -> Reply<RunInfo> {
+async fn runs_create(state: State<'_, AppState>, spec: RunSpec) -> Reply<cmd::RunsCreate> {
     state.console.create_run(spec).await.map_err(api)
 }
 
@@ -283,29 +263,33 @@ async fn runs_execute(
     state: State<'_, AppState>,
     id: i64,
     on_progress: Channel<RunProgress>,
-) -> Reply<RunSummary> {
-    let key = format!("run-{id}");
-    let cancel = CancellationToken::new();
-    state
-        .runs
-        .lock()
-        .expect("runs lock")
-        .insert(key.clone(), cancel.clone());
+) -> Reply<cmd::RunsExecute> {
+    let job = state.jobs.start(JobKey::Run(id));
     let report = |p: &RunProgress| {
         let _ = on_progress.send(p.clone());
     };
-    let result = state.console.execute_run(id, &report, &cancel).await;
-    state.runs.lock().expect("runs lock").remove(&key);
-    result.map_err(api)
+    state
+        .console
+        .execute_run(id, &report, job.token())
+        .await
+        .map_err(api)
 }
 
 #[tauri::command]
-async fn compare_list(state: State<'_, AppState>) -> Reply<Vec<ComparisonInfo>> {
+fn runs_cancel(state: State<'_, AppState>, id: i64) {
+    state.jobs.cancel(&JobKey::Run(id));
+}
+
+#[tauri::command]
+async fn compare_list(state: State<'_, AppState>) -> Reply<cmd::CompareList> {
     state.console.comparisons().await.map_err(api)
 }
 
 #[tauri::command]
-async fn compare_create(state: State<'_, AppState>, spec: ComparisonSpec) -> Reply<ComparisonInfo> {
+async fn compare_create(
+    state: State<'_, AppState>,
+    spec: ComparisonSpec,
+) -> Reply<cmd::CompareCreate> {
     state.console.create_comparison(spec).await.map_err(api)
 }
 
@@ -316,50 +300,46 @@ async fn compare_run(
     state: State<'_, AppState>,
     name: String,
     on_progress: Channel<CompareProgress>,
-) -> Reply<ComparisonInfo> {
-    let key = format!("compare-{name}");
-    let cancel = CancellationToken::new();
-    state
-        .runs
-        .lock()
-        .expect("runs lock")
-        .insert(key.clone(), cancel.clone());
+) -> Reply<cmd::CompareRun> {
+    let job = state.jobs.start(JobKey::Comparison(name.clone()));
     let report = |p: &CompareProgress| {
         let _ = on_progress.send(p.clone());
     };
-    let result = state.console.run_comparison(&name, &report, &cancel).await;
-    state.runs.lock().expect("runs lock").remove(&key);
-    result.map_err(api)
+    state
+        .console
+        .run_comparison(&name, &report, job.token())
+        .await
+        .map_err(api)
 }
 
 #[tauri::command]
 fn compare_cancel(state: State<'_, AppState>, name: String) {
-    if let Some(token) = state
-        .runs
-        .lock()
-        .expect("runs lock")
-        .get(&format!("compare-{name}"))
-    {
-        token.cancel();
-    }
+    state.jobs.cancel(&JobKey::Comparison(name));
 }
 
-/// An LLM judge votes on every pair in both orders; progress is (done, total).
+/// An LLM judge votes on every pair in both orders; progress is (done, total);
+/// `compare_judge_cancel` stops it (a later judge run resumes).
 #[tauri::command]
 async fn compare_judge(
     state: State<'_, AppState>,
     name: String,
     judge: String,
     on_progress: Channel<(u64, u64)>,
-) -> Reply<JudgeRun> {
+) -> Reply<cmd::CompareJudge> {
+    let job = state.jobs.start(JobKey::Judge(name.clone()));
     let report = |done: u64, total: u64| {
         let _ = on_progress.send((done, total));
     };
     state
         .console
-        .judge_comparison(&name, &judge, &report, &CancellationToken::new())
+        .judge_comparison(&name, &judge, &report, job.token())
         .await
         .map_err(api)
+}
+
+#[tauri::command]
+fn compare_judge_cancel(state: State<'_, AppState>, name: String) {
+    state.jobs.cancel(&JobKey::Judge(name));
 }
 
 #[tauri::command]
@@ -368,7 +348,7 @@ async fn compare_task(
     name: String,
     rater: String,
     index: u64,
-) -> Reply<RatingTask> {
+) -> Reply<cmd::CompareTask> {
     state
         .console
         .rating_task(&name, &rater, index)
@@ -384,7 +364,7 @@ async fn compare_vote(
     rater: String,
     index: u64,
     ballot: Ballot,
-) -> Reply<u64> {
+) -> Reply<cmd::CompareVote> {
     state
         .console
         .cast_vote(&name, &rater, index, &ballot)
@@ -398,7 +378,7 @@ async fn compare_results(
     state: State<'_, AppState>,
     name: String,
     rater: Option<String>,
-) -> Reply<ComparisonResults> {
+) -> Reply<cmd::CompareResults> {
     state
         .console
         .comparison_results(&name, rater.as_deref())
@@ -411,7 +391,7 @@ async fn compare_side_by_side(
     state: State<'_, AppState>,
     name: String,
     query: SideBySideQuery,
-) -> Reply<SideBySide> {
+) -> Reply<cmd::CompareSideBySide> {
     state.console.side_by_side(&name, &query).await.map_err(api)
 }
 
@@ -422,7 +402,7 @@ async fn compare_export(
     name: String,
     kind: Format,
     path: String,
-) -> Reply<Exported> {
+) -> Reply<cmd::CompareExport> {
     state
         .console
         .export_comparison_file(&name, kind, &path)
@@ -431,13 +411,13 @@ async fn compare_export(
 }
 
 #[tauri::command]
-async fn usage_report(state: State<'_, AppState>, query: UsageQuery) -> Reply<UsageReport> {
+async fn usage_report(state: State<'_, AppState>, query: UsageQuery) -> Reply<cmd::UsageReport> {
     state.console.usage(&query).await.map_err(api)
 }
 
 /// The calls behind a bar of a chart.
 #[tauri::command]
-async fn usage_calls(state: State<'_, AppState>, query: CallsQuery) -> Reply<Vec<CallRecord>> {
+async fn usage_calls(state: State<'_, AppState>, query: CallsQuery) -> Reply<cmd::UsageCalls> {
     state.console.usage_calls(&query).await.map_err(api)
 }
 
@@ -449,7 +429,7 @@ async fn usage_export(
     query: UsageQuery,
     kind: Format,
     path: String,
-) -> Reply<Exported> {
+) -> Reply<cmd::UsageExport> {
     state
         .console
         .export_usage_file(&query, kind, &path)
@@ -458,12 +438,12 @@ async fn usage_export(
 }
 
 #[tauri::command]
-async fn alerts_list(state: State<'_, AppState>, limit: u32) -> Reply<Vec<Alert>> {
+async fn alerts_list(state: State<'_, AppState>, limit: u32) -> Reply<cmd::AlertsList> {
     state.console.alerts(limit).await.map_err(api)
 }
 
 #[tauri::command]
-async fn alerts_ack(state: State<'_, AppState>, id: i64) -> Reply<bool> {
+async fn alerts_ack(state: State<'_, AppState>, id: i64) -> Reply<cmd::AlertsAck> {
     state
         .console
         .ack_alert(id)
@@ -473,7 +453,7 @@ async fn alerts_ack(state: State<'_, AppState>, id: i64) -> Reply<bool> {
 }
 
 #[tauri::command]
-async fn budgets_list(state: State<'_, AppState>) -> Reply<Vec<Budget>> {
+async fn budgets_list(state: State<'_, AppState>) -> Reply<cmd::BudgetsList> {
     state.console.budgets().await.map_err(api)
 }
 
@@ -484,7 +464,7 @@ async fn budgets_set(
     endpoint: Option<String>,
     daily: Option<String>,
     monthly: Option<String>,
-) -> Reply<Vec<Budget>> {
+) -> Reply<cmd::BudgetsSet> {
     state
         .console
         .set_budget(endpoint.as_deref(), daily.as_deref(), monthly.as_deref())
@@ -493,25 +473,17 @@ async fn budgets_set(
 }
 
 #[tauri::command]
-fn runs_cancel(state: State<'_, AppState>, id: i64) {
-    if let Some(token) = state
-        .runs
-        .lock()
-        .expect("runs lock")
-        .get(&format!("run-{id}"))
-    {
-        token.cancel();
-    }
-}
-
-#[tauri::command]
-async fn runs_summary(state: State<'_, AppState>, id: i64) -> Reply<RunSummary> {
+async fn runs_summary(state: State<'_, AppState>, id: i64) -> Reply<cmd::RunsSummary> {
     state.console.run_summary(id).await.map_err(api)
 }
 
 /// A page of a run's results, filtered and sorted by the store.
 #[tauri::command]
-async fn runs_page(state: State<'_, AppState>, id: i64, query: ResultsQuery) -> Reply<ResultsPage> {
+async fn runs_page(
+    state: State<'_, AppState>,
+    id: i64,
+    query: ResultsQuery,
+) -> Reply<cmd::RunsPage> {
     state
         .console
         .run_results_page(id, &query)
@@ -521,12 +493,12 @@ async fn runs_page(state: State<'_, AppState>, id: i64, query: ResultsQuery) -> 
 
 /// One dataset item of a run, for its detail view.
 #[tauri::command]
-async fn runs_item(state: State<'_, AppState>, id: i64, item: u64) -> Reply<DatasetItem> {
+async fn runs_item(state: State<'_, AppState>, id: i64, item: u64) -> Reply<cmd::RunsItem> {
     state.console.run_item(id, item).await.map_err(api)
 }
 
 #[tauri::command]
-async fn runs_compare(state: State<'_, AppState>, a: i64, b: i64) -> Reply<RunComparison> {
+async fn runs_compare(state: State<'_, AppState>, a: i64, b: i64) -> Reply<cmd::RunsCompare> {
     state.console.compare_runs(a, b).await.map_err(api)
 }
 
@@ -541,62 +513,77 @@ fn ui_ready(state: State<'_, AppState>) {
     }
 }
 
-pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'static {
-    tauri::generate_handler![
-        endpoints_list,
-        endpoints_save,
-        endpoints_delete,
-        endpoints_test,
-        chat,
-        chat_cancel,
-        calls_list,
-        call_body,
-        prompts_list,
-        prompts_show,
-        prompts_resolve,
-        prompts_save,
-        prompts_diff,
-        prompts_label,
-        history_list,
-        datasets_list,
-        datasets_preview,
-        datasets_import,
-        datasets_items,
-        datasets_edit,
-        datasets_export,
-        runs_list,
-        runs_create,
-        runs_execute,
-        runs_cancel,
-        runs_summary,
-        runs_page,
-        runs_item,
-        runs_compare,
-        compare_list,
-        compare_create,
-        compare_run,
-        compare_cancel,
-        compare_judge,
-        compare_task,
-        compare_vote,
-        compare_results,
-        compare_side_by_side,
-        compare_export,
-        usage_report,
-        usage_calls,
-        usage_export,
-        alerts_list,
-        alerts_ack,
-        budgets_list,
-        budgets_set,
-        ui_ready
-    ]
+/// Registers each command once: the handler Tauri dispatches with, and (for the test that holds
+/// it to `milc_api::ALL_COMMANDS`) the list of their names.
+macro_rules! register {
+    ($($command:ident),* $(,)?) => {
+        pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'static {
+            tauri::generate_handler![$($command),*]
+        }
+
+        #[cfg(test)]
+        const REGISTERED: &[&str] = &[$(stringify!($command)),*];
+    };
 }
+
+register![
+    endpoints_list,
+    endpoints_save,
+    endpoints_delete,
+    endpoints_test,
+    chat,
+    chat_cancel,
+    calls_list,
+    call_body,
+    prompts_list,
+    prompts_show,
+    prompts_resolve,
+    prompts_save,
+    prompts_diff,
+    prompts_label,
+    history_list,
+    datasets_list,
+    datasets_preview,
+    datasets_import,
+    datasets_items,
+    datasets_edit,
+    datasets_export,
+    runs_list,
+    runs_create,
+    runs_execute,
+    runs_cancel,
+    runs_summary,
+    runs_page,
+    runs_item,
+    runs_compare,
+    compare_list,
+    compare_create,
+    compare_run,
+    compare_cancel,
+    compare_judge,
+    compare_judge_cancel,
+    compare_task,
+    compare_vote,
+    compare_results,
+    compare_side_by_side,
+    compare_export,
+    usage_report,
+    usage_calls,
+    usage_export,
+    alerts_list,
+    alerts_ack,
+    budgets_list,
+    budgets_set,
+    ui_ready,
+];
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
-    use milc_api::cmd;
+    use milc_api::prompt::{Change, PromptContent};
+    use milc_api::{EndpointStatus, ErrorKind, Message, Params, Role};
     use serde_json::{json, Value};
     use tauri::ipc::{CallbackFn, InvokeBody};
     use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
@@ -606,6 +593,8 @@ mod tests {
     type Window = tauri::WebviewWindow<tauri::test::MockRuntime>;
 
     /// The shell with its real commands on the mock runtime, and one window to invoke them from.
+    /// `invoke` blocks its thread until the command answers, while the store's tasks run on the
+    /// test's runtime: the tests use a multi-thread runtime so that those tasks keep going.
     async fn app() -> (
         tempfile::TempDir,
         tauri::App<tauri::test::MockRuntime>,
@@ -639,124 +628,180 @@ mod tests {
         res.map(|r| r.deserialize::<Value>().unwrap())
     }
 
-    #[tokio::test]
+    /// Sends a request as the window does and reads the reply as the window would.
+    fn call<C: Command>(window: &Window, request: C) -> Result<C::Reply, CallError> {
+        let args = serde_json::to_value(&request).unwrap();
+        match invoke(window, C::NAME, args) {
+            Ok(reply) => Ok(serde_json::from_value(reply).expect("the declared reply type")),
+            Err(e) => Err(serde_json::from_value(e).expect("a CallError")),
+        }
+    }
+
+    #[test]
+    fn the_shell_registers_every_declared_command_and_nothing_else() {
+        let declared: BTreeSet<&str> = milc_api::ALL_COMMANDS.iter().copied().collect();
+        let registered: BTreeSet<&str> = REGISTERED.iter().copied().collect();
+        assert_eq!(
+            registered.len(),
+            REGISTERED.len(),
+            "a command registered twice"
+        );
+        let missing: Vec<_> = declared.difference(&registered).collect();
+        let undeclared: Vec<_> = registered.difference(&declared).collect();
+        assert!(
+            missing.is_empty() && undeclared.is_empty(),
+            "declared in milc_api::cmd but not registered: {missing:?}; \
+             registered but not declared: {undeclared:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_declared_command_reaches_a_handler() {
+        let (_dir, _app, w) = app().await;
+        let unknown = |name: &str| json!(format!("Command {name} not found"));
+        assert_eq!(
+            invoke(&w, "no_such_command", json!({})),
+            Err(unknown("no_such_command"))
+        );
+        // Without arguments a command either runs (it takes none) or refuses its arguments;
+        // none of them may be unknown to the dispatcher.
+        for name in milc_api::ALL_COMMANDS {
+            assert_ne!(invoke(&w, name, json!({})), Err(unknown(name)), "{name}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
     async fn command_names_in_the_api_crate_are_the_registered_ones() {
         let (_dir, _app, w) = app().await;
-        let eps = invoke(&w, cmd::ENDPOINTS_LIST, json!({})).unwrap();
-        assert_eq!(eps[0]["name"], "Local simulator");
-        assert_eq!(eps[0]["simulator"], true);
-        let calls = invoke(&w, cmd::CALLS_LIST, json!({"limit": 5})).unwrap();
-        assert_eq!(calls, json!([]));
+        let eps = call(&w, cmd::EndpointsList {}).unwrap();
+        assert_eq!(eps[0].spec.name, "Local simulator");
+        assert!(eps[0].simulator);
+        let calls = call(&w, cmd::CallsList { limit: 5 }).unwrap();
+        assert!(calls.is_empty());
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread")]
     async fn errors_cross_as_a_kind_and_a_message_naming_the_field() {
         let (_dir, _app, w) = app().await;
-        let spec = json!({"name": "x", "base_url": "localhost:8000", "model": "m"});
-        let err = invoke(
+        let save = cmd::EndpointsSave {
+            id: None,
+            spec: EndpointSpec::new("x", "localhost:8000", "m"),
+            token: TokenChange::Keep,
+        };
+        let err = call(&w, save).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config);
+        assert!(err.message.starts_with("base_url:"), "{err}");
+        let missing = call(
             &w,
-            cmd::ENDPOINTS_SAVE,
-            json!({"id": null, "spec": spec, "token": {"action": "keep"}}),
+            cmd::EndpointsTest {
+                name: "nope".into(),
+            },
         )
         .unwrap_err();
-        assert_eq!(err["kind"], "config");
-        assert!(
-            err["message"].as_str().unwrap().starts_with("base_url:"),
-            "{err}"
-        );
-        let missing = invoke(&w, cmd::ENDPOINTS_TEST, json!({"name": "nope"})).unwrap_err();
-        assert_eq!(missing["kind"], "not_found");
+        assert_eq!(missing.kind, ErrorKind::NotFound);
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread")]
     async fn prompts_are_saved_labelled_diffed_and_resolved_through_commands() {
         let (_dir, _app, w) = app().await;
-        let version = |system: &str| {
-            json!({"prompt": "support", "description": "tickets", "note": "n",
-                   "content": {"messages": [{"role": "system", "content": system},
-                                            {"role": "user", "content": "{{q}}"}],
-                               "params": {"temperature": 0.2}}})
+        let save = |system: &str, create: bool| cmd::PromptsSave {
+            version: NewVersion {
+                prompt: "support".into(),
+                description: Some("tickets".into()),
+                note: "n".into(),
+                content: PromptContent {
+                    messages: vec![
+                        Message::new(Role::System, system),
+                        Message::new(Role::User, "{{q}}"),
+                    ],
+                    params: Params {
+                        temperature: Some(0.2),
+                        ..Params::default()
+                    },
+                    ..PromptContent::default()
+                },
+            },
+            create,
         };
-        let v1 = invoke(
+        let v1 = call(&w, save("A", true)).unwrap();
+        assert_eq!(v1.version.version, 1);
+        let dup = call(&w, save("B", true)).unwrap_err();
+        assert_eq!(dup.kind, ErrorKind::Conflict);
+        call(&w, save("B", false)).unwrap();
+        let label = cmd::PromptsLabel {
+            name: "support".into(),
+            version: 2,
+            label: "production".into(),
+        };
+        assert_eq!(call(&w, label).unwrap().unwrap().to, 2);
+        let reference = "support:production".into();
+        let v = call(&w, cmd::PromptsResolve { reference }).unwrap();
+        assert_eq!(v.content.messages[0].content, "B");
+        let diff = cmd::PromptsDiff {
+            name: "support".into(),
+            left: 1,
+            right: 2,
+        };
+        let d = call(&w, diff).unwrap();
+        assert_eq!(d.messages[0].rows[0].change, Change::Changed);
+        let list = call(&w, cmd::PromptsList {}).unwrap();
+        assert_eq!(list[0].labels["production"], 2);
+        let detail = call(
             &w,
-            cmd::PROMPTS_SAVE,
-            json!({"version": version("A"), "create": true}),
+            cmd::PromptsShow {
+                name: "support".into(),
+            },
         )
         .unwrap();
-        assert_eq!(v1["version"]["version"], 1);
-        let dup = invoke(
-            &w,
-            cmd::PROMPTS_SAVE,
-            json!({"version": version("B"), "create": true}),
-        )
-        .unwrap_err();
-        assert_eq!(dup["kind"], "conflict");
-        invoke(
-            &w,
-            cmd::PROMPTS_SAVE,
-            json!({"version": version("B"), "create": false}),
-        )
-        .unwrap();
-        let moved = invoke(
-            &w,
-            cmd::PROMPTS_LABEL,
-            json!({"name": "support", "version": 2, "label": "production"}),
-        )
-        .unwrap();
-        assert_eq!(moved["to"], 2);
-        let v = invoke(
-            &w,
-            cmd::PROMPTS_RESOLVE,
-            json!({"reference": "support:production"}),
-        )
-        .unwrap();
-        assert_eq!(v["content"]["messages"][0]["content"], "B");
-        let d = invoke(
-            &w,
-            cmd::PROMPTS_DIFF,
-            json!({"name": "support", "left": 1, "right": 2}),
-        )
-        .unwrap();
-        assert_eq!(d["messages"][0]["rows"][0]["change"], "changed");
-        let list = invoke(&w, cmd::PROMPTS_LIST, json!({})).unwrap();
-        assert_eq!(list[0]["labels"]["production"], 2);
-        let detail = invoke(&w, cmd::PROMPTS_SHOW, json!({"name": "support"})).unwrap();
-        assert_eq!(detail["label_history"][0]["label"], "production");
-        let h = invoke(&w, cmd::HISTORY_LIST, json!({"search": "", "limit": 5})).unwrap();
-        assert_eq!(h, json!([]));
-        let none = invoke(&w, cmd::CALL_BODY, json!({"id": 1})).unwrap();
-        assert_eq!(none, Value::Null);
+        assert_eq!(detail.label_history[0].label, "production");
+        let search = cmd::HistoryList {
+            search: String::new(),
+            limit: 5,
+        };
+        assert!(call(&w, search).unwrap().is_empty());
+        assert_eq!(call(&w, cmd::CallBody { id: 1 }).unwrap(), None);
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread")]
     async fn endpoints_are_saved_and_edited_through_commands() {
         let (_dir, _app, w) = app().await;
-        let spec = json!({"name": "vllm", "base_url": "http://127.0.0.1:9", "model": "m",
-                          "prices": {"input": "0.1", "output": "0.2"}});
-        let ep = invoke(
+        let mut spec = EndpointSpec::new("vllm", "http://127.0.0.1:9", "m");
+        spec.prices = serde_json::from_value(json!({"input": "0.1", "output": "0.2"})).unwrap();
+        let save = |id, spec| cmd::EndpointsSave {
+            id,
+            spec,
+            token: TokenChange::Keep,
+        };
+        let ep = call(&w, save(None, spec.clone())).unwrap();
+        assert_eq!(ep.spec.base_url, "http://127.0.0.1:9/v1");
+        spec.status = EndpointStatus::Deprecated;
+        let ep = call(&w, save(Some(ep.id), spec)).unwrap();
+        assert_eq!(ep.spec.status, EndpointStatus::Deprecated);
+        call(
             &w,
-            cmd::ENDPOINTS_SAVE,
-            json!({"id": null, "spec": spec, "token": {"action": "keep"}}),
+            cmd::EndpointsDelete {
+                name: "vllm".into(),
+            },
         )
         .unwrap();
-        assert_eq!(ep["base_url"], "http://127.0.0.1:9/v1");
-        let mut edited = spec.clone();
-        edited["status"] = json!("deprecated");
-        let ep = invoke(
+        assert_eq!(call(&w, cmd::EndpointsList {}).unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn cancelling_a_job_that_is_not_running_does_nothing() {
+        let (_dir, _app, w) = app().await;
+        call(
             &w,
-            cmd::ENDPOINTS_SAVE,
-            json!({"id": ep["id"], "spec": edited, "token": {"action": "keep"}}),
+            cmd::CompareCancel {
+                name: "none".into(),
+            },
         )
         .unwrap();
-        assert_eq!(ep["status"], "deprecated");
-        invoke(&w, cmd::ENDPOINTS_DELETE, json!({"name": "vllm"})).unwrap();
-        assert_eq!(
-            invoke(&w, cmd::ENDPOINTS_LIST, json!({}))
-                .unwrap()
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+        let judge = cmd::CompareJudgeCancel {
+            name: "none".into(),
+        };
+        call(&w, judge).unwrap();
+        call(&w, cmd::RunsCancel { id: 9 }).unwrap();
+        call(&w, cmd::ChatCancel { run: "r".into() }).unwrap();
     }
 }

@@ -1,8 +1,9 @@
 //! MILC Console's desktop shell: state set up once, Tauri commands that are a few lines each over
 //! `milc_core::Console`, errors crossing to the UI as `milc_api::CallError` (`{kind, message,
-//! status}`), streaming through a Tauri channel with cancellation by run id.
+//! status}`), streaming through a Tauri channel, and cancellable jobs by key (`jobs`).
 
 mod commands;
+mod jobs;
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -56,7 +56,7 @@ pub fn App() -> Html {
             refresh_endpoints(app.clone());
             refresh_prompts(app);
             yew::platform::spawn_local(async {
-                let _ = crate::ipc::ui_ready().await;
+                let _ = crate::ipc::call(milc_api::cmd::UiReady {}).await;
             });
         });
     }

@@ -264,10 +264,3 @@ pub struct JudgeRun {
     pub failed: u64,
     pub first_failure: Option<String>,
 }
-
-/// A written export.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CompareExported {
-    pub path: String,
-    pub records: u64,
-}

@@ -69,10 +69,3 @@ impl DatasetEdit {
         self.set.is_empty() && self.delete.is_empty() && self.add.is_empty()
     }
 }
-
-/// A version written to a file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Exported {
-    pub version: DatasetVersion,
-    pub path: String,
-}

@@ -1,7 +1,8 @@
-//! Serde-only types shared by the UI and the backend, and the command names that connect them.
+//! Serde-only types shared by the UI and the backend, and the commands that connect them.
 //! No I/O and no heavy dependencies: this crate must build for `wasm32-unknown-unknown`.
 
 pub mod arena;
+pub mod cmd;
 pub mod compare;
 pub mod dataset;
 pub mod export;
@@ -16,61 +17,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use cmd::{Command, ALL_COMMANDS};
 pub use money::{Cost, MoneyError, PricePerMillion, Prices};
 pub use prompt::{RedactionPolicy, ResponseFormat, StructuredCheck};
-
-/// Names of the commands the desktop shell exposes; the UI's `invoke` wrapper takes them from here
-/// so that a rename breaks the build, not the app.
-pub mod cmd {
-    pub const ENDPOINTS_LIST: &str = "endpoints_list";
-    pub const ENDPOINTS_SAVE: &str = "endpoints_save";
-    pub const ENDPOINTS_DELETE: &str = "endpoints_delete";
-    pub const ENDPOINTS_TEST: &str = "endpoints_test";
-    pub const ENDPOINTS_SET_TOKEN: &str = "endpoints_set_token";
-    pub const CHAT: &str = "chat";
-    pub const CHAT_CANCEL: &str = "chat_cancel";
-    pub const CALLS_LIST: &str = "calls_list";
-    pub const CALL_BODY: &str = "call_body";
-    pub const PROMPTS_LIST: &str = "prompts_list";
-    pub const PROMPTS_SHOW: &str = "prompts_show";
-    pub const PROMPTS_RESOLVE: &str = "prompts_resolve";
-    pub const PROMPTS_SAVE: &str = "prompts_save";
-    pub const PROMPTS_DIFF: &str = "prompts_diff";
-    pub const PROMPTS_LABEL: &str = "prompts_label";
-    pub const HISTORY_LIST: &str = "history_list";
-    pub const DATASETS_LIST: &str = "datasets_list";
-    pub const DATASETS_PREVIEW: &str = "datasets_preview";
-    pub const DATASETS_IMPORT: &str = "datasets_import";
-    pub const DATASETS_ITEMS: &str = "datasets_items";
-    pub const DATASETS_EDIT: &str = "datasets_edit";
-    pub const DATASETS_EXPORT: &str = "datasets_export";
-    pub const RUNS_LIST: &str = "runs_list";
-    pub const RUNS_CREATE: &str = "runs_create";
-    pub const RUNS_EXECUTE: &str = "runs_execute";
-    pub const RUNS_CANCEL: &str = "runs_cancel";
-    pub const RUNS_SUMMARY: &str = "runs_summary";
-    pub const RUNS_PAGE: &str = "runs_page";
-    pub const RUNS_ITEM: &str = "runs_item";
-    pub const RUNS_COMPARE: &str = "runs_compare";
-    pub const COMPARE_LIST: &str = "compare_list";
-    pub const COMPARE_CREATE: &str = "compare_create";
-    pub const COMPARE_RUN: &str = "compare_run";
-    pub const COMPARE_CANCEL: &str = "compare_cancel";
-    pub const COMPARE_JUDGE: &str = "compare_judge";
-    pub const COMPARE_TASK: &str = "compare_task";
-    pub const COMPARE_VOTE: &str = "compare_vote";
-    pub const COMPARE_RESULTS: &str = "compare_results";
-    pub const COMPARE_SIDE_BY_SIDE: &str = "compare_side_by_side";
-    pub const COMPARE_EXPORT: &str = "compare_export";
-    pub const USAGE_REPORT: &str = "usage_report";
-    pub const USAGE_CALLS: &str = "usage_calls";
-    pub const USAGE_EXPORT: &str = "usage_export";
-    pub const ALERTS_LIST: &str = "alerts_list";
-    pub const ALERTS_ACK: &str = "alerts_ack";
-    pub const BUDGETS_LIST: &str = "budgets_list";
-    pub const BUDGETS_SET: &str = "budgets_set";
-    pub const UI_READY: &str = "ui_ready";
-}
 
 /// Lifecycle status of an endpoint: retired endpoints refuse new calls, deprecated ones warn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -447,6 +396,17 @@ pub struct CallError {
     pub status: Option<u16>,
 }
 
+impl CallError {
+    /// A mistake in what the user typed or chose, found before anything is sent.
+    pub fn config(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Config,
+            message: message.into(),
+            status: None,
+        }
+    }
+}
+
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.status {
@@ -611,7 +571,7 @@ mod tests {
             serde_json::to_string(&UsageSource::Estimated).unwrap(),
             "\"estimated\""
         );
-        assert_eq!(cmd::CHAT, "chat");
+        assert_eq!(<cmd::Chat as Command>::NAME, "chat");
     }
 
     #[test]

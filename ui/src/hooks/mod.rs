@@ -1,5 +1,6 @@
 //! Hooks shared by pages.
 
+use milc_api::{cmd, CallError, Command};
 use yew::prelude::*;
 
 use crate::ipc;
@@ -11,10 +12,44 @@ pub fn use_app() -> AppContext {
     use_context::<AppContext>().expect("pages render inside the app's context provider")
 }
 
+/// What a command answered: `None` until its first reply.
+pub type Reply<C> = UseStateHandle<Option<Result<<C as Command>::Reply, CallError>>>;
+
+/// The reply to `cmd`, asked when the component mounts and again whenever `cmd` changes.
+#[hook]
+pub fn use_ipc<C>(cmd: C) -> Reply<C>
+where
+    C: Command + Clone + PartialEq + 'static,
+    C::Reply: 'static,
+{
+    use_ipc_with(cmd, ())
+}
+
+/// The reply to `cmd`, asked when the component mounts and again whenever `cmd` or `reload`
+/// changes (a counter bumped after a change the reply should show). The last value stays
+/// shown until the next reply arrives.
+#[hook]
+pub fn use_ipc_with<C, D>(cmd: C, reload: D) -> Reply<C>
+where
+    C: Command + Clone + PartialEq + 'static,
+    C::Reply: 'static,
+    D: PartialEq + 'static,
+{
+    let reply = use_state(|| None);
+    {
+        let reply = reply.clone();
+        use_effect_with((cmd, reload), move |(cmd, _)| {
+            let cmd = cmd.clone();
+            yew::platform::spawn_local(async move { reply.set(Some(ipc::call(cmd).await)) });
+        });
+    }
+    reply
+}
+
 /// Reloads the endpoint list into the app state.
 pub fn refresh_endpoints(app: AppContext) {
     yew::platform::spawn_local(async move {
-        match ipc::endpoints_list().await {
+        match ipc::call(cmd::EndpointsList {}).await {
             Ok(eps) => app.dispatch(Action::Loaded(eps)),
             Err(e) => app.dispatch(Action::Failed(e)),
         }
@@ -24,7 +59,7 @@ pub fn refresh_endpoints(app: AppContext) {
 /// Reloads the prompt list into the app state.
 pub fn refresh_prompts(app: AppContext) {
     yew::platform::spawn_local(async move {
-        match ipc::prompts_list().await {
+        match ipc::call(cmd::PromptsList {}).await {
             Ok(p) => app.dispatch(Action::Prompts(p)),
             Err(e) => app.dispatch(Action::Failed(e)),
         }

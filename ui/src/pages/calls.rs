@@ -1,20 +1,14 @@
 //! The call log: every call from the Playground, the CLI, runs and the gateway, newest first.
 
-use milc_api::{CallError, CallRecord, UsageSource};
+use milc_api::{cmd, CallRecord, UsageSource};
 use yew::prelude::*;
 
 use crate::components::{local_time, ErrorBox};
-use crate::ipc;
+use crate::hooks::use_ipc;
 
 #[function_component]
 pub fn Calls() -> Html {
-    let calls = use_state(|| None::<Result<Vec<CallRecord>, CallError>>);
-    {
-        let calls = calls.clone();
-        use_effect_with((), move |_| {
-            yew::platform::spawn_local(async move { calls.set(Some(ipc::calls_list(200).await)) });
-        });
-    }
+    let calls = use_ipc(cmd::CallsList { limit: 200 });
     let body = match &*calls {
         None => html! { <p class="muted">{ "Loading…" }</p> },
         Some(Err(e)) => html! { <ErrorBox error={e.clone()} /> },

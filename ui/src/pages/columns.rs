@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use milc_api::prompt::{variables_of, PromptPin};
-use milc_api::{CallError, ChatRequest, ChatResult, Message, Params};
+use milc_api::{cmd, CallError, ChatRequest, ChatResult, Message, Params};
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ErrorBox, Figures};
@@ -133,7 +133,11 @@ pub fn VariantColumns(p: &Props) -> Html {
                             Err(e) => return error.set(Some(e)),
                         }
                     } else {
-                        match ipc::prompts_resolve(&col.prompt).await {
+                        match ipc::call(cmd::PromptsResolve {
+                            reference: col.prompt.clone(),
+                        })
+                        .await
+                        {
                             Ok(v) => {
                                 let pin = PromptPin {
                                     prompt: v.prompt.clone(),
@@ -149,14 +153,10 @@ pub fn VariantColumns(p: &Props) -> Html {
                         t => match t.parse() {
                             Ok(t) => params.temperature = Some(t),
                             Err(_) => {
-                                return error.set(Some(CallError {
-                                    kind: milc_api::ErrorKind::Config,
-                                    message: format!(
-                                        "column {}: the temperature is a number",
-                                        i + 1
-                                    ),
-                                    status: None,
-                                }))
+                                return error.set(Some(CallError::config(format!(
+                                    "column {}: the temperature is a number",
+                                    i + 1
+                                ))))
                             }
                         },
                     }
@@ -170,15 +170,17 @@ pub fn VariantColumns(p: &Props) -> Html {
                     let run = format!("col-{i}-{:x}", (js_sys::Math::random() * 1e15) as u64);
                     cols.dispatch(Act::Start(i, run.clone()));
                     let (pieces, piece_run) = (cols.clone(), run.clone());
-                    let channel = match ipc::Channel::new(move |p| {
-                        pieces.dispatch(Act::Piece(i, piece_run.clone(), p))
-                    }) {
-                        Ok(c) => c,
-                        Err(e) => return cols.dispatch(Act::Done(i, run, Err(e))),
-                    };
-                    let result = ipc::chat(&col.endpoint, &request, &run, &channel).await;
+                    let result = ipc::call_with_channel(
+                        |on_event| cmd::Chat {
+                            endpoint: col.endpoint.clone(),
+                            request,
+                            run: run.clone(),
+                            on_event,
+                        },
+                        move |p| pieces.dispatch(Act::Piece(i, piece_run.clone(), p)),
+                    )
+                    .await;
                     cols.dispatch(Act::Done(i, run, result));
-                    drop(channel);
                 });
             }
         })

@@ -7,23 +7,19 @@
 
 use milc_api::arena::Standings;
 use milc_api::compare::{
-    Ballot, CompareProgress, ComparisonInfo, ComparisonResults, ComparisonSpec, RatingTask,
-    Segment, SideBySide, SideBySideQuery, VariantSpec, Verdict,
+    Ballot, CompareProgress, ComparisonInfo, ComparisonSpec, RatingTask, Segment, SideBySideQuery,
+    VariantSpec, Verdict,
 };
 use milc_api::run::ScorerSpec;
-use milc_api::{CallError, Params};
+use milc_api::{cmd, CallError, ErrorKind, Params};
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ErrorBox};
-use crate::hooks::use_app;
+use crate::hooks::{use_app, use_ipc, use_ipc_with};
 use crate::ipc;
 
 fn bad(field: &str, what: &str) -> CallError {
-    CallError {
-        kind: milc_api::ErrorKind::Config,
-        message: format!("{field}: {what}"),
-        status: None,
-    }
+    CallError::config(format!("{field}: {what}"))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -43,7 +39,7 @@ pub fn Compare() -> Html {
         let (list, current) = (list.clone(), current.clone());
         use_effect_with(*rev, move |_| {
             yew::platform::spawn_local(async move {
-                if let Ok(l) = ipc::compare_list().await {
+                if let Ok(l) = ipc::call(cmd::CompareList {}).await {
                     if current.is_empty() {
                         if let Some(first) = l.first() {
                             current.set(first.name.clone());
@@ -110,7 +106,7 @@ fn CreateForm(p: &CreateProps) -> Html {
         let datasets = datasets.clone();
         use_effect_with((), move |_| {
             yew::platform::spawn_local(async move {
-                if let Ok(d) = ipc::datasets_list().await {
+                if let Ok(d) = ipc::call(cmd::DatasetsList {}).await {
                     let mut names: Vec<String> = d.into_iter().map(|v| v.dataset).collect();
                     names.sort();
                     names.dedup();
@@ -210,7 +206,7 @@ fn CreateForm(p: &CreateProps) -> Html {
             };
             let (error, on_created) = (error.clone(), on_created.clone());
             yew::platform::spawn_local(async move {
-                match ipc::compare_create(&spec).await {
+                match ipc::call(cmd::CompareCreate { spec }).await {
                     Ok(c) => {
                         error.set(None);
                         on_created.emit(c.name);
@@ -282,7 +278,7 @@ fn ComparisonView(p: &ViewProps) -> Html {
         Callback::from(move |_: MouseEvent| {
             let parts = std::rc::Rc::new(std::cell::RefCell::new(vec![(0u64, 0u64); variants]));
             let shown = progress.clone();
-            let channel = match ipc::Channel::of_json(move |p: CompareProgress| {
+            let on_progress = move |p: CompareProgress| {
                 let mut all = parts.borrow_mut();
                 if let Some(slot) = all.get_mut(p.variant as usize) {
                     *slot = (p.done, p.total);
@@ -290,9 +286,6 @@ fn ComparisonView(p: &ViewProps) -> Html {
                 shown.set(Some(
                     all.iter().fold((0, 0), |(d, t), (a, b)| (d + a, t + b)),
                 ));
-            }) {
-                Ok(ch) => ch,
-                Err(e) => return error.set(Some(e)),
             };
             progress.set(Some((0, 0)));
             let (progress, error, on_changed, name) = (
@@ -302,8 +295,11 @@ fn ComparisonView(p: &ViewProps) -> Html {
                 name.clone(),
             );
             yew::platform::spawn_local(async move {
-                let r = ipc::compare_run(&name, &channel).await;
-                drop(channel);
+                let r = ipc::call_with_channel(
+                    |on_progress| cmd::CompareRun { name, on_progress },
+                    on_progress,
+                )
+                .await;
                 progress.set(None);
                 error.set(r.err());
                 on_changed.emit(());
@@ -315,7 +311,7 @@ fn ComparisonView(p: &ViewProps) -> Html {
         Callback::from(move |_: MouseEvent| {
             let name = name.clone();
             yew::platform::spawn_local(async move {
-                let _ = ipc::compare_cancel(&name).await;
+                let _ = ipc::call(cmd::CompareCancel { name }).await;
             });
         })
     };
@@ -418,7 +414,12 @@ fn Rate(p: &RateProps) -> Html {
             let index = *index;
             if !rater.is_empty() {
                 yew::platform::spawn_local(async move {
-                    match ipc::compare_task(&comparison, &rater, index).await {
+                    let task_of = cmd::CompareTask {
+                        name: comparison,
+                        rater,
+                        index,
+                    };
+                    match ipc::call(task_of).await {
                         Ok(t) => {
                             if t.rated >= t.total {
                                 on_finished.emit(());
@@ -470,7 +471,13 @@ fn Rate(p: &RateProps) -> Html {
                 on_finished.clone(),
             );
             yew::platform::spawn_local(async move {
-                match ipc::compare_vote(&comparison, &rater, t.index, &ballot).await {
+                let cast = cmd::CompareVote {
+                    name: comparison,
+                    rater,
+                    index: t.index,
+                    ballot: ballot.clone(),
+                };
+                match ipc::call(cast).await {
                     Ok(rated) => {
                         let mut shown = t.clone();
                         shown.rated = rated;
@@ -673,16 +680,10 @@ fn Side(p: &SideProps) -> Html {
         offset: 0,
         limit: 20,
     });
-    let page = use_state(|| None::<Result<SideBySide, CallError>>);
-    {
-        let (page, name) = (page.clone(), p.info.name.clone());
-        use_effect_with((*query).clone(), move |q| {
-            let q = q.clone();
-            yew::platform::spawn_local(async move {
-                page.set(Some(ipc::compare_side_by_side(&name, &q).await))
-            });
-        });
-    }
+    let page = use_ipc(cmd::CompareSideBySide {
+        name: p.info.name.clone(),
+        query: (*query).clone(),
+    });
     let set = |f: fn(&mut SideBySideQuery, String)| {
         let query = query.clone();
         on_select(move |v| {
@@ -815,28 +816,29 @@ fn standings_tables(s: &Standings, id: &str) -> Html {
 fn Results(p: &ResultsProps) -> Html {
     let app = use_app();
     let rev = use_state(|| 0u32);
-    let results = use_state(|| None::<Result<ComparisonResults, CallError>>);
-    {
-        let (results, name, rater) = (results.clone(), p.info.name.clone(), p.rater.clone());
-        use_effect_with(*rev, move |_| {
-            yew::platform::spawn_local(async move {
-                results.set(Some(ipc::compare_results(&name, rater.as_deref()).await));
-            });
-        });
-    }
+    let results = use_ipc_with(
+        cmd::CompareResults {
+            name: p.info.name.clone(),
+            rater: p.rater.clone(),
+        },
+        *rev,
+    );
     let judge_prompt = use_state(String::new);
     let judge_endpoint = use_state(String::new);
     let judging = use_state(|| None::<(u64, u64)>);
+    // Set by Cancel: the calls it stops are not failures to report.
+    let judge_cancelled = use_mut_ref(|| false);
     let judge_error = use_state(|| None::<CallError>);
     let export_kind = use_state(|| "finetune".to_owned());
     let export_path = use_state(String::new);
     let exported = use_state(|| None::<Result<String, CallError>>);
     let judge = {
-        let (judge_prompt, judge_endpoint, judging, judge_error, rev, name) = (
+        let (judge_prompt, judge_endpoint, judging, judge_error, cancelled, rev, name) = (
             judge_prompt.clone(),
             judge_endpoint.clone(),
             judging.clone(),
             judge_error.clone(),
+            judge_cancelled.clone(),
             rev.clone(),
             p.info.name.clone(),
         );
@@ -846,25 +848,30 @@ fn Results(p: &ResultsProps) -> Html {
                     .set(Some(bad("judge", "choose a rubric prompt and an endpoint")));
             }
             let shown = judging.clone();
-            let channel =
-                match ipc::Channel::of_json(move |(d, t): (u64, u64)| shown.set(Some((d, t)))) {
-                    Ok(ch) => ch,
-                    Err(e) => return judge_error.set(Some(e)),
-                };
             judging.set(Some((0, 0)));
-            let spec = format!("{}@{}", *judge_prompt, *judge_endpoint);
-            let (judging, judge_error, rev, name) = (
+            *cancelled.borrow_mut() = false;
+            let judge = format!("{}@{}", *judge_prompt, *judge_endpoint);
+            let (judging, judge_error, cancelled, rev, name) = (
                 judging.clone(),
                 judge_error.clone(),
+                cancelled.clone(),
                 rev.clone(),
                 name.clone(),
             );
             yew::platform::spawn_local(async move {
-                let r = ipc::compare_judge(&name, &spec, &channel).await;
-                drop(channel);
+                let r = ipc::call_with_channel(
+                    |on_progress| cmd::CompareJudge {
+                        name,
+                        judge,
+                        on_progress,
+                    },
+                    move |(d, t): (u64, u64)| shown.set(Some((d, t))),
+                )
+                .await;
                 judging.set(None);
+                let cancelled = *cancelled.borrow();
                 judge_error.set(match r {
-                    Ok(run) if run.failed > 0 => Some(bad(
+                    Ok(run) if run.failed > 0 && !cancelled => Some(bad(
                         "judge",
                         &format!(
                             "{} calls gave no verdict; the first: {}",
@@ -873,9 +880,20 @@ fn Results(p: &ResultsProps) -> Html {
                         ),
                     )),
                     Ok(_) => None,
+                    Err(e) if e.kind == ErrorKind::Cancelled => None,
                     Err(e) => Some(e),
                 });
                 rev.set(*rev + 1);
+            });
+        })
+    };
+    let cancel_judge = {
+        let (cancelled, name) = (judge_cancelled.clone(), p.info.name.clone());
+        Callback::from(move |_: MouseEvent| {
+            *cancelled.borrow_mut() = true;
+            let name = name.clone();
+            yew::platform::spawn_local(async move {
+                let _ = ipc::call(cmd::CompareJudgeCancel { name }).await;
             });
         })
     };
@@ -894,11 +912,12 @@ fn Results(p: &ResultsProps) -> Html {
                 name.clone(),
             );
             yew::platform::spawn_local(async move {
-                exported.set(Some(
-                    ipc::compare_export(&name, &kind, &path)
+                exported.set(Some(match milc_api::export::Format::parse(&kind) {
+                    Some(kind) => ipc::call(cmd::CompareExport { name, kind, path })
                         .await
                         .map(|e| format!("{} records written to {}", e.records, e.path)),
-                ));
+                    None => Err(CallError::config(format!("'{kind}' is not a file format"))),
+                }));
             });
         })
     };
@@ -961,6 +980,7 @@ fn Results(p: &ResultsProps) -> Html {
                 if let Some((d, t)) = *judging {
                     <progress id="cmp-judge-progress" max={t.max(1).to_string()} value={d.to_string()} />
                     <span class="mono">{ format!("{d}/{t}") }</span>
+                    <button class="danger" id="cmp-judge-cancel" onclick={cancel_judge}>{ "Cancel" }</button>
                 } else {
                     <button id="cmp-judge" onclick={judge}>{ "Judge every pair" }</button>
                 }

@@ -3,27 +3,22 @@
 //! error with its line, then import it whole. A version's items can be browsed a page at a
 //! time, edited (change, delete, add; saved together as a new version) and exported to a file.
 
-use milc_api::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion};
-use milc_api::CallError;
+use milc_api::dataset::{DatasetEdit, DatasetPreview};
+use milc_api::{cmd, CallError};
 use yew::prelude::*;
 
 use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
+use crate::hooks::{use_ipc, use_ipc_with};
 use crate::ipc;
 
 #[function_component]
 pub fn Datasets() -> Html {
-    let list = use_state(|| None::<Result<Vec<DatasetVersion>, CallError>>);
     // The version being browsed and the first item shown.
     let browse = use_state(|| None::<(String, u64)>);
     let rev = use_state(|| 0u32);
     // What the last save said, shown above the version it made.
     let note = use_state(|| None::<String>);
-    {
-        let list = list.clone();
-        use_effect_with(*rev, move |_| {
-            yew::platform::spawn_local(async move { list.set(Some(ipc::datasets_list().await)) });
-        });
-    }
+    let list = use_ipc_with(cmd::DatasetsList {}, *rev);
     let table = match &*list {
         None => html! {},
         Some(Err(e)) => html! { <ErrorBox error={e.clone()} /> },
@@ -137,7 +132,9 @@ fn Import(p: &ImportProps) -> Html {
             );
             outcome.set(None);
             yew::platform::spawn_local(async move {
-                preview.set(Some(ipc::datasets_preview(&file, &kind, &text).await));
+                preview.set(Some(
+                    ipc::call(cmd::DatasetsPreview { file, kind, text }).await,
+                ));
             });
         })
     };
@@ -160,25 +157,30 @@ fn Import(p: &ImportProps) -> Html {
                 done.clone(),
             );
             yew::platform::spawn_local(async move {
-                let r = ipc::datasets_import(name.trim(), &file, &kind, &text)
-                    .await
-                    .map(|i| {
-                        let v = &i.version;
-                        if i.created {
-                            format!(
-                                "Imported {} items into {} as version {}",
-                                v.items,
-                                v.dataset,
-                                &v.hash[..12]
-                            )
-                        } else {
-                            format!(
-                                "Unchanged: {} already has this content as version {}",
-                                v.dataset,
-                                &v.hash[..12]
-                            )
-                        }
-                    });
+                let r = ipc::call(cmd::DatasetsImport {
+                    name: name.trim().to_owned(),
+                    file,
+                    kind,
+                    text,
+                })
+                .await
+                .map(|i| {
+                    let v = &i.version;
+                    if i.created {
+                        format!(
+                            "Imported {} items into {} as version {}",
+                            v.items,
+                            v.dataset,
+                            &v.hash[..12]
+                        )
+                    } else {
+                        format!(
+                            "Unchanged: {} already has this content as version {}",
+                            v.dataset,
+                            &v.hash[..12]
+                        )
+                    }
+                });
                 if r.is_ok() {
                     done.emit(());
                 }
@@ -249,20 +251,15 @@ const PAGE: u64 = 50;
 /// until they are saved as a new version, and export to a file.
 #[function_component]
 fn Items(p: &ItemsProps) -> Html {
-    let page = use_state(|| None::<Result<(DatasetVersion, Vec<DatasetItem>), CallError>>);
+    let page = use_ipc(cmd::DatasetsItems {
+        reference: p.reference.clone(),
+        offset: p.offset,
+        limit: PAGE,
+    });
     // Changes not yet saved, and the item being edited (`None`: a new one) with its text.
     let pending = use_state(DatasetEdit::default);
     let editing = use_state(|| None::<(Option<u64>, String)>);
     let failed = use_state(|| None::<CallError>);
-    {
-        let page = page.clone();
-        use_effect_with((p.reference.clone(), p.offset), move |(r, o)| {
-            let (r, o) = (r.clone(), *o);
-            yew::platform::spawn_local(async move {
-                page.set(Some(ipc::datasets_items(&r, o, PAGE).await))
-            });
-        });
-    }
     let Some(Ok((v, items))) = &*page else {
         return match &*page {
             Some(Err(e)) => html! { <ErrorBox error={e.clone()} /> },
@@ -318,7 +315,7 @@ fn Items(p: &ItemsProps) -> Html {
             };
             let (pending, failed, on_saved) = (pending.clone(), failed.clone(), on_saved.clone());
             yew::platform::spawn_local(async move {
-                match ipc::datasets_edit(&edit).await {
+                match ipc::call(cmd::DatasetsEdit { edit }).await {
                     Ok(i) => {
                         let v = &i.version;
                         pending.set(DatasetEdit::default());
@@ -450,9 +447,16 @@ fn Export(p: &ExportProps) -> Html {
                 reference.clone(),
             );
             yew::platform::spawn_local(async move {
-                let r = ipc::datasets_export(&reference, &kind, &path)
+                let r = match milc_api::export::Format::parse(&kind) {
+                    Some(kind) => ipc::call(cmd::DatasetsExport {
+                        reference,
+                        kind,
+                        path,
+                    })
                     .await
-                    .map(|x| format!("Wrote {} items to {}", x.version.items, x.path));
+                    .map(|x| format!("Wrote {} items to {}", x.records, x.path)),
+                    None => Err(CallError::config(format!("'{kind}' is not a file format"))),
+                };
                 done.set(Some(r));
             });
         })

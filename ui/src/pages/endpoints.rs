@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use milc_api::prompt::{CustomPattern, RedactMode};
 use milc_api::RedactionPolicy;
 use milc_api::{
-    CallError, ConnectionTest, Endpoint, EndpointSpec, EndpointStatus, ErrorKind, PricePerMillion,
+    cmd, CallError, ConnectionTest, Endpoint, EndpointSpec, EndpointStatus, PricePerMillion,
     Prices, TokenChange,
 };
 use yew::prelude::*;
@@ -39,11 +39,7 @@ struct Draft {
 }
 
 fn invalid(field: &str, message: impl std::fmt::Display) -> CallError {
-    CallError {
-        kind: ErrorKind::Config,
-        message: format!("{field}: {message}"),
-        status: None,
-    }
+    CallError::config(format!("{field}: {message}"))
 }
 
 impl Draft {
@@ -204,7 +200,13 @@ pub fn Endpoints() -> Html {
             let (app, draft, form_error, busy) =
                 (app.clone(), draft.clone(), form_error.clone(), busy.clone());
             yew::platform::spawn_local(async move {
-                match ipc::endpoints_save(d.id, &spec, &token).await {
+                match ipc::call(cmd::EndpointsSave {
+                    id: d.id,
+                    spec,
+                    token,
+                })
+                .await
+                {
                     Ok(_) => {
                         draft.set(None);
                         form_error.set(None);
@@ -227,7 +229,7 @@ pub fn Endpoints() -> Html {
                 name.clone(),
             );
             yew::platform::spawn_local(async move {
-                if let Err(e) = ipc::endpoints_test(&name).await {
+                if let Err(e) = ipc::call(cmd::EndpointsTest { name }).await {
                     row_error.set(Some(e));
                 }
                 testing.set(None);
@@ -244,7 +246,7 @@ pub fn Endpoints() -> Html {
             confirm.set(None);
             let (app, row_error, name) = (app.clone(), row_error.clone(), name.clone());
             yew::platform::spawn_local(async move {
-                if let Err(e) = ipc::endpoints_delete(&name).await {
+                if let Err(e) = ipc::call(cmd::EndpointsDelete { name }).await {
                     row_error.set(Some(e));
                 }
                 refresh_endpoints(app);

@@ -2,11 +2,11 @@
 //! version, parameters, output and figures; searchable; any entry reopens into the editor.
 
 use milc_api::prompt::HistoryEntry;
-use milc_api::{CallError, Outcome};
+use milc_api::{cmd, Outcome};
 use yew::prelude::*;
 
 use crate::components::{gist, local_time, on_text, ErrorBox};
-use crate::ipc;
+use crate::hooks::use_ipc_with;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
@@ -18,16 +18,13 @@ pub struct Props {
 #[function_component]
 pub fn History(p: &Props) -> Html {
     let search = use_state(String::new);
-    let list = use_state(|| None::<Result<Vec<HistoryEntry>, CallError>>);
-    {
-        let list = list.clone();
-        use_effect_with((p.rev, (*search).clone()), move |(_, search)| {
-            let search = search.clone();
-            yew::platform::spawn_local(async move {
-                list.set(Some(ipc::history_list(&search, 50).await));
-            });
-        });
-    }
+    let list = use_ipc_with(
+        cmd::HistoryList {
+            search: (*search).clone(),
+            limit: 50,
+        },
+        p.rev,
+    );
     let oninput = {
         let search = search.clone();
         on_text(move |v| search.set(v))

@@ -10,8 +10,8 @@ use milc_api::prompt::{
     variables_of, HistoryEntry, JsonSchemaFormat, PromptContent, PromptPin, PromptVersion,
 };
 use milc_api::{
-    CallError, ChatRequest, ChatResult, EndpointStatus, ErrorKind, Message, Params, ResponseFormat,
-    Role,
+    cmd, CallError, ChatRequest, ChatResult, EndpointStatus, ErrorKind, Message, Params,
+    ResponseFormat, Role,
 };
 use yew::prelude::*;
 
@@ -318,11 +318,7 @@ impl Default for Form {
 }
 
 fn invalid(field: &str, message: &str) -> CallError {
-    CallError {
-        kind: ErrorKind::Config,
-        message: format!("{field}: {message}"),
-        status: None,
-    }
+    CallError::config(format!("{field}: {message}"))
 }
 
 impl Form {
@@ -466,17 +462,19 @@ pub fn Playground() -> Html {
             let id = new_run_id();
             pg.dispatch(PgAction::Start(id.clone()));
             let (pieces, piece_id) = (pg.clone(), id.clone());
-            let channel = match ipc::Channel::new(move |p| {
-                pieces.dispatch(PgAction::Piece(piece_id.clone(), p))
-            }) {
-                Ok(c) => c,
-                Err(e) => return pg.dispatch(PgAction::Done(id, Err(e))),
-            };
             let (pg, endpoint) = (pg.clone(), pg.draft.endpoint.clone());
             yew::platform::spawn_local(async move {
-                let result = ipc::chat(&endpoint, &request, &id, &channel).await;
+                let result = ipc::call_with_channel(
+                    |on_event| cmd::Chat {
+                        endpoint,
+                        request,
+                        run: id.clone(),
+                        on_event,
+                    },
+                    move |p| pieces.dispatch(PgAction::Piece(piece_id.clone(), p)),
+                )
+                .await;
                 pg.dispatch(PgAction::Done(id, result));
-                drop(channel);
             });
         })
     };
@@ -485,7 +483,7 @@ pub fn Playground() -> Html {
         Callback::from(move |_: MouseEvent| {
             if let Some(id) = pg.run_id.clone() {
                 yew::platform::spawn_local(async move {
-                    let _ = ipc::chat_cancel(&id).await;
+                    let _ = ipc::call(cmd::ChatCancel { run: id }).await;
                 });
             }
         })
@@ -546,7 +544,7 @@ pub fn Playground() -> Html {
             }
             let pg = pg.clone();
             yew::platform::spawn_local(async move {
-                match ipc::prompts_resolve(&reference).await {
+                match ipc::call(cmd::PromptsResolve { reference }).await {
                     Ok(v) => open_version(&pg, &v),
                     Err(e) => pg.dispatch(PgAction::Invalid(e)),
                 }
@@ -561,10 +559,12 @@ pub fn Playground() -> Html {
             let pg = pg.clone();
             yew::platform::spawn_local(async move {
                 let loaded = match &h.prompt {
-                    Some(pin) => ipc::prompts_resolve(&pin.to_string())
-                        .await
-                        .ok()
-                        .map(|v| (pin.clone(), Rc::new(v.content))),
+                    Some(pin) => ipc::call(cmd::PromptsResolve {
+                        reference: pin.to_string(),
+                    })
+                    .await
+                    .ok()
+                    .map(|v| (pin.clone(), Rc::new(v.content))),
                     None => None,
                 };
                 pg.dispatch(PgAction::Load(Rc::new(Draft::from_parts(

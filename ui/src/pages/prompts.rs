@@ -2,13 +2,13 @@
 //! history of their moves, a side-by-side diff of any two versions, and "open in Playground".
 
 use milc_api::prompt::{Change, DiffRow, PromptDetail, PromptDiff, PromptVersion};
-use milc_api::CallError;
+use milc_api::{cmd, CallError};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::app::Route;
 use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
-use crate::hooks::{refresh_prompts, use_app};
+use crate::hooks::{refresh_prompts, use_app, use_ipc};
 use crate::ipc;
 use crate::pages::playground::{open_version, PlaygroundContext};
 
@@ -34,7 +34,7 @@ pub fn Prompts() -> Html {
         use_effect_with(((*selected).clone(), *rev), move |(name, _)| {
             if let Some(name) = name.clone() {
                 yew::platform::spawn_local(async move {
-                    detail.set(Some(ipc::prompts_show(&name).await));
+                    detail.set(Some(ipc::call(cmd::PromptsShow { name }).await));
                 });
             }
         });
@@ -183,7 +183,13 @@ fn Labels(p: &LabelsProps) -> Html {
                 changed.clone(),
             );
             yew::platform::spawn_local(async move {
-                match ipc::prompts_label(&name, v, &label).await {
+                match ipc::call(cmd::PromptsLabel {
+                    name,
+                    version: v,
+                    label,
+                })
+                .await
+                {
                     Ok(_) => {
                         error.set(None);
                         changed.emit(());
@@ -235,7 +241,6 @@ struct DiffProps {
 fn Diff(p: &DiffProps) -> Html {
     let left = use_state(|| p.latest - 1);
     let right = use_state(|| p.latest);
-    let diff = use_state(|| None::<Result<PromptDiff, CallError>>);
     {
         let (left, right) = (left.clone(), right.clone());
         use_effect_with((p.name.clone(), p.latest), move |(_, latest)| {
@@ -243,15 +248,11 @@ fn Diff(p: &DiffProps) -> Html {
             right.set(*latest);
         });
     }
-    {
-        let diff = diff.clone();
-        use_effect_with((p.name.clone(), *left, *right), move |(name, l, r)| {
-            let (name, l, r) = (name.clone(), *l, *r);
-            yew::platform::spawn_local(async move {
-                diff.set(Some(ipc::prompts_diff(&name, l, r).await));
-            });
-        });
-    }
+    let diff = use_ipc(cmd::PromptsDiff {
+        name: p.name.clone(),
+        left: *left,
+        right: *right,
+    });
     let picker = |id: &str, state: &UseStateHandle<u32>| {
         let s = state.clone();
         html! {

@@ -4,14 +4,14 @@
 
 use milc_api::dataset::DatasetItem;
 use milc_api::run::{
-    ItemResult, ResultFilter, ResultSort, ResultsPage, ResultsQuery, RunComparison, RunInfo,
-    RunProgress, RunSpec, RunStatus, RunSummary, ScorerSpec,
+    ItemResult, ResultFilter, ResultSort, ResultsQuery, RunComparison, RunInfo, RunProgress,
+    RunSpec, RunStatus, RunSummary, ScorerSpec,
 };
-use milc_api::{CallError, Params};
+use milc_api::{cmd, CallError, Params};
 use yew::prelude::*;
 
 use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
-use crate::hooks::use_app;
+use crate::hooks::{use_app, use_ipc};
 use crate::ipc;
 
 #[derive(Clone, PartialEq)]
@@ -39,10 +39,10 @@ pub fn Runs() -> Html {
         let (runs, datasets) = (runs.clone(), datasets.clone());
         use_effect_with(*rev, move |_| {
             yew::platform::spawn_local(async move {
-                if let Ok(r) = ipc::runs_list().await {
+                if let Ok(r) = ipc::call(cmd::RunsList {}).await {
                     runs.set(r);
                 }
-                if let Ok(d) = ipc::datasets_list().await {
+                if let Ok(d) = ipc::call(cmd::DatasetsList {}).await {
                     let mut names: Vec<String> = d.into_iter().map(|v| v.dataset).collect();
                     names.dedup();
                     datasets.set(names);
@@ -56,15 +56,12 @@ pub fn Runs() -> Html {
             let (view, rev) = (view.clone(), rev.clone());
             view.set(View::Running(id, None));
             let progress_view = view.clone();
-            let channel = match ipc::Channel::of_json(move |p: RunProgress| {
-                progress_view.set(View::Running(p.run_id, Some(p)))
-            }) {
-                Ok(c) => c,
-                Err(e) => return view.set(View::Failed(e)),
-            };
             yew::platform::spawn_local(async move {
-                let r = ipc::runs_execute(id, &channel).await;
-                drop(channel);
+                let r = ipc::call_with_channel(
+                    |on_progress| cmd::RunsExecute { id, on_progress },
+                    move |p: RunProgress| progress_view.set(View::Running(p.run_id, Some(p))),
+                )
+                .await;
                 view.set(match r {
                     Ok(s) => View::Done(Box::new(s)),
                     Err(e) => View::Failed(e),
@@ -82,7 +79,7 @@ pub fn Runs() -> Html {
             };
             let (view, execute) = (view.clone(), execute.clone());
             yew::platform::spawn_local(async move {
-                match ipc::runs_create(&spec).await {
+                match ipc::call(cmd::RunsCreate { spec }).await {
                     Ok(info) => execute.emit(info.id),
                     Err(e) => view.set(View::Failed(e)),
                 }
@@ -94,7 +91,7 @@ pub fn Runs() -> Html {
         Callback::from(move |id: i64| {
             let view = view.clone();
             yew::platform::spawn_local(async move {
-                view.set(match ipc::runs_summary(id).await {
+                view.set(match ipc::call(cmd::RunsSummary { id }).await {
                     Ok(s) => View::Done(Box::new(s)),
                     Err(e) => View::Failed(e),
                 });
@@ -136,7 +133,7 @@ pub fn Runs() -> Html {
                 let id = *id;
                 Callback::from(move |_: MouseEvent| {
                     yew::platform::spawn_local(async move {
-                        let _ = ipc::runs_cancel(id).await;
+                        let _ = ipc::call(cmd::RunsCancel { id }).await;
                     })
                 })
             };
@@ -222,11 +219,7 @@ struct RunForm {
 
 impl RunForm {
     fn spec(&self) -> Result<RunSpec, CallError> {
-        let bad = |field: &str, what: &str| CallError {
-            kind: milc_api::ErrorKind::Config,
-            message: format!("{field}: {what}"),
-            status: None,
-        };
+        let bad = |field: &str, what: &str| CallError::config(format!("{field}: {what}"));
         for (field, v) in [
             ("prompt", &self.prompt),
             ("endpoint", &self.endpoint),
@@ -288,15 +281,11 @@ fn Summary(p: &SummaryProps) -> Html {
     let s = &p.summary;
     let id = s.run.id;
     let query = use_state(ResultsQuery::default);
-    let page = use_state(|| None::<Result<ResultsPage, CallError>>);
+    let page = use_ipc(cmd::RunsPage {
+        id,
+        query: (*query).clone(),
+    });
     let selected = use_state(|| None::<(ItemResult, Option<DatasetItem>)>);
-    {
-        let page = page.clone();
-        use_effect_with((id, (*query).clone()), move |(id, q)| {
-            let (id, q) = (*id, q.clone());
-            yew::platform::spawn_local(async move { page.set(Some(ipc::runs_page(id, &q).await)) });
-        });
-    }
     let open = {
         let selected = selected.clone();
         move |r: ItemResult| {
@@ -304,7 +293,7 @@ fn Summary(p: &SummaryProps) -> Html {
             Callback::from(move |_: MouseEvent| {
                 let (selected, r) = (selected.clone(), r.clone());
                 yew::platform::spawn_local(async move {
-                    let item = ipc::runs_item(id, r.item).await.ok();
+                    let item = ipc::call(cmd::RunsItem { id, item: r.item }).await.ok();
                     selected.set(Some((r, item)));
                 });
             })
@@ -457,9 +446,9 @@ fn Compare(p: &CompareProps) -> Html {
         let (a, b, result) = (a.clone(), b.clone(), result.clone());
         Callback::from(move |_: MouseEvent| {
             let (a, b, result) = (*a, *b, result.clone());
-            yew::platform::spawn_local(
-                async move { result.set(Some(ipc::runs_compare(a, b).await)) },
-            );
+            yew::platform::spawn_local(async move {
+                result.set(Some(ipc::call(cmd::RunsCompare { a, b }).await))
+            });
         })
     };
     let body = match &*result {

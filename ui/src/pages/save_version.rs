@@ -2,7 +2,7 @@
 //! version of an existing prompt, or version 1 of a new one. Identical content adds nothing.
 
 use milc_api::prompt::{NewVersion, PromptContent, PromptPin, PromptVersion};
-use milc_api::CallError;
+use milc_api::{cmd, CallError};
 use yew::prelude::*;
 
 use crate::components::{on_text, ErrorBox};
@@ -49,11 +49,7 @@ pub fn SaveVersion(p: &Props) -> Html {
         );
         Callback::from(move |_: MouseEvent| {
             let Some(content) = content.clone() else {
-                return outcome.set(Some(Err(CallError {
-                    kind: milc_api::ErrorKind::Config,
-                    message: "fix the parameters first".into(),
-                    status: None,
-                })));
+                return outcome.set(Some(Err(CallError::config("fix the parameters first"))));
             };
             let version = NewVersion {
                 prompt: name.trim().to_owned(),
@@ -63,7 +59,12 @@ pub fn SaveVersion(p: &Props) -> Html {
             };
             let (outcome, note, on_saved) = (outcome.clone(), note.clone(), on_saved.clone());
             yew::platform::spawn_local(async move {
-                match ipc::prompts_save(&version, !exists).await {
+                match ipc::call(cmd::PromptsSave {
+                    version,
+                    create: !exists,
+                })
+                .await
+                {
                     Ok(saved) => {
                         let v = &saved.version;
                         outcome.set(Some(Ok(if saved.created {

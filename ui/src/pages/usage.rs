@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use milc_api::usage::{Alert, Budget, CallsQuery, Dim, UsageQuery, UsageReport, UsageRow};
-use milc_api::{CallError, CallRecord, CallSource, UsageSource};
+use milc_api::usage::{Budget, CallsQuery, Dim, UsageQuery, UsageReport, UsageRow};
+use milc_api::{cmd, CallError, CallRecord, CallSource, UsageSource};
 use yew::prelude::*;
 
 use crate::components::chart::{Chart, Kind};
 use crate::components::{local_time, on_select, on_text, ErrorBox};
-use crate::hooks::use_app;
+use crate::hooks::{use_app, use_ipc_with};
 use crate::ipc;
 
 const HOUR: i64 = 3_600_000;
@@ -59,11 +59,7 @@ impl View {
             "24h" => (end - DAY, end, Dim::Hour),
             "30d" => (tomorrow - 30 * DAY, tomorrow, Dim::Day),
             "custom" => {
-                let bad = |f: &str| CallError {
-                    kind: milc_api::ErrorKind::Config,
-                    message: format!("{f}: a date like 2026-11-01"),
-                    status: None,
-                };
+                let bad = |f: &str| CallError::config(format!("{f}: a date like 2026-11-01"));
                 let since = date_ms(&self.from).ok_or_else(|| bad("from"))?;
                 let until = date_ms(&self.to).ok_or_else(|| bad("to"))? + DAY;
                 let bucket = if until - since <= 2 * DAY {
@@ -119,18 +115,20 @@ pub fn Usage() -> Html {
             yew::platform::spawn_local(async move {
                 let load = async {
                     let (since, until, bucket) = v.window()?;
-                    let q = |group_by| UsageQuery {
-                        since_ms: since,
-                        until_ms: until,
-                        group_by,
+                    let q = |group_by| cmd::UsageReport {
+                        query: UsageQuery {
+                            since_ms: since,
+                            until_ms: until,
+                            group_by,
+                        },
                     };
                     Ok::<_, CallError>(Data {
                         since,
                         until,
                         bucket,
-                        by_dim: ipc::usage_report(&q(vec![bucket, v.dim])).await?,
-                        by_time: ipc::usage_report(&q(vec![bucket])).await?,
-                        totals: ipc::usage_report(&q(vec![v.dim])).await?,
+                        by_dim: ipc::call(q(vec![bucket, v.dim])).await?,
+                        by_time: ipc::call(q(vec![bucket])).await?,
+                        totals: ipc::call(q(vec![v.dim])).await?,
                     })
                 };
                 data.set(Some(load.await));
@@ -222,7 +220,7 @@ pub fn Usage() -> Html {
                     let title = format!("{name} · {}", utc(since, step == HOUR));
                     let picked = picked.clone();
                     yew::platform::spawn_local(async move {
-                        picked.set(Some((title, ipc::usage_calls(&q).await)));
+                        picked.set(Some((title, ipc::call(cmd::UsageCalls { query: q }).await)));
                     });
                 })
             };
@@ -321,16 +319,21 @@ pub fn Usage() -> Html {
             yew::platform::spawn_local(async move {
                 let r = async {
                     let (since, until, bucket) = v.window()?;
-                    let q = UsageQuery {
+                    let query = UsageQuery {
                         since_ms: since,
                         until_ms: until,
                         group_by: vec![bucket, v.dim],
                     };
-                    ipc::usage_export(&q, "shown", "").await
+                    ipc::call(cmd::UsageExport {
+                        query,
+                        kind: milc_api::export::Format::Shown,
+                        path: String::new(),
+                    })
+                    .await
                 };
                 exported
-                    .set(Some(r.await.map(|(path, rows)| {
-                        format!("{rows} rows written to {path}")
+                    .set(Some(r.await.map(|e| {
+                        format!("{} rows written to {}", e.records, e.path)
                     })));
             });
         })
@@ -375,20 +378,14 @@ struct AlertsProps {
 
 #[function_component]
 fn Alerts(p: &AlertsProps) -> Html {
-    let list = use_state(|| None::<Result<Vec<Alert>, CallError>>);
     let rev = use_state(|| 0u32);
-    {
-        let list = list.clone();
-        use_effect_with((*rev, p.rev), move |_| {
-            yew::platform::spawn_local(async move { list.set(Some(ipc::alerts_list(50).await)) });
-        });
-    }
+    let list = use_ipc_with(cmd::AlertsList { limit: 50 }, (*rev, p.rev));
     let ack = |id: i64| {
         let rev = rev.clone();
         Callback::from(move |_: MouseEvent| {
             let rev = rev.clone();
             yew::platform::spawn_local(async move {
-                let _ = ipc::alerts_ack(id).await;
+                let _ = ipc::call(cmd::AlertsAck { id }).await;
                 rev.set(*rev + 1);
             });
         })
@@ -441,7 +438,7 @@ fn Budgets(p: &BudgetsProps) -> Html {
         let list = list.clone();
         use_effect_with((), move |_| {
             yew::platform::spawn_local(async move {
-                if let Ok(l) = ipc::budgets_list().await {
+                if let Ok(l) = ipc::call(cmd::BudgetsList {}).await {
                     list.set(l);
                 }
             });
@@ -460,7 +457,12 @@ fn Budgets(p: &BudgetsProps) -> Html {
             let (list, error, on_saved) = (list.clone(), error.clone(), on_saved.clone());
             let (e, d, m) = ((*endpoint).clone(), (*daily).clone(), (*monthly).clone());
             yew::platform::spawn_local(async move {
-                match ipc::budgets_set((!e.is_empty()).then_some(e.as_str()), &d, &m).await {
+                let set = cmd::BudgetsSet {
+                    endpoint: (!e.is_empty()).then_some(e),
+                    daily: Some(d),
+                    monthly: Some(m),
+                };
+                match ipc::call(set).await {
                     Ok(l) => {
                         list.set(l);
                         error.set(None);

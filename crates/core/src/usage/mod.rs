@@ -233,7 +233,6 @@ impl<'a> CallSink<'a> {
     }
 }
 
-
 /// A moment as the CLI takes it: `24h` or `7d` (that long ago), `now`, a UTC date `2026-11-01`,
 /// or an RFC 3339 time; milliseconds since the epoch.
 pub fn parse_when(s: &str, now_ms: i64) -> Option<i64> {
