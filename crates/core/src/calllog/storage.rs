@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use milc_api::usage::{Alert, AlertKind, AlertSettings, Budget, Reading};
 use milc_api::{Call, CallRecord, Cost, Usage, UsageSource};
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, FromRow, SqliteConnection};
+use sqlx::{types::Json, Arguments, FromRow, SqliteConnection};
 
 use super::rollups::{day_of, Agg, Fact, Grain, Key, SCAN};
 use crate::db::{
@@ -481,8 +481,14 @@ pub async fn ack_alert(c: &mut SqliteConnection, id: i64) -> Result<bool> {
 }
 
 pub async fn set_alert_settings(c: &mut SqliteConnection, s: &AlertSettings) -> Result<()> {
-    let json = serde_json::to_string(s).expect("settings serialize");
-    crate::db::meta_put(c, "alert_settings", Some(&json)).await
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('alert_settings', ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(Json(s))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
 }
 
 /// Sets (or with both None, removes) the budget of endpoint `id` (0: everything).

@@ -4,6 +4,7 @@
 
 use milc_api::prompt::{CallBody, HistoryEntry};
 
+use sqlx::types::Json;
 use sqlx::SqliteConnection;
 
 use crate::db::{Result as StoreResult, StoreError};
@@ -55,7 +56,7 @@ pub async fn insert_history(
     .bind(entry.at_ms)
     .bind(entry.call_id)
     .bind(prompt_version_id)
-    .bind(serde_json::to_string(entry).expect("a history entry serializes"))
+    .bind(Json(entry))
     .bind(search_text(entry))
     .execute(&mut *c)
     .await?

@@ -317,10 +317,7 @@ impl Console {
                 label.push(' ');
                 label.push_str(&serde_json::to_string(&v.params).expect("params serialize"));
             }
-            if let Some(j) = rows
-                .iter()
-                .position(|(l, ..): &(String, i64, String)| *l == label)
-            {
+            if let Some(j) = rows.iter().position(|(l, _): &(String, i64)| *l == label) {
                 return Err(Error::invalid(
                     field,
                     format!("the same as variant {} ({label})", j + 1),
@@ -333,8 +330,7 @@ impl Console {
             )
             .await?
             .ok_or_else(|| StoreError::NoSuchPrompt(v.prompt.clone()))?;
-            let params = serde_json::to_string(&v.params).expect("params serialize");
-            rows.push((label, version_id, params));
+            rows.push((label, version_id));
         }
         if spec.dataset.trim().is_empty() {
             let items: Vec<DatasetItem> = spec
@@ -381,8 +377,13 @@ impl Console {
 
     async fn load_comparison(&self, name: &str) -> Result<Loaded, Error> {
         let mut conn = self.store.read().await?;
-        let (id, dataset_version_id, spec_json, seed, created_ms) =
-            storage::comparison_row(&mut conn, name).await?;
+        let storage::ComparisonRow {
+            id,
+            dataset_version_id,
+            spec_json,
+            seed,
+            created_ms,
+        } = storage::comparison_row(&mut conn, name).await?;
         let spec: ComparisonSpec = serde_json::from_str(&spec_json)
             .map_err(|e| StoreError::Corrupt(format!("comparison {name}: {e}")))?;
         let (_, dv) = datasets::storage::dataset_version(&mut conn, &spec.dataset).await?;
@@ -673,8 +674,7 @@ impl Console {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty());
-        let criteria = (!ballot.criteria.is_empty())
-            .then(|| serde_json::to_string(&ballot.criteria).expect("criteria serialize"));
+        let criteria = (!ballot.criteria.is_empty()).then_some(&ballot.criteria);
         storage::upsert_vote(
             &mut *self.store.read().await?,
             c.info.id,
@@ -682,7 +682,7 @@ impl Console {
             ballot.verdict,
             (rater, "human"),
             comment,
-            criteria.as_deref(),
+            criteria,
         )
         .await?;
         self.rated(&c, rater).await

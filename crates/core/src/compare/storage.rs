@@ -1,6 +1,7 @@
 //! The comparison tables: every SQL statement about comparisons, their variants and votes.
 
-use milc_api::compare::{ComparisonSpec, Verdict};
+use milc_api::compare::{ComparisonSpec, CriteriaScores, Verdict};
+use sqlx::types::Json;
 use sqlx::SqliteConnection;
 
 use crate::db::{now_ms, Result, StoreError};
@@ -34,7 +35,7 @@ pub async fn upsert_vote(
     verdict: Verdict,
     (rater, source): (&str, &str),
     comment: Option<&str>,
-    criteria_json: Option<&str>,
+    criteria: Option<&CriteriaScores>,
 ) -> Result<()> {
     sqlx::query(UPSERT_VOTE)
         .bind(comparison)
@@ -45,7 +46,7 @@ pub async fn upsert_vote(
         .bind(rater)
         .bind(source)
         .bind(comment)
-        .bind(criteria_json)
+        .bind(criteria.map(Json))
         .bind(now_ms())
         .execute(&mut *c)
         .await?;
@@ -61,14 +62,14 @@ pub async fn comparison_id(c: &mut SqliteConnection, name: &str) -> Result<Optio
     )
 }
 
-/// Stores a comparison and its variants: `(label, prompt version id, params JSON)` each, the
-/// endpoints from the spec.
+/// Stores a comparison and its variants: `(label, prompt version id)` each, their endpoints
+/// and parameters from the spec.
 pub async fn insert_comparison(
     c: &mut SqliteConnection,
     spec: &ComparisonSpec,
     dataset_version_id: i64,
     seed: u64,
-    variants: &[(String, i64, String)],
+    variants: &[(String, i64)],
 ) -> Result<i64> {
     let id = sqlx::query(
         "INSERT INTO comparisons (name, dataset_version_id, spec_json, seed, created_ms)
@@ -76,13 +77,13 @@ pub async fn insert_comparison(
     )
     .bind(&spec.name)
     .bind(dataset_version_id)
-    .bind(serde_json::to_string(spec).expect("a spec serializes"))
+    .bind(Json(spec))
     .bind(seed as i64)
     .bind(now_ms())
     .execute(&mut *c)
     .await?
     .last_insert_rowid();
-    for (i, ((label, version_id, params), v)) in variants.iter().zip(&spec.variants).enumerate() {
+    for (i, ((label, version_id), v)) in variants.iter().zip(&spec.variants).enumerate() {
         sqlx::query(
             "INSERT INTO comparison_variants
              (comparison_id, idx, label, prompt_version_id, endpoint, params_json)
@@ -93,18 +94,24 @@ pub async fn insert_comparison(
         .bind(label)
         .bind(version_id)
         .bind(&v.endpoint)
-        .bind(params)
+        .bind(Json(&v.params))
         .execute(&mut *c)
         .await?;
     }
     Ok(id)
 }
 
-/// A comparison's row: (id, dataset version id, spec JSON, seed, created).
-pub async fn comparison_row(
-    c: &mut SqliteConnection,
-    name: &str,
-) -> Result<(i64, i64, String, i64, i64)> {
+/// A comparison as stored.
+#[derive(sqlx::FromRow)]
+pub struct ComparisonRow {
+    pub id: i64,
+    pub dataset_version_id: i64,
+    pub spec_json: String,
+    pub seed: i64,
+    pub created_ms: i64,
+}
+
+pub async fn comparison_row(c: &mut SqliteConnection, name: &str) -> Result<ComparisonRow> {
     sqlx::query_as(
         "SELECT id, dataset_version_id, spec_json, seed, created_ms FROM comparisons
          WHERE name = ?",

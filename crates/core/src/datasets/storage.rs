@@ -4,6 +4,7 @@ use std::io::Write;
 
 use futures_util::TryStreamExt;
 use milc_api::dataset::{DatasetItem, DatasetVersion, Imported};
+use sqlx::types::Json;
 use sqlx::SqliteConnection;
 
 use super::{item_json, items_hash, variables, write_csv, Format};
@@ -50,7 +51,7 @@ pub async fn import_dataset(
         .bind(dataset_id)
         .bind(&hash)
         .bind(items.len() as i64)
-        .bind(serde_json::to_string(&variables(items)).expect("names serialize"))
+        .bind(Json(variables(items)))
         .bind(source)
         .bind(now_ms())
         .bind(now_ms())

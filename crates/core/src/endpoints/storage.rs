@@ -1,7 +1,7 @@
 //! The endpoints table: every SQL statement about endpoints.
 
 use milc_api::{ConnectionTest, Endpoint, EndpointSpec, EndpointStatus, PricePerMillion, Prices};
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{types::Json, FromRow, SqliteConnection};
 
 use crate::db::{now_ms, unique_or, Result, StoreError};
 
@@ -54,7 +54,7 @@ pub async fn set_has_token(c: &mut SqliteConnection, id: i64, has_token: bool) -
 pub async fn record_test(c: &mut SqliteConnection, id: i64, test: &ConnectionTest) -> Result<()> {
     sqlx::query("UPDATE endpoints SET test_at_ms = ?, test_json = ? WHERE id = ?")
         .bind(test.at_ms)
-        .bind(serde_json::to_string(test).expect("a test result serializes"))
+        .bind(Json(test))
         .bind(id)
         .execute(&mut *c)
         .await?;
@@ -105,14 +105,14 @@ fn bind_spec<'q>(query: Query<'q>, spec: &'q EndpointSpec) -> Query<'q> {
         .bind(&spec.name)
         .bind(&spec.base_url)
         .bind(&spec.model)
-        .bind(serde_json::to_string(&spec.headers).expect("a string map serializes"))
+        .bind(Json(&spec.headers))
         .bind(spec.prices.input.micros())
         .bind(spec.prices.cached_input.map(PricePerMillion::micros))
         .bind(spec.prices.output.micros())
         .bind(spec.timeout_ms as i64)
         .bind(spec.max_retries as i64)
         .bind(spec.status.as_str())
-        .bind(serde_json::to_string(&spec.redaction).expect("a policy serializes"))
+        .bind(Json(&spec.redaction))
 }
 
 fn unique_violation(e: sqlx::Error, name: &str) -> StoreError {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use milc_api::prompt::{
     LabelMove, NewVersion, Pick, PromptDetail, PromptRef, PromptSummary, PromptVersion, Saved,
 };
+use sqlx::types::Json;
 use sqlx::{FromRow, SqliteConnection};
 
 use super::{author, content_hash};
@@ -90,7 +91,6 @@ pub async fn save_version(
     create: bool,
 ) -> StoreResult<Saved> {
     let hash = content_hash(&nv.content);
-    let content_json = serde_json::to_string(&nv.content).expect("prompt content serializes");
     let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM prompts WHERE name = ?")
         .bind(&nv.prompt)
         .fetch_optional(&mut *c)
@@ -131,7 +131,7 @@ pub async fn save_version(
             )
             .bind(prompt_id)
             .bind(next)
-            .bind(&content_json)
+            .bind(Json(&nv.content))
             .bind(&hash)
             .bind(&nv.note)
             .bind(author())
@@ -180,10 +180,29 @@ pub async fn resolve(c: &mut SqliteConnection, r: &PromptRef) -> StoreResult<Pro
     version_with_labels(c, row).await
 }
 
+#[derive(FromRow)]
+struct SummaryRow {
+    id: i64,
+    name: String,
+    description: String,
+    latest: i64,
+    updated_ms: i64,
+}
+
+#[derive(FromRow)]
+struct MoveRow {
+    label: String,
+    from_version: Option<i64>,
+    to_version: i64,
+    author: String,
+    at_ms: i64,
+}
+
 /// Every prompt, by name.
 pub async fn prompts(c: &mut SqliteConnection) -> StoreResult<Vec<PromptSummary>> {
-    let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
-        "SELECT p.id, p.name, p.description, MAX(v.version), MAX(v.created_ms)
+    let rows: Vec<SummaryRow> = sqlx::query_as(
+        "SELECT p.id, p.name, p.description, MAX(v.version) AS latest,
+                MAX(v.created_ms) AS updated_ms
          FROM prompts p JOIN prompt_versions v ON v.prompt_id = p.id
          GROUP BY p.id ORDER BY p.name",
     )
@@ -197,19 +216,17 @@ pub async fn prompts(c: &mut SqliteConnection) -> StoreResult<Vec<PromptSummary>
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(id, name, description, latest, updated_ms)| PromptSummary {
-                name,
-                description,
-                latest: latest as u32,
-                updated_ms,
-                labels: labels
-                    .iter()
-                    .filter(|(p, ..)| *p == id)
-                    .map(|(_, l, v)| (l.clone(), *v as u32))
-                    .collect(),
-            },
-        )
+        .map(|r| PromptSummary {
+            name: r.name,
+            description: r.description,
+            latest: r.latest as u32,
+            updated_ms: r.updated_ms,
+            labels: labels
+                .iter()
+                .filter(|(p, ..)| *p == r.id)
+                .map(|(_, l, v)| (l.clone(), *v as u32))
+                .collect(),
+        })
         .collect())
 }
 
@@ -235,8 +252,8 @@ pub async fn prompt(c: &mut SqliteConnection, name: &str) -> StoreResult<PromptD
             r.into_version(l)
         })
         .collect::<StoreResult<_>>()?;
-    let moves: Vec<(String, Option<i64>, i64, String, i64)> = sqlx::query_as(
-        "SELECT m.label, f.version, t.version, m.author, m.at_ms
+    let moves: Vec<MoveRow> = sqlx::query_as(
+        "SELECT m.label, f.version AS from_version, t.version AS to_version, m.author, m.at_ms
          FROM prompt_label_moves m
          LEFT JOIN prompt_versions f ON f.id = m.from_version_id
          JOIN prompt_versions t ON t.id = m.to_version_id
@@ -250,12 +267,12 @@ pub async fn prompt(c: &mut SqliteConnection, name: &str) -> StoreResult<PromptD
         versions,
         label_history: moves
             .into_iter()
-            .map(|(label, from, to, author, at_ms)| LabelMove {
-                label,
-                from: from.map(|v| v as u32),
-                to: to as u32,
-                author,
-                at_ms,
+            .map(|m| LabelMove {
+                label: m.label,
+                from: m.from_version.map(|v| v as u32),
+                to: m.to_version as u32,
+                author: m.author,
+                at_ms: m.at_ms,
             })
             .collect(),
     })

@@ -8,6 +8,7 @@ use milc_api::prompt::PromptPin;
 use milc_api::run::{
     ItemResult, ResultFilter, ResultSort, ResultsPage, ResultsQuery, RunInfo, RunSpec, RunStatus,
 };
+use sqlx::types::Json;
 use sqlx::SqliteConnection;
 
 use crate::db::{now_ms, Result as StoreResult, StoreError};
@@ -127,7 +128,7 @@ pub async fn insert_run(
     )
     .bind(prompt_version_id)
     .bind(dataset_version_id)
-    .bind(serde_json::to_string(spec).expect("a spec serializes"))
+    .bind(Json(spec))
     .bind(now_ms())
     .execute(&mut *c)
     .await?

@@ -12,27 +12,36 @@ use crate::calllog::rollups::{day_of, hour_of, Agg, Grain, DAY_MS, SCAN};
 use crate::calllog::storage::{rebuild_in, rollup_rows};
 use crate::db::{now_ms, source_from, Result};
 
-/// Every endpoint's timeline.
+/// A price as stored: an endpoint's own (no id, no start) or a dated one.
+#[derive(sqlx::FromRow)]
+struct PriceRow {
+    id: Option<i64>,
+    endpoint_id: i64,
+    from_ms: Option<i64>,
+    in_micros: i64,
+    cached_micros: Option<i64>,
+    out_micros: i64,
+}
+
+/// Every endpoint's timeline: its own price from the beginning, then the dated ones in order.
 async fn timelines(conn: &mut SqliteConnection) -> Result<HashMap<i64, Timeline>> {
-    let mut out: HashMap<i64, Timeline> = HashMap::new();
-    let base: Vec<(i64, i64, Option<i64>, i64)> = sqlx::query_as(
-        "SELECT id, price_in_micros, price_cached_micros, price_out_micros FROM endpoints",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for (id, i, c, o) in base {
-        out.insert(id, vec![(None, i64::MIN, prices_of(i, c, o))]);
-    }
-    let dated: Vec<(i64, i64, i64, i64, Option<i64>, i64)> = sqlx::query_as(
-        "SELECT id, endpoint_id, from_ms, in_micros, cached_micros, out_micros FROM prices
+    let rows: Vec<PriceRow> = sqlx::query_as(
+        "SELECT NULL AS id, id AS endpoint_id, NULL AS from_ms, price_in_micros AS in_micros,
+                price_cached_micros AS cached_micros, price_out_micros AS out_micros
+         FROM endpoints
+         UNION ALL
+         SELECT id, endpoint_id, from_ms, in_micros, cached_micros, out_micros FROM prices
          ORDER BY endpoint_id, from_ms",
     )
     .fetch_all(&mut *conn)
     .await?;
-    for (id, ep, from, i, c, o) in dated {
-        out.entry(ep)
-            .or_default()
-            .push((Some(id), from, prices_of(i, c, o)));
+    let mut out: HashMap<i64, Timeline> = HashMap::new();
+    for r in rows {
+        out.entry(r.endpoint_id).or_default().push((
+            r.id,
+            r.from_ms.unwrap_or(i64::MIN),
+            prices_of(r.in_micros, r.cached_micros, r.out_micros),
+        ));
     }
     Ok(out)
 }
