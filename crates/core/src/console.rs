@@ -1,4 +1,4 @@
-//! `Console`: the one place shells (the CLI, the desktop window, the gateway) call. Each
+//! `Console`: the one place shells (the CLI, the desktop window) call. Each
 //! method is a whole user action — validate, touch the keyring and the store, call the endpoint,
 //! log the call — so every shell behaves the same. The actions live beside their domain's storage
 //! (`endpoints/actions.rs`, `prompts/actions.rs`, …); this file holds what they share.
