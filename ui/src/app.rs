@@ -7,30 +7,8 @@ use crate::hooks::{refresh_endpoints, refresh_prompts};
 use crate::pages::{
     Calls, Compare, Datasets, Endpoints, Playground, PlaygroundState, Prompts, Runs, Usage,
 };
+use crate::route::Route;
 use crate::state::AppState;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Routable)]
-pub enum Route {
-    #[at("/")]
-    Playground,
-    #[at("/prompts")]
-    Prompts,
-    #[at("/datasets")]
-    Datasets,
-    #[at("/runs")]
-    Runs,
-    #[at("/compare")]
-    Compare,
-    #[at("/usage")]
-    Usage,
-    #[at("/endpoints")]
-    Endpoints,
-    #[at("/calls")]
-    Calls,
-    #[not_found]
-    #[at("/404")]
-    NotFound,
-}
 
 fn switch(route: Route) -> Html {
     match route {

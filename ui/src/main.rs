@@ -6,6 +6,7 @@ mod components;
 mod hooks;
 mod ipc;
 mod pages;
+mod route;
 mod state;
 
 fn main() {

@@ -6,11 +6,11 @@ use milc_api::{cmd, CallError};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::app::Route;
 use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
 use crate::hooks::{refresh_prompts, use_app, use_ipc};
 use crate::ipc;
 use crate::pages::playground::{open_version, PlaygroundContext};
+use crate::route::Route;
 
 #[function_component]
 pub fn Prompts() -> Html {

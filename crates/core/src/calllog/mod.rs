@@ -2,7 +2,6 @@
 //! results), the rollups it keeps in the calls' own transaction, and the alert task it wakes
 //! with the endpoints whose calls it committed. The store underneath starts no task; this does.
 
-mod actions;
 pub mod alerts;
 pub mod rollups;
 pub mod storage;

@@ -20,8 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::alerts::Alerts;
 use super::rollups::{Agg, Fact, Grain, Key};
 use super::storage::{self, ResultRow};
-use crate::db::{outcome_code, source_code, Result, StoreError};
-use crate::prompts;
+use crate::db::{self, outcome_code, source_code, Result, StoreError};
 
 /// The most rows one write carries.
 pub const BATCH: usize = 1024;
@@ -301,7 +300,7 @@ impl Batcher {
         if let Some(id) = self.prompts.get(pin) {
             return Ok(*id);
         }
-        let id = prompts::storage::version_id(conn, &pin.prompt, pin.version).await?;
+        let id = db::prompt_version_id(conn, &pin.prompt, pin.version).await?;
         self.prompts.insert(pin.clone(), id);
         Ok(id)
     }

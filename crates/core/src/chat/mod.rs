@@ -18,7 +18,7 @@ use milc_llm::ratelimit::RateGate;
 use milc_llm::structured;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::now_ms;
+use crate::db::{self, now_ms};
 use crate::redact::{Placeholders, Redactor};
 use crate::{endpoints, prompts, usage, Console, Error};
 
@@ -329,12 +329,8 @@ impl Console {
             };
             let version_id = match &pinned {
                 Some(v) => {
-                    prompts::storage::version_id(
-                        &mut *self.store.read().await?,
-                        &v.prompt,
-                        v.version,
-                    )
-                    .await?
+                    db::prompt_version_id(&mut *self.store.read().await?, &v.prompt, v.version)
+                        .await?
                 }
                 None => None,
             };

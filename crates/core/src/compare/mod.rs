@@ -323,7 +323,7 @@ impl Console {
                     format!("the same as variant {} ({label})", j + 1),
                 ));
             }
-            let version_id = prompts::storage::version_id(
+            let version_id = db::prompt_version_id(
                 &mut *self.store.read().await?,
                 &version.prompt,
                 version.version,
@@ -517,7 +517,7 @@ impl Console {
     }
 
     async fn reusable_run(&self, c: &Loaded, v: &Variant) -> Result<Option<i64>, Error> {
-        let version_id = prompts::storage::version_id(
+        let version_id = db::prompt_version_id(
             &mut *self.store.read().await?,
             &v.prompt.prompt,
             v.prompt.version,

@@ -141,6 +141,23 @@ pub async fn meta_put(c: &mut SqliteConnection, key: &str, value: Option<&str>) 
     Ok(())
 }
 
+/// The row id of prompt version `name@version`: calls, runs, comparison variants and history
+/// entries all refer to it.
+pub async fn prompt_version_id(
+    c: &mut SqliteConnection,
+    name: &str,
+    version: u32,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
+         WHERE p.name = ? AND v.version = ?",
+    )
+    .bind(name)
+    .bind(version as i64)
+    .fetch_optional(&mut *c)
+    .await?)
+}
+
 /// Commits a write transaction.
 pub async fn commit(tx: Tx) -> Result<()> {
     Ok(tx.commit().await?)

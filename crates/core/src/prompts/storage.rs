@@ -338,19 +338,3 @@ pub async fn set_label(
         at_ms,
     }))
 }
-
-/// The row id of a pinned version, for the history.
-pub(crate) async fn version_id(
-    c: &mut SqliteConnection,
-    name: &str,
-    version: u32,
-) -> StoreResult<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
-         WHERE p.name = ? AND v.version = ?",
-    )
-    .bind(name)
-    .bind(version as i64)
-    .fetch_optional(&mut *c)
-    .await?)
-}

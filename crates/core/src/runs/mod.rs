@@ -20,7 +20,7 @@ use milc_api::{CallSource, ChatRequest, Cost, ErrorKind, UsageSource};
 use tokio_util::sync::CancellationToken;
 
 use crate::calllog::{ResultRow, Row};
-use crate::db::{Result as StoreResult, Store, StoreError};
+use crate::db::{self, Result as StoreResult, Store, StoreError};
 use crate::{datasets, prompts, Console, Error};
 use milc_eval::scoring::ItemScorer;
 use milc_eval::stats::{quantile, SplitMix64};
@@ -111,7 +111,7 @@ impl Console {
         let mut c = self.store.read().await?;
         let (dataset_version_id, _) =
             datasets::storage::dataset_version(&mut c, &spec.dataset).await?;
-        let version_id = prompts::storage::version_id(&mut c, &version.prompt, version.version)
+        let version_id = db::prompt_version_id(&mut c, &version.prompt, version.version)
             .await?
             .ok_or_else(|| StoreError::NoSuchPrompt(spec.prompt.clone()))?;
         let id = storage::insert_run(&mut c, version_id, dataset_version_id, &spec).await?;

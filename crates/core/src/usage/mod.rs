@@ -6,6 +6,7 @@
 //! figures. The export is newline-delimited JSON with a BigQuery schema, or CSV.
 
 mod actions;
+mod alerts;
 pub mod storage;
 
 use std::io::Write;

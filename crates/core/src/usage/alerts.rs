@@ -1,9 +1,10 @@
-//! Budgets, alert settings and alerts as a person or a script changes and reads them.
+//! Budgets, alert settings, alerts and the call list as a person or a script reads and changes
+//! them (the tables are the call log's; see `calllog::storage`).
 
 use milc_api::usage::{Alert, AlertSettings, Budget};
 use milc_api::{CallRecord, Cost};
 
-use super::storage;
+use crate::calllog::storage;
 use crate::{Console, Error};
 
 impl Console {
