@@ -6,6 +6,7 @@ pub mod cmd;
 pub mod compare;
 pub mod dataset;
 pub mod export;
+pub mod gateway;
 pub mod money;
 pub mod prompt;
 pub mod run;

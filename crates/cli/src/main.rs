@@ -4,6 +4,7 @@
 mod compare;
 mod eval;
 mod format;
+mod gateway;
 mod output;
 mod usage;
 
@@ -62,6 +63,11 @@ enum Command {
     /// Votes gathered elsewhere, for a comparison
     #[command(subcommand)]
     Votes(compare::VotesCmd),
+    /// Serve the OpenAI-compatible gateway (routes, arms, canary judge); `gateway keys`
+    Gateway(gateway::GatewayArgs),
+    /// Gateway routes: list, show, set-weight, rollback, promote, load, export
+    #[command(subcommand)]
+    Routes(gateway::RoutesCmd),
     /// Usage and cost from the hourly rollups: --group-by day,endpoint …; `usage export`
     Usage(usage::UsageArgs),
     /// Effective-dated prices and the recomputation of past costs
@@ -450,10 +456,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let console = Console::open(&db)
         .await
         .with_context(|| format!("opening {}", db.display()))?;
-    let code = match cli.command {
-        Command::Sim(_) | Command::Redact { .. } | Command::Score { .. } | Command::Stats { .. } => {
-            unreachable!("handled above: they need no database")
+    let command = match cli.command {
+        // The gateway shares the console with its tasks and closes it itself.
+        Command::Gateway(args) => return gateway::gateway(console, args).await,
+        c => c,
+    };
+    let code = match command {
+        Command::Sim(_)
+        | Command::Redact { .. }
+        | Command::Score { .. }
+        | Command::Stats { .. }
+        | Command::Gateway(_) => {
+            unreachable!("handled above")
         }
+        Command::Routes(cmd) => gateway::routes(&console, cmd).await?,
         Command::Endpoints(cmd) => endpoints(&console, cmd).await?,
         Command::Chat(args) => chat(&console, args).await?,
         Command::Prompts(cmd) => prompts(&console, cmd).await?,

@@ -81,6 +81,11 @@ impl Console {
         &self.log
     }
 
+    /// The HTTP client every call goes through (the gateway opens its upstreams with it).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub fn secrets(&self) -> &Secrets {
         &self.secrets
     }

@@ -9,6 +9,7 @@ pub mod console;
 pub mod datasets;
 pub mod db;
 pub mod endpoints;
+pub mod gateway;
 pub mod prompts;
 pub mod redact;
 pub mod runs;
@@ -69,7 +70,8 @@ impl Error {
                 | StoreError::NoSuchPrompt(_)
                 | StoreError::NoSuchDataset(_)
                 | StoreError::NoSuchRun(_)
-                | StoreError::NoSuchComparison(_),
+                | StoreError::NoSuchComparison(_)
+                | StoreError::NoSuchRoute(_),
             ) => CallError {
                 kind: ErrorKind::NotFound,
                 message: self.to_string(),
@@ -78,7 +80,8 @@ impl Error {
             Self::Store(
                 StoreError::DuplicateName(_)
                 | StoreError::DuplicatePrompt(_)
-                | StoreError::DuplicateComparison(_),
+                | StoreError::DuplicateComparison(_)
+                | StoreError::DuplicateKey(_),
             ) => CallError {
                 kind: ErrorKind::Conflict,
                 message: self.to_string(),

@@ -85,6 +85,11 @@ impl Placeholders {
         placeholder
     }
 
+    /// True when nothing was redacted (there is nothing to restore).
+    pub fn is_empty(&self) -> bool {
+        self.originals.is_empty()
+    }
+
     /// Puts the original values back where `text` (say, the model's answer) holds placeholders
     /// of this request; placeholders it never gave out are left as they are.
     pub fn restore(&self, text: &str) -> String {

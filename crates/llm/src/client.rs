@@ -54,7 +54,7 @@ pub struct Exchange {
 
 #[derive(Clone, Debug)]
 pub struct Client {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Default for Client {
@@ -75,10 +75,12 @@ struct Progress {
     rate_limit: Option<RateLimit>,
 }
 
-/// A failed attempt, with the response headers that steer the retry.
-struct Failed {
-    error: CallError,
-    headers: Option<Box<HeaderMap>>,
+/// A failed attempt, with the response headers that steer the retry and the body the server
+/// answered (a gateway passes it on).
+pub(crate) struct Failed {
+    pub(crate) error: CallError,
+    pub(crate) headers: Option<Box<HeaderMap>>,
+    pub(crate) body: Option<bytes::Bytes>,
 }
 
 impl From<CallError> for Failed {
@@ -86,6 +88,7 @@ impl From<CallError> for Failed {
         Self {
             error,
             headers: None,
+            body: None,
         }
     }
 }
@@ -316,8 +319,6 @@ impl Client {
         Ok((out, v["usage"]["prompt_tokens"].as_u64()))
     }
 
-    /// `GET {base}/models`: the model ids the endpoint serves. One attempt, no retries: a
-    /// connection test should say at once what is wrong.
     /// Sends a plain (not streamed) request with the target's headers and timeout and reads
     /// its JSON answer; an error status or a body that is not JSON is a typed error
     /// (`not_json` prefixes the body's first bytes).
@@ -339,6 +340,8 @@ impl Client {
             .map_err(|_| errors::protocol(format!("{not_json}: {}", preview(&bytes))))
     }
 
+    /// `GET {base}/models`: the model ids the endpoint serves. One attempt, no retries: a
+    /// connection test should say at once what is wrong.
     pub async fn models(&self, t: &Target) -> Result<Vec<String>, CallError> {
         let rb = self.http.get(url(&t.base_url, "models"));
         let v = self
@@ -475,11 +478,11 @@ fn estimate_usage(model: &str, messages: &[Message], p: &Progress, stream: bool)
     }
 }
 
-fn url(base: &str, path: &str) -> String {
+pub(crate) fn url(base: &str, path: &str) -> String {
     format!("{}/{path}", base.trim_end_matches('/'))
 }
 
-fn headers(t: &Target) -> Result<HeaderMap, Failed> {
+pub(crate) fn headers(t: &Target) -> Result<HeaderMap, Failed> {
     let mut h = HeaderMap::new();
     for (k, v) in &t.headers {
         let name = HeaderName::from_bytes(k.as_bytes())
@@ -514,7 +517,10 @@ pub fn cancelled() -> CallError {
     }
 }
 
-async fn send(rb: reqwest::RequestBuilder, timeout: Duration) -> Result<reqwest::Response, Failed> {
+pub(crate) async fn send(
+    rb: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<reqwest::Response, Failed> {
     match tokio::time::timeout(timeout, rb.send()).await {
         Ok(Ok(resp)) => Ok(resp),
         Ok(Err(e)) => Err(errors::from_reqwest(&e).into()),
@@ -527,7 +533,7 @@ async fn send(rb: reqwest::RequestBuilder, timeout: Duration) -> Result<reqwest:
     }
 }
 
-async fn failure(resp: reqwest::Response, timeout: Duration) -> Failed {
+pub(crate) async fn failure(resp: reqwest::Response, timeout: Duration) -> Failed {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let ctype = headers
@@ -542,6 +548,7 @@ async fn failure(resp: reqwest::Response, timeout: Duration) -> Failed {
     Failed {
         error: errors::from_response(status, ctype.as_deref(), &body),
         headers: Some(Box::new(headers)),
+        body: Some(body),
     }
 }
 

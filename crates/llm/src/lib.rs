@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod errors;
+pub mod forward;
 pub mod ratelimit;
 pub mod retry;
 pub mod secrets;

@@ -61,6 +61,11 @@ impl Secrets {
         format!("{}/endpoint/{endpoint_id}", self.scope)
     }
 
+    /// The per-database install id that scopes this store's accounts (not secret).
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
     pub fn service(&self) -> &str {
         &self.service
     }

@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 
 use crate::db::{self, Result, Store};
 use alerts::Alerts;
-pub use storage::ResultRow;
+pub use storage::{GatewayTag, ResultRow};
 use writer::Writer;
 pub use writer::{Row, BATCH};
 
@@ -58,7 +58,12 @@ impl CallLog {
 
     /// Logs one call; commits it with whatever other rows are waiting. Returns its id.
     pub async fn log(&self, call: &Call) -> Result<i64> {
-        self.writer.write(Row::Call(call.clone())).await
+        self.writer.write(Row::Call(call.clone(), None)).await
+    }
+
+    /// Logs a gateway call with its route, arm, key and caller hash, in the same transaction.
+    pub async fn log_tagged(&self, call: Call, tag: GatewayTag) -> Result<i64> {
+        self.writer.write(Row::Call(call, Some(tag))).await
     }
 
     /// Commits one row with whatever else is waiting (see [`writer`]).

@@ -92,6 +92,43 @@ pub async fn insert_calls(
         .last_insert_rowid())
 }
 
+/// What the gateway adds to a call's row.
+#[derive(Clone, Debug)]
+pub struct GatewayTag {
+    /// The `x-milc-call-id` its client saw.
+    pub public_id: String,
+    pub route_id: i64,
+    pub arm: String,
+    /// The arm whose upstream failed, when this one answered as its fallback.
+    pub fallback_for: Option<String>,
+    pub key_id: Option<i64>,
+    /// Salted hash of the caller id, never the id.
+    pub caller_hash: Option<String>,
+}
+
+pub async fn insert_gateway_calls(
+    conn: &mut SqliteConnection,
+    tags: &[(i64, &GatewayTag)],
+) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO gateway_calls (call_id, public_id, route_id, arm, fallback_for, key_id, caller_hash)
+         VALUES {}",
+        values("(?, ?, ?, ?, ?, ?, ?)", tags.len())
+    );
+    let mut args = SqliteArguments::default();
+    for (id, t) in tags {
+        add(&mut args, *id);
+        add(&mut args, t.public_id.clone());
+        add(&mut args, t.route_id);
+        add(&mut args, t.arm.clone());
+        add(&mut args, t.fallback_for.clone());
+        add(&mut args, t.key_id);
+        add(&mut args, t.caller_hash.clone());
+    }
+    sqlx::query_with(&sql, args).execute(&mut *conn).await?;
+    Ok(())
+}
+
 /// A run's result for one item and repetition, as the writer inserts it.
 #[derive(Debug)]
 pub struct ResultRow {

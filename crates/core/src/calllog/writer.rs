@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::alerts::Alerts;
 use super::rollups::{Agg, Fact, Grain, Key};
-use super::storage::{self, ResultRow};
+use super::storage::{self, GatewayTag, ResultRow};
 use crate::db::{self, outcome_code, source_code, Result, StoreError};
 
 /// The most rows one write carries.
@@ -32,7 +32,8 @@ const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 /// A row for one of the append-mostly tables.
 #[derive(Debug)]
 pub enum Row {
-    Call(Call),
+    /// A call, and what the gateway adds to it (written in the same transaction).
+    Call(Call, Option<GatewayTag>),
     /// A run's result for one item and repetition; a second one for the same key is ignored.
     RunResult(ResultRow),
 }
@@ -120,7 +121,7 @@ impl Batcher {
             .iter()
             .zip(&answers)
             .filter_map(|(r, a)| match (r, a) {
-                (Row::Call(c), Ok(_)) => Some(c.endpoint_id.unwrap_or(0)),
+                (Row::Call(c, _), Ok(_)) => Some(c.endpoint_id.unwrap_or(0)),
                 _ => None,
             })
             .collect();
@@ -135,7 +136,7 @@ impl Batcher {
     async fn write_rows(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Vec<Result<i64>> {
         let mut plan = plan(rows);
         // Calls go with their rollups, so they always take a transaction.
-        let has_calls = rows.iter().any(|r| matches!(r, Row::Call(_)));
+        let has_calls = rows.iter().any(|r| matches!(r, Row::Call(..)));
         if plan.len() > 2 || has_calls {
             match self.in_transaction(conn, rows, &plan).await {
                 Ok(ids) => return ids.into_iter().map(Ok).collect(),
@@ -189,7 +190,7 @@ impl Batcher {
         rows: &[&Row],
         st: &[usize],
     ) -> Result<Vec<i64>> {
-        if st.iter().any(|&i| matches!(rows[i], Row::Call(_))) {
+        if st.iter().any(|&i| matches!(rows[i], Row::Call(..))) {
             let ids = self.in_transaction(conn, rows, &[st.to_vec()]).await?;
             return Ok(st.iter().map(|&i| ids[i]).collect());
         }
@@ -217,7 +218,7 @@ impl Batcher {
             };
             for (&i, id) in st.iter().zip(inserted) {
                 ids[i] = id;
-                if let Row::Call(c) = rows[i] {
+                if let Row::Call(c, _) = rows[i] {
                     self.fact(c).count_in(&mut deltas);
                 }
             }
@@ -258,10 +259,10 @@ impl Batcher {
 
     /// One INSERT of rows of one kind; the call ids in order (0s for run results).
     async fn insert(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Result<Vec<i64>> {
-        let calls: Vec<&Call> = rows
+        let calls: Vec<(&Call, Option<&GatewayTag>)> = rows
             .iter()
             .filter_map(|r| match r {
-                Row::Call(c) => Some(c),
+                Row::Call(c, tag) => Some((c, tag.as_ref())),
                 Row::RunResult(_) => None,
             })
             .collect();
@@ -270,14 +271,14 @@ impl Batcher {
                 .iter()
                 .filter_map(|r| match r {
                     Row::RunResult(x) => Some(x),
-                    Row::Call(_) => None,
+                    Row::Call(..) => None,
                 })
                 .collect();
             storage::insert_results(conn, &results).await?;
             return Ok(vec![0; rows.len()]);
         }
         let mut with_models = Vec::with_capacity(calls.len());
-        for c in calls {
+        for &(c, _) in &calls {
             let model = self.model_id(conn, &c.model).await?;
             let prompt = match &c.prompt {
                 Some(pin) => self.prompt_id(conn, pin).await?,
@@ -289,7 +290,16 @@ impl Batcher {
         // One statement holds the write lock throughout, and a table without AUTOINCREMENT
         // numbers new rows max + 1, max + 2, …: the ids are the n up to the last.
         let n = with_models.len() as i64;
-        Ok((last - n + 1..=last).collect())
+        let ids: Vec<i64> = (last - n + 1..=last).collect();
+        let tags: Vec<(i64, &GatewayTag)> = ids
+            .iter()
+            .zip(&calls)
+            .filter_map(|(&id, (_, tag))| tag.map(|t| (id, t)))
+            .collect();
+        if !tags.is_empty() {
+            storage::insert_gateway_calls(conn, &tags).await?;
+        }
+        Ok(ids)
     }
 
     async fn prompt_id(
@@ -361,7 +371,7 @@ fn plan(rows: &[&Row]) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     for calls in [true, false] {
         let idx: Vec<usize> = (0..rows.len())
-            .filter(|&i| matches!(rows[i], Row::Call(_)) == calls)
+            .filter(|&i| matches!(rows[i], Row::Call(..)) == calls)
             .collect();
         let mut at = 0;
         for n in split(idx.len()) {
@@ -483,8 +493,10 @@ mod tests {
                 tokio::spawn(async move {
                     let mut ids = Vec::new();
                     for i in 0..10 {
-                        let row =
-                            Row::Call(call(["a", "b", "c"][(t + i) % 3], (t * 10 + i) as i64));
+                        let row = Row::Call(
+                            call(["a", "b", "c"][(t + i) % 3], (t * 10 + i) as i64),
+                            None,
+                        );
                         ids.push(writer.write(row).await.unwrap());
                     }
                     ids

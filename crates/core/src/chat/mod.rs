@@ -36,8 +36,56 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
+
+    /// The prompt version calls are made with, if any.
+    pub fn pinned(&self) -> Option<&PromptVersion> {
+        self.pinned.as_ref()
+    }
+
+    pub fn pin(&self) -> Option<PromptPin> {
+        self.pinned.as_ref().map(|v| PromptPin {
+            prompt: v.prompt.clone(),
+            version: v.version,
+        })
+    }
+
+    pub fn policy(&self) -> &milc_api::RedactionPolicy {
+        &self.policy
+    }
+
+    /// The requests to this endpoint kept within the limits its responses announce.
+    pub fn gate(&self) -> &RateGate {
+        &self.gate
+    }
+
+    /// `text` redacted as it is sent (call only where the policy redacts before sending).
+    pub fn redact_sending(&self, text: &str, placeholders: &mut Placeholders) -> String {
+        self.redactor.redact(text, placeholders).text
+    }
+
+    /// The same endpoint with another timeout or retry count (a gateway arm's overrides).
+    pub fn with_overrides(mut self, timeout_ms: Option<u64>, max_retries: Option<u32>) -> Self {
+        if let Some(t) = timeout_ms {
+            self.target.timeout = Duration::from_millis(t);
+        }
+        if let Some(n) = max_retries {
+            self.target.max_retries = n;
+        }
+        self
+    }
+
     /// The cost of `usage` now, and the dated price it used (`None`: the endpoint's own).
-    fn cost_now(&self, usage: Option<milc_api::Usage>) -> (Option<milc_api::Cost>, Option<i64>) {
+    pub(crate) fn cost_now(
+        &self,
+        usage: Option<milc_api::Usage>,
+    ) -> (Option<milc_api::Cost>, Option<i64>) {
         let (id, prices) = usage::price_at(&self.prices, now_ms());
         let prices = if self.prices.is_empty() {
             self.ep.spec.prices

@@ -38,6 +38,10 @@ pub enum StoreError {
     NoSuchComparison(String),
     #[error("a comparison named '{0}' already exists")]
     DuplicateComparison(String),
+    #[error("no route '{0}'")]
+    NoSuchRoute(String),
+    #[error("a gateway key named '{0}' already exists")]
+    DuplicateKey(String),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("stored data is damaged: {0}")]

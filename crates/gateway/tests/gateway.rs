@@ -1,0 +1,630 @@
+//! The gateway against real simulators on 127.0.0.1, a real SQLite file and real HTTP: what a
+//! client of the gateway sees, and what the call log keeps.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use milc_api::{EndpointSpec, EndpointStatus};
+use milc_core::Console;
+use milc_gateway::{Gateway, Options};
+use milc_sim::{SimConfig, SimHandle};
+use serde_json::{json, Value};
+
+struct World {
+    _dir: tempfile::TempDir,
+    console: Arc<Console>,
+    gw: Option<Gateway>,
+    key: String,
+    http: reqwest::Client,
+    _sims: Vec<SimHandle>,
+}
+
+/// Endpoints: (name, index of the simulator, extra headers, max retries).
+type Ep<'a> = (&'a str, usize, &'a [(&'a str, &'a str)], u32);
+
+async fn world(sims: Vec<SimConfig>, endpoints: &[Ep<'_>], routes: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Arc::new(Console::open(&dir.path().join("m.db")).await.unwrap());
+    let mut handles = Vec::new();
+    for c in sims {
+        handles.push(
+            milc_sim::start(([127, 0, 0, 1], 0).into(), c)
+                .await
+                .unwrap(),
+        );
+    }
+    for (name, sim, headers, retries) in endpoints {
+        let mut spec = EndpointSpec::new(*name, handles[*sim].base_url(), "milc-sim");
+        spec.headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>();
+        spec.max_retries = *retries;
+        spec.timeout_ms = 5_000;
+        console.add_endpoint(spec, None).await.unwrap();
+    }
+    let specs = milc_core::gateway::parse_routes(routes, "test.toml").unwrap();
+    console.put_routes(&specs, true, "test.toml").await.unwrap();
+    let key = console
+        .create_gateway_key("test", None, None)
+        .await
+        .unwrap()
+        .secret
+        .expose()
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let options = Options {
+        reload_every: Duration::from_millis(200),
+        ..Options::default()
+    };
+    let gw = Gateway::start(console.clone(), listener, options)
+        .await
+        .unwrap();
+    World {
+        _dir: dir,
+        console,
+        gw: Some(gw),
+        key,
+        http: reqwest::Client::new(),
+        _sims: handles,
+    }
+}
+
+const ONE_ARM: &str = r#"
+[[route]]
+model = "support"
+[[route.arm]]
+name = "a"
+endpoint = "sim"
+weight = 1
+"#;
+
+impl World {
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.gw.as_ref().unwrap().base_url())
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the gateway (draining it) and returns the gateway calls as logged:
+    /// (arm, outcome, completion tokens, usage reported, fallback_for, caller hash).
+    async fn stop_and_read_log(
+        &mut self,
+    ) -> Vec<(
+        String,
+        i64,
+        Option<i64>,
+        Option<bool>,
+        Option<String>,
+        Option<String>,
+    )> {
+        self.gw.take().unwrap().stop().await;
+        let mut c = self.console.store().read().await.unwrap();
+        sqlx::query_as(
+            "SELECT g.arm, c.outcome, c.completion_tokens, c.usage_reported, g.fallback_for,
+                    g.caller_hash
+             FROM gateway_calls g JOIN calls c ON c.id = g.call_id
+             WHERE c.source = 4 ORDER BY c.id",
+        )
+        .fetch_all(&mut *c)
+        .await
+        .unwrap()
+    }
+}
+
+fn chat(stream: bool) -> Value {
+    json!({"model": "support", "stream": stream,
+           "messages": [{"role": "user", "content": "Summarize: the printer is on fire."}]})
+}
+
+/// The `data` of each event of an SSE body.
+fn events(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|e| {
+            e.lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn answers_and_streams_pass_through_and_usage_goes_on_only_when_asked() {
+    let mut w = world(vec![SimConfig::default()], &[("sim", 0, &[], 2)], ONE_ARM).await;
+
+    let r = w.post("chat/completions", &chat(false)).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["x-milc-call-id"]
+        .to_str()
+        .unwrap()
+        .starts_with("gw-"));
+    assert_eq!(r.headers()["x-milc-arm"], "a");
+    let v: Value = r.json().await.unwrap();
+    assert!(!v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    assert!(v["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+
+    // Streamed without include_usage: no usage chunk reaches the client, [DONE] ends it.
+    let body = w
+        .post("chat/completions", &chat(true))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let ev = events(&body);
+    assert_eq!(ev.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = ev[..ev.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert!(chunks.iter().all(|c| c["usage"].is_null()), "{body}");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(!text.is_empty());
+
+    // With include_usage: one usage chunk with no choices, just before [DONE].
+    let mut req = chat(true);
+    req["stream_options"] = json!({"include_usage": true});
+    let body = w.post("chat/completions", &req).await.text().await.unwrap();
+    let ev = events(&body);
+    let usage: Value = serde_json::from_str(&ev[ev.len() - 2]).unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert!(usage["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+
+    // Every call is in the log as a gateway call, costed from usage the upstream reported —
+    // the stream whose client did not ask for usage too.
+    let log = w.stop_and_read_log().await;
+    assert_eq!(log.len(), 3);
+    assert!(
+        log.iter()
+            .all(|c| c.0 == "a" && c.1 == 0 && c.3 == Some(true)),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_official_error_shapes_and_the_gateway_keeps_serving() {
+    let w = world(vec![SimConfig::default()], &[("sim", 0, &[], 2)], ONE_ARM).await;
+    let code = |v: &Value| v["error"]["code"].as_str().map(str::to_owned);
+
+    let r = w
+        .http
+        .post(w.url("chat/completions"))
+        .json(&chat(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        code(&r.json().await.unwrap()).as_deref(),
+        Some("invalid_api_key")
+    );
+    let r = w
+        .http
+        .post(w.url("chat/completions"))
+        .bearer_auth("milc-wrong")
+        .json(&chat(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let r = w
+        .post(
+            "chat/completions",
+            &json!({"model": "nope", "messages": []}),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(code(&v).as_deref(), Some("model_not_found"));
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("support"),
+        "{v}"
+    );
+
+    let r = w
+        .http
+        .post(w.url("chat/completions"))
+        .bearer_auth(&w.key)
+        .header("content-type", "application/json")
+        .body("{\"model\": \"sup")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{v}"
+    );
+
+    let big = format!(
+        "{{\"model\": \"support\", \"x\": \"{}\"}}",
+        "a".repeat(10 << 20)
+    );
+    let r = w
+        .http
+        .post(w.url("chat/completions"))
+        .bearer_auth(&w.key)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        code(&r.json().await.unwrap()).as_deref(),
+        Some("request_too_large")
+    );
+
+    let r = w
+        .post(
+            "chat/completions",
+            &json!({"model": "support", "messages": "hi"}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+
+    let r = w.post("chat/completions", &chat(false)).await;
+    assert_eq!(r.status(), 200, "the gateway still serves");
+
+    let models: Value = w
+        .http
+        .get(w.url("models"))
+        .bearer_auth(&w.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["id"], "support");
+    assert_eq!(
+        w.http
+            .get(format!("http://{}/health", w.gw.as_ref().unwrap().addr))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        w.http
+            .get(format!("http://{}/ready", w.gw.as_ref().unwrap().addr))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // A revoked key is refused once the gateway has reloaded (well within 2 s).
+    w.console.revoke_gateway_key("test").await.unwrap();
+    let start = Instant::now();
+    while w.post("chat/completions", &chat(false)).await.status() != 401 {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the revoked key still works"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn upstream_failures_pass_through_fall_back_or_end_the_stream_clearly() {
+    let routes = r#"
+[[route]]
+model = "limited"
+[[route.arm]]
+name = "a"
+endpoint = "limited"
+weight = 1
+
+[[route]]
+model = "cut"
+[[route.arm]]
+name = "a"
+endpoint = "cut"
+weight = 1
+
+[[route]]
+model = "support"
+[[route.arm]]
+name = "broken"
+endpoint = "broken"
+weight = 1
+fallback = "good"
+[[route.arm]]
+name = "good"
+endpoint = "sim"
+weight = 0
+
+[[route]]
+model = "retired"
+[[route.arm]]
+name = "a"
+endpoint = "old"
+weight = 1
+"#;
+    let mut w = world(
+        vec![SimConfig::default()],
+        &[
+            ("sim", 0, &[], 2),
+            ("limited", 0, &[("x-sim-fault", "rate_limit")], 0),
+            ("cut", 0, &[("x-sim-fault", "mid_stream_error")], 0),
+            ("broken", 0, &[("x-sim-fault", "server_error")], 0),
+            ("old", 0, &[], 0),
+        ],
+        routes,
+    )
+    .await;
+    let mut old = w.console.endpoint("old").await.unwrap();
+    old.spec.status = EndpointStatus::Retired;
+    w.console.update_endpoint(old.id, old.spec).await.unwrap();
+
+    // The upstream's 429 reaches the client with its Retry-After and body.
+    let mut req = chat(false);
+    req["model"] = "limited".into();
+    let r = w.post("chat/completions", &req).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+
+    // An upstream that dies mid-stream: the client gets an error event, then [DONE].
+    let mut req = chat(true);
+    req["model"] = "cut".into();
+    let body = w.post("chat/completions", &req).await.text().await.unwrap();
+    let ev = events(&body);
+    assert_eq!(ev.last().unwrap(), "[DONE]");
+    assert!(ev.iter().any(|e| e.contains("\"error\"")), "{body}");
+
+    // The failing arm's fallback answers.
+    let r = w.post("chat/completions", &chat(false)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-milc-arm"], "good");
+
+    // A retired endpoint takes no traffic (the route reloads within a second).
+    let mut req = chat(false);
+    req["model"] = "retired".into();
+    let start = Instant::now();
+    let r = loop {
+        let r = w.post("chat/completions", &req).await;
+        if r.status() != 200 || start.elapsed() > Duration::from_secs(2) {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("retired"),
+        "{v}"
+    );
+
+    let log = w.stop_and_read_log().await;
+    let error = 1;
+    assert!(
+        log.iter()
+            .any(|c| c.0 == "a" && c.1 == error && c.2.is_none()),
+        "429 logged: {log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|c| c.0 == "a" && c.1 == error && c.2.is_some_and(|t| t > 0)),
+        "the cut stream is logged as an error with the tokens it sent: {log:?}"
+    );
+    assert!(log.iter().any(|c| c.0 == "broken" && c.1 == error));
+    assert!(
+        log.iter()
+            .any(|c| c.0 == "good" && c.1 == 0 && c.4.as_deref() == Some("broken")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_mid_stream_is_logged_as_cancelled_with_its_tokens() {
+    let slow = SimConfig {
+        tokens_per_sec: 40.0,
+        ..SimConfig::default()
+    };
+    let mut w = world(vec![slow], &[("sim", 0, &[], 0)], ONE_ARM).await;
+    let mut req = chat(true);
+    req["max_tokens"] = 400.into();
+    let r = w.post("chat/completions", &req).await;
+    let mut body = r.bytes_stream();
+    let mut got = 0;
+    while got < 3 {
+        if body
+            .next()
+            .await
+            .unwrap()
+            .unwrap()
+            .windows(7)
+            .any(|w| w == b"content")
+        {
+            got += 1;
+        }
+    }
+    drop(body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = w.stop_and_read_log().await;
+    assert_eq!(log.len(), 1);
+    let cancelled = 2;
+    assert_eq!(log[0].1, cancelled, "{log:?}");
+    let tokens = log[0].2.unwrap();
+    assert!((2..400).contains(&tokens), "tokens so far: {tokens}");
+}
+
+#[tokio::test]
+async fn weights_follow_the_store_callers_stick_and_shutdown_drains_a_stream() {
+    let routes = r#"
+[[route]]
+model = "support"
+sticky = "header:x-user-id"
+[[route.arm]]
+name = "a"
+endpoint = "sim"
+weight = 1
+[[route.arm]]
+name = "b"
+endpoint = "sim"
+weight = 1
+"#;
+    let slow = SimConfig {
+        tokens_per_sec: 100.0,
+        ..SimConfig::default()
+    };
+    let mut w = world(vec![slow], &[("sim", 0, &[], 0)], routes).await;
+    let arm_for = |user: &'static str| {
+        let (http, url, key) = (w.http.clone(), w.url("chat/completions"), w.key.clone());
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(key)
+                .header("x-user-id", user)
+                .json(&json!({"model": "support", "max_tokens": 3,
+                              "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap();
+            r.headers()["x-milc-arm"].to_str().unwrap().to_owned()
+        }
+    };
+    for user in ["alice", "bob", "carol"] {
+        let first = arm_for(user).await;
+        for _ in 0..5 {
+            assert_eq!(arm_for(user).await, first, "{user} changed arms");
+        }
+    }
+
+    // A weight change in the store reaches the running gateway within 2 s.
+    w.console.set_weight("support", "a", 0.0).await.unwrap();
+    let start = Instant::now();
+    loop {
+        let arms: Vec<String> =
+            futures_util::future::join_all(["alice", "bob", "carol", "dave", "erin"].map(arm_for))
+                .await;
+        if arms.iter().all(|a| a == "b") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "still routed to a: {arms:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Stopping while a stream is in flight: the stream finishes and is logged.
+    let mut req = chat(true);
+    req["max_tokens"] = 60.into();
+    let r = w.post("chat/completions", &req).await;
+    let gw = w.gw.take().unwrap();
+    let stopping = tokio::spawn(gw.stop());
+    let body = r.text().await.unwrap();
+    let ev = events(&body);
+    assert_eq!(ev.last().unwrap(), "[DONE]");
+    let deltas = ev
+        .iter()
+        .filter(|e| e.contains("\"content\":\"") && !e.contains("\"content\":\"\""))
+        .count() as i64;
+    stopping.await.unwrap();
+    let mut c = w.console.store().read().await.unwrap();
+    let (n, last_outcome, last_tokens): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM gateway_calls), outcome, completion_tokens
+         FROM calls ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    assert!(n >= 19, "{n} calls logged");
+    assert_eq!(
+        (last_outcome, last_tokens),
+        (0, deltas),
+        "the drained stream is logged whole"
+    );
+    let hashes: Vec<Option<String>> = sqlx::query_scalar("SELECT caller_hash FROM gateway_calls")
+        .fetch_all(&mut *c)
+        .await
+        .unwrap();
+    assert!(hashes
+        .iter()
+        .flatten()
+        .all(|h| h.len() == 32 && !h.contains("alice")));
+}
+
+#[tokio::test]
+async fn feedback_is_recorded_by_call_id_and_key_limits_answer_429() {
+    let w = world(vec![SimConfig::default()], &[("sim", 0, &[], 2)], ONE_ARM).await;
+    let r = w.post("chat/completions", &chat(false)).await;
+    let id = r.headers()["x-milc-call-id"].to_str().unwrap().to_owned();
+    // The call is logged off the response path: it may take a moment.
+    let start = Instant::now();
+    loop {
+        let r = w
+            .post(
+                "feedback",
+                &json!({"call_id": id, "score": 0.8, "comment": "good"}),
+            )
+            .await;
+        if r.status() == 200 {
+            break;
+        }
+        assert_eq!(r.status(), 404);
+        assert!(start.elapsed() < Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = w
+        .post("feedback", &json!({"call_id": id, "score": 1.5}))
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = w
+        .post("feedback", &json!({"call_id": "gw-nope", "score": 1}))
+        .await;
+    assert_eq!(r.status(), 404);
+
+    let limited = w
+        .console
+        .create_gateway_key("limited", Some(2), None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let r = w
+            .http
+            .post(w.url("chat/completions"))
+            .bearer_auth(limited.secret.expose())
+            .json(&chat(false))
+            .send()
+            .await
+            .unwrap();
+        statuses.push((
+            r.status().as_u16(),
+            r.headers().get("retry-after").is_some(),
+        ));
+    }
+    // Two per minute: of five at once, some are refused, with a Retry-After (five requests
+    // span at most two minutes, so one of them holds three).
+    assert_eq!(statuses[0], (200, false));
+    assert!(statuses.contains(&(429, true)), "{statuses:?}");
+}
