@@ -421,6 +421,11 @@ weight = 1
         "{v}"
     );
 
+    // An endpoint a route still uses cannot be removed: it stays, and the error says why.
+    let e = w.console.remove_endpoint("broken").await.unwrap_err().to_string();
+    assert!(e.contains("gateway route"), "{e}");
+    assert!(w.console.endpoint("broken").await.is_ok());
+
     let log = w.stop_and_read_log().await;
     let error = 1;
     assert!(

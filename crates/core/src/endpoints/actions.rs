@@ -8,7 +8,7 @@ use milc_llm::SecretString;
 
 use super::{storage, validate, EMBEDDED_SIM_URL};
 use crate::console::SIMULATOR_ENDPOINT;
-use crate::db::{self, now_ms};
+use crate::db::{self, now_ms, StoreError};
 use crate::{Console, Error};
 
 impl Console {
@@ -117,10 +117,24 @@ impl Console {
     #[tracing::instrument(skip_all, fields(name), err(level = "info"))]
     pub async fn remove_endpoint(&self, name: &str) -> Result<(), Error> {
         let ep = storage::endpoint_by_name(&mut *self.store.read().await?, name).await?;
+        // The row first: an endpoint a gateway route still uses stays, token and all.
+        storage::delete_endpoint(&mut *self.store.read().await?, ep.id)
+            .await
+            .map_err(|e| match e {
+                // SQLite reports it as 787, or 1811 when a RESTRICT action fires it.
+                StoreError::Sql(sqlx::Error::Database(d))
+                    if d.message().contains("FOREIGN KEY constraint failed") =>
+                {
+                    Error::invalid(
+                        "endpoint",
+                        format!("'{name}' is still an arm of a gateway route: take it out of the route first (milc routes list)"),
+                    )
+                }
+                e => e.into(),
+            })?;
         if ep.has_token {
             self.secrets.delete(ep.id).await?;
         }
-        storage::delete_endpoint(&mut *self.store.read().await?, ep.id).await?;
         self.log.endpoint_deleted(ep.id).await?;
         Ok(())
     }
