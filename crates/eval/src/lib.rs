@@ -1,6 +1,7 @@
 //! Scorers and statistics: pure functions over texts and votes, reference-exact (see
-//! ../shared/METRICS.md). No I/O.
+//! ../shared/METRICS.md), and the canary judge of a gateway's live split. No I/O.
 
+pub mod canary;
 pub mod scoring;
 pub mod stats;
 
