@@ -11,6 +11,8 @@ CREATE TABLE routes (
     canary_json       TEXT,
     canary_state      TEXT CHECK (canary_state IN ('running', 'rolled_back', 'promoted')),
     canary_started_ms INTEGER,
+    -- The judge's last verdict (its always-valid p-values carry over to the next look).
+    last_verdict_json TEXT,
     position          INTEGER NOT NULL,
     updated_ms        INTEGER NOT NULL
 );

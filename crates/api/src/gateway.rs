@@ -205,14 +205,17 @@ pub struct ArmFigures {
     pub feedback_n: u64,
 }
 
-/// The judge's outcome.
+/// What the gateway should do now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
+    /// Keep the split and ask again later.
     Continue,
+    /// Send all traffic back to the baseline.
     Rollback,
+    /// Send all traffic to the candidate.
     Promote,
-    /// The assignment counts do not match the weights: no other verdict is trusted.
+    /// The arms did not get the traffic the weights say: fix the router, trust no verdict.
     SplitBroken,
 }
 
@@ -244,10 +247,12 @@ pub struct Evidence {
     pub candidate: f64,
     /// The candidate value the guardrail tolerates.
     pub limit: f64,
-    /// The mSPRT statistic of this look.
+    /// The mSPRT statistic of this look, counted on the worse side only: Λ when the estimate is
+    /// worse than θ₀, at most 1 otherwise (a better candidate is no evidence against it).
     pub lambda: f64,
-    /// Always-valid p-value (the lowest so far).
+    /// Always-valid p: min(1, 1/lambda), and no more than the same metric's p at the last look.
     pub p: f64,
+    /// p ≤ α/3, once the candidate has `min_calls` calls.
     pub breached: bool,
 }
 
@@ -264,9 +269,11 @@ pub struct Quality {
     pub hi: f64,
 }
 
+/// The judge's answer at one look.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub decision: Decision,
+    /// One line a person can act on, with the figures that decided.
     pub reason: String,
     pub srm: Srm,
     pub guardrails: Vec<Evidence>,

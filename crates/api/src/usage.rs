@@ -159,6 +159,8 @@ pub enum AlertKind {
     BudgetMonthly,
     CostSpike,
     ErrorRate,
+    /// A gateway canary was rolled back or promoted, or its split is broken.
+    Canary,
 }
 
 impl AlertKind {
@@ -168,6 +170,7 @@ impl AlertKind {
             Self::BudgetMonthly => "budget_monthly",
             Self::CostSpike => "cost_spike",
             Self::ErrorRate => "error_rate",
+            Self::Canary => "canary",
         }
     }
 
@@ -177,6 +180,7 @@ impl AlertKind {
             Self::BudgetMonthly,
             Self::CostSpike,
             Self::ErrorRate,
+            Self::Canary,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

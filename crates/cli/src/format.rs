@@ -201,7 +201,7 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-fn local_time(at_ms: i64) -> String {
+pub(crate) fn local_time(at_ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(at_ms)
         .map(|t| {
             t.with_timezone(&chrono::Local)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Subcommand};
-use milc_api::gateway::{GatewayKey, Route};
+use milc_api::gateway::{CanaryStatus, GatewayKey, Route};
 use milc_api::Cost;
 use milc_core::Console;
 
@@ -296,4 +296,89 @@ pub(crate) async fn routes(console: &Console, cmd: RoutesCmd) -> Result<ExitCode
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn canary(console: &Console, cmd: CanaryCmd) -> Result<ExitCode> {
+    match cmd {
+        CanaryCmd::Status { route, json } => {
+            let st = console.canary_status(&route).await.map_err(explain)?;
+            output::emit(json, &st, status_text)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.0}"))
+}
+
+fn status_text(st: &CanaryStatus) -> String {
+    let mut out = route_text(&st.route);
+    out.push_str("\nARM\tCALLS\tERRORS\tP50 MS\tP95 MS\tTTFT P50\tTTFT P95\tCOST/CALL\tFEEDBACK\n");
+    for a in &st.arms {
+        out.push_str(&format!(
+            "{}\t{}\t{:.1} %\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            a.arm,
+            a.calls,
+            100.0 * a.error_rate,
+            ms(a.p50_ms),
+            ms(a.p95_ms),
+            ms(a.ttft_p50_ms),
+            ms(a.ttft_p95_ms),
+            a.cost_per_call.map_or("-".into(), |c| format!(
+                "${}{}",
+                c.usd(),
+                if c.source == milc_api::UsageSource::Estimated {
+                    " (est.)"
+                } else {
+                    ""
+                }
+            )),
+            a.feedback_mean
+                .map_or("-".into(), |m| format!("{m:.2} (n={})", a.feedback_n)),
+        ));
+    }
+    if let Some(v) = &st.verdict {
+        out.push_str(&format!(
+            "\nverdict: {} — {}\n",
+            v.decision.as_str(),
+            v.reason
+        ));
+        out.push_str(&format!(
+            "  split: χ² {:.2}, p {:.4}{}\n",
+            v.srm.chi2,
+            v.srm.p,
+            if v.srm.flagged { " (broken)" } else { "" }
+        ));
+        for e in &v.guardrails {
+            out.push_str(&format!(
+                "  {}: baseline {:.4}, candidate {:.4}, limit {:.4}, always-valid p {:.4}{}\n",
+                e.metric,
+                e.baseline,
+                e.candidate,
+                e.limit,
+                e.p,
+                if e.breached { "  BREACHED" } else { "" }
+            ));
+        }
+        if let Some(q) = &v.quality {
+            out.push_str(&format!(
+                "  feedback: baseline {:.3} (n={}), candidate {:.3} (n={}), difference {:+.3} [{:+.3}, {:+.3}]\n",
+                q.baseline, q.n_baseline, q.candidate, q.n_candidate, q.diff, q.lo, q.hi
+            ));
+        }
+    }
+    if !st.events.is_empty() {
+        out.push_str("\nevents:\n");
+        for e in &st.events {
+            out.push_str(&format!(
+                "  {}  {}  by {}: {}\n",
+                crate::format::local_time(e.at_ms),
+                e.kind,
+                e.actor,
+                e.reason
+            ));
+        }
+    }
+    out
 }

@@ -68,6 +68,9 @@ enum Command {
     /// Gateway routes: list, show, set-weight, rollback, promote, load, export
     #[command(subcommand)]
     Routes(gateway::RoutesCmd),
+    /// A route's canary: live figures per arm, the verdict with its evidence, events
+    #[command(subcommand)]
+    Canary(gateway::CanaryCmd),
     /// Usage and cost from the hourly rollups: --group-by day,endpoint …; `usage export`
     Usage(usage::UsageArgs),
     /// Effective-dated prices and the recomputation of past costs
@@ -470,6 +473,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             unreachable!("handled above")
         }
         Command::Routes(cmd) => gateway::routes(&console, cmd).await?,
+        Command::Canary(cmd) => gateway::canary(&console, cmd).await?,
         Command::Endpoints(cmd) => endpoints(&console, cmd).await?,
         Command::Chat(args) => chat(&console, args).await?,
         Command::Prompts(cmd) => prompts(&console, cmd).await?,

@@ -38,6 +38,8 @@
 //!    candidate − baseline (Robbins' normal mixture, as in Howard et al. 2021), reported whenever
 //!    both arms have a score.
 
+// The verdict crosses to the store, the CLI and the window: its types live in the api crate.
+pub use milc_api::gateway::{Decision, Evidence, Guardrails, Quality, Srm, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// What one arm did since the canary started.
@@ -54,29 +56,6 @@ pub struct ArmSample {
     pub costs_usd: Vec<f64>,
     /// Users' (or a judge's) scores in 0..=1, any order.
     pub feedback: Vec<f64>,
-}
-
-/// How much worse the candidate may be before it is rolled back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Guardrails {
-    /// Absolute: 0.02 lets the candidate's error rate be 2 percentage points above the
-    /// baseline's. Default 0.
-    pub max_error_rate_increase: f64,
-    /// Relative: 0.25 tolerates a p95 latency 25 % above the baseline's. Default 0.25.
-    pub max_p95_latency_increase: f64,
-    /// Relative, on the mean cost per successful call. Default 0.25.
-    pub max_cost_increase: f64,
-}
-
-impl Default for Guardrails {
-    fn default() -> Self {
-        Self {
-            max_error_rate_increase: 0.0,
-            max_p95_latency_increase: 0.25,
-            max_cost_increase: 0.25,
-        }
-    }
 }
 
 /// The judge's settings; docs/CANARY.md says why each default is what it is.
@@ -125,70 +104,6 @@ impl Default for JudgeConfig {
             guardrails: Guardrails::default(),
         }
     }
-}
-
-/// What the gateway should do now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    /// Keep the split and ask again later.
-    Continue,
-    /// Send all traffic back to the baseline.
-    Rollback,
-    /// Send all traffic to the candidate.
-    Promote,
-    /// The arms did not get the traffic the weights say: fix the router, trust no verdict.
-    SplitBroken,
-}
-
-/// The sample-ratio check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Srm {
-    pub chi2: f64,
-    pub p: f64,
-    pub flagged: bool,
-}
-
-/// One guardrail at this look.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Evidence {
-    /// "error_rate" | "p95_latency_ms" | "cost_per_call_usd".
-    pub metric: String,
-    /// The figure per arm: a rate, a p95 in ms, a mean cost in USD.
-    pub baseline: f64,
-    pub candidate: f64,
-    /// The candidate figure the guardrail tolerates.
-    pub limit: f64,
-    /// The mSPRT statistic of this look, counted on the worse side only: Λ when the estimate is
-    /// worse than θ₀, at most 1 otherwise (a better candidate is no evidence against it).
-    pub lambda: f64,
-    /// Always-valid p: min(1, 1/lambda), and no more than the same metric's p in `prev`.
-    pub p: f64,
-    /// p ≤ α/3, once the candidate has `min_calls` calls.
-    pub breached: bool,
-}
-
-/// Mean feedback per arm and an always-valid (1 − α) interval of candidate − baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Quality {
-    pub baseline: f64,
-    pub candidate: f64,
-    pub n_baseline: u64,
-    pub n_candidate: u64,
-    pub diff: f64,
-    pub lo: f64,
-    pub hi: f64,
-}
-
-/// The judge's answer at one look.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub decision: Decision,
-    /// One line a person can act on, with the figures that decided.
-    pub reason: String,
-    pub srm: Srm,
-    pub guardrails: Vec<Evidence>,
-    pub quality: Option<Quality>,
 }
 
 /// Scores each arm needs before the quality bound can hold a promotion back.

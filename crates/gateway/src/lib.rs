@@ -8,6 +8,7 @@
 
 mod assign;
 mod error;
+mod judge;
 mod proxy;
 mod sse;
 
@@ -246,6 +247,9 @@ impl Gateway {
         shared.reload().await?;
         let shutdown = CancellationToken::new();
         tokio::spawn(watch(shared.clone(), shutdown.clone()));
+        if shared.options.judge {
+            tokio::spawn(judge::run(shared.clone(), shutdown.clone()));
+        }
         let app = router(shared.clone());
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {

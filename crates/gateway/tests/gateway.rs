@@ -45,6 +45,7 @@ async fn world(sims: Vec<SimConfig>, endpoints: &[Ep<'_>], routes: &str) -> Worl
         spec.timeout_ms = 5_000;
         console.add_endpoint(spec, None).await.unwrap();
     }
+    with_prompts(&console).await;
     let specs = milc_core::gateway::parse_routes(routes, "test.toml").unwrap();
     console.put_routes(&specs, true, "test.toml").await.unwrap();
     let key = console
@@ -422,7 +423,12 @@ weight = 1
     );
 
     // An endpoint a route still uses cannot be removed: it stays, and the error says why.
-    let e = w.console.remove_endpoint("broken").await.unwrap_err().to_string();
+    let e = w
+        .console
+        .remove_endpoint("broken")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("gateway route"), "{e}");
     assert!(w.console.endpoint("broken").await.is_ok());
 
@@ -632,4 +638,166 @@ async fn feedback_is_recorded_by_call_id_and_key_limits_answer_429() {
     // span at most two minutes, so one of them holds three).
     assert_eq!(statuses[0], (200, false));
     assert!(statuses.contains(&(429, true)), "{statuses:?}");
+}
+
+/// Sends `n` chats to `model` from `workers` concurrent clients.
+async fn traffic(w: &World, model: &str, n: usize, workers: usize) {
+    let per = n / workers;
+    let jobs = (0..workers).map(|k| {
+        let (http, url, key) = (w.http.clone(), w.url("chat/completions"), w.key.clone());
+        let model = model.to_owned();
+        async move {
+            for i in 0..per {
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&json!({"model": model, "max_tokens": 4, "variables": {"ticket": "printer"},
+                                  "messages": [{"role": "user", "content": format!("ticket {k}-{i}")}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                let _ = r.bytes().await;
+            }
+        }
+    });
+    futures_util::future::join_all(jobs).await;
+}
+
+const CANARY_ROUTE: &str = r#"
+[[route]]
+model = "support"
+[[route.arm]]
+name = "stable"
+endpoint = "sim"
+prompt = "support@1"
+weight = 50
+[[route.arm]]
+name = "canary"
+endpoint = "CANDIDATE"
+prompt = "support@2"
+weight = 50
+[route.canary]
+baseline = "stable"
+candidate = "canary"
+every_s = 1
+min_calls = 50
+promote_after = 150
+"#;
+
+/// Prompt `support` with versions 1 and 2, over a variable `ticket`.
+async fn with_prompts(console: &Console) {
+    for (text, note) in [
+        ("Summarize: {{ticket}}", "v1"),
+        ("Summarize in one line: {{ticket}}", "v2"),
+    ] {
+        console
+            .save_prompt(
+                milc_api::prompt::NewVersion {
+                    prompt: "support".into(),
+                    description: Some("ticket summaries".into()),
+                    content: milc_api::prompt::PromptContent {
+                        messages: vec![milc_api::Message::new(milc_api::Role::System, text)],
+                        params: Default::default(),
+                        endpoint: None,
+                        redaction: None,
+                    },
+                    note: note.into(),
+                },
+                note == "v1",
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_judge_rolls_back_a_failing_canary_and_promotes_a_healthy_one_moving_the_label() {
+    let healthy = SimConfig::default();
+    let failing = SimConfig {
+        faults: vec![(milc_sim::Fault::ServerError, 0.25)],
+        seed: 7,
+        ..SimConfig::default()
+    };
+    // Failing candidate: rolled back by the judge, with an event, an alert and weight 0.
+    let routes = CANARY_ROUTE.replace("CANDIDATE", "bad");
+    let w = world(
+        vec![healthy.clone(), failing],
+        &[("sim", 0, &[], 0), ("bad", 1, &[], 0)],
+        &routes,
+    )
+    .await;
+    let mut alerts = w.console.subscribe_alerts();
+    let start = Instant::now();
+    loop {
+        traffic(&w, "support", 200, 8).await;
+        let r = w.console.route("support").await.unwrap();
+        if r.canary_state == Some(milc_api::gateway::CanaryState::RolledBack) {
+            assert_eq!(
+                r.spec.arms[1].weight, 0.0,
+                "the candidate takes no more traffic"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never rolled back"
+        );
+    }
+    let st = w.console.canary_status("support").await.unwrap();
+    assert_eq!(st.events[0].kind, "rollback");
+    assert_eq!(st.events[0].actor, "judge");
+    assert!(
+        st.events[0].reason.contains("error rate"),
+        "{:?}",
+        st.events[0]
+    );
+    assert!(st.arms[1].error_rate > st.arms[0].error_rate);
+    // The alerts broadcast (what the desktop shows as notifications) include the rollback.
+    let alert = std::iter::from_fn(|| alerts.try_recv().ok())
+        .find(|a| a.kind == milc_api::usage::AlertKind::Canary)
+        .expect("a canary alert was broadcast");
+    assert!(alert.message.contains("rolled back"), "{}", alert.message);
+    // Once the gateway has reloaded (within 2 s), the candidate gets no traffic.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = w.console.canary_status("support").await.unwrap();
+    traffic(&w, "support", 40, 4).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = w.console.canary_status("support").await.unwrap();
+    assert_eq!(after.arms[1].calls, before.arms[1].calls);
+    assert_eq!(after.arms[0].calls, before.arms[0].calls + 40);
+
+    // A healthy candidate: promoted after enough calls; `production` moves to its version.
+    let routes = CANARY_ROUTE.replace("CANDIDATE", "sim");
+    let w = world(vec![SimConfig::default()], &[("sim", 0, &[], 0)], &routes).await;
+    w.console
+        .label_prompt("support", 1, "production")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        traffic(&w, "support", 100, 8).await;
+        let r = w.console.route("support").await.unwrap();
+        if r.canary_state == Some(milc_api::gateway::CanaryState::Promoted) {
+            assert_eq!((r.spec.arms[0].weight, r.spec.arms[1].weight), (0.0, 100.0));
+            break;
+        }
+        assert_ne!(
+            r.canary_state,
+            Some(milc_api::gateway::CanaryState::RolledBack)
+        );
+        assert!(start.elapsed() < Duration::from_secs(60), "never promoted");
+    }
+    let p = w.console.prompt("support").await.unwrap();
+    let production = &p.label_history[0];
+    assert_eq!(
+        (production.label.as_str(), production.from, production.to),
+        ("production", Some(1), 2)
+    );
+    let st = w.console.canary_status("support").await.unwrap();
+    assert_eq!(st.events[0].kind, "promote");
+    assert!(
+        st.events[0].reason.contains("production → support@2"),
+        "{:?}",
+        st.events[0]
+    );
 }

@@ -57,6 +57,11 @@ impl Alerts {
     pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
         self.fired.subscribe()
     }
+
+    /// Broadcasts an alert fired elsewhere (no one listening is fine).
+    pub(crate) fn announce(&self, alert: Alert) {
+        let _ = self.fired.send(alert);
+    }
 }
 
 async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, fired: broadcast::Sender<Alert>) {

@@ -116,4 +116,42 @@ impl CallLog {
     pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
         self.alerts.subscribe()
     }
+
+    /// Fires an alert that is an event rather than a condition (a canary's verdict): stored,
+    /// listed with the others until acknowledged, and broadcast.
+    pub async fn raise(
+        &self,
+        kind: milc_api::usage::AlertKind,
+        message: &str,
+        value: f64,
+        threshold: f64,
+    ) -> Result<Alert> {
+        use milc_api::usage::Reading;
+        let at = db::now_ms();
+        let key = format!("{}:{at}:{:08x}", kind.as_str(), rand::random::<u32>());
+        let readings = (Reading::Rate(value), Reading::Rate(threshold));
+        let id = storage::insert_alert(
+            &mut *self.store.read().await?,
+            &key,
+            kind,
+            0,
+            message,
+            readings,
+            at,
+        )
+        .await?;
+        let alert = Alert {
+            id,
+            kind,
+            endpoint: None,
+            message: message.to_owned(),
+            value: readings.0,
+            threshold: readings.1,
+            fired_ms: at,
+            resolved_ms: None,
+            acked_ms: None,
+        };
+        self.alerts.announce(alert.clone());
+        Ok(alert)
+    }
 }

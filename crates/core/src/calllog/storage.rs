@@ -486,7 +486,7 @@ pub async fn alerts(c: &mut SqliteConnection, limit: u32) -> Result<Vec<Alert>> 
                 match kind {
                     AlertKind::BudgetDaily | AlertKind::BudgetMonthly => Reading::Usd(money),
                     AlertKind::CostSpike => Reading::UsdPer1k(money),
-                    AlertKind::ErrorRate => Reading::Rate(rate),
+                    AlertKind::ErrorRate | AlertKind::Canary => Reading::Rate(rate),
                 }
             };
             Ok(Alert {

@@ -2,7 +2,7 @@
 //! canary events and the gateway calls the judge reads.
 
 use milc_api::gateway::{
-    ArmSpec, CanaryEvent, CanarySpec, CanaryState, GatewayKey, Route, RouteSpec,
+    ArmSpec, CanaryEvent, CanarySpec, CanaryState, GatewayKey, Route, RouteSpec, Verdict,
 };
 use milc_api::Cost;
 use sqlx::types::Json;
@@ -114,6 +114,7 @@ pub async fn put_route(
              canary_state = CASE WHEN ?7 THEN excluded.canary_state ELSE canary_state END,
              canary_started_ms = CASE WHEN ?7 THEN excluded.canary_started_ms
                                       ELSE canary_started_ms END,
+             last_verdict_json = CASE WHEN ?7 THEN NULL ELSE last_verdict_json END,
              position = excluded.position, updated_ms = excluded.updated_ms
          RETURNING id",
     )
@@ -208,6 +209,25 @@ pub async fn set_canary_state(
     bump(c).await
 }
 
+/// The judge's last verdict on a route (not a route change: gateways need not reload).
+pub async fn set_last_verdict(c: &mut SqliteConnection, route_id: i64, v: &Verdict) -> Result<()> {
+    sqlx::query("UPDATE routes SET last_verdict_json = ? WHERE id = ?")
+        .bind(Json(v))
+        .bind(route_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+pub async fn last_verdict(c: &mut SqliteConnection, route_id: i64) -> Result<Option<Verdict>> {
+    let v: Option<Option<Json<Verdict>>> =
+        sqlx::query_scalar("SELECT last_verdict_json FROM routes WHERE id = ?")
+            .bind(route_id)
+            .fetch_optional(&mut *c)
+            .await?;
+    Ok(v.flatten().map(|j| j.0))
+}
+
 /// Every route change bumps this, so running gateways reload.
 async fn bump(c: &mut SqliteConnection) -> Result<()> {
     sqlx::query(
@@ -242,7 +262,7 @@ pub async fn insert_event(
     kind: &str,
     actor: &str,
     reason: &str,
-    verdict: Option<&milc_api::gateway::Verdict>,
+    verdict: Option<&Verdict>,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO canary_events (route_id, at_ms, kind, actor, reason, verdict_json)
@@ -443,6 +463,7 @@ pub struct ArmCall {
     pub latency_ms: i64,
     pub ttft_ms: Option<i64>,
     pub cost_pico_usd: Option<i64>,
+    pub usage_reported: Option<bool>,
 }
 
 /// The calls of route `route_id` since `since_ms`.
@@ -453,7 +474,7 @@ pub async fn arm_calls(
 ) -> Result<Vec<ArmCall>> {
     Ok(sqlx::query_as(
         "SELECT g.arm, g.fallback_for IS NOT NULL AS fallback, c.outcome = ? AS ok,
-                c.latency_ms, c.ttft_ms, c.cost_pico_usd
+                c.latency_ms, c.ttft_ms, c.cost_pico_usd, c.usage_reported
          FROM gateway_calls g JOIN calls c ON c.id = g.call_id
          WHERE g.route_id = ? AND c.at_ms >= ? AND c.outcome <> ?",
     )
