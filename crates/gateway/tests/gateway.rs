@@ -801,3 +801,70 @@ async fn the_judge_rolls_back_a_failing_canary_and_promotes_a_healthy_one_moving
         st.events[0]
     );
 }
+
+#[tokio::test]
+async fn a_prompt_arm_renders_the_variables_redacts_keeps_bodies_and_spends_the_key_budget() {
+    let routes = r#"
+[[route]]
+model = "support"
+[[route.arm]]
+name = "a"
+endpoint = "sim"
+prompt = "support@1"
+weight = 1
+"#;
+    let w = world(vec![SimConfig::default()], &[("sim", 0, &[], 0)], routes).await;
+    let mut ep = w.console.endpoint("sim").await.unwrap();
+    ep.spec.redaction.mode = milc_api::prompt::RedactMode::Both;
+    ep.spec.redaction.log_bodies = true;
+    ep.spec.prices.input = "1000".parse().unwrap();
+    ep.spec.prices.output = "1000".parse().unwrap();
+    w.console.update_endpoint(ep.id, ep.spec).await.unwrap();
+    let budget = milc_api::Cost { pico_usd: 1, source: milc_api::UsageSource::Reported };
+    let key = w.console.create_gateway_key("tight", None, Some(budget)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await; // the gateway reloads
+
+    let send = || {
+        w.http
+            .post(w.url("chat/completions"))
+            .bearer_auth(key.secret.expose())
+            .json(&json!({"model": "support", "variables": {"ticket": "write to alice@example.com"},
+                          "messages": [{"role": "user", "content": "thanks"}]}))
+            .send()
+    };
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["x-milc-call-id"].to_str().unwrap().to_owned();
+
+    // The day's budget is spent: once the call is logged, the key gets 429 with Retry-After.
+    let start = Instant::now();
+    let refused = loop {
+        let r = send().await.unwrap();
+        if r.status() == 429 {
+            break r;
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "the budget never applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(refused.headers().contains_key("retry-after"));
+    let v: Value = refused.json().await.unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("daily budget"), "{v}");
+
+    // What went upstream, as kept with the call: the version's message rendered with the
+    // variables, then the client's, the address redacted, no `variables` field.
+    let mut c = w.console.store().read().await.unwrap();
+    let call_id: i64 = sqlx::query_scalar("SELECT call_id FROM gateway_calls WHERE public_id = ?")
+        .bind(&id)
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    drop(c);
+    let body = w.console.call_body(call_id).await.unwrap().expect("bodies kept");
+    let msgs = body.request["messages"].as_array().unwrap();
+    assert_eq!(msgs[0]["role"], "system");
+    assert_eq!(msgs[0]["content"], "Summarize: write to [EMAIL_1]");
+    assert_eq!(msgs[1]["content"], "thanks");
+    assert!(body.request.get("variables").is_none());
+    assert_eq!(body.request["model"], "milc-sim");
+    assert!(!body.request.to_string().contains("alice@"));
+}
