@@ -184,3 +184,118 @@ fn the_official_openai_sdk_works_unchanged_against_the_gateway() {
         "the token reached a file"
     );
 }
+
+const CANARY_ROUTES: &str = r#"
+[[route]]
+model = "support"
+sticky = "user"
+[[route.arm]]
+name = "stable"
+endpoint = "sim"
+weight = 90
+[[route.arm]]
+name = "canary"
+endpoint = "sim"
+weight = 10
+[route.canary]
+baseline = "stable"
+candidate = "canary"
+on_fail = "rollback"
+on_pass = "promote"
+"#;
+
+#[test]
+fn routes_keys_and_canaries_are_managed_headless() {
+    let sim = SimProcess::start(&[], "unused");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("milc.db");
+    milc(
+        &db,
+        &[
+            "endpoints",
+            "add",
+            "sim",
+            "--url",
+            &sim.url,
+            "--model",
+            "milc-sim",
+        ],
+        "",
+    );
+    let file = dir.path().join("routes.toml");
+
+    // A mistake in the file names the file and line, and nothing is written.
+    std::fs::write(
+        &file,
+        CANARY_ROUTES.replace("weight = 10", "weight = \"ten\""),
+    )
+    .unwrap();
+    let out = Command::new(milc_bin())
+        .arg("--db")
+        .arg(&db)
+        .args(["routes", "load"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("routes.toml:12:"), "{err}");
+    assert_eq!(milc(&db, &["routes", "list", "--json"], ""), "[]\n");
+
+    std::fs::write(&file, CANARY_ROUTES).unwrap();
+    milc(&db, &["routes", "load", file.to_str().unwrap()], "");
+    let listed = milc(&db, &["routes", "list"], "");
+    assert!(
+        listed.contains("90.0 %") && listed.contains("10.0 %"),
+        "{listed}"
+    );
+
+    // The export reads back as the same routes.
+    let exported = milc(&db, &["routes", "export"], "");
+    std::fs::write(&file, &exported).unwrap();
+    let again: serde_json::Value =
+        serde_json::from_str(&milc(&db, &["routes", "load", file.to_str().unwrap()], "")).unwrap();
+    assert_eq!(again["unchanged"][0], "support", "{again}");
+
+    milc(
+        &db,
+        &["routes", "set-weight", "support", "canary", "20"],
+        "",
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&milc(&db, &["routes", "show", "support", "--json"], "")).unwrap();
+    assert_eq!(shown["arm"][1]["weight"], 20.0);
+    assert_eq!(shown["canary_state"], "running");
+
+    let status: serde_json::Value =
+        serde_json::from_str(&milc(&db, &["canary", "status", "support", "--json"], "")).unwrap();
+    assert_eq!(status["verdict"]["decision"], "continue");
+    assert_eq!(status["arms"].as_array().unwrap().len(), 2);
+    assert!(milc(&db, &["canary", "status", "support"], "").contains("verdict: continue"));
+
+    let rolled = milc(
+        &db,
+        &["routes", "rollback", "support", "--reason", "bad answers"],
+        "",
+    );
+    assert!(rolled.contains("rolled_back"), "{rolled}");
+    let text = milc(&db, &["canary", "status", "support"], "");
+    assert!(
+        text.contains("rollback") && text.contains("bad answers"),
+        "{text}"
+    );
+
+    // Keys: listed without the key, revoked by name.
+    let key = milc(
+        &db,
+        &["gateway", "keys", "create", "svc", "--rate-per-min", "60"],
+        "",
+    );
+    let keys = milc(&db, &["gateway", "keys", "list"], "");
+    assert!(
+        keys.contains("svc") && keys.contains("60") && !keys.contains(key.trim()),
+        "{keys}"
+    );
+    milc(&db, &["gateway", "keys", "revoke", "svc"], "");
+    assert!(milc(&db, &["gateway", "keys", "list"], "").contains("revoked"));
+}

@@ -820,18 +820,26 @@ weight = 1
     ep.spec.prices.input = "1000".parse().unwrap();
     ep.spec.prices.output = "1000".parse().unwrap();
     w.console.update_endpoint(ep.id, ep.spec).await.unwrap();
-    let budget = milc_api::Cost { pico_usd: 1, source: milc_api::UsageSource::Reported };
-    let key = w.console.create_gateway_key("tight", None, Some(budget)).await.unwrap();
+    let budget = milc_api::Cost {
+        pico_usd: 1,
+        source: milc_api::UsageSource::Reported,
+    };
+    let key = w
+        .console
+        .create_gateway_key("tight", None, Some(budget))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await; // the gateway reloads
 
-    let send = || {
-        w.http
+    let send =
+        || {
+            w.http
             .post(w.url("chat/completions"))
             .bearer_auth(key.secret.expose())
             .json(&json!({"model": "support", "variables": {"ticket": "write to alice@example.com"},
                           "messages": [{"role": "user", "content": "thanks"}]}))
             .send()
-    };
+        };
     let r = send().await.unwrap();
     assert_eq!(r.status(), 200);
     let id = r.headers()["x-milc-call-id"].to_str().unwrap().to_owned();
@@ -843,12 +851,21 @@ weight = 1
         if r.status() == 429 {
             break r;
         }
-        assert!(start.elapsed() < Duration::from_secs(2), "the budget never applied");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the budget never applied"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(refused.headers().contains_key("retry-after"));
     let v: Value = refused.json().await.unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().contains("daily budget"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("daily budget"),
+        "{v}"
+    );
 
     // What went upstream, as kept with the call: the version's message rendered with the
     // variables, then the client's, the address redacted, no `variables` field.
@@ -859,7 +876,12 @@ weight = 1
         .await
         .unwrap();
     drop(c);
-    let body = w.console.call_body(call_id).await.unwrap().expect("bodies kept");
+    let body = w
+        .console
+        .call_body(call_id)
+        .await
+        .unwrap()
+        .expect("bodies kept");
     let msgs = body.request["messages"].as_array().unwrap();
     assert_eq!(msgs[0]["role"], "system");
     assert_eq!(msgs[0]["content"], "Summarize: write to [EMAIL_1]");
