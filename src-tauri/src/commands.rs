@@ -1,6 +1,7 @@
 //! The Tauri commands, one per request struct of `milc_api::cmd`. Each is a few lines over a
 //! `Console` method; the only state the shell keeps itself is the running cancellable jobs.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use milc_api::compare::{Ballot, CompareProgress, ComparisonSpec, SideBySideQuery};
@@ -17,17 +18,20 @@ use tauri::{Runtime, State};
 use crate::jobs::{JobKey, Jobs};
 
 pub struct AppState {
-    console: Console,
+    console: Arc<Console>,
     jobs: Jobs,
     started: Instant,
+    /// The gateway started from the window, if any (it shares the console).
+    gateway: tokio::sync::Mutex<Option<milc_gateway::Gateway>>,
 }
 
 impl AppState {
     pub fn new(console: Console, started: Instant) -> Self {
         Self {
-            console,
+            console: Arc::new(console),
             jobs: Jobs::default(),
             started,
+            gateway: tokio::sync::Mutex::new(None),
         }
     }
 }
@@ -502,6 +506,134 @@ async fn runs_compare(state: State<'_, AppState>, a: i64, b: i64) -> Reply<cmd::
     state.console.compare_runs(a, b).await.map_err(api)
 }
 
+#[tauri::command]
+async fn routes_list(state: State<'_, AppState>) -> Reply<cmd::RoutesList> {
+    state.console.routes().await.map_err(api)
+}
+
+#[tauri::command]
+async fn routes_set_weight(
+    state: State<'_, AppState>,
+    route: String,
+    arm: String,
+    weight: f64,
+) -> Reply<cmd::RoutesSetWeight> {
+    state
+        .console
+        .set_weight(&route, &arm, weight)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn routes_rollback(
+    state: State<'_, AppState>,
+    route: String,
+    reason: String,
+) -> Reply<cmd::RoutesRollback> {
+    let who = milc_core::prompts::author();
+    state
+        .console
+        .rollback(&route, &who, &reason)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn routes_promote(
+    state: State<'_, AppState>,
+    route: String,
+    reason: String,
+) -> Reply<cmd::RoutesPromote> {
+    let who = milc_core::prompts::author();
+    state
+        .console
+        .promote(&route, &who, &reason)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn canary_status(state: State<'_, AppState>, route: String) -> Reply<cmd::CanaryStatusGet> {
+    state.console.canary_status(&route).await.map_err(api)
+}
+
+#[tauri::command]
+async fn gateway_keys_list(state: State<'_, AppState>) -> Reply<cmd::GatewayKeysList> {
+    state.console.gateway_keys().await.map_err(api)
+}
+
+/// The key itself crosses to the window once, to be copied; only its hash is stored.
+#[tauri::command]
+async fn gateway_keys_create(
+    state: State<'_, AppState>,
+    name: String,
+    rate_per_min: Option<u32>,
+    daily_budget: Option<String>,
+) -> Reply<cmd::GatewayKeysCreate> {
+    let k = state
+        .console
+        .create_gateway_key(&name, rate_per_min, daily_budget.as_deref())
+        .await
+        .map_err(api)?;
+    Ok(milc_api::gateway::NewGatewayKey {
+        key: k.key,
+        secret: k.secret.expose().to_owned(),
+    })
+}
+
+#[tauri::command]
+async fn gateway_keys_revoke(
+    state: State<'_, AppState>,
+    name: String,
+) -> Reply<cmd::GatewayKeysRevoke> {
+    state.console.revoke_gateway_key(&name).await.map_err(api)
+}
+
+/// Starts a gateway in this process on `listen` (the window's own console: its alerts become
+/// notifications here).
+#[tauri::command]
+async fn gateway_start(state: State<'_, AppState>, listen: String) -> Reply<cmd::GatewayStart> {
+    let mut running = state.gateway.lock().await;
+    if let Some(gw) = running.as_ref() {
+        return Ok(milc_api::gateway::GatewayInfo {
+            base_url: gw.base_url(),
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| CallError::config(format!("listen: cannot listen on {listen}: {e}")))?;
+    let gw = milc_gateway::Gateway::start(state.console.clone(), listener, Default::default())
+        .await
+        .map_err(api)?;
+    let info = milc_api::gateway::GatewayInfo {
+        base_url: gw.base_url(),
+    };
+    *running = Some(gw);
+    Ok(info)
+}
+
+/// Stops the window's gateway after its in-flight requests (and their logging) finish.
+#[tauri::command]
+async fn gateway_stop(state: State<'_, AppState>) -> Reply<cmd::GatewayStop> {
+    if let Some(gw) = state.gateway.lock().await.take() {
+        gw.stop().await;
+    }
+    Ok(())
+}
+
+#[tauri::command]
+async fn gateway_state(state: State<'_, AppState>) -> Reply<cmd::GatewayState> {
+    Ok(state
+        .gateway
+        .lock()
+        .await
+        .as_ref()
+        .map(|gw| milc_api::gateway::GatewayInfo {
+            base_url: gw.base_url(),
+        }))
+}
+
 /// The UI calls this once it is interactive: the start-up time goes to the log, and to the file
 /// named by `MILC_READY_FILE` for the start-up benchmark.
 #[tauri::command]
@@ -574,6 +706,17 @@ register![
     alerts_ack,
     budgets_list,
     budgets_set,
+    routes_list,
+    routes_set_weight,
+    routes_rollback,
+    routes_promote,
+    canary_status,
+    gateway_keys_list,
+    gateway_keys_create,
+    gateway_keys_revoke,
+    gateway_start,
+    gateway_stop,
+    gateway_state,
     ui_ready,
 ];
 

@@ -5,7 +5,7 @@ use yew_router::prelude::*;
 
 use crate::hooks::{refresh_endpoints, refresh_prompts};
 use crate::pages::{
-    Calls, Compare, Datasets, Endpoints, Playground, PlaygroundState, Prompts, Runs, Usage,
+    Calls, Compare, Datasets, Endpoints, Playground, PlaygroundState, Prompts, Routes, Runs, Usage,
 };
 use crate::route::Route;
 use crate::state::AppState;
@@ -18,6 +18,7 @@ fn switch(route: Route) -> Html {
         Route::Runs => html! { <Runs /> },
         Route::Compare => html! { <Compare /> },
         Route::Usage => html! { <Usage /> },
+        Route::Routes => html! { <Routes /> },
         Route::Endpoints => html! { <Endpoints /> },
         Route::Calls => html! { <Calls /> },
         Route::NotFound => html! { <Redirect<Route> to={Route::Playground} /> },
@@ -58,7 +59,7 @@ pub fn App() -> Html {
 fn Nav() -> Html {
     let route = use_route::<Route>().unwrap_or(Route::Playground);
     let navigator = use_navigator();
-    // Alt+1…8 switch pages from anywhere.
+    // Alt+1…9 switch pages from anywhere.
     {
         use_effect_with((), move |_| {
             let listener = navigator.map(|nav| {
@@ -76,6 +77,7 @@ fn Nav() -> Html {
                             "6" => Route::Usage,
                             "7" => Route::Endpoints,
                             "8" => Route::Calls,
+                            "9" => Route::Routes,
                             _ => return,
                         };
                         e.prevent_default();
@@ -123,6 +125,7 @@ fn Nav() -> Html {
             { link(Route::Usage, "Usage", "Alt 6", "nav-usage") }
             { link(Route::Endpoints, "Endpoints", "Alt 7", "nav-endpoints") }
             { link(Route::Calls, "Calls", "Alt 8", "nav-calls") }
+            { link(Route::Routes, "Routes", "Alt 9", "nav-routes") }
         </nav>
     }
 }

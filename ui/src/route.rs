@@ -16,6 +16,8 @@ pub enum Route {
     Compare,
     #[at("/usage")]
     Usage,
+    #[at("/routes")]
+    Routes,
     #[at("/endpoints")]
     Endpoints,
     #[at("/calls")]

@@ -15,6 +15,7 @@ use crate::compare::{
 };
 use crate::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Imported};
 use crate::export::{Exported, Format};
+use crate::gateway::{CanaryStatus, GatewayInfo, GatewayKey, NewGatewayKey, Route};
 use crate::prompt::{
     HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
     Saved,
@@ -190,6 +191,17 @@ commands! {
     budgets_set => BudgetsSet { endpoint: Option<String>, daily: Option<String>, monthly: Option<String> } -> Vec<Budget>;
 
     /// The window is interactive (start-up time goes to the log).
+    routes_list => RoutesList {} -> Vec<Route>;
+    routes_set_weight => RoutesSetWeight { route: String, arm: String, weight: f64 } -> Route;
+    routes_rollback => RoutesRollback { route: String, reason: String } -> Route;
+    routes_promote => RoutesPromote { route: String, reason: String } -> Route;
+    canary_status => CanaryStatusGet { route: String } -> CanaryStatus;
+    gateway_keys_list => GatewayKeysList {} -> Vec<GatewayKey>;
+    gateway_keys_create => GatewayKeysCreate { name: String, rate_per_min: Option<u32>, daily_budget: Option<String> } -> NewGatewayKey;
+    gateway_keys_revoke => GatewayKeysRevoke { name: String } -> ();
+    gateway_start => GatewayStart { listen: String } -> GatewayInfo;
+    gateway_stop => GatewayStop {} -> ();
+    gateway_state => GatewayState {} -> Option<GatewayInfo>;
     ui_ready => UiReady {} -> ();
 }
 

@@ -301,3 +301,17 @@ pub struct CanaryStatus {
     /// Newest first.
     pub events: Vec<CanaryEvent>,
 }
+
+/// A gateway key just created: the key itself is in `secret`, shown this once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewGatewayKey {
+    pub key: GatewayKey,
+    pub secret: String,
+}
+
+/// The gateway the window started, if any.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GatewayInfo {
+    /// What clients use as the OpenAI SDK's `base_url`.
+    pub base_url: String,
+}

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use milc_api::gateway::{CanaryStatus, GatewayKey, Route};
-use milc_api::Cost;
 use milc_core::Console;
 
 use crate::format::explain;
@@ -162,21 +161,8 @@ async fn keys(console: &Console, cmd: KeysCmd) -> Result<ExitCode> {
             daily_budget,
             json,
         } => {
-            let budget = daily_budget
-                .as_deref()
-                .map(|s| {
-                    Cost::parse_usd(s)
-                        .map(|pico_usd| Cost {
-                            pico_usd,
-                            source: milc_api::UsageSource::Reported,
-                        })
-                        .ok_or_else(|| {
-                            anyhow!("--daily-budget '{s}': a USD amount such as 5 or 0.50")
-                        })
-                })
-                .transpose()?;
             let k = console
-                .create_gateway_key(&name, rate_per_min, budget)
+                .create_gateway_key(&name, rate_per_min, daily_budget.as_deref())
                 .await
                 .map_err(explain)?;
             if json {

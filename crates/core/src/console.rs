@@ -24,6 +24,9 @@ pub struct Console {
     pub(crate) secrets: Secrets,
     pub(crate) client: Client,
     embedded_sim: OnceCell<milc_sim::SimHandle>,
+    /// Bumped by every change to what a gateway serves (routes, weights, keys), so gateways
+    /// in this process reload at once; others notice within their polling interval.
+    pub(crate) gateway_changed: tokio::sync::watch::Sender<u64>,
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -63,6 +66,7 @@ impl Console {
             secrets: Secrets::new(scope),
             client: Client::new(),
             embedded_sim: OnceCell::new(),
+            gateway_changed: tokio::sync::watch::Sender::new(0),
         };
         console.seed_simulator().await?;
         console.apply_retention().await?;

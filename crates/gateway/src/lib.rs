@@ -281,15 +281,20 @@ impl Gateway {
     }
 }
 
-/// Reloads routes, keys and prices when the store's fingerprint changes, and refreshes the
-/// keys' spend every few seconds.
+/// Reloads routes, keys and prices when the store's fingerprint changes (checked every
+/// `reload_every`, and at once after a change made through this process's console), and
+/// refreshes the keys' spend every few seconds.
 async fn watch(shared: Arc<Shared>, stop: CancellationToken) {
     let mut seen = shared.console.gateway_fingerprint().await.ok();
     let mut last_spend = Instant::now();
+    let mut changes = shared.console.gateway_changes();
+    let mut console_gone = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(shared.options.reload_every) => {}
+            // A change made in this process (the window, a verdict): reload at once.
+            r = changes.changed(), if !console_gone => console_gone = r.is_err(),
         }
         match shared.console.gateway_fingerprint().await {
             Ok(f) if Some(&f) != seen.as_ref() => match shared.reload().await {

@@ -820,13 +820,9 @@ weight = 1
     ep.spec.prices.input = "1000".parse().unwrap();
     ep.spec.prices.output = "1000".parse().unwrap();
     w.console.update_endpoint(ep.id, ep.spec).await.unwrap();
-    let budget = milc_api::Cost {
-        pico_usd: 1,
-        source: milc_api::UsageSource::Reported,
-    };
     let key = w
         .console
-        .create_gateway_key("tight", None, Some(budget))
+        .create_gateway_key("tight", None, Some("0.000000000001"))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await; // the gateway reloads

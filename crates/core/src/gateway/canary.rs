@@ -321,6 +321,7 @@ impl Console {
         }
         storage::insert_event(&mut tx, route.id, kind, actor, &reason, verdict).await?;
         db::commit(tx).await?;
+        self.gateway_changed();
         tracing::info!(route = model, action = kind, actor, reason, "canary");
         self.route(model).await
     }

@@ -309,6 +309,7 @@ impl Console {
             out.removed = storage::remove_routes_except(&mut tx, &keep).await?;
         }
         db::commit(tx).await?;
+        self.gateway_changed();
         Ok(out)
     }
 
@@ -364,19 +365,27 @@ impl Console {
         )
         .await?;
         db::commit(tx).await?;
+        self.gateway_changed();
         self.route(model).await
     }
 
     /// Creates a gateway key: the key is returned once; only its hash is stored.
+    /// `daily_budget` is USD as typed (blank: none).
     pub async fn create_gateway_key(
         &self,
         name: &str,
         rate_per_min: Option<u32>,
-        daily_budget: Option<Cost>,
+        daily_budget: Option<&str>,
     ) -> Result<NewKey, Error> {
         if name.trim().is_empty() {
             return Err(Error::invalid("name", "a key needs a name"));
         }
+        let daily_budget = Cost::parse_usd_field(daily_budget)
+            .map_err(|e| Error::invalid("daily budget", e.to_string()))?
+            .map(|pico_usd| Cost {
+                pico_usd,
+                source: UsageSource::Reported,
+            });
         if rate_per_min == Some(0) {
             return Err(Error::invalid("rate", "at least 1 request per minute"));
         }
@@ -390,6 +399,7 @@ impl Console {
             daily_budget,
         )
         .await?;
+        self.gateway_changed();
         Ok(NewKey {
             key,
             secret: milc_llm::SecretString::new(secret),
@@ -402,6 +412,7 @@ impl Console {
 
     pub async fn revoke_gateway_key(&self, name: &str) -> Result<(), Error> {
         if storage::revoke_key(&mut *self.store.read().await?, name).await? {
+            self.gateway_changed();
             Ok(())
         } else {
             Err(Error::invalid(
@@ -452,6 +463,16 @@ impl Console {
                 )
             })
             .collect())
+    }
+
+    /// Tells this process's gateways that what they serve changed.
+    pub(crate) fn gateway_changed(&self) {
+        self.gateway_changed.send_modify(|n| *n += 1);
+    }
+
+    /// Wakes on every change to routes, weights or keys made through this console.
+    pub fn gateway_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.gateway_changed.subscribe()
     }
 
     /// Changes whenever what a running gateway serves would change.
