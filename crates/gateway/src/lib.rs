@@ -21,6 +21,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use milc_api::gateway::{Feedback, GatewayKey};
 use milc_api::Cost;
@@ -244,14 +245,23 @@ impl Gateway {
             tasks: TaskTracker::new(),
             options,
         });
+        // The fingerprint before the load: a change made in between is seen at the first check.
+        let seen = shared.console.gateway_fingerprint().await?;
         shared.reload().await?;
         let shutdown = CancellationToken::new();
-        tokio::spawn(watch(shared.clone(), shutdown.clone()));
+        tokio::spawn(watch(shared.clone(), seen, shutdown.clone()));
         if shared.options.judge {
             tokio::spawn(judge::run(shared.clone(), shutdown.clone()));
         }
         let app = router(shared.clone());
         let stop = shutdown.clone();
+        // Each SSE event goes out as it is written: without NODELAY, Nagle holds small writes
+        // until the client's delayed ACK (~40 ms a chunk).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -284,8 +294,8 @@ impl Gateway {
 /// Reloads routes, keys and prices when the store's fingerprint changes (checked every
 /// `reload_every`, and at once after a change made through this process's console), and
 /// refreshes the keys' spend every few seconds.
-async fn watch(shared: Arc<Shared>, stop: CancellationToken) {
-    let mut seen = shared.console.gateway_fingerprint().await.ok();
+async fn watch(shared: Arc<Shared>, seen: String, stop: CancellationToken) {
+    let mut seen = Some(seen);
     let mut last_spend = Instant::now();
     let mut changes = shared.console.gateway_changes();
     let mut console_gone = false;

@@ -301,6 +301,32 @@ fn tag(resp: &mut Response, public_id: &str, arm: &str) {
     }
 }
 
+/// What the gateway reads of a stream chunk (borrowed where it can: most chunks carry a
+/// token or two, and a whole `Value` per chunk costs more than the rest of the hop).
+#[derive(serde::Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoice<'a>>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Delta<'a> {
+    #[serde(default, borrow)]
+    content: Option<std::borrow::Cow<'a, str>>,
+}
+
 fn reported_usage(u: &Value) -> Option<Usage> {
     let prompt = u["prompt_tokens"].as_u64()?;
     Some(Usage {
@@ -504,54 +530,64 @@ async fn pump(
             Ok(Some(Ok(b))) => b,
         };
         split.feed(&bytes);
+        // Every event of this piece goes on in one write: as it arrived, and one syscall.
+        let mut batch: Vec<u8> = Vec::with_capacity(bytes.len() + 64);
         while let Some(event) = split.next_event() {
             if event.iter().all(|b| matches!(b, b'\r' | b'\n')) {
                 continue;
             }
-            let mut out = Some(Bytes::from(event));
-            if let Some(data) = out.as_deref().and_then(sse::data) {
-                if data == "[DONE]" {
-                    done = true;
-                } else if let Ok(mut v) = serde_json::from_str::<Value>(&data) {
-                    if !v["error"].is_null() {
-                        error = Some(milc_core::llm::errors::from_stream_event(&v));
-                    }
-                    if let Some(u) = reported_usage(&v["usage"]) {
-                        g.usage = Some(u);
-                        let no_choices = v["choices"].as_array().is_none_or(Vec::is_empty);
-                        if no_choices && !wants_usage {
-                            out = None;
-                        }
-                    }
-                    let choice = &v["choices"][0];
-                    if choice["finish_reason"].is_string() {
-                        finished = true;
-                    }
-                    if let Some(c) = choice["delta"]["content"]
-                        .as_str()
-                        .filter(|c| !c.is_empty())
-                    {
-                        g.ttft.get_or_insert_with(|| start.elapsed());
-                        g.deltas += 1;
-                        g.output.push_str(c);
-                        if let Some(p) = restore {
-                            let restored = p.restore(c);
-                            if restored != c {
-                                v["choices"][0]["delta"]["content"] = restored.into();
-                                out = Some(Bytes::from(format!("data: {v}\n\n")));
-                            }
-                        }
-                    }
-                }
-            }
-            if let Some(out) = out {
-                if tx.send(Ok(out)).await.is_err() {
-                    return Some(milc_core::llm::client::cancelled());
-                }
-            }
-            if done {
+            let Some(data) = sse::data(&event) else {
+                batch.extend_from_slice(&event); // a comment or keep-alive: passed on
+                continue;
+            };
+            if data == "[DONE]" {
+                batch.extend_from_slice(&event);
+                done = true;
                 break;
             }
+            let Ok(chunk) = serde_json::from_str::<Chunk>(&data) else {
+                batch.extend_from_slice(&event); // not ours to judge: passed on unchanged
+                continue;
+            };
+            if let Some(e) = &chunk.error {
+                error = Some(milc_core::llm::errors::from_stream_event(
+                    &serde_json::json!({"error": e}),
+                ));
+            }
+            let mut keep = true;
+            if let Some(u) = chunk.usage.as_ref().and_then(reported_usage) {
+                g.usage = Some(u);
+                // The usage-only chunk goes on only if the client asked for it.
+                keep = !chunk.choices.is_empty() || wants_usage;
+            }
+            let first = chunk.choices.first();
+            if first.is_some_and(|c| c.finish_reason.is_some()) {
+                finished = true;
+            }
+            let content = first
+                .and_then(|c| c.delta.as_ref())
+                .and_then(|d| d.content.as_deref())
+                .filter(|c| !c.is_empty());
+            if let Some(c) = content {
+                g.ttft.get_or_insert_with(|| start.elapsed());
+                g.deltas += 1;
+                g.output.push_str(c);
+                if let Some(p) = restore {
+                    let restored = p.restore(c);
+                    if restored != c {
+                        let mut v: Value = serde_json::from_str(&data).expect("parsed above");
+                        v["choices"][0]["delta"]["content"] = restored.into();
+                        batch.extend_from_slice(format!("data: {v}\n\n").as_bytes());
+                        continue;
+                    }
+                }
+            }
+            if keep {
+                batch.extend_from_slice(&event);
+            }
+        }
+        if !batch.is_empty() && tx.send(Ok(Bytes::from(batch))).await.is_err() {
+            return Some(milc_core::llm::client::cancelled());
         }
     }
     if !done {

@@ -753,9 +753,16 @@ async fn the_judge_rolls_back_a_failing_canary_and_promotes_a_healthy_one_moving
     );
     assert!(st.arms[1].error_rate > st.arms[0].error_rate);
     // The alerts broadcast (what the desktop shows as notifications) include the rollback.
-    let alert = std::iter::from_fn(|| alerts.try_recv().ok())
-        .find(|a| a.kind == milc_api::usage::AlertKind::Canary)
-        .expect("a canary alert was broadcast");
+    let alert = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let a = alerts.recv().await.unwrap();
+            if a.kind == milc_api::usage::AlertKind::Canary {
+                break a;
+            }
+        }
+    })
+    .await
+    .expect("a canary alert was broadcast");
     assert!(alert.message.contains("rolled back"), "{}", alert.message);
     // Once the gateway has reloaded (within 2 s), the candidate gets no traffic.
     tokio::time::sleep(Duration::from_secs(2)).await;
