@@ -205,7 +205,7 @@ fn keys_table(keys: &[GatewayKey]) -> String {
 }
 
 fn route_text(r: &Route) -> String {
-    let mut out = format!("{}", r.spec.model);
+    let mut out = r.spec.model.clone();
     if let Some(s) = &r.spec.sticky {
         out.push_str(&format!("  (sticky: {s})"));
     }

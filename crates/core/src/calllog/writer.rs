@@ -33,7 +33,7 @@ const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 #[derive(Debug)]
 pub enum Row {
     /// A call, and what the gateway adds to it (written in the same transaction).
-    Call(Call, Option<GatewayTag>),
+    Call(Call, Option<Box<GatewayTag>>),
     /// A run's result for one item and repetition; a second one for the same key is ignored.
     RunResult(ResultRow),
 }
@@ -262,7 +262,7 @@ impl Batcher {
         let calls: Vec<(&Call, Option<&GatewayTag>)> = rows
             .iter()
             .filter_map(|r| match r {
-                Row::Call(c, tag) => Some((c, tag.as_ref())),
+                Row::Call(c, tag) => Some((c, tag.as_deref())),
                 Row::RunResult(_) => None,
             })
             .collect();
