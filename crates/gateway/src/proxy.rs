@@ -92,6 +92,7 @@ fn pick(route: &LiveRoute, caller: Option<&str>) -> Result<usize, ApiError> {
 }
 
 /// Everything one request carries from arm to arm.
+#[derive(Clone)]
 struct Ctx {
     shared: Arc<Shared>,
     route: Arc<LiveRoute>,
@@ -143,6 +144,35 @@ impl Ctx {
                 Err(e) => tracing::error!(error = %e, "cannot log a gateway call"),
             }
         });
+    }
+}
+
+/// A call on its way upstream: if the request is dropped before the call is logged otherwise
+/// (the client went away while the upstream was answering), it is logged as cancelled.
+struct Pending {
+    ctx: Ctx,
+    arm: usize,
+    start: Instant,
+    g: Option<GatewayCall>,
+}
+
+impl Pending {
+    fn g(&mut self) -> &mut GatewayCall {
+        self.g.as_mut().expect("taken only once")
+    }
+
+    fn take(mut self) -> GatewayCall {
+        self.g.take().expect("taken only once")
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut g) = self.g.take() {
+            g.latency = self.start.elapsed();
+            g.error = Some(milc_core::llm::client::cancelled());
+            self.ctx.log(self.arm, g);
+        }
     }
 }
 
@@ -210,8 +240,14 @@ async fn forward_request(
             (b, Some(p))
         };
         let bytes = Bytes::from(serde_json::to_vec(&upstream_body).expect("JSON serializes"));
-        let mut g = ctx.call(arm, fallback_for.as_deref(), upstream_body, wants_stream);
         let start = Instant::now();
+        let pending = Pending {
+            ctx: ctx.clone(),
+            arm: arm_i,
+            start,
+            g: Some(ctx.call(arm, fallback_for.as_deref(), upstream_body, wants_stream)),
+        };
+        // Never cancelled: a client that goes away drops this future, and the upstream with it.
         let cancel = CancellationToken::new();
         let ticket = prepared.gate().acquire().await;
         let path = if embeddings {
@@ -233,9 +269,17 @@ async fn forward_request(
                 drop(ticket);
                 let restore = placeholders.filter(|p| !p.is_empty());
                 return Ok(if wants_stream {
-                    stream_answer(ctx, arm_i, g, resp, start, wants_usage, restore)
+                    stream_answer(
+                        ctx,
+                        arm_i,
+                        pending.take(),
+                        resp,
+                        start,
+                        wants_usage,
+                        restore,
+                    )
                 } else {
-                    json_answer(&ctx, arm_i, g, resp, start, restore).await
+                    json_answer(&ctx, arm_i, pending, resp, start, restore).await
                 });
             }
             Opened::Upstream {
@@ -252,6 +296,7 @@ async fn forward_request(
             Opened::Failed(error) => (None, error),
         };
         let (answer, error) = failed;
+        let mut g = pending.take();
         g.status = error.status;
         g.latency = start.elapsed();
         g.error = Some(error.clone());
@@ -345,7 +390,7 @@ fn reported_usage(u: &Value) -> Option<Usage> {
 async fn json_answer(
     ctx: &Ctx,
     arm: usize,
-    mut g: GatewayCall,
+    mut pending: Pending,
     resp: reqwest::Response,
     start: Instant,
     restore: Option<milc_core::redact::Placeholders>,
@@ -356,8 +401,10 @@ async fn json_answer(
         .prepared
         .as_ref()
         .map_or(Duration::from_secs(60), |p| p.target().timeout);
-    g.status = Some(status);
-    let bytes = match tokio::time::timeout(timeout, resp.bytes()).await {
+    pending.g().status = Some(status);
+    let read = tokio::time::timeout(timeout, resp.bytes()).await;
+    let mut g = pending.take();
+    let bytes = match read {
         Ok(Ok(b)) => b,
         Ok(Err(e)) => {
             let e = milc_core::llm::errors::from_reqwest(&e);

@@ -456,6 +456,7 @@ weight = 1
 async fn a_client_that_goes_away_mid_stream_is_logged_as_cancelled_with_its_tokens() {
     let slow = SimConfig {
         tokens_per_sec: 40.0,
+        latency_ms: 800,
         ..SimConfig::default()
     };
     let mut w = world(vec![slow], &[("sim", 0, &[], 0)], ONE_ARM).await;
@@ -478,8 +479,27 @@ async fn a_client_that_goes_away_mid_stream_is_logged_as_cancelled_with_its_toke
     }
     drop(body);
     tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A plain (not streamed) request whose client gives up before the answer: logged too.
+    let mut long = chat(false);
+    long["max_tokens"] = 200.into();
+    let gone = w
+        .http
+        .post(w.url("chat/completions"))
+        .bearer_auth(&w.key)
+        .timeout(Duration::from_millis(300))
+        .json(&long)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client timed out");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
     let log = w.stop_and_read_log().await;
-    assert_eq!(log.len(), 1);
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(
+        log[1].1, 2,
+        "the plain request is logged as cancelled: {log:?}"
+    );
     let cancelled = 2;
     assert_eq!(log[0].1, cancelled, "{log:?}");
     let tokens = log[0].2.unwrap();

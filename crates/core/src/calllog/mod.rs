@@ -63,7 +63,9 @@ impl CallLog {
 
     /// Logs a gateway call with its route, arm, key and caller hash, in the same transaction.
     pub async fn log_tagged(&self, call: Call, tag: GatewayTag) -> Result<i64> {
-        self.writer.write(Row::Call(call, Some(Box::new(tag)))).await
+        self.writer
+            .write(Row::Call(call, Some(Box::new(tag))))
+            .await
     }
 
     /// Commits one row with whatever else is waiting (see [`writer`]).

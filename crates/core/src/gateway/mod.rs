@@ -670,13 +670,14 @@ pub fn upstream_chat_body(p: &Prepared, mut body: Value) -> Result<(Value, Place
         .ok_or_else(|| Error::invalid("body", "a JSON object"))?;
     let variables: BTreeMap<String, String> = match obj.remove("variables") {
         None | Some(Value::Null) => BTreeMap::new(),
+        // Strings as they are; a number or a flag as its JSON text.
         Some(Value::Object(m)) => m
             .into_iter()
             .map(|(k, v)| match v {
-                Value::String(s) => Ok((k, s)),
-                other => Ok((k, other.to_string())),
+                Value::String(s) => (k, s),
+                other => (k, other.to_string()),
             })
-            .collect::<Result<_, Error>>()?,
+            .collect(),
         Some(_) => return Err(Error::invalid("variables", "an object of names to values")),
     };
     let client_messages = match obj.remove("messages") {
