@@ -299,3 +299,143 @@ fn routes_keys_and_canaries_are_managed_headless() {
     milc(&db, &["gateway", "keys", "revoke", "svc"], "");
     assert!(milc(&db, &["gateway", "keys", "list"], "").contains("revoked"));
 }
+
+/// `milc gateway --config FILE` as a child process; its base URL.
+fn gateway(db: &Path, routes: &Path) -> (std::process::Child, String) {
+    let mut gw = Command::new(milc_bin())
+        .arg("--db")
+        .arg(db)
+        .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
+        .arg(routes)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(gw.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.rsplit(' ').next().unwrap().trim().to_owned();
+    (gw, url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_gateway_follows_the_cli_within_two_seconds_and_survives_its_upstream_dying() {
+    let steady = SimProcess::start(&[], "unused");
+    let slow = SimProcess::start(&["--tokens-per-sec", "20"], "unused");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("milc.db");
+    milc(
+        &db,
+        &[
+            "endpoints",
+            "add",
+            "steady",
+            "--url",
+            &steady.url,
+            "--model",
+            "milc-sim",
+        ],
+        "",
+    );
+    milc(
+        &db,
+        &[
+            "endpoints",
+            "add",
+            "slow",
+            "--url",
+            &slow.url,
+            "--model",
+            "milc-sim",
+            "--max-retries",
+            "0",
+        ],
+        "",
+    );
+    let routes = dir.path().join("routes.toml");
+    std::fs::write(
+        &routes,
+        "[[route]]\nmodel = \"support\"\n\
+         [[route.arm]]\nname = \"a\"\nendpoint = \"steady\"\nweight = 1\n\
+         [[route.arm]]\nname = \"b\"\nendpoint = \"steady\"\nweight = 0\n\
+         [[route]]\nmodel = \"slow\"\n[[route.arm]]\nname = \"a\"\nendpoint = \"slow\"\nweight = 1\n",
+    )
+    .unwrap();
+    let key = milc(&db, &["gateway", "keys", "create", "ci"], "")
+        .trim()
+        .to_owned();
+    let (gw, url) = gateway(&db, &routes);
+    let http = reqwest::Client::new();
+    let send = |model: &str, stream: bool| {
+        http.post(format!("{url}/chat/completions"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(format!(
+                r#"{{"model": "{model}", "stream": {stream}, "max_tokens": 200, "messages": [{{"role": "user", "content": "hi"}}]}}"#
+            ))
+            .send()
+    };
+    let arm = |r: &reqwest::Response| r.headers()["x-milc-arm"].to_str().unwrap().to_owned();
+    assert_eq!(arm(&send("support", false).await.unwrap()), "a");
+
+    // Another process moves the weights: the running gateway follows within 2 s.
+    milc(&db, &["routes", "set-weight", "support", "b", "1"], "");
+    milc(&db, &["routes", "set-weight", "support", "a", "0"], "");
+    let moved = std::time::Instant::now();
+    while arm(&send("support", false).await.unwrap()) != "b" {
+        assert!(
+            moved.elapsed() < std::time::Duration::from_secs(2),
+            "the gateway never followed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // The upstream process dies mid-stream: the client gets an error event and [DONE].
+    let r = send("slow", true).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = r.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("\"content\":\"") || seen.matches("data:").count() < 4 {
+        seen.push_str(&String::from_utf8_lossy(
+            &futures_util::StreamExt::next(&mut body)
+                .await
+                .unwrap()
+                .unwrap(),
+        ));
+    }
+    drop(slow);
+    while let Some(Ok(b)) = futures_util::StreamExt::next(&mut body).await {
+        seen.push_str(&String::from_utf8_lossy(&b));
+    }
+    assert!(seen.contains("\"error\""), "{seen}");
+    assert!(seen.trim_end().ends_with("data: [DONE]"), "{seen}");
+    // …and a request to the dead upstream is a 502 in OpenAI's shape; the gateway still serves.
+    let r = send("slow", false).await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.text().await.unwrap().contains("upstream_error"));
+    assert_eq!(send("support", false).await.unwrap().status(), 200);
+
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(gw.id().to_string())
+        .status()
+        .unwrap();
+    let out = wait_output(gw);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls: serde_json::Value =
+        serde_json::from_str(&milc(&db, &["calls", "--json", "--limit", "100"], "")).unwrap();
+    let cut = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["outcome"] == "error" && c["usage"]["completion_tokens"].as_u64().unwrap_or(0) > 0
+        })
+        .expect("the cut stream is logged as an error with the tokens it sent");
+    assert_eq!(cut["source"], "gateway");
+}
