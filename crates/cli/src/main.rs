@@ -71,6 +71,10 @@ enum Command {
     /// A route's canary: live figures per arm, the verdict with its evidence, events
     #[command(subcommand)]
     Canary(gateway::CanaryCmd),
+    /// The sample project: `demo load` fills every page with a support-ticket summarizer;
+    /// `demo remove` takes exactly that away
+    #[command(subcommand)]
+    Demo(DemoCmd),
     /// Usage and cost from the hourly rollups: --group-by day,endpoint …; `usage export`
     Usage(usage::UsageArgs),
     /// Effective-dated prices and the recomputation of past costs
@@ -150,6 +154,17 @@ enum Command {
         #[arg(long, value_name = "ID")]
         body: Option<i64>,
     },
+}
+
+#[derive(Subcommand)]
+enum DemoCmd {
+    /// Load the sample project (two prompt versions, a dataset, runs, a comparison, a week of usage)
+    Load {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the sample project and everything it created
+    Remove,
 }
 
 #[derive(Subcommand)]
@@ -474,6 +489,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Routes(cmd) => gateway::routes(&console, cmd).await?,
         Command::Canary(cmd) => gateway::canary(&console, cmd).await?,
+        Command::Demo(DemoCmd::Load { json }) => {
+            let s = console.demo_load().await.map_err(explain)?;
+            output::emit(json, &s, |s| {
+                format!(
+                    "sample project loaded: endpoint '{}', prompt '{}' (production v1, candidate v2), dataset '{}', runs {}, comparison '{}', {} calls of usage\n",
+                    s.endpoint,
+                    s.prompt,
+                    s.dataset,
+                    s.runs.iter().map(|r| format!("#{r}")).collect::<Vec<_>>().join(" and "),
+                    s.comparison,
+                    s.calls
+                )
+            })?;
+            ExitCode::SUCCESS
+        }
+        Command::Demo(DemoCmd::Remove) => {
+            console.demo_remove().await.map_err(explain)?;
+            eprintln!("sample project removed");
+            ExitCode::SUCCESS
+        }
         Command::Endpoints(cmd) => endpoints(&console, cmd).await?,
         Command::Chat(args) => chat(&console, args).await?,
         Command::Prompts(cmd) => prompts(&console, cmd).await?,

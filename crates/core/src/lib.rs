@@ -8,6 +8,7 @@ pub mod compare;
 pub mod console;
 pub mod datasets;
 pub mod db;
+pub mod demo;
 pub mod endpoints;
 pub mod gateway;
 pub mod prompts;

@@ -790,3 +790,20 @@ pub async fn calls_page(
     .map(CallRow::into_record)
     .collect()
 }
+
+/// Deletes endpoint `id`'s calls and its alerts and budget (before the endpoint itself goes:
+/// the sample project's removal). The caller rebuilds the rollups.
+pub async fn delete_calls_of(c: &mut SqliteConnection, id: i64) -> Result<()> {
+    for sql in [
+        "DELETE FROM calls WHERE endpoint_id = ?",
+        "DELETE FROM alerts WHERE endpoint_id = ?",
+        "DELETE FROM budgets WHERE endpoint_id = ?",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+    }
+    // Model names no call uses any more (the writer re-interns one it had cached).
+    sqlx::query("DELETE FROM models WHERE id NOT IN (SELECT model_id FROM calls)")
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}

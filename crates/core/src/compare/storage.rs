@@ -232,3 +232,15 @@ pub async fn judged(
     .fetch_all(&mut *c)
     .await?)
 }
+
+/// Deletes comparison `id` with its variants and votes (the runs that answered it stay).
+pub async fn delete_comparison(c: &mut SqliteConnection, id: i64) -> Result<()> {
+    for sql in [
+        "DELETE FROM votes WHERE comparison_id = ?",
+        "DELETE FROM comparison_variants WHERE comparison_id = ?",
+        "DELETE FROM comparisons WHERE id = ?",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+    }
+    Ok(())
+}

@@ -209,3 +209,25 @@ impl VersionRow {
         })
     }
 }
+
+/// Deletes dataset `id` with every version and item.
+pub async fn delete_dataset(c: &mut SqliteConnection, id: i64) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM dataset_items WHERE version_id IN
+             (SELECT id FROM dataset_versions WHERE dataset_id = ?)",
+        "DELETE FROM dataset_versions WHERE dataset_id = ?",
+        "DELETE FROM datasets WHERE id = ?",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+/// The id of dataset `name`.
+pub async fn dataset_id(c: &mut SqliteConnection, name: &str) -> StoreResult<i64> {
+    sqlx::query_scalar("SELECT id FROM datasets WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or_else(|| StoreError::NoSuchDataset(name.to_owned()))
+}

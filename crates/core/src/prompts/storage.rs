@@ -47,7 +47,7 @@ impl VersionRow {
     }
 }
 
-async fn prompt_id(c: &mut SqliteConnection, name: &str) -> StoreResult<Option<i64>> {
+pub async fn prompt_id(c: &mut SqliteConnection, name: &str) -> StoreResult<Option<i64>> {
     Ok(sqlx::query_scalar("SELECT id FROM prompts WHERE name = ?")
         .bind(name)
         .fetch_optional(&mut *c)
@@ -337,4 +337,23 @@ pub async fn set_label(
         author: who,
         at_ms,
     }))
+}
+
+/// Deletes prompt `id` with its versions, labels and their history. Only a sample prompt's
+/// versions can go (a trigger keeps every other version).
+pub async fn delete_prompt(c: &mut SqliteConnection, id: i64) -> StoreResult<()> {
+    for sql in [
+        // Calls and Playground history made with its versions keep their figures, not the pin.
+        "UPDATE history SET prompt_version_id = NULL WHERE prompt_version_id IN
+             (SELECT id FROM prompt_versions WHERE prompt_id = ?)",
+        "UPDATE calls SET prompt_version_id = NULL WHERE prompt_version_id IN
+             (SELECT id FROM prompt_versions WHERE prompt_id = ?)",
+        "DELETE FROM prompt_label_moves WHERE prompt_id = ?",
+        "DELETE FROM prompt_labels WHERE prompt_id = ?",
+        "DELETE FROM prompt_versions WHERE prompt_id = ?",
+        "DELETE FROM prompts WHERE id = ?",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+    }
+    Ok(())
 }

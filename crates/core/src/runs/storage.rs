@@ -360,3 +360,14 @@ pub async fn for_each_side_by_side(
     }
     Ok(())
 }
+
+/// Deletes run `id` and its results.
+pub async fn delete_run(c: &mut SqliteConnection, id: i64) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM run_results WHERE run_id = ?",
+        "DELETE FROM runs WHERE id = ?",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+    }
+    Ok(())
+}
