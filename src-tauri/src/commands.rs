@@ -634,6 +634,21 @@ async fn gateway_state(state: State<'_, AppState>) -> Reply<cmd::GatewayState> {
         }))
 }
 
+#[tauri::command]
+async fn demo_state(state: State<'_, AppState>) -> Reply<cmd::DemoStateGet> {
+    state.console.demo_state().await.map_err(api)
+}
+
+#[tauri::command]
+async fn demo_load(state: State<'_, AppState>) -> Reply<cmd::DemoLoad> {
+    state.console.demo_load().await.map_err(api)
+}
+
+#[tauri::command]
+async fn demo_remove(state: State<'_, AppState>) -> Reply<cmd::DemoRemove> {
+    state.console.demo_remove().await.map_err(api)
+}
+
 /// The UI calls this once it is interactive: the start-up time goes to the log, and to the file
 /// named by `MILC_READY_FILE` for the start-up benchmark.
 #[tauri::command]
@@ -717,6 +732,9 @@ register![
     gateway_start,
     gateway_stop,
     gateway_state,
+    demo_state,
+    demo_load,
+    demo_remove,
     ui_ready,
 ];
 

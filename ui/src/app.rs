@@ -5,7 +5,8 @@ use yew_router::prelude::*;
 
 use crate::hooks::{refresh_endpoints, refresh_prompts};
 use crate::pages::{
-    Calls, Compare, Datasets, Endpoints, Playground, PlaygroundState, Prompts, Routes, Runs, Usage,
+    Calls, Compare, Datasets, Endpoints, Playground, PlaygroundState, Prompts, Routes, Runs,
+    SampleBanner, Usage,
 };
 use crate::route::Route;
 use crate::state::AppState;
@@ -46,6 +47,7 @@ pub fn App() -> Html {
                 <div class="frame">
                     <Nav />
                     <main class="content">
+                        <SampleBanner />
                         <Switch<Route> render={switch} />
                     </main>
                 </div>

@@ -202,6 +202,9 @@ commands! {
     gateway_start => GatewayStart { listen: String } -> GatewayInfo;
     gateway_stop => GatewayStop {} -> ();
     gateway_state => GatewayState {} -> Option<GatewayInfo>;
+    demo_state => DemoStateGet {} -> crate::demo::DemoState;
+    demo_load => DemoLoad {} -> crate::demo::Sample;
+    demo_remove => DemoRemove {} -> ();
     ui_ready => UiReady {} -> ();
 }
 

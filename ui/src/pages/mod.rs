@@ -10,6 +10,7 @@ pub(crate) mod playground;
 mod prompts;
 mod routes;
 mod runs;
+mod sample;
 mod save_version;
 mod usage;
 
@@ -21,4 +22,5 @@ pub use playground::{Playground, PlaygroundState};
 pub use prompts::Prompts;
 pub use routes::Routes;
 pub use runs::Runs;
+pub use sample::SampleBanner;
 pub use usage::Usage;

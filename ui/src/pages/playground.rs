@@ -289,6 +289,20 @@ pub fn open_version(pg: &PlaygroundContext, v: &PromptVersion) {
     ))));
 }
 
+/// Opens a prompt version in the Playground's editor with these variables filled in (the
+/// sample project's first ticket).
+pub fn open_version_with(
+    pg: &PlaygroundContext,
+    v: &PromptVersion,
+    variables: BTreeMap<String, String>,
+) {
+    pg.dispatch(PgAction::Load(Rc::new(Draft::of_version(
+        v,
+        pg.draft.endpoint.clone(),
+        variables,
+    ))));
+}
+
 #[derive(Clone, PartialEq)]
 pub struct Form {
     temperature: String,

@@ -14,7 +14,6 @@ use milc_api::dataset::DatasetItem;
 use milc_api::prompt::{NewVersion, PromptContent};
 use milc_api::run::{RunSpec, ScorerSpec};
 use milc_api::{CallSource, EndpointSpec, Message, Outcome, Role, Usage, UsageSource};
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{self, now_ms};
@@ -25,16 +24,7 @@ pub const PROMPT: &str = "sample-ticket-summary";
 pub const DATASET: &str = "sample-tickets";
 pub const COMPARISON: &str = "sample-production-vs-candidate";
 
-/// What the sample project holds once loaded.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Sample {
-    pub endpoint: String,
-    pub prompt: String,
-    pub dataset: String,
-    pub runs: Vec<i64>,
-    pub comparison: String,
-    pub calls: u64,
-}
+pub use milc_api::demo::{DemoState, Sample};
 
 fn system(instruction: &str) -> Vec<Message> {
     vec![
@@ -182,6 +172,18 @@ impl Console {
             runs,
             comparison: COMPARISON.into(),
             calls,
+        })
+    }
+
+    /// Whether the sample is loaded, and whether to offer it (nothing of the user's own yet).
+    pub async fn demo_state(&self) -> Result<DemoState, Error> {
+        let loaded = !storage::samples(&mut *self.store.read().await?)
+            .await?
+            .is_empty();
+        let empty = self.prompts().await?.is_empty() && self.datasets().await?.is_empty();
+        Ok(DemoState {
+            loaded,
+            offer: !loaded && empty,
         })
     }
 
