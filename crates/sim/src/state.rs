@@ -12,7 +12,8 @@ use crate::faults::{Fault, FaultPicker};
 use crate::tokens::mix64;
 use crate::window::RateWindow;
 
-/// How the simulator behaves. `Default` is a fast, fault-free server with two models.
+/// How the simulator behaves. `Default` is an instant, fault-free server with three models
+/// (`milc-sim`, `milc-sim-small`, `milc-sim-reasoning`), for tests and benchmarks.
 #[derive(Clone)]
 pub struct SimConfig {
     /// Extra delay before a chat or embeddings response starts (headers and first token).
@@ -26,7 +27,9 @@ pub struct SimConfig {
     /// When set, every `/v1/*` request except the health checks needs
     /// `Authorization: Bearer <key>`.
     pub api_key: Option<String>,
-    /// Served model ids. An id containing "reasoning" reports reasoning tokens.
+    /// Served model ids; any other is refused with 404 `model_not_found`. An id containing
+    /// "reasoning" reports reasoning tokens; an id containing "small" answers like a weaker
+    /// model (drops details, sometimes ignores length and format instructions).
     pub models: Vec<String>,
     /// A fixed-window request limit, announced in `x-ratelimit-*` headers; over it, 429.
     pub rate_limit: Option<RateWindow>,
@@ -40,7 +43,11 @@ impl Default for SimConfig {
             faults: Vec::new(),
             seed: 0,
             api_key: None,
-            models: vec!["milc-sim".to_owned(), "milc-sim-reasoning".to_owned()],
+            models: vec![
+                "milc-sim".to_owned(),
+                "milc-sim-small".to_owned(),
+                "milc-sim-reasoning".to_owned(),
+            ],
             rate_limit: None,
         }
     }
