@@ -7,7 +7,8 @@
 //! `structured.rs`; a user message without usable text gets 12–48 random words. Either way the
 //! token limit then cuts it (`finish_reason: "length"`), then the first stop sequence does.
 //!
-//! Models: an id containing "reasoning" reports reasoning tokens (below); an id containing
+//! Models: an id containing "reasoning" reports reasoning tokens (below) and waits
+//! [`REASONING_LATENCY_FACTOR`] × the configured latency before answering; an id containing
 //! "small" answers like a weaker model (see `answer.rs`).
 //!
 //! Usage accounting (tokenizer in `tokens.rs`):
@@ -43,6 +44,9 @@ use crate::tokens::{count_tokens, hash_json, mix64, Fnv1a, SplitMix64, VOCABULAR
 
 /// Hidden reasoning tokens a reasoning model spends per choice.
 pub const REASONING_TOKENS: u64 = 8;
+/// A reasoning model thinks before its first token: its latency is this many times the
+/// configured one.
+pub const REASONING_LATENCY_FACTOR: u32 = 3;
 const MIN_WORDS: u64 = 12;
 const MAX_WORDS: u64 = 48;
 const MAX_N: u64 = 128;
@@ -621,7 +625,12 @@ pub async fn handle(State(sim): State<Arc<Shared>>, headers: HeaderMap, body: By
     if fault == Some(Fault::Hang) {
         return hang(&sim).await;
     }
-    sim.latency(arrived).await;
+    let times = if is_reasoning_model(&req.model) {
+        REASONING_LATENCY_FACTOR
+    } else {
+        1
+    };
+    sim.latency(arrived, times).await;
 
     let id = sim.chat_id();
     match fault {

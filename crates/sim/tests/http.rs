@@ -806,6 +806,17 @@ async fn latency_and_pacing_are_honoured() {
         "{:?} < {floor:?}",
         started.elapsed()
     );
+
+    // The reasoning model thinks first: three times the latency before its headers.
+    body["model"] = "milc-sim-reasoning".into();
+    body["stream"] = false.into();
+    let started = Instant::now();
+    assert_eq!(post(&sim, &body).await.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
     sim.stop().await;
 }
 
@@ -867,4 +878,18 @@ async fn answers_follow_the_ticket_and_the_model() {
     body["model"] = "milc-sim-large".into();
     assert_eq!(post(&sim, &body).await.status(), StatusCode::NOT_FOUND);
     sim.stop().await;
+}
+
+#[test]
+fn the_realistic_preset_paces_like_a_hosted_model() {
+    let config = SimConfig::realistic();
+    assert_eq!(config.latency_ms, 40);
+    assert_eq!(config.tokens_per_sec, 40.0);
+    assert!(config.faults.is_empty());
+    assert_eq!(config.models, SimConfig::default().models);
+    assert_eq!(
+        SimConfig::default().latency_ms,
+        0,
+        "the default stays instant"
+    );
 }
