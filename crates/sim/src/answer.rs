@@ -65,10 +65,13 @@
 //! from the user message (so, without a system prompt, a ticket that happens to say "in a
 //! sentence" or "bullets" is taken at its word):
 //!
-//! * "one sentence", "single sentence", "1 sentence", "in a sentence": the top sentence only.
+//! * "one sentence", "single sentence", "1 sentence", "in a sentence": the top sentence only;
+//!   "N sentences": the top N.
 //! * "N bullets" / "bullet points" / "as a list" / "in a list": the top N (default 3) sentences
-//!   as lines "- …" (bullets win over one sentence).
-//! * neither: the top 2 sentences.
+//!   as lines "- …" (bullets win over sentences).
+//! * "brief", "briefly", "concise", "terse" (system and developer messages only), with neither
+//!   of the above: the top sentence.
+//! * none of these: the top 2 sentences.
 //! * "in / under / within N words", "at most N words", "no more than N words",
 //!   "fewer / less than N words", "N words or fewer / or less", "N words max", "an N-word …"
 //!   (N in digits or one to twenty): the whole answer is cut after its N-th word (a
@@ -92,8 +95,8 @@
 //! A model id containing "small" drops details, deterministically per choice: every number goes
 //! (a chunk with a digit is removed; in CJK text only the digits), each other content word
 //! (not a stopword, not the first word of its sentence) goes with probability 0.3, and in 30 % of
-//! choices the length and format instructions are ignored (the answer is the default two
-//! sentences; "name the X" still applies).
+//! choices the length, brevity and format instructions are ignored (the answer is the default
+//! two sentences; "name the X" still applies).
 
 use serde_json::Value;
 
@@ -107,6 +110,7 @@ const SHORT_WORDS: usize = 3;
 const DEFAULT_SENTENCES: usize = 2;
 const DEFAULT_BULLETS: usize = 3;
 const MAX_BULLETS: usize = 10;
+const MAX_SENTENCES: usize = 10;
 const MAX_WORD_LIMIT: usize = 500;
 const SMALL_DROP: f64 = 0.3;
 const SMALL_IGNORE: f64 = 0.3;
@@ -451,20 +455,23 @@ pub struct Decoding {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
-    One,
+    Sentences(usize),
     Bullets(usize),
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Instructions {
     shape: Option<Shape>,
+    /// "be brief", "concise", "terse": one sentence when nothing else sets the shape. Only read
+    /// from the system and developer messages (a ticket may well say "brief").
+    brief: bool,
     word_limit: Option<usize>,
     /// The X of each "name the X" / "mention the X", lowercase.
     names: Vec<String>,
 }
 
 impl Instructions {
-    fn parse(text: &str) -> Self {
+    fn parse(text: &str, from_system: bool) -> Self {
         let lower = text.to_lowercase();
         let w: Vec<&str> = lower
             .split(|c: char| !c.is_alphanumeric())
@@ -472,16 +479,27 @@ impl Instructions {
             .collect();
         let at = |i: usize, back: usize| i.checked_sub(back).map(|j| w[j]);
 
-        let mut one = false;
+        let mut sentences = None;
+        let mut brief = false;
         let mut bullets = None;
         let mut word_limit = None;
         let mut names = Vec::new();
         for (i, &word) in w.iter().enumerate() {
             let next = w.get(i + 1).copied();
-            if word == "sentence" {
-                one |= matches!(at(i, 1), Some("one" | "1" | "single"))
-                    || (at(i, 1) == Some("a") && at(i, 2) == Some("in"));
+            let one = word == "sentence"
+                && (matches!(at(i, 1), Some("one" | "1" | "single"))
+                    || (at(i, 1) == Some("a") && at(i, 2) == Some("in")));
+            if one && sentences.is_none() {
+                sentences = Some(1);
             }
+            if word == "sentences" && sentences.is_none() {
+                sentences = at(i, 1).and_then(number).map(|n| n.clamp(1, MAX_SENTENCES));
+            }
+            brief |= from_system
+                && matches!(
+                    word,
+                    "brief" | "briefly" | "concise" | "concisely" | "terse" | "tersely"
+                );
             if word.starts_with("bullet") && bullets.is_none() {
                 let n = at(i, 1).and_then(number).map(|n| n.clamp(1, MAX_BULLETS));
                 bullets = Some(n.unwrap_or(DEFAULT_BULLETS));
@@ -517,19 +535,21 @@ impl Instructions {
                 }
             }
         }
-        let shape = match bullets {
-            Some(n) => Some(Shape::Bullets(n)),
-            None => one.then_some(Shape::One),
+        let shape = match (bullets, sentences) {
+            (Some(n), _) => Some(Shape::Bullets(n)),
+            (None, Some(n)) => Some(Shape::Sentences(n)),
+            (None, None) => brief.then_some(Shape::Sentences(1)),
         };
         Instructions {
             shape,
+            brief,
             word_limit,
             names,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.shape.is_none() && self.word_limit.is_none() && self.names.is_empty()
+        self.shape.is_none() && !self.brief && self.word_limit.is_none() && self.names.is_empty()
     }
 
     /// Length and format instructions only: what makes a source sentence an instruction.
@@ -718,7 +738,7 @@ fn choose<'a>(sentences: &[&'a str], topic: &[String], k: usize) -> Vec<&'a str>
 /// A source sentence that is an instruction keeps only its text after a colon, if any.
 fn without_instruction(sentence: &str) -> Option<&str> {
     let instruction = words(sentence).iter().any(|w| w.starts_with("summar"))
-        || Instructions::parse(sentence).shapes_the_answer();
+        || Instructions::parse(sentence, false).shapes_the_answer();
     if !instruction {
         return Some(sentence);
     }
@@ -896,9 +916,9 @@ pub fn answer(messages: &[Value], d: Decoding) -> Option<String> {
         return None;
     }
 
-    let mut ins = Instructions::parse(&system);
+    let mut ins = Instructions::parse(&system, true);
     if ins.is_empty() {
-        ins = Instructions::parse(&source);
+        ins = Instructions::parse(&source, false);
     }
     let small = d.quality == Quality::Small;
     let mut rng = SplitMix64::new(mix64(d.seed ^ SMALL_SALT));
@@ -927,7 +947,7 @@ pub fn answer(messages: &[Value], d: Decoding) -> Option<String> {
     }
 
     let k = match ins.shape {
-        Some(Shape::One) => 1,
+        Some(Shape::Sentences(n)) => n,
         Some(Shape::Bullets(n)) => n,
         None => DEFAULT_SENTENCES,
     };
@@ -1175,6 +1195,25 @@ mod tests {
             ask("milc-sim", system, ticket),
             "We moved offices last month."
         );
+    }
+
+    #[test]
+    fn brevity_and_sentence_counts_in_the_system_prompt() {
+        assert_eq!(ask("milc-sim", Some("Be brief."), TICKET), PROBLEM);
+        assert_eq!(ask("milc-sim", Some("You are terse."), TICKET), PROBLEM);
+        assert_eq!(
+            ask(
+                "milc-sim",
+                Some("Be concise: answer in two sentences."),
+                TICKET
+            ),
+            format!("{PROBLEM} {REQUEST}")
+        );
+        let three = ask("milc-sim", Some("Summarize in 3 sentences."), TICKET);
+        assert_eq!(split_sentences(&three).len(), 3, "{three}");
+        // A ticket that says "brief" is not asking for brevity.
+        let ticket = "We had a brief outage at noon. The dashboard was slow afterwards.";
+        assert_eq!(ask("milc-sim", None, ticket), ticket);
     }
 
     #[test]
