@@ -29,7 +29,11 @@ fn next_event(buf: &[u8], from: usize) -> Option<(usize, usize)> {
 async fn one_stream(client: reqwest::Client, url: String, i: usize) -> Result<Outcome, String> {
     let body = json!({
         "model": "milc-sim",
-        "messages": [{"role": "user", "content": format!("benchmark request number {i}")}],
+        "messages": [{"role": "user", "content": format!(
+            "Ticket {i}: the export to CSV fails with a timeout error after two minutes. It \
+             started after the last update and blocks our month-end reporting. We need a fix or \
+             a workaround soon, please."
+        )}],
         "stream": true,
         "stream_options": {"include_usage": true},
     });

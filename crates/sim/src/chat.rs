@@ -2,12 +2,21 @@
 //! usage accounting, the non-stream JSON rendering and the handler that applies faults (the
 //! stream rendering and pacing live in `sse.rs`).
 //!
+//! What a text answer says is decided in `answer.rs` (sentences extracted from the last user
+//! message, shaped by the instructions); with `json_object` / `json_schema` it comes from
+//! `structured.rs`; a user message without usable text gets 12–48 random words. Either way the
+//! token limit then cuts it (`finish_reason: "length"`), then the first stop sequence does.
+//!
+//! Models: an id containing "reasoning" reports reasoning tokens (below) and waits
+//! [`REASONING_LATENCY_FACTOR`] × the configured latency before answering; an id containing
+//! "small" answers like a weaker model (see `answer.rs`).
+//!
 //! Usage accounting (tokenizer in `tokens.rs`):
 //! * `prompt_tokens` = Σ over messages (`tokens(content)` + 4) + 3; a content array counts its
 //!   `{"type":"text"}` parts only.
 //! * `prompt_tokens_details.cached_tokens` = the share of the leading run of system/developer
 //!   messages (their `tokens + 4` each): a deterministic stand-in for a prefix cache.
-//! * `completion_tokens` = tokens of the returned content (one per generated word), plus
+//! * `completion_tokens` = tokens of the returned content (one per streamed piece), plus
 //!   [`REASONING_TOKENS`] per choice for a reasoning model (reported again, as a subset, in
 //!   `completion_tokens_details.reasoning_tokens`). The token limit (`max_completion_tokens`,
 //!   else `max_tokens`) caps reasoning plus content, like OpenAI's o-series.
@@ -24,16 +33,20 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
+use crate::answer::{self, Decoding, Quality};
 use crate::completion::{ChoiceText, Completion, CompletionDetails, PromptDetails, Usage};
 use crate::error::ApiError;
 use crate::faults::{self, parse_fault_header, Fault, FAULT_HEADER};
 use crate::sse::{paced_body, render_sse, StreamEnd};
 use crate::state::{LiveGuard, Shared};
 use crate::structured;
-use crate::tokens::{count_tokens, hash_json, Fnv1a, SplitMix64, VOCABULARY};
+use crate::tokens::{count_tokens, hash_json, mix64, Fnv1a, SplitMix64, VOCABULARY};
 
 /// Hidden reasoning tokens a reasoning model spends per choice.
 pub const REASONING_TOKENS: u64 = 8;
+/// A reasoning model thinks before its first token: its latency is this many times the
+/// configured one.
+pub const REASONING_LATENCY_FACTOR: u32 = 3;
 const MIN_WORDS: u64 = 12;
 const MAX_WORDS: u64 = 48;
 const MAX_N: u64 = 128;
@@ -58,6 +71,8 @@ pub struct ChatRequest {
     pub stop: Vec<String>,
     pub n: u64,
     pub seed: Option<Number>,
+    /// Only `0` matters: it makes every choice the greedy answer (see `answer.rs`).
+    pub temperature: Option<f64>,
     pub format: structured::Format,
 }
 
@@ -86,11 +101,11 @@ fn number_in(
     name: &'static str,
     min: f64,
     max: f64,
-) -> Result<(), ApiError> {
+) -> Result<Option<f64>, ApiError> {
     match field(obj, name) {
-        None => Ok(()),
+        None => Ok(None),
         Some(v) => match v.as_f64() {
-            Some(x) if (min..=max).contains(&x) => Ok(()),
+            Some(x) if (min..=max).contains(&x) => Ok(Some(x)),
             _ => Err(ApiError::bad_request(
                 format!("Invalid '{name}': expected a number between {min} and {max}, got {v}."),
                 Some(name),
@@ -300,7 +315,7 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         }
     };
 
-    number_in(&obj, "temperature", 0.0, 2.0)?;
+    let temperature = number_in(&obj, "temperature", 0.0, 2.0)?;
     number_in(&obj, "top_p", 0.0, 1.0)?;
     number_in(&obj, "frequency_penalty", -2.0, 2.0)?;
     number_in(&obj, "presence_penalty", -2.0, 2.0)?;
@@ -314,6 +329,7 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         stop,
         n,
         seed,
+        temperature,
         format: structured::parse(field(&obj, "response_format"))?,
     })
 }
@@ -366,23 +382,9 @@ pub fn request_hash(req: &ChatRequest) -> u64 {
     h.finish()
 }
 
-fn generate_choice(seed: u64, reasoning_model: bool, req: &ChatRequest) -> (ChoiceText, u64) {
-    let mut rng = SplitMix64::new(seed);
-    if req.format != structured::Format::Text {
-        return json_choice(&mut rng, reasoning_model, req);
-    }
-    let mut words = MIN_WORDS + rng.below(MAX_WORDS - MIN_WORDS + 1);
-    let mut reasoning = if reasoning_model { REASONING_TOKENS } else { 0 };
-    let mut finish_reason = "stop";
-    if let Some(limit) = req.limit {
-        reasoning = reasoning.min(limit);
-        let budget = limit - reasoning;
-        if words > budget {
-            words = budget;
-            finish_reason = "length";
-        }
-    }
-
+/// 12–48 random vocabulary words, for a request with nothing to answer from.
+fn random_words(rng: &mut SplitMix64) -> (String, Vec<usize>) {
+    let words = MIN_WORDS + rng.below(MAX_WORDS - MIN_WORDS + 1);
     let mut text = String::with_capacity(words as usize * 8);
     let mut ends = Vec::with_capacity(words as usize);
     for k in 0..words {
@@ -391,6 +393,46 @@ fn generate_choice(seed: u64, reasoning_model: bool, req: &ChatRequest) -> (Choi
         }
         text.push_str(VOCABULARY[rng.below(VOCABULARY.len() as u64) as usize]);
         ends.push(text.len());
+    }
+    (text, ends)
+}
+
+/// Choice `index` of a request whose hash is `base`.
+fn generate_choice(
+    base: u64,
+    index: u64,
+    reasoning_model: bool,
+    req: &ChatRequest,
+) -> (ChoiceText, u64) {
+    let seed = base.wrapping_add(index);
+    let mut rng = SplitMix64::new(seed);
+    if req.format != structured::Format::Text {
+        return json_choice(&mut rng, reasoning_model, req);
+    }
+    let sampled = req.temperature != Some(0.0) && (req.seed.is_some() || index > 0);
+    let decoding = Decoding {
+        quality: Quality::of(&req.model),
+        seed,
+        sample: sampled.then(|| mix64(base).wrapping_add(index)),
+    };
+    let (mut text, mut ends) = match answer::answer(&req.messages, decoding) {
+        Some(text) => {
+            let ends = answer::token_ends(&text);
+            (text, ends)
+        }
+        None => random_words(&mut rng),
+    };
+
+    let mut reasoning = if reasoning_model { REASONING_TOKENS } else { 0 };
+    let mut finish_reason = "stop";
+    if let Some(limit) = req.limit {
+        reasoning = reasoning.min(limit);
+        let budget = (limit - reasoning) as usize;
+        if ends.len() > budget {
+            ends.truncate(budget);
+            text.truncate(ends.last().copied().unwrap_or(0));
+            finish_reason = "length";
+        }
     }
 
     let cut = req
@@ -455,7 +497,7 @@ pub fn complete(req: &ChatRequest) -> Completion {
     let mut completion_tokens = 0;
     let mut reasoning_tokens = 0;
     for i in 0..req.n {
-        let (choice, reasoning) = generate_choice(base.wrapping_add(i), reasoning_model, req);
+        let (choice, reasoning) = generate_choice(base, i, reasoning_model, req);
         completion_tokens += count_tokens(&choice.text) + reasoning;
         reasoning_tokens += reasoning;
         choices.push(choice);
@@ -583,7 +625,12 @@ pub async fn handle(State(sim): State<Arc<Shared>>, headers: HeaderMap, body: By
     if fault == Some(Fault::Hang) {
         return hang(&sim).await;
     }
-    sim.latency(arrived).await;
+    let times = if is_reasoning_model(&req.model) {
+        REASONING_LATENCY_FACTOR
+    } else {
+        1
+    };
+    sim.latency(arrived, times).await;
 
     let id = sim.chat_id();
     match fault {
@@ -734,31 +781,54 @@ mod tests {
         assert_eq!(prompt_usage(messages), (12 + 16 + 3, (4 + 4) + (3 + 4)));
     }
 
+    const TICKET: &str = "My invoice shows the wrong total for March. The export also fails \
+        with a timeout error. Please fix both before Friday.";
+
     #[test]
-    fn word_count_in_range_and_limit_caps_with_length() {
+    fn random_words_in_range_when_there_is_nothing_to_answer_from() {
         for i in 0..200 {
-            let c = complete(&req(user(&format!("q{i}"))).unwrap());
+            let c = complete(&req(user(&"-".repeat(i))).unwrap());
             let words = c.choices[0].ends.len() as u64;
             assert!((MIN_WORDS..=MAX_WORDS).contains(&words));
             assert_eq!(c.usage.completion_tokens, words);
             assert_eq!(c.choices[0].finish_reason, "stop");
         }
-        let mut body = user("x");
+    }
+
+    #[test]
+    fn limit_caps_with_length() {
+        let full = complete(&req(user(TICKET)).unwrap());
+        assert!(full.usage.completion_tokens > 5);
+        assert_eq!(full.choices[0].finish_reason, "stop");
+        let mut body = user(TICKET);
         body["max_tokens"] = 5.into();
         let c = complete(&req(body.clone()).unwrap());
         assert_eq!(c.usage.completion_tokens, 5);
         assert_eq!(c.choices[0].finish_reason, "length");
+        assert!(full.choices[0].text.starts_with(&c.choices[0].text));
+        assert_eq!(count_tokens(&c.choices[0].text), 5);
         body["max_completion_tokens"] = 3.into();
         assert_eq!(complete(&req(body).unwrap()).usage.completion_tokens, 3);
+
+        // JSON answers are cut the same way.
+        let mut body = user(TICKET);
+        body["response_format"] = serde_json::json!({"type": "json_object"});
+        let c = complete(&req(body.clone()).unwrap());
+        let v: Value = serde_json::from_str(&c.choices[0].text).unwrap();
+        assert!(v["answer"].is_string(), "{v}");
+        body["max_tokens"] = 2.into();
+        let c = complete(&req(body).unwrap());
+        assert_eq!(c.choices[0].finish_reason, "length");
+        assert_eq!(c.usage.completion_tokens, 2);
     }
 
     #[test]
     fn stop_cuts_before_the_first_occurrence() {
-        let full = complete(&req(user("stop test")).unwrap()).choices[0]
+        let full = complete(&req(user(TICKET)).unwrap()).choices[0]
             .text
             .clone();
         let third = full.split(' ').nth(2).unwrap().to_owned();
-        let mut body = user("stop test");
+        let mut body = user(TICKET);
         body["stop"] = serde_json::json!(["zzz", format!(" {third}")]);
         let cut = complete(&req(body).unwrap());
         let choice = &cut.choices[0];
@@ -767,11 +837,18 @@ mod tests {
         assert_eq!(choice.finish_reason, "stop");
         assert_eq!(choice.ends.last().copied().unwrap_or(0), choice.text.len());
         assert_eq!(cut.usage.completion_tokens, count_tokens(&choice.text));
+
+        // A stop sequence inside a piece cuts the piece.
+        let mut body = user(TICKET);
+        body["stop"] = "voi".into();
+        let choice = &complete(&req(body).unwrap()).choices[0];
+        assert_eq!(choice.text, "My in");
+        assert_eq!(choice.ends, [2, 5]);
     }
 
     #[test]
     fn reasoning_tokens_fit_inside_the_limit() {
-        let mut body = user("think");
+        let mut body = user(TICKET);
         body["model"] = "milc-sim-reasoning".into();
         let c = complete(&req(body.clone()).unwrap());
         assert_eq!(c.usage.completion_tokens_details.reasoning_tokens, 8);
@@ -780,16 +857,20 @@ mod tests {
             8 + count_tokens(&c.choices[0].text)
         );
         body["max_completion_tokens"] = 10.into();
-        let c = complete(&req(body).unwrap());
+        let c = complete(&req(body.clone()).unwrap());
         assert_eq!(c.usage.completion_tokens, 10);
         assert_eq!(c.choices[0].ends.len(), 2);
         assert_eq!(c.choices[0].finish_reason, "length");
+        body["max_completion_tokens"] = 5.into();
+        let c = complete(&req(body).unwrap());
+        assert_eq!(c.usage.completion_tokens, 5);
+        assert_eq!(c.usage.completion_tokens_details.reasoning_tokens, 5);
+        assert_eq!(c.choices[0].text, "");
     }
 
     #[test]
     fn sse_rendering_is_one_event_per_piece_and_joins_to_the_text() {
-        let mut body =
-            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "render"}]});
+        let mut body = user(TICKET);
         body["n"] = 2.into();
         let c = complete(&parse_request(body.to_string().as_bytes()).unwrap());
         let sse = render_sse(

@@ -162,7 +162,7 @@ async fn respond(
         }
     };
 
-    sim.latency(arrived).await;
+    sim.latency(arrived, 1).await;
 
     let prompt_tokens = inputs.iter().map(|s| count_tokens(s)).sum();
     let data = inputs

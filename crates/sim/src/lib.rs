@@ -4,8 +4,10 @@
 //! `SimHandle::stop`); the configuration and the handlers' shared state are in `state.rs`.
 //!
 //! Endpoints, all under `/v1`: `GET models`, `GET models/{id}`, `GET health/live`,
-//! `GET health/ready`, `POST chat/completions` (see `chat.rs`), `POST embeddings`.
+//! `GET health/ready`, `POST chat/completions` (see `chat.rs`; what a text answer says is in
+//! `answer.rs`), `POST embeddings`.
 
+mod answer;
 mod chat;
 mod completion;
 mod embeddings;

@@ -12,10 +12,13 @@ use crate::faults::{Fault, FaultPicker};
 use crate::tokens::mix64;
 use crate::window::RateWindow;
 
-/// How the simulator behaves. `Default` is a fast, fault-free server with two models.
+/// How the simulator behaves. `Default` is an instant, fault-free server with three models
+/// (`milc-sim`, `milc-sim-small`, `milc-sim-reasoning`), for tests and benchmarks;
+/// [`SimConfig::realistic`] paces answers like a hosted model.
 #[derive(Clone)]
 pub struct SimConfig {
-    /// Extra delay before a chat or embeddings response starts (headers and first token).
+    /// Extra delay before a chat or embeddings response starts (headers and first token); a
+    /// reasoning model's chat responses wait three times as long.
     pub latency_ms: u64,
     /// Streaming pace in content tokens per second; `0.0` or negative sends as fast as possible.
     pub tokens_per_sec: f64,
@@ -26,7 +29,10 @@ pub struct SimConfig {
     /// When set, every `/v1/*` request except the health checks needs
     /// `Authorization: Bearer <key>`.
     pub api_key: Option<String>,
-    /// Served model ids. An id containing "reasoning" reports reasoning tokens.
+    /// Served model ids; any other is refused with 404 `model_not_found`. An id containing
+    /// "reasoning" reports reasoning tokens and is three times slower to its first token; an id
+    /// containing "small" answers like a weaker model (drops details, sometimes ignores length
+    /// and format instructions).
     pub models: Vec<String>,
     /// A fixed-window request limit, announced in `x-ratelimit-*` headers; over it, 429.
     pub rate_limit: Option<RateWindow>,
@@ -40,8 +46,25 @@ impl Default for SimConfig {
             faults: Vec::new(),
             seed: 0,
             api_key: None,
-            models: vec!["milc-sim".to_owned(), "milc-sim-reasoning".to_owned()],
+            models: vec![
+                "milc-sim".to_owned(),
+                "milc-sim-small".to_owned(),
+                "milc-sim-reasoning".to_owned(),
+            ],
             rate_limit: None,
+        }
+    }
+}
+
+impl SimConfig {
+    /// The default models paced like a hosted model: 40 ms to the first token (120 ms for
+    /// `milc-sim-reasoning`), then 40 tokens per second; no faults. Meant for the console's
+    /// built-in endpoint, where answers should visibly stream.
+    pub fn realistic() -> Self {
+        SimConfig {
+            latency_ms: 40,
+            tokens_per_sec: 40.0,
+            ..SimConfig::default()
         }
     }
 }
@@ -112,15 +135,15 @@ impl Shared {
         format!("req_{}", self.unique_hex())
     }
 
-    /// The configured latency after `arrived`, cut short by shutdown so `stop()` never waits on
-    /// it. Precise to about 0.1 ms: tokio's timers round up to the next millisecond (and the
-    /// reactor's wait rounds once more), which made a 50 ms latency 51–52 ms, so the last 2 ms
-    /// are slept on a blocking thread with the OS's fine-grained timer.
-    pub(crate) async fn latency(&self, arrived: std::time::Instant) {
+    /// `times` × the configured latency after `arrived`, cut short by shutdown so `stop()` never
+    /// waits on it. Precise to about 0.1 ms: tokio's timers round up to the next millisecond
+    /// (and the reactor's wait rounds once more), which made a 50 ms latency 51–52 ms, so the
+    /// last 2 ms are slept on a blocking thread with the OS's fine-grained timer.
+    pub(crate) async fn latency(&self, arrived: std::time::Instant, times: u32) {
         if self.latency.is_zero() {
             return;
         }
-        let deadline = arrived + self.latency;
+        let deadline = arrived + self.latency.saturating_mul(times);
         let wait = async {
             if let Some(coarse) = deadline.checked_sub(Duration::from_millis(2)) {
                 tokio::time::sleep_until(coarse.into()).await;

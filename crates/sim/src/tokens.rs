@@ -13,7 +13,8 @@
 //!
 //! Prompt accounting on top of that (see `chat.rs`): each message costs `tokens(content) + 4`,
 //! the whole prompt adds 3. Every vocabulary word is a single alphanumeric run, so every generated
-//! word is exactly one completion token and the tokenizer agrees with the generator.
+//! word is exactly one completion token; extracted answers (`answer.rs`) are streamed one token
+//! per piece. Either way the tokenizer agrees with the stream: one content chunk per token.
 
 use serde_json::Value;
 

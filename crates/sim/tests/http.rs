@@ -23,6 +23,27 @@ fn client() -> Client {
     CLIENT.with(Client::clone)
 }
 
+/// A support ticket: answers are sentences of it, so they have some length.
+const TICKET: &str = "Hello, I hope you are well. The export to CSV fails with a timeout error \
+    after two minutes. We rely on it for the monthly report. Please fix it before Friday.";
+
+/// The simulator's documented tokenizer: a run of letters and digits, or any other
+/// non-whitespace character, is one token.
+fn tokens(text: &str) -> u64 {
+    let mut count = 0;
+    let mut in_run = false;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            count += u64::from(!in_run);
+            in_run = true;
+        } else {
+            in_run = false;
+            count += u64::from(!c.is_whitespace());
+        }
+    }
+    count
+}
+
 fn chat_body(content: &str) -> Value {
     json!({"model": "milc-sim", "messages": [
         {"role": "system", "content": "You are a test."},
@@ -126,7 +147,7 @@ async fn models_health_and_request_ids() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["milc-sim", "milc-sim-reasoning"]);
+    assert_eq!(ids, ["milc-sim", "milc-sim-small", "milc-sim-reasoning"]);
     assert_eq!(v["data"][0]["object"], "model");
     assert_eq!(v["data"][0]["owned_by"], "milc-sim");
     assert!(v["data"][0]["created"].is_u64());
@@ -180,8 +201,8 @@ async fn non_stream_completion_shape_and_determinism() {
     assert_eq!(choice["message"]["role"], "assistant");
     assert_eq!(choice["finish_reason"], "stop");
     let text = choice["message"]["content"].as_str().unwrap();
-    let words = text.split(' ').count() as u64;
-    assert!((12..=48).contains(&words), "{text}");
+    assert_eq!(text, "Tell me something.", "the one sentence there is");
+    let words = tokens(text);
 
     let usage = &v["usage"];
     assert_eq!(usage["completion_tokens"], words);
@@ -267,7 +288,8 @@ async fn stream_format_matches_the_non_stream_answer() {
     );
     for (i, c) in content_chunks.iter().enumerate() {
         let piece = c["choices"][0]["delta"]["content"].as_str().unwrap();
-        assert_eq!(piece.starts_with(' '), i > 0, "{piece:?}");
+        assert_eq!(tokens(piece), 1, "{piece:?}");
+        assert!(i > 0 || !piece.starts_with(' '), "{piece:?}");
         assert!(c.get("usage").is_some() && c["usage"].is_null());
         assert!(c["choices"][0]["finish_reason"].is_null());
     }
@@ -290,7 +312,7 @@ async fn stream_format_matches_the_non_stream_answer() {
 #[tokio::test]
 async fn limits_stop_and_multiple_choices() {
     let sim = sim(SimConfig::default()).await;
-    let base = chat_body("Limits.");
+    let base = chat_body(TICKET);
     let full: Value = post(&sim, &base).await.json().await.unwrap();
     let full_text = full["choices"][0]["message"]["content"].as_str().unwrap();
 
@@ -299,8 +321,10 @@ async fn limits_stop_and_multiple_choices() {
     let v: Value = post(&sim, &capped).await.json().await.unwrap();
     assert_eq!(v["choices"][0]["finish_reason"], "length");
     assert_eq!(v["usage"]["completion_tokens"], 5);
+    let capped_text = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(full_text.starts_with(capped_text), "{capped_text}");
+    assert_eq!(tokens(capped_text), 5);
     let words: Vec<&str> = full_text.split(' ').collect();
-    assert_eq!(v["choices"][0]["message"]["content"], words[..5].join(" "));
 
     capped["max_completion_tokens"] = 3.into();
     let v: Value = post(&sim, &capped).await.json().await.unwrap();
@@ -333,7 +357,7 @@ async fn limits_stop_and_multiple_choices() {
     );
     let total_words: u64 = choices
         .iter()
-        .map(|c| c["message"]["content"].as_str().unwrap().split(' ').count() as u64)
+        .map(|c| tokens(c["message"]["content"].as_str().unwrap()))
         .sum();
     assert_eq!(v["usage"]["completion_tokens"], total_words);
     assert_eq!(v["usage"]["prompt_tokens"], full["usage"]["prompt_tokens"]);
@@ -346,11 +370,7 @@ async fn reasoning_model_reports_reasoning_tokens() {
     let mut body = chat_body("Think first.");
     body["model"] = "milc-sim-reasoning".into();
     let v: Value = post(&sim, &body).await.json().await.unwrap();
-    let words = v["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap()
-        .split(' ')
-        .count() as u64;
+    let words = tokens(v["choices"][0]["message"]["content"].as_str().unwrap());
     assert_eq!(
         v["usage"]["completion_tokens_details"]["reasoning_tokens"],
         8
@@ -762,7 +782,7 @@ async fn latency_and_pacing_are_honoured() {
         ..SimConfig::default()
     })
     .await;
-    let mut body = chat_body("slowly");
+    let mut body = chat_body(TICKET);
     body["stream"] = true.into();
     let started = Instant::now();
     let res = post(&sim, &body).await;
@@ -771,11 +791,30 @@ async fn latency_and_pacing_are_honoured() {
         "headers after latency"
     );
     let events = parse_sse(&res.text().await.unwrap());
-    let tokens = content_of(&json_chunks(&events)).split(' ').count() as u32;
-    let floor = Duration::from_millis(200) + Duration::from_millis(10) * (tokens - 1);
+    let pieces = json_chunks(&events)
+        .iter()
+        .filter(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty())
+        })
+        .count() as u32;
+    assert!(pieces > 10, "{pieces}");
+    let floor = Duration::from_millis(200) + Duration::from_millis(10) * (pieces - 1);
     assert!(
         started.elapsed() >= floor,
         "{:?} < {floor:?}",
+        started.elapsed()
+    );
+
+    // The reasoning model thinks first: three times the latency before its headers.
+    body["model"] = "milc-sim-reasoning".into();
+    body["stream"] = false.into();
+    let started = Instant::now();
+    assert_eq!(post(&sim, &body).await.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
         started.elapsed()
     );
     sim.stop().await;
@@ -798,4 +837,59 @@ async fn stop_flushes_paced_streams_instead_of_cutting_them() {
         .expect("stop() returns while a slow stream is open");
     let text = reader.await.unwrap().unwrap();
     assert_eq!(parse_sse(&text).last(), Some(&Event::Data("[DONE]".into())));
+}
+
+#[tokio::test]
+async fn answers_follow_the_ticket_and_the_model() {
+    let sim = sim(SimConfig::default()).await;
+    let mut body = chat_body(TICKET);
+    body["messages"][0]["content"] = "Summarize the ticket in one sentence.".into();
+    let answer = |v: Value| {
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let good = answer(post(&sim, &body).await.json().await.unwrap());
+    assert_eq!(
+        good,
+        "The export to CSV fails with a timeout error after two minutes."
+    );
+
+    body["model"] = "milc-sim-small".into();
+    let res = post(&sim, &body).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let small = answer(res.json().await.unwrap());
+    assert!(!small.is_empty());
+    for word in small.split_whitespace() {
+        let word = word.trim_end_matches('.');
+        assert!(
+            TICKET.contains(word),
+            "{word} of {small:?} is in the ticket"
+        );
+    }
+
+    let res = client()
+        .get(format!("{}/models/milc-sim-small", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    body["model"] = "milc-sim-large".into();
+    assert_eq!(post(&sim, &body).await.status(), StatusCode::NOT_FOUND);
+    sim.stop().await;
+}
+
+#[test]
+fn the_realistic_preset_paces_like_a_hosted_model() {
+    let config = SimConfig::realistic();
+    assert_eq!(config.latency_ms, 40);
+    assert_eq!(config.tokens_per_sec, 40.0);
+    assert!(config.faults.is_empty());
+    assert_eq!(config.models, SimConfig::default().models);
+    assert_eq!(
+        SimConfig::default().latency_ms,
+        0,
+        "the default stays instant"
+    );
 }
