@@ -45,7 +45,7 @@ async fn two_variants_are_rated_blind_from_the_keyboard_and_ranked() {
     milc(&["prompts", "version", "qa", "--file", v2.to_str().unwrap()]);
     let data = home.path().join("qa.jsonl");
     let lines: String = (0..10)
-        .map(|i| format!("{{\"question\": \"question {i} about latency\"}}\n"))
+        .map(|i| format!("{{\"question\": \"question {i} about latency in the gateway. It matters for the release next week.\"}}\n"))
         .collect();
     std::fs::write(&data, lines).unwrap();
     milc(&["datasets", "import", data.to_str().unwrap(), "--name", "qa"]);
@@ -222,7 +222,12 @@ async fn two_variants_are_rated_blind_from_the_keyboard_and_ranked() {
     el(&c, "#nav-playground").await.click().await.unwrap();
     select(&c, "#pg-endpoint", "sim").await;
     select(&c, "#pg-prompt", "qa").await;
-    type_into(&c, "#pg-var-question", "what is latency").await;
+    type_into(
+        &c,
+        "#pg-var-question",
+        "Explain what latency means for our gateway when traffic doubles at night. Compare it with throughput in plain words.",
+    )
+    .await;
     el(&c, "#pg-col-add").await.click().await.unwrap();
     el(&c, "#pg-col-add").await.click().await.unwrap();
     select(&c, "#pg-col-0-prompt", "qa@1").await;

@@ -372,7 +372,7 @@ async fn a_running_gateway_follows_the_cli_within_two_seconds_and_survives_its_u
             .bearer_auth(&key)
             .header("content-type", "application/json")
             .body(format!(
-                r#"{{"model": "{model}", "stream": {stream}, "max_tokens": 200, "messages": [{{"role": "user", "content": "hi"}}]}}"#
+                r#"{{"model": "{model}", "stream": {stream}, "max_tokens": 200, "messages": [{{"role": "user", "content": "The nightly export fails with a timeout error since the upgrade on Tuesday and the finance team cannot close the month. We restarted the workers twice and the logs show the database connection dropping after ten minutes."}}]}}"#
             ))
             .send()
     };

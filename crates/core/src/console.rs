@@ -127,7 +127,7 @@ impl Console {
         let sim = self
             .embedded_sim
             .get_or_try_init(|| async {
-                milc_sim::start(([127, 0, 0, 1], 0).into(), milc_sim::SimConfig::default()).await
+                milc_sim::start(([127, 0, 0, 1], 0).into(), milc_sim::SimConfig::realistic()).await
             })
             .await
             .map_err(|e| {

@@ -93,3 +93,54 @@ async fn the_sample_fills_every_page_and_remove_leaves_no_row_behind() {
         "nothing left to remove"
     );
 }
+
+#[tokio::test]
+async fn on_the_sample_tickets_the_candidate_beats_production_and_milc_sim_beats_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::open(&dir.path().join("m.db")).await.unwrap();
+    let s = console.demo_load().await.unwrap();
+
+    // The candidate (one sentence) against production, item by item: better on ROUGE-L and BLEU,
+    // with a paired interval that excludes zero.
+    let cmp = console.compare_runs(s.runs[0], s.runs[1]).await.unwrap();
+    for metric in ["rougeL", "bleu"] {
+        let d = &cmp.deltas[metric];
+        assert!(d.low > 0.0, "{metric}: candidate − production = {} [{}, {}]", d.mean, d.low, d.high);
+    }
+
+    // The same candidate on the good model and on the small one: the good one scores higher.
+    let sim = milc_sim::start(([127, 0, 0, 1], 0).into(), milc_sim::SimConfig::default())
+        .await
+        .unwrap();
+    for (name, model) in [("good", "milc-sim"), ("small", "milc-sim-small")] {
+        console
+            .add_endpoint(milc_api::EndpointSpec::new(name, sim.base_url(), model), None)
+            .await
+            .unwrap();
+    }
+    let mut means = Vec::new();
+    for endpoint in ["good", "small"] {
+        let run = console
+            .create_run(milc_api::run::RunSpec {
+                prompt: "sample-ticket-summary:candidate".into(),
+                endpoint: endpoint.into(),
+                dataset: "sample-tickets".into(),
+                params: Default::default(),
+                repeat: 1,
+                concurrency: 16,
+                scorers: ["rougeL", "bleu"]
+                    .map(|m| milc_api::run::ScorerSpec { metric: m.into(), arg: None, threshold: None })
+                    .to_vec(),
+                stem: false,
+            })
+            .await
+            .unwrap();
+        let summary = console
+            .execute_run(run.id, &|_| {}, &tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap();
+        means.push((summary.scores["rougeL"].mean, summary.scores["bleu"].mean));
+    }
+    assert!(means[0].0 > means[1].0, "ROUGE-L: milc-sim {:?} vs small {:?}", means[0], means[1]);
+    assert!(means[0].1 > means[1].1, "BLEU: milc-sim {:?} vs small {:?}", means[0], means[1]);
+}
