@@ -904,7 +904,7 @@ fn eval_fixture(db: &Db, n: usize) {
     );
     db.ok(&["prompts", "create", "qa", "--file", &prompt], "");
     let data: String = (0..n)
-        .map(|i| format!("{{\"question\": \"question {i} about latency\", \"expected\": \"the latency of the model\"}}\n"))
+        .map(|i| format!("{{\"question\": \"question {i} about latency. It matters for the model release.\", \"expected\": \"the latency of the model\"}}\n"))
         .collect();
     let ds = db.file("ds.jsonl", &data);
     db.ok(&["datasets", "import", &ds, "--name", "ds"], "");

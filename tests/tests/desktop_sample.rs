@@ -33,6 +33,16 @@ async fn a_fresh_window_opens_with_the_sample_project_and_every_page_shows_it() 
         ticket.contains("error 500") || ticket.len() > 40,
         "{ticket}"
     );
+    // The answer follows the version's "one sentence": the ticket's problem, streamed.
+    el(&c, "#pg-send").await.click().await.unwrap();
+    text_until(&c, "#pg-status", |t| t == "Done").await;
+    let answer = el(&c, "#pg-output").await.text().await.unwrap();
+    let first = ticket.split(". ").next().unwrap();
+    assert!(
+        first.starts_with(answer.trim_end_matches('.')),
+        "{answer} / {ticket}"
+    );
+    shot(&c, "sample-playground").await;
 
     // Every page shows the sample.
     el(&c, "#nav-prompts").await.click().await.unwrap();
@@ -44,6 +54,7 @@ async fn a_fresh_window_opens_with_the_sample_project_and_every_page_shows_it() 
     .await;
     el(&c, "#nav-runs").await.click().await.unwrap();
     text_until(&c, "#runs-table", |t| t.matches("finished").count() >= 2).await;
+    shot(&c, "sample-runs").await;
     el(&c, "#nav-compare").await.click().await.unwrap();
     text_until(&c, "#cmp-title", |t| {
         t.contains("sample-production-vs-candidate")
@@ -54,6 +65,8 @@ async fn a_fresh_window_opens_with_the_sample_project_and_every_page_shows_it() 
         t.replace(',', "").parse::<u64>().is_ok_and(|n| n > 2_000)
     })
     .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the charts draw
+    shot(&c, "sample-usage").await;
     el(&c, "#nav-calls").await.click().await.unwrap();
     text_until(&c, "#calls-table", |t| t.contains("Sample endpoint")).await;
 
@@ -66,4 +79,12 @@ async fn a_fresh_window_opens_with_the_sample_project_and_every_page_shows_it() 
     assert_eq!(prompts, serde_json::json!([]));
     c.close().await.unwrap();
     driver.stop();
+}
+
+/// The window as it is now, for the README (`target/screenshots/NAME.png`).
+async fn shot(c: &fantoccini::Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }

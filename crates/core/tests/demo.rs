@@ -105,7 +105,13 @@ async fn on_the_sample_tickets_the_candidate_beats_production_and_milc_sim_beats
     let cmp = console.compare_runs(s.runs[0], s.runs[1]).await.unwrap();
     for metric in ["rougeL", "bleu"] {
         let d = &cmp.deltas[metric];
-        assert!(d.low > 0.0, "{metric}: candidate − production = {} [{}, {}]", d.mean, d.low, d.high);
+        assert!(
+            d.low > 0.0,
+            "{metric}: candidate − production = {} [{}, {}]",
+            d.mean,
+            d.low,
+            d.high
+        );
     }
 
     // The same candidate on the good model and on the small one: the good one scores higher.
@@ -114,7 +120,10 @@ async fn on_the_sample_tickets_the_candidate_beats_production_and_milc_sim_beats
         .unwrap();
     for (name, model) in [("good", "milc-sim"), ("small", "milc-sim-small")] {
         console
-            .add_endpoint(milc_api::EndpointSpec::new(name, sim.base_url(), model), None)
+            .add_endpoint(
+                milc_api::EndpointSpec::new(name, sim.base_url(), model),
+                None,
+            )
             .await
             .unwrap();
     }
@@ -129,7 +138,11 @@ async fn on_the_sample_tickets_the_candidate_beats_production_and_milc_sim_beats
                 repeat: 1,
                 concurrency: 16,
                 scorers: ["rougeL", "bleu"]
-                    .map(|m| milc_api::run::ScorerSpec { metric: m.into(), arg: None, threshold: None })
+                    .map(|m| milc_api::run::ScorerSpec {
+                        metric: m.into(),
+                        arg: None,
+                        threshold: None,
+                    })
                     .to_vec(),
                 stem: false,
             })
@@ -141,6 +154,16 @@ async fn on_the_sample_tickets_the_candidate_beats_production_and_milc_sim_beats
             .unwrap();
         means.push((summary.scores["rougeL"].mean, summary.scores["bleu"].mean));
     }
-    assert!(means[0].0 > means[1].0, "ROUGE-L: milc-sim {:?} vs small {:?}", means[0], means[1]);
-    assert!(means[0].1 > means[1].1, "BLEU: milc-sim {:?} vs small {:?}", means[0], means[1]);
+    assert!(
+        means[0].0 > means[1].0,
+        "ROUGE-L: milc-sim {:?} vs small {:?}",
+        means[0],
+        means[1]
+    );
+    assert!(
+        means[0].1 > means[1].1,
+        "BLEU: milc-sim {:?} vs small {:?}",
+        means[0],
+        means[1]
+    );
 }

@@ -125,7 +125,8 @@ impl World {
 
 /// A ticket whose answer (its two first sentences, as the simulator extracts them) is a few
 /// dozen tokens: long enough to leave mid-stream.
-const TICKET: &str = "The printer on floor 3 is on fire and the alarm did not go off when the smoke \
+const TICKET: &str =
+    "The printer on floor 3 is on fire and the alarm did not go off when the smoke \
     reached the ceiling of the open office. Facilities cannot reach the building manager and the \
     fire door on the east side is locked from the outside. Please send someone.";
 

@@ -239,7 +239,8 @@ impl Console {
         Ok(storage::mark(&mut *self.store.read().await?, kind, id).await?)
     }
 
-    /// Two raters' blind votes: mostly for the candidate, as its scores say.
+    /// Two raters' blind votes and a judge's, both orders of each pair: mostly for the
+    /// candidate, as its scores say.
     async fn sample_votes(&self) -> Result<(), Error> {
         use milc_api::compare::{Ballot, Verdict};
         let info = self.comparison(COMPARISON).await?;
@@ -266,6 +267,27 @@ impl Console {
                 .await?;
             }
         }
+        let mut tx = self.store.write().await?;
+        for item in 0..info.items.min(20) {
+            let candidate_wins = item % 5 != 4;
+            for (left, right) in [(0, 1), (1, 0)] {
+                let verdict = match (candidate_wins, left == 1) {
+                    (true, true) | (false, false) => Verdict::Left,
+                    _ => Verdict::Right,
+                };
+                crate::compare::storage::upsert_vote(
+                    &mut tx,
+                    info.id,
+                    (item, left, right),
+                    verdict,
+                    ("judge:sample-rubric", "judge"),
+                    Some("sample judge vote"),
+                    None,
+                )
+                .await?;
+            }
+        }
+        db::commit(tx).await?;
         Ok(())
     }
 
