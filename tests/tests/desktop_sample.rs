@@ -47,6 +47,8 @@ async fn a_fresh_window_opens_with_the_sample_project_and_every_page_shows_it() 
     // Every page shows the sample.
     el(&c, "#nav-prompts").await.click().await.unwrap();
     text_until(&c, "#prompts-list", |t| t.contains("sample-ticket-summary")).await;
+    // The two versions side by side: the candidate asks for one sentence.
+    text_until(&c, "#prompt-diff", |t| t.contains("one sentence")).await;
     el(&c, "#nav-datasets").await.click().await.unwrap();
     text_until(&c, "#datasets-table", |t| {
         t.contains("sample-tickets") && t.contains("50")
