@@ -35,10 +35,20 @@ pub async fn import_dataset(
             .fetch_optional(&mut *c)
             .await?;
     let created = existing.is_none();
+    // The newest import is the current version: its time is after every earlier import's of
+    // this name, even within the same millisecond.
+    let imported_ms: i64 = sqlx::query_scalar(
+        "SELECT max(?, coalesce(max(imported_ms), 0) + 1) FROM dataset_versions
+         WHERE dataset_id = ?",
+    )
+    .bind(now_ms())
+    .bind(dataset_id)
+    .fetch_one(&mut *c)
+    .await?;
     if let Some(id) = existing {
         // Importing older content again makes it the current version of the name.
         sqlx::query("UPDATE dataset_versions SET imported_ms = ? WHERE id = ?")
-            .bind(now_ms())
+            .bind(imported_ms)
             .bind(id)
             .execute(&mut *c)
             .await?;
@@ -54,7 +64,7 @@ pub async fn import_dataset(
         .bind(Json(variables(items)))
         .bind(source)
         .bind(now_ms())
-        .bind(now_ms())
+        .bind(imported_ms)
         .execute(&mut *c)
         .await?
         .last_insert_rowid();
