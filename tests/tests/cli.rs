@@ -1932,3 +1932,26 @@ fn usage_is_reported_exported_repriced_and_budgeted_from_the_cli() {
     let h = db.json(&["history", "--json"]);
     assert_eq!(h[0]["output"], "");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly_as_unix_tools_do() {
+    let db = Db::new();
+    db.ok(&["demo", "load"], "");
+    // Thousands of calls as JSON into `head`, which stops after a few bytes.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --db '{}' calls --json --limit 3000 | head -c 100 > /dev/null; echo \"${{PIPESTATUS[0]}}\"",
+            milc_bin().display(),
+            db.path().display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+    // Ended by SIGPIPE, as `yes | head` is: 128 + 13.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "141");
+}

@@ -647,4 +647,3 @@ mod tests {
         assert_eq!(tokens_per_sec(100, 500, None), None);
     }
 }
-

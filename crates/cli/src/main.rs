@@ -439,6 +439,13 @@ struct ChatArgs {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so a reader that stops early (`milc usage --json | head`) made every
+    // later write an error. Like other Unix tools, end quietly when the pipe closes.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
