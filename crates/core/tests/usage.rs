@@ -336,4 +336,90 @@ async fn a_cost_spike_and_a_crossed_budget_each_fire_once_per_episode() {
         .unwrap()
         .iter()
         .any(|a| a.acked_ms.is_some()));
+
+    // The budget changed in the middle of the day: a limit not reached yet is quiet, a new
+    // limit that is crossed alerts again, once.
+    let daily = |alerts: &[milc_api::usage::Alert]| {
+        alerts
+            .iter()
+            .filter(|a| a.kind == AlertKind::BudgetDaily)
+            .count()
+    };
+    store
+        .set_budget(Some("prod"), Some("1000"), None)
+        .await
+        .unwrap();
+    store.flush_alerts().await;
+    assert_eq!(daily(&store.alerts(10).await.unwrap()), 1);
+    store
+        .set_budget(Some("prod"), Some("0.11"), None)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        store
+            .call_log()
+            .log(&call(e, now, Some(u), 5_000 * 1_000_000, Outcome::Ok))
+            .await
+            .unwrap();
+        store.flush_alerts().await;
+    }
+    let alerts = store.alerts(10).await.unwrap();
+    assert_eq!(daily(&alerts), 2, "{alerts:?}");
+    assert!(
+        alerts[0].message.contains("daily budget of $0.11"),
+        "{}",
+        alerts[0].message
+    );
+
+    // Deleting the endpoint takes its budget away and closes its open alerts.
+    store.remove_endpoint("prod").await.unwrap();
+    assert!(store
+        .budgets()
+        .await
+        .unwrap()
+        .iter()
+        .all(|b| b.endpoint.as_deref() != Some("prod")));
+    let open: Vec<_> = store
+        .alerts(20)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.resolved_ms.is_none())
+        .collect();
+    assert!(open.is_empty(), "{open:?}");
+}
+
+#[tokio::test]
+async fn two_processes_cannot_open_the_same_alert_twice() {
+    use milc_api::usage::Reading;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    // Two consoles on one file: two processes, each with its own connections.
+    let (a, b) = (
+        Console::open(&path).await.unwrap(),
+        Console::open(&path).await.unwrap(),
+    );
+    let open = |console: &Console| {
+        let store = console.store().clone();
+        async move {
+            milc_core::calllog::storage::insert_alert(
+                &mut *store.read().await.unwrap(),
+                "error_rate:0",
+                AlertKind::ErrorRate,
+                0,
+                "errors",
+                (Reading::Rate(0.5), Reading::Rate(0.1)),
+                1,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let (first, second) = tokio::join!(open(&a), open(&b));
+    assert_eq!(
+        [first, second].iter().filter(|x| x.is_some()).count(),
+        1,
+        "one episode, opened once: {first:?} {second:?}"
+    );
+    assert_eq!(a.alerts(10).await.unwrap().len(), 1);
 }

@@ -180,9 +180,12 @@ async fn episode(c: &mut SqliteConnection, cond: Condition, now: i64) -> Result<
     } = cond;
     match (on, storage::open_alert(c, &key, per_period).await?) {
         (true, None) => {
-            let id =
+            let Some(id) =
                 storage::insert_alert(c, &key, kind, endpoint, &message, (value, threshold), now)
-                    .await?;
+                    .await?
+            else {
+                return Ok(None);
+            };
             Ok(Some(Alert {
                 id,
                 kind,
@@ -233,7 +236,9 @@ pub(crate) async fn evaluate(
             ] {
                 let Some(limit) = limit else { continue };
                 let (spent, ..) = storage::sums(c, true, ep, from, end).await?;
-                let key = format!("{}:{ep}:{period}", kind.as_str());
+                // The limit is part of the episode: a budget changed mid-period alerts again
+                // when the new limit is crossed.
+                let key = format!("{}:{ep}:{period}:{limit}", kind.as_str());
                 let what = if kind == AlertKind::BudgetDaily {
                     "daily"
                 } else {

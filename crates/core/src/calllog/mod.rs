@@ -14,7 +14,7 @@ use milc_api::usage::Alert;
 use milc_api::Call;
 use tokio::sync::broadcast;
 
-use crate::db::{self, Result, Store};
+use crate::db::{self, Result, Store, StoreError};
 use alerts::Alerts;
 pub use storage::{GatewayTag, ResultRow};
 use writer::Writer;
@@ -95,8 +95,9 @@ impl CallLog {
     }
 
     /// After endpoint `id` was deleted: its calls now belong to no endpoint, so do their
-    /// rollups.
+    /// rollups; its budget goes and its open alerts are resolved.
     pub async fn endpoint_deleted(&self, id: i64) -> Result<()> {
+        storage::forget_endpoint(&mut *self.store.read().await?, id, db::now_ms()).await?;
         let first = storage::first_rollup_hour(&mut *self.store.read().await?, id).await?;
         match first {
             Some(from) => self.rebuild_rollups(from).await,
@@ -141,7 +142,8 @@ impl CallLog {
             readings,
             at,
         )
-        .await?;
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("alert key {key} taken")))?;
         let alert = Alert {
             id,
             kind,

@@ -617,17 +617,18 @@ pub async fn insert_alert(
     message: &str,
     (value, threshold): (Reading, Reading),
     at_ms: i64,
-) -> Result<i64> {
+) -> Result<Option<i64>> {
     // Rates in the REAL columns, money in the integer ones.
     let split = |r: Reading| match r {
         Reading::Rate(x) => (x, None),
         Reading::Usd(c) | Reading::UsdPer1k(c) => (0.0, Some(c.pico_usd)),
     };
     let ((value, value_pico), (threshold, threshold_pico)) = (split(value), split(threshold));
-    Ok(sqlx::query(
+    let done = sqlx::query(
         "INSERT INTO alerts (key, kind, endpoint_id, message, value, threshold, value_pico,
              threshold_pico, fired_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (key) WHERE resolved_ms IS NULL DO NOTHING",
     )
     .bind(key)
     .bind(kind.as_str())
@@ -639,8 +640,9 @@ pub async fn insert_alert(
     .bind(threshold_pico)
     .bind(at_ms)
     .execute(&mut *c)
-    .await?
-    .last_insert_rowid())
+    .await?;
+    // Another process opened this episode first: it is not ours to announce.
+    Ok((done.rows_affected() == 1).then(|| done.last_insert_rowid()))
 }
 
 pub async fn resolve_alert(c: &mut SqliteConnection, id: i64, at_ms: i64) -> Result<()> {
@@ -803,6 +805,20 @@ pub async fn delete_calls_of(c: &mut SqliteConnection, id: i64) -> Result<()> {
     }
     // Model names no call uses any more (the writer re-interns one it had cached).
     sqlx::query("DELETE FROM models WHERE id NOT IN (SELECT model_id FROM calls)")
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// After endpoint `id` was deleted: its budget goes, and its open alerts are resolved.
+pub async fn forget_endpoint(c: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
+    sqlx::query("DELETE FROM budgets WHERE endpoint_id = ?")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("UPDATE alerts SET resolved_ms = ? WHERE endpoint_id = ? AND resolved_ms IS NULL")
+        .bind(now)
+        .bind(id)
         .execute(&mut *c)
         .await?;
     Ok(())
