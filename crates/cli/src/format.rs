@@ -3,7 +3,7 @@
 use anyhow::anyhow;
 use milc_api::dataset::{DatasetPreview, DatasetVersion};
 use milc_api::prompt::{
-    Change, HistoryEntry, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
+    Change, DiffRow, HistoryEntry, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
 };
 use milc_api::run::{ItemResult, RunComparison, RunInfo, RunProgress, RunSummary};
 use milc_api::{
@@ -337,12 +337,10 @@ pub fn prompt_history(d: &PromptDetail) -> String {
 }
 
 /// Two columns, left version and right version; `~` changed, `-` only left, `+` only right.
-pub fn diff(d: &PromptDiff) -> String {
-    const W: usize = 48;
-    let cell = |side: &Option<(u32, String)>| match side {
-        Some((n, text)) => format!("{n:>3} {}", gist(text, W - 4)),
-        None => String::new(),
-    };
+/// A prompt diff. On a terminal `width` wide: the two versions side by side, long lines
+/// wrapped to the column (never cut). Into a pipe or a file (`width` None): a unified diff,
+/// every line whole.
+pub fn diff(d: &PromptDiff, width: Option<usize>) -> String {
     let mut s = format!("{} v{} ↔ v{}\n", d.prompt, d.left, d.right);
     for m in d.messages.iter().filter(|m| m.changed()) {
         let role = |r: Option<milc_api::Role>| r.map_or("(none)", |r| r.as_str());
@@ -353,17 +351,10 @@ pub fn diff(d: &PromptDiff) -> String {
             role(m.right_role)
         ));
         for r in &m.rows {
-            let mark = match r.change {
-                Change::Same => ' ',
-                Change::Changed => '~',
-                Change::Removed => '-',
-                Change::Added => '+',
-            };
-            s.push_str(&format!(
-                "{mark} {:<W$} │ {}\n",
-                cell(&r.left),
-                cell(&r.right)
-            ));
+            match width {
+                Some(w) => side_by_side_row(&mut s, r, w),
+                None => unified_row(&mut s, r),
+            }
         }
     }
     if !d.settings.is_empty() {
@@ -381,6 +372,74 @@ pub fn diff(d: &PromptDiff) -> String {
         s.push_str("(no differences)\n");
     }
     s
+}
+
+fn diff_mark(c: Change) -> char {
+    match c {
+        Change::Same => ' ',
+        Change::Changed => '~',
+        Change::Removed => '-',
+        Change::Added => '+',
+    }
+}
+
+/// `text` in pieces of at most `n` characters (at least one piece).
+fn wrap(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.is_empty() {
+        return vec![String::new()];
+    }
+    chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
+}
+
+/// One row side by side in `width` columns: "M nnn text │ nnn text", wrapped.
+fn side_by_side_row(s: &mut String, r: &DiffRow, width: usize) {
+    // "M " + two cells of "nnn " + text, and " │ " between them.
+    let col = width.saturating_sub(5) / 2;
+    let text_w = col.saturating_sub(4).max(8);
+    let cell = |side: &Option<(u32, String)>| -> Vec<String> {
+        match side {
+            Some((n, text)) => wrap(text, text_w)
+                .into_iter()
+                .enumerate()
+                .map(|(k, piece)| {
+                    if k == 0 {
+                        format!("{n:>3} {piece}")
+                    } else {
+                        format!("    {piece}")
+                    }
+                })
+                .collect(),
+            None => vec![String::new()],
+        }
+    };
+    let (left, right) = (cell(&r.left), cell(&r.right));
+    for k in 0..left.len().max(right.len()) {
+        let mark = if k == 0 { diff_mark(r.change) } else { ' ' };
+        let l = left.get(k).map_or("", String::as_str);
+        let rr = right.get(k).map_or("", String::as_str);
+        let pad = " ".repeat(col.saturating_sub(l.chars().count()));
+        let line = format!("{mark} {l}{pad} │ {rr}");
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+}
+
+/// One row as a unified diff: unchanged lines once, a change as its old and new line.
+fn unified_row(s: &mut String, r: &DiffRow) {
+    let line = |mark: char, side: &Option<(u32, String)>| match side {
+        Some((n, text)) => format!("{mark}{n:>4}  {text}\n"),
+        None => String::new(),
+    };
+    match r.change {
+        Change::Same => s.push_str(&line(' ', &r.left)),
+        Change::Removed => s.push_str(&line('-', &r.left)),
+        Change::Added => s.push_str(&line('+', &r.right)),
+        Change::Changed => {
+            s.push_str(&line('-', &r.left));
+            s.push_str(&line('+', &r.right));
+        }
+    }
 }
 
 pub fn history_table(entries: &[HistoryEntry]) -> String {
@@ -983,5 +1042,49 @@ pub(crate) fn explain(e: CoreError) -> anyhow::Error {
             "{e}\nhint: run inside a desktop session, or start gnome-keyring-daemon --unlock"
         ),
         _ => anyhow!(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use milc_api::prompt::{Change, DiffRow, MessageDiff, PromptDiff};
+
+    fn long_change() -> PromptDiff {
+        let old = "You are a support assistant. Summarize the customer's message for the queue.";
+        let new = "You are a support assistant. Summarize the customer's message for the queue in one sentence.";
+        PromptDiff {
+            prompt: "support".into(),
+            left: 1,
+            right: 2,
+            messages: vec![MessageDiff {
+                index: 0,
+                left_role: Some(milc_api::Role::System),
+                right_role: Some(milc_api::Role::System),
+                rows: vec![DiffRow {
+                    change: Change::Changed,
+                    left: Some((1, old.into())),
+                    right: Some((1, new.into())),
+                }],
+            }],
+            settings: vec![],
+        }
+    }
+
+    #[test]
+    fn on_a_terminal_long_lines_wrap_to_its_width_and_nothing_is_cut() {
+        let text = super::diff(&long_change(), Some(60));
+        assert!(text.lines().all(|l| l.chars().count() <= 60), "{text}");
+        let joined: String = text.split_whitespace().collect();
+        assert!(
+            joined.contains("onesentence."),
+            "the end of the line is there: {text}"
+        );
+    }
+
+    #[test]
+    fn into_a_pipe_it_is_a_unified_diff_of_whole_lines() {
+        let text = super::diff(&long_change(), None);
+        assert!(text.contains("-   1  You are a support assistant. Summarize the customer's message for the queue.\n"), "{text}");
+        assert!(text.contains("+   1  You are a support assistant. Summarize the customer's message for the queue in one sentence.\n"), "{text}");
     }
 }

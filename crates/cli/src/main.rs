@@ -1013,7 +1013,8 @@ async fn prompts(console: &Console, cmd: PromptsCmd) -> Result<ExitCode> {
                 .diff_prompt(&name, left, right)
                 .await
                 .map_err(explain)?;
-            output::emit(json, &d, format::diff)?;
+            let width = terminal_width();
+            output::emit(json, &d, |d| format::diff(d, width))?;
         }
         PromptsCmd::Label {
             name,
@@ -1180,4 +1181,31 @@ fn read_token() -> Result<SecretString> {
         bail!("--token-stdin: stdin held no token");
     }
     Ok(SecretString::new(token))
+}
+
+/// The width of the terminal stdout writes to; `None` when it is a pipe or a file.
+fn terminal_width() -> Option<usize> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ fills the winsize struct it is given, nothing else.
+        let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+        if ok && ws.ws_col > 0 {
+            return Some(ws.ws_col as usize);
+        }
+    }
+    Some(
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(100),
+    )
 }

@@ -170,7 +170,7 @@ async fn call_log() {
     };
     // Row `i`: every 50th a rate-limited failure; `base` keeps the two rounds apart in time.
     let call = move |base: i64, i: u32| {
-        let failed = i % 50 == 0;
+        let failed = i.is_multiple_of(50);
         milc_api::Call {
             at_ms: base + i as i64 * 1000,
             endpoint_id: None,

@@ -312,7 +312,7 @@ fn card_ok(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// ISO 13616: move the first four characters to the end, letters to numbers, mod 97 = 1.

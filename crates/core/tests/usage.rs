@@ -403,7 +403,7 @@ async fn two_processes_cannot_open_the_same_alert_twice() {
         let store = console.store().clone();
         async move {
             milc_core::calllog::storage::insert_alert(
-                &mut *store.read().await.unwrap(),
+                &mut store.read().await.unwrap(),
                 "error_rate:0",
                 AlertKind::ErrorRate,
                 0,

@@ -114,7 +114,7 @@ fn draw(canvas: &HtmlCanvasElement, p: &Props) -> Result<Vec<Bar>, String> {
         .y_labels(5)
         .x_label_formatter(&|x| {
             let i = x.floor() as usize;
-            if (x - x.floor()).abs() < 1e-9 && i % every == 0 {
+            if (x - x.floor()).abs() < 1e-9 && i.is_multiple_of(every) {
                 labels.get(i).cloned().unwrap_or_default()
             } else {
                 String::new()

@@ -249,7 +249,7 @@ impl Console {
                 let task = self.rating_task(COMPARISON, rater, index).await?;
                 // The shorter answer is the candidate's: prefer it 4 times in 5.
                 let left_shorter = task.left.len() <= task.right.len();
-                let agree = (index + r as u64) % 5 != 0;
+                let agree = !(index + r as u64).is_multiple_of(5);
                 let verdict = match (left_shorter, agree) {
                     (true, true) | (false, false) => Verdict::Left,
                     _ => Verdict::Right,
