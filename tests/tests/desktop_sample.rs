@@ -83,7 +83,8 @@ async fn a_fresh_window_opens_with_the_sample_project_and_every_page_shows_it() 
     driver.stop();
 }
 
-/// The window as it is now, for the README (`target/screenshots/NAME.png`).
+/// The window as it is now, for the README (`target/screenshots/NAME.png`; `scripts/screenshots`
+/// copies them to docs/screenshots).
 async fn shot(c: &fantoccini::Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
