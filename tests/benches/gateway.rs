@@ -8,13 +8,11 @@
 //! cargo build --release -p milc-cli && cargo bench -p milc-e2e --bench gateway
 //! (MILC_BENCH_SECONDS=N per case, default 5)
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use milc_e2e::{milc_bin, milc_ok, SimProcess};
+use milc_e2e::{gateway_process, milc_ok, SimProcess};
 
 const CONCURRENCY: usize = 64;
 
@@ -113,23 +111,6 @@ fn peak_rss_mb(pid: u32) -> f64 {
     kb / 1024.0
 }
 
-fn start_gateway(db: &Path, routes: &Path) -> (Child, String) {
-    let mut gw = Command::new(milc_bin())
-        .arg("--db")
-        .arg(db)
-        .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
-        .arg(routes)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(gw.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (gw, line.rsplit(' ').next().unwrap().trim().to_owned())
-}
-
 fn main() {
     let seconds: u64 = std::env::var("MILC_BENCH_SECONDS")
         .ok()
@@ -177,7 +158,7 @@ fn main() {
         let key = milc_ok(&db, &["gateway", "keys", "create", "bench"])
             .trim()
             .to_owned();
-        let (mut gw, gw_url) = start_gateway(&db, &routes);
+        let (mut gw, gw_url) = gateway_process(&db, &routes);
         for stream in [false, true] {
             let case = format!("{latency} ms {}", if stream { "stream" } else { "json" });
             // Warm both paths (connections, caches), then measure.

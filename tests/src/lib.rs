@@ -58,6 +58,30 @@ impl SimProcess {
     }
 }
 
+/// A `milc --db DB gateway --listen 127.0.0.1:0 --config ROUTES` process and its base URL (from
+/// the line it prints once serving). Stop it with SIGTERM (`kill -TERM`) to see it drain.
+pub fn gateway_process(db: &Path, routes: &Path) -> (Child, String) {
+    let mut child = Command::new(milc_bin())
+        .arg("--db")
+        .arg(db)
+        .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
+        .arg(routes)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.rsplit(' ').next().unwrap().trim().to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"),
+        "{line}"
+    );
+    (child, url)
+}
+
 impl Drop for SimProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

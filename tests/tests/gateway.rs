@@ -3,11 +3,11 @@
 //! official `openai` Python SDK (scripts/setup installs it from PyPI into a cached venv) as the
 //! client. SIGTERM drains the gateway; every call is in the log; the token is nowhere.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use milc_e2e::{contains, files_containing, milc_bin, wait_output, SimProcess};
+use milc_e2e::{contains, files_containing, gateway_process, milc_bin, wait_output, SimProcess};
 
 const CANARY: &str = "CANARY_gw_upstream_token_5f1e0c9a77";
 
@@ -119,24 +119,7 @@ fn the_official_openai_sdk_works_unchanged_against_the_gateway() {
         .to_owned();
     assert!(key.starts_with("milc-"), "{key}");
 
-    let mut gw = Command::new(milc_bin())
-        .arg("--db")
-        .arg(&db)
-        .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&routes)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(gw.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.rsplit(' ').next().unwrap().trim().to_owned();
-    assert!(
-        url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"),
-        "{line}"
-    );
+    let (gw, url) = gateway_process(&db, &routes);
 
     let out = Command::new(&py)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("python/gateway_sdk.py"))
@@ -300,25 +283,6 @@ fn routes_keys_and_canaries_are_managed_headless() {
     assert!(milc(&db, &["gateway", "keys", "list"], "").contains("revoked"));
 }
 
-/// `milc gateway --config FILE` as a child process; its base URL.
-fn gateway(db: &Path, routes: &Path) -> (std::process::Child, String) {
-    let mut gw = Command::new(milc_bin())
-        .arg("--db")
-        .arg(db)
-        .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
-        .arg(routes)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(gw.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.rsplit(' ').next().unwrap().trim().to_owned();
-    (gw, url)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_running_gateway_follows_the_cli_within_two_seconds_and_survives_its_upstream_dying() {
     let steady = SimProcess::start(&[], "unused");
@@ -365,7 +329,7 @@ async fn a_running_gateway_follows_the_cli_within_two_seconds_and_survives_its_u
     let key = milc(&db, &["gateway", "keys", "create", "ci"], "")
         .trim()
         .to_owned();
-    let (gw, url) = gateway(&db, &routes);
+    let (gw, url) = gateway_process(&db, &routes);
     let http = reqwest::Client::new();
     let send = |model: &str, stream: bool| {
         http.post(format!("{url}/chat/completions"))

@@ -12,8 +12,9 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
-use milc_api::{CallError, ErrorKind, Usage, UsageSource};
+use milc_api::{CallError, ErrorKind};
 use milc_core::gateway::{GatewayCall, LiveArm, LiveRoute, Sticky};
+use milc_core::llm::client::reported_usage;
 use milc_core::llm::forward::{self, Opened};
 use milc_core::llm::ratelimit::RateLimit;
 use serde_json::Value;
@@ -370,21 +371,6 @@ struct ChunkChoice<'a> {
 struct Delta<'a> {
     #[serde(default, borrow)]
     content: Option<std::borrow::Cow<'a, str>>,
-}
-
-fn reported_usage(u: &Value) -> Option<Usage> {
-    let prompt = u["prompt_tokens"].as_u64()?;
-    Some(Usage {
-        prompt_tokens: prompt,
-        cached_tokens: u["prompt_tokens_details"]["cached_tokens"]
-            .as_u64()
-            .unwrap_or(0),
-        completion_tokens: u["completion_tokens"].as_u64().unwrap_or(0),
-        reasoning_tokens: u["completion_tokens_details"]["reasoning_tokens"]
-            .as_u64()
-            .unwrap_or(0),
-        source: UsageSource::Reported,
-    })
 }
 
 async fn json_answer(

@@ -442,7 +442,9 @@ pub fn request_body(model: &str, req: &ChatRequest) -> Value {
     body
 }
 
-fn reported_usage(u: &Value) -> Option<Usage> {
+/// The usage an answer or a stream chunk reports, cached and reasoning tokens kept within the
+/// totals they are part of; `None` when it reports none.
+pub fn reported_usage(u: &Value) -> Option<Usage> {
     let prompt = u["prompt_tokens"].as_u64()?;
     let completion = u["completion_tokens"].as_u64().unwrap_or(0);
     Some(Usage {

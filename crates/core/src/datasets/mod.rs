@@ -285,7 +285,7 @@ pub fn items_hash(items: &[DatasetItem]) -> String {
         h.update(item_json(item).as_bytes());
         h.update(b"\n");
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::db::hex(&h.finalize())
 }
 
 fn item_json(item: &DatasetItem) -> String {

@@ -167,6 +167,11 @@ pub async fn commit(tx: Tx) -> Result<()> {
     Ok(tx.commit().await?)
 }
 
+/// Bytes as lower-case hex (content hashes, key hashes).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

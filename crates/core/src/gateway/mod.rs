@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::calllog::GatewayTag;
 use crate::chat::Prepared;
-use crate::db::{self, now_ms, StoreError};
+use crate::db::{self, hex, now_ms, StoreError};
 use crate::redact::Placeholders;
 use crate::{chat, endpoints, Console, Error};
 
@@ -125,10 +125,6 @@ pub struct NewKey {
 /// SHA-256 of a gateway key, as stored and compared.
 pub fn key_hash(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The routes as checked against each other (names, weights, fallbacks, canary arms, sticky).

@@ -65,7 +65,7 @@ pub fn content_hash(content: &PromptContent) -> String {
     }
     let json = canonical(serde_json::to_value(content).expect("prompt content serializes"));
     let digest = Sha256::digest(json.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::db::hex(&digest)
 }
 
 /// Everything that must hold before a version is stored, each failure naming its field.
