@@ -9,7 +9,7 @@ use milc_api::dataset::DatasetEdit;
 use milc_api::export::Format;
 use milc_api::prompt::NewVersion;
 use milc_api::run::{ResultsQuery, RunProgress, RunSpec};
-use milc_api::usage::{CallsQuery, UsageQuery};
+use milc_api::usage::{AlertSettings, CallsQuery, UsageQuery};
 use milc_api::{cmd, CallError, CallSource, ChatRequest, Command, EndpointSpec, TokenChange};
 use milc_core::{Console, Error};
 use tauri::ipc::{Channel, Invoke};
@@ -108,6 +108,12 @@ async fn calls_list(state: State<'_, AppState>, limit: u32) -> Reply<cmd::CallsL
 #[tauri::command]
 async fn call_body(state: State<'_, AppState>, id: i64) -> Reply<cmd::CallBody> {
     state.console.call_body(id).await.map_err(api)
+}
+
+/// A call with its kept bodies and what made it.
+#[tauri::command]
+async fn call_detail(state: State<'_, AppState>, id: i64) -> Reply<cmd::CallDetailGet> {
+    state.console.call_detail(id).await.map_err(api)
 }
 
 #[tauri::command]
@@ -477,6 +483,66 @@ async fn budgets_set(
 }
 
 #[tauri::command]
+async fn prices_list(state: State<'_, AppState>, endpoint: String) -> Reply<cmd::PricesList> {
+    state.console.prices(&endpoint).await.map_err(api)
+}
+
+/// A dated price, as typed.
+#[tauri::command]
+async fn prices_set(
+    state: State<'_, AppState>,
+    endpoint: String,
+    from: String,
+    input: String,
+    cached: String,
+    output: String,
+) -> Reply<cmd::PricesSet> {
+    state
+        .console
+        .set_price_as_typed(&endpoint, &from, &input, &cached, &output)
+        .await
+        .map_err(api)
+}
+
+/// Costs a range of calls again (`apply` false: a preview that writes nothing).
+#[tauri::command]
+async fn prices_recompute(
+    state: State<'_, AppState>,
+    since: String,
+    until: String,
+    apply: bool,
+) -> Reply<cmd::PricesRecompute> {
+    state
+        .console
+        .recompute_costs_as_typed(&since, &until, apply)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn alert_settings_get(state: State<'_, AppState>) -> Reply<cmd::AlertSettingsGet> {
+    state.console.alert_settings().await.map_err(api)
+}
+
+#[tauri::command]
+async fn alert_settings_set(
+    state: State<'_, AppState>,
+    settings: AlertSettings,
+) -> Reply<cmd::AlertSettingsSet> {
+    state.console.set_alert_settings(&settings).await.map_err(api)
+}
+
+#[tauri::command]
+async fn retention_get(state: State<'_, AppState>) -> Reply<cmd::RetentionGet> {
+    state.console.retention().await.map_err(api)
+}
+
+#[tauri::command]
+async fn retention_set(state: State<'_, AppState>, days: Option<u32>) -> Reply<cmd::RetentionSet> {
+    state.console.set_retention(days).await.map_err(api)
+}
+
+#[tauri::command]
 async fn runs_summary(state: State<'_, AppState>, id: i64) -> Reply<cmd::RunsSummary> {
     state.console.run_summary(id).await.map_err(api)
 }
@@ -716,11 +782,19 @@ register![
     compare_export,
     usage_report,
     usage_calls,
+    call_detail,
     usage_export,
     alerts_list,
     alerts_ack,
     budgets_list,
     budgets_set,
+    prices_list,
+    prices_set,
+    prices_recompute,
+    alert_settings_get,
+    alert_settings_set,
+    retention_get,
+    retention_set,
     routes_list,
     routes_set_weight,
     routes_rollback,

@@ -1869,8 +1869,23 @@ fn usage_is_reported_exported_repriced_and_budgeted_from_the_cli() {
     );
     let list = db.json(&["prices", "list", "Local simulator", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
+    let cost_before = db.json(&["usage", "--json"])["totals"]["cost"].clone();
+    let preview = db.json(&["prices", "recompute", "--since", "2d", "--preview", "--json"]);
+    assert_eq!(preview["calls_changed"], 4);
+    assert!(preview["id"].is_null(), "{preview}");
+    assert_eq!(
+        db.json(&["usage", "--json"])["totals"]["cost"],
+        cost_before,
+        "a preview writes nothing"
+    );
+    // A range that ends before the calls changes none of them.
+    let none = db.json(&[
+        "prices", "recompute", "--since", "2d", "--until", "1d", "--preview", "--json",
+    ]);
+    assert_eq!(none["calls_checked"], 0, "{none}");
     let re = db.json(&["prices", "recompute", "--since", "2d", "--json"]);
     assert_eq!(re["calls_changed"], 4);
+    assert_eq!(re["after"], preview["after"], "as the preview announced");
     let repriced: i64 = lines
         .iter()
         .map(|l| {
@@ -1925,12 +1940,95 @@ fn usage_is_reported_exported_repriced_and_budgeted_from_the_cli() {
     assert_eq!(r["totals"]["cost"]["source"], "estimated");
 
     // Retention drops bodies, never figures.
+    assert!(db.ok(&["retention"], "").contains("kept for ever"));
     assert!(db
         .ok(&["retention", "--bodies-days", "0"], "")
         .contains("6 history entries emptied"));
+    assert!(db.ok(&["retention"], "").contains("kept 0 days"));
     assert_eq!(db.json(&["usage", "--json"])["totals"]["calls"], 6);
     let h = db.json(&["history", "--json"]);
     assert_eq!(h[0]["output"], "");
+}
+
+#[test]
+fn calls_are_filtered_and_shown_with_what_made_them() {
+    let db = Db::new();
+    db.ok(&["demo", "load"], "");
+    db.ok(&["chat", "a question without a prompt version"], "");
+    let all = db.json(&["calls", "--json", "--limit", "5000"]);
+    let all = all.as_array().unwrap();
+    let count = |f: &dyn Fn(&Value) -> bool| all.iter().filter(|c| f(c)).count();
+    let runs = db.json(&["calls", "--source", "run", "--json", "--limit", "5000"]);
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        count(&|c| c["source"] == "run")
+    );
+    assert!(runs.as_array().unwrap().iter().all(|c| c["source"] == "run"));
+    let errors = db.json(&["calls", "--status", "error", "--json", "--limit", "5000"]);
+    assert_eq!(
+        errors.as_array().unwrap().len(),
+        count(&|c| c["outcome"] == "error")
+    );
+    let none = db.json(&[
+        "calls",
+        "--prompt",
+        "(no prompt version)",
+        "--since",
+        "1h",
+        "--json",
+    ]);
+    assert_eq!(none.as_array().unwrap().len(), 1, "{none}");
+    assert_eq!(none[0]["source"], "cli");
+    let bad = db.run(&["calls", "--status", "fine"], "");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("'fine' is not a status"));
+
+    // A run's call names its run item and the comparison that run answered.
+    let linked = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| db.json(&["calls", "--show", &c["id"].to_string()]))
+        .find(|d| d["comparison"].is_string())
+        .expect("a comparison's call");
+    assert_eq!(linked["comparison"], "sample-production-vs-candidate");
+    assert!(linked["run"]["run_id"].is_i64(), "{linked}");
+    assert_eq!(linked["record"]["prompt"]["prompt"], "sample-ticket-summary");
+    let missing = db.run(&["calls", "--show", "999999"], "");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no call #999999"));
+}
+
+#[test]
+fn a_fine_tuned_endpoint_names_its_base_model_and_comparisons_show_it() {
+    let db = Db::new();
+    comparison_fixture(&db);
+    db.ok(
+        &[
+            "endpoints",
+            "lineage",
+            "Local simulator",
+            "--base-model",
+            "meta/llama-3.1-8b-instruct",
+            "--tuned-on",
+            "ds",
+        ],
+        "",
+    );
+    let eps = db.json(&["endpoints", "list", "--json"]);
+    assert_eq!(eps[0]["lineage"]["base_model"], "meta/llama-3.1-8b-instruct");
+    let shown = db.ok(&["compare", "results", "ab"], "");
+    assert!(
+        shown.contains("Local simulator (tuned from meta/llama-3.1-8b-instruct on ds)"),
+        "{shown}"
+    );
+    let results = db.json(&["compare", "results", "ab", "--json"]);
+    assert_eq!(
+        results["comparison"]["variants"][0]["lineage"]["tuned_on"], "ds",
+        "{results}"
+    );
+    let bad = db.run(&["endpoints", "lineage", "Local simulator", "--base-model", " "], "");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("lineage.base_model"));
+    db.ok(&["endpoints", "lineage", "Local simulator", "--clear"], "");
+    assert!(db.json(&["endpoints", "list", "--json"])[0]["lineage"].is_null());
 }
 
 #[test]

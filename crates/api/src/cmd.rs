@@ -23,7 +23,9 @@ use crate::prompt::{
 use crate::run::{
     ResultsPage, ResultsQuery, RunComparison, RunInfo, RunProgress, RunSpec, RunSummary,
 };
-use crate::usage::{Alert, Budget, CallsQuery, UsageQuery};
+use crate::usage::{
+    Alert, AlertSettings, Budget, CallDetail, CallsQuery, PriceEntry, Recomputation, UsageQuery,
+};
 use crate::{
     CallRecord, ChatRequest, ChatResult, ConnectionTest, Endpoint, EndpointSpec, TokenChange,
 };
@@ -179,8 +181,10 @@ commands! {
     compare_export => CompareExport { name: String, kind: Format, path: String } -> Exported;
 
     usage_report => UsageReport { query: UsageQuery } -> crate::usage::UsageReport;
-    /// The calls behind a bar of a chart.
+    /// The calls behind a bar of a chart, or the Calls page's filters.
     usage_calls => UsageCalls { query: CallsQuery } -> Vec<CallRecord>;
+    /// A call with its kept bodies and the run, comparison or route that made it.
+    call_detail => CallDetailGet { id: i64 } -> CallDetail;
     /// Writes what is shown (`shown`) or the calls of its range (`ndjson`, `csv`) to `path`
     /// (empty: the downloads folder); answers the path and the rows written.
     usage_export => UsageExport { query: UsageQuery, kind: Format, path: String } -> Exported;
@@ -189,6 +193,21 @@ commands! {
     budgets_list => BudgetsList {} -> Vec<Budget>;
     /// Sets (both empty or None: removes) a budget, in USD as typed.
     budgets_set => BudgetsSet { endpoint: Option<String>, daily: Option<String>, monthly: Option<String> } -> Vec<Budget>;
+    /// An endpoint's price timeline (its base price, then dated prices).
+    prices_list => PricesList { endpoint: String } -> Vec<PriceEntry>;
+    /// A dated price, as typed: `from` a date, an RFC 3339 time or `now`; USD per 1M tokens
+    /// (`cached` empty: the input price).
+    prices_set => PricesSet { endpoint: String, from: String, input: String, cached: String, output: String } -> Vec<PriceEntry>;
+    /// Costs calls in `[since, until)` again with the price in force when each was made, as
+    /// typed (`since`: 30d, a date or an RFC 3339 time; `until` empty: now); `apply` false
+    /// previews the change and writes nothing.
+    prices_recompute => PricesRecompute { since: String, until: String, apply: bool } -> Recomputation;
+    alert_settings_get => AlertSettingsGet {} -> AlertSettings;
+    alert_settings_set => AlertSettingsSet { settings: AlertSettings } -> AlertSettings;
+    /// Days call bodies and history entries are kept (None: for ever).
+    retention_get => RetentionGet {} -> Option<u32>;
+    /// Sets the retention and applies it; answers (bodies, history entries) emptied now.
+    retention_set => RetentionSet { days: Option<u32> } -> (u64, u64);
 
     /// The window is interactive (start-up time goes to the log).
     routes_list => RoutesList {} -> Vec<Route>;

@@ -51,6 +51,9 @@ pub struct Variant {
     pub label: String,
     pub prompt: PromptPin,
     pub endpoint: String,
+    /// The endpoint's lineage, so "tuned v2 vs base" reads as such.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<crate::Lineage>,
     pub params: Params,
     pub run_id: Option<i64>,
     pub run_status: Option<RunStatus>,

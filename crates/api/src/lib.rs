@@ -72,6 +72,28 @@ pub struct EndpointSpec {
     pub status: EndpointStatus,
     #[serde(default)]
     pub redaction: RedactionPolicy,
+    /// What a custom or fine-tuned model was made from, so comparisons read "tuned v2 vs base".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<Lineage>,
+}
+
+/// The base model a fine-tuned or custom model was tuned from, and what it was tuned on (a
+/// dataset reference like `tickets@3f2a…` or an export file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lineage {
+    pub base_model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuned_on: Option<String>,
+}
+
+impl fmt::Display for Lineage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tuned from {}", self.base_model)?;
+        if let Some(d) = &self.tuned_on {
+            write!(f, " on {d}")?;
+        }
+        Ok(())
+    }
 }
 
 pub fn default_timeout_ms() -> u64 {
@@ -98,6 +120,7 @@ impl EndpointSpec {
             max_retries: default_max_retries(),
             status: EndpointStatus::Active,
             redaction: RedactionPolicy::default(),
+            lineage: None,
         }
     }
 }

@@ -21,6 +21,61 @@ pub struct ScorerSpec {
     pub threshold: Option<f64>,
 }
 
+impl ScorerSpec {
+    /// One scorer as a person types it, in the CLI's `--scorers` list or the window's field:
+    /// `NAME`, `NAME:THRESHOLD`, or `NAME=ARG` for the scorers that take an argument
+    /// (`regex=^\d+$`, `contains=refund`, `length=10..200`). Whether the scorer and its
+    /// argument make sense is core's to say when the run is created.
+    pub fn parse(x: &str) -> Result<Self, String> {
+        let x = x.trim();
+        if let Some((metric, arg)) = x.split_once('=') {
+            return Ok(Self {
+                metric: metric.trim().to_owned(),
+                arg: Some(arg.to_owned()),
+                threshold: None,
+            });
+        }
+        let (metric, threshold) = match x.split_once(':') {
+            Some((m, t)) => (
+                m,
+                Some(t.trim().parse::<f64>().ok().filter(|t| t.is_finite()).ok_or_else(
+                    || format!("scorer '{x}': the threshold after ':' is a number"),
+                )?),
+            ),
+            None => (x, None),
+        };
+        Ok(Self {
+            metric: metric.trim().to_owned(),
+            arg: None,
+            threshold,
+        })
+    }
+
+    /// A comma-separated list of [`ScorerSpec::parse`]'s forms without arguments (an argument
+    /// may hold commas: those scorers come one at a time).
+    pub fn parse_list(list: &str) -> Result<Vec<Self>, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(Self::parse)
+            .collect()
+    }
+}
+
+impl std::fmt::Display for ScorerSpec {
+    /// The form [`ScorerSpec::parse`] reads (an argument after `=`, else a threshold after `:`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.metric)?;
+        if let Some(a) = &self.arg {
+            write!(f, "={a}")?;
+        }
+        if let Some(t) = self.threshold {
+            write!(f, " (threshold {t})")?;
+        }
+        Ok(())
+    }
+}
+
 /// What to run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {

@@ -84,7 +84,14 @@ pub struct UsageReport {
     pub totals: UsageRow,
 }
 
-/// The calls behind one bar of a chart.
+/// The group of a usage row whose calls' endpoint has been deleted since.
+pub const DELETED_ENDPOINT: &str = "(deleted endpoint)";
+/// The group of a usage row whose calls were made without a prompt version.
+pub const NO_PROMPT_VERSION: &str = "(no prompt version)";
+
+/// Calls in `[since, until)`, newest first: the calls behind one bar of a chart, or the Calls
+/// page's filters. `endpoint` may be [`DELETED_ENDPOINT`] and `prompt` [`NO_PROMPT_VERSION`],
+/// the groups a usage report names so.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CallsQuery {
     pub since_ms: i64,
@@ -96,7 +103,34 @@ pub struct CallsQuery {
     pub prompt: Option<String>,
     #[serde(default)]
     pub source: Option<crate::CallSource>,
+    #[serde(default)]
+    pub outcome: Option<crate::Outcome>,
     pub limit: u32,
+}
+
+/// One call with what it belongs to: its kept (redacted) bodies, and the run, comparison and
+/// gateway route that made it, so the window can jump there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallDetail {
+    pub record: crate::CallRecord,
+    /// `None`: the endpoint's policy keeps no bodies (or retention emptied them).
+    pub body: Option<crate::prompt::CallBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<CallRun>,
+    /// The comparison whose variant's run made the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<String>,
+    /// The gateway route (its model name) and arm that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<(String, String)>,
+}
+
+/// The run item a call answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRun {
+    pub run_id: i64,
+    pub item: u64,
+    pub rep: u32,
 }
 
 /// A price in an endpoint's timeline: the base price (no id, from the beginning) or a dated one.
@@ -111,9 +145,13 @@ pub struct PriceEntry {
 /// A logged recomputation of past costs after a price change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Recomputation {
-    pub id: i64,
+    /// `None`: a preview; nothing was changed or logged.
+    pub id: Option<i64>,
     pub at_ms: i64,
     pub since_ms: i64,
+    /// `None`: up to now.
+    #[serde(default)]
+    pub until_ms: Option<i64>,
     pub calls_checked: u64,
     pub calls_changed: u64,
     pub before: Cost,

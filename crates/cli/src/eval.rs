@@ -103,45 +103,21 @@ pub(crate) enum RunsCmd {
 /// Exit code of a run whose gates failed (1 is any other error).
 const GATE_FAILED: u8 = 3;
 
-/// One scorer: `NAME`, `NAME:THRESHOLD`, or `NAME=ARG` for the scorers that take an argument
-/// (`regex=^\d+$`, `contains=refund`, `length=10..200`, `json_schema=@schema.json` reads a file).
-fn parse_scorer(x: &str) -> Result<ScorerSpec> {
-    if let Some((metric, arg)) = x.split_once('=') {
-        let arg = match arg.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| anyhow!("--scorer '{x}': cannot read {path}: {e}"))?,
-            None => arg.to_owned(),
-        };
-        return Ok(ScorerSpec {
-            metric: metric.to_owned(),
-            arg: Some(arg),
-            threshold: None,
-        });
-    }
-    let (metric, threshold) = match x.split_once(':') {
-        Some((m, t)) => (
-            m,
-            Some(
-                t.parse()
-                    .map_err(|_| anyhow!("scorer '{x}': the threshold after ':' is a number"))?,
-            ),
-        ),
-        None => (x, None),
-    };
-    Ok(ScorerSpec {
-        metric: metric.to_owned(),
-        arg: None,
-        threshold,
-    })
-}
-
+/// Scorers as [`ScorerSpec::parse`] reads them: a comma-separated list, then one per
+/// `--scorer`; `NAME=@FILE` reads the argument from a file (`json_schema=@schema.json`).
 pub(crate) fn parse_scorers(list: &str, single: &[String]) -> Result<Vec<ScorerSpec>> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .chain(single.iter().map(String::as_str))
-        .map(parse_scorer)
-        .collect()
+    let mut out = ScorerSpec::parse_list(list).map_err(|e| anyhow!(e))?;
+    for x in single {
+        out.push(ScorerSpec::parse(x).map_err(|e| anyhow!(e))?);
+    }
+    for s in &mut out {
+        if let Some(path) = s.arg.as_deref().and_then(|a| a.strip_prefix('@')) {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow!("--scorer '{}': cannot read {path}: {e}", s.metric))?;
+            s.arg = Some(text);
+        }
+    }
+    Ok(out)
 }
 
 /// A gate: `NAME OP NUMBER` on the summary.

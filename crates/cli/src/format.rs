@@ -801,11 +801,20 @@ pub fn comparison_info(c: &milc_api::compare::ComparisonInfo) -> String {
         &c.dataset_hash[..12.min(c.dataset_hash.len())],
         c.seed
     );
-    let mut rows = vec![vec!["#".to_owned(), "VARIANT".into(), "RUN".into()]];
+    let mut rows = vec![vec![
+        "#".to_owned(),
+        "VARIANT".into(),
+        "ENDPOINT".into(),
+        "RUN".into(),
+    ]];
     for v in &c.variants {
         rows.push(vec![
             (v.idx + 1).to_string(),
             v.label.clone(),
+            match &v.lineage {
+                Some(l) => format!("{} ({l})", v.endpoint),
+                None => v.endpoint.clone(),
+            },
             match (v.run_id, v.run_status) {
                 (Some(id), Some(s)) => format!("{id} ({})", s.as_str()),
                 _ => "not run".into(),

@@ -85,7 +85,8 @@ enum Command {
     Budgets(usage::BudgetsCmd),
     /// Alerts (budgets crossed, cost spikes, error rates), newest first; ack; settings
     Alerts(usage::AlertsArgs),
-    /// Keep request and response bodies N days (figures, the log and rollups stay)
+    /// Keep request and response bodies N days (figures, the log and rollups stay); no option:
+    /// show the setting
     Retention {
         #[arg(long, value_name = "N")]
         bodies_days: Option<u32>,
@@ -151,9 +152,82 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Print the (redacted) request and response bodies kept with call ID, as JSON
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", conflicts_with = "show")]
         body: Option<i64>,
+        /// Show call ID: its bodies (where kept) and the run, comparison or route that made it
+        #[arg(long, value_name = "ID")]
+        show: Option<i64>,
+        #[command(flatten)]
+        filter: CallsFilter,
     },
+}
+
+/// Which calls `milc calls` lists.
+#[derive(Args)]
+struct CallsFilter {
+    /// From: 24h, 7d, a date or an RFC 3339 time
+    #[arg(long)]
+    since: Option<String>,
+    /// Until (not included), as --since [default: now]
+    #[arg(long)]
+    until: Option<String>,
+    /// An endpoint's name ('(deleted endpoint)' for calls whose endpoint is gone)
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// A prompt version NAME@N ('(no prompt version)' for calls made without one)
+    #[arg(long)]
+    prompt: Option<String>,
+    /// cli, playground, run or gateway
+    #[arg(long, value_parser = parse_source)]
+    source: Option<milc_api::CallSource>,
+    /// ok, error or cancelled
+    #[arg(long, value_parser = parse_outcome)]
+    status: Option<milc_api::Outcome>,
+}
+
+fn parse_source(s: &str) -> Result<milc_api::CallSource, String> {
+    use milc_api::CallSource::*;
+    [Cli, Playground, Run, Gateway]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+        .ok_or_else(|| format!("'{s}' is not a source: cli, playground, run or gateway"))
+}
+
+fn parse_outcome(s: &str) -> Result<milc_api::Outcome, String> {
+    use milc_api::Outcome::*;
+    [Ok, Error, Cancelled]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+        .ok_or_else(|| format!("'{s}' is not a status: ok, error or cancelled"))
+}
+
+impl CallsFilter {
+    fn is_empty(&self) -> bool {
+        self.since.is_none()
+            && self.until.is_none()
+            && self.endpoint.is_none()
+            && self.prompt.is_none()
+            && self.source.is_none()
+            && self.status.is_none()
+    }
+
+    fn query(self, limit: u32) -> Result<milc_api::usage::CallsQuery> {
+        let now = milc_core::db::now_ms();
+        let when = |flag: &str, s: Option<String>, default: i64| match s {
+            None => Ok(default),
+            Some(s) => milc_core::usage::parse_when(&s, now)
+                .ok_or_else(|| anyhow!("--{flag} '{s}': 24h, 7d, a date like 2026-11-01 or an RFC 3339 time")),
+        };
+        Ok(milc_api::usage::CallsQuery {
+            since_ms: when("since", self.since, 0)?,
+            until_ms: when("until", self.until, i64::MAX)?,
+            endpoint: self.endpoint,
+            prompt: self.prompt,
+            source: self.source,
+            outcome: self.status,
+            limit,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -325,8 +399,36 @@ enum EndpointsCmd {
         #[command(flatten)]
         policy: RedactionArgs,
     },
+    /// Name the base model a fine-tuned or custom model was tuned from (and on what), shown in
+    /// comparisons and leaderboards; --clear removes it
+    Lineage {
+        name: String,
+        #[command(flatten)]
+        lineage: LineageArgs,
+        #[arg(long, conflicts_with_all = ["base_model", "tuned_on"])]
+        clear: bool,
+    },
     /// Delete an endpoint and its token (its calls stay in the log)
     Rm { name: String },
+}
+
+#[derive(Args)]
+struct LineageArgs {
+    /// The model this one was fine-tuned from, e.g. meta/llama-3.1-8b-instruct
+    #[arg(long, value_name = "MODEL")]
+    base_model: Option<String>,
+    /// What it was tuned on: a dataset (NAME@HASH) or an export file
+    #[arg(long, value_name = "DATA", requires = "base_model")]
+    tuned_on: Option<String>,
+}
+
+impl LineageArgs {
+    fn lineage(self) -> Option<milc_api::Lineage> {
+        self.base_model.map(|base_model| milc_api::Lineage {
+            base_model,
+            tuned_on: self.tuned_on,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -358,6 +460,8 @@ struct AddArgs {
     max_retries: u32,
     #[command(flatten)]
     redaction: RedactionArgs,
+    #[command(flatten)]
+    lineage: LineageArgs,
 }
 
 #[derive(Args)]
@@ -558,8 +662,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             None => bail!("call #{id} has no bodies: its endpoint's policy does not keep them (milc endpoints redaction NAME --log-bodies)"),
         },
-        Command::Calls { limit, json, .. } => {
-            let calls = console.calls(limit).await?;
+        Command::Calls {
+            show: Some(id), ..
+        } => {
+            output::json(&console.call_detail(id).await.map_err(explain)?)?;
+            ExitCode::SUCCESS
+        }
+        Command::Calls {
+            limit,
+            json,
+            filter,
+            ..
+        } => {
+            let calls = if filter.is_empty() {
+                console.calls(limit).await?
+            } else {
+                console.usage_calls(&filter.query(limit)?).await?
+            };
             output::emit(json, &calls, |c| format::calls_table(c))?;
             ExitCode::SUCCESS
         }
@@ -685,6 +804,7 @@ async fn endpoints(console: &Console, cmd: EndpointsCmd) -> Result<ExitCode> {
             spec.max_retries = a.max_retries;
             spec.headers = parse_headers(&a.headers)?;
             spec.redaction = a.redaction.policy()?;
+            spec.lineage = a.lineage.lineage();
             let token = if a.token_stdin {
                 Some(read_token()?)
             } else {
@@ -757,6 +877,26 @@ async fn endpoints(console: &Console, cmd: EndpointsCmd) -> Result<ExitCode> {
                     ", no bodies kept"
                 }
             );
+        }
+        EndpointsCmd::Lineage {
+            name,
+            lineage,
+            clear,
+        } => {
+            let lineage = lineage.lineage();
+            if lineage.is_none() && !clear {
+                bail!("give --base-model MODEL [--tuned-on DATA] or --clear");
+            }
+            let ep = console.endpoint(&name).await.map_err(explain)?;
+            let spec = EndpointSpec { lineage, ..ep.spec };
+            let ep = console
+                .update_endpoint(ep.id, spec)
+                .await
+                .map_err(explain)?;
+            match &ep.spec.lineage {
+                Some(l) => eprintln!("'{name}': {l}"),
+                None => eprintln!("'{name}': no lineage"),
+            }
         }
         EndpointsCmd::Rm { name } => {
             console.remove_endpoint(&name).await.map_err(explain)?;

@@ -9,7 +9,6 @@ use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use milc_api::export::Format;
 use milc_api::usage::{AlertSettings, Dim, UsageQuery};
-use milc_api::{PricePerMillion, Prices};
 use milc_core::calllog::rollups::{hour_of, HOUR_MS};
 use milc_core::db::now_ms;
 use milc_core::usage::{bigquery_schema, parse_when};
@@ -127,11 +126,12 @@ pub(crate) enum PricesCmd {
         #[arg(long)]
         from: String,
         #[arg(long = "in", value_name = "USD")]
-        input: PricePerMillion,
+        input: String,
+        /// [default: the input price]
+        #[arg(long, value_name = "USD", default_value = "")]
+        cached: String,
         #[arg(long, value_name = "USD")]
-        cached: Option<PricePerMillion>,
-        #[arg(long, value_name = "USD")]
-        out: PricePerMillion,
+        out: String,
     },
     /// An endpoint's prices over time
     List {
@@ -142,8 +142,14 @@ pub(crate) enum PricesCmd {
     /// Cost calls again with the price in force when each was made (logged)
     Recompute {
         /// From: 30d, a date, an RFC 3339 time [default: every call]
+        #[arg(long, default_value = "")]
+        since: String,
+        /// Until (not included), as --since [default: now]
+        #[arg(long, default_value = "")]
+        until: String,
+        /// Show what would change and write nothing
         #[arg(long)]
-        since: Option<String>,
+        preview: bool,
         #[arg(long)]
         json: bool,
     },
@@ -160,19 +166,8 @@ pub(crate) async fn prices(console: &Console, cmd: PricesCmd) -> Result<ExitCode
             cached,
             out,
         } => {
-            let from_ms = parse_when(&from, now_ms()).ok_or_else(|| {
-                anyhow!("--from '{from}': a date like 2026-11-01, an RFC 3339 time or now")
-            })?;
             let list = console
-                .set_price(
-                    &endpoint,
-                    from_ms,
-                    &Prices {
-                        input,
-                        cached_input: cached,
-                        output: out,
-                    },
-                )
+                .set_price_as_typed(&endpoint, &from, &input, &cached, &out)
                 .await
                 .map_err(explain)?;
             print_list(&list, false)?;
@@ -180,19 +175,26 @@ pub(crate) async fn prices(console: &Console, cmd: PricesCmd) -> Result<ExitCode
         PricesCmd::List { endpoint, json } => {
             print_list(&console.prices(&endpoint).await.map_err(explain)?, json)?;
         }
-        PricesCmd::Recompute { since, json } => {
-            let since_ms = match since {
-                Some(s) => parse_when(&s, now_ms())
-                    .ok_or_else(|| anyhow!("--since '{s}': 30d, a date or an RFC 3339 time"))?,
-                None => i64::MIN / 2,
-            };
-            let r = console.recompute_costs(since_ms).await.map_err(explain)?;
+        PricesCmd::Recompute {
+            since,
+            until,
+            preview,
+            json,
+        } => {
+            let r = console
+                .recompute_costs_as_typed(&since, &until, !preview)
+                .await
+                .map_err(explain)?;
             output::emit(json, &r, |r| {
+                let what = match r.id {
+                    Some(id) => format!("recomputation {id}"),
+                    None => "preview (nothing changed)".to_owned(),
+                };
                 format!(
-                    "recomputation {}: {} of {} calls changed; ${} → ${}\n",
-                    r.id,
+                    "{what}: {} of {} calls {}; ${} → ${}\n",
                     r.calls_changed,
                     r.calls_checked,
+                    if r.id.is_some() { "changed" } else { "would change" },
                     r.before.usd(),
                     r.after.usd()
                 )
@@ -310,7 +312,11 @@ pub(crate) async fn alerts(console: &Console, a: AlertsArgs) -> Result<ExitCode>
 /// `milc retention --bodies-days N`: keep request and response bodies N days.
 pub(crate) async fn retention(console: &Console, days: Option<u32>, off: bool) -> Result<ExitCode> {
     if days.is_none() && !off {
-        bail!("give --bodies-days N or --off");
+        match console.retention().await.map_err(explain)? {
+            Some(d) => println!("call bodies and history entries are kept {d} days"),
+            None => println!("call bodies and history entries are kept for ever"),
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let (bodies, history) = console
         .set_retention(if off { None } else { days })

@@ -72,7 +72,8 @@ impl Error {
                 | StoreError::NoSuchDataset(_)
                 | StoreError::NoSuchRun(_)
                 | StoreError::NoSuchComparison(_)
-                | StoreError::NoSuchRoute(_),
+                | StoreError::NoSuchRoute(_)
+                | StoreError::NoSuchCall(_),
             ) => CallError {
                 kind: ErrorKind::NotFound,
                 message: self.to_string(),

@@ -189,3 +189,69 @@ async fn an_item_without_a_reference_is_noted_not_stored_as_a_broken_score() {
     );
     assert!(!results[1].passed);
 }
+
+#[tokio::test]
+async fn a_rate_limited_run_halves_its_concurrency_and_still_answers_every_item() {
+    let (_dir, c) = console_with_prompt(Params {
+        max_tokens: Some(8),
+        ..Params::default()
+    })
+    .await;
+    // Eight requests a second; the run starts sixteen at once.
+    let sim = milc_sim::start(
+        ([127, 0, 0, 1], 0).into(),
+        milc_sim::SimConfig {
+            latency_ms: 20,
+            rate_limit: Some(milc_sim::parse_rate_window("8/1s").unwrap()),
+            ..milc_sim::SimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut spec = milc_api::EndpointSpec::new("limited", sim.base_url(), "milc-sim");
+    spec.max_retries = 0;
+    c.add_endpoint(spec, None).await.unwrap();
+    let lines: String = (0..24)
+        .map(|i| format!("{{\"q\": \"question {i}\", \"expected\": \"answer {i}\"}}\n"))
+        .collect();
+    let items = parse_jsonl("d.jsonl", &lines).unwrap();
+    c.import_items("d", &items, "d.jsonl").await.unwrap();
+    let run = c
+        .create_run(RunSpec {
+            prompt: "qa".into(),
+            endpoint: "limited".into(),
+            dataset: "d".into(),
+            params: Params::default(),
+            repeat: 1,
+            concurrency: 16,
+            scorers: vec![],
+            stem: false,
+        })
+        .await
+        .unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let summary = c
+        .execute_run(
+            run.id,
+            &|p| seen.lock().unwrap().push(p.concurrency),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let seen = seen.into_inner().unwrap();
+    assert!(seen.iter().all(|&n| n <= 16), "{seen:?}");
+    assert!(
+        seen.iter().any(|&n| n <= 8),
+        "a 429 halves what runs at once: {seen:?}"
+    );
+    assert_eq!(summary.items, 24);
+    assert_eq!(summary.errors, 0, "each rate-limited item is sent again");
+    let limited = c
+        .calls(500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.call.error_kind == Some(milc_api::ErrorKind::RateLimit))
+        .count();
+    assert!(limited > 0, "the endpoint did answer 429");
+}

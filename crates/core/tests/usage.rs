@@ -132,7 +132,7 @@ async fn rollups_equal_a_rebuild_from_the_log_after_random_inserts_and_a_price_c
         .set_price("a", from, &prices("1", None, "2"))
         .await
         .unwrap();
-    let r = store.recompute_costs(start).await.unwrap();
+    let r = store.recompute_costs(start, None, true).await.unwrap();
     assert!(
         r.calls_changed > 0 && r.calls_checked >= r.calls_changed,
         "{r:?}"
@@ -226,7 +226,7 @@ async fn known_price_failures_elsewhere_are_right_here() {
         .set_price("e", at - 1000, &prices("0", Some("0"), "0"))
         .await
         .unwrap();
-    let r = store.recompute_costs(at - DAY_MS).await.unwrap();
+    let r = store.recompute_costs(at - DAY_MS, None, true).await.unwrap();
     assert_eq!((r.calls_changed, r.after.pico_usd), (1, 0));
     let cost: i64 = sqlx::query_scalar("SELECT cost_pico_usd FROM calls")
         .fetch_one(&mut *store.store().read().await.unwrap())

@@ -656,33 +656,92 @@ pub async fn resolve_alert(c: &mut SqliteConnection, id: i64, at_ms: i64) -> Res
 
 // ---- reading the log ------------------------------------------------------------------------
 
-/// Calls in `[since, until)` (newest first, at most `limit`), optionally of one endpoint,
-/// prompt version (`NAME@N`) and source: the calls behind a bar of a usage chart.
+/// Calls in `[since, until)` (newest first, at most `limit`), optionally of one endpoint (or
+/// of deleted ones), prompt version (`NAME@N`, or none), source and outcome: the calls behind a
+/// bar of a usage chart, or the Calls page's filters.
 pub async fn calls_between(
     c: &mut SqliteConnection,
     q: &milc_api::usage::CallsQuery,
 ) -> Result<Vec<CallRecord>> {
+    use milc_api::usage::{DELETED_ENDPOINT, NO_PROMPT_VERSION};
+    let deleted = q.endpoint.as_deref() == Some(DELETED_ENDPOINT);
+    let no_prompt = q.prompt.as_deref() == Some(NO_PROMPT_VERSION);
     sqlx::query_as::<_, CallRow>(&format!(
         "{CALL_ROWS} WHERE c.at_ms >= ? AND c.at_ms < ?
-         AND (? IS NULL OR e.name = ?)
-         AND (? IS NULL OR p.name || '@' || v.version = ?)
+         AND (? IS NULL OR e.name = ? OR (? AND c.endpoint_id IS NULL))
+         AND (? IS NULL OR p.name || '@' || v.version = ? OR (? AND c.prompt_version_id IS NULL))
          AND (? IS NULL OR c.source = ?)
-         ORDER BY c.at_ms DESC LIMIT ?"
+         AND (? IS NULL OR c.outcome = ?)
+         ORDER BY c.at_ms DESC, c.id DESC LIMIT ?"
     ))
     .bind(q.since_ms)
     .bind(q.until_ms)
     .bind(&q.endpoint)
     .bind(&q.endpoint)
+    .bind(deleted)
     .bind(&q.prompt)
     .bind(&q.prompt)
+    .bind(no_prompt)
     .bind(q.source.map(source_code))
     .bind(q.source.map(source_code))
+    .bind(q.outcome.map(outcome_code))
+    .bind(q.outcome.map(outcome_code))
     .bind(i64::from(q.limit))
     .fetch_all(&mut *c)
     .await?
     .into_iter()
     .map(CallRow::into_record)
     .collect()
+}
+
+/// One call, if it is in the log.
+pub async fn call(c: &mut SqliteConnection, id: i64) -> Result<Option<CallRecord>> {
+    sqlx::query_as::<_, CallRow>(&format!("{CALL_ROWS} WHERE c.id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(CallRow::into_record)
+        .transpose()
+}
+
+/// What made a call: the run item it answered, the comparison that run belongs to, and the
+/// gateway route (model name) and arm.
+pub async fn call_origin(
+    c: &mut SqliteConnection,
+    id: i64,
+) -> Result<(
+    Option<milc_api::usage::CallRun>,
+    Option<String>,
+    Option<(String, String)>,
+)> {
+    let run: Option<(i64, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT r.run_id, r.item_idx, r.rep,
+                (SELECT c.name FROM comparison_variants v JOIN comparisons c ON c.id = v.comparison_id
+                 WHERE v.run_id = r.run_id LIMIT 1)
+         FROM run_results r WHERE r.call_id = ? LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let route: Option<(String, String)> = sqlx::query_as(
+        "SELECT r.model, g.arm FROM gateway_calls g JOIN routes r ON r.id = g.route_id
+         WHERE g.call_id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let (run, comparison) = match run {
+        Some((run_id, item, rep, comparison)) => (
+            Some(milc_api::usage::CallRun {
+                run_id,
+                item: item as u64,
+                rep: rep as u32,
+            }),
+            comparison,
+        ),
+        None => (None, None),
+    };
+    Ok((run, comparison, route))
 }
 
 /// The newest `limit` calls, newest first.

@@ -399,6 +399,7 @@ impl Console {
             params_json: params,
             run_id,
             status,
+            lineage,
         } in rows
         {
             let version = prompts::storage::resolve(
@@ -417,6 +418,7 @@ impl Console {
                     version: version.version,
                 },
                 endpoint,
+                lineage: lineage.map(|j| j.0),
                 params: serde_json::from_str(&params)
                     .map_err(|e| StoreError::Corrupt(format!("comparison {name}: {e}")))?,
                 run_id,

@@ -133,16 +133,18 @@ pub struct VariantRow {
     pub params_json: String,
     pub run_id: Option<i64>,
     pub status: Option<String>,
+    pub lineage: Option<sqlx::types::Json<milc_api::Lineage>>,
 }
 
 pub async fn variant_rows(c: &mut SqliteConnection, comparison: i64) -> Result<Vec<VariantRow>> {
     Ok(sqlx::query_as(
         "SELECT v.idx, v.label, p.name AS prompt, pv.version, v.endpoint, v.params_json,
-                v.run_id, r.status
+                v.run_id, r.status, e.lineage_json AS lineage
          FROM comparison_variants v
          JOIN prompt_versions pv ON pv.id = v.prompt_version_id
          JOIN prompts p ON p.id = pv.prompt_id
          LEFT JOIN runs r ON r.id = v.run_id
+         LEFT JOIN endpoints e ON e.name = v.endpoint
          WHERE v.comparison_id = ? ORDER BY v.idx",
     )
     .bind(comparison)

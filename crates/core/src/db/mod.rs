@@ -40,6 +40,8 @@ pub enum StoreError {
     DuplicateComparison(String),
     #[error("no route '{0}'")]
     NoSuchRoute(String),
+    #[error("no call #{0} in the log")]
+    NoSuchCall(i64),
     #[error("a gateway key named '{0}' already exists")]
     DuplicateKey(String),
     #[error("database error: {0}")]

@@ -9,8 +9,8 @@ pub async fn insert_endpoint(c: &mut SqliteConnection, spec: &EndpointSpec) -> R
     let query = sqlx::query(
         "INSERT INTO endpoints (name, base_url, model, headers_json, price_in_micros,
              price_cached_micros, price_out_micros, timeout_ms, max_retries, status,
-             redaction_json, created_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             redaction_json, lineage_json, created_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     let res = bind_spec(query, spec)
         .bind(now_ms())
@@ -28,7 +28,7 @@ pub async fn update_endpoint(
     let query = sqlx::query(
         "UPDATE endpoints SET name = ?, base_url = ?, model = ?, headers_json = ?,
              price_in_micros = ?, price_cached_micros = ?, price_out_micros = ?,
-             timeout_ms = ?, max_retries = ?, status = ?, redaction_json = ?
+             timeout_ms = ?, max_retries = ?, status = ?, redaction_json = ?, lineage_json = ?
          WHERE id = ?",
     );
     let res = bind_spec(query, spec)
@@ -99,7 +99,7 @@ pub async fn endpoints(c: &mut SqliteConnection) -> Result<Vec<Endpoint>> {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// Binds an endpoint's eleven editable columns, in the order both endpoint statements list them.
+/// Binds an endpoint's twelve editable columns, in the order both endpoint statements list them.
 fn bind_spec<'q>(query: Query<'q>, spec: &'q EndpointSpec) -> Query<'q> {
     query
         .bind(&spec.name)
@@ -113,6 +113,7 @@ fn bind_spec<'q>(query: Query<'q>, spec: &'q EndpointSpec) -> Query<'q> {
         .bind(spec.max_retries as i64)
         .bind(spec.status.as_str())
         .bind(Json(&spec.redaction))
+        .bind(spec.lineage.as_ref().map(Json))
 }
 
 fn unique_violation(e: sqlx::Error, name: &str) -> StoreError {
@@ -135,6 +136,7 @@ struct EndpointRow {
     has_token: bool,
     test_json: Option<String>,
     redaction_json: Option<String>,
+    lineage_json: Option<Json<milc_api::Lineage>>,
 }
 
 impl EndpointRow {
@@ -168,6 +170,7 @@ impl EndpointRow {
                 max_retries: self.max_retries as u32,
                 status,
                 redaction,
+                lineage: self.lineage_json.map(|j| j.0),
             },
             has_token: self.has_token,
             simulator,

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use milc_api::usage::{Dim, PriceEntry, Recomputation, UsageQuery, UsageReport};
-use milc_api::Prices;
+use milc_api::{PricePerMillion, Prices};
 
 use milc_api::export::{Exported, Format};
 
@@ -122,15 +122,80 @@ impl Console {
         Ok(storage::price_entries(&mut c, &ep).await?)
     }
 
-    /// Re-costs calls since `since_ms` with the prices in force when they were made (logged).
-    pub async fn recompute_costs(&self, since_ms: i64) -> Result<Recomputation, Error> {
+    /// A dated price as a person types it (the window's form and the CLI's flags): `from` a
+    /// date, an RFC 3339 time or `now`; USD per 1M tokens, `cached` empty for the input price.
+    /// Each mistake names its field.
+    pub async fn set_price_as_typed(
+        &self,
+        endpoint: &str,
+        from: &str,
+        input: &str,
+        cached: &str,
+        output: &str,
+    ) -> Result<Vec<PriceEntry>, Error> {
+        let from_ms = super::parse_when(from, now_ms()).ok_or_else(|| {
+            Error::invalid("from", format!("'{from}': a date like 2026-11-01, an RFC 3339 time or now"))
+        })?;
+        let price = |field: &str, s: &str| {
+            s.parse::<PricePerMillion>()
+                .map_err(|e| Error::invalid(field, e.to_string()))
+        };
+        let prices = Prices {
+            input: price("input", input)?,
+            cached_input: match cached.trim() {
+                "" => None,
+                c => Some(price("cached", c)?),
+            },
+            output: price("output", output)?,
+        };
+        self.set_price(endpoint, from_ms, &prices).await
+    }
+
+    /// Costs the calls in `[since, until)` again with the prices in force when they were made:
+    /// applied and logged, or (`apply` false) previewed without writing anything.
+    pub async fn recompute_costs(
+        &self,
+        since_ms: i64,
+        until_ms: Option<i64>,
+        apply: bool,
+    ) -> Result<Recomputation, Error> {
+        if until_ms.is_some_and(|u| u <= since_ms) {
+            return Err(Error::invalid("until", "must be after since"));
+        }
+        let author = crate::prompts::author();
+        if !apply {
+            let mut c = self.store.read().await?;
+            return Ok(
+                storage::recompute_costs(&mut c, since_ms, until_ms, false, &author).await?,
+            );
+        }
         let mut tx = self.store.write().await?;
         // Under the write lock: the writer's next batch waits for this and then reads the
         // rollups afresh.
         self.log.rollups_rewritten();
-        let r = storage::recompute_costs(&mut tx, since_ms, &crate::prompts::author()).await?;
+        let r = storage::recompute_costs(&mut tx, since_ms, until_ms, true, &author).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(r)
+    }
+
+    /// [`Console::recompute_costs`] with the range as a person types it: `since` 30d, a date
+    /// or an RFC 3339 time (empty: every call), `until` the same (empty: now).
+    pub async fn recompute_costs_as_typed(
+        &self,
+        since: &str,
+        until: &str,
+        apply: bool,
+    ) -> Result<Recomputation, Error> {
+        let now = now_ms();
+        let when = |field: &str, s: &str| match s.trim() {
+            "" => Ok(None),
+            t => super::parse_when(t, now).map(Some).ok_or_else(|| {
+                Error::invalid(field, format!("'{t}': 30d, a date like 2026-11-01 or an RFC 3339 time"))
+            }),
+        };
+        let since_ms = when("since", since)?.unwrap_or(i64::MIN / 2);
+        self.recompute_costs(since_ms, when("until", until)?, apply)
+            .await
     }
 
     /// Keeps request and response bodies `days` days (None: for ever), applied now and at
@@ -139,6 +204,14 @@ impl Console {
         let value = days.map(|d| d.to_string());
         db::meta_put(&mut *self.store.read().await?, RETENTION, value.as_deref()).await?;
         self.apply_retention().await
+    }
+
+    /// Days request and response bodies are kept (None: for ever).
+    pub async fn retention(&self) -> Result<Option<u32>, Error> {
+        let mut c = self.store.read().await?;
+        Ok(db::meta(&mut c, RETENTION)
+            .await?
+            .and_then(|d| d.parse().ok()))
     }
 
     /// Applies the retention setting, if any.

@@ -1,10 +1,11 @@
 //! Budgets, alert settings, alerts and the call list as a person or a script reads and changes
 //! them (the tables are the call log's; see `calllog::storage`).
 
-use milc_api::usage::{Alert, AlertSettings, Budget};
+use milc_api::usage::{Alert, AlertSettings, Budget, CallDetail};
 use milc_api::{CallRecord, Cost};
 
 use crate::calllog::storage;
+use crate::db::StoreError;
 use crate::{Console, Error};
 
 impl Console {
@@ -76,5 +77,22 @@ impl Console {
     /// The newest `limit` calls, newest first.
     pub async fn calls(&self, limit: u32) -> Result<Vec<CallRecord>, Error> {
         Ok(storage::calls(&mut *self.store.read().await?, limit).await?)
+    }
+
+    /// A call with its kept bodies and what made it (run item, comparison, gateway route).
+    pub async fn call_detail(&self, id: i64) -> Result<CallDetail, Error> {
+        let mut c = self.store.read().await?;
+        let record = storage::call(&mut c, id)
+            .await?
+            .ok_or(StoreError::NoSuchCall(id))?;
+        let (run, comparison, route) = storage::call_origin(&mut c, id).await?;
+        drop(c);
+        Ok(CallDetail {
+            record,
+            body: self.call_body(id).await?,
+            run,
+            comparison,
+            route,
+        })
     }
 }

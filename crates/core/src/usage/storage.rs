@@ -93,9 +93,14 @@ pub async fn set_price(
 /// Costs every call made since `since_ms` again with the price in force when it was made,
 /// rebuilds the rollups from there, and logs what changed, in the caller's transaction (so
 /// none of it happens alone).
+/// Costs the calls in `[since, until)` again with the price in force when each was made. With
+/// `apply`, changed calls are updated, their rollups rebuilt and the recomputation logged;
+/// without, nothing is written (a preview).
 pub async fn recompute_costs(
     c: &mut SqliteConnection,
     since_ms: i64,
+    until_ms: Option<i64>,
+    apply: bool,
     author: &str,
 ) -> Result<Recomputation> {
     let at_ms = now_ms();
@@ -121,10 +126,12 @@ pub async fn recompute_costs(
                 "SELECT id, at_ms, endpoint_id, prompt_tokens, cached_tokens,
                          completion_tokens, reasoning_tokens, cost_pico_usd, price_id,
                          usage_reported
-                     FROM calls WHERE at_ms >= ? AND id > ? AND prompt_tokens IS NOT NULL
+                     FROM calls WHERE at_ms >= ? AND at_ms < ? AND id > ?
+                         AND prompt_tokens IS NOT NULL
                      ORDER BY id LIMIT ?",
             )
             .bind(since_ms)
+            .bind(until_ms.unwrap_or(i64::MAX))
             .bind(last)
             .bind(SCAN)
             .fetch_all(&mut *conn)
@@ -154,6 +161,9 @@ pub async fn recompute_costs(
                 after += new_cost;
                 if Some(new_cost) != cost || new_id != price_id {
                     changed += 1;
+                    if !apply {
+                        continue;
+                    }
                     sqlx::query("UPDATE calls SET cost_pico_usd = ?, price_id = ? WHERE id = ?")
                         .bind(new_cost)
                         .bind(new_id)
@@ -163,25 +173,30 @@ pub async fn recompute_costs(
                 }
             }
         }
-        if changed > 0 {
-            rebuild_in(conn, since_ms).await?;
+        if !apply {
+            (None, checked, changed, before, after)
+        } else {
+            if changed > 0 {
+                rebuild_in(conn, since_ms).await?;
+            }
+            // Logged in the same transaction: no recomputation goes unrecorded.
+            let id = sqlx::query(
+                "INSERT INTO recomputations (at_ms, since_ms, until_ms, calls_checked,
+                 calls_changed, before_pico, after_pico, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(at_ms)
+            .bind(since_ms)
+            .bind(until_ms)
+            .bind(checked)
+            .bind(changed)
+            .bind(before)
+            .bind(after)
+            .bind(author)
+            .execute(&mut *conn)
+            .await?
+            .last_insert_rowid();
+            (Some(id), checked, changed, before, after)
         }
-        // Logged in the same transaction: no recomputation goes unrecorded.
-        let id = sqlx::query(
-            "INSERT INTO recomputations (at_ms, since_ms, calls_checked, calls_changed,
-             before_pico, after_pico, author) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(at_ms)
-        .bind(since_ms)
-        .bind(checked)
-        .bind(changed)
-        .bind(before)
-        .bind(after)
-        .bind(author)
-        .execute(&mut *conn)
-        .await?
-        .last_insert_rowid();
-        (id, checked, changed, before, after)
     };
     let cost = |pico_usd| Cost {
         pico_usd,
@@ -191,6 +206,7 @@ pub async fn recompute_costs(
         id,
         at_ms,
         since_ms,
+        until_ms,
         calls_checked: checked as u64,
         calls_changed: changed as u64,
         before: cost(before),
