@@ -228,16 +228,30 @@ async fn two_variants_are_rated_blind_from_the_keyboard_and_ranked() {
         "Explain what latency means for our gateway when traffic doubles at night. Compare it with throughput in plain words.",
     )
     .await;
-    el(&c, "#pg-col-add").await.click().await.unwrap();
-    el(&c, "#pg-col-add").await.click().await.unwrap();
-    select(&c, "#pg-col-0-prompt", "qa@1").await;
-    select(&c, "#pg-col-0-endpoint", "sim").await;
-    select(&c, "#pg-col-1-prompt", "qa@2").await;
-    select(&c, "#pg-col-1-endpoint", "sim").await;
+    for _ in 0..3 {
+        el(&c, "#pg-col-add").await.click().await.unwrap();
+    }
+    for (i, version) in ["qa@1", "qa@1", "qa@2"].iter().enumerate() {
+        select(&c, &format!("#pg-col-{i}-prompt"), version).await;
+        select(&c, &format!("#pg-col-{i}-endpoint"), "sim").await;
+    }
     el(&c, "#pg-send-all").await.click().await.unwrap();
-    // Both stream at once: each column shows part of its answer before either is done.
-    el(&c, "#pg-col-0-output.streaming").await;
-    el(&c, "#pg-col-1-output.streaming").await;
+    // All stream at once: each column shows part of its answer before any is done.
+    for i in 0..3 {
+        el(&c, &format!("#pg-col-{i}-output.streaming")).await;
+    }
+    // The first column is removed mid-stream: its call stops, and the two others (now first
+    // and second) stream on into their own columns to the end.
+    el(&c, "#pg-col-0-remove").await.click().await.unwrap();
+    let deadline = std::time::Instant::now() + webdriver::WAIT;
+    while c
+        .find(fantoccini::Locator::Css("#pg-col-2-output"))
+        .await
+        .is_ok()
+    {
+        assert!(std::time::Instant::now() < deadline, "two columns are left");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     for i in 0..2 {
         el(&c, &format!("#pg-col-{i}-fig-latency")).await;
         let text = el(&c, &format!("#pg-col-{i}-output"))
@@ -265,6 +279,24 @@ async fn two_variants_are_rated_blind_from_the_keyboard_and_ranked() {
         prompts.len() >= 2,
         "both columns are logged against their versions: {calls}"
     );
+    assert!(
+        prompts.contains(&"qa") && calls.to_string().contains("\"version\":2"),
+        "the column left streaming qa@2 finished: {calls}"
+    );
+    let second = el(&c, "#pg-col-1-output").await.text().await.unwrap();
+    let v2: Vec<&Value> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["prompt"]["version"] == 2)
+        .collect();
+    assert_eq!(
+        v2.first().map(|h| h["output"].as_str().unwrap()),
+        Some(second.as_str()),
+        "qa@2's answer is in the column that asked for it"
+    );
+    let cancelled: Value = serde_json::from_str(&milc(&["calls", "--status", "cancelled", "--json"])).unwrap();
+    assert_eq!(cancelled.as_array().unwrap().len(), 1, "the removed column's call stopped: {cancelled}");
 
     c.close().await.unwrap();
     driver.stop();

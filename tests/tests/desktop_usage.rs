@@ -6,7 +6,7 @@
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use milc_e2e::{milc_ok, pico, workspace_bin};
 use serde_json::Value;
-use webdriver::{connect, el, paste_into, text_until, type_into, Driver};
+use webdriver::{connect, el, paste_into, select, text_until, type_into, Driver};
 
 mod webdriver;
 
@@ -42,41 +42,18 @@ async fn playground_calls_show_in_the_usage_charts_and_totals_match_the_cli() {
     );
 
     // The cost chart has a bar for them; a click on it lists its calls.
-    let canvas = el(&c, "#usage-cost-chart").await;
-    let bars: Vec<(i64, i64, i64, i64, usize, usize)> = loop {
-        let raw = canvas.attr("data-bars").await.unwrap().unwrap_or_default();
-        let bars: Vec<_> = serde_json::from_str(&raw).unwrap_or_default();
-        if !bars.is_empty() {
-            break bars;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    assert_eq!(bars.len(), 1, "one hour, one endpoint: {bars:?}");
-    let (x0, y0, x1, y1, ..) = bars[0];
-    let size = c
-        .execute(
-            "const e = document.querySelector('#usage-cost-chart'); return [e.width, e.height];",
-            vec![],
-        )
-        .await
-        .unwrap();
-    let (w, h) = (size[0].as_i64().unwrap(), size[1].as_i64().unwrap());
-    let click = MouseActions::new("mouse".into())
-        .then(PointerAction::MoveToElement {
-            element: canvas.clone(),
-            duration: None,
-            x: ((x0 + x1) / 2 - w / 2) as f64,
-            y: ((y0 + y1) / 2 - h / 2) as f64,
-        })
-        .then(PointerAction::Down {
-            button: MOUSE_BUTTON_LEFT,
-        })
-        .then(PointerAction::Up {
-            button: MOUSE_BUTTON_LEFT,
-        });
-    c.perform_actions(click).await.unwrap();
+    click_the_only_bar(&c).await;
     text_until(&c, "#usage-picked-calls tbody", |t| {
         t.matches("playground").count() == 3
+    })
+    .await;
+    // Grouped by prompt version, the Playground's calls made without one are a bar of their
+    // own, and it lists them too.
+    select(&c, "#usage-group", "prompt").await;
+    text_until(&c, "#usage-totals", |t| t.contains("(no prompt version)")).await;
+    click_the_only_bar(&c).await;
+    text_until(&c, "#usage-picked", |t| {
+        t.contains("Calls: (no prompt version)") && t.matches("playground").count() == 3
     })
     .await;
 
@@ -118,4 +95,43 @@ async fn playground_calls_show_in_the_usage_charts_and_totals_match_the_cli() {
 
     c.close().await.unwrap();
     driver.stop();
+}
+
+/// Clicks the one bar of the cost chart once it is drawn.
+async fn click_the_only_bar(c: &fantoccini::Client) {
+    let canvas = el(c, "#usage-cost-chart").await;
+    let deadline = std::time::Instant::now() + webdriver::WAIT;
+    let bars: Vec<(i64, i64, i64, i64, usize, usize)> = loop {
+        let raw = canvas.attr("data-bars").await.unwrap().unwrap_or_default();
+        let bars: Vec<_> = serde_json::from_str(&raw).unwrap_or_default();
+        if !bars.is_empty() {
+            break bars;
+        }
+        assert!(std::time::Instant::now() < deadline, "no bar drawn");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(bars.len(), 1, "one hour, one group: {bars:?}");
+    let (x0, y0, x1, y1, ..) = bars[0];
+    let size = c
+        .execute(
+            "const e = document.querySelector('#usage-cost-chart'); return [e.width, e.height];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (w, h) = (size[0].as_i64().unwrap(), size[1].as_i64().unwrap());
+    let click = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element: canvas.clone(),
+            duration: None,
+            x: ((x0 + x1) / 2 - w / 2) as f64,
+            y: ((y0 + y1) / 2 - h / 2) as f64,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(click).await.unwrap();
 }

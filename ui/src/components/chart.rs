@@ -55,14 +55,38 @@ pub struct Props {
     pub height: u32,
 }
 
-fn fmt(v: f64, unit: &str) -> String {
+const Y_LABELS: usize = 5;
+
+/// Decimals a tick label needs so that ticks `step` apart read differently (a latency axis
+/// from 0 to 2 ms reads 0.4 ms, 0.8 ms, not 0 ms, 1 ms, 1 ms).
+fn decimals(step: f64) -> usize {
+    if step >= 1.0 || step <= 0.0 || !step.is_finite() {
+        0
+    } else {
+        (-step.log10()).ceil().clamp(0.0, 6.0) as usize
+    }
+}
+
+/// A tick label for `v` with the precision ticks `step` apart need.
+fn fmt(v: f64, unit: &str, step: f64) -> String {
     match unit {
-        "$" if v != 0.0 && v.abs() < 0.01 => format!("${v:.5}"),
-        "$" => format!("${v:.2}"),
-        "%" => format!("{:.0}%", v * 100.0),
-        "ms" => format!("{v:.0} ms"),
-        _ if v.abs() >= 10_000.0 => format!("{:.0}k", v / 1000.0),
-        _ => format!("{v:.0}"),
+        "$" => {
+            let d = decimals(step).max(2);
+            format!("${v:.d$}")
+        }
+        "%" => {
+            let d = decimals(step * 100.0);
+            format!("{:.d$}%", v * 100.0)
+        }
+        "ms" => {
+            let d = decimals(step);
+            format!("{v:.d$} ms")
+        }
+        _ if v.abs() >= 10_000.0 && step >= 1000.0 => format!("{:.0}k", v / 1000.0),
+        _ => {
+            let d = decimals(step);
+            format!("{v:.d$}")
+        }
     }
 }
 
@@ -111,7 +135,7 @@ fn draw(canvas: &HtmlCanvasElement, p: &Props) -> Result<Vec<Bar>, String> {
         .bold_line_style(RGBColor(138, 148, 163).mix(0.3))
         .axis_style(text.mix(0.6))
         .x_labels(n + 1)
-        .y_labels(5)
+        .y_labels(Y_LABELS)
         .x_label_formatter(&|x| {
             let i = x.floor() as usize;
             if (x - x.floor()).abs() < 1e-9 && i.is_multiple_of(every) {
@@ -120,7 +144,7 @@ fn draw(canvas: &HtmlCanvasElement, p: &Props) -> Result<Vec<Bar>, String> {
                 String::new()
             }
         })
-        .y_label_formatter(&|y| fmt(*y, &unit))
+        .y_label_formatter(&|y| fmt(*y, &unit, top / Y_LABELS as f64))
         .label_style(("sans-serif", 11).into_font().color(&text))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -234,5 +258,32 @@ pub fn Chart(p: &Props) -> Html {
                 </div>
             }
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_ranges_get_the_decimals_their_ticks_need() {
+        // A latency axis from 0 to 1.1 ms: ticks 0.22 ms apart.
+        let step = 1.1 / Y_LABELS as f64;
+        let labels: Vec<String> = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+            .iter()
+            .map(|v| fmt(*v, "ms", step))
+            .collect();
+        let mut unique = labels.clone();
+        unique.dedup();
+        assert_eq!(labels, unique, "no label repeats: {labels:?}");
+        assert_eq!(labels[1], "0.2 ms");
+        assert_eq!(fmt(1200.0, "ms", 300.0), "1200 ms");
+        assert_eq!(fmt(0.00012, "$", 0.00005), "$0.00012");
+        assert_eq!(fmt(2.5, "$", 1.0), "$2.50");
+        assert_eq!(fmt(0.025, "%", 0.002), "2.5%");
+        assert_eq!(fmt(0.025, "%", 0.01), "2%");
+        assert_eq!(fmt(0.4, "%", 0.2), "40%");
+        assert_eq!(fmt(25_000.0, "", 5_000.0), "25k");
+        assert_eq!(fmt(3.0, "", 1.0), "3");
     }
 }

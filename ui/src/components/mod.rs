@@ -32,6 +32,12 @@ pub fn on_select(set: impl Fn(String) + 'static) -> Callback<Event> {
     Callback::from(move |e: Event| set(e.target_unchecked_into::<HtmlSelectElement>().value()))
 }
 
+/// A UTC date as a date input gives it (`2026-11-01`) → ms since the epoch.
+pub fn date_ms(s: &str) -> Option<i64> {
+    let ms = js_sys::Date::parse(&format!("{s}T00:00:00Z"));
+    (!ms.is_nan()).then_some(ms as i64)
+}
+
 /// A time as the user's clock shows it, sortable: `2026-11-28 14:03:07`.
 pub fn local_time(at_ms: i64) -> String {
     let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));

@@ -16,10 +16,14 @@ use crate::ipc;
 /// What a column sends: the editor's messages or a version's, on an endpoint.
 #[derive(Clone, Default, PartialEq)]
 struct Column {
+    /// Stable while columns are added and removed around it.
+    id: u64,
     /// Empty: the editor; else `NAME@N`.
     prompt: String,
     endpoint: String,
     temperature: String,
+    /// The stream it is reading, by id: pieces and the end find their column by it, so
+    /// removing a column mid-stream leaves the others' streams where they belong.
     run: Option<String>,
     output: String,
     result: Option<ChatResult>,
@@ -27,15 +31,31 @@ struct Column {
 }
 
 #[derive(Clone, Default, PartialEq)]
-struct Columns(Vec<Column>);
+struct Columns {
+    cols: Vec<Column>,
+    next_id: u64,
+}
 
 enum Act {
     Add(String),
-    Remove(usize),
-    Set(usize, fn(&mut Column, String), String),
-    Start(usize, String),
-    Piece(usize, String, String),
-    Done(usize, String, Result<ChatResult, CallError>),
+    Remove(u64),
+    Set(u64, fn(&mut Column, String), String),
+    Start(u64, String),
+    Piece(String, String),
+    Done(String, Result<ChatResult, CallError>),
+    Fail(u64, CallError),
+}
+
+impl Columns {
+    fn by_id(&mut self, id: u64) -> Option<&mut Column> {
+        self.cols.iter_mut().find(|c| c.id == id)
+    }
+
+    fn by_run(&mut self, run: &str) -> Option<&mut Column> {
+        self.cols
+            .iter_mut()
+            .find(|c| c.run.as_deref() == Some(run))
+    }
 }
 
 impl Reducible for Columns {
@@ -43,37 +63,36 @@ impl Reducible for Columns {
 
     fn reduce(self: Rc<Self>, action: Act) -> Rc<Self> {
         let mut s = (*self).clone();
-        let current = |c: &Column, run: &str| c.run.as_deref() == Some(run);
         match action {
-            Act::Add(endpoint) => s.0.push(Column {
-                endpoint,
-                ..Column::default()
-            }),
-            Act::Remove(i) => {
-                if i < s.0.len() {
-                    s.0.remove(i);
-                }
+            Act::Add(endpoint) => {
+                s.cols.push(Column {
+                    id: s.next_id,
+                    endpoint,
+                    ..Column::default()
+                });
+                s.next_id += 1;
             }
-            Act::Set(i, f, v) => {
-                if let Some(c) = s.0.get_mut(i) {
+            Act::Remove(id) => s.cols.retain(|c| c.id != id),
+            Act::Set(id, f, v) => {
+                if let Some(c) = s.by_id(id) {
                     f(c, v);
                 }
             }
-            Act::Start(i, run) => {
-                if let Some(c) = s.0.get_mut(i) {
+            Act::Start(id, run) => {
+                if let Some(c) = s.by_id(id) {
                     c.run = Some(run);
                     c.output.clear();
                     c.result = None;
                     c.error = None;
                 }
             }
-            Act::Piece(i, run, p) => {
-                if let Some(c) = s.0.get_mut(i).filter(|c| current(c, &run)) {
+            Act::Piece(run, p) => {
+                if let Some(c) = s.by_run(&run) {
                     c.output.push_str(&p);
                 }
             }
-            Act::Done(i, run, r) => {
-                if let Some(c) = s.0.get_mut(i).filter(|c| current(c, &run)) {
+            Act::Done(run, r) => {
+                if let Some(c) = s.by_run(&run) {
                     c.run = None;
                     match r {
                         Ok(res) => {
@@ -82,6 +101,11 @@ impl Reducible for Columns {
                         }
                         Err(e) => c.error = Some(e),
                     }
+                }
+            }
+            Act::Fail(id, e) => {
+                if let Some(c) = s.by_id(id) {
+                    c.error = Some(e);
                 }
             }
         }
@@ -114,7 +138,7 @@ pub fn VariantColumns(p: &Props) -> Html {
             (p.messages.clone(), p.params.clone(), p.variables.clone());
         Callback::from(move |_: MouseEvent| {
             error.set(None);
-            for (i, col) in cols.0.iter().enumerate() {
+            for (i, col) in cols.cols.iter().enumerate() {
                 if col.run.is_some() {
                     continue;
                 }
@@ -145,7 +169,7 @@ pub fn VariantColumns(p: &Props) -> Html {
                                 };
                                 (v.content.messages, v.content.params, Some(pin))
                             }
-                            Err(e) => return cols.dispatch(Act::Done(i, String::new(), Err(e))),
+                            Err(e) => return cols.dispatch(Act::Fail(col.id, e)),
                         }
                     };
                     match col.temperature.trim() {
@@ -168,7 +192,7 @@ pub fn VariantColumns(p: &Props) -> Html {
                         .filter_map(|n| variables.get(n).map(|v| (n.clone(), v.clone())))
                         .collect();
                     let run = format!("col-{i}-{:x}", (js_sys::Math::random() * 1e15) as u64);
-                    cols.dispatch(Act::Start(i, run.clone()));
+                    cols.dispatch(Act::Start(col.id, run.clone()));
                     let (pieces, piece_run) = (cols.clone(), run.clone());
                     let result = ipc::call_with_channel(
                         |on_event| cmd::Chat {
@@ -177,19 +201,19 @@ pub fn VariantColumns(p: &Props) -> Html {
                             run: run.clone(),
                             on_event,
                         },
-                        move |p| pieces.dispatch(Act::Piece(i, piece_run.clone(), p)),
+                        move |p| pieces.dispatch(Act::Piece(piece_run.clone(), p)),
                     )
                     .await;
-                    cols.dispatch(Act::Done(i, run, result));
+                    cols.dispatch(Act::Done(run, result));
                 });
             }
         })
     };
-    let set = |i: usize, f: fn(&mut Column, String)| {
+    let set = |id: u64, f: fn(&mut Column, String)| {
         let cols = cols.clone();
-        move |v: String| cols.dispatch(Act::Set(i, f, v))
+        move |v: String| cols.dispatch(Act::Set(id, f, v))
     };
-    let running = cols.0.iter().any(|c| c.run.is_some());
+    let running = cols.cols.iter().any(|c| c.run.is_some());
     html! {
         <section class="panel variant-cols" id="pg-columns">
             <div class="row">
@@ -197,26 +221,38 @@ pub fn VariantColumns(p: &Props) -> Html {
                 <span class="muted small">{ "The same variables, sent to every column at once." }</span>
                 <span class="spacer" />
                 <button class="small" id="pg-col-add" onclick={add}>{ "+ Column" }</button>
-                if !cols.0.is_empty() {
+                if !cols.cols.is_empty() {
                     <button class="primary small" id="pg-send-all" onclick={send_all} disabled={running}>{ "Send to all" }</button>
                 }
             </div>
             if let Some(e) = &*error { <ErrorBox error={e.clone()} id="pg-columns-error" /> }
-            <div class="cols" style={format!("grid-template-columns: repeat({}, minmax(0, 1fr))", cols.0.len().max(1))}>
-                { for cols.0.iter().enumerate().map(|(i, c)| {
-                    let remove = { let cols = cols.clone(); Callback::from(move |_: MouseEvent| cols.dispatch(Act::Remove(i))) };
+            <div class="cols" style={format!("grid-template-columns: repeat({}, minmax(0, 1fr))", cols.cols.len().max(1))}>
+                { for cols.cols.iter().enumerate().map(|(i, c)| {
+                    // A column removed mid-stream stops its call; the others stream on.
+                    let remove = {
+                        let (cols, id, run) = (cols.clone(), c.id, c.run.clone());
+                        Callback::from(move |_: MouseEvent| {
+                            cols.dispatch(Act::Remove(id));
+                            if let Some(run) = run.clone() {
+                                yew::platform::spawn_local(async move {
+                                    let _ = ipc::call(cmd::ChatCancel { run }).await;
+                                });
+                            }
+                        })
+                    };
+                    let id = c.id;
                     html! {
-                        <div class="col" key={i}>
+                        <div class="col" key={id}>
                             <div class="row">
-                                <select id={format!("pg-col-{i}-prompt")} onchange={on_select(set(i, |c, v| c.prompt = v))}>
+                                <select id={format!("pg-col-{i}-prompt")} onchange={on_select(set(id, |c, v| c.prompt = v))}>
                                     <option value="" selected={c.prompt.is_empty()}>{ "the editor" }</option>
                                     { for versions.iter().map(|v| html! { <option value={v.clone()} selected={*v == c.prompt}>{ v.clone() }</option> }) }
                                 </select>
-                                <select id={format!("pg-col-{i}-endpoint")} onchange={on_select(set(i, |c, v| c.endpoint = v))}>
+                                <select id={format!("pg-col-{i}-endpoint")} onchange={on_select(set(id, |c, v| c.endpoint = v))}>
                                     { for endpoints.iter().map(|e| html! { <option value={e.clone()} selected={*e == c.endpoint}>{ e.clone() }</option> }) }
                                 </select>
-                                <input class="narrow" id={format!("pg-col-{i}-temp")} placeholder="temp." value={c.temperature.clone()} oninput={on_text(set(i, |c, v| c.temperature = v))} />
-                                <button class="ghost small" title="Remove this column" onclick={remove}>{ "✕" }</button>
+                                <input class="narrow" id={format!("pg-col-{i}-temp")} placeholder="temp." value={c.temperature.clone()} oninput={on_text(set(id, |c, v| c.temperature = v))} />
+                                <button class="ghost small" id={format!("pg-col-{i}-remove")} title="Remove this column" onclick={remove}>{ "✕" }</button>
                             </div>
                             <pre id={format!("pg-col-{i}-output")} class={classes!("output", c.run.is_some().then_some("streaming"))}>{ &c.output }</pre>
                             if let Some(e) = &c.error { <ErrorBox error={e.clone()} id={format!("pg-col-{i}-error")} /> }

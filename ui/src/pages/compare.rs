@@ -17,6 +17,7 @@ use yew::prelude::*;
 use crate::components::{on_select, on_text, ErrorBox};
 use crate::hooks::{use_app, use_ipc, use_ipc_with};
 use crate::ipc;
+use crate::route::use_jump;
 
 fn bad(field: &str, what: &str) -> CallError {
     CallError::config(format!("{field}: {what}"))
@@ -33,8 +34,18 @@ enum Tab {
 pub fn Compare() -> Html {
     let list = use_state(Vec::<ComparisonInfo>::new);
     let rev = use_state(|| 0u32);
-    let current = use_state(String::new);
+    let jump = use_jump();
+    let jump = jump.comparison;
+    let current = use_state(|| jump.clone().unwrap_or_default());
     let error = use_state(|| None::<CallError>);
+    {
+        let current = current.clone();
+        use_effect_with(jump, move |jump| {
+            if let Some(name) = jump {
+                current.set(name.clone());
+            }
+        });
+    }
     {
         let (list, current) = (list.clone(), current.clone());
         use_effect_with(*rev, move |_| {
@@ -357,7 +368,7 @@ fn ComparisonView(p: &ViewProps) -> Html {
             if !blind {
                 <ol class="variant-list small" id="cmp-variants">
                     { for c.variants.iter().map(|v| html! {
-                        <li>{ &v.label }<span class="muted">{ match (v.run_id, v.run_status) {
+                        <li>{ &v.label }<span class="muted">{ format!(" — {}{}", v.endpoint, v.lineage.as_ref().map(|l| format!(" ({l})")).unwrap_or_default()) }</span><span class="muted">{ match (v.run_id, v.run_status) {
                             (Some(id), Some(s)) => format!(" — run {id} ({})", s.as_str()),
                             _ => " — not run".to_owned(),
                         } }</span></li>
@@ -779,7 +790,19 @@ struct ResultsProps {
     rater: Option<String>,
 }
 
-fn standings_tables(s: &Standings, id: &str) -> Html {
+/// A variant's endpoint and, for a fine-tuned model, its lineage (`ft-v2 · tuned from base on
+/// tickets@…`), so a leaderboard reads "tuned vs base".
+fn variant_origin(info: &ComparisonInfo, label: &str) -> Html {
+    match info.variants.iter().find(|v| v.label == label) {
+        Some(v) => html! { <div class="small muted lineage">{ match &v.lineage {
+            Some(l) => format!("{} · {l}", v.endpoint),
+            None => v.endpoint.clone(),
+        } }</div> },
+        None => html! {},
+    }
+}
+
+fn standings_tables(s: &Standings, id: &str, info: &ComparisonInfo) -> Html {
     html! {
         <>
             <table class="grid" id={format!("{id}-pairs")}>
@@ -800,7 +823,7 @@ fn standings_tables(s: &Standings, id: &str) -> Html {
                 <tbody>
                     { for s.ratings.iter().map(|r| html! {
                         <tr>
-                            <td class="num">{ r.rank }</td><td>{ &r.variant }</td>
+                            <td class="num">{ r.rank }</td><td>{ &r.variant }{ variant_origin(info, &r.variant) }</td>
                             <td class="num mono">{ format!("{:.1}", r.rating) }</td>
                             <td class="mono">{ format!("[{:.1}, {:.1}]", r.low, r.high) }</td>
                             <td class="num">{ r.votes }</td>
@@ -945,7 +968,7 @@ fn Results(p: &ResultsProps) -> Html {
                 <tbody>
                     { for r.variants.iter().map(|v| html! {
                         <tr>
-                            <td>{ &v.label }</td><td class="num">{ v.errors }</td>
+                            <td>{ &v.label }{ variant_origin(&r.comparison, &v.label) }</td><td class="num">{ v.errors }</td>
                             <td class="mono small">{ v.scores.iter().map(|(k, i)| format!("{k} {:.3}", i.mean)).collect::<Vec<_>>().join(" · ") }</td>
                             <td class="num mono">{ format!("{:.0}", v.latency_p50_ms) }</td>
                             <td class="num mono">{ v.cost.map(|c| format!("${}{}", c.usd(), if v.cost_estimated { " est." } else { "" })).unwrap_or_default() }</td>
@@ -956,7 +979,7 @@ fn Results(p: &ResultsProps) -> Html {
             </table>
             <h2>{ format!("People: {} votes", r.human.votes) }</h2>
             <div class="small muted" id="cmp-raters">{ r.raters.iter().map(|x| format!("{} {}/{}", x.rater, x.rated, r.tasks)).collect::<Vec<_>>().join(" · ") }</div>
-            { standings_tables(&r.human, "cmp-human") }
+            { standings_tables(&r.human, "cmp-human", &r.comparison) }
             <div class="small" id="cmp-agreement">
                 { match &r.human.agreement {
                     Some(a) => format!("Agreement: {} κ {:.3} over {} items, {} raters", if a.method == "cohen" { "Cohen's" } else { "Fleiss'" }, a.kappa, a.items, a.raters),
@@ -970,7 +993,7 @@ fn Results(p: &ResultsProps) -> Html {
                     <div class="small" id="cmp-judge-summary">{ format!("{} pairs judged in both orders · {} inconsistent{}{}", j.pairs, j.inconsistent,
                         if j.inconsistent_items.is_empty() { String::new() } else { format!(" (items {})", j.inconsistent_items.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")) },
                         j.agreement_with_humans.as_ref().map(|a| format!(" · agreement with people: κ {:.3} over {} vote pairs", a.kappa, a.items)).unwrap_or_default()) }</div>
-                    { standings_tables(&j.standings, "cmp-judge") }
+                    { standings_tables(&j.standings, "cmp-judge", &r.comparison) }
                 </div>
             }) }
             <div class="row">

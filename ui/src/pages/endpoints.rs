@@ -36,6 +36,9 @@ struct Draft {
     log_bodies: bool,
     /// Custom redaction patterns, `NAME=REGEX` one per line.
     custom: String,
+    /// The model this one was tuned from (empty: none) and what on.
+    base_model: String,
+    tuned_on: String,
 }
 
 fn invalid(field: &str, message: impl std::fmt::Display) -> CallError {
@@ -86,6 +89,16 @@ impl Draft {
                 .iter()
                 .map(|c| format!("{}={}\n", c.name, c.pattern))
                 .collect(),
+            base_model: s
+                .lineage
+                .as_ref()
+                .map(|l| l.base_model.clone())
+                .unwrap_or_default(),
+            tuned_on: s
+                .lineage
+                .as_ref()
+                .and_then(|l| l.tuned_on.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -155,6 +168,19 @@ impl Draft {
                         })
                     })
                     .collect::<Result<_, CallError>>()?,
+            },
+            lineage: match (self.base_model.trim(), self.tuned_on.trim()) {
+                ("", "") => None,
+                ("", _) => {
+                    return Err(invalid(
+                        "lineage.base_model",
+                        "name the model this one was tuned from",
+                    ))
+                }
+                (base, on) => Some(milc_api::Lineage {
+                    base_model: base.to_owned(),
+                    tuned_on: (!on.is_empty()).then(|| on.to_owned()),
+                }),
             },
         };
         let token = if self.remove_token {
@@ -263,7 +289,7 @@ pub fn Endpoints() -> Html {
             </header>
             if let Some(e) = &app.error { <ErrorBox error={e.clone()} /> }
             if let Some(e) = &*row_error { <ErrorBox error={e.clone()} id="ep-row-error" /> }
-            <table class="grid">
+            <table class="grid" id="endpoints-table">
                 <thead><tr>
                     <th>{ "Name" }</th><th>{ "Status" }</th><th>{ "Model" }</th><th>{ "Base URL" }</th>
                     <th>{ "Token" }</th><th class="num">{ "$/1M in" }</th><th class="num">{ "$/1M out" }</th>
@@ -277,7 +303,8 @@ pub fn Endpoints() -> Html {
                             <td>{ &e.spec.name }
                                 if e.simulator { <span class="badge info">{ "simulator" }</span> }</td>
                             <td><span class={status_class(e.spec.status)}>{ e.spec.status.as_str() }</span></td>
-                            <td class="mono">{ &e.spec.model }</td>
+                            <td class="mono">{ &e.spec.model }
+                                if let Some(l) = &e.spec.lineage { <div class="small muted lineage">{ l.to_string() }</div> }</td>
                             <td class="mono muted">{ if e.simulator { "built in".to_owned() } else { e.spec.base_url.clone() } }</td>
                             <td>{ if e.has_token { "stored in keyring" } else { "—" } }</td>
                             <td class="num">{ e.spec.prices.input.to_string() }</td>
@@ -400,6 +427,8 @@ fn form(
                 { field("ep-price-out", "$ per 1M output tokens", &d.price_out, "0.00", |d, v| d.price_out = v) }
                 { field("ep-timeout", "Timeout (ms)", &d.timeout_ms, "60000", |d, v| d.timeout_ms = v) }
                 { field("ep-retries", "Max retries", &d.max_retries, "2", |d, v| d.max_retries = v) }
+                { field("ep-base-model", "Tuned from (base model)", &d.base_model, "meta/llama-3.1-8b-instruct", |d, v| d.base_model = v) }
+                { field("ep-tuned-on", "Tuned on (dataset or export)", &d.tuned_on, "tickets@3f2a9c…", |d, v| d.tuned_on = v) }
                 <label class="block">
                     <span class="label">{ "Status" }</span>
                     <select id="ep-status" onchange={on_select(set_draft(|d, v| d.status = v))}>

@@ -13,6 +13,7 @@ mod runs;
 mod sample;
 mod save_version;
 mod usage;
+mod usage_settings;
 
 pub use calls::Calls;
 pub use compare::Compare;

@@ -10,12 +10,21 @@ use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
 use crate::hooks::{refresh_prompts, use_app, use_ipc};
 use crate::ipc;
 use crate::pages::playground::{open_version, PlaygroundContext};
-use crate::route::Route;
+use crate::route::{use_jump, Route};
 
 #[function_component]
 pub fn Prompts() -> Html {
     let app = use_app();
-    let selected = use_state(|| None::<String>);
+    let jump = use_jump();
+    let selected = use_state(|| jump.prompt.clone());
+    {
+        let selected = selected.clone();
+        use_effect_with(jump.prompt.clone(), move |p| {
+            if p.is_some() {
+                selected.set(p.clone());
+            }
+        });
+    }
     let rev = use_state(|| 0u32);
     let detail = use_state(|| None::<Result<PromptDetail, CallError>>);
 
@@ -76,7 +85,7 @@ pub fn Prompts() -> Html {
     };
     let body = match &*detail {
         Some(Ok(d)) if selected.as_deref() == Some(d.summary.name.as_str()) => {
-            html! { <Detail detail={d.clone()} {on_changed} /> }
+            html! { <Detail detail={d.clone()} {on_changed} highlight={jump.version} /> }
         }
         Some(Err(e)) => html! { <ErrorBox error={e.clone()} /> },
         _ => html! {},
@@ -96,6 +105,9 @@ pub fn Prompts() -> Html {
 struct DetailProps {
     detail: PromptDetail,
     on_changed: Callback<()>,
+    /// The version a jump from a call points at.
+    #[prop_or_default]
+    highlight: Option<u32>,
 }
 
 #[function_component]
@@ -127,7 +139,7 @@ fn Detail(p: &DetailProps) -> Html {
                 </tr></thead>
                 <tbody>
                     { for d.versions.iter().map(|v| html! {
-                        <tr key={v.version} id={format!("version-{}", v.version)}>
+                        <tr key={v.version} id={format!("version-{}", v.version)} class={classes!((p.highlight == Some(v.version)).then_some("selected"))}>
                             <td class="mono">{ format!("v{}", v.version) }</td>
                             <td>{ for v.labels.iter().map(|l| html! { <span class="badge info">{ l.clone() }</span> }) }</td>
                             <td>{ &v.note }</td>

@@ -13,6 +13,7 @@ use yew::prelude::*;
 use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
 use crate::hooks::{use_app, use_ipc};
 use crate::ipc;
+use crate::route::use_jump;
 
 #[derive(Clone, PartialEq)]
 enum View {
@@ -98,6 +99,15 @@ pub fn Runs() -> Html {
             });
         })
     };
+    let jump = use_jump();
+    {
+        let open = open.clone();
+        use_effect_with(jump.run, move |run| {
+            if let Some(id) = *run {
+                open.emit(id);
+            }
+        });
+    }
     let set = |f: fn(&mut RunForm, String)| {
         let form = form.clone();
         move |v: String| {
@@ -163,13 +173,27 @@ pub fn Runs() -> Html {
                     <label class="block"><span class="label">{ "Prompt version" }</span>{ select("run-prompt", &prompt_refs, &form.prompt, |f, v| f.prompt = v) }</label>
                     <label class="block"><span class="label">{ "Endpoint" }</span>{ select("run-endpoint", &endpoints, &form.endpoint, |f, v| f.endpoint = v) }</label>
                     <label class="block"><span class="label">{ "Dataset" }</span>{ select("run-dataset", &datasets, &form.dataset, |f, v| f.dataset = v) }</label>
-                    <label class="block wide"><span class="label">{ "Scorers (NAME or NAME:THRESHOLD, comma-separated)" }</span>
+                    <label class="block wide"><span class="label">{ "Scorers (NAME or NAME:THRESHOLD, comma-separated: rouge1, rougeL:0.3, bleu, exact, json_valid)" }</span>
                         <input id="run-scorers" value={form.scorers.clone()} oninput={on_text(set(|f, v| f.scorers = v))} /></label>
+                    <label class="check"><input type="checkbox" id="run-stem" checked={form.stem} onchange={{
+                        let form = form.clone();
+                        Callback::from(move |_: Event| { let mut f = (*form).clone(); f.stem = !f.stem; form.set(f); })
+                    }} />{ " Porter stemming for ROUGE" }</label>
                     <label class="block"><span class="label">{ "Concurrency" }</span>
                         <input id="run-concurrency" value={form.concurrency.clone()} oninput={on_text(set(|f, v| f.concurrency = v))} /></label>
                     <label class="block"><span class="label">{ "Repeat" }</span>
                         <input id="run-repeat" value={form.repeat.clone()} oninput={on_text(set(|f, v| f.repeat = v))} /></label>
                 </div>
+                <div class="scorer-list" id="run-extra-scorers">
+                    { for form.extra.iter().enumerate().map(|(i, sc)| {
+                        let form = form.clone();
+                        let remove = Callback::from(move |_: MouseEvent| { let mut f = (*form).clone(); f.extra.remove(i); form.set(f); });
+                        html! { <span class="chip mono small" title={sc.arg.clone()}>{ gist(&sc.to_string(), 60) }
+                            <button class="link small" id={format!("run-scorer-remove-{i}")} onclick={remove}>{ "✕" }</button></span> }
+                    }) }
+                </div>
+                <ScorerPicker prompts={prompt_refs.clone()} endpoints={app.endpoints.iter().map(|e| e.spec.name.clone()).collect::<Vec<_>>()}
+                    on_add={{ let form = form.clone(); Callback::from(move |sc: ScorerSpec| { let mut f = (*form).clone(); f.extra.push(sc); form.set(f); }) }} />
                 <button class="primary" id="run-start" onclick={start} disabled={running}>{ "Start run" }</button>
             </section>
             { body }
@@ -213,6 +237,9 @@ struct RunForm {
     endpoint: String,
     dataset: String,
     scorers: String,
+    /// Scorers with an argument or a budget, added one at a time.
+    extra: Vec<ScorerSpec>,
+    stem: bool,
     concurrency: String,
     repeat: String,
 }
@@ -229,27 +256,8 @@ impl RunForm {
                 return Err(bad(field, "choose one"));
             }
         }
-        let scorers = self
-            .scorers
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| match s.split_once(':') {
-                Some((m, t)) => t
-                    .parse()
-                    .map(|t| ScorerSpec {
-                        metric: m.to_owned(),
-                        arg: None,
-                        threshold: Some(t),
-                    })
-                    .map_err(|_| bad("scorers", "a threshold after ':' is a number")),
-                None => Ok(ScorerSpec {
-                    metric: s.to_owned(),
-                    arg: None,
-                    threshold: None,
-                }),
-            })
-            .collect::<Result<_, _>>()?;
+        let mut scorers = ScorerSpec::parse_list(&self.scorers).map_err(CallError::config)?;
+        scorers.extend(self.extra.iter().cloned());
         Ok(RunSpec {
             prompt: self.prompt.clone(),
             endpoint: self.endpoint.clone(),
@@ -266,8 +274,147 @@ impl RunForm {
                 .parse()
                 .map_err(|_| bad("concurrency", "a whole number"))?,
             scorers,
-            stem: false,
+            stem: self.stem,
         })
+    }
+}
+
+/// The scorers that take an argument or a budget, as the CLI's `--scorer NAME=ARG`.
+const ARG_SCORERS: &[(&str, &str)] = &[
+    ("regex", "matches a pattern"),
+    ("contains", "contains a text"),
+    ("not_contains", "does not contain a text"),
+    ("length", "length in characters, MIN..MAX"),
+    ("json_schema", "JSON that follows a schema"),
+    ("latency_ms", "latency budget (ms)"),
+    ("cost_usd", "cost budget (USD per item)"),
+    ("judge", "rubric LLM judge"),
+    ("similarity", "embedding similarity"),
+];
+
+#[derive(Properties, PartialEq)]
+struct PickerProps {
+    /// Prompt references a rubric can be (`NAME`, `NAME:LABEL`).
+    prompts: Vec<String>,
+    endpoints: Vec<String>,
+    on_add: Callback<ScorerSpec>,
+}
+
+/// Adds one scorer with its argument: a pattern, a text, bounds, a schema (typed or read from
+/// a file), a budget, a rubric prompt and judge endpoint, or an embeddings endpoint.
+#[function_component]
+fn ScorerPicker(p: &PickerProps) -> Html {
+    let kind = use_state(|| "regex".to_owned());
+    let arg = use_state(String::new);
+    let threshold = use_state(String::new);
+    let rubric = use_state(String::new);
+    let endpoint = use_state(String::new);
+    let error = use_state(|| None::<CallError>);
+    let budget = matches!(kind.as_str(), "latency_ms" | "cost_usd");
+    let add = {
+        let (kind, arg, threshold, rubric, endpoint, error) = (
+            kind.clone(),
+            arg.clone(),
+            threshold.clone(),
+            rubric.clone(),
+            endpoint.clone(),
+            error.clone(),
+        );
+        let on_add = p.on_add.clone();
+        Callback::from(move |_: MouseEvent| {
+            let bad = |m: &str| error.set(Some(CallError::config(m.to_owned())));
+            let threshold = match threshold.trim() {
+                "" => None,
+                t => match t.parse::<f64>() {
+                    Ok(t) if t.is_finite() => Some(t),
+                    _ => return bad(&format!("scorer '{}': the threshold is a number", *kind)),
+                },
+            };
+            let arg = match kind.as_str() {
+                "latency_ms" | "cost_usd" => None,
+                "judge" if rubric.is_empty() || endpoint.is_empty() => {
+                    return bad("judge: choose a rubric prompt and a judge endpoint")
+                }
+                "judge" => Some(format!("{}@{}", *rubric, *endpoint)),
+                "similarity" if endpoint.is_empty() => {
+                    return bad("similarity: choose an endpoint that serves embeddings")
+                }
+                "similarity" => Some((*endpoint).clone()),
+                _ => Some((*arg).clone()),
+            };
+            error.set(None);
+            on_add.emit(ScorerSpec {
+                metric: (*kind).clone(),
+                arg,
+                threshold,
+            });
+        })
+    };
+    let on_file = {
+        let arg = arg.clone();
+        Callback::from(move |e: Event| {
+            let input: web_sys::HtmlInputElement = e.target_unchecked_into();
+            let Some(f) = input.files().and_then(|l| l.get(0)) else {
+                return;
+            };
+            let arg = arg.clone();
+            yew::platform::spawn_local(async move {
+                if let Ok(v) = wasm_bindgen_futures::JsFuture::from(f.text()).await {
+                    arg.set(v.as_string().unwrap_or_default());
+                }
+            });
+        })
+    };
+    let choose = |id: &str, options: &[String], state: &UseStateHandle<String>| {
+        let st = state.clone();
+        html! {
+            <select id={id.to_owned()} onchange={on_select(move |v| st.set(v))}>
+                <option value="" selected={state.is_empty()}>{ "choose…" }</option>
+                { for options.iter().map(|o| html! { <option value={o.clone()} selected={**state == *o}>{ o.clone() }</option> }) }
+            </select>
+        }
+    };
+    let argument = match kind.as_str() {
+        "latency_ms" | "cost_usd" => html! {},
+        "judge" => html! { <>
+            <label class="block"><span class="label">{ "Rubric prompt" }</span>{ choose("scorer-rubric", &p.prompts, &rubric) }</label>
+            <label class="block"><span class="label">{ "Judge endpoint" }</span>{ choose("scorer-judge-endpoint", &p.endpoints, &endpoint) }</label>
+        </> },
+        "similarity" => html! {
+            <label class="block"><span class="label">{ "Embeddings endpoint" }</span>{ choose("scorer-embed-endpoint", &p.endpoints, &endpoint) }</label>
+        },
+        "json_schema" => html! {
+            <label class="block wide"><span class="label">{ "JSON Schema (paste, or pick a file)" }</span>
+                <textarea id="scorer-arg" rows="3" value={(*arg).clone()} oninput={{ let a = arg.clone(); on_text(move |v| a.set(v)) }} />
+                <input type="file" id="scorer-schema-file" accept=".json" onchange={on_file} />
+            </label>
+        },
+        k => {
+            let placeholder = match k {
+                "regex" => "^\\d{4}-\\d{2}",
+                "length" => "10..200",
+                _ => "refund",
+            };
+            html! {
+                <label class="block"><span class="label">{ "Argument" }</span>
+                    <input id="scorer-arg" placeholder={placeholder} value={(*arg).clone()} oninput={{ let a = arg.clone(); on_text(move |v| a.set(v)) }} /></label>
+            }
+        }
+    };
+    html! {
+        <div class="scorer-picker">
+            <div class="form-grid">
+                <label class="block"><span class="label">{ "Add a scorer" }</span>
+                    <select id="scorer-kind" onchange={{ let k = kind.clone(); on_select(move |v| k.set(v)) }}>
+                        { for ARG_SCORERS.iter().map(|(k, what)| html! { <option value={*k} selected={kind.as_str() == *k}>{ format!("{k} — {what}") }</option> }) }
+                    </select></label>
+                { argument }
+                <label class="block"><span class="label">{ if budget { "Budget (pass at or below)" } else { "Threshold (optional)" } }</span>
+                    <input id="scorer-threshold" class="narrow" value={(*threshold).clone()} oninput={{ let t = threshold.clone(); on_text(move |v| t.set(v)) }} /></label>
+            </div>
+            <button class="small" id="scorer-add" onclick={add}>{ "Add scorer" }</button>
+            if let Some(e) = &*error { <ErrorBox error={e.clone()} id="scorer-error" /> }
+        </div>
     }
 }
 

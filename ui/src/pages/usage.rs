@@ -10,7 +10,8 @@ use milc_api::{cmd, CallError, CallRecord, CallSource, UsageSource};
 use yew::prelude::*;
 
 use crate::components::chart::{Chart, Kind};
-use crate::components::{local_time, on_select, on_text, ErrorBox};
+use crate::components::{date_ms, local_time, on_select, on_text, ErrorBox};
+use crate::pages::usage_settings::UsageSettings;
 use crate::hooks::{use_app, use_ipc_with};
 use crate::ipc;
 
@@ -23,12 +24,6 @@ fn now_ms() -> i64 {
 
 fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(HOUR) * HOUR
-}
-
-/// `YYYY-MM-DD` (UTC) → ms.
-fn date_ms(s: &str) -> Option<i64> {
-    let ms = js_sys::Date::parse(&format!("{s}T00:00:00Z"));
-    (!ms.is_nan()).then_some(ms as i64)
 }
 
 fn utc(ms: i64, hours: bool) -> String {
@@ -215,6 +210,7 @@ pub fn Usage() -> Html {
                                 .find(|s| s.as_str() == name)
                             })
                             .flatten(),
+                        outcome: None,
                         limit: 200,
                     };
                     let title = format!("{name} · {}", utc(since, step == HOUR));
@@ -367,6 +363,7 @@ pub fn Usage() -> Html {
                 <Alerts rev={*alerts_rev} />
                 <Budgets on_saved={{ let r = alerts_rev.clone(); Callback::from(move |()| r.set(*r + 1)) }} />
             </div>
+            <UsageSettings on_recomputed={{ let rev = rev.clone(); Callback::from(move |()| rev.set(*rev + 1)) }} />
         </div>
     }
 }

@@ -1,0 +1,339 @@
+//! The Usage page's settings, as `milc prices`, `milc alerts settings` and `milc retention` set
+//! them (core validates both alike): an endpoint's dated prices and the recomputation of a range
+//! of calls (previewed before it is applied), when alerts fire, and how long bodies are kept.
+
+use milc_api::usage::{AlertSettings, PriceEntry, Recomputation};
+use milc_api::{cmd, CallError};
+use yew::prelude::*;
+
+use crate::components::{local_time, on_select, on_text, ErrorBox};
+use crate::hooks::use_app;
+use crate::ipc;
+
+#[derive(Properties, PartialEq)]
+pub struct SettingsProps {
+    /// Costs changed (a recomputation was applied): the charts read again.
+    pub on_recomputed: Callback<()>,
+}
+
+#[function_component]
+pub fn UsageSettings(p: &SettingsProps) -> Html {
+    html! {
+        <div class="usage-settings">
+            <Prices on_recomputed={p.on_recomputed.clone()} />
+            <div class="usage-settings-side">
+                <Thresholds />
+                <Retention />
+            </div>
+        </div>
+    }
+}
+
+/// A state handle's setter for `on_text` / `on_select`.
+fn setter(s: &UseStateHandle<String>) -> impl Fn(String) + 'static {
+    let s = s.clone();
+    move |v| s.set(v)
+}
+
+fn usd(p: milc_api::PricePerMillion) -> String {
+    format!("${p}")
+}
+
+#[function_component]
+fn Prices(p: &SettingsProps) -> Html {
+    let app = use_app();
+    let endpoint = use_state(String::new);
+    let list = use_state(|| None::<Result<Vec<PriceEntry>, CallError>>);
+    let (from, input, cached, output) = (
+        use_state(|| "now".to_owned()),
+        use_state(String::new),
+        use_state(String::new),
+        use_state(String::new),
+    );
+    let (since, until) = (use_state(String::new), use_state(String::new));
+    let preview = use_state(|| None::<Result<Recomputation, CallError>>);
+    let applied = use_state(|| None::<Result<Recomputation, CallError>>);
+    // The first endpoint until one is chosen.
+    let current = if endpoint.is_empty() {
+        app.endpoints
+            .first()
+            .map(|e| e.spec.name.clone())
+            .unwrap_or_default()
+    } else {
+        (*endpoint).clone()
+    };
+    {
+        let list = list.clone();
+        use_effect_with(current.clone(), move |name| {
+            let name = name.clone();
+            if !name.is_empty() {
+                yew::platform::spawn_local(async move {
+                    list.set(Some(ipc::call(cmd::PricesList { endpoint: name }).await));
+                });
+            }
+        });
+    }
+    let add = {
+        let (list, from, input, cached, output, preview) = (
+            list.clone(),
+            from.clone(),
+            input.clone(),
+            cached.clone(),
+            output.clone(),
+            preview.clone(),
+        );
+        let current = current.clone();
+        Callback::from(move |_: MouseEvent| {
+            let set = cmd::PricesSet {
+                endpoint: current.clone(),
+                from: (*from).clone(),
+                input: (*input).clone(),
+                cached: (*cached).clone(),
+                output: (*output).clone(),
+            };
+            let (list, preview) = (list.clone(), preview.clone());
+            yew::platform::spawn_local(async move {
+                list.set(Some(ipc::call(set).await));
+                // A new price changes what a recomputation would do.
+                preview.set(None);
+            });
+        })
+    };
+    let recompute = |apply: bool| {
+        let (since, until, preview, applied) = (
+            since.clone(),
+            until.clone(),
+            preview.clone(),
+            applied.clone(),
+        );
+        let on_recomputed = p.on_recomputed.clone();
+        Callback::from(move |_: MouseEvent| {
+            let ask = cmd::PricesRecompute {
+                since: (*since).clone(),
+                until: (*until).clone(),
+                apply,
+            };
+            let (preview, applied, on_recomputed) =
+                (preview.clone(), applied.clone(), on_recomputed.clone());
+            yew::platform::spawn_local(async move {
+                let r = ipc::call(ask).await;
+                if apply {
+                    if r.is_ok() {
+                        preview.set(None);
+                        on_recomputed.emit(());
+                    }
+                    applied.set(Some(r));
+                } else {
+                    applied.set(None);
+                    preview.set(Some(r));
+                }
+            });
+        })
+    };
+    let figures = |r: &Recomputation| {
+        format!(
+            "{} of {} calls {}: ${} → ${}",
+            r.calls_changed,
+            r.calls_checked,
+            if r.id.is_some() {
+                "changed"
+            } else {
+                "would change"
+            },
+            r.before.usd(),
+            r.after.usd()
+        )
+    };
+    let timeline = match &*list {
+        None => html! {},
+        Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="price-error" /> },
+        Some(Ok(l)) => html! {
+            <table class="grid compact" id="price-timeline">
+                <thead><tr><th>{ "From" }</th><th class="num">{ "Input" }</th><th class="num">{ "Cached" }</th><th class="num">{ "Output" }</th></tr></thead>
+                <tbody>
+                    { for l.iter().map(|e| html! {
+                        <tr>
+                            <td class="mono small">{ e.from_ms.map_or("the beginning (base price)".to_owned(), local_time) }</td>
+                            <td class="num mono">{ usd(e.prices.input) }</td>
+                            <td class="num mono">{ e.prices.cached_input.map_or("= input".to_owned(), usd) }</td>
+                            <td class="num mono">{ usd(e.prices.output) }</td>
+                        </tr>
+                    }) }
+                </tbody>
+            </table>
+        },
+    };
+    html! {
+        <section class="panel" id="usage-prices">
+            <h2>{ "Prices (USD per 1M tokens, dated)" }</h2>
+            <div class="row">
+                <select id="price-endpoint" onchange={on_select(setter(&endpoint))}>
+                    { for app.endpoints.iter().map(|e| html! { <option value={e.spec.name.clone()} selected={current == e.spec.name}>{ &e.spec.name }</option> }) }
+                </select>
+            </div>
+            { timeline }
+            <div class="filters">
+                <label>{ "From (date, RFC 3339 or now)" }<input class="narrow" id="price-from" value={(*from).clone()} oninput={on_text(setter(&from))} /></label>
+                <label>{ "Input" }<input class="narrow" id="price-in" placeholder="0.15" value={(*input).clone()} oninput={on_text(setter(&input))} /></label>
+                <label>{ "Cached (empty: input)" }<input class="narrow" id="price-cached" value={(*cached).clone()} oninput={on_text(setter(&cached))} /></label>
+                <label>{ "Output" }<input class="narrow" id="price-out" placeholder="0.60" value={(*output).clone()} oninput={on_text(setter(&output))} /></label>
+                <button class="small" id="price-add" onclick={add} disabled={current.is_empty()}>{ "Add price" }</button>
+            </div>
+            <p class="small muted">{ "Past calls keep the cost they were logged with until they are recomputed with the prices in force when each was made." }</p>
+            <div class="filters">
+                <label>{ "Recompute since (30d, date; empty: every call)" }<input class="narrow" id="recompute-since" value={(*since).clone()} oninput={on_text(setter(&since))} /></label>
+                <label>{ "until (empty: now)" }<input class="narrow" id="recompute-until" value={(*until).clone()} oninput={on_text(setter(&until))} /></label>
+                <button class="small" id="recompute-preview" onclick={recompute(false)}>{ "Preview" }</button>
+                <button class="small primary" id="recompute-apply" onclick={recompute(true)}
+                    disabled={!matches!(&*preview, Some(Ok(r)) if r.calls_changed > 0)}>{ "Apply" }</button>
+            </div>
+            { match &*preview {
+                Some(Ok(r)) => html! { <div class="note" id="recompute-preview-text">{ format!("Preview: {}", figures(r)) }</div> },
+                Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="recompute-error" /> },
+                None => html! {},
+            } }
+            { match &*applied {
+                Some(Ok(r)) => html! { <div class="note ok" id="recompute-done">{ format!("Recomputed: {}", figures(r)) }</div> },
+                Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="recompute-error" /> },
+                None => html! {},
+            } }
+        </section>
+    }
+}
+
+#[function_component]
+fn Thresholds() -> Html {
+    let (spike, rate, min_calls) = (
+        use_state(String::new),
+        use_state(String::new),
+        use_state(String::new),
+    );
+    let outcome = use_state(|| None::<Result<AlertSettings, CallError>>);
+    let show = {
+        let (spike, rate, min_calls) = (spike.clone(), rate.clone(), min_calls.clone());
+        move |s: &AlertSettings| {
+            spike.set(s.spike_factor.to_string());
+            rate.set(s.error_rate.to_string());
+            min_calls.set(s.min_calls.to_string());
+        }
+    };
+    {
+        let show = show.clone();
+        use_effect_with((), move |_| {
+            yew::platform::spawn_local(async move {
+                if let Ok(s) = ipc::call(cmd::AlertSettingsGet {}).await {
+                    show(&s);
+                }
+            });
+        });
+    }
+    let save = {
+        let (spike, rate, min_calls, outcome) = (
+            spike.clone(),
+            rate.clone(),
+            min_calls.clone(),
+            outcome.clone(),
+        );
+        Callback::from(move |_: MouseEvent| {
+            let number = |field: &str, v: &str| {
+                v.trim()
+                    .parse::<f64>()
+                    .map_err(|_| CallError::config(format!("{field}: a number")))
+            };
+            let settings = (|| {
+                Ok(AlertSettings {
+                    spike_factor: number("spike_factor", &spike)?,
+                    error_rate: number("error_rate", &rate)?,
+                    min_calls: min_calls
+                        .trim()
+                        .parse()
+                        .map_err(|_| CallError::config("min_calls: a whole number"))?,
+                })
+            })();
+            let (outcome, show) = (outcome.clone(), show.clone());
+            yew::platform::spawn_local(async move {
+                let r = match settings {
+                    Ok(settings) => ipc::call(cmd::AlertSettingsSet { settings }).await,
+                    Err(e) => Err(e),
+                };
+                if let Ok(s) = &r {
+                    show(s);
+                }
+                outcome.set(Some(r));
+            });
+        })
+    };
+    html! {
+        <section class="panel" id="usage-thresholds">
+            <h2>{ "When alerts fire" }</h2>
+            <div class="filters">
+                <label title="Cost per 1K tokens in this and the previous UTC hour above the 7-day baseline × this">{ "Spike factor (> 1)" }
+                    <input class="narrow" id="alert-spike" value={(*spike).clone()} oninput={on_text(setter(&spike))} /></label>
+                <label title="Share of failed calls in this and the previous UTC hour">{ "Error rate (0–1)" }
+                    <input class="narrow" id="alert-error-rate" value={(*rate).clone()} oninput={on_text(setter(&rate))} /></label>
+                <label title="Calls those two hours need before a spike or an error rate counts">{ "Minimum calls" }
+                    <input class="narrow" id="alert-min-calls" value={(*min_calls).clone()} oninput={on_text(setter(&min_calls))} /></label>
+                <button class="small" id="alert-save" onclick={save}>{ "Save" }</button>
+            </div>
+            { match &*outcome {
+                Some(Ok(_)) => html! { <div class="small ok" id="alert-saved">{ "Saved." }</div> },
+                Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="alert-error" /> },
+                None => html! {},
+            } }
+        </section>
+    }
+}
+
+#[function_component]
+fn Retention() -> Html {
+    let days = use_state(String::new);
+    let outcome = use_state(|| None::<Result<String, CallError>>);
+    {
+        let days = days.clone();
+        use_effect_with((), move |_| {
+            yew::platform::spawn_local(async move {
+                if let Ok(d) = ipc::call(cmd::RetentionGet {}).await {
+                    days.set(d.map(|d| d.to_string()).unwrap_or_default());
+                }
+            });
+        });
+    }
+    let save = {
+        let (days, outcome) = (days.clone(), outcome.clone());
+        Callback::from(move |_: MouseEvent| {
+            let parsed = match days.trim() {
+                "" => Ok(None),
+                d => d
+                    .parse::<u32>()
+                    .map(Some)
+                    .map_err(|_| CallError::config("days: a whole number of days, or empty to keep bodies for ever")),
+            };
+            let outcome = outcome.clone();
+            yew::platform::spawn_local(async move {
+                let r = match parsed {
+                    Ok(days) => ipc::call(cmd::RetentionSet { days }).await.map(|(b, h)| {
+                        format!("Saved: {b} call bodies and {h} history entries emptied now.")
+                    }),
+                    Err(e) => Err(e),
+                };
+                outcome.set(Some(r));
+            });
+        })
+    };
+    html! {
+        <section class="panel" id="usage-retention">
+            <h2>{ "Body retention" }</h2>
+            <div class="filters">
+                <label>{ "Keep request and response bodies (days; empty: for ever)" }
+                    <input class="narrow" id="retention-days" value={(*days).clone()} oninput={on_text(setter(&days))} /></label>
+                <button class="small" id="retention-save" onclick={save}>{ "Save" }</button>
+            </div>
+            <p class="small muted">{ "Calls, figures and rollups stay; only the kept bodies and Playground history texts are emptied." }</p>
+            { match &*outcome {
+                Some(Ok(m)) => html! { <div class="small ok" id="retention-saved">{ m.clone() }</div> },
+                Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="retention-error" /> },
+                None => html! {},
+            } }
+        </section>
+    }
+}
