@@ -156,9 +156,21 @@ impl Cost {
     pub fn parse_usd_field(s: Option<&str>) -> Result<Option<i64>, MoneyError> {
         match s.map(str::trim).filter(|t| !t.is_empty()) {
             None => Ok(None),
-            Some(t) => Self::parse_usd(t)
-                .map(Some)
-                .ok_or_else(|| MoneyError(format!("'{t}' is not a USD amount like 25 or 0.50"))),
+            Some(t) => Self::parse_usd(t).map(Some).ok_or_else(|| {
+                // Say why a well-formed amount is refused: its size, not its form.
+                let digits = t.strip_prefix('$').unwrap_or(t);
+                let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+                let decimal = !(int.is_empty() && frac.is_empty())
+                    && int.bytes().all(|b| b.is_ascii_digit())
+                    && frac.bytes().all(|b| b.is_ascii_digit());
+                MoneyError(if decimal && frac.len() > 12 {
+                    format!("'{t}' has more than 12 decimal places (amounts are kept to the pico-dollar)")
+                } else if decimal {
+                    format!("'{t}' is too large: at most 9223372.036854775807 USD")
+                } else {
+                    format!("'{t}' is not a USD amount like 25 or 0.50")
+                })
+            }),
         }
     }
 }
@@ -232,7 +244,8 @@ fn parse_decimal(s: &str, scale: usize) -> Option<i64> {
         None => (false, s),
     };
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    if frac.len() > scale
+    if int.is_empty() && frac.is_empty()
+        || frac.len() > scale
         || !int.bytes().all(|b| b.is_ascii_digit())
         || !frac.bytes().all(|b| b.is_ascii_digit())
     {
@@ -336,10 +349,207 @@ mod tests {
     }
 
     #[test]
+    fn a_usd_amount_needs_a_digit_and_a_refusal_says_why() {
+        // Found by the property tests: these were read as a budget of $0.00.
+        for bad in ["$", ".", "$.", "-", "-."] {
+            assert_eq!(Cost::parse_usd(bad), None, "{bad}");
+            assert!(Cost::parse_usd_field(Some(bad)).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<Cost>(r#"{"usd": "", "source": "reported"}"#).is_err());
+        // And a well-formed amount that does not fit was called "not a USD amount".
+        let e = Cost::parse_usd_field(Some("10000000")).unwrap_err();
+        assert_eq!(
+            e.0,
+            "'10000000' is too large: at most 9223372.036854775807 USD"
+        );
+        let e = Cost::parse_usd_field(Some("0.0000000000001")).unwrap_err();
+        assert!(e.0.contains("more than 12 decimal places"), "{e}");
+        assert_eq!(
+            Cost::parse_usd_field(Some("9223372.036854775807")),
+            Ok(Some(i64::MAX))
+        );
+    }
+
+    #[test]
     fn price_accepts_json_numbers_and_strings() {
         let ps: Prices = serde_json::from_str(r#"{"input":0.15,"output":"0.6"}"#).unwrap();
         assert_eq!(ps.input.micros(), 150_000);
         assert_eq!(ps.output.micros(), 600_000);
         assert!(serde_json::from_str::<Prices>(r#"{"input":-1}"#).is_err());
+    }
+}
+
+/// Property tests: 10 000 arbitrary or mutated amounts each, checked against a plain reference
+/// reading of the decimal grammar.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a decimal text means, read the long way: optional `$`, optional `-` (only for zero,
+    /// and only where `negative` allows it), digits, an optional `.` and at most `scale` digits,
+    /// at least one digit in all, and the value in `i64` units of `10^-scale`.
+    fn reference(s: &str, scale: usize, negative: bool) -> Option<i64> {
+        let t = s.trim();
+        let t = t.strip_prefix('$').unwrap_or(t);
+        let (neg, t) = match t.strip_prefix('-') {
+            Some(rest) if negative => (true, rest),
+            _ => (false, t),
+        };
+        let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+        let all_digits = |p: &str| p.chars().all(|c| c.is_ascii_digit());
+        if int.is_empty() && frac.is_empty()
+            || !all_digits(int)
+            || !all_digits(frac)
+            || frac.len() > scale
+        {
+            return None;
+        }
+        let mut v: u128 = 0;
+        for c in int.chars().chain(frac.chars()) {
+            v = v.checked_mul(10)?.checked_add(c as u128 - '0' as u128)?;
+        }
+        v = v.checked_mul(10u128.pow((scale - frac.len()) as u32))?;
+        let v = i64::try_from(v).ok()?;
+        (!neg || v == 0).then_some(v)
+    }
+
+    /// Amounts as people type them, and some that are nearly amounts.
+    fn typed() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[-$0-9., e+]{0,24}",
+            " ?[$]?-?[0-9]{0,21}([.][0-9]{0,14})? ?",
+            "[$]?[0-9]{1,8}[.][0-9]{0,13}",
+        ]
+    }
+
+    #[derive(Clone, Debug)]
+    enum Edit {
+        Insert(usize, char),
+        Delete(usize),
+        Replace(usize, char),
+        Truncate(usize),
+    }
+
+    fn edits() -> impl Strategy<Value = Vec<Edit>> {
+        let c = prop::sample::select(
+            "0123456789.$- e,+\u{a0}\u{663}\u{ff11}x"
+                .chars()
+                .collect::<Vec<_>>(),
+        );
+        let edit = prop_oneof![
+            (any::<usize>(), c.clone()).prop_map(|(i, c)| Edit::Insert(i, c)),
+            any::<usize>().prop_map(Edit::Delete),
+            (any::<usize>(), c).prop_map(|(i, c)| Edit::Replace(i, c)),
+            any::<usize>().prop_map(Edit::Truncate),
+        ];
+        prop::collection::vec(edit, 1..4)
+    }
+
+    fn mutate(s: &str, edits: &[Edit]) -> String {
+        let mut cs: Vec<char> = s.chars().collect();
+        for e in edits {
+            let n = cs.len();
+            match *e {
+                Edit::Insert(i, c) => cs.insert(i % (n + 1), c),
+                Edit::Delete(i) if n > 0 => {
+                    cs.remove(i % n);
+                }
+                Edit::Replace(i, c) if n > 0 => cs[i % n] = c,
+                Edit::Truncate(i) => cs.truncate(i % (n + 1)),
+                _ => {}
+            }
+        }
+        cs.into_iter().collect()
+    }
+
+    /// The USD field's rule: blank is no amount, an amount is its exact value, anything else is
+    /// an error that quotes what was typed and says what is wrong.
+    fn check_usd_field(s: &str) -> Result<(), TestCaseError> {
+        let got = Cost::parse_usd_field(Some(s));
+        let t = s.trim();
+        if t.is_empty() {
+            prop_assert_eq!(got, Ok(None));
+            return Ok(());
+        }
+        prop_assert_eq!(Cost::parse_usd(s), reference(s, 12, true), "{:?}", s);
+        match (got, reference(s, 12, true)) {
+            (Ok(Some(v)), Some(want)) => prop_assert_eq!(v, want),
+            (Err(e), None) => {
+                prop_assert!(e.0.contains(&format!("'{t}'")), "{}", e);
+                let digits = t.strip_prefix('$').unwrap_or(t);
+                if digits.chars().all(|c| c.is_ascii_digit()) && !digits.is_empty() {
+                    prop_assert!(e.0.contains("too large"), "{}", e);
+                }
+            }
+            (got, want) => prop_assert!(false, "{s:?}: got {got:?}, want {want:?}"),
+        }
+        Ok(())
+    }
+
+    fn check_price(s: &str) -> Result<(), TestCaseError> {
+        match (s.parse::<PricePerMillion>(), reference(s, 6, false)) {
+            (Ok(p), Some(want)) => {
+                prop_assert_eq!(p.micros(), want);
+                prop_assert_eq!(p.to_string().parse::<PricePerMillion>(), Ok(p));
+            }
+            (Err(e), None) => {
+                prop_assert!(e.0.contains(&format!("'{s}'")), "{}", e);
+                prop_assert!(e.0.contains("price"), "{}", e);
+            }
+            (got, want) => prop_assert!(false, "{s:?}: got {got:?}, want {want:?}"),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+        /// Every cost's USD text reads back as the same pico-dollars, however it is dressed.
+        #[test]
+        fn usd_formatted_then_parsed_is_the_same_amount(pico in 0..=i64::MAX, pad in " {0,2}") {
+            let c = Cost { pico_usd: pico, source: UsageSource::Reported };
+            let usd = c.usd();
+            prop_assert_eq!(Cost::parse_usd(&usd), Some(pico));
+            prop_assert_eq!(Cost::parse_usd(&c.to_string()), Some(pico));
+            prop_assert_eq!(Cost::parse_usd_field(Some(&format!("{pad}${usd}{pad}"))), Ok(Some(pico)));
+            let json = serde_json::to_string(&c).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Cost>(&json).unwrap(), c);
+        }
+
+        /// Every price's text reads back as the same micro-dollars, as text and as JSON.
+        #[test]
+        fn price_formatted_then_parsed_is_the_same_price(micros in 0..=i64::MAX) {
+            let p = PricePerMillion::from_micros(micros);
+            prop_assert_eq!(p.to_string().parse::<PricePerMillion>(), Ok(p));
+            prop_assert_eq!(format!(" ${p} ").parse::<PricePerMillion>(), Ok(p));
+            let json = serde_json::to_string(&p).unwrap();
+            prop_assert_eq!(serde_json::from_str::<PricePerMillion>(&json).unwrap(), p);
+        }
+
+        /// Anything typed into a USD field is its exact amount or an error that quotes it.
+        #[test]
+        fn usd_field_reads_amounts_exactly_and_refuses_the_rest(s in typed()) {
+            check_usd_field(&s)?;
+        }
+
+        /// Amounts with a few characters inserted, deleted, replaced or cut off.
+        #[test]
+        fn usd_field_mutated_amounts(pico in 0..=i64::MAX, e in edits()) {
+            let usd = Cost { pico_usd: pico, source: UsageSource::Reported }.usd();
+            check_usd_field(&mutate(&format!("${usd}"), &e))?;
+        }
+
+        /// Anything typed as a price is its exact value or an error that quotes it.
+        #[test]
+        fn price_reads_decimals_exactly_and_refuses_the_rest(s in typed()) {
+            check_price(&s)?;
+        }
+
+        #[test]
+        fn price_mutated_prices(micros in 0..=i64::MAX, e in edits()) {
+            check_price(&mutate(&PricePerMillion::from_micros(micros).to_string(), &e))?;
+        }
     }
 }

@@ -244,3 +244,206 @@ mod tests {
         }
     }
 }
+
+/// Property tests: 10 000 generated, arbitrary or mutated templates each.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The byte offset of a 1-based (line, column in characters), if that position exists.
+    fn offset(source: &str, line: usize, column: usize) -> Option<usize> {
+        let mut start = 0;
+        for (i, l) in source.split('\n').enumerate() {
+            if i + 1 == line {
+                let mut ends = l.char_indices().map(|(b, _)| b).chain([l.len()]);
+                return Some(start + ends.nth(column.checked_sub(1)?)?);
+            }
+            start += l.len() + 1;
+        }
+        None
+    }
+
+    /// A template as parts (text, then a variable with optional spaces inside its braces), the
+    /// source that writes it (texts escaped with `\{{`) and the text it renders to.
+    #[derive(Clone, Debug)]
+    struct Generated {
+        source: String,
+        vars: BTreeMap<String, String>,
+        order: Vec<String>,
+        rendered: String,
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        "[a-zA-Z_][a-zA-Z0-9_.-]{0,5}"
+    }
+
+    /// Templates of `placeholders` placeholders with texts from `text` and values from `value`.
+    fn generated(
+        text: &'static str,
+        value: &'static str,
+        placeholders: std::ops::Range<usize>,
+    ) -> impl Strategy<Value = Generated> {
+        let names = prop::collection::vec(name(), 1..4);
+        let values = prop::collection::vec(value, 4);
+        let parts = prop::collection::vec((text, 0..4usize, " {0,2}", " {0,2}"), placeholders);
+        (names, values, parts, text).prop_map(|(names, values, parts, tail)| {
+            let (mut source, mut rendered, mut order) = (String::new(), String::new(), Vec::new());
+            let vars: BTreeMap<String, String> =
+                names.iter().cloned().zip(values.iter().cloned()).collect();
+            for (mut t, k, pre, post) in parts {
+                // A `{` or `\` right before a placeholder would make `{{{` or `\{{`.
+                if t.ends_with(['{', '\\']) {
+                    t.push(' ');
+                }
+                let n = &names[k % names.len()];
+                source += &t.replace("{{", "\\{{");
+                source += &format!("{{{{{pre}{n}{post}}}}}");
+                rendered += &t;
+                rendered += &vars[n];
+                if !order.contains(n) {
+                    order.push(n.clone());
+                }
+            }
+            source += &tail.replace("{{", "\\{{");
+            rendered += &tail;
+            Generated {
+                source,
+                vars,
+                order,
+                rendered,
+            }
+        })
+    }
+
+    #[derive(Clone, Debug)]
+    enum Edit {
+        Insert(usize, String),
+        Delete(usize, usize),
+        Replace(usize, char),
+        Truncate(usize),
+    }
+
+    fn edits() -> impl Strategy<Value = Vec<Edit>> {
+        let c = prop::sample::select("{}\\ \na.é-_".chars().collect::<Vec<_>>());
+        let edit = prop_oneof![
+            (any::<usize>(), "[{}\\\\ \na.é-]{1,3}").prop_map(|(i, s)| Edit::Insert(i, s)),
+            (any::<usize>(), 1..4usize).prop_map(|(i, n)| Edit::Delete(i, n)),
+            (any::<usize>(), c).prop_map(|(i, c)| Edit::Replace(i, c)),
+            any::<usize>().prop_map(Edit::Truncate),
+        ];
+        prop::collection::vec(edit, 1..5)
+    }
+
+    fn mutate(s: &str, edits: &[Edit]) -> String {
+        let mut cs: Vec<char> = s.chars().collect();
+        for e in edits {
+            let n = cs.len();
+            match e {
+                Edit::Insert(i, s) => {
+                    let i = i % (n + 1);
+                    cs.splice(i..i, s.chars());
+                }
+                Edit::Delete(i, k) if n > 0 => {
+                    let i = i % n;
+                    cs.drain(i..(i + k).min(n));
+                }
+                Edit::Replace(i, c) if n > 0 => cs[i % n] = *c,
+                Edit::Truncate(i) => cs.truncate(i % (n + 1)),
+                _ => {}
+            }
+        }
+        cs.into_iter().collect()
+    }
+
+    /// Whatever the source, parsing either gives a template that renders with its own variables,
+    /// or an error whose line and column point at the offending `{{`.
+    fn check_any(source: &str) -> Result<(), TestCaseError> {
+        match Template::parse(source) {
+            Ok(t) => {
+                let vars: BTreeMap<String, String> = t
+                    .variables()
+                    .into_iter()
+                    .map(|v| (v, "x".to_owned()))
+                    .collect();
+                prop_assert!(vars.keys().all(|v| valid_name(v)));
+                let r = t.render(&vars);
+                prop_assert!(r.as_ref().is_ok_and(|r| r.unused.is_empty()), "{:?}", r);
+            }
+            Err(e) => {
+                prop_assert!(!e.message.is_empty());
+                let shown = e.to_string();
+                let prefix = format!("line {}, column {}: ", e.line, e.column);
+                prop_assert!(shown.starts_with(&prefix), "{}", shown);
+                let there = offset(source, e.line, e.column).map(|o| &source[o..]);
+                prop_assert!(
+                    there.is_some_and(|t| t.starts_with("{{")),
+                    "{source:?}: {e} points at {there:?}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+        /// A template written with placeholders, JSON-ish braces, backslashes and `\{{` escapes
+        /// renders to exactly its texts with the values put in, and lists its variables in order
+        /// of first use; variables given but not used are reported.
+        #[test]
+        fn rendering_puts_every_value_in_its_place(g in generated("[a-z {}\\\\\"\n:é]{0,8}", ".{0,6}", 0..6)) {
+            let t = Template::parse(&g.source).map_err(|e| TestCaseError::fail(format!("{:?}: {e}", g.source)))?;
+            prop_assert_eq!(t.variables(), g.order.clone());
+            let r = t.render(&g.vars).unwrap();
+            prop_assert_eq!(&r.text, &g.rendered);
+            let unused: Vec<String> = g.vars.keys().filter(|k| !g.order.contains(k)).cloned().collect();
+            prop_assert_eq!(r.unused, unused);
+        }
+
+        /// With every variable given, nothing of a placeholder is left in the text.
+        #[test]
+        fn a_rendered_template_has_no_placeholder_left(
+            g in generated("[a-z ,.:\n]{0,8}", "[^{}]{0,6}", 0..6),
+        ) {
+            let r = Template::parse(&g.source).unwrap().render(&g.vars).unwrap();
+            prop_assert!(!r.text.contains("{{") && !r.text.contains("}}"), "{:?}", r.text);
+        }
+
+        /// Leaving out a variable is an error naming it, at its first placeholder.
+        #[test]
+        fn a_missing_variable_is_named_at_its_first_placeholder(
+            g in generated("[a-z {}\"\n]{0,8}", ".{0,6}", 1..6),
+            drop in any::<prop::sample::Index>(),
+        ) {
+            let missing = drop.get(&g.order);
+            let mut vars = g.vars.clone();
+            vars.remove(missing);
+            let e = Template::parse(&g.source).unwrap().render(&vars).unwrap_err();
+            prop_assert_eq!(&e.message, &format!("missing variable '{missing}'"));
+            let o = offset(&g.source, e.line, e.column).unwrap();
+            let inner = g.source[o..].strip_prefix("{{").unwrap().split("}}").next().unwrap();
+            prop_assert_eq!(inner.trim(), missing.as_str());
+            // And no earlier placeholder names it: the first one is reported.
+            let before = &g.source[..o];
+            prop_assert!(Template::parse(before).unwrap().variables().iter().all(|v| v != missing));
+        }
+
+        /// Arbitrary text: a template, or an error at a `{{`.
+        #[test]
+        fn arbitrary_text_parses_or_is_refused_at_a_placeholder(
+            s in prop_oneof![any::<String>(), "[a-z{}\\\\ \n._-]{0,40}"],
+        ) {
+            check_any(&s)?;
+        }
+
+        /// Valid templates with characters inserted, deleted, replaced or cut off.
+        #[test]
+        fn mutated_templates_parse_or_are_refused_at_a_placeholder(
+            g in generated("[a-z {}\\\\\"\n:é]{0,8}", ".{0,6}", 0..6),
+            e in edits(),
+        ) {
+            check_any(&mutate(&g.source, &e))?;
+        }
+    }
+}

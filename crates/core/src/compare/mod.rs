@@ -1020,94 +1020,16 @@ impl Console {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::invalid(file.clone(), format!("cannot read: {e}")))?;
         let c = self.load_comparison(name).await?;
-        let variant = |line: usize, field: &str, v: Option<&Value>| -> Result<u32, Error> {
-            let at = format!("{file}:{line}: {field}");
-            let labels = || {
-                c.info
-                    .variants
-                    .iter()
-                    .map(|v| format!("{} = {}", v.idx + 1, v.label))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
-            match v {
-                Some(Value::Number(n)) => n
-                    .as_u64()
-                    .filter(|n| (1..=c.info.variants.len() as u64).contains(n))
-                    .map(|n| n as u32 - 1)
-                    .ok_or_else(|| Error::invalid(at, format!("no variant {n} ({})", labels()))),
-                Some(Value::String(s)) => c
-                    .info
-                    .variants
-                    .iter()
-                    .find(|v| v.label == *s)
-                    .map(|v| v.idx)
-                    .ok_or_else(|| Error::invalid(at, format!("no variant '{s}' ({})", labels()))),
-                _ => Err(Error::invalid(at, "missing: a variant's label or number")),
-            }
-        };
-        let mut votes = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let n = i + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let v: Value = serde_json::from_str(line)
-                .map_err(|e| Error::invalid(format!("{file}:{n}"), format!("not JSON: {e}")))?;
-            let Some(obj) = v.as_object() else {
-                return Err(Error::invalid(format!("{file}:{n}"), "not a JSON object"));
-            };
-            if let Some(k) = obj.keys().find(|k| {
-                !["item", "left", "right", "vote", "rater", "comment"].contains(&k.as_str())
-            }) {
-                return Err(Error::invalid(format!("{file}:{n}: {k}"), "unknown field"));
-            }
-            let item = obj
-                .get("item")
-                .and_then(Value::as_u64)
-                .filter(|i| *i < c.info.items)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        format!("{file}:{n}: item"),
-                        format!("an item index from 0 to {}", c.info.items.saturating_sub(1)),
-                    )
-                })?;
-            let left = variant(n, "left", obj.get("left"))?;
-            let right = variant(n, "right", obj.get("right"))?;
-            if left == right {
-                return Err(Error::invalid(
-                    format!("{file}:{n}: right"),
-                    "the same variant as left",
-                ));
-            }
-            let verdict = obj
-                .get("vote")
-                .and_then(Value::as_str)
-                .and_then(Verdict::parse)
-                .ok_or_else(|| {
-                    Error::invalid(format!("{file}:{n}: vote"), "left, right, tie or both_bad")
-                })?;
-            let rater = obj
-                .get("rater")
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|r| !r.is_empty() && !r.starts_with(JUDGE))
-                .ok_or_else(|| Error::invalid(format!("{file}:{n}: rater"), "a rater's name"))?;
-            let comment = obj
-                .get("comment")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            votes.push((item, left, right, verdict, rater.to_owned(), comment));
-        }
+        let votes = parse_votes(&file, &text, c.info.items, &c.info.variants)?;
         let mut tx = self.store.write().await?;
-        for (item, left, right, verdict, rater, comment) in &votes {
+        for v in &votes {
             storage::upsert_vote(
                 &mut tx,
                 c.info.id,
-                (*item, *left, *right),
-                *verdict,
-                (rater, "import"),
-                comment.as_deref(),
+                (v.item, v.left, v.right),
+                v.verdict,
+                (&v.rater, "import"),
+                v.comment.as_deref(),
                 None,
             )
             .await?;
@@ -1230,6 +1152,127 @@ impl Console {
     }
 }
 
+/// One vote read from an import file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedVote {
+    pub item: u64,
+    pub left: u32,
+    pub right: u32,
+    pub verdict: Verdict,
+    pub rater: String,
+    pub comment: Option<String>,
+}
+
+/// Reads the JSONL lines of a vote import (see [`Console::import_votes`]) for a comparison of
+/// `items` items and `variants`; the first bad line is an error naming `FILE:LINE` and the field.
+/// Reads only: nothing is stored.
+pub fn parse_votes(
+    file: &str,
+    text: &str,
+    items: u64,
+    variants: &[Variant],
+) -> Result<Vec<ImportedVote>, Error> {
+    let variant = |line: usize, field: &str, v: Option<&Value>| -> Result<u32, Error> {
+        let at = format!("{file}:{line}: {field}");
+        let labels = || {
+            variants
+                .iter()
+                .map(|v| format!("{} = {}", v.idx + 1, v.label))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        match v {
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .filter(|n| (1..=variants.len() as u64).contains(n))
+                .map(|n| n as u32 - 1)
+                .ok_or_else(|| Error::invalid(at, format!("no variant {n} ({})", labels()))),
+            Some(Value::String(s)) => variants
+                .iter()
+                .find(|v| v.label == *s)
+                .map(|v| v.idx)
+                .ok_or_else(|| Error::invalid(at, format!("no variant '{s}' ({})", labels()))),
+            _ => Err(Error::invalid(at, "missing: a variant's label or number")),
+        }
+    };
+    // Windows tools often save UTF-8 with a byte-order mark: it is not part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut votes = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| Error::invalid(format!("{file}:{n}"), format!("not JSON: {e}")))?;
+        let Some(obj) = v.as_object() else {
+            return Err(Error::invalid(format!("{file}:{n}"), "not a JSON object"));
+        };
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !["item", "left", "right", "vote", "rater", "comment"].contains(&k.as_str()))
+        {
+            return Err(Error::invalid(format!("{file}:{n}: {k}"), "unknown field"));
+        }
+        let item = obj
+            .get("item")
+            .and_then(Value::as_u64)
+            .filter(|i| *i < items)
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("{file}:{n}: item"),
+                    format!("an item index from 0 to {}", items.saturating_sub(1)),
+                )
+            })?;
+        let left = variant(n, "left", obj.get("left"))?;
+        let right = variant(n, "right", obj.get("right"))?;
+        if left == right {
+            return Err(Error::invalid(
+                format!("{file}:{n}: right"),
+                "the same variant as left",
+            ));
+        }
+        let verdict = obj
+            .get("vote")
+            .and_then(Value::as_str)
+            .and_then(Verdict::parse)
+            .ok_or_else(|| {
+                Error::invalid(format!("{file}:{n}: vote"), "left, right, tie or both_bad")
+            })?;
+        let rater = obj
+            .get("rater")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| Error::invalid(format!("{file}:{n}: rater"), "a rater's name"))?;
+        if rater.starts_with(JUDGE) {
+            return Err(Error::invalid(
+                format!("{file}:{n}: rater"),
+                "names starting with 'judge:' are judges'",
+            ));
+        }
+        let comment = match obj.get("comment") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(c)) => Some(c.clone()),
+            Some(_) => {
+                return Err(Error::invalid(
+                    format!("{file}:{n}: comment"),
+                    "a comment is text",
+                ))
+            }
+        };
+        votes.push(ImportedVote {
+            item,
+            left,
+            right,
+            verdict,
+            rater: rater.to_owned(),
+            comment,
+        });
+    }
+    Ok(votes)
+}
+
 /// One judge's votes, its consistency across the two orders and its agreement with people.
 fn judge_result(c: &Loaded, judge: &str, rows: &[&VoteRow], human: &[&VoteRow]) -> JudgeResult {
     let votes: Vec<Vote> = rows.iter().map(|r| r.vote(c)).collect();
@@ -1274,6 +1317,42 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn vote_files_with_a_bom_are_read_and_a_comment_that_is_not_text_is_refused() {
+        let variants: Vec<Variant> = ["a", "b"]
+            .iter()
+            .enumerate()
+            .map(|(i, label)| Variant {
+                idx: i as u32,
+                label: label.to_string(),
+                prompt: PromptPin {
+                    prompt: "p".into(),
+                    version: 1,
+                },
+                endpoint: "e".into(),
+                params: Default::default(),
+                run_id: None,
+                run_status: None,
+            })
+            .collect();
+        let read = |text: &str| parse_votes("v.jsonl", text, 3, &variants);
+        let line = r#"{"item": 0, "left": "a", "right": 2, "vote": "left", "rater": "ada""#;
+        // Found by the property tests: a BOM made line 1 "not JSON", and a comment that is not
+        // text was dropped without a word.
+        let votes = read(&format!("\u{feff}{line}, \"comment\": null}}\r\n")).unwrap();
+        assert_eq!(
+            (votes[0].left, votes[0].right, votes[0].comment.clone()),
+            (0, 1, None)
+        );
+        let e = read(&format!("{line}}}\n{line}, \"comment\": 5}}\n")).unwrap_err();
+        assert_eq!(e.to_string(), "v.jsonl:2: comment: a comment is text");
+        let e = read(&format!("{}}}", line.replace("ada", "judge:gpt"))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "v.jsonl:1: rater: names starting with 'judge:' are judges'"
+        );
+    }
 
     #[test]
     fn pairs_take_turns_evenly_and_sides_are_mixed() {
@@ -1355,5 +1434,343 @@ mod tests {
         assert_eq!(text_gap("a b c", "a b c"), 0.0);
         assert!(text_gap("a b c", "x y z") > text_gap("a b c", "a b z"));
         assert!(text_gap("a b c", "a b z") > 0.0);
+    }
+}
+
+/// Property tests of the vote importer: 10 000 generated, arbitrary or mutated files each.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FILE: &str = "votes.jsonl";
+    const FIELDS: [&str; 6] = ["item", "left", "right", "vote", "rater", "comment"];
+
+    fn variants(labels: &[String]) -> Vec<Variant> {
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, label)| Variant {
+                idx: i as u32,
+                label: label.clone(),
+                prompt: PromptPin {
+                    prompt: "p".into(),
+                    version: 1,
+                },
+                endpoint: "e".into(),
+                params: Default::default(),
+                run_id: None,
+                run_status: None,
+            })
+            .collect()
+    }
+
+    /// A comparison (items, variant labels), the votes cast on it, and an import file that
+    /// writes them: variants by label or number, raters with spaces around, comments or none,
+    /// LF or CRLF, blank lines, maybe a BOM.
+    #[derive(Clone, Debug)]
+    struct File {
+        items: u64,
+        labels: Vec<String>,
+        votes: Vec<ImportedVote>,
+        lines: Vec<String>,
+        text: String,
+    }
+
+    fn file(votes: std::ops::Range<usize>) -> impl Strategy<Value = File> {
+        let labels = prop::collection::btree_set("[a-z][a-z0-9 -]{0,5}", 2..5)
+            .prop_map(|s| s.into_iter().collect::<Vec<_>>());
+        (labels, 1..20u64).prop_flat_map(move |(labels, items)| {
+            let n = labels.len() as u32;
+            let vote = (
+                0..items,
+                0..n,
+                1..n,
+                prop::sample::select(Verdict::ALL.to_vec()),
+                " ?[A-Za-zé][A-Za-zé .]{0,6} ?",
+                prop::option::of(".{0,8}"),
+                any::<(bool, bool)>(),
+            );
+            (
+                Just(labels),
+                Just(items),
+                prop::collection::vec(vote, votes.clone()),
+                any::<(bool, bool, bool)>(),
+            )
+                .prop_map(|(labels, items, raw, (crlf, blank, bom))| {
+                    let mut votes = Vec::new();
+                    let mut lines = Vec::new();
+                    for (item, left, shift, verdict, rater, comment, (by_label_l, by_label_r)) in
+                        raw
+                    {
+                        let right = (left + shift) % labels.len() as u32;
+                        let name = |v: u32, by_label: bool| {
+                            if by_label {
+                                json!(labels[v as usize])
+                            } else {
+                                json!(v + 1)
+                            }
+                        };
+                        let mut line = json!({
+                            "item": item,
+                            "left": name(left, by_label_l),
+                            "right": name(right, by_label_r),
+                            "vote": verdict.as_str(),
+                            "rater": rater,
+                        });
+                        if let Some(c) = &comment {
+                            line["comment"] = json!(c);
+                        }
+                        lines.push(line.to_string());
+                        votes.push(ImportedVote {
+                            item,
+                            left,
+                            right,
+                            verdict,
+                            rater: rater.trim().to_owned(),
+                            comment,
+                        });
+                    }
+                    let end = if crlf { "\r\n" } else { "\n" };
+                    let sep = if blank {
+                        format!("{end} \t{end}")
+                    } else {
+                        end.to_owned()
+                    };
+                    let text = format!(
+                        "{}{}{end}",
+                        if bom { "\u{feff}" } else { "" },
+                        lines.join(&sep)
+                    );
+                    File {
+                        items,
+                        labels,
+                        votes,
+                        lines,
+                        text,
+                    }
+                })
+        })
+    }
+
+    /// The line an error names (`FILE:LINE` …) and the field after it, if any.
+    fn named(e: &Error) -> Option<(usize, Option<String>)> {
+        let shown = e.to_string();
+        let rest = shown.strip_prefix(FILE)?.strip_prefix(':')?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let field = rest[digits.len()..]
+            .strip_prefix(": ")
+            .and_then(|r| r.split(':').next())
+            .filter(|f| FIELDS.contains(f))
+            .map(str::to_owned);
+        Some((digits.parse().ok()?, field))
+    }
+
+    /// Any file: votes that fit the comparison, or an error naming the first line that is not
+    /// one (each line before it is).
+    fn check_any(text: &str, items: u64, labels: &[String]) -> Result<(), TestCaseError> {
+        let vs = variants(labels);
+        match parse_votes(FILE, text, items, &vs) {
+            Ok(votes) => {
+                for v in &votes {
+                    prop_assert!(v.item < items);
+                    prop_assert!(v.left != v.right);
+                    prop_assert!(
+                        (v.left as usize) < labels.len() && (v.right as usize) < labels.len()
+                    );
+                    prop_assert!(!v.rater.is_empty() && v.rater == v.rater.trim());
+                    prop_assert!(!v.rater.starts_with(JUDGE));
+                }
+            }
+            Err(e) => {
+                let lines: Vec<&str> = text.lines().collect();
+                let n = named(&e).map(|(n, _)| n);
+                prop_assert!(
+                    n.is_some_and(|n| (1..=lines.len()).contains(&n)),
+                    "{text:?}: {e} names no line of the file"
+                );
+                let n = n.unwrap();
+                // Each line read alone, where it stands (a BOM is only skipped at the start).
+                let alone = |i: usize, line: &str| {
+                    let pad = if i == 0 { "" } else { "\n" };
+                    parse_votes(FILE, &format!("{pad}{line}"), items, &vs)
+                };
+                prop_assert!(alone(n - 1, lines[n - 1]).is_err());
+                for (i, l) in lines[..n - 1].iter().enumerate() {
+                    prop_assert!(alone(i, l).is_ok(), "{e}, but {l:?} before it is bad");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[derive(Clone, Debug)]
+    enum Edit {
+        Insert(usize, String),
+        Delete(usize, usize),
+        Replace(usize, char),
+        Truncate(usize),
+        DuplicateLine(usize),
+        DeleteLine(usize),
+    }
+
+    fn edits() -> impl Strategy<Value = Vec<Edit>> {
+        let c = prop::sample::select("{}[]\":,0123 \n\u{feff}a".chars().collect::<Vec<_>>());
+        let edit = prop_oneof![
+            (any::<usize>(), "[{}\":,0-9 \nab-]{1,3}").prop_map(|(i, s)| Edit::Insert(i, s)),
+            (any::<usize>(), 1..5usize).prop_map(|(i, n)| Edit::Delete(i, n)),
+            (any::<usize>(), c).prop_map(|(i, c)| Edit::Replace(i, c)),
+            any::<usize>().prop_map(Edit::Truncate),
+            any::<usize>().prop_map(Edit::DuplicateLine),
+            any::<usize>().prop_map(Edit::DeleteLine),
+        ];
+        prop::collection::vec(edit, 1..5)
+    }
+
+    fn mutate(s: &str, edits: &[Edit]) -> String {
+        let mut cs: Vec<char> = s.chars().collect();
+        for e in edits {
+            let n = cs.len();
+            let mut lines: Vec<String> = cs
+                .split_inclusive(|c| *c == '\n')
+                .map(|l| l.iter().collect())
+                .collect();
+            let m = lines.len().max(1);
+            match e {
+                Edit::Insert(i, s) => {
+                    let i = i % (n + 1);
+                    cs.splice(i..i, s.chars());
+                }
+                Edit::Delete(i, k) if n > 0 => {
+                    let i = i % n;
+                    cs.drain(i..(i + k).min(n));
+                }
+                Edit::Replace(i, c) if n > 0 => cs[i % n] = *c,
+                Edit::Truncate(i) => cs.truncate(i % (n + 1)),
+                Edit::DuplicateLine(i) if !lines.is_empty() => {
+                    let l = lines[i % m].clone();
+                    lines.insert(i % m, l);
+                    cs = lines.concat().chars().collect();
+                }
+                Edit::DeleteLine(i) if !lines.is_empty() => {
+                    lines.remove(i % m);
+                    cs = lines.concat().chars().collect();
+                }
+                _ => {}
+            }
+        }
+        cs.into_iter().collect()
+    }
+
+    /// Ways to spoil one line, and the field the error must then name (`None`: the line).
+    fn spoil(
+        line: &str,
+        how: usize,
+        items: u64,
+        labels: &[String],
+    ) -> (String, Option<&'static str>) {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        let field = match how {
+            0 => return (line.chars().take(line.chars().count() / 2).collect(), None),
+            1 => return ("[1, 2]".into(), None),
+            2 => {
+                v["colour"] = json!("red");
+                return (v.to_string(), None);
+            }
+            3 => {
+                v["item"] = json!(items);
+                "item"
+            }
+            4 => {
+                v["item"] = json!(-1);
+                "item"
+            }
+            5 => {
+                v["left"] = json!(labels.len() + 1);
+                "left"
+            }
+            6 => {
+                v["right"] = json!(format!("{}?", labels[0]));
+                "right"
+            }
+            7 => {
+                v.as_object_mut().unwrap().remove("left");
+                "left"
+            }
+            8 => {
+                v["right"] = v["left"].clone();
+                "right"
+            }
+            9 => {
+                v["vote"] = json!("LEFT");
+                "vote"
+            }
+            10 => {
+                v["rater"] = json!("  ");
+                "rater"
+            }
+            11 => {
+                v["rater"] = json!("judge:gpt");
+                "rater"
+            }
+            12 => {
+                v["rater"] = json!(7);
+                "rater"
+            }
+            _ => {
+                v["comment"] = json!(["not", "text"]);
+                "comment"
+            }
+        };
+        (v.to_string(), Some(field))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+        /// An import file gives exactly the votes it writes, however it is laid out.
+        #[test]
+        fn a_vote_file_gives_the_votes_it_writes(f in file(0..6)) {
+            let votes = parse_votes(FILE, &f.text, f.items, &variants(&f.labels))?;
+            prop_assert_eq!(votes, f.votes);
+        }
+
+        /// One spoiled line: the error names its line and the field that is wrong.
+        #[test]
+        fn a_bad_vote_is_named_by_line_and_field(
+            f in file(1..6),
+            which in any::<prop::sample::Index>(),
+            how in 0..14usize,
+        ) {
+            let bad = which.index(f.lines.len());
+            let (spoiled, field) = spoil(&f.lines[bad], how, f.items, &f.labels);
+            let mut lines = f.lines.clone();
+            lines[bad] = spoiled;
+            let e = parse_votes(FILE, &lines.join("\n"), f.items, &variants(&f.labels)).unwrap_err();
+            let (line, named_field) = named(&e).unwrap_or_default();
+            prop_assert_eq!(line, bad + 1, "{}", e);
+            if let Some(field) = field {
+                prop_assert_eq!(named_field.as_deref(), Some(field), "{}", e);
+            }
+            prop_assert!(matches!(&e, Error::Invalid { message, .. } if !message.is_empty()), "{}", e);
+        }
+
+        /// Arbitrary text: votes, or an error naming the first bad line.
+        #[test]
+        fn arbitrary_text_is_read_or_refused_at_its_first_bad_line(
+            s in prop_oneof![any::<String>(), "[a-z,\"\r\n {}:0-9]{0,40}"],
+            items in 0..5u64,
+        ) {
+            check_any(&s, items, &["a".into(), "b".into()])?;
+        }
+
+        /// Valid files with characters and lines inserted, deleted, replaced or cut.
+        #[test]
+        fn mutated_vote_files_are_read_or_refused_at_their_first_bad_line(
+            f in file(0..6),
+            e in edits(),
+        ) {
+            check_any(&mutate(&f.text, &e), f.items, &f.labels)?;
+        }
     }
 }

@@ -145,6 +145,8 @@ pub fn parse_csv(file: &str, text: &str) -> Result<Vec<DatasetItem>, Error> {
 }
 
 pub fn parse_jsonl(file: &str, text: &str) -> Result<Vec<DatasetItem>, Error> {
+    // Windows tools often save UTF-8 with a byte-order mark: it is not part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut items = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line_no = n + 1;
@@ -328,6 +330,20 @@ pub fn preview(items: &[DatasetItem], first: usize) -> DatasetPreview {
 /// `expected` (or `expected_1`…`expected_N` when an item has several), then `metadata`.
 fn write_csv(items: &[DatasetItem], out: &mut dyn Write) -> Result<(), Error> {
     let vars = variables(items);
+    // A JSONL file may name a variable as CSV names a reference or metadata: such a file would
+    // read back changed, so it is refused rather than written.
+    if let Some(v) = vars.iter().find(|v| {
+        v.trim().is_empty()
+            || ["expected", "metadata"].contains(&v.as_str())
+            || v.starts_with("meta.")
+            || v.strip_prefix("expected_")
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+    }) {
+        return Err(Error::invalid(
+            "export",
+            format!("variable '{v}' would not read back from CSV as a variable: export as JSONL"),
+        ));
+    }
     let refs = items.iter().map(|i| i.expected.len()).max().unwrap_or(0);
     let with_meta = items.iter().any(|i| !i.metadata.is_empty());
     let mut header: Vec<String> = vars.clone();
@@ -364,6 +380,38 @@ fn write_csv(items: &[DatasetItem], out: &mut dyn Write) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bom_before_jsonl_is_not_part_of_the_first_line() {
+        // Found by the property tests: "d.jsonl:1:1: expected value at line 1 column 1".
+        let items = parse_jsonl("d.jsonl", "\u{feff}{\"q\": \"a\"}\r\n").unwrap();
+        assert_eq!(items[0].vars["q"], "a");
+    }
+
+    #[test]
+    fn csv_export_refuses_variables_csv_would_read_as_something_else() {
+        // Found by the property tests: a JSONL variable `expected` exported as CSV read back as
+        // a reference (and `meta.x` as metadata, `expected_2` as a second reference).
+        for name in ["expected", "expected_2", "metadata", "meta.source", "", " "] {
+            let item = DatasetItem {
+                vars: [(name.to_owned(), "v".to_owned())].into(),
+                ..Default::default()
+            };
+            let e = write_csv(&[item], &mut Vec::new()).unwrap_err().to_string();
+            assert!(e.contains(&format!("variable '{name}'")), "{e}");
+            assert!(e.contains("export as JSONL"), "{e}");
+        }
+        let fine = DatasetItem {
+            vars: [("expected_answer".to_owned(), "v".to_owned())].into(),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_csv(std::slice::from_ref(&fine), &mut out).unwrap();
+        assert_eq!(
+            parse_csv("d.csv", std::str::from_utf8(&out).unwrap()).unwrap(),
+            [fine]
+        );
+    }
 
     #[test]
     fn csv_columns_become_variables_references_and_metadata() {
@@ -423,5 +471,323 @@ mod tests {
         assert_eq!(items_hash(&csv), items_hash(&jsonl));
         let other = parse_jsonl("d.jsonl", "{\"q\": \"hello\", \"expected\": \"hi!\"}").unwrap();
         assert_ne!(items_hash(&csv), items_hash(&other));
+    }
+}
+
+/// Property tests: 10 000 generated, arbitrary or mutated files each.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text, control characters, quotes, commas and line ends included.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof!["(?s:.){0,8}", "[a-z,\"\r\n {}]{0,8}"]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            text().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(2, 6, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::btree_map(text(), inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Items that all have the variables `names` (as any row of a CSV file does).
+    fn items_named(
+        names: impl Strategy<Value = BTreeSet<String>>,
+    ) -> impl Strategy<Value = Vec<DatasetItem>> {
+        names.prop_flat_map(|names| {
+            let n = names.len();
+            let item = (
+                prop::collection::vec(text(), n),
+                prop::collection::vec(text().prop_filter("a reference", |t| !t.is_empty()), 0..3),
+                prop::collection::btree_map(text(), json_value(), 0..3),
+            );
+            let names: Vec<String> = names.into_iter().collect();
+            prop::collection::vec(item, 1..5).prop_map(move |items| {
+                items
+                    .into_iter()
+                    .map(|(values, expected, metadata)| DatasetItem {
+                        vars: names.iter().cloned().zip(values).collect(),
+                        expected,
+                        metadata,
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    /// Variable names a CSV header holds as variables.
+    fn csv_names() -> impl Strategy<Value = BTreeSet<String>> {
+        let name = "[a-z][a-z0-9 _]{0,6}".prop_filter("a variable's column", |n| {
+            n != "expected" && n != "metadata" && !n.starts_with("expected_")
+        });
+        prop::collection::btree_set(name, 1..4)
+    }
+
+    fn csv_text(items: &[DatasetItem]) -> Result<String, Error> {
+        let mut out = Vec::new();
+        write_csv(items, &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    fn jsonl_text(items: &[DatasetItem], crlf: bool) -> String {
+        let end = if crlf { "\r\n" } else { "\n" };
+        items.iter().map(|i| item_json(i) + end).collect()
+    }
+
+    #[derive(Clone, Debug)]
+    enum Edit {
+        Insert(usize, String),
+        Delete(usize, usize),
+        Replace(usize, char),
+        Truncate(usize),
+        DuplicateLine(usize),
+        DeleteLine(usize),
+        SwapLines(usize, usize),
+    }
+
+    fn edits() -> impl Strategy<Value = Vec<Edit>> {
+        let c = prop::sample::select(",\"\n\r{}[]:0a é".chars().collect::<Vec<_>>());
+        let edit = prop_oneof![
+            (any::<usize>(), "[,\"\r\n{}:\\[\\]0a ]{1,3}").prop_map(|(i, s)| Edit::Insert(i, s)),
+            (any::<usize>(), 1..5usize).prop_map(|(i, n)| Edit::Delete(i, n)),
+            (any::<usize>(), c).prop_map(|(i, c)| Edit::Replace(i, c)),
+            any::<usize>().prop_map(Edit::Truncate),
+            any::<usize>().prop_map(Edit::DuplicateLine),
+            any::<usize>().prop_map(Edit::DeleteLine),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::SwapLines(a, b)),
+        ];
+        prop::collection::vec(edit, 1..5)
+    }
+
+    fn mutate(s: &str, edits: &[Edit]) -> String {
+        let mut cs: Vec<char> = s.chars().collect();
+        for e in edits {
+            let n = cs.len();
+            let mut lines: Vec<String> = cs
+                .split_inclusive(|c| *c == '\n')
+                .map(|l| l.iter().collect())
+                .collect();
+            let m = lines.len().max(1);
+            match e {
+                Edit::Insert(i, s) => {
+                    let i = i % (n + 1);
+                    cs.splice(i..i, s.chars());
+                }
+                Edit::Delete(i, k) if n > 0 => {
+                    let i = i % n;
+                    cs.drain(i..(i + k).min(n));
+                }
+                Edit::Replace(i, c) if n > 0 => cs[i % n] = *c,
+                Edit::Truncate(i) => cs.truncate(i % (n + 1)),
+                Edit::DuplicateLine(i) if !lines.is_empty() => {
+                    let l = lines[i % m].clone();
+                    lines.insert(i % m, l);
+                    cs = lines.concat().chars().collect();
+                }
+                Edit::DeleteLine(i) if !lines.is_empty() => {
+                    lines.remove(i % m);
+                    cs = lines.concat().chars().collect();
+                }
+                Edit::SwapLines(a, b) if !lines.is_empty() => {
+                    lines.swap(a % m, b % m);
+                    cs = lines.concat().chars().collect();
+                }
+                _ => {}
+            }
+        }
+        cs.into_iter().collect()
+    }
+
+    /// The line an error names (`d.csv:LINE` or `d.csv:LINE:COLUMN`), if it names one.
+    fn named_line(e: &Error, file: &str) -> Option<usize> {
+        let shown = e.to_string();
+        let rest = shown.strip_prefix(file)?.strip_prefix(':')?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// Any CSV text: items, or an error naming a line of the file.
+    fn check_csv(text: &str) -> Result<(), TestCaseError> {
+        if let Err(e) = parse_csv("d.csv", text) {
+            let lines = text.matches('\n').count() + 1;
+            let line = named_line(&e, "d.csv");
+            prop_assert!(
+                line.is_some_and(|l| (1..=lines).contains(&l)),
+                "{text:?}: {e} names no line of the file"
+            );
+        }
+        Ok(())
+    }
+
+    /// Any JSONL text: one item per line that is not blank, or an error naming the first line
+    /// that is not an item (every line before it is one).
+    fn check_jsonl(text: &str) -> Result<(), TestCaseError> {
+        let lines: Vec<&str> = text.lines().collect();
+        match parse_jsonl("d.jsonl", text) {
+            Ok(items) => {
+                let filled = lines.iter().filter(|l| !l.trim().is_empty()).count();
+                prop_assert_eq!(items.len(), filled);
+            }
+            Err(e) => {
+                let line = named_line(&e, "d.jsonl");
+                prop_assert!(
+                    line.is_some_and(|l| (1..=lines.len()).contains(&l)),
+                    "{text:?}: {e} names no line of the file"
+                );
+                let line = line.unwrap();
+                // Each line read alone, where it stands (a BOM is only skipped at the start).
+                let alone = |i: usize, line: &str| {
+                    let pad = if i == 0 { "" } else { "\n" };
+                    parse_jsonl("x", &format!("{pad}{line}"))
+                };
+                prop_assert!(alone(line - 1, lines[line - 1]).is_err(), "{}", e);
+                for (i, l) in lines[..line - 1].iter().enumerate() {
+                    prop_assert!(alone(i, l).is_ok(), "{e}, but {l:?} before it is bad");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+        /// A dataset exported as CSV reads back as the same items: values with commas, quotes
+        /// and line ends, several references, metadata objects; also saved with a BOM, as
+        /// spreadsheet programs do.
+        #[test]
+        fn csv_written_then_read_gives_the_same_items(
+            items in items_named(csv_names()),
+            bom in any::<bool>(),
+        ) {
+            let text = csv_text(&items)?;
+            let text = if bom { format!("\u{feff}{text}") } else { text };
+            prop_assert_eq!(parse_csv("d.csv", &text)?, items);
+        }
+
+        /// A dataset exported as JSONL reads back as the same items, whatever its variables are
+        /// called, with LF or CRLF line ends, blank lines between, and a BOM or none.
+        #[test]
+        fn jsonl_written_then_read_gives_the_same_items(
+            items in items_named(prop::collection::btree_set(text(), 0..4)),
+            crlf in any::<bool>(),
+            blank in any::<bool>(),
+            bom in any::<bool>(),
+        ) {
+            let mut text = jsonl_text(&items, crlf);
+            if blank {
+                text = text.replace('\n', "\n \n");
+            }
+            if bom {
+                text.insert(0, '\u{feff}');
+            }
+            prop_assert_eq!(parse_jsonl("d.jsonl", &text)?, items);
+        }
+
+        /// Whatever its variables are called, a dataset is exported as CSV only when it reads
+        /// back the same; otherwise the export is refused, naming the variable.
+        #[test]
+        fn csv_export_reads_back_the_same_or_is_refused(
+            items in items_named(prop::collection::btree_set(
+                prop::sample::select(vec![
+                    "q", "expected", "expected_2", "metadata", "meta.source", "", " ", "vars",
+                ]).prop_map(String::from),
+                1..3,
+            )),
+        ) {
+            match csv_text(&items) {
+                Ok(text) => prop_assert_eq!(parse_csv("d.csv", &text)?, items),
+                Err(e) => {
+                    let shown = e.to_string();
+                    prop_assert!(
+                        items[0].vars.keys().any(|k| shown.contains(&format!("'{k}'"))),
+                        "{}", shown
+                    );
+                }
+            }
+        }
+
+        /// A row with a field too few or too many is named by the line it starts on, also
+        /// after values that span lines.
+        #[test]
+        fn a_csv_row_of_the_wrong_length_is_named_by_its_line(
+            names in csv_names(),
+            rows in prop::collection::vec(prop::collection::vec(text(), 3), 1..5),
+            bad in any::<prop::sample::Index>(),
+            extra in any::<bool>(),
+        ) {
+            let record = |fields: &[String]| {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                w.write_record(fields).unwrap();
+                String::from_utf8(w.into_inner().unwrap()).unwrap()
+            };
+            let n = names.len();
+            let mut text = record(&names.into_iter().collect::<Vec<_>>());
+            let row = bad.index(rows.len());
+            let mut line = 0;
+            for (i, r) in rows.iter().enumerate() {
+                let mut r = r[..n].to_vec();
+                if i == row {
+                    line = text.matches('\n').count() + 1;
+                    if extra || n == 1 {
+                        r.push("x".into());
+                    } else {
+                        r.pop();
+                    }
+                }
+                text += &record(&r);
+            }
+            let e = parse_csv("d.csv", &text).unwrap_err();
+            prop_assert_eq!(named_line(&e, "d.csv"), Some(line), "{:?}: {}", text, e);
+        }
+
+        /// Arbitrary text as CSV: items, or an error naming a line.
+        #[test]
+        fn arbitrary_csv_is_read_or_refused_at_a_line(s in prop_oneof![any::<String>(), "[a-z,\"\r\n ]{0,40}"]) {
+            check_csv(&s)?;
+        }
+
+        /// Exported CSV with characters and lines inserted, deleted, replaced, swapped or cut.
+        #[test]
+        fn mutated_csv_is_read_or_refused_at_a_line(items in items_named(csv_names()), e in edits()) {
+            check_csv(&mutate(&csv_text(&items)?, &e))?;
+        }
+
+        /// Arbitrary text as JSONL: an item per line, or an error naming the first bad line.
+        #[test]
+        fn arbitrary_jsonl_is_read_or_refused_at_its_first_bad_line(
+            s in prop_oneof![any::<String>(), "[a-z,\"\r\n {}:\\[\\]0-9]{0,40}"],
+        ) {
+            check_jsonl(&s)?;
+        }
+
+        /// Exported JSONL, flat lines too, with characters and lines inserted, deleted,
+        /// replaced, swapped or cut.
+        #[test]
+        fn mutated_jsonl_is_read_or_refused_at_its_first_bad_line(
+            items in items_named(csv_names()),
+            e in edits(),
+        ) {
+            let mut text = jsonl_text(&items, false);
+            // A flat line too: `{"q": …, "expected": …, "metadata": …}`.
+            let mut flat: Map<String, Value> =
+                items[0].vars.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+            flat.insert("expected".into(), Value::from(items[0].expected.clone()));
+            text.push_str(&Value::Object(flat).to_string());
+            check_jsonl(&mutate(&text, &e))?;
+        }
     }
 }
