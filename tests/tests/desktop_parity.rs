@@ -163,9 +163,33 @@ async fn the_window_reaches_what_the_cli_reaches() {
             .unwrap();
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 3 * 3, "an answer, a verdict and an embeddings call per item");
-    let rows = listed.len();
-    let table = text_until(&c, "#calls-table tbody", |t| t.lines().count() == rows).await;
-    assert!(table.lines().all(|l| l.contains("run")), "{table}");
+    let deadline = std::time::Instant::now() + webdriver::WAIT;
+    loop {
+        let sources = c
+            .execute(
+                "return [...document.querySelectorAll('#calls-table tbody tr td:nth-child(5)')].map(td => td.textContent);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let sources: Vec<&str> = sources
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        if sources.len() == listed.len() {
+            assert!(sources.iter().all(|s| *s == "run"), "{sources:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page lists {} calls, the CLI {}",
+            sources.len(),
+            listed.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // The answer to item 1 is the call its run result points at.
     let answer = listed
         .iter()
@@ -176,7 +200,11 @@ async fn the_window_reaches_what_the_cli_reaches() {
             d["run"]["item"] == 1 && d["record"]["model"] == "milc-sim"
         })
         .expect("a call that answered item 1");
-    el(&c, &format!("#call-{answer}")).await.click().await.unwrap();
+    el(&c, &format!("#call-open-{answer}"))
+        .await
+        .click()
+        .await
+        .unwrap();
     let request = text_until(&c, "#call-request", |t| !t.is_empty()).await;
     assert!(request.contains("The invoice 1 was charged twice"), "{request}");
     assert!(
@@ -194,7 +222,27 @@ async fn the_window_reaches_what_the_cli_reaches() {
     // ---- Usage: a dated price, a recomputation previewed then applied.
     el(&c, "#nav-usage").await.click().await.unwrap();
     select(&c, "#price-endpoint", "fast").await;
-    text_until(&c, "#price-timeline tbody", |t| t.lines().count() == 1).await;
+    let timeline_rows = |n: usize| {
+        let c = c.clone();
+        async move {
+            let deadline = std::time::Instant::now() + webdriver::WAIT;
+            loop {
+                let got = c
+                    .execute(
+                        "return document.querySelectorAll('#price-timeline tbody tr').length;",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                if got.as_u64() == Some(n as u64) {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "{got} prices shown, not {n}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    timeline_rows(1).await;
     paste_into(&c, "#price-from", "1d").await;
     paste_into(&c, "#price-in", "3").await;
     paste_into(&c, "#price-out", "6x").await;
@@ -207,7 +255,7 @@ async fn the_window_reaches_what_the_cli_reaches() {
     assert!(same(&cli, &bad), "{cli} / {bad}");
     paste_into(&c, "#price-out", "6").await;
     el(&c, "#price-add").await.click().await.unwrap();
-    text_until(&c, "#price-timeline tbody", |t| t.lines().count() == 2).await;
+    timeline_rows(2).await;
     let before: Value = serde_json::from_str(&milc(&["usage", "--json"])).unwrap();
     paste_into(&c, "#recompute-since", "2d").await;
     el(&c, "#recompute-preview").await.click().await.unwrap();

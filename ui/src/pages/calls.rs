@@ -14,6 +14,9 @@ use crate::route::{jump_to, Jump, Route};
 
 const LIMIT: u32 = 200;
 const DAY: i64 = 86_400_000;
+/// The last moment a JavaScript date can hold: open-ended ranges end here (`i64::MAX` would not
+/// survive the trip through a JavaScript number).
+const FOREVER: i64 = 8_640_000_000_000_000;
 
 #[derive(Clone, Default, PartialEq)]
 struct Filter {
@@ -29,7 +32,7 @@ impl Filter {
     fn query(&self) -> CallsQuery {
         CallsQuery {
             since_ms: date_ms(&self.from).unwrap_or(0),
-            until_ms: date_ms(&self.to).map_or(i64::MAX, |d| d + DAY),
+            until_ms: date_ms(&self.to).map_or(FOREVER, |d| d + DAY),
             endpoint: (!self.endpoint.is_empty()).then(|| self.endpoint.clone()),
             prompt: None,
             source: [
@@ -135,7 +138,7 @@ fn row(r: &CallRecord, open: &UseStateHandle<Option<i64>>) -> Html {
     };
     html! {
         <tr key={r.id} id={format!("call-{}", r.id)} class={classes!("clickable", (**open == Some(r.id)).then_some("selected"))} onclick={pick}>
-            <td class="num">{ r.id }</td>
+            <td class="num"><button class="ghost small" id={format!("call-open-{}", r.id)} title="Open this call">{ r.id }</button></td>
             <td class="mono">{ local_time(c.at_ms) }</td>
             <td>{ r.endpoint.clone().unwrap_or_else(|| milc_api::usage::DELETED_ENDPOINT.into()) }</td>
             <td class="mono">{ &c.model }</td>
