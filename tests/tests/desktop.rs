@@ -3,14 +3,13 @@
 //! One user journey: add an endpoint with a canary token, stream an answer and read its figures,
 //! stop a slow stream, see a failure; then look into the SQLite file and every file the app wrote.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
 use milc_e2e::{count_files, files_containing, milc_bin, pico, workspace_bin, SimProcess};
 use serde_json::Value;
-use webdriver::{connect, el, text_until, type_into, Driver, WAIT};
+use webdriver::{connect, el, screenshot, text_until, type_into, Driver, WAIT};
 
 mod webdriver;
 
@@ -37,9 +36,6 @@ async fn send_in_playground(c: &Client, endpoint: &str, message: &str) {
     type_into(c, "#pg-turn-0", message).await;
 }
 
-fn screenshot_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/playground.png")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_desktop_console_streams_stops_fails_plainly_and_keeps_the_token_secret() {
@@ -160,9 +156,7 @@ async fn the_desktop_console_streams_stops_fails_plainly_and_keeps_the_token_sec
         "{tokens} / {cost}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let png = c.screenshot().await.unwrap();
-    std::fs::create_dir_all(screenshot_path().parent().unwrap()).unwrap();
-    std::fs::write(screenshot_path(), png).unwrap();
+    screenshot(&c, "playground").await;
 
     // A slow stream shows text as it arrives, and Stop stops it.
     send_in_playground(&c, "slow", "Tell me a long story about a lighthouse keeper who finds a map in a bottle on a stormy night and follows it across the sea to an island nobody has charted. The keeper packs bread and a lamp and rows out before dawn while the gulls circle overhead.").await;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use milc_e2e::{free_port, milc_ok, workspace_bin};
 use serde_json::Value;
-use webdriver::{connect, el, text_until, type_into, Driver};
+use webdriver::{connect, el, screenshot, text_until, type_into, Driver};
 
 mod webdriver;
 
@@ -126,6 +126,8 @@ async fn a_gateway_started_from_the_window_serves_and_its_route_is_steered_from_
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    screenshot(&c, "routes").await;
 
     // Rollback from the page: the state shows it, and so does the CLI.
     el(&c, "#rollback-support").await.click().await.unwrap();

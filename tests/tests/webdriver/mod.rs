@@ -147,3 +147,18 @@ pub async fn select(c: &Client, css: &str, value: &str) {
     .await
     .unwrap();
 }
+
+/// The window as it is now, for the README: `target/screenshots/NAME.png` (`scripts/screenshots`
+/// copies them to docs/screenshots). A screenshot WebKitWebDriver does not take within 15 s is
+/// left out rather than hanging the test.
+pub async fn screenshot(c: &Client, name: &str) {
+    match tokio::time::timeout(Duration::from_secs(15), c.screenshot()).await {
+        Ok(Ok(png)) => {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        }
+        Ok(Err(e)) => eprintln!("screenshot {name}: {e}"),
+        Err(_) => eprintln!("screenshot {name}: WebKitWebDriver took more than 15 s"),
+    }
+}
