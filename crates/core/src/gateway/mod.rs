@@ -20,7 +20,7 @@ use milc_api::{
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::calllog::GatewayTag;
+use crate::calllog::{CallDetail, GatewayTag, Operation};
 use crate::chat::Prepared;
 use crate::db::{self, hex, now_ms, StoreError};
 use crate::redact::Placeholders;
@@ -114,6 +114,9 @@ pub struct GatewayCall {
     pub output: String,
     /// Content pieces received (a stream's own token count when it reported no usage).
     pub deltas: u64,
+    pub finish_reason: Option<String>,
+    /// The model the upstream says answered.
+    pub response_model: Option<String>,
 }
 
 /// A new gateway key: the stored entry and the key itself, shown once.
@@ -553,9 +556,9 @@ impl Console {
     }
 
     /// Logs a gateway call in the call log (source `gateway`), costed with the price in force,
-    /// with its route, arm, key and caller hash in the same transaction, and its bodies where
-    /// the arm's policy keeps them (redacted). Usage the upstream did not report is estimated
-    /// and flagged so.
+    /// with its route, arm, key and caller hash in the same transaction and its bodies where the
+    /// arm's policy keeps them (redacted), and offers it to the exporter. Usage the
+    /// upstream did not report is estimated and flagged so.
     pub async fn log_gateway_call(
         &self,
         p: &Prepared,
@@ -617,20 +620,34 @@ impl Console {
             caller_hash: g.caller.as_deref().map(|c| self.caller_hash(c)),
         };
         let cost = call.cost;
-        let call_id = self.log.log_tagged(call, tag).await?;
-        if p.policy().log_bodies {
+        let bodies = p.policy().log_bodies.then(|| {
             let mut request = g.request;
             for m in request["messages"].as_array_mut().into_iter().flatten() {
                 if let Some(c) = m["content"].as_str() {
                     m["content"] = p.redact_for_storage(c).into();
                 }
             }
+            (request, p.redact_for_storage(&g.output))
+        });
+        let operation = if g.embeddings {
+            Operation::Embeddings
+        } else {
+            Operation::Chat
+        };
+        let detail = CallDetail {
+            response_model: g.response_model,
+            finish_reason: g.finish_reason,
+            bodies: bodies.as_ref().filter(|_| self.log.tap().is_on()).cloned(),
+            ..p.detail(operation)
+        };
+        let call_id = self.log.log_tagged(call, tag, detail).await?;
+        if let Some((request, response)) = bodies {
             chat::storage::insert_call_body(
                 &mut *self.store.read().await?,
                 &CallBody {
                     call_id,
                     request,
-                    response: p.redact_for_storage(&g.output),
+                    response,
                 },
             )
             .await?;
