@@ -115,6 +115,12 @@ impl Prepared {
         (usage.map(|u| prices.cost(&u)), id)
     }
 
+    /// `text` as a kept body stores it: always redacted, whatever the mode (bodies are kept
+    /// only with `log_bodies`, and always pass the redactor).
+    pub fn redact_body(&self, text: &str, placeholders: &mut Placeholders) -> String {
+        self.redactor.redact(text, placeholders).text
+    }
+
     /// `text` as it may be stored under this policy: redacted when it redacts before logging.
     pub fn redact_for_storage(&self, text: &str) -> String {
         if self.policy.mode.logging() {

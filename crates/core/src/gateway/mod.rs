@@ -557,7 +557,7 @@ impl Console {
 
     /// Logs a gateway call in the call log (source `gateway`), costed with the price in force,
     /// with its route, arm, key and caller hash in the same transaction and its bodies where the
-    /// arm's policy keeps them (redacted), and offers it to the exporter. Usage the
+    /// arm's policy keeps them (always redacted), and offers it to the exporter. Usage the
     /// upstream did not report is estimated and flagged so.
     pub async fn log_gateway_call(
         &self,
@@ -620,14 +620,16 @@ impl Console {
             caller_hash: g.caller.as_deref().map(|c| self.caller_hash(c)),
         };
         let cost = call.cost;
+        // Kept bodies always pass the redactor, whatever the mode, as a chat call's do.
         let bodies = p.policy().log_bodies.then(|| {
+            let mut placeholders = Placeholders::default();
             let mut request = g.request;
             for m in request["messages"].as_array_mut().into_iter().flatten() {
                 if let Some(c) = m["content"].as_str() {
-                    m["content"] = p.redact_for_storage(c).into();
+                    m["content"] = p.redact_body(c, &mut placeholders).into();
                 }
             }
-            (request, p.redact_for_storage(&g.output))
+            (request, p.redact_body(&g.output, &mut placeholders))
         });
         let operation = if g.embeddings {
             Operation::Embeddings
