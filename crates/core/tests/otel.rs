@@ -174,7 +174,11 @@ async fn ask(
             Message::new(Role::System, "Answer in one sentence."),
             Message::new(Role::User, text),
         ],
-        Params::default(),
+        Params {
+            temperature: Some(0.3),
+            max_tokens: Some(200),
+            ..Params::default()
+        },
     );
     req.stream = stream;
     c.chat(
@@ -314,10 +318,17 @@ async fn every_call_is_a_span_with_the_genai_attributes_and_the_consoles_own() {
         .call_id
         .unwrap();
 
+    // An embeddings call: its own operation, input tokens only, no bodies.
+    let p = c.prepare("sim", None).await.unwrap();
+    c.embed(&p, &[QUESTION.to_owned()], CallSource::Cli)
+        .await
+        .unwrap();
+    let embed_call = c.calls(1).await.unwrap()[0].id;
+
     c.otel_flush().await;
     let status = c.otel_status().await.unwrap();
     assert!(status.active);
-    assert_eq!((status.exported, status.dropped), (4, 0), "{status:?}");
+    assert_eq!((status.exported, status.dropped), (5, 0), "{status:?}");
     assert_eq!(status.last_error, None);
 
     // The streamed call.
@@ -343,6 +354,11 @@ async fn every_call_is_a_span_with_the_genai_attributes_and_the_consoles_own() {
         streamed.usage.completion_tokens as i64
     );
     assert_eq!(strings(&a, "gen_ai.response.finish_reasons"), ["stop"]);
+    assert_eq!(
+        a.get("gen_ai.request.temperature"),
+        Some(&V::DoubleValue(0.3))
+    );
+    assert_eq!(int(&a, "gen_ai.request.max_tokens"), 200);
     assert_eq!(text(&a, "server.address"), "127.0.0.1");
     assert_eq!(int(&a, "server.port"), sim_port);
     assert!(!a.contains_key("error.type"));
@@ -404,6 +420,15 @@ async fn every_call_is_a_span_with_the_genai_attributes_and_the_consoles_own() {
         version: 1,
     };
     assert_eq!(text(&a, "milc.prompt_version"), pin.to_string());
+
+    // The embeddings call.
+    let s = span_of(&inbox, embed_call);
+    let a = attrs(&s);
+    assert_eq!(s.name, "embeddings milc-sim");
+    assert_eq!(text(&a, "gen_ai.operation.name"), "embeddings");
+    assert!(int(&a, "gen_ai.usage.input_tokens") > 0);
+    assert!(!a.contains_key("gen_ai.usage.output_tokens"));
+    assert!(!a.contains_key("gen_ai.input.messages"));
 
     // What reached the collector: its own header, protobuf, and never the endpoint's token or
     // the unredacted address.
@@ -485,6 +510,44 @@ async fn a_collector_that_is_down_costs_the_calls_nothing_but_counted_drops() {
     let s = c.otel_status().await.unwrap();
     assert!(!s.active);
     assert_eq!((s.exported, s.dropped), (0, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_already_open_picks_up_settings_another_process_made() {
+    let (collector_url, inbox) = collector().await;
+    let sim = milc_sim::start(([127, 0, 0, 1], 0).into(), SimConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("milc.db");
+    // Like a gateway or the window that keeps running, and a `milc otel set` beside it.
+    let running = Console::open(&db).await.unwrap();
+    running
+        .add_endpoint(spec("sim", &sim.base_url(), &[]), None)
+        .await
+        .unwrap();
+    let other = Console::open(&db).await.unwrap();
+    other
+        .otel_set(&OtelChange {
+            endpoint: collector_url,
+            headers: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !running.otel_status().await.unwrap().active {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the running console never read the new settings"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = ask(&running, "sim", QUESTION, false, CallSource::Cli)
+        .await
+        .unwrap();
+    running.otel_flush().await;
+    let a = attrs(&span_of(&inbox, r.call_id));
+    assert_eq!(text(&a, "milc.endpoint"), "sim");
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -977,7 +977,7 @@ async fn a_gateway_call_is_exported_with_its_arm_the_id_its_client_saw_and_redac
     let r = w
         .post(
             "chat/completions",
-            &json!({"model": "support", "stream": true,
+            &json!({"model": "support", "stream": true, "temperature": 0.5, "seed": 7,
                     "messages": [{"role": "user", "content": ticket}]}),
         )
         .await;
@@ -1012,6 +1012,11 @@ async fn a_gateway_call_is_exported_with_its_arm_the_id_its_client_saw_and_redac
         other => panic!("finish reasons: {other:?}"),
     }
     assert_eq!(a.get("milc.usage_estimated"), Some(&V::BoolValue(false)));
+    assert_eq!(
+        a.get("gen_ai.request.temperature"),
+        Some(&V::DoubleValue(0.5))
+    );
+    assert_eq!(a.get("gen_ai.request.seed"), Some(&V::IntValue(7)));
     let input = text("gen_ai.input.messages");
     assert!(
         input.contains("[EMAIL_1]") && !input.contains("bob@"),

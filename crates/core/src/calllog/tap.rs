@@ -44,6 +44,8 @@ pub struct CallDetail {
     /// The model the server says answered.
     pub response_model: Option<String>,
     pub finish_reason: Option<String>,
+    /// The request's sampling parameters, as sent.
+    pub params: Option<milc_api::Params>,
     /// The run the call was made for (its items, judges and similarity checks).
     pub run_id: Option<i64>,
     /// The bodies exactly as stored with the call (only where the policy keeps them, always

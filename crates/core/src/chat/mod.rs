@@ -360,10 +360,12 @@ impl Console {
             }
             (request, store_text(&ex.output, true))
         });
+        let exporting = self.log.tap().is_on();
         let detail = CallDetail {
             response_model: ex.response_model.clone(),
             finish_reason: ex.finish_reason.clone(),
-            bodies: bodies.as_ref().filter(|_| self.log.tap().is_on()).cloned(),
+            params: exporting.then(|| req.params.clone()),
+            bodies: bodies.as_ref().filter(|_| exporting).cloned(),
             ..p.detail(Operation::Chat)
         };
         let call_id = self.log.log_with(&call, detail).await?;

@@ -620,6 +620,8 @@ impl Console {
             caller_hash: g.caller.as_deref().map(|c| self.caller_hash(c)),
         };
         let cost = call.cost;
+        let exporting = self.log.tap().is_on();
+        let params = (exporting && !g.embeddings).then(|| request_params(&g.request));
         // Kept bodies always pass the redactor, whatever the mode, as a chat call's do.
         let bodies = p.policy().log_bodies.then(|| {
             let mut placeholders = Placeholders::default();
@@ -639,7 +641,8 @@ impl Console {
         let detail = CallDetail {
             response_model: g.response_model,
             finish_reason: g.finish_reason,
-            bodies: bodies.as_ref().filter(|_| self.log.tap().is_on()).cloned(),
+            params,
+            bodies: bodies.as_ref().filter(|_| exporting).cloned(),
             ..p.detail(operation)
         };
         let call_id = self.log.log_tagged(call, tag, detail).await?;
@@ -671,6 +674,28 @@ impl Console {
         };
         storage::insert_feedback(&mut c, call_id, f.score, f.comment.as_deref(), key_id).await?;
         Ok(())
+    }
+}
+
+/// The sampling parameters of a chat body as sent upstream (what the exporter shows of them).
+fn request_params(body: &Value) -> milc_api::Params {
+    milc_api::Params {
+        temperature: body["temperature"].as_f64(),
+        top_p: body["top_p"].as_f64(),
+        max_tokens: body["max_completion_tokens"]
+            .as_u64()
+            .or_else(|| body["max_tokens"].as_u64())
+            .and_then(|n| u32::try_from(n).ok()),
+        stop: match &body["stop"] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        },
+        seed: body["seed"].as_i64(),
+        response_format: serde_json::from_value(body["response_format"].clone()).ok(),
     }
 }
 

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use milc_api::{Outcome, UsageSource};
+use milc_api::{Outcome, ResponseFormat, UsageSource};
 use milc_llm::{SecretString, Secrets};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -407,6 +407,30 @@ pub fn span(l: &Logged) -> Span {
     if let Some(f) = &d.finish_reason {
         a.push(kv("gen_ai.response.finish_reasons", vec![f.clone()]));
     }
+    if let Some(p) = &d.params {
+        if let Some(t) = p.temperature {
+            a.push(kv("gen_ai.request.temperature", t));
+        }
+        if let Some(t) = p.top_p {
+            a.push(kv("gen_ai.request.top_p", t));
+        }
+        if let Some(n) = p.max_tokens {
+            a.push(kv("gen_ai.request.max_tokens", i64::from(n)));
+        }
+        if let Some(s) = p.seed {
+            a.push(kv("gen_ai.request.seed", s));
+        }
+        if !p.stop.is_empty() {
+            a.push(kv("gen_ai.request.stop_sequences", p.stop.clone()));
+        }
+        if let Some(f) = &p.response_format {
+            let kind = match f {
+                ResponseFormat::Text => "text",
+                ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. } => "json",
+            };
+            a.push(kv("gen_ai.output.type", kind));
+        }
+    }
     if let Some(url) = d
         .server
         .as_deref()
@@ -550,6 +574,12 @@ impl From<i64> for Attr {
     }
 }
 
+impl From<f64> for Attr {
+    fn from(x: f64) -> Self {
+        Self(any_value::Value::DoubleValue(x))
+    }
+}
+
 impl From<bool> for Attr {
     fn from(b: bool) -> Self {
         Self(any_value::Value::BoolValue(b))
@@ -631,6 +661,12 @@ mod tests {
             CallDetail {
                 server: Some("https://api.example.com/v1".into()),
                 finish_reason: Some("stop".into()),
+                params: Some(milc_api::Params {
+                    temperature: Some(0.2),
+                    max_tokens: Some(64),
+                    response_format: Some(ResponseFormat::JsonObject),
+                    ..milc_api::Params::default()
+                }),
                 ..CallDetail::default()
             },
         ));
@@ -654,6 +690,16 @@ mod tests {
             attr(&s, "gen_ai.input.messages").is_none(),
             "no bodies kept"
         );
+        assert_eq!(
+            attr(&s, "gen_ai.request.temperature"),
+            Some(&any_value::Value::DoubleValue(0.2))
+        );
+        assert_eq!(
+            attr(&s, "gen_ai.request.max_tokens"),
+            Some(&any_value::Value::IntValue(64))
+        );
+        assert_eq!(string("gen_ai.output.type"), "json");
+        assert!(attr(&s, "gen_ai.request.top_p").is_none());
         assert_eq!(s.status.unwrap().code, status::StatusCode::Unset as i32);
     }
 
