@@ -7,6 +7,7 @@ use std::time::Instant;
 use milc_api::compare::{Ballot, CompareProgress, ComparisonSpec, SideBySideQuery};
 use milc_api::dataset::DatasetEdit;
 use milc_api::export::Format;
+use milc_api::otel::OtelChange;
 use milc_api::prompt::NewVersion;
 use milc_api::run::{ResultsQuery, RunProgress, RunSpec};
 use milc_api::usage::{AlertSettings, CallsQuery, UsageQuery};
@@ -26,6 +27,10 @@ pub struct AppState {
 }
 
 impl AppState {
+    pub fn console(&self) -> &Console {
+        &self.console
+    }
+
     pub fn new(console: Console, started: Instant) -> Self {
         Self {
             console: Arc::new(console),
@@ -701,6 +706,27 @@ async fn gateway_state(state: State<'_, AppState>) -> Reply<cmd::GatewayState> {
 }
 
 #[tauri::command]
+async fn otel_get(state: State<'_, AppState>) -> Reply<cmd::OtelGet> {
+    state.console.otel_get().await.map_err(api)
+}
+
+/// Sets the OpenTelemetry export; header values go to the OS keyring.
+#[tauri::command]
+async fn otel_set(state: State<'_, AppState>, change: OtelChange) -> Reply<cmd::OtelSet> {
+    state.console.otel_set(&change).await.map_err(api)
+}
+
+#[tauri::command]
+async fn otel_clear(state: State<'_, AppState>) -> Reply<cmd::OtelClear> {
+    state.console.otel_clear().await.map_err(api)
+}
+
+#[tauri::command]
+async fn otel_status(state: State<'_, AppState>) -> Reply<cmd::OtelStatusGet> {
+    state.console.otel_status().await.map_err(api)
+}
+
+#[tauri::command]
 async fn demo_state(state: State<'_, AppState>) -> Reply<cmd::DemoStateGet> {
     state.console.demo_state().await.map_err(api)
 }
@@ -806,6 +832,10 @@ register![
     gateway_start,
     gateway_stop,
     gateway_state,
+    otel_get,
+    otel_set,
+    otel_clear,
+    otel_status,
     demo_state,
     demo_load,
     demo_remove,

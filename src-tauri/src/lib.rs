@@ -43,11 +43,22 @@ pub fn run() {
             exit_on_signal(app.handle().clone());
             Ok(())
         });
-    if let Err(e) = with_commands(app).run(tauri::generate_context!()) {
-        tracing::error!(error = %e, "the desktop console stopped");
-        eprintln!("MILC Console could not run: {e}");
-        std::process::exit(1);
-    }
+    let app = match with_commands(app).build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "the desktop console stopped");
+            eprintln!("MILC Console could not run: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            // The last second's spans go to the collector before the process ends (5 s at most).
+            if let Some(state) = handle.try_state::<AppState>() {
+                tauri::async_runtime::block_on(state.console().otel_flush());
+            }
+        }
+    });
 }
 
 /// Shows each alert as it fires as a desktop notification (budgets crossed, cost spikes, error

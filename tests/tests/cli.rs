@@ -2061,3 +2061,132 @@ fn a_reader_that_stops_early_ends_the_command_quietly_as_unix_tools_do() {
     // Ended by SIGPIPE, as `yes | head` is: 128 + 13.
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "141");
 }
+
+/// What the test collector received: the `authorization` header and the spans of each request.
+type Inbox = std::sync::Arc<
+    std::sync::Mutex<Vec<(String, Vec<opentelemetry_proto::tonic::trace::v1::Span>)>>,
+>;
+
+/// An OTLP/HTTP traces receiver on a free loopback port, on a runtime of its own.
+fn collector() -> (tokio::runtime::Runtime, String, Inbox) {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use prost::Message as _;
+    async fn traces(
+        axum::extract::State(inbox): axum::extract::State<Inbox>,
+        headers: axum::http::HeaderMap,
+        body: axum::body::Bytes,
+    ) -> Vec<u8> {
+        let req = ExportTraceServiceRequest::decode(body).expect("an OTLP request");
+        let auth = headers
+            .get("authorization")
+            .map_or(String::new(), |v| v.to_str().unwrap().to_owned());
+        let spans = req
+            .resource_spans
+            .into_iter()
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans)
+            .collect();
+        inbox.lock().unwrap().push((auth, spans));
+        ExportTraceServiceResponse::default().encode_to_vec()
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let inbox: Inbox = Default::default();
+    let app = axum::Router::new()
+        .route("/v1/traces", axum::routing::post(traces))
+        .with_state(inbox.clone());
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (rt, url, inbox)
+}
+
+#[test]
+fn otel_set_keeps_the_header_in_the_keyring_and_a_chat_has_sent_its_span_when_it_exits() {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    use prost::Message as _;
+    const SECRET: &str = "Bearer e2e-collector-secret-71c2";
+    let (_rt, url, inbox) = collector();
+    let sim = SimProcess::start(&["--api-key-env", "SIM_KEY"], CANARY);
+    let db = Db::new();
+    let add = [
+        "endpoints",
+        "add",
+        "ccluster",
+        "--url",
+        &sim.url,
+        "--model",
+        "milc-sim",
+        "--token-stdin",
+    ];
+    db.ok(&add, &format!("{CANARY}\n"));
+    let set: Value = serde_json::from_str(&db.ok(
+        &[
+            "otel",
+            "set",
+            "--endpoint",
+            &url,
+            "--header-stdin",
+            "Authorization",
+            "--json",
+        ],
+        &format!("{SECRET}\n"),
+    ))
+    .unwrap();
+    assert_eq!(set["traces_url"], format!("{url}/v1/traces"));
+    assert_eq!(set["headers"], serde_json::json!(["authorization"]));
+    // The header is written to stdin, never to argv: what `ps` shows holds no value.
+    let shown = db.ok(&["otel", "show"], "");
+    assert!(
+        shown.contains("authorization") && !shown.contains("e2e-collector"),
+        "{shown}"
+    );
+
+    let r = db.json(&[
+        "chat",
+        "--endpoint",
+        "ccluster",
+        "--json",
+        "Why log every call?",
+    ]);
+    // The process has exited: its span was sent before it did.
+    let got = inbox.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "one request");
+    let (auth, spans) = &got[0];
+    assert_eq!(auth, SECRET);
+    assert_eq!(spans.len(), 1);
+    let attr = |k: &str| {
+        spans[0]
+            .attributes
+            .iter()
+            .find(|kv| kv.key == k)
+            .and_then(|kv| kv.value.clone()?.value)
+    };
+    assert_eq!(spans[0].name, "chat milc-sim");
+    assert_eq!(
+        attr("milc.call_id"),
+        Some(V::IntValue(r["call_id"].as_i64().unwrap()))
+    );
+    assert_eq!(attr("milc.source"), Some(V::StringValue("cli".into())));
+    assert_eq!(
+        attr("milc.endpoint"),
+        Some(V::StringValue("ccluster".into()))
+    );
+    let encoded: Vec<u8> = spans.iter().flat_map(|s| s.encode_to_vec()).collect();
+    assert!(!contains(&encoded, CANARY.as_bytes()), "the token left");
+
+    let status = db.json(&["otel", "status", "--json"]);
+    assert_eq!(
+        status["settings"]["headers"],
+        serde_json::json!(["authorization"])
+    );
+    db.ok(&["otel", "clear"], "");
+    assert_eq!(db.json(&["otel", "show", "--json"]), Value::Null);
+    assert_eq!(
+        files_containing(db.dir.path(), b"e2e-collector-secret"),
+        Vec::<String>::new()
+    );
+}

@@ -16,6 +16,7 @@ use crate::compare::{
 use crate::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Imported};
 use crate::export::{Exported, Format};
 use crate::gateway::{CanaryStatus, GatewayInfo, GatewayKey, NewGatewayKey, Route};
+use crate::otel::{OtelChange, OtelSettings, OtelStatus};
 use crate::prompt::{
     HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
     Saved,
@@ -221,6 +222,14 @@ commands! {
     gateway_start => GatewayStart { listen: String } -> GatewayInfo;
     gateway_stop => GatewayStop {} -> ();
     gateway_state => GatewayState {} -> Option<GatewayInfo>;
+    /// This database's OpenTelemetry export (`None`: off).
+    otel_get => OtelGet {} -> Option<OtelSettings>;
+    /// Sets the export: the collector's URL and its headers (values to the keyring).
+    otel_set => OtelSet { change: OtelChange } -> OtelSettings;
+    /// Turns the export off and removes the header values from the keyring.
+    otel_clear => OtelClear {} -> ();
+    /// The settings and this process's exported and dropped span counts.
+    otel_status => OtelStatusGet {} -> OtelStatus;
     demo_state => DemoStateGet {} -> crate::demo::DemoState;
     demo_load => DemoLoad {} -> crate::demo::Sample;
     demo_remove => DemoRemove {} -> ();
@@ -286,6 +295,33 @@ mod tests {
         edit.set.insert(3, "{}".into());
         let wire = serde_json::to_value(DatasetsEdit { edit }).unwrap();
         assert_eq!(wire["edit"]["set"], json!({"3": "{}"}));
+    }
+
+    #[test]
+    fn an_otel_header_value_travels_to_the_shell_but_never_shows_in_debug() {
+        let set = OtelSet {
+            change: OtelChange {
+                endpoint: "http://127.0.0.1:4318".into(),
+                headers: [("authorization".into(), TokenChange::Keep)].into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&set).unwrap(),
+            json!({"change": {"endpoint": "http://127.0.0.1:4318",
+                              "headers": {"authorization": {"action": "keep"}}}})
+        );
+        assert_eq!(OtelStatusGet::NAME, "otel_status");
+        let set = OtelSet {
+            change: OtelChange {
+                endpoint: "http://c".into(),
+                headers: [(
+                    "authorization".into(),
+                    TokenChange::Replace("canary-otel-5".into()),
+                )]
+                .into(),
+            },
+        };
+        assert!(!format!("{set:?}").contains("canary"));
     }
 
     #[test]

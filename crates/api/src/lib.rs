@@ -9,6 +9,7 @@ pub mod demo;
 pub mod export;
 pub mod gateway;
 pub mod money;
+pub mod otel;
 pub mod prompt;
 pub mod run;
 pub mod template;

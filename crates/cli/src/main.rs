@@ -5,6 +5,7 @@ mod compare;
 mod eval;
 mod format;
 mod gateway;
+mod otel;
 mod output;
 mod usage;
 
@@ -85,6 +86,10 @@ enum Command {
     Budgets(usage::BudgetsCmd),
     /// Alerts (budgets crossed, cost spikes, error rates), newest first; ack; settings
     Alerts(usage::AlertsArgs),
+    /// Export every call as an OpenTelemetry span (OTLP over HTTP/protobuf): set, show, clear,
+    /// status
+    #[command(subcommand)]
+    Otel(otel::OtelCmd),
     /// Keep request and response bodies N days (figures, the log and rollups stay); no option:
     /// show the setting
     Retention {
@@ -620,6 +625,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("sample project removed");
             ExitCode::SUCCESS
         }
+        Command::Otel(cmd) => otel::otel(&console, cmd).await?,
         Command::Endpoints(cmd) => endpoints(&console, cmd).await?,
         Command::Chat(args) => chat(&console, args).await?,
         Command::Prompts(cmd) => prompts(&console, cmd).await?,

@@ -70,6 +70,7 @@ impl Console {
         };
         console.seed_simulator().await?;
         console.apply_retention().await?;
+        console.start_export().await?;
         Ok(console)
     }
 
@@ -94,9 +95,11 @@ impl Console {
         &self.secrets
     }
 
-    /// Waits until every call logged so far has been evaluated for alerts, then closes the
-    /// database: what a command that exits does last.
+    /// Waits until every call logged so far has been evaluated for alerts (and exported, when
+    /// export is on, within a few seconds), then closes the database: what a command that exits
+    /// does last.
     pub async fn close(&self) {
+        self.otel_flush().await;
         self.log.flush().await;
         self.store.close().await;
     }

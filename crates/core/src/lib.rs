@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo;
 pub mod endpoints;
 pub mod gateway;
+pub mod otel;
 pub mod prompts;
 pub mod redact;
 pub mod runs;

@@ -128,6 +128,8 @@ impl Ctx {
             request,
             output: String::new(),
             deltas: 0,
+            finish_reason: None,
+            response_model: None,
         }
     }
 
@@ -353,6 +355,8 @@ fn tag(resp: &mut Response, public_id: &str, arm: &str) {
 struct Chunk<'a> {
     #[serde(default, borrow)]
     choices: Vec<ChunkChoice<'a>>,
+    #[serde(default, borrow)]
+    model: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     usage: Option<Value>,
     #[serde(default)]
@@ -411,6 +415,7 @@ async fn json_answer(
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(mut v) => {
             g.usage = reported_usage(&v["usage"]);
+            g.response_model = v["model"].as_str().map(str::to_owned);
             if ctx.embeddings {
                 g.deltas = 0;
             } else {
@@ -418,6 +423,7 @@ async fn json_answer(
                     .as_str()
                     .unwrap_or_default();
                 g.output = content.to_owned();
+                g.finish_reason = v["choices"][0]["finish_reason"].as_str().map(str::to_owned);
                 g.ttft = (!content.is_empty()).then_some(g.latency);
                 g.deltas = u64::from(!content.is_empty());
                 if let Some(p) = &restore {
@@ -593,9 +599,13 @@ async fn pump(
                 // The usage-only chunk goes on only if the client asked for it.
                 keep = !chunk.choices.is_empty() || wants_usage;
             }
+            if g.response_model.is_none() {
+                g.response_model = chunk.model.as_deref().map(str::to_owned);
+            }
             let first = chunk.choices.first();
-            if first.is_some_and(|c| c.finish_reason.is_some()) {
+            if let Some(f) = first.and_then(|c| c.finish_reason.as_deref()) {
                 finished = true;
+                g.finish_reason = Some(f.to_owned());
             }
             let content = first
                 .and_then(|c| c.delta.as_ref())

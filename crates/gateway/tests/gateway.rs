@@ -920,3 +920,107 @@ weight = 1
     assert_eq!(body.request["model"], "milc-sim");
     assert!(!body.request.to_string().contains("alice@"));
 }
+
+/// Spans an OTLP/HTTP receiver on a free loopback port got, as a collector would take them.
+async fn collector() -> (
+    String,
+    Arc<std::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+) {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use prost::Message as _;
+    type Inbox = Arc<std::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>;
+    async fn traces(
+        axum::extract::State(inbox): axum::extract::State<Inbox>,
+        body: bytes::Bytes,
+    ) -> Vec<u8> {
+        let req = ExportTraceServiceRequest::decode(body).expect("an OTLP request");
+        inbox.lock().unwrap().extend(
+            req.resource_spans
+                .into_iter()
+                .flat_map(|r| r.scope_spans)
+                .flat_map(|s| s.spans),
+        );
+        ExportTraceServiceResponse::default().encode_to_vec()
+    }
+    let inbox: Inbox = Arc::default();
+    let app = axum::Router::new()
+        .route("/v1/traces", axum::routing::post(traces))
+        .with_state(inbox.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, inbox)
+}
+
+#[tokio::test]
+async fn a_gateway_call_is_exported_with_its_arm_the_id_its_client_saw_and_redacted_bodies() {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    let (collector, inbox) = collector().await;
+    let mut w = world(vec![SimConfig::default()], &[("sim", 0, &[], 0)], ONE_ARM).await;
+    let mut ep = w.console.endpoint("sim").await.unwrap();
+    // Kept bodies are redacted even where nothing else is.
+    ep.spec.redaction.mode = milc_api::prompt::RedactMode::Off;
+    ep.spec.redaction.log_bodies = true;
+    w.console.update_endpoint(ep.id, ep.spec).await.unwrap();
+    w.console
+        .otel_set(&milc_api::otel::OtelChange {
+            endpoint: collector,
+            headers: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await; // the gateway reloads
+
+    let ticket = format!("Write to bob@example.com when it is fixed. {TICKET}");
+    let r = w
+        .post(
+            "chat/completions",
+            &json!({"model": "support", "stream": true, "temperature": 0.5, "seed": 7,
+                    "messages": [{"role": "user", "content": ticket}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["x-milc-call-id"].to_str().unwrap().to_owned();
+    assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    // Stopping drains the logging; the flush sends what the log offered.
+    w.gw.take().unwrap().stop().await;
+    w.console.otel_flush().await;
+
+    let spans = inbox.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1);
+    let a: BTreeMap<String, V> = spans[0]
+        .attributes
+        .iter()
+        .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?.value?)))
+        .collect();
+    let text = |k: &str| match a.get(k) {
+        Some(V::StringValue(s)) => s.clone(),
+        other => panic!("{k}: {other:?}"),
+    };
+    assert_eq!(spans[0].name, "chat milc-sim");
+    assert_eq!(text("milc.source"), "gateway");
+    assert_eq!(text("milc.gateway.call_id"), id);
+    assert_eq!(text("milc.gateway.arm"), "a");
+    assert_eq!(text("milc.endpoint"), "sim");
+    assert_eq!(text("gen_ai.response.model"), "milc-sim");
+    match a.get("gen_ai.response.finish_reasons") {
+        Some(V::ArrayValue(v)) => {
+            assert_eq!(v.values[0].value, Some(V::StringValue("stop".into())))
+        }
+        other => panic!("finish reasons: {other:?}"),
+    }
+    assert_eq!(a.get("milc.usage_estimated"), Some(&V::BoolValue(false)));
+    assert_eq!(
+        a.get("gen_ai.request.temperature"),
+        Some(&V::DoubleValue(0.5))
+    );
+    assert_eq!(a.get("gen_ai.request.seed"), Some(&V::IntValue(7)));
+    let input = text("gen_ai.input.messages");
+    assert!(
+        input.contains("[EMAIL_1]") && !input.contains("bob@"),
+        "{input}"
+    );
+    assert!(!text("gen_ai.output.messages").is_empty());
+}

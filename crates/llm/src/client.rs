@@ -37,6 +37,8 @@ pub struct Target {
 pub struct Exchange {
     pub output: String,
     pub finish_reason: Option<String>,
+    /// The model the server says answered (`model` in its response), if it said.
+    pub response_model: Option<String>,
     /// Reported by the server, or estimated when it sent none but tokens were spent; `None` when
     /// the call failed before any answer.
     pub usage: Option<Usage>,
@@ -69,6 +71,7 @@ struct Progress {
     output: String,
     deltas: u64,
     finish_reason: Option<String>,
+    response_model: Option<String>,
     usage: Option<Usage>,
     ttft: Option<Duration>,
     status: Option<u16>,
@@ -171,6 +174,7 @@ impl Client {
         Exchange {
             output: p.output,
             finish_reason: p.finish_reason,
+            response_model: p.response_model,
             usage,
             ttft: p.ttft,
             latency: start.elapsed(),
@@ -230,6 +234,7 @@ impl Client {
                 on_delta(content);
             }
             p.finish_reason = choice["finish_reason"].as_str().map(str::to_owned);
+            p.response_model = v["model"].as_str().map(str::to_owned);
             p.usage = reported_usage(&v["usage"]);
             return Ok(());
         }
@@ -379,6 +384,9 @@ fn apply_event(
     })?;
     if !v["error"].is_null() {
         return Err(errors::from_stream_event(&v).into());
+    }
+    if p.response_model.is_none() {
+        p.response_model = v["model"].as_str().map(str::to_owned);
     }
     // Only the first choice is shown; `n > 1` is not offered by the console.
     if let Some(choice) = v["choices"]

@@ -1,6 +1,7 @@
-//! API tokens in the OS keyring (Secret Service on Linux, Keychain on macOS, Credential Manager on
-//! Windows). A token is read from the keyring just before a request and dropped after it; it is
-//! never written to SQLite, logs or any file the app writes, and `Debug` never prints it.
+//! API tokens (and the values of OpenTelemetry collector headers) in the OS keyring (Secret
+//! Service on Linux, Keychain on macOS, Credential Manager on Windows). A token is read from the
+//! keyring just before a request and dropped after it; it is never written to SQLite, logs or any
+//! file the app writes, and `Debug` never prints it.
 
 use std::fmt;
 
@@ -35,7 +36,8 @@ pub enum SecretError {
 }
 
 /// The keyring entries of one database. Entries are keyed by an id that is random per database
-/// plus the endpoint id, so two databases (say, a test's and yours) never share a token.
+/// plus the endpoint id (or the OpenTelemetry header name), so two databases (say, a test's and
+/// yours) never share a token.
 #[derive(Clone, Debug)]
 pub struct Secrets {
     service: String,
@@ -53,7 +55,11 @@ impl Secrets {
     }
 
     fn entry(&self, endpoint_id: i64) -> Result<keyring::Entry, SecretError> {
-        keyring::Entry::new(&self.service, &self.account(endpoint_id)).map_err(map_err)
+        self.entry_for(&self.account(endpoint_id))
+    }
+
+    fn entry_for(&self, account: &str) -> Result<keyring::Entry, SecretError> {
+        keyring::Entry::new(&self.service, account).map_err(map_err)
     }
 
     /// The keyring account name of an endpoint's token (not secret).
@@ -79,24 +85,55 @@ impl Secrets {
     }
 
     pub async fn get(&self, endpoint_id: i64) -> Result<Option<SecretString>, SecretError> {
-        let entry = self.entry(endpoint_id)?;
-        blocking(move || match entry.get_password() {
-            Ok(p) => Ok(Some(SecretString(p))),
-            Err(keyring::Error::NoEntry) => Ok(None),
-            Err(e) => Err(map_err(e)),
-        })
-        .await
+        get(self.entry(endpoint_id)?).await
     }
 
     /// Removes the token; removing a token that is not there is not an error.
     pub async fn delete(&self, endpoint_id: i64) -> Result<(), SecretError> {
-        let entry = self.entry(endpoint_id)?;
-        blocking(move || match entry.delete_credential() {
-            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-            Err(e) => Err(map_err(e)),
-        })
-        .await
+        delete(self.entry(endpoint_id)?).await
     }
+
+    /// The keyring account name of the value of an OpenTelemetry collector header (not
+    /// secret): one per header name and database.
+    pub fn otel_header_account(&self, name: &str) -> String {
+        format!("{}/otel-header/{name}", self.scope)
+    }
+
+    pub async fn set_otel_header(
+        &self,
+        name: &str,
+        value: &SecretString,
+    ) -> Result<(), SecretError> {
+        let entry = self.entry_for(&self.otel_header_account(name))?;
+        let value = value.clone();
+        blocking(move || entry.set_password(value.expose()).map_err(map_err)).await
+    }
+
+    pub async fn otel_header(&self, name: &str) -> Result<Option<SecretString>, SecretError> {
+        get(self.entry_for(&self.otel_header_account(name))?).await
+    }
+
+    /// Removes a header's value; one that is not there is not an error.
+    pub async fn delete_otel_header(&self, name: &str) -> Result<(), SecretError> {
+        delete(self.entry_for(&self.otel_header_account(name))?).await
+    }
+}
+
+async fn get(entry: keyring::Entry) -> Result<Option<SecretString>, SecretError> {
+    blocking(move || match entry.get_password() {
+        Ok(p) => Ok(Some(SecretString(p))),
+        Err(keyring::Error::NoEntry) => Ok(None),
+        Err(e) => Err(map_err(e)),
+    })
+    .await
+}
+
+async fn delete(entry: keyring::Entry) -> Result<(), SecretError> {
+    blocking(move || match entry.delete_credential() {
+        Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+        Err(e) => Err(map_err(e)),
+    })
+    .await
 }
 
 async fn blocking<T: Send + 'static>(

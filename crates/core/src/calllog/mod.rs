@@ -1,10 +1,12 @@
 //! The call log, owned by `Console`: the group-commit writer for the hot rows (calls and run
-//! results), the rollups it keeps in the calls' own transaction, and the alert task it wakes
-//! with the endpoints whose calls it committed. The store underneath starts no task; this does.
+//! results), the rollups it keeps in the calls' own transaction, the alert task it wakes
+//! with the endpoints whose calls it committed, and the tap that offers each committed call to
+//! an exporter (`tap`). The store underneath starts no task; this does.
 
 pub mod alerts;
 pub mod rollups;
 pub mod storage;
+pub mod tap;
 mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +19,7 @@ use tokio::sync::broadcast;
 use crate::db::{self, Result, Store, StoreError};
 use alerts::Alerts;
 pub use storage::{GatewayTag, ResultRow};
+pub use tap::{CallDetail, Operation, Tap};
 use writer::Writer;
 pub use writer::{Row, BATCH};
 
@@ -27,6 +30,7 @@ pub struct CallLog {
     alerts: Alerts,
     /// Bumped whenever rollups are rewritten outside the writer (which caches them).
     rollup_generation: Arc<AtomicU64>,
+    tap: Tap,
 }
 
 impl CallLog {
@@ -45,6 +49,7 @@ impl CallLog {
             writer,
             alerts,
             rollup_generation,
+            tap: Tap::default(),
         };
         if db::meta(&mut *store.read().await?, "rollups")
             .await?
@@ -58,17 +63,39 @@ impl CallLog {
 
     /// Logs one call; commits it with whatever other rows are waiting. Returns its id.
     pub async fn log(&self, call: &Call) -> Result<i64> {
-        self.writer.write(Row::Call(call.clone(), None)).await
+        self.log_with(call, CallDetail::default()).await
     }
 
-    /// Logs a gateway call with its route, arm, key and caller hash, in the same transaction.
-    pub async fn log_tagged(&self, call: Call, tag: GatewayTag) -> Result<i64> {
-        self.writer
+    /// Logs one call, then offers it with `detail` to the exporter, if one is on (never
+    /// waiting for it). Every call made through the console is logged here or in
+    /// [`CallLog::log_tagged`], so every source is exported from this one place.
+    pub async fn log_with(&self, call: &Call, detail: CallDetail) -> Result<i64> {
+        let id = self.writer.write(Row::Call(call.clone(), None)).await?;
+        self.tap.offer(id, call, None, detail);
+        Ok(id)
+    }
+
+    /// Logs a gateway call with its route, arm, key and caller hash, in the same transaction,
+    /// and offers it to the exporter like [`CallLog::log_with`].
+    pub async fn log_tagged(&self, call: Call, tag: GatewayTag, detail: CallDetail) -> Result<i64> {
+        let offered = self.tap.is_on().then(|| (call.clone(), tag.clone()));
+        let id = self
+            .writer
             .write(Row::Call(call, Some(Box::new(tag))))
-            .await
+            .await?;
+        if let Some((call, tag)) = offered {
+            self.tap.offer(id, &call, Some(&tag), detail);
+        }
+        Ok(id)
     }
 
-    /// Commits one row with whatever else is waiting (see [`writer`]).
+    /// The exporter's end of the log: see [`tap`].
+    pub fn tap(&self) -> &Tap {
+        &self.tap
+    }
+
+    /// Commits one row with whatever else is waiting (see [`writer`]). Not offered to the
+    /// exporter: the sample project's made-up week of calls goes this way.
     pub async fn write(&self, row: Row) -> Result<i64> {
         self.writer.write(row).await
     }

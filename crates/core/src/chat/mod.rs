@@ -18,6 +18,7 @@ use milc_llm::ratelimit::RateGate;
 use milc_llm::structured;
 use tokio_util::sync::CancellationToken;
 
+use crate::calllog::{CallDetail, Operation};
 use crate::db::{self, now_ms};
 use crate::redact::{Placeholders, Redactor};
 use crate::{endpoints, prompts, usage, Console, Error};
@@ -33,6 +34,8 @@ pub struct Prepared {
     gate: RateGate,
     /// The endpoint's prices over time: a call is costed with the one in force when it ends.
     prices: usage::Timeline,
+    /// The run these calls are made for, if any (exported with each call).
+    run_id: Option<i64>,
 }
 
 impl Prepared {
@@ -70,6 +73,23 @@ impl Prepared {
         self.redactor.redact(text, placeholders).text
     }
 
+    /// The same endpoint, its calls made for run `id`.
+    pub fn in_run(mut self, id: i64) -> Self {
+        self.run_id = Some(id);
+        self
+    }
+
+    /// What the exporter shows of a call made here that its log row does not keep.
+    pub(crate) fn detail(&self, operation: Operation) -> CallDetail {
+        CallDetail {
+            operation,
+            endpoint: Some(self.ep.spec.name.clone()),
+            server: Some(self.target.base_url.clone()),
+            run_id: self.run_id,
+            ..CallDetail::default()
+        }
+    }
+
     /// The same endpoint with another timeout or retry count (a gateway arm's overrides).
     pub fn with_overrides(mut self, timeout_ms: Option<u64>, max_retries: Option<u32>) -> Self {
         if let Some(t) = timeout_ms {
@@ -93,6 +113,12 @@ impl Prepared {
             prices
         };
         (usage.map(|u| prices.cost(&u)), id)
+    }
+
+    /// `text` as a kept body stores it: always redacted, whatever the mode (bodies are kept
+    /// only with `log_bodies`, and always pass the redactor).
+    pub fn redact_body(&self, text: &str, placeholders: &mut Placeholders) -> String {
+        self.redactor.redact(text, placeholders).text
     }
 
     /// `text` as it may be stored under this policy: redacted when it redacts before logging.
@@ -164,6 +190,7 @@ impl Console {
             target,
             gate: RateGate::default(),
             prices,
+            run_id: None,
         })
     }
 
@@ -227,7 +254,10 @@ impl Console {
             }),
             price_id,
         };
-        let call_id = self.log.log(&call).await?;
+        let call_id = self
+            .log
+            .log_with(&call, p.detail(Operation::Embeddings))
+            .await?;
         r.map(|(v, _)| v).map_err(|error| Error::Call {
             error,
             call_id: Some(call_id),
@@ -313,7 +343,32 @@ impl Console {
             prompt: req.prompt.clone(),
             price_id,
         };
-        let call_id = self.log.log(&call).await?;
+        // What is stored: bodies (only where the policy allows, always redacted) and history.
+        let mut store_text = |text: &str, redact: bool| {
+            if redact {
+                redactor.redact(text, &mut placeholders).text
+            } else {
+                text.to_owned()
+            }
+        };
+        let bodies = policy.log_bodies.then(|| {
+            let mut request = milc_llm::client::request_body(&ep.spec.model, &wire);
+            for m in request["messages"].as_array_mut().into_iter().flatten() {
+                if let Some(c) = m["content"].as_str() {
+                    m["content"] = store_text(c, true).into();
+                }
+            }
+            (request, store_text(&ex.output, true))
+        });
+        let exporting = self.log.tap().is_on();
+        let detail = CallDetail {
+            response_model: ex.response_model.clone(),
+            finish_reason: ex.finish_reason.clone(),
+            params: exporting.then(|| req.params.clone()),
+            bodies: bodies.as_ref().filter(|_| exporting).cloned(),
+            ..p.detail(Operation::Chat)
+        };
+        let call_id = self.log.log_with(&call, detail).await?;
         let figures = Figures {
             ttft_ms: call.ttft_ms,
             latency_ms: call.latency_ms,
@@ -323,23 +378,7 @@ impl Console {
                 .usage
                 .and_then(|u| tokens_per_sec(u.completion_tokens, call.latency_ms, call.ttft_ms)),
         };
-
-        // What is stored: bodies (only where the policy allows, always redacted) and history.
-        let mut store_text = |text: &str, redact: bool| {
-            if redact {
-                redactor.redact(text, &mut placeholders).text
-            } else {
-                text.to_owned()
-            }
-        };
-        if policy.log_bodies {
-            let mut request = milc_llm::client::request_body(&ep.spec.model, &wire);
-            for m in request["messages"].as_array_mut().into_iter().flatten() {
-                if let Some(c) = m["content"].as_str() {
-                    m["content"] = store_text(c, true).into();
-                }
-            }
-            let response = store_text(&ex.output, true);
+        if let Some((request, response)) = bodies {
             storage::insert_call_body(
                 &mut *self.store.read().await?,
                 &CallBody {

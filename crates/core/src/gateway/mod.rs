@@ -20,7 +20,7 @@ use milc_api::{
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::calllog::GatewayTag;
+use crate::calllog::{CallDetail, GatewayTag, Operation};
 use crate::chat::Prepared;
 use crate::db::{self, hex, now_ms, StoreError};
 use crate::redact::Placeholders;
@@ -114,6 +114,9 @@ pub struct GatewayCall {
     pub output: String,
     /// Content pieces received (a stream's own token count when it reported no usage).
     pub deltas: u64,
+    pub finish_reason: Option<String>,
+    /// The model the upstream says answered.
+    pub response_model: Option<String>,
 }
 
 /// A new gateway key: the stored entry and the key itself, shown once.
@@ -553,9 +556,9 @@ impl Console {
     }
 
     /// Logs a gateway call in the call log (source `gateway`), costed with the price in force,
-    /// with its route, arm, key and caller hash in the same transaction, and its bodies where
-    /// the arm's policy keeps them (redacted). Usage the upstream did not report is estimated
-    /// and flagged so.
+    /// with its route, arm, key and caller hash in the same transaction and its bodies where the
+    /// arm's policy keeps them (always redacted), and offers it to the exporter. Usage the
+    /// upstream did not report is estimated and flagged so.
     pub async fn log_gateway_call(
         &self,
         p: &Prepared,
@@ -617,20 +620,39 @@ impl Console {
             caller_hash: g.caller.as_deref().map(|c| self.caller_hash(c)),
         };
         let cost = call.cost;
-        let call_id = self.log.log_tagged(call, tag).await?;
-        if p.policy().log_bodies {
+        let exporting = self.log.tap().is_on();
+        let params = (exporting && !g.embeddings).then(|| request_params(&g.request));
+        // Kept bodies always pass the redactor, whatever the mode, as a chat call's do.
+        let bodies = p.policy().log_bodies.then(|| {
+            let mut placeholders = Placeholders::default();
             let mut request = g.request;
             for m in request["messages"].as_array_mut().into_iter().flatten() {
                 if let Some(c) = m["content"].as_str() {
-                    m["content"] = p.redact_for_storage(c).into();
+                    m["content"] = p.redact_body(c, &mut placeholders).into();
                 }
             }
+            (request, p.redact_body(&g.output, &mut placeholders))
+        });
+        let operation = if g.embeddings {
+            Operation::Embeddings
+        } else {
+            Operation::Chat
+        };
+        let detail = CallDetail {
+            response_model: g.response_model,
+            finish_reason: g.finish_reason,
+            params,
+            bodies: bodies.as_ref().filter(|_| exporting).cloned(),
+            ..p.detail(operation)
+        };
+        let call_id = self.log.log_tagged(call, tag, detail).await?;
+        if let Some((request, response)) = bodies {
             chat::storage::insert_call_body(
                 &mut *self.store.read().await?,
                 &CallBody {
                     call_id,
                     request,
-                    response: p.redact_for_storage(&g.output),
+                    response,
                 },
             )
             .await?;
@@ -652,6 +674,28 @@ impl Console {
         };
         storage::insert_feedback(&mut c, call_id, f.score, f.comment.as_deref(), key_id).await?;
         Ok(())
+    }
+}
+
+/// The sampling parameters of a chat body as sent upstream (what the exporter shows of them).
+fn request_params(body: &Value) -> milc_api::Params {
+    milc_api::Params {
+        temperature: body["temperature"].as_f64(),
+        top_p: body["top_p"].as_f64(),
+        max_tokens: body["max_completion_tokens"]
+            .as_u64()
+            .or_else(|| body["max_tokens"].as_u64())
+            .and_then(|n| u32::try_from(n).ok()),
+        stop: match &body["stop"] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        },
+        seed: body["seed"].as_i64(),
+        response_format: serde_json::from_value(body["response_format"].clone()).ok(),
     }
 }
 

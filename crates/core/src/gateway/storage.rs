@@ -239,15 +239,17 @@ async fn bump(c: &mut SqliteConnection) -> Result<()> {
     Ok(())
 }
 
-/// What a running gateway compares every second: it changes when routes, endpoints, tokens,
-/// prices or prompt labels change.
+/// What a running gateway compares every second: it changes when routes, endpoints (their
+/// prices and redaction policies included), tokens, dated prices or prompt labels change.
 pub async fn fingerprint(c: &mut SqliteConnection) -> Result<String> {
     Ok(sqlx::query_scalar(
         "SELECT coalesce((SELECT value FROM meta WHERE key = 'routes_rev'), '0')
              || '/' || coalesce((SELECT max(id) FROM prompt_label_moves), 0)
              || '/' || coalesce((SELECT max(id) FROM prices), 0)
              || '/' || coalesce((SELECT group_concat(id || status || model || base_url
-                          || headers_json || timeout_ms || max_retries || has_token, ';')
+                          || headers_json || timeout_ms || max_retries || has_token
+                          || price_in_micros || '.' || coalesce(price_cached_micros, '-')
+                          || '.' || price_out_micros || coalesce(redaction_json, ''), ';')
                         FROM endpoints), '')
              || '/' || coalesce((SELECT count(*) || '.' || max(coalesce(revoked_ms, 0))
                                  || '.' || max(id) FROM gateway_keys), '')",

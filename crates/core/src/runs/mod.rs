@@ -169,7 +169,7 @@ impl Console {
             prompt: version.prompt.clone(),
             version: version.version,
         };
-        let prepared = &self.prepare(&spec.endpoint, Some(&pin)).await?;
+        let prepared = &self.prepare(&spec.endpoint, Some(&pin)).await?.in_run(id);
         let mut judges = Vec::new();
         for (name, scorer, threshold) in &scorers {
             if let ItemScorer::Judge { prompt, endpoint } = scorer {
@@ -178,7 +178,7 @@ impl Console {
                     prompt: rubric.prompt.clone(),
                     version: rubric.version,
                 };
-                let prepared = self.prepare(endpoint, Some(&pin)).await?;
+                let prepared = self.prepare(endpoint, Some(&pin)).await?.in_run(id);
                 judges.push(Judge {
                     name: name.clone(),
                     rubric,
@@ -193,7 +193,7 @@ impl Console {
             if let ItemScorer::Similarity { endpoint } = scorer {
                 embedders.push((
                     name.clone(),
-                    self.prepare(endpoint, None).await?,
+                    self.prepare(endpoint, None).await?.in_run(id),
                     *threshold,
                 ));
             }
