@@ -423,3 +423,244 @@ async fn two_processes_cannot_open_the_same_alert_twice() {
     );
     assert_eq!(a.alerts(10).await.unwrap().len(), 1);
 }
+
+// ---- the rollups' marker: calls commit first, their rollup follows -----------------------------
+
+/// A call of every kind from a xorshift state: endpoint `ep`, within three days of `start`.
+fn random_call(ep: i64, x: &mut u64, start: i64) -> Call {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    let x = *x;
+    let outcome = if x.is_multiple_of(11) {
+        Outcome::Error
+    } else {
+        Outcome::Ok
+    };
+    let u = (outcome == Outcome::Ok).then(|| {
+        usage(
+            100 + x % 900,
+            x % 50,
+            10 + x % 300,
+            x % 7,
+            if x.is_multiple_of(5) {
+                UsageSource::Estimated
+            } else {
+                UsageSource::Reported
+            },
+        )
+    });
+    let mut c = call(
+        ep,
+        start + (x % (3 * DAY_MS as u64)) as i64,
+        u,
+        (x % 100_000_007) as i64,
+        outcome,
+    );
+    c.latency_ms = 1 + x % 5000;
+    c.source = [CallSource::Cli, CallSource::Playground, CallSource::Run][(x % 3) as usize];
+    c
+}
+
+/// `n` random calls logged from `tasks` tasks at once, each waiting for its commit.
+async fn log_random(console: &Console, ep: i64, tasks: u64, n: u64, seed: u64) {
+    let start = 1_790_000_000_000i64;
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let log = console.call_log().clone();
+        handles.push(tokio::spawn(async move {
+            let mut x = (seed * 1000 + t).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            for _ in 0..n / tasks {
+                log.log(&random_call(ep, &mut x, start)).await.unwrap();
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+}
+
+/// What the rollups must add up to, from the log itself: calls, errors, prompt, cached,
+/// completion and reasoning tokens, cost in pUSD, calls with estimated usage.
+async fn log_sums(console: &Console) -> [i64; 8] {
+    let row: (i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), coalesce(sum(outcome = ?), 0), coalesce(sum(prompt_tokens), 0),
+             coalesce(sum(cached_tokens), 0), coalesce(sum(completion_tokens), 0),
+             coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_pico_usd), 0),
+             coalesce(sum(usage_reported = 0), 0)
+         FROM calls",
+    )
+    .bind(milc_core::db::outcome_code(Outcome::Error))
+    .fetch_one(&mut *console.store().read().await.unwrap())
+    .await
+    .unwrap();
+    [row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7]
+}
+
+/// The same sums over the hourly and over the daily rollup rows, as they are on disk now.
+async fn rollup_sums(console: &Console) -> [[i64; 8]; 2] {
+    let mut out = [[0; 8]; 2];
+    for (i, table) in ["usage_hourly", "usage_daily"].into_iter().enumerate() {
+        let row: (i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(&format!(
+            "SELECT coalesce(sum(calls), 0), coalesce(sum(errors), 0),
+                 coalesce(sum(prompt_tokens), 0), coalesce(sum(cached_tokens), 0),
+                 coalesce(sum(completion_tokens), 0), coalesce(sum(reasoning_tokens), 0),
+                 coalesce(sum(cost_pico), 0), coalesce(sum(estimated_calls), 0)
+             FROM {table}"
+        ))
+        .fetch_one(&mut *console.store().read().await.unwrap())
+        .await
+        .unwrap();
+        out[i] = [row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7];
+    }
+    out
+}
+
+async fn marker(console: &Console) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT call_id, (SELECT coalesce(max(id), 0) FROM calls) FROM rollup_marker WHERE id = 1",
+    )
+    .fetch_one(&mut *console.store().read().await.unwrap())
+    .await
+    .unwrap()
+}
+
+/// The rollups equal the log's sums exactly (hourly and daily rows, cost to the pUSD), the usage
+/// report says so too, a rebuild from the log changes no row (histograms included), and the
+/// marker is at the last call.
+async fn assert_rollups_are_the_log(console: &Console, what: &str) {
+    let kept = console.call_log().rollups().await.unwrap();
+    let sums = log_sums(console).await;
+    assert_eq!(rollup_sums(console).await, [sums, sums], "{what}");
+    let report = console
+        .usage(&UsageQuery {
+            since_ms: 1_700_000_000_000,
+            until_ms: 1_900_000_000_000,
+            group_by: vec![Dim::Endpoint],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.totals.calls as i64, report.totals.cost.pico_usd),
+        (sums[0], sums[6]),
+        "{what}: the report"
+    );
+    let (at, last) = marker(console).await;
+    assert_eq!(at, last, "{what}: the marker is at the last call");
+    console
+        .call_log()
+        .rebuild_rollups(i64::MIN / 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept,
+        console.call_log().rollups().await.unwrap(),
+        "{what}: rolled up = rebuilt from the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_calls_commit_and_their_rollup_neither_loses_nor_double_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("milc.db");
+    let console = Console::open(&path).await.unwrap();
+    let e = endpoint(&console, "e", prices("0.5", Some("0.25"), "1.5")).await;
+    log_random(&console, e, 4, 200, 1).await;
+    assert_rollups_are_the_log(&console, "before the crash").await;
+
+    // From here the process dies right after each commit: 600 calls are committed and their
+    // callers answered, and none of them reaches the rollups.
+    console.call_log().hold_rollups();
+    log_random(&console, e, 8, 600, 2).await;
+    let (at, last) = marker(&console).await;
+    assert_eq!(last - at, 600, "600 calls above the marker");
+    let sums = log_sums(&console).await;
+    assert_eq!(sums[0], 800);
+    assert_eq!(rollup_sums(&console).await[0][0], 200, "only the first 200");
+    drop(console);
+
+    // The next start folds them in: every sum exact.
+    let console = Console::open(&path).await.unwrap();
+    assert_eq!(log_sums(&console).await, sums);
+    assert_rollups_are_the_log(&console, "after the restart").await;
+    let after = rollup_sums(&console).await;
+    drop(console);
+
+    // And only once: a second restart changes nothing, and new calls add up as usual.
+    let console = Console::open(&path).await.unwrap();
+    assert_eq!(
+        rollup_sums(&console).await,
+        after,
+        "the second start adds nothing"
+    );
+    log_random(&console, e, 4, 100, 3).await;
+    assert_rollups_are_the_log(&console, "after more calls").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consoles_logging_at_once_on_one_file_roll_up_every_call_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("milc.db");
+    // Two processes' worth: each console has its own writer, connections and rollup cache.
+    let a = Console::open(&path).await.unwrap();
+    let b = Console::open(&path).await.unwrap();
+    let ea = endpoint(&a, "a", prices("0.5", Some("0.25"), "1.5")).await;
+    let eb = endpoint(&a, "b", prices("3", None, "15")).await;
+    for round in 0..3u64 {
+        tokio::join!(
+            log_random(&a, ea, 8, 400, 10 + round),
+            log_random(&b, eb, 8, 400, 20 + round),
+            log_random(&b, ea, 4, 200, 30 + round),
+        );
+        // Each console sees its own calls at once, and the other's after its rollup.
+        a.flush_alerts().await;
+        b.flush_alerts().await;
+        assert_eq!(log_sums(&a).await[0], 1000 * (round as i64 + 1));
+        assert_rollups_are_the_log(&a, &format!("round {round}, read by a")).await;
+        assert_rollups_are_the_log(&b, &format!("round {round}, read by b")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_logged_into_the_ids_of_deleted_calls_are_each_rolled_up_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("milc.db");
+    let console = Console::open(&path).await.unwrap();
+    let e = endpoint(&console, "e", prices("1", None, "2")).await;
+    log_random(&console, e, 4, 400, 1).await;
+    assert_rollups_are_the_log(&console, "first calls").await;
+
+    // Removing the newest calls the way the sample project's removal does (the rows and a
+    // rebuild in one transaction): SQLite hands their ids out again, and the new calls count.
+    let mut tx = console.store().write().await.unwrap();
+    sqlx::query("DELETE FROM calls WHERE id > 300")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    console.call_log().rollups_rewritten();
+    milc_core::calllog::storage::rebuild_in(&mut tx, i64::MIN / 2)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(marker(&console).await, (300, 300));
+    log_random(&console, e, 4, 200, 2).await;
+    assert_eq!(marker(&console).await.1, 500, "ids 301-500 given out again");
+    assert_rollups_are_the_log(&console, "after a removal and new calls").await;
+
+    // A bare DELETE of the newest calls (no rebuild): their facts stay in the rollups, but the
+    // marker comes down with them, so the new calls that take their ids are each counted once.
+    let gone = log_sums(&console).await;
+    sqlx::query("DELETE FROM calls WHERE id > 420")
+        .execute(&mut *console.store().read().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(marker(&console).await, (420, 420), "the marker came down");
+    let kept = log_sums(&console).await;
+    log_random(&console, e, 4, 100, 3).await;
+    console.flush_alerts().await;
+    assert_eq!(marker(&console).await, (520, 520), "ids 421-520");
+    let now = log_sums(&console).await;
+    // What the rollups held (deleted calls included), plus exactly the new calls.
+    let expect: [i64; 8] = std::array::from_fn(|i| gone[i] + (now[i] - kept[i]));
+    assert_eq!(rollup_sums(&console).await, [expect, expect]);
+}

@@ -1,7 +1,7 @@
 //! The call log, owned by `Console`: the group-commit writer for the hot rows (calls and run
-//! results), the rollups it keeps in the calls' own transaction, the alert task it wakes
-//! with the endpoints whose calls it committed, and the tap that offers each committed call to
-//! an exporter (`tap`). The store underneath starts no task; this does.
+//! results), the rollups it keeps behind a durable marker right after the calls commit, the
+//! alert task it wakes with the endpoints whose calls it rolled up, and the tap that offers each
+//! committed call to an exporter (`tap`). The store underneath starts no task; this does.
 
 pub mod alerts;
 pub mod rollups;
@@ -35,30 +35,49 @@ pub struct CallLog {
 
 impl CallLog {
     /// Starts the writer (on a connection of its own) and the alert task on the current tokio
-    /// runtime. Calls logged before the rollups existed are counted once.
+    /// runtime. First, before the writer serves: calls logged before the rollups existed are
+    /// counted once, and calls committed but not rolled up (a crash between the two
+    /// transactions) are folded in, once.
     pub async fn start(store: &Store) -> Result<Self> {
+        let touched = Self::catch_up(store).await?;
         let alerts = Alerts::start(store.clone());
+        if !touched.is_empty() {
+            alerts.touched(touched);
+        }
         let rollup_generation = Arc::default();
         let writer = Writer::start(
             store.connect().await?,
             alerts.clone(),
             Arc::clone(&rollup_generation),
         );
-        let log = Self {
+        Ok(Self {
             store: store.clone(),
             writer,
             alerts,
             rollup_generation,
             tap: Tap::default(),
-        };
-        if db::meta(&mut *store.read().await?, "rollups")
-            .await?
-            .is_none()
-        {
-            log.rebuild_rollups(i64::MIN / 2).await?;
-            db::meta_get_or_init(&mut *store.read().await?, "rollups", "1").await?;
+        })
+    }
+
+    /// Brings the rollups up to the log (see [`CallLog::start`]); returns the endpoints whose
+    /// calls were folded in. Takes the write lock only when there is something to do.
+    async fn catch_up(store: &Store) -> Result<Vec<i64>> {
+        let mut c = store.read().await?;
+        let built = db::meta(&mut c, "rollups").await?.is_some();
+        if built && storage::rolled_up_to_the_end(&mut c).await? {
+            return Ok(Vec::new());
         }
-        Ok(log)
+        drop(c);
+        let mut tx = store.write().await?;
+        let touched = if db::meta(&mut tx, "rollups").await?.is_none() {
+            storage::rebuild_in(&mut tx, i64::MIN / 2).await?;
+            db::meta_get_or_init(&mut tx, "rollups", "1").await?;
+            Vec::new()
+        } else {
+            storage::catch_up(&mut tx).await?
+        };
+        tx.commit().await?;
+        Ok(touched)
     }
 
     /// Logs one call; commits it with whatever other rows are waiting. Returns its id.
@@ -106,6 +125,19 @@ impl CallLog {
         self.rollup_generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Waits until every call this process has logged so far is in the rollups: what a read of
+    /// the rollups in this process does first, so a caller sees its own calls.
+    pub async fn rolled_up(&self) {
+        self.writer.rolled_up().await;
+    }
+
+    /// Tests: the writer commits calls but never rolls them up from now on, as if the process
+    /// died right after each commit.
+    #[cfg(feature = "test-support")]
+    pub fn hold_rollups(&self) {
+        self.writer.hold_rollups();
+    }
+
     /// Rebuilds the rollups from `from_ms`'s day on from the log.
     pub async fn rebuild_rollups(&self, from_ms: i64) -> Result<()> {
         let mut tx = self.store.write().await?;
@@ -118,6 +150,7 @@ impl CallLog {
     /// Every rollup row, hourly then daily, in key order (what a rebuild writes, for checks).
     #[allow(clippy::type_complexity)]
     pub async fn rollups(&self) -> Result<Vec<(bool, i64, i64, i64, i64, Vec<i64>, Vec<u8>)>> {
+        self.rolled_up().await;
         storage::all_rollups(&mut *self.store.read().await?).await
     }
 
@@ -137,8 +170,9 @@ impl CallLog {
         self.alerts.touched(endpoints);
     }
 
-    /// Waits until every call committed so far has been evaluated for alerts.
+    /// Waits until every call committed so far has been rolled up and evaluated for alerts.
     pub async fn flush(&self) {
+        self.rolled_up().await;
         self.alerts.flush().await;
     }
 

@@ -281,9 +281,10 @@ impl RollupRow {
     }
 }
 
-const FACTS: &str = "SELECT id, at_ms, endpoint_id, prompt_version_id, source, outcome, latency_ms,
-     prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_pico_usd,
-     usage_reported FROM calls WHERE at_ms >= ? AND id > ? ORDER BY id LIMIT ?";
+/// What the rollups read of a call.
+const FACT_COLUMNS: &str = "id, at_ms, endpoint_id, prompt_version_id, source, outcome,
+     latency_ms, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_pico_usd,
+     usage_reported";
 
 #[derive(sqlx::FromRow)]
 struct FactRow {
@@ -292,10 +293,126 @@ struct FactRow {
     fact: Fact,
 }
 
-/// Rebuilds every rollup row from the UTC day of `from_ms` on, from the log (in the caller's
-/// transaction).
+/// The rollups' marker (the highest call id whose facts are in them) and this connection's
+/// `data_version` (which changes whenever another connection commits), in one round trip.
+pub async fn rollup_marker(c: &mut SqliteConnection) -> Result<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT call_id, (SELECT data_version FROM pragma_data_version())
+         FROM rollup_marker WHERE id = 1",
+    )
+    .fetch_one(&mut *c)
+    .await?)
+}
+
+/// Whether every call is in the rollups (the marker is at the last call).
+pub async fn rolled_up_to_the_end(c: &mut SqliteConnection) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT call_id >= coalesce((SELECT max(id) FROM calls), 0) FROM rollup_marker
+         WHERE id = 1",
+    )
+    .fetch_one(&mut *c)
+    .await?)
+}
+
+pub async fn set_rollup_marker(c: &mut SqliteConnection, call_id: i64) -> Result<()> {
+    sqlx::query("UPDATE rollup_marker SET call_id = ? WHERE id = 1")
+        .bind(call_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Up to `limit` calls with ids above `after`, in id order, as the rollups count them.
+pub async fn facts_after(
+    c: &mut SqliteConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, Fact)>> {
+    let rows: Vec<FactRow> = sqlx::query_as(&format!(
+        "SELECT {FACT_COLUMNS} FROM calls WHERE id > ? ORDER BY id LIMIT ?"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.fact)).collect())
+}
+
+/// Adds `deltas` to the rollup rows (in the caller's transaction) and returns the rows as now
+/// written. `known` holds rows as last written (the writer's cache); the others are read, in
+/// one range query per table rather than one by one.
+pub async fn add_to_rollups(
+    conn: &mut SqliteConnection,
+    deltas: HashMap<Key, Agg>,
+    known: &HashMap<Key, Agg>,
+) -> Result<Vec<(Key, Agg)>> {
+    let mut stored: HashMap<Key, Agg> = HashMap::new();
+    for grain in [Grain::Hour, Grain::Day] {
+        let missing = deltas
+            .keys()
+            .filter(|k| k.grain == grain && !known.contains_key(k))
+            .map(|k| k.at_ms);
+        let (Some(lo), Some(hi)) = (missing.clone().min(), missing.max()) else {
+            continue;
+        };
+        stored.extend(rollup_rows(conn, grain, lo, hi + 1).await?);
+    }
+    let mut rows = Vec::with_capacity(deltas.len());
+    for (k, d) in deltas {
+        let mut total = match known.get(&k) {
+            Some(a) => a.clone(),
+            None => stored.remove(&k).unwrap_or_default(),
+        };
+        total.merge(&d);
+        rows.push((k, total));
+    }
+    put_rollups(conn, &rows).await?;
+    Ok(rows)
+}
+
+/// Folds every call above the marker into the rollups and moves the marker to the last of them
+/// (in the caller's transaction, which must hold the write lock): what a crash between a
+/// batch's commit and its rollup left behind, or another process's calls. Returns the
+/// endpoints (0: none) whose calls it folded.
+pub async fn catch_up(conn: &mut SqliteConnection) -> Result<Vec<i64>> {
+    let (marker, _) = rollup_marker(conn).await?;
+    let (mut deltas, mut endpoints) = (HashMap::new(), Vec::new());
+    let last = fold_after(conn, marker, &mut deltas, &mut endpoints).await?;
+    if last > marker {
+        add_to_rollups(conn, deltas, &HashMap::new()).await?;
+        set_rollup_marker(conn, last).await?;
+    }
+    Ok(endpoints)
+}
+
+/// Counts every call above `after` into `deltas` (and its endpoint, 0 for none, into
+/// `endpoints`, sorted and without repeats); returns the last id read (`after` if none).
+pub async fn fold_after(
+    conn: &mut SqliteConnection,
+    mut after: i64,
+    deltas: &mut HashMap<Key, Agg>,
+    endpoints: &mut Vec<i64>,
+) -> Result<i64> {
+    loop {
+        let rows = facts_after(conn, after, SCAN).await?;
+        let Some(&(last, _)) = rows.last() else { break };
+        after = last;
+        for (_, f) in &rows {
+            f.count_in(deltas);
+            endpoints.push(f.endpoint_id.unwrap_or(0));
+        }
+        endpoints.sort_unstable();
+        endpoints.dedup();
+    }
+    Ok(after)
+}
+
+/// Rebuilds every rollup row from the UTC day of `from_ms` on, from the log, and sets the
+/// marker to the last call (in the caller's transaction). Calls of earlier days not rolled up
+/// yet are folded in first, so the marker covers them too.
 pub async fn rebuild_in(conn: &mut SqliteConnection, from_ms: i64) -> Result<()> {
     let from = day_of(from_ms);
+    catch_up(conn).await?;
     for grain in [Grain::Hour, Grain::Day] {
         sqlx::query(&format!(
             "DELETE FROM {} WHERE {} >= ?",
@@ -309,12 +426,14 @@ pub async fn rebuild_in(conn: &mut SqliteConnection, from_ms: i64) -> Result<()>
     let mut aggs: HashMap<Key, Agg> = HashMap::new();
     let mut after = 0i64;
     loop {
-        let rows: Vec<FactRow> = sqlx::query_as(FACTS)
-            .bind(from)
-            .bind(after)
-            .bind(SCAN)
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows: Vec<FactRow> = sqlx::query_as(&format!(
+            "SELECT {FACT_COLUMNS} FROM calls WHERE at_ms >= ? AND id > ? ORDER BY id LIMIT ?"
+        ))
+        .bind(from)
+        .bind(after)
+        .bind(SCAN)
+        .fetch_all(&mut *conn)
+        .await?;
         let Some(last) = rows.last() else { break };
         after = last.id;
         for r in &rows {

@@ -4,21 +4,30 @@
 //! committed, so nothing is acknowledged that a crash could lose.
 //!
 //! Each statement is a round trip to SQLite's thread, so the writer keeps them few: the rows
-//! become one multi-row INSERT per table and size class. Calls always go inside
-//! `BEGIN IMMEDIATE … COMMIT` with the rollup rows they change; run results alone run as one or
-//! two statements that commit themselves, or, more of them, in one transaction too.
+//! become one multi-row INSERT per table and size class, one or two of them committing
+//! themselves, more (or a gateway call with its tag) inside `BEGIN IMMEDIATE … COMMIT`.
+//!
+//! The rollups come after the answers, in a transaction of their own on the same connection:
+//! every call above the durable marker (the highest call id in the rollups) is added to its
+//! hourly and daily rows and the marker moves to the last one, together. The writer rolls up when
+//! its queue pauses ([`IDLE`]), when a reader in this process asks, or after [`MAX_WAIT`] or
+//! [`BATCH`] calls, whichever comes first, so a busy queue pays for one rollup per many batches.
+//! A crash between a batch's commit and its rollup loses nothing: the next open (or the next
+//! rollup, in this or another process) folds in whatever is above the marker, once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use milc_api::prompt::PromptPin;
 use milc_api::{Call, UsageSource};
 use sqlx::{Connection, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::time::Instant;
 
 use super::alerts::Alerts;
-use super::rollups::{Agg, Fact, Grain, Key};
+use super::rollups::{Agg, Fact, Key};
 use super::storage::{self, GatewayTag, ResultRow};
 use crate::db::{self, outcome_code, source_code, Result, StoreError};
 
@@ -28,6 +37,13 @@ pub const BATCH: usize = 1024;
 /// Rows per multi-row INSERT: batches are split into these sizes (largest first), so SQLite
 /// prepares a handful of statement shapes once and reuses them.
 const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// A pause this long in the queue rolls up what was committed.
+const IDLE: Duration = Duration::from_millis(2);
+/// However busy the queue, committed calls wait at most this long for their rollup.
+const MAX_WAIT: Duration = Duration::from_millis(100);
+/// After a rollup failed, the next try waits this long (or for the next calls).
+const RETRY: Duration = Duration::from_secs(1);
 
 /// A row for one of the append-mostly tables.
 #[derive(Debug)]
@@ -43,22 +59,57 @@ struct Job {
     reply: oneshot::Sender<Result<i64>>,
 }
 
+/// How far the writer has got: batches with calls committed, and how many of those are in the
+/// rollups. Readers of the rollups in this process wait for the second to catch up with the
+/// first.
+#[derive(Debug)]
+struct Progress {
+    committed: AtomicU64,
+    rolled: watch::Sender<u64>,
+    /// A reader is waiting: roll up now rather than after a pause.
+    asked: Notify,
+    /// Tests: never roll up, as if the process died after each commit.
+    #[cfg(feature = "test-support")]
+    held: std::sync::atomic::AtomicBool,
+}
+
 #[derive(Clone, Debug)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
+    progress: Arc<Progress>,
 }
 
 impl Writer {
     /// Starts the writer task on the current tokio runtime, owning `conn`. It ends when every
-    /// handle is gone.
+    /// handle is gone, after rolling up what it committed.
     pub fn start(
         conn: SqliteConnection,
         alerts: Alerts,
         rollup_generation: Arc<AtomicU64>,
     ) -> Self {
         let (queue, jobs) = mpsc::channel(4 * BATCH);
-        tokio::spawn(run(conn, jobs, alerts, rollup_generation));
-        Self { queue }
+        let progress = Arc::new(Progress {
+            committed: AtomicU64::new(0),
+            rolled: watch::Sender::new(0),
+            asked: Notify::new(),
+            #[cfg(feature = "test-support")]
+            held: Default::default(),
+        });
+        let batcher = Batcher {
+            models: HashMap::new(),
+            prompts: HashMap::new(),
+            alerts,
+            rollups: RollupCache::default(),
+            rollup_generation,
+            progress: Arc::clone(&progress),
+            seq: 0,
+            pending: Vec::new(),
+            pending_since: None,
+            last_data_version: None,
+            behind: false,
+        };
+        tokio::spawn(run(conn, jobs, batcher));
+        Self { queue, progress }
     }
 
     /// Commits `row` (with whatever else is waiting). Returns the call's id for a call, 0 for a
@@ -72,28 +123,57 @@ impl Writer {
             .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
+
+    /// Waits until every call this writer has committed so far is in the rollups (at most one
+    /// rollup transaction: asking makes the writer roll up at once).
+    pub async fn rolled_up(&self) {
+        let p = &self.progress;
+        let target = p.committed.load(Ordering::SeqCst);
+        if *p.rolled.borrow() >= target {
+            return;
+        }
+        let mut rolled = p.rolled.subscribe();
+        p.asked.notify_one();
+        let _ = rolled.wait_for(|r| *r >= target).await;
+    }
+
+    /// Tests: from now on the writer commits calls but never rolls them up, as if the process
+    /// died right after each commit.
+    #[cfg(feature = "test-support")]
+    pub fn hold_rollups(&self) {
+        self.progress.held.store(true, Ordering::SeqCst);
+    }
 }
 
-async fn run(
-    mut conn: SqliteConnection,
-    mut jobs: mpsc::Receiver<Job>,
-    alerts: Alerts,
-    rollup_generation: Arc<AtomicU64>,
-) {
-    let mut w = Batcher {
-        models: HashMap::new(),
-        prompts: HashMap::new(),
-        alerts,
-        rollups: RollupCache::default(),
-        rollup_generation,
-    };
+async fn run(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>, mut w: Batcher) {
+    let progress = Arc::clone(&w.progress);
     let mut batch = Vec::with_capacity(BATCH);
-    while jobs.recv_many(&mut batch, BATCH).await > 0 {
+    loop {
+        if !w.owes_rollup() {
+            if jobs.recv_many(&mut batch, BATCH).await == 0 {
+                break;
+            }
+        } else if !w.rollup_due() {
+            // Rows already queued go first; the rollup waits for a pause or a reader.
+            tokio::select! {
+                biased;
+                n = jobs.recv_many(&mut batch, BATCH) => if n == 0 { break },
+                () = progress.asked.notified() => {}
+                () = tokio::time::sleep(w.pause()) => {}
+            }
+        }
+        if batch.is_empty() {
+            w.roll_up(&mut conn).await;
+            continue;
+        }
         let rows: Vec<&Row> = batch.iter().map(|j| &j.row).collect();
         let answers = w.write(&mut conn, &rows).await;
         for (job, answer) in batch.drain(..).zip(answers) {
             let _ = job.reply.send(answer);
         }
+    }
+    if w.owes_rollup() {
+        w.roll_up(&mut conn).await;
     }
     let _ = conn.close().await;
 }
@@ -103,41 +183,169 @@ struct Batcher {
     models: HashMap<String, i64>,
     /// Prompt versions → ids (versions are immutable and never deleted).
     prompts: HashMap<PromptPin, Option<i64>>,
-    /// Told which endpoints' calls were committed, to evaluate budgets and alerts.
+    /// Told which endpoints' calls were rolled up, to evaluate budgets and alerts.
     alerts: Alerts,
     /// The rollup rows this writer last wrote, valid while the generation stays the same.
     rollups: RollupCache,
     rollup_generation: Arc<AtomicU64>,
+    progress: Arc<Progress>,
+    /// Batches with calls committed so far.
+    seq: u64,
+    /// Calls committed and not rolled up yet, with their ids.
+    pending: Vec<(i64, Fact)>,
+    /// When the oldest of them was committed.
+    pending_since: Option<Instant>,
+    /// `data_version` as the last rollup transaction read it: while it stays the same, no other
+    /// connection has committed anything since, so the calls above the marker are exactly the
+    /// ones this writer holds in `pending`.
+    last_data_version: Option<i64>,
+    /// The last rollup failed: calls above the marker may be waiting without being pending.
+    behind: bool,
 }
 
 impl Batcher {
+    fn owes_rollup(&self) -> bool {
+        !self.pending.is_empty() || self.behind
+    }
+
+    /// Whether the rollup should go before the rows already queued.
+    fn rollup_due(&self) -> bool {
+        self.pending.len() >= BATCH || self.pending_since.is_some_and(|t| t.elapsed() >= MAX_WAIT)
+    }
+
+    /// How long a quiet queue waits before the rollup.
+    fn pause(&self) -> Duration {
+        if self.pending.is_empty() {
+            RETRY
+        } else {
+            IDLE
+        }
+    }
+
     /// Writes `rows` and answers each: its call id (0 for a run result), or its error. A
     /// statement that fails is retried row by row, so a bad row fails alone and no row is written
-    /// twice.
+    /// twice. Committed calls wait for the next rollup.
     async fn write(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Vec<Result<i64>> {
         let answers = self.write_rows(conn, rows).await;
-        // Budgets and alerts look at the endpoints whose calls were just committed.
-        let mut touched: Vec<i64> = rows
-            .iter()
-            .zip(&answers)
-            .filter_map(|(r, a)| match (r, a) {
-                (Row::Call(c, _), Ok(_)) => Some(c.endpoint_id.unwrap_or(0)),
-                _ => None,
-            })
-            .collect();
-        touched.sort_unstable();
-        touched.dedup();
-        if !touched.is_empty() {
-            self.alerts.touched(touched);
+        let before = self.pending.len();
+        for (r, a) in rows.iter().zip(&answers) {
+            if let (Row::Call(c, _), Ok(id)) = (r, a) {
+                let fact = self.fact(c);
+                self.pending.push((*id, fact));
+            }
+        }
+        if self.pending.len() > before {
+            self.seq += 1;
+            self.progress.committed.store(self.seq, Ordering::SeqCst);
+            self.pending_since.get_or_insert_with(Instant::now);
         }
         answers
     }
 
+    /// Rolls up every call above the marker (see the module's notes), then wakes the alerts for
+    /// their endpoints and the readers waiting for them. A failure leaves the calls above the
+    /// marker for the next try, the next rollup or the next start.
+    async fn roll_up(&mut self, conn: &mut SqliteConnection) {
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_since = None;
+        #[cfg(feature = "test-support")]
+        if self.progress.held.load(Ordering::SeqCst) {
+            self.progress.rolled.send_replace(self.seq);
+            return;
+        }
+        match self.roll_up_in_transaction(conn, pending).await {
+            Ok(endpoints) => {
+                self.behind = false;
+                if !endpoints.is_empty() {
+                    self.alerts.touched(endpoints);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "rolling up the call log failed; trying again later");
+                self.behind = true;
+                self.last_data_version = None;
+                self.rollups.clear();
+            }
+        }
+        self.progress.rolled.send_replace(self.seq);
+    }
+
+    async fn roll_up_in_transaction(
+        &mut self,
+        conn: &mut SqliteConnection,
+        pending: Vec<(i64, Fact)>,
+    ) -> Result<Vec<i64>> {
+        storage::begin_immediate(conn).await?;
+        match self.fold(conn, pending).await {
+            Ok((endpoints, written, data_version)) => {
+                if let Err(e) = storage::commit(conn).await {
+                    // A failed COMMIT can leave the transaction open: end it, or every later
+                    // write would land in it.
+                    storage::rollback(conn).await;
+                    return Err(e);
+                }
+                self.rollups.keep(written);
+                self.last_data_version = Some(data_version);
+                Ok(endpoints)
+            }
+            Err(e) => {
+                storage::rollback(conn).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Inside the rollup transaction: adds every call above the marker to the rollup rows and
+    /// moves the marker. The calls come from `pending` when they are exactly what is above the
+    /// marker, else from the table (another process's calls, a crash's leftovers, a rebuild or
+    /// a deletion in between).
+    #[allow(clippy::type_complexity)]
+    async fn fold(
+        &mut self,
+        conn: &mut SqliteConnection,
+        mut pending: Vec<(i64, Fact)>,
+    ) -> Result<(Vec<i64>, Vec<(Key, Agg)>, i64)> {
+        let (marker, data_version) = storage::rollup_marker(conn).await?;
+        pending.sort_unstable_by_key(|(id, _)| *id);
+        let exact = self.last_data_version == Some(data_version)
+            && pending
+                .first()
+                .is_some_and(|(first, _)| *first == marker + 1)
+            && pending.windows(2).all(|w| w[1].0 == w[0].0 + 1);
+        let mut deltas: HashMap<Key, Agg> = HashMap::new();
+        let mut endpoints = Vec::new();
+        let last = if exact {
+            for (_, f) in &pending {
+                f.count_in(&mut deltas);
+                endpoints.push(f.endpoint_id.unwrap_or(0));
+            }
+            endpoints.sort_unstable();
+            endpoints.dedup();
+            pending.last().map_or(marker, |(id, _)| *id)
+        } else {
+            storage::fold_after(conn, marker, &mut deltas, &mut endpoints).await?
+        };
+        if last <= marker {
+            return Ok((endpoints, Vec::new(), data_version));
+        }
+        // A rebuild in this process bumps the generation, and any other connection's commit
+        // (another process logging calls or recomputing costs) changes `data_version`: either
+        // empties the cache.
+        let generation = self
+            .rollup_generation
+            .load(Ordering::SeqCst)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ data_version as u64;
+        let written = self.rollups.add(conn, deltas, generation).await?;
+        storage::set_rollup_marker(conn, last).await?;
+        Ok((endpoints, written, data_version))
+    }
+
     async fn write_rows(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Vec<Result<i64>> {
         let mut plan = plan(rows);
-        // Calls go with their rollups, so they always take a transaction.
-        let has_calls = rows.iter().any(|r| matches!(r, Row::Call(..)));
-        if plan.len() > 2 || has_calls {
+        // A gateway call and its tag go together, so they take a transaction; so do batches of
+        // more than two statements (one commit instead of many).
+        if plan.len() > 2 || rows.iter().any(|r| tagged(r)) {
             match self.in_transaction(conn, rows, &plan).await {
                 Ok(ids) => return ids.into_iter().map(Ok).collect(),
                 // Rolled back: nothing of it was written, and ids cached inside the
@@ -182,15 +390,15 @@ impl Batcher {
             .collect()
     }
 
-    /// The rows of one statement: on their own when they are run results, else (calls, with
-    /// their rollups) in a transaction of their own.
+    /// The rows of one statement: on their own, committing themselves, unless a gateway call
+    /// with its tag is among them (then in a transaction of their own).
     async fn one_statement(
         &mut self,
         conn: &mut SqliteConnection,
         rows: &[&Row],
         st: &[usize],
     ) -> Result<Vec<i64>> {
-        if st.iter().any(|&i| matches!(rows[i], Row::Call(..))) {
+        if st.iter().any(|&i| tagged(rows[i])) {
             let ids = self.in_transaction(conn, rows, &[st.to_vec()]).await?;
             return Ok(st.iter().map(|&i| ids[i]).collect());
         }
@@ -206,7 +414,6 @@ impl Batcher {
     ) -> Result<Vec<i64>> {
         storage::begin_immediate(conn).await?;
         let mut ids = vec![0; rows.len()];
-        let mut deltas: HashMap<Key, Agg> = HashMap::new();
         for st in plan {
             let these: Vec<&Row> = st.iter().map(|&i| rows[i]).collect();
             let inserted = match self.insert(conn, &these).await {
@@ -218,45 +425,16 @@ impl Batcher {
             };
             for (&i, id) in st.iter().zip(inserted) {
                 ids[i] = id;
-                if let Row::Call(c, _) = rows[i] {
-                    self.fact(c).count_in(&mut deltas);
-                }
             }
         }
-        // Read under the write lock: a rebuild in this process that committed before it has
-        // bumped the generation, and any other connection's commit (another process logging
-        // calls or recomputing costs on the same database) has changed `data_version`.
-        let data_version = match storage::data_version(conn).await {
-            Ok(v) => v,
-            Err(e) => {
-                storage::rollback(conn).await;
-                return Err(e);
-            }
-        };
-        let generation = self
-            .rollup_generation
-            .load(Ordering::SeqCst)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            ^ data_version as u64;
-        let written = match self.rollups.add(conn, deltas, generation).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                storage::rollback(conn).await;
-                self.rollups.clear();
-                return Err(e);
-            }
-        };
         if let Err(e) = storage::commit(conn).await {
             // A failed COMMIT can leave the transaction open: end it, or every later write
             // would land in it.
             storage::rollback(conn).await;
-            self.rollups.clear();
             return Err(e);
         }
-        self.rollups.keep(written);
         Ok(ids)
     }
-
     /// One INSERT of rows of one kind; the call ids in order (0s for run results).
     async fn insert(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Result<Vec<i64>> {
         let calls: Vec<(&Call, Option<&GatewayTag>)> = rows
@@ -347,6 +525,11 @@ impl Batcher {
     }
 }
 
+/// A gateway call with its tag (two tables, so a transaction).
+fn tagged(r: &Row) -> bool {
+    matches!(r, Row::Call(_, Some(_)))
+}
+
 /// Whether `e` is about the rows written (a constraint they break), not about the database.
 fn is_row_error(e: &StoreError) -> bool {
     use sqlx::error::ErrorKind as K;
@@ -418,29 +601,7 @@ impl RollupCache {
             self.rows.clear();
             self.generation = generation;
         }
-        // Rows not in the cache are read in one range query per table, not one by one.
-        let mut stored: HashMap<Key, Agg> = HashMap::new();
-        for grain in [Grain::Hour, Grain::Day] {
-            let missing = deltas
-                .keys()
-                .filter(|k| k.grain == grain && !self.rows.contains_key(k))
-                .map(|k| k.at_ms);
-            let (Some(lo), Some(hi)) = (missing.clone().min(), missing.max()) else {
-                continue;
-            };
-            stored.extend(storage::rollup_rows(conn, grain, lo, hi + 1).await?);
-        }
-        let mut rows = Vec::with_capacity(deltas.len());
-        for (k, d) in deltas {
-            let mut total = match self.rows.get(&k) {
-                Some(a) => a.clone(),
-                None => stored.remove(&k).unwrap_or_default(),
-            };
-            total.merge(&d);
-            rows.push((k, total));
-        }
-        storage::put_rollups(conn, &rows).await?;
-        Ok(rows)
+        storage::add_to_rollups(conn, deltas, &self.rows).await
     }
 
     pub fn keep(&mut self, rows: Vec<(Key, Agg)>) {

@@ -30,6 +30,8 @@ impl Console {
         if q.group_by.contains(&Dim::Day) && q.group_by.contains(&Dim::Hour) {
             return Err(Error::invalid("group_by", "day or hour, not both"));
         }
+        // This process's calls first: a caller sees what it logged.
+        self.log.rolled_up().await;
         Ok(storage::usage(&mut *self.store.read().await?, q).await?)
     }
 
