@@ -318,6 +318,38 @@ async fn the_window_reaches_what_the_cli_reaches() {
     text_until(&c, "#retention-saved", |t| t.starts_with("Saved")).await;
     assert!(milc(&["retention"]).contains("kept 30 days"));
 
+    // ---- OpenTelemetry: a collector set from the window receives the window's calls as spans;
+    // its header value goes to the keyring, never to the database.
+    let collector = Collector::start().await;
+    paste_into(&c, "#otel-endpoint", &collector.url).await;
+    paste_into(&c, "#otel-headers", "authorization=Bearer canary-otel-window").await;
+    el(&c, "#otel-save").await.click().await.unwrap();
+    text_until(&c, "#otel-status", |t| t.contains("Exporting to") && t.contains("/v1/traces")).await;
+    let shown: Value = serde_json::from_str(&milc(&["otel", "show", "--json"])).unwrap();
+    assert_eq!(shown["headers"], serde_json::json!(["authorization"]), "{shown}");
+    el(&c, "#nav-playground").await.click().await.unwrap();
+    type_into(&c, "#pg-turn-0", "one call for the collector").await;
+    el(&c, "#pg-send").await.click().await.unwrap();
+    text_until(&c, "#pg-status", |t| t == "Done").await;
+    let deadline = std::time::Instant::now() + webdriver::WAIT;
+    while collector.requests() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no span reached the collector");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(collector.saw("Bearer canary-otel-window"), "the header is sent");
+    el(&c, "#nav-usage").await.click().await.unwrap();
+    text_until(&c, "#otel-status", |t| t.contains("1 spans exported")).await;
+    for entry in std::fs::read_dir(home.path()).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("milc.db") {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            assert!(
+                !milc_e2e::contains(&bytes, b"canary-otel-window"),
+                "{:?} holds the header value",
+                entry.path()
+            );
+        }
+    }
+
     // ---- Lineage: a fine-tuned endpoint names its base model; a comparison shows it.
     el(&c, "#nav-endpoints").await.click().await.unwrap();
     el(&c, "tr[data-endpoint='fast'] button.edit")
@@ -365,4 +397,72 @@ async fn the_window_reaches_what_the_cli_reaches() {
 
     c.close().await.unwrap();
     driver.stop();
+}
+
+/// A collector as small as it gets: accepts OTLP/HTTP POSTs, answers 200, keeps what it got.
+struct Collector {
+    url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Collector {
+    async fn start() -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = got.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let keep = keep.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    loop {
+                        // One request: the head, then Content-Length bytes of body.
+                        let head_end = loop {
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i + 4;
+                            }
+                            match conn.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        while buf.len() < head_end + len {
+                            match conn.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        keep.lock().unwrap().push(buf[..head_end + len].to_vec());
+                        buf.drain(..head_end + len);
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                        if conn.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { url, got }
+    }
+
+    fn requests(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+
+    fn saw(&self, needle: &str) -> bool {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| milc_e2e::contains(r, needle.as_bytes()))
+    }
 }

@@ -1,9 +1,11 @@
 //! The Usage page's settings, as `milc prices`, `milc alerts settings` and `milc retention` set
 //! them (core validates both alike): an endpoint's dated prices and the recomputation of a range
-//! of calls (previewed before it is applied), when alerts fire, and how long bodies are kept.
+//! of calls (previewed before it is applied), when alerts fire, how long bodies are kept, and
+//! where calls go as OpenTelemetry spans (`milc otel`).
 
 use milc_api::usage::{AlertSettings, PriceEntry, Recomputation};
-use milc_api::{cmd, CallError};
+use milc_api::otel::{OtelChange, OtelStatus};
+use milc_api::{cmd, CallError, TokenChange};
 use yew::prelude::*;
 
 use crate::components::{local_time, on_select, on_text, ErrorBox};
@@ -24,6 +26,7 @@ pub fn UsageSettings(p: &SettingsProps) -> Html {
             <div class="usage-settings-side">
                 <Thresholds />
                 <Retention />
+                <Otel />
             </div>
         </div>
     }
@@ -334,6 +337,126 @@ fn Retention() -> Html {
                 Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="retention-error" /> },
                 None => html! {},
             } }
+        </section>
+    }
+}
+
+/// The headers field: `NAME=VALUE` replaces (the value goes to the keyring), a `NAME` alone
+/// keeps the value stored for it; a stored header left out is removed.
+fn otel_change(endpoint: &str, headers: &str) -> Result<OtelChange, CallError> {
+    let mut change = OtelChange {
+        endpoint: endpoint.trim().to_owned(),
+        headers: Default::default(),
+    };
+    for (n, line) in headers.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let (name, value) = match line.split_once('=') {
+            Some((k, v)) => (k.trim(), TokenChange::Replace(v.trim().to_owned())),
+            None => (line.trim(), TokenChange::Keep),
+        };
+        if name.is_empty() {
+            return Err(CallError::config(format!(
+                "headers: line {} should read NAME=VALUE or NAME",
+                n + 1
+            )));
+        }
+        change.headers.insert(name.to_owned(), value);
+    }
+    Ok(change)
+}
+
+/// Where this database's calls go as OpenTelemetry spans, and what the export has done.
+#[function_component]
+fn Otel() -> Html {
+    let endpoint = use_state(String::new);
+    let headers = use_state(String::new);
+    let status = use_state(|| None::<OtelStatus>);
+    let error = use_state(|| None::<CallError>);
+    let reload = {
+        let (endpoint, headers, status) = (endpoint.clone(), headers.clone(), status.clone());
+        move || {
+            let (endpoint, headers, status) = (endpoint.clone(), headers.clone(), status.clone());
+            yew::platform::spawn_local(async move {
+                if let Ok(s) = ipc::call(cmd::OtelStatusGet {}).await {
+                    if let Some(set) = &s.settings {
+                        endpoint.set(set.endpoint.clone());
+                        headers.set(set.headers.iter().map(|h| format!("{h}\n")).collect());
+                    }
+                    status.set(Some(s));
+                }
+            });
+        }
+    };
+    {
+        let reload = reload.clone();
+        use_effect_with((), move |_| reload());
+    }
+    let save = {
+        let (endpoint, headers, error, reload) =
+            (endpoint.clone(), headers.clone(), error.clone(), reload.clone());
+        Callback::from(move |_: MouseEvent| {
+            let change = otel_change(&endpoint, &headers);
+            let (error, reload) = (error.clone(), reload.clone());
+            yew::platform::spawn_local(async move {
+                let r = match change {
+                    Ok(change) => ipc::call(cmd::OtelSet { change }).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                error.set(r.err());
+                reload();
+            });
+        })
+    };
+    let clear = {
+        let (endpoint, headers, error, reload) =
+            (endpoint.clone(), headers.clone(), error.clone(), reload.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (endpoint, headers, error, reload) =
+                (endpoint.clone(), headers.clone(), error.clone(), reload.clone());
+            yew::platform::spawn_local(async move {
+                let r = ipc::call(cmd::OtelClear {}).await;
+                if r.is_ok() {
+                    endpoint.set(String::new());
+                    headers.set(String::new());
+                }
+                error.set(r.err());
+                reload();
+            });
+        })
+    };
+    let refresh = {
+        let reload = reload.clone();
+        Callback::from(move |_: MouseEvent| reload())
+    };
+    html! {
+        <section class="panel" id="usage-otel">
+            <h2>{ "OpenTelemetry export" }</h2>
+            <div class="filters">
+                <label>{ "Collector (OTLP over HTTP)" }
+                    <input id="otel-endpoint" placeholder="http://localhost:4318" value={(*endpoint).clone()} oninput={on_text(setter(&endpoint))} /></label>
+                <label>{ "Headers (NAME=VALUE; a NAME alone keeps its stored value)" }
+                    <textarea id="otel-headers" rows="2" placeholder="authorization=Bearer …" value={(*headers).clone()} oninput={on_text(setter(&headers))} /></label>
+            </div>
+            <div class="row">
+                <button class="small" id="otel-save" onclick={save}>{ "Save" }</button>
+                <button class="small ghost" id="otel-clear" onclick={clear}>{ "Turn off" }</button>
+                <button class="small ghost" id="otel-refresh" onclick={refresh}>{ "Refresh" }</button>
+            </div>
+            if let Some(e) = &*error { <ErrorBox error={e.clone()} id="otel-error" /> }
+            <p class="small muted" id="otel-status">{ match &*status {
+                None => String::new(),
+                Some(s) => match &s.settings {
+                    None => "Off: calls are not exported.".to_owned(),
+                    Some(set) => format!(
+                        "{} {} · {} spans exported · {} dropped (this window){}",
+                        if s.active { "Exporting to" } else { "Set, not active:" },
+                        set.traces_url,
+                        s.exported,
+                        s.dropped,
+                        s.last_error.as_ref().map(|e| format!(" · last error: {e}")).unwrap_or_default()
+                    ),
+                },
+            } }</p>
+            <p class="small muted">{ "Every logged call becomes a span (GenAI conventions); header values stay in the OS keyring; a collector that is down costs a counted drop, never a call." }</p>
         </section>
     }
 }
