@@ -156,7 +156,7 @@ async fn the_desktop_console_streams_stops_fails_plainly_and_keeps_the_token_sec
         "{tokens} / {cost}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    screenshot(&c, "playground").await;
+    screenshot("playground");
 
     // A slow stream shows text as it arrives, and Stop stops it.
     send_in_playground(&c, "slow", "Tell me a long story about a lighthouse keeper who finds a map in a bottle on a stormy night and follows it across the sea to an island nobody has charted. The keeper packs bread and a lamp and rows out before dawn while the gulls circle overhead.").await;

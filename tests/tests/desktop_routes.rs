@@ -127,7 +127,7 @@ async fn a_gateway_started_from_the_window_serves_and_its_route_is_steered_from_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    screenshot(&c, "routes").await;
+    screenshot("routes");
 
     // Rollback from the page: the state shows it, and so does the CLI.
     el(&c, "#rollback-support").await.click().await.unwrap();

@@ -42,44 +42,42 @@ async fn a_fresh_window_opens_with_the_sample_project_and_every_page_shows_it() 
         first.starts_with(answer.trim_end_matches('.')),
         "{answer} / {ticket}"
     );
-    screenshot(&c, "sample-playground").await;
+    screenshot("sample-playground");
 
     // Every page shows the sample.
     el(&c, "#nav-prompts").await.click().await.unwrap();
     text_until(&c, "#prompts-list", |t| t.contains("sample-ticket-summary")).await;
     // The two versions side by side: the candidate asks for one sentence.
     text_until(&c, "#prompt-diff", |t| t.contains("one sentence")).await;
-    // No screenshot here: WebKitWebDriver's capture of this page never returns (with the diff
-    // hidden too; it returns once the detail panel is hidden; the page is not re-rendering),
-    // and a hung capture takes the session down with it.
+    screenshot("sample-prompts");
     el(&c, "#nav-datasets").await.click().await.unwrap();
     text_until(&c, "#datasets-table", |t| {
         t.contains("sample-tickets") && t.contains("50")
     })
     .await;
-    screenshot(&c, "sample-datasets").await;
+    screenshot("sample-datasets");
     el(&c, "#nav-runs").await.click().await.unwrap();
     text_until(&c, "#runs-table", |t| t.matches("finished").count() >= 2).await;
-    screenshot(&c, "sample-runs").await;
+    screenshot("sample-runs");
     el(&c, "#nav-compare").await.click().await.unwrap();
     text_until(&c, "#cmp-title", |t| {
         t.contains("sample-production-vs-candidate")
     })
     .await;
-    screenshot(&c, "sample-compare").await;
+    screenshot("sample-compare");
     el(&c, "#nav-usage").await.click().await.unwrap();
     text_until(&c, "#usage-total-calls", |t| {
         t.replace(',', "").parse::<u64>().is_ok_and(|n| n > 2_000)
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the charts draw
-    screenshot(&c, "sample-usage").await;
+    screenshot("sample-usage");
     el(&c, "#nav-calls").await.click().await.unwrap();
     text_until(&c, "#calls-table", |t| t.contains("Sample endpoint")).await;
-    screenshot(&c, "sample-calls").await;
+    screenshot("sample-calls");
     el(&c, "#nav-endpoints").await.click().await.unwrap();
     text_until(&c, "#endpoints-table", |t| t.contains("Sample endpoint")).await;
-    screenshot(&c, "sample-endpoints").await;
+    screenshot("sample-endpoints");
 
     // Removed in one step: the pages are empty again.
     el(&c, "#sample-remove").await.click().await.unwrap();

@@ -42,6 +42,8 @@ async fn the_sample_fills_every_page_and_remove_leaves_no_row_behind() {
         )
         .await
         .unwrap();
+    // Its usage rollups follow the call's commit: wait for them before counting rows.
+    console.flush_alerts().await;
     let before = counts(&console).await;
 
     let s = console.demo_load().await.unwrap();

@@ -1320,22 +1320,7 @@ mod tests {
 
     #[test]
     fn vote_files_with_a_bom_are_read_and_a_comment_that_is_not_text_is_refused() {
-        let variants: Vec<Variant> = ["a", "b"]
-            .iter()
-            .enumerate()
-            .map(|(i, label)| Variant {
-                idx: i as u32,
-                label: label.to_string(),
-                prompt: PromptPin {
-                    prompt: "p".into(),
-                    version: 1,
-                },
-                endpoint: "e".into(),
-                params: Default::default(),
-                run_id: None,
-                run_status: None,
-            })
-            .collect();
+        let variants = super::props::variants(&["a".into(), "b".into()]);
         let read = |text: &str| parse_votes("v.jsonl", text, 3, &variants);
         let line = r#"{"item": 0, "left": "a", "right": 2, "vote": "left", "rater": "ada""#;
         // Found by the property tests: a BOM made line 1 "not JSON", and a comment that is not
@@ -1446,7 +1431,8 @@ mod props {
     const FILE: &str = "votes.jsonl";
     const FIELDS: [&str; 6] = ["item", "left", "right", "vote", "rater", "comment"];
 
-    fn variants(labels: &[String]) -> Vec<Variant> {
+    /// Variants with these labels, as an import reads them.
+    pub(super) fn variants(labels: &[String]) -> Vec<Variant> {
         labels
             .iter()
             .enumerate()
@@ -1458,6 +1444,7 @@ mod props {
                     version: 1,
                 },
                 endpoint: "e".into(),
+                lineage: None,
                 params: Default::default(),
                 run_id: None,
                 run_status: None,
