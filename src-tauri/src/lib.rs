@@ -39,6 +39,13 @@ pub fn run() {
             let console = tauri::async_runtime::block_on(Console::open(&db))
                 .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
             notify_alerts(app.handle().clone(), &console);
+            // `MILC_EMPTY_PAGE`: the window shows an empty page instead of the console, so the
+            // desktop bench can measure WebKitGTK's own memory floor in this very shell.
+            if std::env::var_os("MILC_EMPTY_PAGE").is_some() {
+                if let Some(w) = app.get_webview_window("main") {
+                    w.navigate("about:blank".parse().expect("a URL"))?;
+                }
+            }
             app.manage(AppState::new(console, started));
             exit_on_signal(app.handle().clone());
             Ok(())
