@@ -534,7 +534,11 @@ async fn alert_settings_set(
     state: State<'_, AppState>,
     settings: AlertSettings,
 ) -> Reply<cmd::AlertSettingsSet> {
-    state.console.set_alert_settings(&settings).await.map_err(api)
+    state
+        .console
+        .set_alert_settings(&settings)
+        .await
+        .map_err(api)
 }
 
 #[tauri::command]

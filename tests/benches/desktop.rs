@@ -23,7 +23,8 @@ fn main() {
     let runs = 5;
     let mut walls = Vec::new();
     let (mut rss, mut pss, mut per_process) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut floor_rss, mut floor_pss, mut floor_per_process) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut floor_rss, mut floor_pss, mut floor_per_process) =
+        (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         // The console, idle on its Playground.
         let home = tempfile::tempdir().unwrap();
@@ -70,11 +71,20 @@ fn main() {
     println!("desktop cold start to interactive: median {w:.0} ms (min {wmin:.0}, max {wmax:.0}) over {runs} runs");
     println!("desktop idle memory, RSS summed over app + WebKit processes: median {r:.0} MB (min {rmin:.0}, max {rmax:.0})");
     println!("desktop idle memory, PSS summed (shared pages split):        median {p:.0} MB (min {pmin:.0}, max {pmax:.0})");
-    println!("  per process (PSS, last run): {:?}", per_process.last().unwrap());
+    println!(
+        "  per process (PSS, last run): {:?}",
+        per_process.last().unwrap()
+    );
     println!("WebKitGTK floor, the same shell on an empty page, RSS: median {fr:.0} MB (min {frmin:.0}, max {frmax:.0})");
     println!("WebKitGTK floor, PSS:                                  median {fp:.0} MB (min {fpmin:.0}, max {fpmax:.0})");
-    println!("  per process (PSS, last run): {:?}", floor_per_process.last().unwrap());
-    println!("the console's own share (its wasm, DOM, state), PSS: {:.0} MB", p - fp);
+    println!(
+        "  per process (PSS, last run): {:?}",
+        floor_per_process.last().unwrap()
+    );
+    println!(
+        "the console's own share (its wasm, DOM, state), PSS: {:.0} MB",
+        p - fp
+    );
 }
 
 /// RSS and PSS in MB summed over the process tree of `child` (then stopped), and PSS per process.

@@ -1870,7 +1870,14 @@ fn usage_is_reported_exported_repriced_and_budgeted_from_the_cli() {
     let list = db.json(&["prices", "list", "Local simulator", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
     let cost_before = db.json(&["usage", "--json"])["totals"]["cost"].clone();
-    let preview = db.json(&["prices", "recompute", "--since", "2d", "--preview", "--json"]);
+    let preview = db.json(&[
+        "prices",
+        "recompute",
+        "--since",
+        "2d",
+        "--preview",
+        "--json",
+    ]);
     assert_eq!(preview["calls_changed"], 4);
     assert!(preview["id"].is_null(), "{preview}");
     assert_eq!(
@@ -1880,7 +1887,14 @@ fn usage_is_reported_exported_repriced_and_budgeted_from_the_cli() {
     );
     // A range that ends before the calls changes none of them.
     let none = db.json(&[
-        "prices", "recompute", "--since", "2d", "--until", "1d", "--preview", "--json",
+        "prices",
+        "recompute",
+        "--since",
+        "2d",
+        "--until",
+        "1d",
+        "--preview",
+        "--json",
     ]);
     assert_eq!(none["calls_checked"], 0, "{none}");
     let re = db.json(&["prices", "recompute", "--since", "2d", "--json"]);
@@ -1955,7 +1969,12 @@ fn calls_are_filtered_and_shown_with_what_made_them() {
     let db = Db::new();
     db.ok(&["demo", "load"], "");
     db.ok(
-        &["chat", "--endpoint", "Local simulator", "a question without a prompt version"],
+        &[
+            "chat",
+            "--endpoint",
+            "Local simulator",
+            "a question without a prompt version",
+        ],
         "",
     );
     let all = db.json(&["calls", "--json", "--limit", "5000"]);
@@ -1966,7 +1985,11 @@ fn calls_are_filtered_and_shown_with_what_made_them() {
         runs.as_array().unwrap().len(),
         count(&|c| c["source"] == "run")
     );
-    assert!(runs.as_array().unwrap().iter().all(|c| c["source"] == "run"));
+    assert!(runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["source"] == "run"));
     let errors = db.json(&["calls", "--status", "error", "--json", "--limit", "5000"]);
     assert_eq!(
         errors.as_array().unwrap().len(),
@@ -2000,7 +2023,10 @@ fn calls_are_filtered_and_shown_with_what_made_them() {
         .expect("a comparison's call");
     assert_eq!(linked["comparison"], "sample-production-vs-candidate");
     assert!(linked["run"]["run_id"].is_i64(), "{linked}");
-    assert_eq!(linked["record"]["prompt"]["prompt"], "sample-ticket-summary");
+    assert_eq!(
+        linked["record"]["prompt"]["prompt"],
+        "sample-ticket-summary"
+    );
     let missing = db.run(&["calls", "--show", "999999"], "");
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no call #999999"));
 }
@@ -2022,7 +2048,10 @@ fn a_fine_tuned_endpoint_names_its_base_model_and_comparisons_show_it() {
         "",
     );
     let eps = db.json(&["endpoints", "list", "--json"]);
-    assert_eq!(eps[0]["lineage"]["base_model"], "meta/llama-3.1-8b-instruct");
+    assert_eq!(
+        eps[0]["lineage"]["base_model"],
+        "meta/llama-3.1-8b-instruct"
+    );
     let shown = db.ok(&["compare", "results", "ab"], "");
     assert!(
         shown.contains("Local simulator (tuned from meta/llama-3.1-8b-instruct on ds)"),
@@ -2033,7 +2062,16 @@ fn a_fine_tuned_endpoint_names_its_base_model_and_comparisons_show_it() {
         results["comparison"]["variants"][0]["lineage"]["tuned_on"], "ds",
         "{results}"
     );
-    let bad = db.run(&["endpoints", "lineage", "Local simulator", "--base-model", " "], "");
+    let bad = db.run(
+        &[
+            "endpoints",
+            "lineage",
+            "Local simulator",
+            "--base-model",
+            " ",
+        ],
+        "",
+    );
     assert!(String::from_utf8_lossy(&bad.stderr).contains("lineage.base_model"));
     db.ok(&["endpoints", "lineage", "Local simulator", "--clear"], "");
     assert!(db.json(&["endpoints", "list", "--json"])[0]["lineage"].is_null());

@@ -36,7 +36,6 @@ async fn send_in_playground(c: &Client, endpoint: &str, message: &str) {
     type_into(c, "#pg-turn-0", message).await;
 }
 
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_desktop_console_streams_stops_fails_plainly_and_keeps_the_token_secret() {
     assert!(

@@ -295,8 +295,13 @@ async fn two_variants_are_rated_blind_from_the_keyboard_and_ranked() {
         Some(second.as_str()),
         "qa@2's answer is in the column that asked for it"
     );
-    let cancelled: Value = serde_json::from_str(&milc(&["calls", "--status", "cancelled", "--json"])).unwrap();
-    assert_eq!(cancelled.as_array().unwrap().len(), 1, "the removed column's call stopped: {cancelled}");
+    let cancelled: Value =
+        serde_json::from_str(&milc(&["calls", "--status", "cancelled", "--json"])).unwrap();
+    assert_eq!(
+        cancelled.as_array().unwrap().len(),
+        1,
+        "the removed column's call stopped: {cancelled}"
+    );
 
     c.close().await.unwrap();
     driver.stop();

@@ -53,7 +53,8 @@ impl Recorder {
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_calls_cross_the_error_rate_and_the_desktop_shows_a_notification() {
     assert!(
-        std::env::var_os("DISPLAY").is_some() && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        std::env::var_os("DISPLAY").is_some()
+            && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
         "needs an X display and a D-Bus session: run scripts/test"
     );
     let recorder = Recorder::default();
@@ -79,7 +80,14 @@ async fn failing_calls_cross_the_error_rate_and_the_desktop_shows_a_notification
         "--max-retries",
         "0",
     ]);
-    milc(&["alerts", "settings", "--error-rate", "0.5", "--min-calls", "3"]);
+    milc(&[
+        "alerts",
+        "settings",
+        "--error-rate",
+        "0.5",
+        "--min-calls",
+        "3",
+    ]);
 
     let mut driver = Driver::start(home.path());
     let c = connect(driver.port, &workspace_bin("milc-desktop")).await;

@@ -69,7 +69,13 @@ async fn the_window_reaches_what_the_cli_reaches() {
         "messages:\n  - role: user\n    content: \"{{question}}\"\n",
     );
     milc(&["prompts", "create", "qa", "--file", &qa]);
-    milc(&["prompts", "create", "rubric", "--file", &file("r.yaml", RUBRIC)]);
+    milc(&[
+        "prompts",
+        "create",
+        "rubric",
+        "--file",
+        &file("r.yaml", RUBRIC),
+    ]);
     let items: Vec<String> = (0..3)
         .map(|i| format!("{{\"question\": \"The invoice {i} was charged twice. Write to jane{i}@example.com about the refund.\", \"expected\": \"Refund the duplicate charge of invoice {i}.\"}}"))
         .collect();
@@ -106,7 +112,15 @@ async fn the_window_reaches_what_the_cli_reaches() {
     el(&c, "#run-start").await.click().await.unwrap();
     let shown = text_until(&c, "#run-error .message", |t| !t.is_empty()).await;
     let cli = milc_err(&[
-        "eval", "--prompt", "qa", "--endpoint", "fast", "--dataset", "ds", "--scorer", "regex=(",
+        "eval",
+        "--prompt",
+        "qa",
+        "--endpoint",
+        "fast",
+        "--dataset",
+        "ds",
+        "--scorer",
+        "regex=(",
     ]);
     assert!(shown.starts_with("scorers.regex"), "{shown}");
     assert!(same(&cli, &shown), "the CLI says the same: {cli} / {shown}");
@@ -158,11 +172,16 @@ async fn the_window_reaches_what_the_cli_reaches() {
     // ---- Calls: filtered as `milc calls` filters; a call opened with its bodies and a jump.
     el(&c, "#nav-calls").await.click().await.unwrap();
     select(&c, "#calls-source", "run").await;
-    let listed: Value =
-        serde_json::from_str(&milc(&["calls", "--source", "run", "--json", "--limit", "200"]))
-            .unwrap();
+    let listed: Value = serde_json::from_str(&milc(&[
+        "calls", "--source", "run", "--json", "--limit", "200",
+    ]))
+    .unwrap();
     let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), 3 * 3, "an answer, a verdict and an embeddings call per item");
+    assert_eq!(
+        listed.len(),
+        3 * 3,
+        "an answer, a verdict and an embeddings call per item"
+    );
     let deadline = std::time::Instant::now() + webdriver::WAIT;
     loop {
         let sources = c
@@ -206,13 +225,19 @@ async fn the_window_reaches_what_the_cli_reaches() {
         .await
         .unwrap();
     let request = text_until(&c, "#call-request", |t| !t.is_empty()).await;
-    assert!(request.contains("The invoice 1 was charged twice"), "{request}");
+    assert!(
+        request.contains("The invoice 1 was charged twice"),
+        "{request}"
+    );
     assert!(
         !request.contains("jane1@example.com") && request.contains("[EMAIL_1]"),
         "bodies are kept redacted: {request}"
     );
     let jumps = text_until(&c, "#call-jumps", |t| t.contains("Run 1")).await;
-    assert!(jumps.contains("item 2") && jumps.contains("qa@1"), "{jumps}");
+    assert!(
+        jumps.contains("item 2") && jumps.contains("qa@1"),
+        "{jumps}"
+    );
     el(&c, "#call-jump-run").await.click().await.unwrap();
     text_until(&c, "#run-summary h2", |t| t.starts_with("Run 1 ")).await;
     el(&c, "#nav-calls").await.click().await.unwrap();
@@ -237,7 +262,10 @@ async fn the_window_reaches_what_the_cli_reaches() {
                 if got.as_u64() == Some(n as u64) {
                     break;
                 }
-                assert!(std::time::Instant::now() < deadline, "{got} prices shown, not {n}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{got} prices shown, not {n}"
+                );
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
@@ -277,7 +305,10 @@ async fn the_window_reaches_what_the_cli_reaches() {
         "{preview} / {expected}"
     );
     let changed = expected["calls_changed"].as_u64().unwrap();
-    assert_eq!(changed, 9, "every call made so far had no price: {expected}");
+    assert_eq!(
+        changed, 9,
+        "every call made so far had no price: {expected}"
+    );
     let still: Value = serde_json::from_str(&milc(&["usage", "--json"])).unwrap();
     assert_eq!(
         still["totals"]["cost"], before["totals"]["cost"],
@@ -285,7 +316,10 @@ async fn the_window_reaches_what_the_cli_reaches() {
     );
     el(&c, "#recompute-apply").await.click().await.unwrap();
     text_until(&c, "#recompute-done", |t| {
-        t.contains(&format!("{changed} of {} calls changed", expected["calls_checked"]))
+        t.contains(&format!(
+            "{changed} of {} calls changed",
+            expected["calls_checked"]
+        ))
     })
     .await;
     let after: Value = serde_json::from_str(&milc(&["usage", "--json"])).unwrap();
@@ -301,7 +335,10 @@ async fn the_window_reaches_what_the_cli_reaches() {
     el(&c, "#alert-save").await.click().await.unwrap();
     let bad = text_until(&c, "#alert-error .message", |t| !t.is_empty()).await;
     assert!(
-        same(&milc_err(&["alerts", "settings", "--error-rate", "1.5"]), &bad),
+        same(
+            &milc_err(&["alerts", "settings", "--error-rate", "1.5"]),
+            &bad
+        ),
         "{bad}"
     );
     paste_into(&c, "#alert-error-rate", "0.5").await;
@@ -322,21 +359,39 @@ async fn the_window_reaches_what_the_cli_reaches() {
     // its header value goes to the keyring, never to the database.
     let collector = Collector::start().await;
     paste_into(&c, "#otel-endpoint", &collector.url).await;
-    paste_into(&c, "#otel-headers", "authorization=Bearer canary-otel-window").await;
+    paste_into(
+        &c,
+        "#otel-headers",
+        "authorization=Bearer canary-otel-window",
+    )
+    .await;
     el(&c, "#otel-save").await.click().await.unwrap();
-    text_until(&c, "#otel-status", |t| t.contains("Exporting to") && t.contains("/v1/traces")).await;
+    text_until(&c, "#otel-status", |t| {
+        t.contains("Exporting to") && t.contains("/v1/traces")
+    })
+    .await;
     let shown: Value = serde_json::from_str(&milc(&["otel", "show", "--json"])).unwrap();
-    assert_eq!(shown["headers"], serde_json::json!(["authorization"]), "{shown}");
+    assert_eq!(
+        shown["headers"],
+        serde_json::json!(["authorization"]),
+        "{shown}"
+    );
     el(&c, "#nav-playground").await.click().await.unwrap();
     type_into(&c, "#pg-turn-0", "one call for the collector").await;
     el(&c, "#pg-send").await.click().await.unwrap();
     text_until(&c, "#pg-status", |t| t == "Done").await;
     let deadline = std::time::Instant::now() + webdriver::WAIT;
     while collector.requests() == 0 {
-        assert!(std::time::Instant::now() < deadline, "no span reached the collector");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no span reached the collector"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(collector.saw("Bearer canary-otel-window"), "the header is sent");
+    assert!(
+        collector.saw("Bearer canary-otel-window"),
+        "the header is sent"
+    );
     el(&c, "#nav-usage").await.click().await.unwrap();
     text_until(&c, "#otel-status", |t| t.contains("1 spans exported")).await;
     for entry in std::fs::read_dir(home.path()).unwrap().flatten() {

@@ -53,7 +53,8 @@ async fn playground_calls_show_in_the_usage_charts_and_totals_match_the_cli() {
     text_until(&c, "#usage-totals", |t| t.contains("(no prompt version)")).await;
     click_the_only_bar(&c).await;
     text_until(&c, "#usage-picked", |t| {
-        t.to_lowercase().contains("calls: (no prompt version)") && t.matches("playground").count() == 3
+        t.to_lowercase().contains("calls: (no prompt version)")
+            && t.matches("playground").count() == 3
     })
     .await;
 

@@ -38,9 +38,15 @@ impl ScorerSpec {
         let (metric, threshold) = match x.split_once(':') {
             Some((m, t)) => (
                 m,
-                Some(t.trim().parse::<f64>().ok().filter(|t| t.is_finite()).ok_or_else(
-                    || format!("scorer '{x}': the threshold after ':' is a number"),
-                )?),
+                Some(
+                    t.trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|t| t.is_finite())
+                        .ok_or_else(|| {
+                            format!("scorer '{x}': the threshold after ':' is a number")
+                        })?,
+                ),
             ),
             None => (x, None),
         };

@@ -220,8 +220,9 @@ impl CallsFilter {
         let now = milc_core::db::now_ms();
         let when = |flag: &str, s: Option<String>, default: i64| match s {
             None => Ok(default),
-            Some(s) => milc_core::usage::parse_when(&s, now)
-                .ok_or_else(|| anyhow!("--{flag} '{s}': 24h, 7d, a date like 2026-11-01 or an RFC 3339 time")),
+            Some(s) => milc_core::usage::parse_when(&s, now).ok_or_else(|| {
+                anyhow!("--{flag} '{s}': 24h, 7d, a date like 2026-11-01 or an RFC 3339 time")
+            }),
         };
         Ok(milc_api::usage::CallsQuery {
             since_ms: when("since", self.since, 0)?,

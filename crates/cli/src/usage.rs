@@ -194,7 +194,11 @@ pub(crate) async fn prices(console: &Console, cmd: PricesCmd) -> Result<ExitCode
                     "{what}: {} of {} calls {}; ${} → ${}\n",
                     r.calls_changed,
                     r.calls_checked,
-                    if r.id.is_some() { "changed" } else { "would change" },
+                    if r.id.is_some() {
+                        "changed"
+                    } else {
+                        "would change"
+                    },
                     r.before.usd(),
                     r.after.usd()
                 )

@@ -233,7 +233,10 @@ async fn run() {
         t.elapsed().as_secs_f64()
     );
     let t = Instant::now();
-    let r = console.recompute_costs(end - 7 * DAY_MS, None, true).await.unwrap();
+    let r = console
+        .recompute_costs(end - 7 * DAY_MS, None, true)
+        .await
+        .unwrap();
     println!(
         "usage: recompute 7 days ({} calls checked, {} changed): {:.1} s",
         r.calls_checked,

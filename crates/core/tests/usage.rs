@@ -226,7 +226,10 @@ async fn known_price_failures_elsewhere_are_right_here() {
         .set_price("e", at - 1000, &prices("0", Some("0"), "0"))
         .await
         .unwrap();
-    let r = store.recompute_costs(at - DAY_MS, None, true).await.unwrap();
+    let r = store
+        .recompute_costs(at - DAY_MS, None, true)
+        .await
+        .unwrap();
     assert_eq!((r.calls_changed, r.after.pico_usd), (1, 0));
     let cost: i64 = sqlx::query_scalar("SELECT cost_pico_usd FROM calls")
         .fetch_one(&mut *store.store().read().await.unwrap())

@@ -70,7 +70,11 @@ pub fn Calls() -> Html {
             filter.set(next);
         }
     };
-    let options = |id: &str, all: &str, values: Vec<String>, value: &str, f: fn(&mut Filter, String)| {
+    let options = |id: &str,
+                   all: &str,
+                   values: Vec<String>,
+                   value: &str,
+                   f: fn(&mut Filter, String)| {
         html! {
             <select id={id.to_owned()} onchange={on_select(set(f))}>
                 <option value="" selected={value.is_empty()}>{ all.to_owned() }</option>
@@ -206,7 +210,9 @@ fn Detail(p: &DetailProps) -> Html {
                         <pre id="call-response">{ &b.response }</pre>
                     </div>
                 },
-                None => html! { <p class="muted small" id="call-no-body">{ "No bodies kept: this endpoint's policy does not keep them (Endpoints → keep request and response bodies), or retention has emptied them." }</p> },
+                None => {
+                    html! { <p class="muted small" id="call-no-body">{ "No bodies kept: this endpoint's policy does not keep them (Endpoints → keep request and response bodies), or retention has emptied them." }</p> }
+                }
             };
             html! {
                 <>

@@ -52,9 +52,7 @@ impl Columns {
     }
 
     fn by_run(&mut self, run: &str) -> Option<&mut Column> {
-        self.cols
-            .iter_mut()
-            .find(|c| c.run.as_deref() == Some(run))
+        self.cols.iter_mut().find(|c| c.run.as_deref() == Some(run))
     }
 }
 

@@ -11,9 +11,9 @@ use yew::prelude::*;
 
 use crate::components::chart::{Chart, Kind};
 use crate::components::{date_ms, local_time, on_select, on_text, ErrorBox};
-use crate::pages::usage_settings::UsageSettings;
 use crate::hooks::{use_app, use_ipc_with};
 use crate::ipc;
+use crate::pages::usage_settings::UsageSettings;
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;

@@ -3,8 +3,8 @@
 //! of calls (previewed before it is applied), when alerts fire, how long bodies are kept, and
 //! where calls go as OpenTelemetry spans (`milc otel`).
 
-use milc_api::usage::{AlertSettings, PriceEntry, Recomputation};
 use milc_api::otel::{OtelChange, OtelStatus};
+use milc_api::usage::{AlertSettings, PriceEntry, Recomputation};
 use milc_api::{cmd, CallError, TokenChange};
 use yew::prelude::*;
 
@@ -306,10 +306,11 @@ fn Retention() -> Html {
         Callback::from(move |_: MouseEvent| {
             let parsed = match days.trim() {
                 "" => Ok(None),
-                d => d
-                    .parse::<u32>()
-                    .map(Some)
-                    .map_err(|_| CallError::config("days: a whole number of days, or empty to keep bodies for ever")),
+                d => d.parse::<u32>().map(Some).map_err(|_| {
+                    CallError::config(
+                        "days: a whole number of days, or empty to keep bodies for ever",
+                    )
+                }),
             };
             let outcome = outcome.clone();
             yew::platform::spawn_local(async move {
@@ -348,7 +349,11 @@ fn otel_change(endpoint: &str, headers: &str) -> Result<OtelChange, CallError> {
         endpoint: endpoint.trim().to_owned(),
         headers: Default::default(),
     };
-    for (n, line) in headers.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in headers
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let (name, value) = match line.split_once('=') {
             Some((k, v)) => (k.trim(), TokenChange::Replace(v.trim().to_owned())),
             None => (line.trim(), TokenChange::Keep),
@@ -391,8 +396,12 @@ fn Otel() -> Html {
         use_effect_with((), move |_| reload());
     }
     let save = {
-        let (endpoint, headers, error, reload) =
-            (endpoint.clone(), headers.clone(), error.clone(), reload.clone());
+        let (endpoint, headers, error, reload) = (
+            endpoint.clone(),
+            headers.clone(),
+            error.clone(),
+            reload.clone(),
+        );
         Callback::from(move |_: MouseEvent| {
             let change = otel_change(&endpoint, &headers);
             let (error, reload) = (error.clone(), reload.clone());
@@ -407,11 +416,19 @@ fn Otel() -> Html {
         })
     };
     let clear = {
-        let (endpoint, headers, error, reload) =
-            (endpoint.clone(), headers.clone(), error.clone(), reload.clone());
+        let (endpoint, headers, error, reload) = (
+            endpoint.clone(),
+            headers.clone(),
+            error.clone(),
+            reload.clone(),
+        );
         Callback::from(move |_: MouseEvent| {
-            let (endpoint, headers, error, reload) =
-                (endpoint.clone(), headers.clone(), error.clone(), reload.clone());
+            let (endpoint, headers, error, reload) = (
+                endpoint.clone(),
+                headers.clone(),
+                error.clone(),
+                reload.clone(),
+            );
             yew::platform::spawn_local(async move {
                 let r = ipc::call(cmd::OtelClear {}).await;
                 if r.is_ok() {

@@ -68,7 +68,11 @@ pub fn validate(mut spec: EndpointSpec) -> Result<EndpointSpec, Error> {
     crate::redact::Redactor::for_policy(&spec.redaction, "redaction")?;
     if let Some(l) = &mut spec.lineage {
         l.base_model = l.base_model.trim().to_owned();
-        l.tuned_on = l.tuned_on.take().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        l.tuned_on = l
+            .tuned_on
+            .take()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty());
         if l.base_model.is_empty() {
             return Err(Error::invalid(
                 "lineage.base_model",

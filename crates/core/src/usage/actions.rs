@@ -136,7 +136,10 @@ impl Console {
         output: &str,
     ) -> Result<Vec<PriceEntry>, Error> {
         let from_ms = super::parse_when(from, now_ms()).ok_or_else(|| {
-            Error::invalid("from", format!("'{from}': a date like 2026-11-01, an RFC 3339 time or now"))
+            Error::invalid(
+                "from",
+                format!("'{from}': a date like 2026-11-01, an RFC 3339 time or now"),
+            )
         })?;
         let price = |field: &str, s: &str| {
             s.parse::<PricePerMillion>()
@@ -167,9 +170,7 @@ impl Console {
         let author = crate::prompts::author();
         if !apply {
             let mut c = self.store.read().await?;
-            return Ok(
-                storage::recompute_costs(&mut c, since_ms, until_ms, false, &author).await?,
-            );
+            return Ok(storage::recompute_costs(&mut c, since_ms, until_ms, false, &author).await?);
         }
         let mut tx = self.store.write().await?;
         // Under the write lock: the writer's next batch waits for this and then reads the
@@ -192,7 +193,10 @@ impl Console {
         let when = |field: &str, s: &str| match s.trim() {
             "" => Ok(None),
             t => super::parse_when(t, now).map(Some).ok_or_else(|| {
-                Error::invalid(field, format!("'{t}': 30d, a date like 2026-11-01 or an RFC 3339 time"))
+                Error::invalid(
+                    field,
+                    format!("'{t}': 30d, a date like 2026-11-01 or an RFC 3339 time"),
+                )
             }),
         };
         let since_ms = when("since", since)?.unwrap_or(i64::MIN / 2);
