@@ -9,6 +9,8 @@ pub mod demo;
 pub mod export;
 pub mod gateway;
 pub mod money;
+#[cfg(feature = "proptest")]
+pub mod mutation;
 pub mod otel;
 pub mod prompt;
 pub mod run;

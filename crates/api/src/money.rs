@@ -384,6 +384,7 @@ mod tests {
 #[cfg(test)]
 mod props {
     use super::*;
+    use crate::mutation::{self, mutate, Edit};
     use proptest::prelude::*;
 
     /// What a decimal text means, read the long way: optional `$`, optional `-` (only for zero,
@@ -424,44 +425,12 @@ mod props {
         ]
     }
 
-    #[derive(Clone, Debug)]
-    enum Edit {
-        Insert(usize, char),
-        Delete(usize),
-        Replace(usize, char),
-        Truncate(usize),
-    }
-
-    fn edits() -> impl Strategy<Value = Vec<Edit>> {
-        let c = prop::sample::select(
-            "0123456789.$- e,+\u{a0}\u{663}\u{ff11}x"
-                .chars()
-                .collect::<Vec<_>>(),
-        );
-        let edit = prop_oneof![
-            (any::<usize>(), c.clone()).prop_map(|(i, c)| Edit::Insert(i, c)),
-            any::<usize>().prop_map(Edit::Delete),
-            (any::<usize>(), c).prop_map(|(i, c)| Edit::Replace(i, c)),
-            any::<usize>().prop_map(Edit::Truncate),
-        ];
-        prop::collection::vec(edit, 1..4)
-    }
-
-    fn mutate(s: &str, edits: &[Edit]) -> String {
-        let mut cs: Vec<char> = s.chars().collect();
-        for e in edits {
-            let n = cs.len();
-            match *e {
-                Edit::Insert(i, c) => cs.insert(i % (n + 1), c),
-                Edit::Delete(i) if n > 0 => {
-                    cs.remove(i % n);
-                }
-                Edit::Replace(i, c) if n > 0 => cs[i % n] = c,
-                Edit::Truncate(i) => cs.truncate(i % (n + 1)),
-                _ => {}
-            }
-        }
-        cs.into_iter().collect()
+    /// Mutations of valid inputs ([`crate::mutation`]), with this parser's symbols.
+    fn edits() -> impl Strategy<Value = Vec<Edit<char>>> {
+        mutation::edits(
+            mutation::chars("0123456789.$- e,+\u{a0}\u{663}\u{ff11}x"),
+            false,
+        )
     }
 
     /// The USD field's rule: blank is no amount, an amount is its exact value, anything else is

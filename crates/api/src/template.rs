@@ -249,6 +249,7 @@ mod tests {
 #[cfg(test)]
 mod props {
     use super::*;
+    use crate::mutation::{self, mutate, Edit};
     use proptest::prelude::*;
 
     /// The byte offset of a 1-based (line, column in characters), if that position exists.
@@ -316,44 +317,9 @@ mod props {
         })
     }
 
-    #[derive(Clone, Debug)]
-    enum Edit {
-        Insert(usize, String),
-        Delete(usize, usize),
-        Replace(usize, char),
-        Truncate(usize),
-    }
-
-    fn edits() -> impl Strategy<Value = Vec<Edit>> {
-        let c = prop::sample::select("{}\\ \na.é-_".chars().collect::<Vec<_>>());
-        let edit = prop_oneof![
-            (any::<usize>(), "[{}\\\\ \na.é-]{1,3}").prop_map(|(i, s)| Edit::Insert(i, s)),
-            (any::<usize>(), 1..4usize).prop_map(|(i, n)| Edit::Delete(i, n)),
-            (any::<usize>(), c).prop_map(|(i, c)| Edit::Replace(i, c)),
-            any::<usize>().prop_map(Edit::Truncate),
-        ];
-        prop::collection::vec(edit, 1..5)
-    }
-
-    fn mutate(s: &str, edits: &[Edit]) -> String {
-        let mut cs: Vec<char> = s.chars().collect();
-        for e in edits {
-            let n = cs.len();
-            match e {
-                Edit::Insert(i, s) => {
-                    let i = i % (n + 1);
-                    cs.splice(i..i, s.chars());
-                }
-                Edit::Delete(i, k) if n > 0 => {
-                    let i = i % n;
-                    cs.drain(i..(i + k).min(n));
-                }
-                Edit::Replace(i, c) if n > 0 => cs[i % n] = *c,
-                Edit::Truncate(i) => cs.truncate(i % (n + 1)),
-                _ => {}
-            }
-        }
-        cs.into_iter().collect()
+    /// Mutations of valid inputs ([`crate::mutation`]), with this parser's symbols.
+    fn edits() -> impl Strategy<Value = Vec<Edit<char>>> {
+        mutation::edits(mutation::chars("{}\\ \na.é-_"), false)
     }
 
     /// Whatever the source, parsing either gives a template that renders with its own variables,

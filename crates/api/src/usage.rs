@@ -159,6 +159,25 @@ pub struct Recomputation {
     pub author: String,
 }
 
+impl std::fmt::Display for Recomputation {
+    /// What it did (or, a preview, would do): `3 of 9 calls changed: $0.01 → $0.03`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} calls {}: ${} → ${}",
+            self.calls_changed,
+            self.calls_checked,
+            if self.id.is_some() {
+                "changed"
+            } else {
+                "would change"
+            },
+            self.before.usd(),
+            self.after.usd()
+        )
+    }
+}
+
 /// A daily and/or monthly budget, for one endpoint or (`endpoint` None) for everything. Days and
 /// months are UTC.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

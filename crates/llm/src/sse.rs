@@ -201,6 +201,7 @@ mod tests {
 #[cfg(test)]
 mod props {
     use super::*;
+    use milc_api::mutation::{self, Edit};
     use proptest::prelude::*;
 
     /// Parses `input` fed in pieces cut at `cuts` (any order, any size; taken modulo the length).
@@ -320,47 +321,13 @@ mod props {
             })
     }
 
-    #[derive(Clone, Debug)]
-    enum Edit {
-        Insert(usize, Vec<u8>),
-        Delete(usize, usize),
-        Replace(usize, u8),
-        Truncate(usize),
+    /// Mutations of valid streams ([`milc_api::mutation`]), with the bytes SSE cares about.
+    fn edits() -> impl Strategy<Value = Vec<Edit<u8>>> {
+        mutation::edits(b"\r\n:data \xEF\xBB\xBF\xFF\x00".to_vec(), false)
     }
 
-    fn edits() -> impl Strategy<Value = Vec<Edit>> {
-        let bytes = prop::collection::vec(
-            prop::sample::select(b"\r\n:data \xEF\xBB\xBF\xFF".to_vec()),
-            1..4,
-        );
-        let edit = prop_oneof![
-            (any::<usize>(), bytes).prop_map(|(i, b)| Edit::Insert(i, b)),
-            (any::<usize>(), 1..6usize).prop_map(|(i, n)| Edit::Delete(i, n)),
-            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Replace(i, b)),
-            any::<usize>().prop_map(Edit::Truncate),
-        ];
-        prop::collection::vec(edit, 1..5)
-    }
-
-    fn mutate(input: &[u8], edits: &[Edit]) -> Vec<u8> {
-        let mut b = input.to_vec();
-        for e in edits {
-            let n = b.len();
-            match e {
-                Edit::Insert(i, s) => {
-                    let i = i % (n + 1);
-                    b.splice(i..i, s.iter().copied());
-                }
-                Edit::Delete(i, k) if n > 0 => {
-                    let i = i % n;
-                    b.drain(i..(i + k).min(n));
-                }
-                Edit::Replace(i, x) if n > 0 => b[i % n] = *x,
-                Edit::Truncate(i) => b.truncate(i % (n + 1)),
-                _ => {}
-            }
-        }
-        b
+    fn mutate(input: &[u8], edits: &[Edit<u8>]) -> Vec<u8> {
+        mutation::apply(input, edits, &b'\n')
     }
 
     /// What holds for any stream: its events are the same however it is cut, and no event

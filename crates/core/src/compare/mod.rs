@@ -1426,6 +1426,7 @@ mod tests {
 #[cfg(test)]
 mod props {
     use super::*;
+    use milc_api::mutation::{self, mutate, Edit};
     use proptest::prelude::*;
 
     const FILE: &str = "votes.jsonl";
@@ -1591,62 +1592,9 @@ mod props {
         Ok(())
     }
 
-    #[derive(Clone, Debug)]
-    enum Edit {
-        Insert(usize, String),
-        Delete(usize, usize),
-        Replace(usize, char),
-        Truncate(usize),
-        DuplicateLine(usize),
-        DeleteLine(usize),
-    }
-
-    fn edits() -> impl Strategy<Value = Vec<Edit>> {
-        let c = prop::sample::select("{}[]\":,0123 \n\u{feff}a".chars().collect::<Vec<_>>());
-        let edit = prop_oneof![
-            (any::<usize>(), "[{}\":,0-9 \nab-]{1,3}").prop_map(|(i, s)| Edit::Insert(i, s)),
-            (any::<usize>(), 1..5usize).prop_map(|(i, n)| Edit::Delete(i, n)),
-            (any::<usize>(), c).prop_map(|(i, c)| Edit::Replace(i, c)),
-            any::<usize>().prop_map(Edit::Truncate),
-            any::<usize>().prop_map(Edit::DuplicateLine),
-            any::<usize>().prop_map(Edit::DeleteLine),
-        ];
-        prop::collection::vec(edit, 1..5)
-    }
-
-    fn mutate(s: &str, edits: &[Edit]) -> String {
-        let mut cs: Vec<char> = s.chars().collect();
-        for e in edits {
-            let n = cs.len();
-            let mut lines: Vec<String> = cs
-                .split_inclusive(|c| *c == '\n')
-                .map(|l| l.iter().collect())
-                .collect();
-            let m = lines.len().max(1);
-            match e {
-                Edit::Insert(i, s) => {
-                    let i = i % (n + 1);
-                    cs.splice(i..i, s.chars());
-                }
-                Edit::Delete(i, k) if n > 0 => {
-                    let i = i % n;
-                    cs.drain(i..(i + k).min(n));
-                }
-                Edit::Replace(i, c) if n > 0 => cs[i % n] = *c,
-                Edit::Truncate(i) => cs.truncate(i % (n + 1)),
-                Edit::DuplicateLine(i) if !lines.is_empty() => {
-                    let l = lines[i % m].clone();
-                    lines.insert(i % m, l);
-                    cs = lines.concat().chars().collect();
-                }
-                Edit::DeleteLine(i) if !lines.is_empty() => {
-                    lines.remove(i % m);
-                    cs = lines.concat().chars().collect();
-                }
-                _ => {}
-            }
-        }
-        cs.into_iter().collect()
+    /// Mutations of valid inputs ([`milc_api::mutation`]), with this parser's symbols.
+    fn edits() -> impl Strategy<Value = Vec<Edit<char>>> {
+        mutation::edits(mutation::chars("{}[]\":,0123 \n\u{feff}ab-"), true)
     }
 
     /// Ways to spoil one line, and the field the error must then name (`None`: the line).
