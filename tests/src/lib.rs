@@ -217,3 +217,18 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A rubric prompt file for the LLM judge scorer: the answer rated 1–5 against the reference,
+/// as JSON that follows a schema.
+pub const RUBRIC: &str = r#"messages:
+  - role: system
+    content: Rate the answer from 1 to 5 against the reference. Answer as JSON.
+  - role: user
+    content: "Question: {{input}}\nAnswer: {{output}}\nReference: {{expected}}"
+params:
+  response_format:
+    type: json_schema
+    json_schema:
+      name: verdict
+      schema: {type: object, required: [score, reason], properties: {score: {type: integer, minimum: 1, maximum: 5}, reason: {type: string}}}
+"#;

@@ -1218,22 +1218,7 @@ fn an_llm_judge_scores_each_item_and_its_calls_are_logged_and_costed() {
     let db = Db::new();
     eval_fixture(&db, 10);
     let rubric = db.dir.path().join("rubric.yaml");
-    std::fs::write(
-        &rubric,
-        r#"messages:
-  - role: system
-    content: Rate the answer from 1 to 5 against the reference. Answer as JSON.
-  - role: user
-    content: "Question: {{input}}\nAnswer: {{output}}\nReference: {{expected}}"
-params:
-  response_format:
-    type: json_schema
-    json_schema:
-      name: verdict
-      schema: {type: object, required: [score, reason], properties: {score: {type: integer, minimum: 1, maximum: 5}, reason: {type: string}}}
-"#,
-    )
-    .unwrap();
+    std::fs::write(&rubric, milc_e2e::RUBRIC).unwrap();
     db.ok(
         &[
             "prompts",

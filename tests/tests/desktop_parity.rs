@@ -11,19 +11,6 @@ use webdriver::{connect, el, paste_into, select, text_until, type_into, Driver};
 
 mod webdriver;
 
-const RUBRIC: &str = r#"messages:
-  - role: system
-    content: Rate the answer from 1 to 5 against the reference. Answer as JSON.
-  - role: user
-    content: "Question: {{input}}\nAnswer: {{output}}\nReference: {{expected}}"
-params:
-  response_format:
-    type: json_schema
-    json_schema:
-      name: verdict
-      schema: {type: object, required: [score, reason], properties: {score: {type: integer, minimum: 1, maximum: 5}, reason: {type: string}}}
-"#;
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_window_reaches_what_the_cli_reaches() {
     assert!(
@@ -74,7 +61,7 @@ async fn the_window_reaches_what_the_cli_reaches() {
         "create",
         "rubric",
         "--file",
-        &file("r.yaml", RUBRIC),
+        &file("r.yaml", milc_e2e::RUBRIC),
     ]);
     let items: Vec<String> = (0..3)
         .map(|i| format!("{{\"question\": \"The invoice {i} was charged twice. Write to jane{i}@example.com about the refund.\", \"expected\": \"Refund the duplicate charge of invoice {i}.\"}}"))

@@ -190,18 +190,7 @@ pub(crate) async fn prices(console: &Console, cmd: PricesCmd) -> Result<ExitCode
                     Some(id) => format!("recomputation {id}"),
                     None => "preview (nothing changed)".to_owned(),
                 };
-                format!(
-                    "{what}: {} of {} calls {}; ${} → ${}\n",
-                    r.calls_changed,
-                    r.calls_checked,
-                    if r.id.is_some() {
-                        "changed"
-                    } else {
-                        "would change"
-                    },
-                    r.before.usd(),
-                    r.after.usd()
-                )
+                format!("{what}: {r}\n")
             })?;
         }
     }

@@ -133,20 +133,6 @@ fn Prices(p: &SettingsProps) -> Html {
             });
         })
     };
-    let figures = |r: &Recomputation| {
-        format!(
-            "{} of {} calls {}: ${} → ${}",
-            r.calls_changed,
-            r.calls_checked,
-            if r.id.is_some() {
-                "changed"
-            } else {
-                "would change"
-            },
-            r.before.usd(),
-            r.after.usd()
-        )
-    };
     let timeline = match &*list {
         None => html! {},
         Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="price-error" /> },
@@ -191,12 +177,12 @@ fn Prices(p: &SettingsProps) -> Html {
                     disabled={!matches!(&*preview, Some(Ok(r)) if r.calls_changed > 0)}>{ "Apply" }</button>
             </div>
             { match &*preview {
-                Some(Ok(r)) => html! { <div class="note" id="recompute-preview-text">{ format!("Preview: {}", figures(r)) }</div> },
+                Some(Ok(r)) => html! { <div class="note" id="recompute-preview-text">{ format!("Preview: {r}") }</div> },
                 Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="recompute-error" /> },
                 None => html! {},
             } }
             { match &*applied {
-                Some(Ok(r)) => html! { <div class="note ok" id="recompute-done">{ format!("Recomputed: {}", figures(r)) }</div> },
+                Some(Ok(r)) => html! { <div class="note ok" id="recompute-done">{ format!("Recomputed: {r}") }</div> },
                 Some(Err(e)) => html! { <ErrorBox error={e.clone()} id="recompute-error" /> },
                 None => html! {},
             } }
