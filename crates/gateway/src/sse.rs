@@ -53,9 +53,11 @@ impl Splitter {
 }
 
 /// The `data` of an event (several `data:` lines joined with `\n`); `None` for an event with
-/// none (comments, keep-alives).
+/// none (comments, keep-alives). A byte-order mark before the stream's first event is not part
+/// of its first field's name (the event is still passed on as it came).
 pub fn data(event: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(event);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut out: Option<String> = None;
     for line in text.split(['\n', '\r']) {
         let Some(v) = line.strip_prefix("data") else {
@@ -91,6 +93,19 @@ mod tests {
         assert_eq!(data(&e).as_deref(), Some("x\ny"));
         assert!(s.next_event().is_none());
         assert!(!s.is_empty());
+    }
+
+    #[test]
+    fn a_stream_that_starts_with_a_byte_order_mark_is_read_from_its_first_event() {
+        let mut s = Splitter::default();
+        s.feed("\u{feff}data: {\"a\": 1}\n\ndata: [DONE]\n\n".as_bytes());
+        let first = s.next_event().unwrap();
+        assert!(
+            first.starts_with("\u{feff}".as_bytes()),
+            "passed on as it came"
+        );
+        assert_eq!(data(&first).as_deref(), Some("{\"a\": 1}"));
+        assert_eq!(data(&s.next_event().unwrap()).as_deref(), Some("[DONE]"));
     }
 
     #[test]
