@@ -314,6 +314,7 @@ fn side_by_side(d: &PromptDiff) -> Html {
             }
             if !changed.is_empty() {
                 <table class="diff-table" id="prompt-diff">
+                    <colgroup><col class="ln" /><col /><col class="ln" /><col /></colgroup>
                     <thead><tr><th colspan="2">{ format!("v{}", d.left) }</th><th colspan="2">{ format!("v{}", d.right) }</th></tr></thead>
                     { for changed.iter().map(|m| html! {
                         <tbody>
