@@ -105,16 +105,6 @@ fn chat_cancel(state: State<'_, AppState>, run: String) {
     state.jobs.cancel(&JobKey::Chat(run));
 }
 
-#[tauri::command]
-async fn calls_list(state: State<'_, AppState>, limit: u32) -> Reply<cmd::CallsList> {
-    state.console.calls(limit).await.map_err(api)
-}
-
-#[tauri::command]
-async fn call_body(state: State<'_, AppState>, id: i64) -> Reply<cmd::CallBody> {
-    state.console.call_body(id).await.map_err(api)
-}
-
 /// A call with its kept bodies and what made it.
 #[tauri::command]
 async fn call_detail(state: State<'_, AppState>, id: i64) -> Reply<cmd::CallDetailGet> {
@@ -776,8 +766,6 @@ register![
     endpoints_test,
     chat,
     chat_cancel,
-    calls_list,
-    call_body,
     prompts_list,
     prompts_show,
     prompts_resolve,
@@ -945,8 +933,18 @@ mod tests {
         let eps = call(&w, cmd::EndpointsList {}).unwrap();
         assert_eq!(eps[0].spec.name, "Local simulator");
         assert!(eps[0].simulator);
-        let calls = call(&w, cmd::CallsList { limit: 5 }).unwrap();
-        assert!(calls.is_empty());
+        let calls = cmd::UsageCalls {
+            query: milc_api::usage::CallsQuery {
+                since_ms: 0,
+                until_ms: i64::MAX,
+                endpoint: None,
+                prompt: None,
+                source: None,
+                outcome: None,
+                limit: 5,
+            },
+        };
+        assert!(call(&w, calls).unwrap().is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -1028,7 +1026,8 @@ mod tests {
             limit: 5,
         };
         assert!(call(&w, search).unwrap().is_empty());
-        assert_eq!(call(&w, cmd::CallBody { id: 1 }).unwrap(), None);
+        let missing = call(&w, cmd::CallDetailGet { id: 1 }).unwrap_err();
+        assert_eq!(missing.kind, ErrorKind::NotFound, "{}", missing.message);
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -128,9 +128,6 @@ commands! {
     /// Sends a chat; content pieces arrive on `on_event`. `run` names it for [`ChatCancel`].
     chat => Chat { endpoint: String, request: ChatRequest, run: String, on_event: ChannelId<String> } -> ChatResult;
     chat_cancel => ChatCancel { run: String } -> ();
-    calls_list => CallsList { limit: u32 } -> Vec<CallRecord>;
-    /// A call's stored (redacted) bodies, if its endpoint keeps them.
-    call_body => CallBody { id: i64 } -> Option<crate::prompt::CallBody>;
 
     prompts_list => PromptsList {} -> Vec<PromptSummary>;
     prompts_show => PromptsShow { name: String } -> PromptDetail;
