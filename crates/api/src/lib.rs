@@ -315,6 +315,13 @@ pub enum CallSource {
 }
 
 impl CallSource {
+    pub const ALL: [CallSource; 4] = [Self::Cli, Self::Playground, Self::Run, Self::Gateway];
+
+    /// The source [`CallSource::as_str`] names.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Cli => "cli",
@@ -334,6 +341,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 3] = [Self::Ok, Self::Error, Self::Cancelled];
+
+    /// The outcome [`Outcome::as_str`] names.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",

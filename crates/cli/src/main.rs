@@ -191,18 +191,12 @@ struct CallsFilter {
 }
 
 fn parse_source(s: &str) -> Result<milc_api::CallSource, String> {
-    use milc_api::CallSource::*;
-    [Cli, Playground, Run, Gateway]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+    milc_api::CallSource::parse(s)
         .ok_or_else(|| format!("'{s}' is not a source: cli, playground, run or gateway"))
 }
 
 fn parse_outcome(s: &str) -> Result<milc_api::Outcome, String> {
-    use milc_api::Outcome::*;
-    [Ok, Error, Cancelled]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+    milc_api::Outcome::parse(s)
         .ok_or_else(|| format!("'{s}' is not a status: ok, error or cancelled"))
 }
 

@@ -35,17 +35,8 @@ impl Filter {
             until_ms: date_ms(&self.to).map_or(FOREVER, |d| d + DAY),
             endpoint: (!self.endpoint.is_empty()).then(|| self.endpoint.clone()),
             prompt: None,
-            source: [
-                CallSource::Cli,
-                CallSource::Playground,
-                CallSource::Run,
-                CallSource::Gateway,
-            ]
-            .into_iter()
-            .find(|s| s.as_str() == self.source),
-            outcome: [Outcome::Ok, Outcome::Error, Outcome::Cancelled]
-                .into_iter()
-                .find(|o| o.as_str() == self.status),
+            source: CallSource::parse(&self.source),
+            outcome: Outcome::parse(&self.status),
             limit: LIMIT,
         }
     }

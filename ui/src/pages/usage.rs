@@ -199,16 +199,7 @@ pub fn Usage() -> Html {
                         endpoint: (dim == Dim::Endpoint).then(|| name.clone()),
                         prompt: (dim == Dim::Prompt).then(|| name.clone()),
                         source: (dim == Dim::Source)
-                            .then(|| {
-                                [
-                                    CallSource::Cli,
-                                    CallSource::Playground,
-                                    CallSource::Run,
-                                    CallSource::Gateway,
-                                ]
-                                .into_iter()
-                                .find(|s| s.as_str() == name)
-                            })
+                            .then(|| CallSource::parse(&name))
                             .flatten(),
                         outcome: None,
                         limit: 200,

@@ -14,15 +14,10 @@ pub fn source_code(s: CallSource) -> i64 {
 }
 
 pub fn source_from(code: i64) -> Result<CallSource> {
-    [
-        CallSource::Cli,
-        CallSource::Playground,
-        CallSource::Run,
-        CallSource::Gateway,
-    ]
-    .into_iter()
-    .find(|s| source_code(*s) == code)
-    .ok_or_else(|| StoreError::Corrupt(format!("unknown call source code {code}")))
+    CallSource::ALL
+        .into_iter()
+        .find(|s| source_code(*s) == code)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown call source code {code}")))
 }
 
 pub fn outcome_code(o: Outcome) -> i64 {
@@ -34,7 +29,7 @@ pub fn outcome_code(o: Outcome) -> i64 {
 }
 
 pub fn outcome_from(code: i64) -> Result<Outcome> {
-    [Outcome::Ok, Outcome::Error, Outcome::Cancelled]
+    Outcome::ALL
         .into_iter()
         .find(|o| outcome_code(*o) == code)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown call outcome code {code}")))
