@@ -32,6 +32,24 @@ pub fn on_select(set: impl Fn(String) + 'static) -> Callback<Event> {
     Callback::from(move |e: Event| set(e.target_unchecked_into::<HtmlSelectElement>().value()))
 }
 
+/// An `onchange` handler for a file input: reads the chosen file as text and hands its name and
+/// text to `then`.
+pub fn on_file_text(then: impl Fn(String, String) + 'static) -> Callback<Event> {
+    let then = std::rc::Rc::new(then);
+    Callback::from(move |e: Event| {
+        let input: HtmlInputElement = e.target_unchecked_into();
+        let Some(f) = input.files().and_then(|l| l.get(0)) else {
+            return;
+        };
+        let then = then.clone();
+        yew::platform::spawn_local(async move {
+            if let Ok(v) = wasm_bindgen_futures::JsFuture::from(f.text()).await {
+                then(f.name(), v.as_string().unwrap_or_default());
+            }
+        });
+    })
+}
+
 /// A UTC date as a date input gives it (`2026-11-01`) → ms since the epoch.
 pub fn date_ms(s: &str) -> Option<i64> {
     let ms = js_sys::Date::parse(&format!("{s}T00:00:00Z"));

@@ -7,7 +7,7 @@ use milc_api::dataset::{DatasetEdit, DatasetPreview};
 use milc_api::{cmd, CallError};
 use yew::prelude::*;
 
-use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
+use crate::components::{gist, local_time, on_file_text, on_select, on_text, ErrorBox};
 use crate::hooks::{use_ipc, use_ipc_with};
 use crate::ipc;
 
@@ -95,24 +95,14 @@ fn Import(p: &ImportProps) -> Html {
     // Reading a chosen file fills the text area and picks the format from its name.
     let on_file = {
         let (file, kind, text) = (file.clone(), kind.clone(), text.clone());
-        Callback::from(move |e: Event| {
-            let input: web_sys::HtmlInputElement = e.target_unchecked_into();
-            let Some(f) = input.files().and_then(|l| l.get(0)) else {
-                return;
-            };
-            let fname = f.name();
-            let (file, kind, text) = (file.clone(), kind.clone(), text.clone());
-            yew::platform::spawn_local(async move {
-                if let Ok(v) = wasm_bindgen_futures::JsFuture::from(f.text()).await {
-                    kind.set(if fname.to_ascii_lowercase().ends_with(".csv") {
-                        "csv".into()
-                    } else {
-                        "jsonl".into()
-                    });
-                    file.set(fname);
-                    text.set(v.as_string().unwrap_or_default());
-                }
+        on_file_text(move |name, body| {
+            kind.set(if name.to_ascii_lowercase().ends_with(".csv") {
+                "csv".into()
+            } else {
+                "jsonl".into()
             });
+            file.set(name);
+            text.set(body);
         })
     };
     let do_preview = {

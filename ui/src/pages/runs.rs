@@ -10,7 +10,7 @@ use milc_api::run::{
 use milc_api::{cmd, CallError, Params};
 use yew::prelude::*;
 
-use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
+use crate::components::{gist, local_time, on_file_text, on_select, on_text, ErrorBox};
 use crate::hooks::{use_app, use_ipc};
 use crate::ipc;
 use crate::route::use_jump;
@@ -352,18 +352,7 @@ fn ScorerPicker(p: &PickerProps) -> Html {
     };
     let on_file = {
         let arg = arg.clone();
-        Callback::from(move |e: Event| {
-            let input: web_sys::HtmlInputElement = e.target_unchecked_into();
-            let Some(f) = input.files().and_then(|l| l.get(0)) else {
-                return;
-            };
-            let arg = arg.clone();
-            yew::platform::spawn_local(async move {
-                if let Ok(v) = wasm_bindgen_futures::JsFuture::from(f.text()).await {
-                    arg.set(v.as_string().unwrap_or_default());
-                }
-            });
-        })
+        on_file_text(move |_, text| arg.set(text))
     };
     let choose = |id: &str, options: &[String], state: &UseStateHandle<String>| {
         let st = state.clone();
