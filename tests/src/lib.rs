@@ -37,39 +37,21 @@ pub struct SimProcess {
 
 impl SimProcess {
     pub fn start(args: &[&str], api_key: &str) -> Self {
-        let mut child = Command::new(milc_bin())
-            .args(["sim", "--port", "0"])
-            .args(args)
-            .env("SIM_KEY", api_key)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.rsplit(' ').next().unwrap().trim().to_owned();
-        assert!(
-            url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"),
-            "{line}"
+        let (child, url) = serving(
+            Command::new(milc_bin())
+                .args(["sim", "--port", "0"])
+                .args(args)
+                .env("SIM_KEY", api_key)
+                .stderr(Stdio::inherit()),
         );
         Self { child, url }
     }
 }
 
-/// A `milc --db DB gateway --listen 127.0.0.1:0 --config ROUTES` process and its base URL (from
-/// the line it prints once serving). Stop it with SIGTERM (`kill -TERM`) to see it drain.
-pub fn gateway_process(db: &Path, routes: &Path) -> (Child, String) {
-    let mut child = Command::new(milc_bin())
-        .arg("--db")
-        .arg(db)
-        .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
-        .arg(routes)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Starts `cmd`, a server that prints a line ending in its base URL once it serves on
+/// 127.0.0.1, and returns it with that URL.
+fn serving(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -80,6 +62,19 @@ pub fn gateway_process(db: &Path, routes: &Path) -> (Child, String) {
         "{line}"
     );
     (child, url)
+}
+
+/// A `milc --db DB gateway --listen 127.0.0.1:0 --config ROUTES` process and its base URL (from
+/// the line it prints once serving). Stop it with SIGTERM (`kill -TERM`) to see it drain.
+pub fn gateway_process(db: &Path, routes: &Path) -> (Child, String) {
+    serving(
+        Command::new(milc_bin())
+            .arg("--db")
+            .arg(db)
+            .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
+            .arg(routes)
+            .stderr(Stdio::piped()),
+    )
 }
 
 impl Drop for SimProcess {

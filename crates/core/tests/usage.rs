@@ -71,33 +71,10 @@ async fn rollups_equal_a_rebuild_from_the_log_after_random_inserts_and_a_price_c
         tasks.push(tokio::spawn(async move {
             let mut x = t.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
             for _ in 0..125 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let ep = if x % 3 == 0 { b } else { a };
-                let at = start + (x % (3 * DAY_MS as u64)) as i64;
-                let outcome = if x % 11 == 0 {
-                    Outcome::Error
-                } else {
-                    Outcome::Ok
-                };
-                let u = (outcome == Outcome::Ok).then(|| {
-                    usage(
-                        100 + x % 900,
-                        x % 50,
-                        10 + x % 300,
-                        x % 7,
-                        if x % 5 == 0 {
-                            UsageSource::Estimated
-                        } else {
-                            UsageSource::Reported
-                        },
-                    )
-                });
-                let mut c = call(ep, at, u, (x % 100_000) as i64, outcome);
-                c.latency_ms = 1 + x % 5000;
-                c.source =
-                    [CallSource::Cli, CallSource::Playground, CallSource::Run][(x % 3) as usize];
+                let mut c = random_call(a, &mut x, start);
+                if x % 3 == 0 {
+                    c.endpoint_id = Some(b);
+                }
                 c.prompt = (x % 4 == 0).then(|| PromptPin {
                     prompt: "p".into(),
                     version: 1,
