@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod demo;
 pub mod export;
 pub mod gateway;
+pub mod lifecycle;
 pub mod money;
 #[cfg(feature = "proptest")]
 pub mod mutation;
@@ -312,10 +313,18 @@ pub enum CallSource {
     Playground,
     Run,
     Gateway,
+    /// A feasibility load test.
+    Loadtest,
 }
 
 impl CallSource {
-    pub const ALL: [CallSource; 4] = [Self::Cli, Self::Playground, Self::Run, Self::Gateway];
+    pub const ALL: [CallSource; 5] = [
+        Self::Cli,
+        Self::Playground,
+        Self::Run,
+        Self::Gateway,
+        Self::Loadtest,
+    ];
 
     /// The source [`CallSource::as_str`] names.
     pub fn parse(s: &str) -> Option<Self> {
@@ -328,6 +337,7 @@ impl CallSource {
             Self::Playground => "playground",
             Self::Run => "run",
             Self::Gateway => "gateway",
+            Self::Loadtest => "loadtest",
         }
     }
 }

@@ -10,6 +10,7 @@ pub fn source_code(s: CallSource) -> i64 {
         CallSource::Playground => 2,
         CallSource::Run => 3,
         CallSource::Gateway => 4,
+        CallSource::Loadtest => 5,
     }
 }
 
