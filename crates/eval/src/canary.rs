@@ -42,6 +42,8 @@
 pub use milc_api::gateway::{Decision, Evidence, Guardrails, Quality, Srm, Verdict};
 use serde::{Deserialize, Serialize};
 
+use crate::stats::chi2_sf;
+
 /// What one arm did since the canary started.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArmSample {
@@ -177,95 +179,6 @@ pub fn srm(counts: &[u64], weights: &[f64]) -> Srm {
         chi2,
         p,
         flagged: p < 0.001,
-    }
-}
-
-/// P(χ²_df > x): the regularized upper incomplete gamma Q(df/2, x/2), by its series below
-/// a + 1 and Lentz's continued fraction above (Numerical Recipes §6.2), to about 1e-14.
-/// 1 for x ≤ 0, NaN for df ≤ 0 or a NaN argument.
-pub fn chi2_sf(x: f64, df: f64) -> f64 {
-    if x.is_nan() || df.is_nan() || df <= 0.0 {
-        return f64::NAN;
-    }
-    if x <= 0.0 {
-        return 1.0;
-    }
-    if x.is_infinite() {
-        return 0.0;
-    }
-    gamma_q(df / 2.0, x / 2.0)
-}
-
-/// ln Γ(x) for x > 0: Lanczos (g = 7, 9 terms), relative error ~1e-15.
-fn ln_gamma(x: f64) -> f64 {
-    const G: f64 = 7.0;
-    const C: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        // Reflection keeps the approximation where it is accurate.
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut a = C[0];
-    let t = x + G + 0.5;
-    for (i, c) in C.iter().enumerate().skip(1) {
-        a += c / (x + i as f64);
-    }
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
-}
-
-/// Q(a, x) = Γ(a, x) / Γ(a), for a > 0, x > 0.
-fn gamma_q(a: f64, x: f64) -> f64 {
-    const EPS: f64 = 1e-16;
-    const TINY: f64 = 1e-300;
-    let front = (-x + a * x.ln() - ln_gamma(a)).exp();
-    if x < a + 1.0 {
-        // P by its series; Q = 1 − P is not small here, so nothing cancels badly.
-        let (mut ap, mut term) = (a, 1.0 / a);
-        let mut sum = term;
-        for _ in 0..10_000 {
-            ap += 1.0;
-            term *= x / ap;
-            sum += term;
-            if term.abs() < sum.abs() * EPS {
-                break;
-            }
-        }
-        (1.0 - sum * front).clamp(0.0, 1.0)
-    } else {
-        let mut b = x + 1.0 - a;
-        let mut c = 1.0 / TINY;
-        let mut d = 1.0 / b;
-        let mut h = d;
-        for i in 1..10_000 {
-            let an = -(i as f64) * (i as f64 - a);
-            b += 2.0;
-            d = an * d + b;
-            if d.abs() < TINY {
-                d = TINY;
-            }
-            c = b + an / c;
-            if c.abs() < TINY {
-                c = TINY;
-            }
-            d = 1.0 / d;
-            let step = d * c;
-            h *= step;
-            if (step - 1.0).abs() < EPS {
-                break;
-            }
-        }
-        (front * h).clamp(0.0, 1.0)
     }
 }
 
@@ -700,30 +613,6 @@ mod tests {
         // Symmetric in the sign of θ̂ − θ₀, and no data is no evidence.
         assert!((msprt(900.0, 100.0, 0.3, 0.0, 1.0, 1.0, 0.0, 0.01) - l).abs() < 1e-12);
         assert_eq!(msprt(0.0, 100.0, 0.0, 0.3, 1.0, 1.0, 0.0, 0.01), 1.0);
-    }
-
-    #[test]
-    fn chi2_sf_matches_known_quantiles() {
-        for (x, df, p) in [
-            (3.841458820694124, 1.0, 0.05),
-            (5.991464547107979, 2.0, 0.05),
-            (11.344866730144373, 3.0, 0.01),
-            (6.634896601021214, 1.0, 0.01),
-            (18.307038053275146, 10.0, 0.05),
-            (0.454936423119572, 1.0, 0.5),
-            (124.34211340400407, 100.0, 0.05),
-        ] {
-            let got = chi2_sf(x, df);
-            assert!(
-                (got - p).abs() < 1e-10,
-                "chi2_sf({x}, {df}) = {got}, want {p}"
-            );
-        }
-        // df 2 is exp(−x/2) exactly; the tails stay accurate.
-        assert!((chi2_sf(40.0, 2.0) - (-20.0f64).exp()).abs() < 1e-20);
-        assert!((chi2_sf(0.5, 2.0) - (-0.25f64).exp()).abs() < 1e-14);
-        assert_eq!(chi2_sf(0.0, 1.0), 1.0);
-        assert!(chi2_sf(1.0, 0.0).is_nan());
     }
 
     #[test]

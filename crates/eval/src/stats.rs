@@ -1,7 +1,8 @@
 //! Statistics for pairwise votes (definitions and test vectors in METRICS.md): Wilson score
 //! intervals for win rates, and Bradley–Terry ratings fitted as LMSYS Chatbot Arena fits them,
 //! with multinomial bootstrap intervals. Also the seeded generator and quantile the run engine's
-//! bootstraps use.
+//! bootstraps use, and the one implementation of the χ² and normal distributions the canary
+//! judge and the drift tests read their p-values from.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -355,6 +356,155 @@ pub fn fleiss_kappa(counts: &[Vec<u64>]) -> Option<f64> {
     (p_e < 1.0).then(|| (p_bar - p_e) / (1.0 - p_e))
 }
 
+/// P(χ²_df > x): the regularized upper incomplete gamma Q(df/2, x/2), by its series below
+/// a + 1 and Lentz's continued fraction above (Numerical Recipes §6.2), to about 1e-14.
+/// 1 for x ≤ 0, NaN for df ≤ 0 or a NaN argument.
+pub fn chi2_sf(x: f64, df: f64) -> f64 {
+    if x.is_nan() || df.is_nan() || df <= 0.0 {
+        return f64::NAN;
+    }
+    if x <= 0.0 {
+        return 1.0;
+    }
+    if x.is_infinite() {
+        return 0.0;
+    }
+    gamma_q(df / 2.0, x / 2.0)
+}
+
+/// ln Γ(x) for x > 0: Lanczos (g = 7, 9 terms), relative error ~1e-15.
+fn ln_gamma(x: f64) -> f64 {
+    const G: f64 = 7.0;
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Reflection keeps the approximation where it is accurate.
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = C[0];
+    let t = x + G + 0.5;
+    for (i, c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// Q(a, x) = Γ(a, x) / Γ(a), for a > 0, x > 0.
+fn gamma_q(a: f64, x: f64) -> f64 {
+    const EPS: f64 = 1e-16;
+    const TINY: f64 = 1e-300;
+    let front = (-x + a * x.ln() - ln_gamma(a)).exp();
+    if x < a + 1.0 {
+        // P by its series; Q = 1 − P is not small here, so nothing cancels badly.
+        let (mut ap, mut term) = (a, 1.0 / a);
+        let mut sum = term;
+        for _ in 0..10_000 {
+            ap += 1.0;
+            term *= x / ap;
+            sum += term;
+            if term.abs() < sum.abs() * EPS {
+                break;
+            }
+        }
+        (1.0 - sum * front).clamp(0.0, 1.0)
+    } else {
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / TINY;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..10_000 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < TINY {
+                d = TINY;
+            }
+            c = b + an / c;
+            if c.abs() < TINY {
+                c = TINY;
+            }
+            d = 1.0 / d;
+            let step = d * c;
+            h *= step;
+            if (step - 1.0).abs() < EPS {
+                break;
+            }
+        }
+        (front * h).clamp(0.0, 1.0)
+    }
+}
+
+/// P(Z > z) for a standard normal Z. Through the χ² tail above, since P(|Z| > z) = P(χ²₁ > z²):
+/// ½·Q(½, z²/2) for z ≥ 0 and its complement below, so the upper tail keeps its relative
+/// accuracy (~1e-14) far out (8σ: 6.2e-16). NaN for NaN.
+pub fn normal_sf(z: f64) -> f64 {
+    if z.is_nan() {
+        return f64::NAN;
+    }
+    let tail = 0.5 * chi2_sf(z * z, 1.0);
+    if z >= 0.0 {
+        tail
+    } else {
+        1.0 - tail
+    }
+}
+
+/// P(Z ≤ z) for a standard normal Z: [`normal_sf`] of −z.
+pub fn normal_cdf(z: f64) -> f64 {
+    normal_sf(-z)
+}
+
+/// The z with P(Z ≤ z) = `p` (scipy's `norm.ppf`): ∓∞ at 0 and 1, NaN outside [0, 1]. Starts
+/// from Abramowitz & Stegun 26.2.23 (error < 4.5e-4) in the lower tail and polishes with Halley
+/// steps on [`normal_cdf`], so it is as accurate as the CDF (~1e-15 relative); the upper half
+/// by symmetry (1 − p is exact there).
+pub fn normal_quantile(p: f64) -> f64 {
+    if p.is_nan() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    if p == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p == 1.0 {
+        return f64::INFINITY;
+    }
+    if p == 0.5 {
+        return 0.0;
+    }
+    if p > 0.5 {
+        return -normal_quantile(1.0 - p);
+    }
+    let t = (-2.0 * p.ln()).sqrt();
+    let mut x = -(t
+        - (2.515_517 + t * (0.802_853 + t * 0.010_328))
+            / (1.0 + t * (1.432_788 + t * (0.189_269 + t * 0.001_308))));
+    let sqrt_2pi = (2.0 * std::f64::consts::PI).sqrt();
+    for _ in 0..8 {
+        // Halley: u = (Φ(x) − p) / φ(x); x ← x − u / (1 + x·u/2).
+        let u = (normal_cdf(x) - p) * sqrt_2pi * (0.5 * x * x).exp();
+        let step = u / (1.0 + 0.5 * x * u);
+        if !step.is_finite() {
+            break;
+        }
+        x -= step;
+        if step.abs() <= 1e-15 * x.abs() {
+            break;
+        }
+    }
+    x
+}
+
 /// The `q`-th quantile of sorted values with linear interpolation (numpy's default).
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -431,6 +581,75 @@ mod tests {
         let a = agreement(&three).unwrap();
         assert_eq!((a.method.as_str(), a.items, a.raters), ("fleiss", 3, 3));
         assert!(agreement(&[vote("A", "B", Winner::A)]).is_none());
+    }
+
+    #[test]
+    fn chi2_sf_matches_known_quantiles() {
+        for (x, df, p) in [
+            (3.841458820694124, 1.0, 0.05),
+            (5.991464547107979, 2.0, 0.05),
+            (11.344866730144373, 3.0, 0.01),
+            (6.634896601021214, 1.0, 0.01),
+            (18.307038053275146, 10.0, 0.05),
+            (0.454936423119572, 1.0, 0.5),
+            (124.34211340400407, 100.0, 0.05),
+        ] {
+            let got = chi2_sf(x, df);
+            assert!(
+                (got - p).abs() < 1e-10,
+                "chi2_sf({x}, {df}) = {got}, want {p}"
+            );
+        }
+        // df 2 is exp(−x/2) exactly; the tails stay accurate.
+        assert!((chi2_sf(40.0, 2.0) - (-20.0f64).exp()).abs() < 1e-20);
+        assert!((chi2_sf(0.5, 2.0) - (-0.25f64).exp()).abs() < 1e-14);
+        assert_eq!(chi2_sf(0.0, 1.0), 1.0);
+        assert!(chi2_sf(1.0, 0.0).is_nan());
+    }
+
+    #[test]
+    fn the_normal_distribution_matches_scipy() {
+        // scipy 1.17.1: scipy.stats.norm.sf(z) and scipy.stats.norm.ppf(p).
+        for (z, sf) in [
+            (0.0, 0.5),
+            (0.5, 0.3085375387259869),
+            (1.0, 0.15865525393145707),
+            (1.7, 0.04456546275854304),
+            (1.75, 0.040059156863817086),
+            (2.326, 0.010009275340867669),
+            (3.0, 0.0013498980316300933),
+            (5.0, 2.866515718791933e-07),
+            (8.0, 6.22096057427174e-16),
+            (12.0, 1.776482112077653e-33),
+            (20.0, 2.7536241186061556e-89),
+            (-1.0, 0.8413447460685429),
+            (-3.0, 0.9986501019683699),
+        ] {
+            let got = normal_sf(z);
+            assert!(
+                (got - sf).abs() <= 1e-12 * sf,
+                "normal_sf({z}) = {got}, want {sf}"
+            );
+            assert!((normal_cdf(-z) - sf).abs() <= 1e-12 * sf);
+        }
+        for (p, z) in [
+            (0.99, 2.3263478740408408),
+            (0.975, 1.959963984540054),
+            (1e-10, -6.361340902404056),
+            (0.5, 0.0),
+            (0.3, -0.5244005127080409),
+        ] {
+            let got = normal_quantile(p);
+            assert!(
+                (got - z).abs() <= 1e-13 * z.abs(),
+                "normal_quantile({p}) = {got}, want {z}"
+            );
+        }
+        assert_eq!(normal_quantile(0.0), f64::NEG_INFINITY);
+        assert_eq!(normal_quantile(1.0), f64::INFINITY);
+        assert!(normal_quantile(1.5).is_nan() && normal_sf(f64::NAN).is_nan());
+        assert_eq!(normal_sf(f64::INFINITY), 0.0);
+        assert_eq!(normal_sf(f64::NEG_INFINITY), 1.0);
     }
 
     #[test]
