@@ -1,7 +1,10 @@
 //! Scorers and statistics: pure functions over texts and votes, reference-exact (see
-//! ../shared/METRICS.md), and the canary judge of a gateway's live split. No I/O.
+//! ../shared/METRICS.md), the canary judge of a gateway's live split, and the tests drift
+//! monitoring runs (`drift`: Mann–Whitney U as scipy, Hodges–Lehmann shift, two proportions as
+//! statsmodels). No I/O.
 
 pub mod canary;
+pub mod drift;
 pub mod scoring;
 pub mod stats;
 
