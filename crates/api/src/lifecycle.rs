@@ -209,10 +209,21 @@ impl Verdict {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Evidence {
-    Run { id: i64 },
-    Loadtest { id: i64, concurrency: u32 },
-    Live { since_ms: i64, until_ms: i64, calls: u64 },
-    Policy { policy: String },
+    Run {
+        id: i64,
+    },
+    Loadtest {
+        id: i64,
+        concurrency: u32,
+    },
+    Live {
+        since_ms: i64,
+        until_ms: i64,
+        calls: u64,
+    },
+    Policy {
+        policy: String,
+    },
 }
 
 impl fmt::Display for Evidence {
@@ -301,8 +312,7 @@ pub struct LoadTestSpec {
 }
 
 pub fn default_message() -> String {
-    "Summarize in two sentences why load tests matter before a model goes to production."
-        .to_owned()
+    "Summarize in two sentences why load tests matter before a model goes to production.".to_owned()
 }
 
 /// What one concurrency level measured.
@@ -538,4 +548,81 @@ pub struct ArchiveReport {
 pub struct Purged {
     pub calls: u64,
     pub bodies: u64,
+}
+
+/// A schedule as typed: a card's dataset and chosen candidate, or a run spec of its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewSchedule {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usecase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<crate::run::RunSpec>,
+    pub every_ms: i64,
+}
+
+/// One scheduled evaluation that was due: the run it started, or why it could not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledRun {
+    pub schedule: String,
+    pub run: Option<crate::run::RunSummary>,
+    pub error: Option<String>,
+}
+
+/// What `schedule run-due` did: the evaluations that were due, then the drift watches checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DueReport {
+    pub runs: Vec<ScheduledRun>,
+    pub drift: Vec<DriftReport>,
+    pub alerts: Vec<crate::usage::Alert>,
+}
+
+/// Milliseconds of a duration as typed: `500ms`, `30s`, `5m`, `2h`, `7d` (a bare number is
+/// seconds).
+pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 30s, 5m, 2h or 7d"))?;
+    let per = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("'{s}' is not a duration like 30s, 5m, 2h or 7d")),
+    };
+    n.checked_mul(per)
+        .ok_or_else(|| format!("'{s}' is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_typed() {
+        assert_eq!(parse_duration_ms("30s"), Ok(30_000));
+        assert_eq!(parse_duration_ms("500ms"), Ok(500));
+        assert_eq!(parse_duration_ms("5m"), Ok(300_000));
+        assert_eq!(parse_duration_ms("7d"), Ok(604_800_000));
+        assert_eq!(parse_duration_ms("2"), Ok(2_000));
+        assert!(parse_duration_ms("fast").unwrap_err().contains("'fast'"));
+        assert!(parse_duration_ms("3w").is_err());
+    }
+
+    #[test]
+    fn a_score_slo_reads_scorer_minimum_and_dataset() {
+        let s = ScoreSlo::parse("rougeL>=0.35@tickets@3f2a").unwrap();
+        assert_eq!(
+            (s.scorer.as_str(), s.min, s.dataset.as_str()),
+            ("rougeL", 0.35, "tickets@3f2a")
+        );
+        assert!(ScoreSlo::parse("rougeL 0.35")
+            .unwrap_err()
+            .contains("SCORER>=MIN@DATASET"));
+        assert!(ScoreSlo::parse(">=0.3@x").is_err());
+    }
 }

@@ -218,6 +218,8 @@ pub enum AlertKind {
     ErrorRate,
     /// A gateway canary was rolled back or promoted, or its split is broken.
     Canary,
+    /// An endpoint's, a prompt version's or a route's figures moved away from their baseline.
+    Drift,
 }
 
 impl AlertKind {
@@ -228,6 +230,7 @@ impl AlertKind {
             Self::CostSpike => "cost_spike",
             Self::ErrorRate => "error_rate",
             Self::Canary => "canary",
+            Self::Drift => "drift",
         }
     }
 
@@ -238,6 +241,7 @@ impl AlertKind {
             Self::CostSpike,
             Self::ErrorRate,
             Self::Canary,
+            Self::Drift,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -5,6 +5,7 @@ mod compare;
 mod eval;
 mod format;
 mod gateway;
+mod lifecycle;
 mod otel;
 mod output;
 mod usage;
@@ -86,6 +87,18 @@ enum Command {
     Budgets(usage::BudgetsCmd),
     /// Alerts (budgets crossed, cost spikes, error rates), newest first; ack; settings
     Alerts(usage::AlertsArgs),
+    /// Requirements cards: use cases with SLOs, candidates and their verdicts; `check` gates CI
+    #[command(subcommand)]
+    Usecases(lifecycle::UsecasesCmd),
+    /// Feasibility load test: concurrency levels against an endpoint, latency and throughput
+    /// per level, the knee, cost projections
+    Loadtest(lifecycle::LoadtestArgs),
+    /// Scheduled evaluations: add, list, rm, run-due (for cron or a systemd timer)
+    #[command(subcommand)]
+    Schedule(lifecycle::ScheduleCmd),
+    /// Drift of an endpoint, a prompt version or a route against a baseline; watches
+    #[command(subcommand)]
+    Drift(lifecycle::DriftCmd),
     /// Export every call as an OpenTelemetry span (OTLP over HTTP/protobuf): set, show, clear,
     /// status
     #[command(subcommand)]
@@ -621,6 +634,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Otel(cmd) => otel::otel(&console, cmd).await?,
+        Command::Usecases(cmd) => lifecycle::usecases(&console, cmd).await?,
+        Command::Loadtest(args) => lifecycle::loadtest(&console, args).await?,
+        Command::Schedule(cmd) => lifecycle::schedule(&console, cmd).await?,
+        Command::Drift(cmd) => lifecycle::drift(&console, cmd).await?,
         Command::Endpoints(cmd) => endpoints(&console, cmd).await?,
         Command::Chat(args) => chat(&console, args).await?,
         Command::Prompts(cmd) => prompts(&console, cmd).await?,

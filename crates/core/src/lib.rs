@@ -9,13 +9,17 @@ pub mod console;
 pub mod datasets;
 pub mod db;
 pub mod demo;
+pub mod drift;
 pub mod endpoints;
 pub mod gateway;
+pub mod loadtest;
 pub mod otel;
 pub mod prompts;
 pub mod redact;
 pub mod runs;
+pub mod schedules;
 pub mod usage;
+pub mod usecases;
 
 pub use console::{default_db_path, default_log_dir, Console, SIMULATOR_ENDPOINT};
 pub use db::{Store, StoreError};
@@ -74,7 +78,10 @@ impl Error {
                 | StoreError::NoSuchRun(_)
                 | StoreError::NoSuchComparison(_)
                 | StoreError::NoSuchRoute(_)
-                | StoreError::NoSuchCall(_),
+                | StoreError::NoSuchCall(_)
+                | StoreError::NoSuchLoadTest(_)
+                | StoreError::NoSuchUseCase(_)
+                | StoreError::NoSuchSchedule(_),
             ) => CallError {
                 kind: ErrorKind::NotFound,
                 message: self.to_string(),
@@ -84,7 +91,9 @@ impl Error {
                 StoreError::DuplicateName(_)
                 | StoreError::DuplicatePrompt(_)
                 | StoreError::DuplicateComparison(_)
-                | StoreError::DuplicateKey(_),
+                | StoreError::DuplicateKey(_)
+                | StoreError::DuplicateUseCase(_)
+                | StoreError::DuplicateSchedule(_),
             ) => CallError {
                 kind: ErrorKind::Conflict,
                 message: self.to_string(),

@@ -154,20 +154,24 @@ fn per_1k(cost: i64, tokens: i64) -> i64 {
 }
 
 /// One rule's reading for one endpoint (0 = all).
-struct Condition {
-    key: String,
-    kind: AlertKind,
-    endpoint: i64,
-    on: bool,
-    value: Reading,
-    threshold: Reading,
+pub(crate) struct Condition {
+    pub key: String,
+    pub kind: AlertKind,
+    pub endpoint: i64,
+    pub on: bool,
+    pub value: Reading,
+    pub threshold: Reading,
     /// A budget: one alert per key (its period), never resolved.
-    per_period: bool,
-    message: String,
+    pub per_period: bool,
+    pub message: String,
 }
 
 /// A condition's episode: fire a new one, resolve the open one, or nothing.
-async fn episode(c: &mut SqliteConnection, cond: Condition, now: i64) -> Result<Option<Alert>> {
+pub(crate) async fn episode(
+    c: &mut SqliteConnection,
+    cond: Condition,
+    now: i64,
+) -> Result<Option<Alert>> {
     let Condition {
         key,
         kind,

@@ -181,6 +181,18 @@ impl CallLog {
         self.alerts.subscribe()
     }
 
+    /// The reading of a condition checked outside the alert task (drift): fires an alert when
+    /// its episode begins (broadcast like the others), resolves it when it ends, and otherwise
+    /// does nothing, so a condition that holds alerts once.
+    pub(crate) async fn condition(&self, cond: alerts::Condition) -> Result<Option<Alert>> {
+        let mut c = self.store.read().await?;
+        let fired = alerts::episode(&mut c, cond, db::now_ms()).await?;
+        if let Some(a) = &fired {
+            self.alerts.announce(a.clone());
+        }
+        Ok(fired)
+    }
+
     /// Fires an alert that is an event rather than a condition (a canary's verdict): stored,
     /// listed with the others until acknowledged, and broadcast.
     pub async fn raise(

@@ -605,7 +605,9 @@ pub async fn alerts(c: &mut SqliteConnection, limit: u32) -> Result<Vec<Alert>> 
                 match kind {
                     AlertKind::BudgetDaily | AlertKind::BudgetMonthly => Reading::Usd(money),
                     AlertKind::CostSpike => Reading::UsdPer1k(money),
-                    AlertKind::ErrorRate | AlertKind::Canary => Reading::Rate(rate),
+                    AlertKind::ErrorRate | AlertKind::Canary | AlertKind::Drift => {
+                        Reading::Rate(rate)
+                    }
                 }
             };
             Ok(Alert {

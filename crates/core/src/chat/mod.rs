@@ -36,6 +36,9 @@ pub struct Prepared {
     prices: usage::Timeline,
     /// The run these calls are made for, if any (exported with each call).
     run_id: Option<i64>,
+    /// Whether the gate heeds the limits answers announce (a load test does not: it measures
+    /// where the server starts refusing).
+    heeds_limits: bool,
 }
 
 impl Prepared {
@@ -71,6 +74,13 @@ impl Prepared {
     /// `text` redacted as it is sent (call only where the policy redacts before sending).
     pub fn redact_sending(&self, text: &str, placeholders: &mut Placeholders) -> String {
         self.redactor.redact(text, placeholders).text
+    }
+
+    /// The same endpoint, sending whatever the rate-limit headers announce: the server's 429s
+    /// are what a load test measures.
+    pub fn ignoring_rate_limits(mut self) -> Self {
+        self.heeds_limits = false;
+        self
     }
 
     /// The same endpoint, its calls made for run `id`.
@@ -191,6 +201,7 @@ impl Console {
             gate: RateGate::default(),
             prices,
             run_id: None,
+            heeds_limits: true,
         })
     }
 
@@ -318,7 +329,7 @@ impl Console {
             }
         };
         let ex = self.client.chat(&p.target, &wire, on_delta, cancel).await;
-        if let Some(r) = &ex.rate_limit {
+        if let Some(r) = ex.rate_limit.as_ref().filter(|_| p.heeds_limits) {
             p.gate.observe(&ticket, r);
         }
         drop(ticket);

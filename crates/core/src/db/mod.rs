@@ -42,6 +42,16 @@ pub enum StoreError {
     NoSuchRoute(String),
     #[error("no call #{0} in the log")]
     NoSuchCall(i64),
+    #[error("no load test #{0}")]
+    NoSuchLoadTest(i64),
+    #[error("no use case '{0}'")]
+    NoSuchUseCase(String),
+    #[error("a use case named '{0}' already exists")]
+    DuplicateUseCase(String),
+    #[error("no schedule '{0}'")]
+    NoSuchSchedule(String),
+    #[error("a schedule named '{0}' already exists")]
+    DuplicateSchedule(String),
     #[error("a gateway key named '{0}' already exists")]
     DuplicateKey(String),
     #[error("database error: {0}")]

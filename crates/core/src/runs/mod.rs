@@ -49,9 +49,8 @@ pub fn parse_scorers(spec: &RunSpec) -> Result<Vec<(String, ItemScorer, Option<f
     Ok(out)
 }
 
-/// The prompt version's parameters with the spec's overrides on top.
-fn merged_params(v: &PromptVersion, spec: &RunSpec) -> milc_api::Params {
-    let (base, o) = (&v.content.params, &spec.params);
+/// A prompt version's parameters (`base`) with a spec's overrides (`o`) on top.
+pub(crate) fn merged_params(base: &milc_api::Params, o: &milc_api::Params) -> milc_api::Params {
     milc_api::Params {
         temperature: o.temperature.or(base.temperature),
         top_p: o.top_p.or(base.top_p),
@@ -105,7 +104,7 @@ impl Console {
         }
         self.endpoint(&spec.endpoint).await?;
         let version = self.resolve_prompt(&spec.prompt).await?;
-        merged_params(&version, &spec)
+        merged_params(&version.content.params, &spec.params)
             .check()
             .map_err(|(field, allowed)| Error::invalid(format!("params.{field}"), allowed))?;
         let mut c = self.store.read().await?;
@@ -138,7 +137,7 @@ impl Console {
             },
         )
         .await?;
-        let params = merged_params(&version, spec);
+        let params = merged_params(&version.content.params, &spec.params);
         // Items are read in chunks as they are sent: memory does not grow with the dataset.
         let count = info.total / u64::from(spec.repeat);
         let mut c = self.store.read().await?;
@@ -794,7 +793,7 @@ fn item_result(
     }
 }
 
-fn percentiles(mut v: Vec<f64>) -> Percentiles {
+pub(crate) fn percentiles(mut v: Vec<f64>) -> Percentiles {
     v.sort_by(f64::total_cmp);
     Percentiles {
         p50: quantile(&v, 0.5),
