@@ -7,6 +7,7 @@ use std::time::Instant;
 use milc_api::compare::{Ballot, CompareProgress, ComparisonSpec, SideBySideQuery};
 use milc_api::dataset::DatasetEdit;
 use milc_api::export::Format;
+use milc_api::lifecycle::{CandidateSpec, DriftQuery, LoadTestProgress, LoadTestSpec, UseCaseSpec};
 use milc_api::otel::OtelChange;
 use milc_api::prompt::NewVersion;
 use milc_api::run::{ResultsQuery, RunProgress, RunSpec};
@@ -29,6 +30,11 @@ pub struct AppState {
 impl AppState {
     pub fn console(&self) -> &Console {
         &self.console
+    }
+
+    /// The console itself, for the shell's own background tasks.
+    pub fn shared_console(&self) -> Arc<Console> {
+        self.console.clone()
     }
 
     pub fn new(console: Console, started: Instant) -> Self {
@@ -746,6 +752,110 @@ fn ui_ready(state: State<'_, AppState>) {
     }
 }
 
+#[tauri::command]
+async fn usecases_list(state: State<'_, AppState>) -> Reply<cmd::UsecasesList> {
+    state.console.usecases().await.map_err(api)
+}
+
+#[tauri::command]
+async fn usecases_save(
+    state: State<'_, AppState>,
+    name: Option<String>,
+    spec: UseCaseSpec,
+) -> Reply<cmd::UsecasesSave> {
+    match name {
+        None => state.console.create_usecase(spec).await,
+        Some(name) => state.console.update_usecase(&name, spec).await,
+    }
+    .map_err(api)
+}
+
+#[tauri::command]
+async fn usecases_candidate(
+    state: State<'_, AppState>,
+    usecase: String,
+    candidate: CandidateSpec,
+    choose: bool,
+) -> Reply<cmd::UsecasesCandidate> {
+    state
+        .console
+        .add_candidate(&usecase, candidate, choose)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn usecases_choose(
+    state: State<'_, AppState>,
+    usecase: String,
+    id: i64,
+) -> Reply<cmd::UsecasesChoose> {
+    state
+        .console
+        .choose_candidate(&usecase, id)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn usecases_attach_run(
+    state: State<'_, AppState>,
+    usecase: String,
+    id: i64,
+) -> Reply<cmd::UsecasesAttachRun> {
+    state.console.attach_run(&usecase, id).await.map_err(api)
+}
+
+#[tauri::command]
+async fn usecases_attach_loadtest(
+    state: State<'_, AppState>,
+    usecase: String,
+    id: i64,
+) -> Reply<cmd::UsecasesAttachLoadtest> {
+    state
+        .console
+        .attach_loadtest(&usecase, id)
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+async fn loadtests_list(state: State<'_, AppState>) -> Reply<cmd::LoadtestsList> {
+    state.console.loadtests().await.map_err(api)
+}
+
+#[tauri::command]
+async fn loadtest_run(
+    state: State<'_, AppState>,
+    spec: LoadTestSpec,
+    on_progress: Channel<LoadTestProgress>,
+) -> Reply<cmd::LoadtestRun> {
+    let job = state.jobs.start(JobKey::Loadtest);
+    let report = |p: &LoadTestProgress| {
+        let _ = on_progress.send(p.clone());
+    };
+    state
+        .console
+        .loadtest(spec, &report, job.token())
+        .await
+        .map_err(api)
+}
+
+#[tauri::command]
+fn loadtest_cancel(state: State<'_, AppState>) {
+    state.jobs.cancel(&JobKey::Loadtest);
+}
+
+#[tauri::command]
+async fn drift_report(state: State<'_, AppState>, query: DriftQuery) -> Reply<cmd::DriftReportGet> {
+    state.console.drift(&query).await.map_err(api)
+}
+
+#[tauri::command]
+async fn schedules_list(state: State<'_, AppState>) -> Reply<cmd::SchedulesList> {
+    state.console.schedules().await.map_err(api)
+}
+
 /// Registers each command once: the handler Tauri dispatches with, and (for the test that holds
 /// it to `milc_api::ALL_COMMANDS`) the list of their names.
 macro_rules! register {
@@ -760,6 +870,17 @@ macro_rules! register {
 }
 
 register![
+    usecases_list,
+    usecases_save,
+    usecases_candidate,
+    usecases_choose,
+    usecases_attach_run,
+    usecases_attach_loadtest,
+    loadtests_list,
+    loadtest_run,
+    loadtest_cancel,
+    drift_report,
+    schedules_list,
     endpoints_list,
     endpoints_save,
     endpoints_delete,

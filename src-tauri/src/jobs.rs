@@ -16,6 +16,8 @@ pub enum JobKey {
     Comparison(String),
     /// An LLM judge voting on a comparison, by comparison name.
     Judge(String),
+    /// The load test running (one at a time).
+    Loadtest,
 }
 
 #[derive(Default)]

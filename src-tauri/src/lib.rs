@@ -46,7 +46,9 @@ pub fn run() {
                     w.navigate("about:blank".parse().expect("a URL"))?;
                 }
             }
-            app.manage(AppState::new(console, started));
+            let state = AppState::new(console, started);
+            run_due_while_open(state.shared_console());
+            app.manage(state);
             exit_on_signal(app.handle().clone());
             Ok(())
         });
@@ -97,6 +99,34 @@ fn notify_alerts<R: Runtime>(app: tauri::AppHandle<R>, console: &Console) {
                 Err(e) => {
                     tracing::warn!(alert = alert.id, error = %e, "cannot show a notification")
                 }
+            }
+        }
+    });
+}
+
+/// While the window is open, the scheduled evaluations that fall due are run and the drift
+/// watches checked, once a minute (headless, `milc schedule run-due` does the same from cron).
+/// Drift alerts reach the notifications like every other alert.
+fn run_due_while_open(console: std::sync::Arc<Console>) {
+    tauri::async_runtime::spawn(async move {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match console.run_due(&|_, _| {}, &cancel).await {
+                Ok(r) => {
+                    for x in &r.runs {
+                        match &x.error {
+                            None => {
+                                tracing::info!(schedule = %x.schedule, "scheduled evaluation ran")
+                            }
+                            Some(e) => {
+                                tracing::warn!(schedule = %x.schedule, error = %e, "scheduled evaluation could not run")
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot run what is due"),
             }
         }
     });

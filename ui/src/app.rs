@@ -5,8 +5,8 @@ use yew_router::prelude::*;
 
 use crate::hooks::{refresh_endpoints, refresh_prompts};
 use crate::pages::{
-    Calls, Compare, Datasets, Endpoints, Playground, PlaygroundState, Prompts, Routes, Runs,
-    SampleBanner, Usage,
+    Calls, Compare, Datasets, Endpoints, Lifecycle, Playground, PlaygroundState, Prompts, Routes,
+    Runs, SampleBanner, Usage,
 };
 use crate::route::Route;
 use crate::state::AppState;
@@ -22,6 +22,7 @@ fn switch(route: Route) -> Html {
         Route::Routes => html! { <Routes /> },
         Route::Endpoints => html! { <Endpoints /> },
         Route::Calls => html! { <Calls /> },
+        Route::Lifecycle => html! { <Lifecycle /> },
         Route::NotFound => html! { <Redirect<Route> to={Route::Playground} /> },
     }
 }
@@ -80,6 +81,7 @@ fn Nav() -> Html {
                             "7" => Route::Endpoints,
                             "8" => Route::Calls,
                             "9" => Route::Routes,
+                            "0" => Route::Lifecycle,
                             _ => return,
                         };
                         e.prevent_default();
@@ -128,6 +130,7 @@ fn Nav() -> Html {
             { link(Route::Endpoints, "Endpoints", "Alt 7", "nav-endpoints") }
             { link(Route::Calls, "Calls", "Alt 8", "nav-calls") }
             { link(Route::Routes, "Routes", "Alt 9", "nav-routes") }
+            { link(Route::Lifecycle, "Lifecycle", "Alt 0", "nav-lifecycle") }
         </nav>
     }
 }

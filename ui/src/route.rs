@@ -24,6 +24,8 @@ pub enum Route {
     Endpoints,
     #[at("/calls")]
     Calls,
+    #[at("/lifecycle")]
+    Lifecycle,
     #[not_found]
     #[at("/404")]
     NotFound,

@@ -16,6 +16,10 @@ use crate::compare::{
 use crate::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, Imported};
 use crate::export::{Exported, Format};
 use crate::gateway::{CanaryStatus, GatewayInfo, GatewayKey, NewGatewayKey, Route};
+use crate::lifecycle::{
+    CandidateSpec, DriftQuery, DriftReport, LoadTest, LoadTestProgress, LoadTestSpec, Schedule,
+    UseCase, UseCaseSpec,
+};
 use crate::otel::{OtelChange, OtelSettings, OtelStatus};
 use crate::prompt::{
     HistoryEntry, LabelMove, NewVersion, PromptDetail, PromptDiff, PromptSummary, PromptVersion,
@@ -227,6 +231,22 @@ commands! {
     otel_clear => OtelClear {} -> ();
     /// The settings and this process's exported and dropped span counts.
     otel_status => OtelStatusGet {} -> OtelStatus;
+    usecases_list => UsecasesList {} -> Vec<UseCase>;
+    /// Writes a use case down (`name` None) or replaces use case `name`'s spec.
+    usecases_save => UsecasesSave { name: Option<String>, spec: UseCaseSpec } -> UseCase;
+    /// Adds a candidate (its prompt pinned to the version it names now); `choose` makes it the
+    /// one the card is checked on.
+    usecases_candidate => UsecasesCandidate { usecase: String, candidate: CandidateSpec, choose: bool } -> UseCase;
+    usecases_choose => UsecasesChoose { usecase: String, id: i64 } -> UseCase;
+    usecases_attach_run => UsecasesAttachRun { usecase: String, id: i64 } -> UseCase;
+    usecases_attach_loadtest => UsecasesAttachLoadtest { usecase: String, id: i64 } -> UseCase;
+    loadtests_list => LoadtestsList {} -> Vec<LoadTest>;
+    /// Runs a load test; progress arrives on `on_progress`. [`LoadtestCancel`] stops it (the
+    /// levels done so far are kept).
+    loadtest_run => LoadtestRun { spec: LoadTestSpec, on_progress: ChannelId<LoadTestProgress> } -> LoadTest;
+    loadtest_cancel => LoadtestCancel {} -> ();
+    drift_report => DriftReportGet { query: DriftQuery } -> DriftReport;
+    schedules_list => SchedulesList {} -> Vec<Schedule>;
     demo_state => DemoStateGet {} -> crate::demo::DemoState;
     demo_load => DemoLoad {} -> crate::demo::Sample;
     demo_remove => DemoRemove {} -> ();
