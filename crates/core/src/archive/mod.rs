@@ -134,7 +134,7 @@ impl Console {
             storage::each_row(&mut tx, m, &resolved, |row| -> Result<(), Error> {
                 spool.line(&row).map_err(io)?;
                 done += 1;
-                if done % PROGRESS_EVERY == 0 {
+                if done.is_multiple_of(PROGRESS_EVERY) {
                     progress(done, total);
                 }
                 Ok(())
