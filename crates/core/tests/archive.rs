@@ -614,3 +614,134 @@ async fn a_purge_deletes_the_archived_calls_keeps_the_usage_figures_and_a_stale_
     assert_eq!(c.usage(&usage_query()).await.unwrap(), later);
     c.close().await;
 }
+
+/// Use cases and load tests are written by their own domain; here their rows are put in as
+/// migration 0014's tables hold them, around the sample project's runs and calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_use_case_archive_holds_its_card_its_candidates_calls_and_what_is_attached_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let sample = c.demo_load().await.unwrap();
+    let ep = c.endpoint(&sample.endpoint).await.unwrap().id;
+    let v2 = count(
+        &c,
+        "SELECT v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
+         WHERE p.name = 'sample-ticket-summary' AND v.version = 2",
+    )
+    .await;
+    let attached_run = sample.runs[0];
+    let now = now_ms();
+    for (sql, binds) in [
+        (
+            "INSERT INTO usecases (id, name, spec_json, created_ms, updated_ms)
+             VALUES (1, 'triage', '{\"name\": \"triage\", \"owner\": \"ana\"}', ?, ?)",
+            vec![now, now],
+        ),
+        (
+            "INSERT INTO usecases (id, name, spec_json, created_ms, updated_ms)
+             VALUES (2, 'unrelated', '{\"name\": \"unrelated\", \"owner\": \"ben\"}', ?, ?)",
+            vec![now, now],
+        ),
+        (
+            "INSERT INTO usecase_candidates (usecase_id, prompt_version_id, endpoint_id,
+             params_json, chosen, created_ms) VALUES (1, ?, ?, '{}', 1, ?)",
+            vec![v2, ep, now],
+        ),
+        (
+            "INSERT INTO loadtests (id, endpoint_id, endpoint_name, prompt_version_id, spec_json,
+             status, levels_json, created_ms, finished_ms)
+             VALUES (1, ?, 'Sample endpoint (simulated)', ?, '{\"concurrency\": [1, 4]}',
+                     'finished', '[{\"concurrency\": 1}]', ?, ?)",
+            vec![ep, v2, now, now],
+        ),
+        (
+            "INSERT INTO usecase_evidence (usecase_id, kind, ref_id, attached_ms)
+             VALUES (1, 'run', ?, ?), (1, 'loadtest', 1, ?)",
+            vec![attached_run, now, now],
+        ),
+    ] {
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        q.execute(&mut *c.store().read().await.unwrap())
+            .await
+            .unwrap();
+    }
+    // A load test's call on the candidate, logged as load tests log theirs.
+    let mut lt = call_at(ep, now, CallSource::Loadtest);
+    lt.prompt = Some(milc_api::prompt::PromptPin {
+        prompt: sample.prompt.clone(),
+        version: 2,
+    });
+    c.call_log().log(&lt).await.unwrap();
+
+    let path = dir.path().join("triage.tar.zst");
+    let (report, _) = create(
+        &c,
+        ArchiveScope::Usecase("triage".into()),
+        (None, None),
+        &path,
+    )
+    .await;
+    let n = rows_of(&report);
+    let expected_calls = count(
+        &c,
+        &format!(
+            "SELECT count(*) FROM calls WHERE (prompt_version_id = {v2} AND endpoint_id = {ep})
+             OR id IN (SELECT call_id FROM run_results WHERE run_id = {attached_run})"
+        ),
+    )
+    .await as u64;
+    assert_eq!(
+        expected_calls,
+        50 + 50 + 1,
+        "the attached run's, the candidate's run's, the load test's"
+    );
+    assert_eq!(report.manifest.calls, expected_calls);
+    assert_eq!(n["usecases.jsonl"], 1, "not the unrelated card");
+    assert_eq!(n["usecase_candidates.jsonl"], 1);
+    assert_eq!(n["usecase_evidence.jsonl"], 2);
+    assert_eq!(n["loadtests.jsonl"], 1);
+    assert_eq!(n["runs.jsonl"], 1, "the attached run only");
+    assert_eq!(
+        n["comparisons.jsonl"], 1,
+        "the comparison the attached run answers"
+    );
+    assert_eq!(n["prompt_versions.jsonl"], 2);
+    assert_eq!(n["endpoints.jsonl"], 1);
+    assert!(rows(&path, "calls.jsonl")
+        .iter()
+        .any(|r| r["source"] == "loadtest"));
+    let card = rows(&path, "usecases.jsonl");
+    assert_eq!(card[0]["spec_json"]["owner"], "ana");
+    let cand = rows(&path, "usecase_candidates.jsonl");
+    assert_eq!(
+        (
+            cand[0]["prompt"].clone(),
+            cand[0]["prompt_version"].clone(),
+            cand[0]["endpoint"].clone()
+        ),
+        (
+            sample.prompt.as_str().into(),
+            2.into(),
+            sample.endpoint.as_str().into()
+        )
+    );
+    let lts = rows(&path, "loadtests.jsonl");
+    assert_eq!(lts[0]["levels_json"][0]["concurrency"], 1);
+
+    // The endpoint's archive takes in its load tests and the cards with a candidate on it.
+    let path = dir.path().join("endpoint.tar.zst");
+    let (report, _) = create(
+        &c,
+        ArchiveScope::Endpoint(sample.endpoint.clone()),
+        (None, None),
+        &path,
+    )
+    .await;
+    let n = rows_of(&report);
+    assert_eq!((n["loadtests.jsonl"], n["usecases.jsonl"]), (1, 1));
+    assert!(archive::verify(&path).unwrap().damaged.is_empty());
+    c.close().await;
+}

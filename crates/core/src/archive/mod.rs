@@ -239,7 +239,7 @@ impl Console {
         Ok(Purged {
             calls: deleted,
             bodies,
-            skipped: calls.len() as u64 - deleted,
+            skipped: (calls.len() as u64).saturating_sub(deleted),
         })
     }
 }
