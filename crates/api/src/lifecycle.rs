@@ -510,6 +510,16 @@ pub enum ArchiveScope {
     Prompt(String),
 }
 
+impl fmt::Display for ArchiveScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Endpoint(n) => write!(f, "endpoint '{n}'"),
+            Self::Usecase(n) => write!(f, "use case '{n}'"),
+            Self::Prompt(n) => write!(f, "prompt '{n}'"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ArchiveMember {
     pub name: String,
@@ -529,17 +539,27 @@ pub struct Manifest {
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     pub members: Vec<ArchiveMember>,
-    /// Call ids in the archive (what `--purge` deletes).
+    /// Calls in the archive (what `milc archive purge` deletes).
     pub calls: u64,
+    /// The install id of the database it came from: a purge refuses another database's archive.
+    #[serde(default)]
+    pub database: String,
 }
 
 /// An archive read back: its manifest, the SHA-256 of the manifest, and whether every member
 /// matches.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ArchiveReport {
+    /// The archive file, as written or read.
+    #[serde(default)]
+    pub path: String,
     pub manifest: Manifest,
     pub manifest_sha256: String,
-    /// Members whose bytes no longer match the manifest (or that are missing or extra).
+    /// Whether every member was read and hashed (false: only the manifest was read).
+    #[serde(default)]
+    pub verified: bool,
+    /// Members whose bytes no longer match the manifest (or that are missing or extra);
+    /// `manifest.json` when the manifest does not match `manifest.sha256`.
     pub damaged: Vec<String>,
 }
 
@@ -548,6 +568,10 @@ pub struct ArchiveReport {
 pub struct Purged {
     pub calls: u64,
     pub bodies: u64,
+    /// Calls the archive lists that were not deleted: already gone, or no longer the same call
+    /// (another time under a reused id).
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// A schedule as typed: a card's dataset and chosen candidate, or a run spec of its own.

@@ -1,6 +1,7 @@
 //! `milc`: every MILC Console capability, headless. A thin layer over `milc_core::Console`:
 //! it parses arguments, prints results, and maps errors to messages and exit codes.
 
+mod archive;
 mod compare;
 mod eval;
 mod format;
@@ -163,6 +164,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compliance archives: create (one .tar.zst of an endpoint's, prompt's or use case's
+    /// records, no secrets), verify, show, purge the archived calls (usage figures stay)
+    #[command(subcommand)]
+    Archive(archive::ArchiveCmd),
     /// Show the call log, newest first
     Calls {
         #[arg(long, default_value_t = 20)]
@@ -592,6 +597,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             json,
         } => return stats(&input, rounds, seed, json),
+        Command::Archive(cmd) => return archive::archive(cli.db, cmd).await,
         _ => {}
     }
     let db = cli.db.unwrap_or_else(milc_core::default_db_path);
@@ -608,6 +614,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Redact { .. }
         | Command::Score { .. }
         | Command::Stats { .. }
+        | Command::Archive(_)
         | Command::Gateway(_) => {
             unreachable!("handled above")
         }

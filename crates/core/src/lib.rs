@@ -2,6 +2,7 @@
 //! call log and one folder per domain, each with its SQL in `storage.rs` and its actions
 //! (`impl Console`) beside it. No Tauri and no UI: the shells are thin layers over [`Console`].
 
+pub mod archive;
 pub mod calllog;
 pub mod chat;
 pub mod compare;

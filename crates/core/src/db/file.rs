@@ -40,6 +40,11 @@ impl PartialFile {
         Error::invalid(path.display().to_string(), format!("cannot write: {e}"))
     }
 
+    /// Where the file goes once committed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn writer(&mut self) -> &mut std::io::BufWriter<std::fs::File> {
         self.out.as_mut().expect("written before commit")
     }

@@ -111,6 +111,12 @@ impl Store {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// A read transaction (`BEGIN`, deferred): every read in it sees the database as of its
+    /// first read while writers go on (WAL), so a long export is one consistent snapshot.
+    pub async fn snapshot(&self) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
     /// A connection of its own, outside the pool (the call log's writer keeps one).
     pub async fn connect(&self) -> Result<SqliteConnection> {
         Ok(self.opts.connect().await?)
