@@ -7,7 +7,9 @@ use std::time::Instant;
 use milc_api::compare::{Ballot, CompareProgress, ComparisonSpec, SideBySideQuery};
 use milc_api::dataset::DatasetEdit;
 use milc_api::export::Format;
-use milc_api::lifecycle::{CandidateSpec, DriftQuery, LoadTestProgress, LoadTestSpec, UseCaseSpec};
+use milc_api::lifecycle::{
+    ArchiveScope, CandidateSpec, DriftQuery, LoadTestProgress, LoadTestSpec, UseCaseSpec,
+};
 use milc_api::otel::OtelChange;
 use milc_api::prompt::NewVersion;
 use milc_api::run::{ResultsQuery, RunProgress, RunSpec};
@@ -856,6 +858,23 @@ async fn schedules_list(state: State<'_, AppState>) -> Reply<cmd::SchedulesList>
     state.console.schedules().await.map_err(api)
 }
 
+#[tauri::command]
+async fn archive_create(
+    state: State<'_, AppState>,
+    scope: ArchiveScope,
+    path: String,
+    on_progress: Channel<(u64, u64)>,
+) -> Reply<cmd::ArchiveCreate> {
+    let mut report = |done: u64, total: u64| {
+        let _ = on_progress.send((done, total));
+    };
+    state
+        .console
+        .archive_create(&scope, None, None, &path, &mut report)
+        .await
+        .map_err(api)
+}
+
 /// Registers each command once: the handler Tauri dispatches with, and (for the test that holds
 /// it to `milc_api::ALL_COMMANDS`) the list of their names.
 macro_rules! register {
@@ -881,6 +900,7 @@ register![
     loadtest_cancel,
     drift_report,
     schedules_list,
+    archive_create,
     endpoints_list,
     endpoints_save,
     endpoints_delete,

@@ -17,8 +17,8 @@ use crate::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, I
 use crate::export::{Exported, Format};
 use crate::gateway::{CanaryStatus, GatewayInfo, GatewayKey, NewGatewayKey, Route};
 use crate::lifecycle::{
-    CandidateSpec, DriftQuery, DriftReport, LoadTest, LoadTestProgress, LoadTestSpec, Schedule,
-    UseCase, UseCaseSpec,
+    ArchiveReport, ArchiveScope, CandidateSpec, DriftQuery, DriftReport, LoadTest,
+    LoadTestProgress, LoadTestSpec, Schedule, UseCase, UseCaseSpec,
 };
 use crate::otel::{OtelChange, OtelSettings, OtelStatus};
 use crate::prompt::{
@@ -247,6 +247,9 @@ commands! {
     loadtest_cancel => LoadtestCancel {} -> ();
     drift_report => DriftReportGet { query: DriftQuery } -> DriftReport;
     schedules_list => SchedulesList {} -> Vec<Schedule>;
+    /// Writes a compliance archive of `scope` to `path` (empty: the downloads folder); (rows
+    /// done, total) arrive on `on_progress`.
+    archive_create => ArchiveCreate { scope: ArchiveScope, path: String, on_progress: ChannelId<(u64, u64)> } -> ArchiveReport;
     demo_state => DemoStateGet {} -> crate::demo::DemoState;
     demo_load => DemoLoad {} -> crate::demo::Sample;
     demo_remove => DemoRemove {} -> ();

@@ -1,9 +1,11 @@
 //! Reusable parts of pages.
 
+mod archive;
 pub mod chart;
 mod error_box;
 mod figures;
 
+pub use archive::ArchiveButton;
 pub use error_box::ErrorBox;
 pub use figures::Figures;
 

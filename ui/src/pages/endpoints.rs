@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use milc_api::lifecycle::ArchiveScope;
 use milc_api::prompt::{CustomPattern, RedactMode};
 use milc_api::RedactionPolicy;
 use milc_api::{
@@ -11,7 +12,7 @@ use milc_api::{
 };
 use yew::prelude::*;
 
-use crate::components::{on_select, on_text, ErrorBox};
+use crate::components::{on_select, on_text, ArchiveButton, ErrorBox};
 use crate::hooks::{refresh_endpoints, use_app};
 use crate::ipc;
 
@@ -313,6 +314,7 @@ pub fn Endpoints() -> Html {
                             <td class="actions">
                                 <button class="ghost small test" onclick={test(name.clone())}>{ "Test" }</button>
                                 <button class="ghost small edit" onclick={open(Some(Draft::of(e)))}>{ "Edit" }</button>
+                                <ArchiveButton scope={ArchiveScope::Endpoint(name.clone())} id={format!("ep-archive-{}", e.id)} />
                                 <button class="ghost small delete danger-text" onclick={delete(name.clone())}>
                                     { if confirm.as_deref() == Some(name.as_str()) { "Confirm delete" } else { "Delete" } }
                                 </button>

@@ -4,7 +4,7 @@
 //! endpoint, a prompt version or a route against the window before.
 
 use milc_api::lifecycle::{
-    parse_duration_ms, CandidateSpec, DriftKind, DriftQuery, DriftReport, LoadTest,
+    parse_duration_ms, ArchiveScope, CandidateSpec, DriftKind, DriftQuery, DriftReport, LoadTest,
     LoadTestProgress, LoadTestSpec, ScoreSlo, Slo, Traffic, UseCase, UseCaseSpec, Verdict,
 };
 use milc_api::run::RunInfo;
@@ -12,7 +12,7 @@ use milc_api::{cmd, CallError, Cost, Params};
 use yew::prelude::*;
 
 use crate::components::chart::{Chart, Kind};
-use crate::components::{on_select, on_text, ErrorBox};
+use crate::components::{on_select, on_text, ArchiveButton, ErrorBox};
 use crate::hooks::use_app;
 use crate::ipc;
 
@@ -419,7 +419,8 @@ fn CardView(p: &CardProps) -> Html {
         .unwrap_or_default();
     html! {
         <section class="panel" id="uc-card">
-            <h2>{ format!("{} ", card.spec.name) }<span class="muted">{ format!("owner {}", card.spec.owner) }</span></h2>
+            <h2>{ format!("{} ", card.spec.name) }<span class="muted">{ format!("owner {}", card.spec.owner) }</span>
+                <ArchiveButton scope={ArchiveScope::Usecase(card.spec.name.clone())} id="uc-archive" /></h2>
             if !card.spec.description.is_empty() { <p class="muted">{ &card.spec.description }</p> }
             <table class="grid compact" id="uc-verdicts">
                 <thead><tr>
