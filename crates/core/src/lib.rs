@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod otel;
 pub mod prompts;
 pub mod redact;
+pub mod retirement;
 pub mod runs;
 pub mod usage;
 
