@@ -1183,9 +1183,18 @@ mod tests {
         };
         let ep = call(&w, save(None, spec.clone())).unwrap();
         assert_eq!(ep.spec.base_url, "http://127.0.0.1:9/v1");
+        spec.max_retries = 5;
+        let ep = call(&w, save(Some(ep.id), spec.clone())).unwrap();
+        assert_eq!(ep.spec.max_retries, 5);
+        // The lifecycle is not edited with the rest: set_lifecycle checks what still uses it.
         spec.status = EndpointStatus::Deprecated;
-        let ep = call(&w, save(Some(ep.id), spec)).unwrap();
-        assert_eq!(ep.spec.status, EndpointStatus::Deprecated);
+        let refused = call(&w, save(Some(ep.id), spec)).unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Config);
+        assert!(
+            refused.message.starts_with("status:"),
+            "{}",
+            refused.message
+        );
         call(
             &w,
             cmd::EndpointsDelete {

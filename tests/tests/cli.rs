@@ -2213,3 +2213,137 @@ fn otel_set_keeps_the_header_in_the_keyring_and_a_chat_has_sent_its_span_when_it
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn retiring_an_endpoint_in_use_lists_what_breaks_and_exits_nonzero_until_forced() {
+    let db = Db::new();
+    for name in ["old", "new"] {
+        db.add_sim_endpoint(name, "sim://embedded", &[]);
+    }
+    let prompt = db.file(
+        "p.yaml",
+        "endpoint: old\nmessages:\n  - role: user\n    content: \"{{input}}\"\n",
+    );
+    db.ok(&["prompts", "create", "summarize", "--file", &prompt], "");
+    db.ok(&["prompts", "label", "summarize", "1", "production"], "");
+    db.ok(
+        &[
+            "compare",
+            "create",
+            "--name",
+            "cmp",
+            "--input",
+            "hi",
+            "--variant",
+            "summarize@old",
+            "--variant",
+            "summarize@new",
+        ],
+        "",
+    );
+    db.ok(&["chat", "--endpoint", "old", "hi"], "");
+
+    // Deprecated: listed with its sunset and replacement; a chat still answers, with a warning.
+    db.ok(
+        &[
+            "endpoints",
+            "status",
+            "old",
+            "deprecated",
+            "--sunset",
+            "2027-01-31",
+            "--replacement",
+            "new",
+        ],
+        "",
+    );
+    let list = db.ok(&["endpoints", "list"], "");
+    assert!(
+        list.contains("deprecated (sunset 2027-01-31, replaced by 'new')"),
+        "{list}"
+    );
+    let chat = db.run(&["chat", "--endpoint", "old", "hi"], "");
+    assert!(chat.status.success());
+    let warned = String::from_utf8_lossy(&chat.stderr);
+    assert!(
+        warned.contains(
+            "warning: endpoint 'old' is deprecated (sunset 2027-01-31): use 'new' instead"
+        ),
+        "{warned}"
+    );
+
+    // What still uses it, for a script and for a person.
+    let used = db.json(&["endpoints", "used-by", "old", "--json"]);
+    assert_eq!(used["prompt_versions"], serde_json::json!(["summarize@1"]));
+    assert_eq!(
+        used["labels"],
+        serde_json::json!(["summarize:production → summarize@1"])
+    );
+    assert_eq!(used["comparisons"].as_array().unwrap().len(), 1);
+    assert_eq!(used["calls_7d"]["cli"], 2);
+    let text = db.ok(&["endpoints", "used-by", "old"], "");
+    assert!(
+        text.contains("endpoint 'old' is still used by 3 references")
+            && text.contains("prompt version: summarize@1")
+            && text.contains("calls in the last 7 days: 2 (cli 2)"),
+        "{text}"
+    );
+    let prompt = db.json(&["prompts", "used-by", "summarize:production", "--json"]);
+    assert_eq!(prompt["subject"], "prompt summarize@1");
+    assert_eq!(prompt["comparisons"].as_array().unwrap().len(), 2);
+
+    // Retiring it is refused, listing what would break, with a non-zero exit; nothing changes.
+    let refused = db.run(&["endpoints", "status", "old", "retired"], "");
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    for what in [
+        "prompt version: summarize@1",
+        "label: summarize:production → summarize@1",
+        "comparison: cmp / ",
+        "--force",
+    ] {
+        assert!(said.contains(what), "'{what}' missing from: {said}");
+    }
+    let eps = db.json(&["endpoints", "list", "--json"]);
+    let old = eps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "old")
+        .unwrap();
+    assert_eq!(old["status"], "deprecated");
+    assert_eq!(old["replacement"], "new");
+
+    // Forced: retired; a chat is refused naming the replacement, and nothing is sent.
+    let forced = db.run(&["endpoints", "status", "old", "retired", "--force"], "");
+    assert!(forced.status.success());
+    assert!(String::from_utf8_lossy(&forced.stderr).contains("no longer work"));
+    let chat = db.run(&["chat", "--endpoint", "old", "hi"], "");
+    assert_eq!(chat.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&chat.stderr);
+    assert!(
+        err.contains("'old' is retired") && err.contains("use 'new' instead"),
+        "{err}"
+    );
+    let page = db.json(&["retirement", "--json"]);
+    assert_eq!(page[0]["endpoint"], "old");
+    assert_eq!(page[0]["lifecycle"]["status"], "retired");
+    assert_eq!(
+        (page[0]["calls_7d"].as_u64(), page[0]["references"].as_u64()),
+        (Some(2), Some(3))
+    );
+    let table = db.ok(&["retirement"], "");
+    assert!(
+        table.contains("2027-01-31") && table.contains("new"),
+        "{table}"
+    );
+
+    // Back from retired takes --force.
+    let back = db.run(&["endpoints", "status", "old", "active"], "");
+    assert_eq!(back.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&back.stderr).contains("--force"));
+    db.ok(&["endpoints", "status", "old", "active", "--force"], "");
+    assert!(db
+        .ok(&["retirement"], "")
+        .contains("no endpoint is deprecated or retired"));
+}

@@ -162,6 +162,24 @@ pub struct Endpoint {
     /// The built-in simulator rather than a real model server.
     pub simulator: bool,
     pub last_test: Option<ConnectionTest>,
+    /// When a deprecated endpoint is to be retired (UTC ms); set only through the lifecycle
+    /// action (`Console::set_lifecycle`), never by editing the endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset_ms: Option<i64>,
+    /// The endpoint that replaces a deprecated or retired one, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+}
+
+impl Endpoint {
+    /// Where the endpoint is in its lifecycle: its status, sunset date and replacement.
+    pub fn lifecycle(&self) -> lifecycle::Lifecycle {
+        lifecycle::Lifecycle {
+            status: self.spec.status,
+            sunset_ms: self.sunset_ms,
+            replacement: self.replacement.clone(),
+        }
+    }
 }
 
 /// Outcome of `GET /v1/models` against an endpoint.

@@ -29,7 +29,7 @@ pub struct Lifecycle {
 /// retired, and its recent traffic.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsedBy {
-    /// `endpoint 'X'` or `prompt summarize@3f2a…`.
+    /// `endpoint 'X'` or `prompt summarize@3`.
     pub subject: String,
     /// Prompt versions whose default endpoint it is (`name@version`).
     pub prompt_versions: Vec<String>,
@@ -47,6 +47,9 @@ pub struct UsedBy {
     pub budgets: Vec<String>,
     /// Drift watches on it.
     pub drift_watches: Vec<String>,
+    /// Deprecated endpoints that name it as their replacement (an endpoint only).
+    #[serde(default)]
+    pub replacement_for: Vec<String>,
     /// Calls in the last 7 days, by source.
     pub calls_7d: BTreeMap<String, u64>,
     /// Calls in the last 30 days, by source.
@@ -63,12 +66,13 @@ impl UsedBy {
             && self.usecases.is_empty()
             && self.schedules.is_empty()
             && self.budgets.is_empty()
-            && self.drift_watches.is_empty())
+            && self.drift_watches.is_empty()
+            && self.replacement_for.is_empty())
     }
 
     /// Every reference as one line each, `kind: what`.
     pub fn references(&self) -> Vec<String> {
-        let groups: [(&str, &Vec<String>); 8] = [
+        let groups: [(&str, &Vec<String>); 9] = [
             ("prompt version", &self.prompt_versions),
             ("label", &self.labels),
             ("gateway route", &self.routes),
@@ -77,6 +81,7 @@ impl UsedBy {
             ("schedule", &self.schedules),
             ("budget", &self.budgets),
             ("drift watch", &self.drift_watches),
+            ("replacement for", &self.replacement_for),
         ];
         groups
             .iter()

@@ -143,6 +143,10 @@ pub struct RunInfo {
     /// Items × repeats.
     pub total: u64,
     pub done: u64,
+    /// What the run's endpoints' lifecycle says now (a deprecated endpoint's sunset and
+    /// replacement), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The result of one item (one repetition).

@@ -181,6 +181,8 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
                 })
                 .await
                 .map_err(explain)?;
+            let endpoints: Vec<&str> = c.variants.iter().map(|v| v.endpoint.as_str()).collect();
+            crate::retire::warn_about(console, &endpoints).await?;
             output::emit(json, &c, format::comparison_info)?;
         }
         CompareCmd::List { json } => {
@@ -190,6 +192,9 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
             })?;
         }
         CompareCmd::Run { name } => {
+            let c = console.comparison(&name).await.map_err(explain)?;
+            let endpoints: Vec<&str> = c.variants.iter().map(|v| v.endpoint.as_str()).collect();
+            crate::retire::warn_about(console, &endpoints).await?;
             let cancel = CancellationToken::new();
             let on_signal = cancel.clone();
             tokio::spawn(async move {
@@ -292,6 +297,9 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
             println!("{rated} rated");
         }
         CompareCmd::Judge { name, judge, json } => {
+            if let Some((_, endpoint)) = judge.rsplit_once('@') {
+                crate::retire::warn_about(console, &[endpoint]).await?;
+            }
             let tty = std::io::stderr().is_terminal();
             let show = |done: u64, total: u64| {
                 if tty {

@@ -226,7 +226,11 @@ pub async fn eval(console: &Console, a: EvalArgs) -> Result<ExitCode> {
                 scorers: parse_scorers(&a.scorers, &a.scorer)?,
                 stem: a.stem,
             };
-            console.create_run(spec).await.map_err(explain)?.id
+            let info = console.create_run(spec).await.map_err(explain)?;
+            for w in &info.warnings {
+                eprintln!("warning: {w}");
+            }
+            info.id
         }
     };
     // The run id first, so a script can resume it whatever happens next.
@@ -252,6 +256,11 @@ pub async fn eval(console: &Console, a: EvalArgs) -> Result<ExitCode> {
         .map_err(explain)?;
     if tty {
         eprintln!();
+    }
+    if a.resume.is_some() {
+        for w in &summary.run.warnings {
+            eprintln!("warning: {w}");
+        }
     }
     print!("{}", format::run_summary(&summary));
     if let Some(path) = &a.json {

@@ -91,7 +91,7 @@ pub fn endpoints_table(eps: &[Endpoint]) -> String {
             } else {
                 "remote".into()
             },
-            e.spec.status.as_str().into(),
+            crate::retire::lifecycle_text(&e.lifecycle()),
             e.spec.model.clone(),
             e.spec.base_url.clone(),
             if e.has_token {
@@ -183,7 +183,7 @@ pub fn calls_table(calls: &[CallRecord]) -> String {
     table(&rows)
 }
 
-fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..cols)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))

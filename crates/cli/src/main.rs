@@ -9,6 +9,7 @@ mod gateway;
 mod lifecycle;
 mod otel;
 mod output;
+mod retire;
 mod usage;
 
 use std::collections::BTreeMap;
@@ -86,6 +87,8 @@ enum Command {
     /// Daily and monthly budgets, per endpoint or overall
     #[command(subcommand)]
     Budgets(usage::BudgetsCmd),
+    /// Deprecated and retired endpoints: sunset date, replacement, remaining traffic, references
+    Retirement(retire::RetirementArgs),
     /// Alerts (budgets crossed, cost spikes, error rates), newest first; ack; settings
     Alerts(usage::AlertsArgs),
     /// Requirements cards: use cases with SLOs, candidates and their verdicts; `check` gates CI
@@ -353,6 +356,9 @@ enum PromptsCmd {
         version: u32,
         label: String,
     },
+    /// What still uses a prompt version (labels, routes, comparisons, use cases, schedules,
+    /// drift watches) and its calls of the last 7 and 30 days
+    UsedBy(retire::UsedByArgs),
 }
 
 #[derive(Args)]
@@ -409,8 +415,12 @@ enum EndpointsCmd {
         #[arg(long)]
         remove: bool,
     },
-    /// Set the lifecycle status: active, deprecated or retired (retired endpoints take no calls)
-    Status { name: String, status: String },
+    /// Set the lifecycle: active, deprecated (--sunset DATE --replacement ENDPOINT) or retired
+    /// (takes no calls; refused while something still uses it, unless --force)
+    Status(retire::StatusArgs),
+    /// What still uses an endpoint (prompt versions, labels, routes, comparisons, use cases,
+    /// schedules, budgets, drift watches) and its calls of the last 7 and 30 days
+    UsedBy(retire::UsedByArgs),
     /// Set the redaction policy: when personal data is redacted and whether bodies are logged
     Redaction {
         name: String,
@@ -656,6 +666,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Usage(a) => usage::usage(&console, a).await?,
         Command::Prices(cmd) => usage::prices(&console, cmd).await?,
         Command::Budgets(cmd) => usage::budgets(&console, cmd).await?,
+        Command::Retirement(a) => retire::retirement(&console, a).await?,
         Command::Alerts(a) => usage::alerts(&console, a).await?,
         Command::Retention { bodies_days, off } => usage::retention(&console, bodies_days, off).await?,
         Command::Render { prompt, vars } => {
@@ -871,18 +882,8 @@ async fn endpoints(console: &Console, cmd: EndpointsCmd) -> Result<ExitCode> {
                 }
             );
         }
-        EndpointsCmd::Status { name, status } => {
-            let status = EndpointStatus::parse(&status).ok_or_else(|| {
-                anyhow!("'{status}' is not a status: use active, deprecated or retired")
-            })?;
-            let ep = console.endpoint(&name).await.map_err(explain)?;
-            let spec = EndpointSpec { status, ..ep.spec };
-            console
-                .update_endpoint(ep.id, spec)
-                .await
-                .map_err(explain)?;
-            eprintln!("'{name}' is now {}", status.as_str());
-        }
+        EndpointsCmd::Status(a) => return retire::status(console, a).await,
+        EndpointsCmd::UsedBy(a) => return retire::endpoint_used_by(console, a).await,
         EndpointsCmd::Redaction { name, policy } => {
             let ep = console.endpoint(&name).await.map_err(explain)?;
             let spec = EndpointSpec {
@@ -977,6 +978,7 @@ async fn chat(console: &Console, a: ChatArgs) -> Result<ExitCode> {
         Some(e) => e,
         None => only_active_endpoint(console).await?,
     };
+    retire::warn_about(console, &[&endpoint]).await?;
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -1197,6 +1199,7 @@ async fn prompts(console: &Console, cmd: PromptsCmd) -> Result<ExitCode> {
             ),
             None => eprintln!("'{label}' of '{name}' already points at version {version}"),
         },
+        PromptsCmd::UsedBy(a) => return retire::prompt_used_by(console, a).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -17,6 +17,7 @@ pub mod loadtest;
 pub mod otel;
 pub mod prompts;
 pub mod redact;
+pub mod retirement;
 pub mod runs;
 pub mod schedules;
 pub mod usage;

@@ -180,12 +180,28 @@ async fn a_new_database_offers_the_builtin_simulator_once() {
 async fn retired_endpoints_take_no_calls() {
     let (_dir, c) = console().await;
     let ep = c.endpoint(SIMULATOR_ENDPOINT).await.unwrap();
-    c.update_endpoint(
-        ep.id,
-        EndpointSpec {
+    // Editing an endpoint does not change its lifecycle: that goes through set_lifecycle.
+    let edit = c
+        .update_endpoint(
+            ep.id,
+            EndpointSpec {
+                status: EndpointStatus::Retired,
+                ..ep.spec
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&edit, Error::Invalid { field, .. } if field == "status"),
+        "{edit}"
+    );
+    c.set_lifecycle(
+        SIMULATOR_ENDPOINT,
+        milc_api::lifecycle::Lifecycle {
             status: EndpointStatus::Retired,
-            ..ep.spec
+            ..Default::default()
         },
+        false,
     )
     .await
     .unwrap();

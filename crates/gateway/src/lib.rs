@@ -80,9 +80,33 @@ pub(crate) struct Shared {
     /// Logging and streaming tasks: shutdown waits for them.
     pub(crate) tasks: TaskTracker,
     options: Options,
+    /// When each (route id, arm) on a deprecated endpoint was last warned about.
+    deprecated_warned: Mutex<HashMap<(i64, String), Instant>>,
 }
 
+/// How often serving on a deprecated endpoint is warned about, per arm.
+const DEPRECATED_WARN_EVERY: Duration = Duration::from_secs(3600);
+
 impl Shared {
+    /// Warns in the log that `arm` of `route` serves on a deprecated endpoint (its sunset and
+    /// replacement): at its first call, then at most once an hour.
+    pub(crate) fn serving(&self, route: &LiveRoute, arm: &str, p: &milc_core::chat::Prepared) {
+        let Some(w) = milc_core::retirement::warning(p.endpoint()) else {
+            return;
+        };
+        let now = Instant::now();
+        let mut warned = self.deprecated_warned.lock().expect("warned lock");
+        let key = (route.id, arm.to_owned());
+        if warned
+            .get(&key)
+            .is_some_and(|t| now.duration_since(*t) < DEPRECATED_WARN_EVERY)
+        {
+            return;
+        }
+        warned.insert(key, now);
+        tracing::warn!(route = %route.model, arm, "serving on a deprecated endpoint: {w}");
+    }
+
     pub(crate) fn route(&self, model: &str) -> Result<Arc<LiveRoute>, ApiError> {
         let routes = self.routes.read().expect("routes lock").clone();
         if let Some(r) = routes.routes.iter().find(|r| r.model == model) {
@@ -184,6 +208,13 @@ impl Shared {
         for (model, why) in &routes.broken {
             tracing::warn!(route = model, reason = why, "route cannot serve");
         }
+        for r in &routes.routes {
+            for a in &r.arms {
+                if let Err(why) = &a.prepared {
+                    tracing::warn!(route = %r.model, arm = %a.name, "{why}");
+                }
+            }
+        }
         let keys = self
             .console
             .gateway_auth_keys()
@@ -244,6 +275,7 @@ impl Gateway {
             loaded: false.into(),
             tasks: TaskTracker::new(),
             options,
+            deprecated_warned: Mutex::new(HashMap::new()),
         });
         // The fingerprint before the load: a change made in between is seen at the first check.
         let seen = shared.console.gateway_fingerprint().await?;

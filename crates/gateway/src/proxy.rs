@@ -233,6 +233,7 @@ async fn forward_request(
                 _ => return Err(ApiError::unavailable(why.clone())),
             },
         };
+        s.serving(&route, &arm.name, prepared);
         let (upstream_body, placeholders) = if embeddings {
             (
                 milc_core::gateway::upstream_embeddings_body(prepared, body.clone())?,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use milc_api::lifecycle::Lifecycle;
 use milc_api::{EndpointSpec, EndpointStatus};
 use milc_core::Console;
 use milc_gateway::{Gateway, Options};
@@ -338,6 +339,71 @@ async fn bad_requests_get_the_official_error_shapes_and_the_gateway_keeps_servin
 }
 
 #[tokio::test]
+async fn an_arm_on_a_retired_endpoint_is_refused_with_its_replacement_named() {
+    let mut w = world(
+        vec![SimConfig::default()],
+        &[("sim", 0, &[], 0), ("next", 0, &[], 0)],
+        ONE_ARM,
+    )
+    .await;
+    // Deprecated: the arm still serves.
+    let sunset = milc_core::retirement::parse_sunset("2027-01-31").unwrap();
+    w.console
+        .set_lifecycle(
+            "sim",
+            Lifecycle {
+                status: EndpointStatus::Deprecated,
+                sunset_ms: Some(sunset),
+                replacement: Some("next".into()),
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(w.post("chat/completions", &chat(false)).await.status(), 200);
+
+    // The route's arm is what still uses it: retiring it is refused without force.
+    let used = w.console.endpoint_used_by("sim").await.unwrap();
+    assert_eq!(used.routes, ["support / a"]);
+    let retired = Lifecycle {
+        status: EndpointStatus::Retired,
+        ..Lifecycle::default()
+    };
+    let e = w
+        .console
+        .set_lifecycle("sim", retired.clone(), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("gateway route: support / a"), "{e}");
+    assert_eq!(w.post("chat/completions", &chat(false)).await.status(), 200);
+
+    // Forced: the running gateway reloads and refuses the route, naming the replacement.
+    w.console.set_lifecycle("sim", retired, true).await.unwrap();
+    let start = Instant::now();
+    let r = loop {
+        let r = w.post("chat/completions", &chat(false)).await;
+        if r.status() != 200 || start.elapsed() > Duration::from_secs(2) {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("'sim' is retired") && message.contains("use 'next' instead"),
+        "{v}"
+    );
+    let log = w.stop_and_read_log().await;
+    // What it served before the reload is logged; the refusals sent nothing upstream.
+    assert!(
+        log.len() >= 2 && log.iter().all(|c| c.0 == "a" && c.1 == 0),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
 async fn upstream_failures_pass_through_fall_back_or_end_the_stream_clearly() {
     let routes = r#"
 [[route]]
@@ -385,9 +451,19 @@ weight = 1
         routes,
     )
     .await;
-    let mut old = w.console.endpoint("old").await.unwrap();
-    old.spec.status = EndpointStatus::Retired;
-    w.console.update_endpoint(old.id, old.spec).await.unwrap();
+    // Route "retired" still uses it: retiring takes force.
+    w.console
+        .set_lifecycle(
+            "old",
+            Lifecycle {
+                status: EndpointStatus::Retired,
+                replacement: Some("sim".into()),
+                ..Lifecycle::default()
+            },
+            true,
+        )
+        .await
+        .unwrap();
 
     // The upstream's 429 reaches the client with its Retry-After and body.
     let mut req = chat(false);
@@ -424,8 +500,9 @@ weight = 1
     };
     assert_eq!(r.status(), 503);
     let v: Value = r.json().await.unwrap();
+    let message = v["error"]["message"].as_str().unwrap();
     assert!(
-        v["error"]["message"].as_str().unwrap().contains("retired"),
+        message.contains("retired") && message.contains("use 'sim' instead"),
         "{v}"
     );
 

@@ -10,8 +10,8 @@ use milc_api::prompt::{
     CallBody, Figures, HistoryEntry, Pick, PromptPin, PromptRef, PromptVersion, RedactMode,
 };
 use milc_api::{
-    tokens_per_sec, CallError, CallSource, ChatRequest, ChatResult, Endpoint, EndpointStatus,
-    ErrorKind, Message, Outcome,
+    tokens_per_sec, CallError, CallSource, ChatRequest, ChatResult, Endpoint, ErrorKind, Message,
+    Outcome,
 };
 use milc_llm::client::Target;
 use milc_llm::ratelimit::RateGate;
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::calllog::{CallDetail, Operation};
 use crate::db::{self, now_ms};
 use crate::redact::{Placeholders, Redactor};
-use crate::{endpoints, prompts, usage, Console, Error};
+use crate::{endpoints, prompts, retirement, usage, Console, Error};
 
 /// What calls to one endpoint with one prompt version share; see [`Console::prepare`].
 pub struct Prepared {
@@ -165,20 +165,12 @@ impl Console {
     }
 
     /// Looks up what every call to `name` (with prompt version `pin`) needs: the endpoint (a
-    /// retired one refuses), the pinned version, the redaction policy and its compiled patterns,
+    /// retired one refuses, naming its replacement; a deprecated one is logged), the pinned version, the redaction policy and its compiled patterns,
     /// and the request target with the token read from the keyring. The run engine prepares once
     /// per run instead of once per item.
     pub async fn prepare(&self, name: &str, pin: Option<&PromptPin>) -> Result<Prepared, Error> {
         let ep = endpoints::storage::endpoint_by_name(&mut *self.store.read().await?, name).await?;
-        if ep.spec.status == EndpointStatus::Retired {
-            return Err(Error::invalid(
-                "endpoint",
-                format!("'{name}' is retired and takes no new calls"),
-            ));
-        }
-        if ep.spec.status == EndpointStatus::Deprecated {
-            tracing::warn!(endpoint = name, "calling a deprecated endpoint");
-        }
+        retirement::check_usable(&ep)?;
         let pinned = match pin {
             Some(pin) => Some(
                 prompts::storage::resolve(&mut *self.store.read().await?, &pin_ref(pin)).await?,

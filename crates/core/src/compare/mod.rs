@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{self, now_ms, PartialFile, StoreError};
-use crate::{datasets, endpoints, prompts, runs, Console, Error};
+use crate::{datasets, prompts, runs, Console, Error};
 use storage::VoteRow;
 
 pub mod storage;
@@ -305,8 +305,15 @@ impl Console {
         let mut rows = Vec::new();
         for (i, v) in spec.variants.iter_mut().enumerate() {
             let field = format!("variants[{}]", i + 1);
-            endpoints::storage::endpoint_by_name(&mut *self.store.read().await?, &v.endpoint)
-                .await?;
+            // A retired endpoint is refused here, naming its replacement.
+            self.check_in_service(&v.endpoint)
+                .await
+                .map_err(|e| match e {
+                    Error::Invalid { message, .. } => {
+                        Error::invalid(format!("{field}.endpoint"), message)
+                    }
+                    e => e,
+                })?;
             let version = self.resolve_prompt(&v.prompt).await?;
             v.params
                 .check()

@@ -1,8 +1,8 @@
 //! Endpoints as a person adds, edits, tests and removes them; tokens go to the OS keyring.
 
 use milc_api::{
-    CallError, ConnectionTest, Endpoint, EndpointSpec, ErrorKind, PricePerMillion, Prices,
-    TokenChange,
+    CallError, ConnectionTest, Endpoint, EndpointSpec, EndpointStatus, ErrorKind, PricePerMillion,
+    Prices, TokenChange,
 };
 use milc_llm::SecretString;
 
@@ -56,6 +56,15 @@ impl Console {
         token: Option<SecretString>,
     ) -> Result<Endpoint, Error> {
         let spec = validate(spec)?;
+        if spec.status != EndpointStatus::Active {
+            return Err(Error::invalid(
+                "status",
+                format!(
+                    "a new endpoint starts active; deprecate or retire it afterwards (milc endpoints status {} …)",
+                    spec.name
+                ),
+            ));
+        }
         let mut c = self.store.read().await?;
         let ep = storage::insert_endpoint(&mut c, &spec).await?;
         if let Some(token) = token {
@@ -69,10 +78,28 @@ impl Console {
         Ok(ep)
     }
 
+    /// Edits an endpoint. Its lifecycle status is not changed here: that is
+    /// [`Console::set_lifecycle`]'s, which checks what still uses the endpoint.
     #[tracing::instrument(skip_all, fields(id), err(level = "info"))]
     pub async fn update_endpoint(&self, id: i64, spec: EndpointSpec) -> Result<Endpoint, Error> {
         let spec = validate(spec)?;
-        Ok(storage::update_endpoint(&mut *self.store.read().await?, id, &spec).await?)
+        let mut tx = self.store.write().await?;
+        let now = storage::endpoint(&mut tx, id).await?;
+        if spec.status != now.spec.status {
+            return Err(Error::invalid(
+                "status",
+                format!(
+                    "'{}' is {}: change its lifecycle with `milc endpoints status {} {}` (set_lifecycle), which checks what still uses it",
+                    now.spec.name,
+                    now.spec.status.as_str(),
+                    now.spec.name,
+                    spec.status.as_str()
+                ),
+            ));
+        }
+        let ep = storage::update_endpoint(&mut tx, id, &spec).await?;
+        db::commit(tx).await?;
+        Ok(ep)
     }
 
     /// Saves an endpoint from a form: adds it when `id` is `None`, else updates it; then applies

@@ -70,8 +70,12 @@ pub async fn delete_endpoint(c: &mut SqliteConnection, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Every column of an endpoint, and its replacement's name.
+const ENDPOINT_SELECT: &str = "SELECT e.*, r.name AS replacement FROM endpoints e
+     LEFT JOIN endpoints r ON r.id = e.replacement_id";
+
 pub async fn endpoint(c: &mut SqliteConnection, id: i64) -> Result<Endpoint> {
-    sqlx::query_as::<_, EndpointRow>("SELECT * FROM endpoints WHERE id = ?")
+    sqlx::query_as::<_, EndpointRow>(&format!("{ENDPOINT_SELECT} WHERE e.id = ?"))
         .bind(id)
         .fetch_optional(&mut *c)
         .await?
@@ -80,7 +84,7 @@ pub async fn endpoint(c: &mut SqliteConnection, id: i64) -> Result<Endpoint> {
 }
 
 pub async fn endpoint_by_name(c: &mut SqliteConnection, name: &str) -> Result<Endpoint> {
-    sqlx::query_as::<_, EndpointRow>("SELECT * FROM endpoints WHERE name = ?")
+    sqlx::query_as::<_, EndpointRow>(&format!("{ENDPOINT_SELECT} WHERE e.name = ?"))
         .bind(name)
         .fetch_optional(&mut *c)
         .await?
@@ -89,12 +93,30 @@ pub async fn endpoint_by_name(c: &mut SqliteConnection, name: &str) -> Result<En
 }
 
 pub async fn endpoints(c: &mut SqliteConnection) -> Result<Vec<Endpoint>> {
-    sqlx::query_as::<_, EndpointRow>("SELECT * FROM endpoints ORDER BY name")
+    sqlx::query_as::<_, EndpointRow>(&format!("{ENDPOINT_SELECT} ORDER BY e.name"))
         .fetch_all(&mut *c)
         .await?
         .into_iter()
         .map(EndpointRow::into_endpoint)
         .collect()
+}
+
+/// Sets an endpoint's lifecycle: status, sunset date and replacement (by id).
+pub async fn set_lifecycle(
+    c: &mut SqliteConnection,
+    id: i64,
+    status: EndpointStatus,
+    sunset_ms: Option<i64>,
+    replacement_id: Option<i64>,
+) -> Result<Endpoint> {
+    sqlx::query("UPDATE endpoints SET status = ?, sunset_ms = ?, replacement_id = ? WHERE id = ?")
+        .bind(status.as_str())
+        .bind(sunset_ms)
+        .bind(replacement_id)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    endpoint(c, id).await
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
@@ -137,6 +159,8 @@ struct EndpointRow {
     test_json: Option<String>,
     redaction_json: Option<String>,
     lineage_json: Option<Json<milc_api::Lineage>>,
+    sunset_ms: Option<i64>,
+    replacement: Option<String>,
 }
 
 impl EndpointRow {
@@ -175,6 +199,8 @@ impl EndpointRow {
             has_token: self.has_token,
             simulator,
             last_test,
+            sunset_ms: self.sunset_ms,
+            replacement: self.replacement,
         })
     }
 }

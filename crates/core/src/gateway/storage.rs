@@ -249,7 +249,8 @@ pub async fn fingerprint(c: &mut SqliteConnection) -> Result<String> {
              || '/' || coalesce((SELECT group_concat(id || status || model || base_url
                           || headers_json || timeout_ms || max_retries || has_token
                           || price_in_micros || '.' || coalesce(price_cached_micros, '-')
-                          || '.' || price_out_micros || coalesce(redaction_json, ''), ';')
+                          || '.' || price_out_micros || coalesce(redaction_json, '')
+                          || '.' || coalesce(sunset_ms, '-') || '.' || coalesce(replacement_id, '-'), ';')
                         FROM endpoints), '')
              || '/' || coalesce((SELECT count(*) || '.' || max(coalesce(revoked_ms, 0))
                                  || '.' || max(id) FROM gateway_keys), '')",

@@ -49,6 +49,17 @@ pub fn parse_scorers(spec: &RunSpec) -> Result<Vec<(String, ItemScorer, Option<f
     Ok(out)
 }
 
+/// The endpoints a run calls: its own, then its judges' and embedders'.
+fn run_endpoints(spec: &RunSpec) -> Vec<String> {
+    let mut names = vec![spec.endpoint.clone()];
+    for (_, s, _) in parse_scorers(spec).unwrap_or_default() {
+        if let ItemScorer::Judge { endpoint, .. } | ItemScorer::Similarity { endpoint } = s {
+            names.push(endpoint);
+        }
+    }
+    names
+}
+
 /// A prompt version's parameters (`base`) with a spec's overrides (`o`) on top.
 pub(crate) fn merged_params(base: &milc_api::Params, o: &milc_api::Params) -> milc_api::Params {
     milc_api::Params {
@@ -90,19 +101,30 @@ impl Console {
                 *arg = format!("{}@{}@{endpoint}", v.prompt, v.version);
             }
         }
-        for (_, scorer, _) in parse_scorers(&spec)? {
+        // A retired endpoint is refused before anything is stored; a deprecated one warns.
+        let mut warnings: Vec<String> = Vec::new();
+        let mut in_service =
+            async |endpoint: &str, field: &str| match self.check_in_service(endpoint).await {
+                Ok(w) => {
+                    warnings.extend(w.filter(|w| !warnings.contains(w)));
+                    Ok(())
+                }
+                Err(Error::Invalid { message, .. }) => Err(Error::invalid(field, message)),
+                Err(e) => Err(e),
+            };
+        in_service(&spec.endpoint, "endpoint").await?;
+        for (name, scorer, _) in parse_scorers(&spec)? {
             match scorer {
                 ItemScorer::Judge { prompt, endpoint } => {
                     self.resolve_prompt(&prompt).await?;
-                    self.endpoint(&endpoint).await?;
+                    in_service(&endpoint, &format!("scorers.{name}")).await?;
                 }
                 ItemScorer::Similarity { endpoint } => {
-                    self.endpoint(&endpoint).await?;
+                    in_service(&endpoint, &format!("scorers.{name}")).await?;
                 }
                 _ => {}
             }
         }
-        self.endpoint(&spec.endpoint).await?;
         let version = self.resolve_prompt(&spec.prompt).await?;
         merged_params(&version.content.params, &spec.params)
             .check()
@@ -114,7 +136,20 @@ impl Console {
             .await?
             .ok_or_else(|| StoreError::NoSuchPrompt(spec.prompt.clone()))?;
         let id = storage::insert_run(&mut c, version_id, dataset_version_id, &spec).await?;
-        Ok(storage::run(&mut c, id).await?)
+        let mut info = storage::run(&mut c, id).await?;
+        for w in &warnings {
+            tracing::warn!(run = id, "{w}");
+        }
+        info.warnings = warnings;
+        Ok(info)
+    }
+
+    /// The lifecycle warnings of the endpoints a run calls, as they stand now.
+    async fn with_warnings(&self, mut info: RunInfo) -> Result<RunInfo, Error> {
+        let names = run_endpoints(&info.spec);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        info.warnings = self.lifecycle_warnings(&names).await?;
+        Ok(info)
     }
 
     /// Runs (or resumes) run `id` until every item has a result or `cancel` fires; reports
@@ -435,14 +470,22 @@ impl Console {
     }
 
     pub async fn runs(&self) -> Result<Vec<RunInfo>, Error> {
-        Ok(storage::runs(&mut *self.store.read().await?).await?)
+        let endpoints = self.endpoints().await?;
+        let mut runs = storage::runs(&mut *self.store.read().await?).await?;
+        for r in &mut runs {
+            let names = run_endpoints(&r.spec);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            r.warnings = crate::retirement::warnings_among(&endpoints, &names);
+        }
+        Ok(runs)
     }
 
     /// Aggregates: mean of each score with a bootstrap 95 % interval (1000 resamples, seeded),
     /// pass rate, latency and TTFT percentiles, tokens, cost, errors by kind.
     pub async fn run_summary(&self, id: i64) -> Result<RunSummary, Error> {
         let mut c = self.store.read().await?;
-        let mut tally = Tally::new(storage::run(&mut c, id).await?);
+        let info = self.with_warnings(storage::run(&mut c, id).await?).await?;
+        let mut tally = Tally::new(info);
         storage::for_each_result(&mut c, id, |r| tally.add(&r)).await?;
         Ok(tally.finish())
     }
@@ -1053,6 +1096,7 @@ mod tests {
             finished_ms: None,
             total: 4,
             done: 4,
+            warnings: Vec::new(),
         }
     }
 

@@ -59,6 +59,7 @@ impl RunRow {
             created_ms: self.created_ms,
             finished_ms: self.finished_ms,
             done: self.done as u64,
+            warnings: Vec::new(),
         })
     }
 }
