@@ -8,7 +8,7 @@ use milc_api::compare::{Ballot, CompareProgress, ComparisonSpec, SideBySideQuery
 use milc_api::dataset::DatasetEdit;
 use milc_api::export::Format;
 use milc_api::lifecycle::{
-    ArchiveScope, CandidateSpec, DriftQuery, LoadTestProgress, LoadTestSpec, UseCaseSpec,
+    ArchiveScope, CandidateSpec, DriftQuery, Lifecycle, LoadTestProgress, LoadTestSpec, UseCaseSpec,
 };
 use milc_api::otel::OtelChange;
 use milc_api::prompt::NewVersion;
@@ -875,6 +875,30 @@ async fn archive_create(
         .map_err(api)
 }
 
+#[tauri::command]
+async fn retirement_list(state: State<'_, AppState>) -> Reply<cmd::RetirementList> {
+    state.console.retirement().await.map_err(api)
+}
+
+#[tauri::command]
+async fn endpoint_used_by(state: State<'_, AppState>, name: String) -> Reply<cmd::EndpointUsedBy> {
+    state.console.endpoint_used_by(&name).await.map_err(api)
+}
+
+#[tauri::command]
+async fn endpoint_lifecycle(
+    state: State<'_, AppState>,
+    name: String,
+    lifecycle: Lifecycle,
+    force: bool,
+) -> Reply<cmd::EndpointLifecycleSet> {
+    state
+        .console
+        .set_lifecycle(&name, lifecycle, force)
+        .await
+        .map_err(api)
+}
+
 /// Registers each command once: the handler Tauri dispatches with, and (for the test that holds
 /// it to `milc_api::ALL_COMMANDS`) the list of their names.
 macro_rules! register {
@@ -901,6 +925,9 @@ register![
     drift_report,
     schedules_list,
     archive_create,
+    retirement_list,
+    endpoint_used_by,
+    endpoint_lifecycle,
     endpoints_list,
     endpoints_save,
     endpoints_delete,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, Locator};
 use milc_e2e::{count_files, files_containing, milc_bin, pico, workspace_bin, SimProcess};
 use serde_json::Value;
-use webdriver::{connect, el, screenshot, text_until, type_into, Driver, WAIT};
+use webdriver::{connect, el, screenshot, select, text_until, type_into, Driver, WAIT};
 
 mod webdriver;
 
@@ -211,13 +211,23 @@ async fn the_desktop_console_streams_stops_fails_plainly_and_keeps_the_token_sec
                 .unwrap();
         }
     };
-    edit("slow").await;
-    el(&c, "#ep-status")
-        .await
-        .select_by_value("deprecated")
-        .await
-        .unwrap();
-    el(&c, "#ep-save").await.click().await.unwrap();
+    // Deprecation lives on the Lifecycle page: a sunset date and a replacement.
+    el(&c, "#nav-lifecycle").await.click().await.unwrap();
+    select(&c, "#ret-endpoint", "slow").await;
+    select(&c, "#ret-status", "deprecated").await;
+    type_into(&c, "#ret-sunset", "2027-01-31").await;
+    select(&c, "#ret-replacement", "ccluster").await;
+    el(&c, "#ret-apply").await.click().await.unwrap();
+    text_until(&c, "#ret-result", |t| {
+        t.contains("'slow' is now deprecated")
+    })
+    .await;
+    let row = text_until(&c, "#ret-list tr[data-endpoint='slow']", |t| {
+        t.contains("ccluster")
+    })
+    .await;
+    assert!(row.contains("2027-01-31"), "{row}");
+    el(&c, "#nav-endpoints").await.click().await.unwrap();
     text_until(&c, "tr[data-endpoint='slow']", |t| t.contains("deprecated")).await;
     edit("ccluster").await;
     assert_eq!(

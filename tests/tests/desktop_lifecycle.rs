@@ -79,7 +79,10 @@ async fn a_card_shows_pass_and_fail_from_attached_runs_and_a_load_test_is_charte
     type_into(&c, "#uc-min-score", "rouge1>=0.01@tickets").await;
     type_into(&c, "#uc-rpm", "30").await;
     el(&c, "#uc-save").await.click().await.unwrap();
-    text_until(&c, "#uc-card h2", |t| t.to_lowercase().contains("ticket summaries")).await;
+    text_until(&c, "#uc-card h2", |t| {
+        t.to_lowercase().contains("ticket summaries")
+    })
+    .await;
 
     // Two candidates: nothing is measured yet, so neither is judged.
     for endpoint in ["fast", "slow"] {
@@ -98,7 +101,7 @@ async fn a_card_shows_pass_and_fail_from_attached_runs_and_a_load_test_is_charte
     for run in ["1", "2"] {
         select(&c, "#attach-run", run).await;
         el(&c, "#attach-run-button").await.click().await.unwrap();
-        text_until(&c, "#uc-card", |t| t.contains(&format!("run #{run}"))).await;
+        text_until(&c, "#uc-attached", |t| t.contains(&format!("run #{run}"))).await;
     }
     let row = |id: &str| format!("#uc-verdicts tr[data-candidate='{id}'] td.verdict");
     assert_eq!(text_until(&c, &row("1"), |t| t == "pass").await, "pass");
@@ -127,7 +130,7 @@ async fn a_card_shows_pass_and_fail_from_attached_runs_and_a_load_test_is_charte
     el(&c, "#lt-chart-latency").await;
     el(&c, "#lt-chart-throughput").await;
     // Attached to the card as evidence.
-    text_until(&c, "#uc-card", |t| t.contains("loadtest #1")).await;
+    text_until(&c, "#uc-attached", |t| t.contains("loadtest #1")).await;
     screenshot("lifecycle");
 
     c.close().await.unwrap();

@@ -17,8 +17,8 @@ use crate::dataset::{DatasetEdit, DatasetItem, DatasetPreview, DatasetVersion, I
 use crate::export::{Exported, Format};
 use crate::gateway::{CanaryStatus, GatewayInfo, GatewayKey, NewGatewayKey, Route};
 use crate::lifecycle::{
-    ArchiveReport, ArchiveScope, CandidateSpec, DriftQuery, DriftReport, LoadTest,
-    LoadTestProgress, LoadTestSpec, Schedule, UseCase, UseCaseSpec,
+    ArchiveReport, ArchiveScope, CandidateSpec, DriftQuery, DriftReport, Lifecycle, LoadTest,
+    LoadTestProgress, LoadTestSpec, RetirementEntry, Schedule, UseCase, UseCaseSpec, UsedBy,
 };
 use crate::otel::{OtelChange, OtelSettings, OtelStatus};
 use crate::prompt::{
@@ -247,6 +247,13 @@ commands! {
     loadtest_cancel => LoadtestCancel {} -> ();
     drift_report => DriftReportGet { query: DriftQuery } -> DriftReport;
     schedules_list => SchedulesList {} -> Vec<Schedule>;
+    /// Deprecated and retired endpoints with their sunset, replacement and remaining traffic.
+    retirement_list => RetirementList {} -> Vec<RetirementEntry>;
+    /// Everything that still refers to an endpoint, and its recent calls by source.
+    endpoint_used_by => EndpointUsedBy { name: String } -> UsedBy;
+    /// Moves an endpoint through its lifecycle; retiring one still referenced (or bringing a
+    /// retired one back) is refused, listing what breaks, unless `force`.
+    endpoint_lifecycle => EndpointLifecycleSet { name: String, lifecycle: Lifecycle, force: bool } -> UsedBy;
     /// Writes a compliance archive of `scope` to `path` (empty: the downloads folder); (rows
     /// done, total) arrive on `on_progress`.
     archive_create => ArchiveCreate { scope: ArchiveScope, path: String, on_progress: ChannelId<(u64, u64)> } -> ArchiveReport;

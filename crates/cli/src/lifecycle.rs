@@ -396,6 +396,13 @@ pub(crate) async fn loadtest(console: &Console, a: LoadtestArgs) -> Result<ExitC
         },
         usecase: a.usecase,
     };
+    if let Some(w) = console
+        .check_in_service(&spec.endpoint)
+        .await
+        .map_err(explain)?
+    {
+        eprintln!("warning: {w}");
+    }
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {

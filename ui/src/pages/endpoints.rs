@@ -431,12 +431,11 @@ fn form(
                 { field("ep-retries", "Max retries", &d.max_retries, "2", |d, v| d.max_retries = v) }
                 { field("ep-base-model", "Tuned from (base model)", &d.base_model, "meta/llama-3.1-8b-instruct", |d, v| d.base_model = v) }
                 { field("ep-tuned-on", "Tuned on (dataset or export)", &d.tuned_on, "tickets@3f2a9c…", |d, v| d.tuned_on = v) }
-                <label class="block">
+                <div class="block">
                     <span class="label">{ "Status" }</span>
-                    <select id="ep-status" onchange={on_select(set_draft(|d, v| d.status = v))}>
-                        { for ["active", "deprecated", "retired"].iter().map(|s| html! { <option value={*s} selected={d.status == *s}>{ *s }</option> }) }
-                    </select>
-                </label>
+                    <span id="ep-status">{ &d.status }</span>
+                    <span class="muted small">{ " (deprecate or retire it on the Lifecycle page)" }</span>
+                </div>
                 <label class="block wide">
                     <span class="label">{ "Extra headers (Name: value, one per line)" }</span>
                     <textarea id="ep-headers" rows="2" value={d.headers.clone()} oninput={on_text(set_draft(|d, v| d.headers = v))} />

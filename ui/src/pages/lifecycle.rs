@@ -176,6 +176,7 @@ pub fn Lifecycle() -> Html {
                 if let Some(t) = test { <LoadTestView test={t} /> }
             </section>
             <DriftPanel />
+            <super::retirement::Retirement />
         </div>
     }
 }
@@ -470,7 +471,7 @@ fn CardView(p: &CardProps) -> Html {
                     }) }
                 </select>
                 <button id="attach-run-button" onclick={attach}>{ "Attach run" }</button>
-                <span class="muted">{ format!("attached: {}", card.attached.iter().map(|a| format!("{} #{}", a.kind, a.id)).collect::<Vec<_>>().join(", ")) }</span>
+                <span class="muted" id="uc-attached">{ format!("attached: {}", card.attached.iter().map(|a| format!("{} #{}", a.kind, a.id)).collect::<Vec<_>>().join(", ")) }</span>
             </div>
             <div class="row wrap">
                 <label>{ "Levels" }<input id="lt-levels" value={(*levels).clone()} oninput={on_text(setter(&levels))} /></label>

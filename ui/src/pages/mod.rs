@@ -9,6 +9,7 @@ mod history;
 mod lifecycle;
 pub(crate) mod playground;
 mod prompts;
+mod retirement;
 mod routes;
 mod runs;
 mod sample;

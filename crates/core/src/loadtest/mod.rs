@@ -43,14 +43,27 @@ impl Console {
         cancel: &CancellationToken,
     ) -> Result<LoadTest, Error> {
         check(&spec)?;
-        let traffic = match &spec.usecase {
-            Some(name) => Some(self.usecase(name).await?.spec.traffic),
+        let card = match &spec.usecase {
+            Some(name) => Some(self.usecase(name).await?.spec),
             None => None,
         };
+        let traffic = card.as_ref().map(|c| c.traffic.clone());
         let version = match &spec.prompt {
             Some(r) => Some(self.resolve_prompt(r).await?),
             None => None,
         };
+        // A card's prompt with variables and none given: the first item of the card's dataset
+        // fills them, so a load test from the card sends what the use case sends.
+        let mut spec = spec;
+        if let (Some(v), Some(score)) = (
+            &version,
+            card.as_ref().and_then(|c| c.slo.min_score.as_ref()),
+        ) {
+            if spec.variables.is_empty() && !v.content.variables().is_empty() {
+                let (_, items) = self.dataset_items(&score.dataset, 0, 1).await?;
+                spec.variables = items.into_iter().next().map(|i| i.vars).unwrap_or_default();
+            }
+        }
         let pin = version.as_ref().map(|v| PromptPin {
             prompt: v.prompt.clone(),
             version: v.version,

@@ -35,8 +35,9 @@ impl Console {
                 ))
             }
         };
-        // The run it will start must be one that can be created now.
+        // The run it will start must be one that can be created now, on an endpoint in service.
         parse_check(&spec)?;
+        self.check_in_service(&spec.endpoint).await?;
         let version = self.resolve_prompt(&spec.prompt).await?;
         let mut c = self.store.read().await?;
         let ep = endpoints::storage::endpoint_by_name(&mut c, &spec.endpoint).await?;
