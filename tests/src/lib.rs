@@ -84,15 +84,20 @@ impl Drop for SimProcess {
     }
 }
 
-/// Runs `milc --db DB ARGS…` to completion and returns its stdout; a non-zero exit fails the
-/// test with its stderr.
-pub fn milc_ok(db: &Path, args: &[&str]) -> String {
-    let out = Command::new(milc_bin())
+/// Runs `milc --db DB ARGS…` to completion, whatever its exit code.
+pub fn milc_run(db: &Path, args: &[&str]) -> Output {
+    Command::new(milc_bin())
         .arg("--db")
         .arg(db)
         .args(args)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `milc --db DB ARGS…` to completion and returns its stdout; a non-zero exit fails the
+/// test with its stderr.
+pub fn milc_ok(db: &Path, args: &[&str]) -> String {
+    let out = milc_run(db, args);
     assert!(
         out.status.success(),
         "milc {args:?}: {}",

@@ -4,18 +4,13 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use milc_e2e::{milc_bin, milc_ok};
+use milc_e2e::{milc_ok, milc_run};
 use serde_json::Value;
 
 fn milc(db: &Path, args: &[&str]) -> Output {
-    Command::new(milc_bin())
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap()
+    milc_run(db, args)
 }
 
 fn json(db: &Path, args: &[&str]) -> Value {
