@@ -203,7 +203,7 @@ struct CallsFilter {
     /// A prompt version NAME@N ('(no prompt version)' for calls made without one)
     #[arg(long)]
     prompt: Option<String>,
-    /// cli, playground, run or gateway
+    /// cli, playground, run, gateway or loadtest
     #[arg(long, value_parser = parse_source)]
     source: Option<milc_api::CallSource>,
     /// ok, error or cancelled
@@ -213,7 +213,7 @@ struct CallsFilter {
 
 fn parse_source(s: &str) -> Result<milc_api::CallSource, String> {
     milc_api::CallSource::parse(s)
-        .ok_or_else(|| format!("'{s}' is not a source: cli, playground, run or gateway"))
+        .ok_or_else(|| format!("'{s}' is not a source: cli, playground, run, gateway or loadtest"))
 }
 
 fn parse_outcome(s: &str) -> Result<milc_api::Outcome, String> {
