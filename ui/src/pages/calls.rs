@@ -78,7 +78,7 @@ pub fn Calls() -> Html {
     let filters = html! {
         <div class="filters" id="calls-filters">
             <label>{ "Endpoint" }{ options("calls-endpoint", "all endpoints", endpoints, &filter.endpoint, |f, v| f.endpoint = v) }</label>
-            <label>{ "Source" }{ options("calls-source", "all sources", ["cli", "playground", "run", "gateway"].map(String::from).to_vec(), &filter.source, |f, v| f.source = v) }</label>
+            <label>{ "Source" }{ options("calls-source", "all sources", milc_api::CallSource::ALL.iter().map(|s| s.as_str().to_owned()).collect(), &filter.source, |f, v| f.source = v) }</label>
             <label>{ "Status" }{ options("calls-status", "any status", ["ok", "error", "cancelled"].map(String::from).to_vec(), &filter.status, |f, v| f.status = v) }</label>
             <label>{ "From (UTC)" }<input type="date" id="calls-from" value={filter.from.clone()} oninput={on_text(set(|f, v| f.from = v))} /></label>
             <label>{ "To (UTC)" }<input type="date" id="calls-to" value={filter.to.clone()} oninput={on_text(set(|f, v| f.to = v))} /></label>

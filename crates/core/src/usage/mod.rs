@@ -82,7 +82,7 @@ pub const EXPORT_COLUMNS: [(&str, &str, &str, &str); 18] = [
         "source",
         "STRING",
         "REQUIRED",
-        "cli, playground, run or gateway",
+        "cli, playground, run, gateway or loadtest",
     ),
     ("outcome", "STRING", "REQUIRED", "ok, error or cancelled"),
     (
