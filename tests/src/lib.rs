@@ -106,6 +106,72 @@ pub fn milc_ok(db: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A small project on the database `db` (files in `dir`): prompt `qa` (one user message,
+/// `{{q}}`, 16 tokens at most), dataset `tickets` of `items` tickets with references, and per
+/// `(name, url)` an endpoint on that simulator with one finished `milc eval` run over the
+/// tickets scored with rouge1 (runs numbered in that order).
+pub fn tickets_project(db: &Path, dir: &Path, items: usize, endpoints: &[(&str, &str)]) {
+    let prompt = dir.join("qa.yaml");
+    std::fs::write(
+        &prompt,
+        "messages:\n  - role: user\n    content: \"{{q}}\"\nparams:\n  max_tokens: 16\n",
+    )
+    .unwrap();
+    milc_ok(
+        db,
+        &[
+            "prompts",
+            "create",
+            "qa",
+            "--file",
+            prompt.to_str().unwrap(),
+        ],
+    );
+    let data = dir.join("tickets.jsonl");
+    let lines: String = (0..items)
+        .map(|i| format!("{{\"q\": \"Summarize ticket {i} about a refund\", \"expected\": \"ticket {i} asks for a refund\"}}\n"))
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    milc_ok(
+        db,
+        &[
+            "datasets",
+            "import",
+            data.to_str().unwrap(),
+            "--name",
+            "tickets",
+        ],
+    );
+    for (name, url) in endpoints {
+        milc_ok(
+            db,
+            &[
+                "endpoints",
+                "add",
+                name,
+                "--url",
+                url,
+                "--model",
+                "milc-sim",
+            ],
+        );
+        milc_ok(
+            db,
+            &[
+                "eval",
+                "--prompt",
+                "qa",
+                "--endpoint",
+                name,
+                "--dataset",
+                "tickets",
+                "--scorers",
+                "rouge1",
+            ],
+        );
+    }
+}
+
 /// Waits for a child to finish (30 s at most) and collects its output. Both pipes are drained
 /// while it runs, so a child that prints more than a pipe buffer holds cannot block on them.
 pub fn wait_output(mut child: Child) -> Output {

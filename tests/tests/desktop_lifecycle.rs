@@ -3,7 +3,7 @@
 //! shows one candidate passing its SLOs and the other failing its latency target; a small load
 //! test started from the card runs with a progress bar and is charted against concurrency.
 
-use milc_e2e::{milc_ok, workspace_bin, SimProcess};
+use milc_e2e::{tickets_project, workspace_bin, SimProcess};
 use webdriver::{connect, el, screenshot, select, text_until, type_into, Driver};
 
 mod webdriver;
@@ -18,54 +18,12 @@ async fn a_card_shows_pass_and_fail_from_attached_runs_and_a_load_test_is_charte
     let fast = SimProcess::start(&[], "unused");
     let slow = SimProcess::start(&["--latency-ms", "150"], "unused");
     let db = home.path().join("milc.db");
-    let milc = |args: &[&str]| milc_ok(&db, args);
-    let prompt = home.path().join("p.yaml");
-    std::fs::write(
-        &prompt,
-        "messages:\n  - role: user\n    content: \"{{q}}\"\nparams:\n  max_tokens: 16\n",
-    )
-    .unwrap();
-    milc(&[
-        "prompts",
-        "create",
-        "qa",
-        "--file",
-        prompt.to_str().unwrap(),
-    ]);
-    let data = home.path().join("tickets.jsonl");
-    let lines: String = (0..8)
-        .map(|i| format!("{{\"q\": \"Summarize ticket {i} about a refund\", \"expected\": \"ticket {i} asks for a refund\"}}\n"))
-        .collect();
-    std::fs::write(&data, lines).unwrap();
-    milc(&[
-        "datasets",
-        "import",
-        data.to_str().unwrap(),
-        "--name",
-        "tickets",
-    ]);
-    for (name, sim) in [("fast", &fast), ("slow", &slow)] {
-        milc(&[
-            "endpoints",
-            "add",
-            name,
-            "--url",
-            &sim.url,
-            "--model",
-            "milc-sim",
-        ]);
-        milc(&[
-            "eval",
-            "--prompt",
-            "qa",
-            "--endpoint",
-            name,
-            "--dataset",
-            "tickets",
-            "--scorers",
-            "rouge1",
-        ]);
-    }
+    tickets_project(
+        &db,
+        home.path(),
+        8,
+        &[("fast", &fast.url), ("slow", &slow.url)],
+    );
 
     let mut driver = Driver::start(home.path());
     let c = connect(driver.port, &workspace_bin("milc-desktop")).await;

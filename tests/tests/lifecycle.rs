@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use milc_e2e::{milc_ok, milc_run, SimProcess};
+use milc_e2e::{milc_ok, milc_run, tickets_project, SimProcess};
 use serde_json::Value;
 
 fn json(db: &Path, args: &[&str]) -> Value {
@@ -28,65 +28,12 @@ fn usecases_check_gates_on_the_chosen_candidates_evidence() {
     let db = dir.path().join("milc.db");
     let fast = SimProcess::start(&[], "unused");
     let slow = SimProcess::start(&["--latency-ms", "150"], "unused");
-    let prompt = dir.path().join("p.yaml");
-    std::fs::write(
-        &prompt,
-        "messages:\n  - role: user\n    content: \"{{q}}\"\nparams:\n  max_tokens: 16\n",
-    )
-    .unwrap();
-    milc_ok(
+    tickets_project(
         &db,
-        &[
-            "prompts",
-            "create",
-            "qa",
-            "--file",
-            prompt.to_str().unwrap(),
-        ],
+        dir.path(),
+        6,
+        &[("fast", &fast.url), ("slow", &slow.url)],
     );
-    let data = dir.path().join("tickets.jsonl");
-    let lines: String = (0..6)
-        .map(|i| format!("{{\"q\": \"Summarize ticket {i}\", \"expected\": \"ticket {i}\"}}\n"))
-        .collect();
-    std::fs::write(&data, lines).unwrap();
-    milc_ok(
-        &db,
-        &[
-            "datasets",
-            "import",
-            data.to_str().unwrap(),
-            "--name",
-            "tickets",
-        ],
-    );
-    for (name, sim) in [("fast", &fast), ("slow", &slow)] {
-        milc_ok(
-            &db,
-            &[
-                "endpoints",
-                "add",
-                name,
-                "--url",
-                &sim.url,
-                "--model",
-                "milc-sim",
-            ],
-        );
-        milc_ok(
-            &db,
-            &[
-                "eval",
-                "--prompt",
-                "qa",
-                "--endpoint",
-                name,
-                "--dataset",
-                "tickets",
-                "--scorers",
-                "rouge1",
-            ],
-        );
-    }
     milc_ok(
         &db,
         &[

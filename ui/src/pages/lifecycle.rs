@@ -43,6 +43,7 @@ struct CardForm {
     max_error_rate: String,
     pii: bool,
     rpm: String,
+    tokens_per_request: String,
 }
 
 impl CardForm {
@@ -84,7 +85,8 @@ impl CardForm {
             },
             traffic: Traffic {
                 requests_per_minute: num("requests per minute", &self.rpm)?.unwrap_or(0.0),
-                tokens_per_request: 0,
+                tokens_per_request: num("tokens per request", &self.tokens_per_request)?
+                    .unwrap_or(0.0) as u64,
             },
         })
     }
@@ -242,6 +244,7 @@ fn CardEditor(p: &EditorProps) -> Html {
                 <label>{ "Minimum score" }<input id="uc-min-score" placeholder="rougeL>=0.35@tickets" value={form.min_score.clone()} oninput={field(|f| &mut f.min_score)} /></label>
                 <label>{ "Max error rate" }<input id="uc-max-error" placeholder="0.01" value={form.max_error_rate.clone()} oninput={field(|f| &mut f.max_error_rate)} /></label>
                 <label>{ "Requests per minute" }<input id="uc-rpm" placeholder="60" value={form.rpm.clone()} oninput={field(|f| &mut f.rpm)} /></label>
+                <label>{ "Tokens per request" }<input id="uc-tokens" placeholder="800" value={form.tokens_per_request.clone()} oninput={field(|f| &mut f.tokens_per_request)} /></label>
                 <label class="row"><input type="checkbox" id="uc-pii" checked={form.pii} onchange={pii} />{ "PII redaction before sending" }</label>
             </div>
             <div class="row"><button class="primary" id="uc-save" onclick={save}>{ "Write it down" }</button></div>
@@ -271,6 +274,7 @@ fn CardView(p: &CardProps) -> Html {
         use_state(|| true),
     );
     let run_pick = use_state(String::new);
+    let test_pick = use_state(String::new);
     let (levels, duration) = (
         use_state(|| "1,4,16".to_owned()),
         use_state(|| "5s".to_owned()),
@@ -342,6 +346,24 @@ fn CardView(p: &CardProps) -> Html {
             let (usecase, done) = (name.clone(), then(error.clone(), on_changed.clone()));
             yew::platform::spawn_local(async move {
                 done(ipc::call(cmd::UsecasesAttachRun { usecase, id }).await)
+            });
+        })
+    };
+    let attach_test = {
+        let (name, test_pick, error, on_changed) = (
+            name.clone(),
+            test_pick.clone(),
+            error.clone(),
+            p.on_changed.clone(),
+        );
+        let first = p.loadtests.first().map(|l| l.id);
+        Callback::from(move |_: MouseEvent| {
+            let Some(id) = test_pick.parse().ok().or(first) else {
+                return;
+            };
+            let (usecase, done) = (name.clone(), then(error.clone(), on_changed.clone()));
+            yew::platform::spawn_local(async move {
+                done(ipc::call(cmd::UsecasesAttachLoadtest { usecase, id }).await)
             });
         })
     };
@@ -471,6 +493,12 @@ fn CardView(p: &CardProps) -> Html {
                     }) }
                 </select>
                 <button id="attach-run-button" onclick={attach}>{ "Attach run" }</button>
+                <select id="attach-loadtest" onchange={on_select(setter(&test_pick))}>
+                    { for p.loadtests.iter().map(|l| html! {
+                        <option value={l.id.to_string()} selected={*test_pick == l.id.to_string()}>{ format!("load test #{} on {}", l.id, l.spec.endpoint) }</option>
+                    }) }
+                </select>
+                <button id="attach-loadtest-button" disabled={p.loadtests.is_empty()} onclick={attach_test}>{ "Attach load test" }</button>
                 <span class="muted" id="uc-attached">{ format!("attached: {}", card.attached.iter().map(|a| format!("{} #{}", a.kind, a.id)).collect::<Vec<_>>().join(", ")) }</span>
             </div>
             <div class="row wrap">

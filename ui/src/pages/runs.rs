@@ -533,6 +533,7 @@ fn Summary(p: &SummaryProps) -> Html {
         <>
             <section class="panel run-summary" id="run-summary">
                 <h2>{ format!("Run {} · {} · {}", s.run.id, s.run.prompt, s.run.status.as_str()) }</h2>
+                { for s.run.warnings.iter().map(|w| html! { <p class="note warn run-warning">{ w }</p> }) }
                 <div class="row run-progress">
                     <progress id="run-progress" max={s.run.total.max(1).to_string()} value={s.run.done.to_string()} />
                     <span class="mono" id="run-progress-text">{ format!("{}/{}", s.run.done, s.run.total) }</span>

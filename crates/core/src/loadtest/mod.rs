@@ -347,8 +347,8 @@ mod tests {
         assert_eq!(f.output_tokens_per_s, 15.0);
         assert_eq!(f.rate_limited_rate, 0.25);
         // 9 µ$ over 4 requests: 2.25 µ$ each, 2.25 m$ per 1 000.
-        assert_eq!(f.cost_per_1k.usd(), "0.002250000000");
+        assert_eq!(f.cost_per_1k.usd(), "0.00225");
         // 2.25 µ$ × 10/min × 43 200 min.
-        assert_eq!(f.cost_per_month.unwrap().usd(), "0.972000000000");
+        assert_eq!(f.cost_per_month.unwrap().usd(), "0.972");
     }
 }

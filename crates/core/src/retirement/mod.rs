@@ -161,7 +161,7 @@ async fn endpoint_report(c: &mut SqliteConnection, ep: &Endpoint) -> Result<Used
     let name = &ep.spec.name;
     let on = On::Endpoint(ep.id);
     let now = now_ms();
-    let budgets = match storage::budget(c, ep.id).await? {
+    let budgets = match crate::calllog::storage::budget(c, ep.id).await? {
         None | Some((None, None)) => vec![],
         Some((daily, monthly)) => {
             let parts: Vec<String> = [("daily", daily), ("monthly", monthly)]

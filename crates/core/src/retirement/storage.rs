@@ -145,19 +145,6 @@ pub async fn schedules(c: &mut SqliteConnection, on: On) -> Result<Vec<String>> 
     .await?)
 }
 
-/// The budget set on endpoint `id`, if any: (daily, monthly) in pico-USD.
-pub async fn budget(
-    c: &mut SqliteConnection,
-    id: i64,
-) -> Result<Option<(Option<i64>, Option<i64>)>> {
-    Ok(
-        sqlx::query_as("SELECT daily_pico, monthly_pico FROM budgets WHERE endpoint_id = ?")
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await?,
-    )
-}
-
 /// The windows (ms) of the drift watches of `kind` on `subject`.
 pub async fn drift_watches(
     c: &mut SqliteConnection,
