@@ -65,18 +65,25 @@ impl Console {
             return Err(Error::invalid("baseline", "must end after it starts"));
         }
         let settings = self.drift_settings().await?;
+        let version = match q.kind {
+            DriftKind::Prompt => Some(self.resolve_prompt(&q.subject).await?),
+            _ => None,
+        };
+        let endpoint_id = match q.kind {
+            DriftKind::Endpoint => Some(self.endpoint(&q.subject).await?.id),
+            _ => None,
+        };
+        // One connection from here on (asking the pool for a second while holding one can
+        // leave every connection waiting).
         let mut c = self.store.read().await?;
-        let subject = match q.kind {
-            DriftKind::Endpoint => Subject::Endpoint(self.endpoint(&q.subject).await?.id),
-            DriftKind::Prompt => {
-                let v = self.resolve_prompt(&q.subject).await?;
-                Subject::PromptVersion(
-                    crate::db::prompt_version_id(&mut c, &v.prompt, v.version)
-                        .await?
-                        .ok_or_else(|| Error::invalid("prompt", format!("no {}", q.subject)))?,
-                )
-            }
-            DriftKind::Route => Subject::Route(storage::route_id(&mut c, &q.subject).await?),
+        let subject = match (q.kind, endpoint_id, &version) {
+            (DriftKind::Endpoint, Some(id), _) => Subject::Endpoint(id),
+            (DriftKind::Prompt, _, Some(v)) => Subject::PromptVersion(
+                crate::db::prompt_version_id(&mut c, &v.prompt, v.version)
+                    .await?
+                    .ok_or_else(|| Error::invalid("prompt", format!("no {}", q.subject)))?,
+            ),
+            _ => Subject::Route(storage::route_id(&mut c, &q.subject).await?),
         };
         let base = storage::calls(&mut c, &subject, baseline.0, baseline.1).await?;
         let now = storage::calls(&mut c, &subject, q.since_ms, q.until_ms).await?;

@@ -198,6 +198,8 @@ impl Console {
             started: Instant::now(),
             done_at_start: info.done,
         };
+        // Not held while the run goes on: preparing and logging ask the pool too.
+        drop(c);
         let total = info.total;
         let pin = PromptPin {
             prompt: version.prompt.clone(),
@@ -483,8 +485,11 @@ impl Console {
     /// Aggregates: mean of each score with a bootstrap 95 % interval (1000 resamples, seeded),
     /// pass rate, latency and TTFT percentiles, tokens, cost, errors by kind.
     pub async fn run_summary(&self, id: i64) -> Result<RunSummary, Error> {
+        // The warnings first: holding a connection while asking the pool for another could
+        // leave every connection waiting for one more.
+        let info = storage::run(&mut *self.store.read().await?, id).await?;
+        let info = self.with_warnings(info).await?;
         let mut c = self.store.read().await?;
-        let info = self.with_warnings(storage::run(&mut c, id).await?).await?;
         let mut tally = Tally::new(info);
         storage::for_each_result(&mut c, id, |r| tally.add(&r)).await?;
         Ok(tally.finish())

@@ -155,19 +155,17 @@ impl Console {
         cand.params
             .check()
             .map_err(|(field, allowed)| Error::invalid(field, allowed))?;
-        let mut c = self.store.read().await?;
-        let ep = endpoints::storage::endpoint_by_name(&mut c, &cand.endpoint).await?;
-        let pv = db::prompt_version_id(&mut c, &version.prompt, version.version)
+        let mut tx = self.store.write().await?;
+        let ep = endpoints::storage::endpoint_by_name(&mut tx, &cand.endpoint).await?;
+        let pv = db::prompt_version_id(&mut tx, &version.prompt, version.version)
             .await?
             .ok_or_else(|| Error::invalid("prompt", format!("no version {}", cand.prompt)))?;
-        let mut tx = self.store.write().await?;
         let row = storage::by_name(&mut tx, card).await?;
         let id = storage::add_candidate(&mut tx, row.id, pv, ep.id, &cand.params, now_ms()).await?;
         if choose {
             storage::choose(&mut tx, row.id, id).await?;
         }
         db::commit(tx).await?;
-        drop(c);
         self.usecase(card).await
     }
 
