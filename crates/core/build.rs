@@ -1,4 +1,5 @@
-// New migrations must rebuild the crate that embeds them.
+// New migrations (SQLite and PostgreSQL) must rebuild the crate that embeds them.
 fn main() {
     println!("cargo:rerun-if-changed=../../migrations");
+    println!("cargo:rerun-if-changed=../../migrations-pg");
 }

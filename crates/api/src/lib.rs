@@ -17,6 +17,7 @@ pub mod prompt;
 pub mod run;
 pub mod template;
 pub mod usage;
+pub mod workspace;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -11,6 +11,7 @@ mod otel;
 mod output;
 mod retire;
 mod usage;
+mod workspace;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -171,6 +172,9 @@ enum Command {
     /// records, no secrets), verify, show, purge the archived calls (usage figures stay)
     #[command(subcommand)]
     Archive(archive::ArchiveCmd),
+    /// A team workspace on PostgreSQL (--db postgres://…): init, grant, members, whoami
+    #[command(subcommand)]
+    Workspace(workspace::WorkspaceCmd),
     /// Show the call log, newest first
     Calls {
         #[arg(long, default_value_t = 20)]
@@ -608,9 +612,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => return stats(&input, rounds, seed, json),
         Command::Archive(cmd) => return archive::archive(cli.db, cmd).await,
+        Command::Workspace(cmd) => return workspace::workspace(cli.db, cmd).await,
         _ => {}
     }
     let db = cli.db.unwrap_or_else(milc_core::default_db_path);
+    if milc_core::workspace::is_url(&db.to_string_lossy()) {
+        bail!(
+            "{} is a team workspace on PostgreSQL: so far only `milc workspace` works there; \
+             the other commands open a local SQLite file (--db PATH)",
+            db.display()
+        );
+    }
     let console = Console::open(&db)
         .await
         .with_context(|| format!("opening {}", db.display()))?;
@@ -625,6 +637,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Score { .. }
         | Command::Stats { .. }
         | Command::Archive(_)
+        | Command::Workspace(_)
         | Command::Gateway(_) => {
             unreachable!("handled above")
         }

@@ -22,6 +22,7 @@ pub mod runs;
 pub mod schedules;
 pub mod usage;
 pub mod usecases;
+pub mod workspace;
 
 pub use console::{default_db_path, default_log_dir, Console, SIMULATOR_ENDPOINT};
 pub use db::{Store, StoreError};

@@ -1,0 +1,55 @@
+//! A team workspace on PostgreSQL: the roles its members hold, enforced by the database.
+
+use serde::{Deserialize, Serialize};
+
+/// What a member may do; each role can do everything the one before it can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    /// Reads everything, writes nothing.
+    Viewer,
+    /// Also votes on comparisons.
+    Rater,
+    /// Also prompts, datasets, runs, comparisons, use cases, load tests, schedules (and the
+    /// calls they make).
+    Editor,
+    /// Also endpoints, routes, gateway keys, budgets, prices, retention and settings.
+    Admin,
+}
+
+impl MemberRole {
+    pub const ALL: [MemberRole; 4] = [Self::Viewer, Self::Rater, Self::Editor, Self::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Rater => "rater",
+            Self::Editor => "editor",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// What the role may do, for messages.
+    pub fn may(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewers read only",
+            Self::Rater => "raters read and vote",
+            Self::Editor => {
+                "editors change prompts, datasets, runs, comparisons and use cases, not \
+                 endpoints, routes, keys, budgets, prices or settings"
+            }
+            Self::Admin => "admins change everything",
+        }
+    }
+}
+
+/// A member of a workspace: a database login and the role it holds there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user: String,
+    pub role: MemberRole,
+}
