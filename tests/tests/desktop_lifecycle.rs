@@ -1,7 +1,8 @@
 //! The Lifecycle page in the real window (WebDriver under Xvfb, see scripts/test): a use case is
 //! written down, two candidates are added, runs made by `milc eval` are attached and the card
 //! shows one candidate passing its SLOs and the other failing its latency target; a small load
-//! test started from the card runs with a progress bar and is charted against concurrency.
+//! test started from the card runs with a progress bar and is charted against concurrency; the
+//! drift of an endpoint is shown with its figures.
 
 use milc_e2e::{tickets_project, workspace_bin, SimProcess};
 use webdriver::{connect, el, screenshot, select, text_until, type_into, Driver};
@@ -90,6 +91,16 @@ async fn a_card_shows_pass_and_fail_from_attached_runs_and_a_load_test_is_charte
     // Attached to the card as evidence.
     text_until(&c, "#uc-attached", |t| t.contains("loadtest #1")).await;
     screenshot("lifecycle");
+
+    // Drift of the fast endpoint: today's calls against yesterday's (none), figures shown.
+    type_into(&c, "#drift-subject", "fast").await;
+    el(&c, "#drift-show").await.click().await.unwrap();
+    let figures = text_until(&c, "#drift-figures", |t| t.contains("latency p50")).await;
+    assert!(
+        figures.contains("error rate") && figures.contains("refusal rate"),
+        "{figures}"
+    );
+    el(&c, "#drift-chart").await;
 
     c.close().await.unwrap();
     driver.stop();

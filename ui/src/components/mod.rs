@@ -29,6 +29,12 @@ pub fn on_text(set: impl Fn(String) + 'static) -> Callback<InputEvent> {
     })
 }
 
+/// A state handle's setter, for `on_text` / `on_select`.
+pub fn setter(s: &UseStateHandle<String>) -> impl Fn(String) + 'static {
+    let s = s.clone();
+    move |v| s.set(v)
+}
+
 /// An `onchange` handler for a `<select>`.
 pub fn on_select(set: impl Fn(String) + 'static) -> Callback<Event> {
     Callback::from(move |e: Event| set(e.target_unchecked_into::<HtmlSelectElement>().value()))

@@ -12,14 +12,9 @@ use milc_api::{cmd, CallError, Cost, Params};
 use yew::prelude::*;
 
 use crate::components::chart::{Chart, Kind};
-use crate::components::{on_select, on_text, ArchiveButton, ErrorBox};
+use crate::components::{on_select, on_text, setter, ArchiveButton, ErrorBox};
 use crate::hooks::use_app;
 use crate::ipc;
-
-fn setter(s: &UseStateHandle<String>) -> impl Fn(String) + 'static {
-    let s = s.clone();
-    move |v| s.set(v)
-}
 
 fn badge(v: Verdict) -> Html {
     let class = match v {
@@ -580,6 +575,8 @@ fn DriftPanel() -> Html {
     let kind = use_state(|| "endpoint".to_owned());
     let subject = use_state(String::new);
     let window = use_state(|| "1d".to_owned());
+    // A baseline of the user's choosing (UTC dates, both or neither); else the window before.
+    let (base_from, base_to) = (use_state(String::new), use_state(String::new));
     let report = use_state(|| None::<Result<DriftReport, CallError>>);
     let show = {
         let (kind, subject, window, report) = (
@@ -588,6 +585,7 @@ fn DriftPanel() -> Html {
             window.clone(),
             report.clone(),
         );
+        let (base_from, base_to) = (base_from.clone(), base_to.clone());
         let first = app
             .endpoints
             .first()
@@ -601,6 +599,17 @@ fn DriftPanel() -> Html {
                 )))));
             };
             let now = js_sys::Date::now() as i64;
+            let baseline = match (base_from.trim(), base_to.trim()) {
+                ("", "") => None,
+                (a, b) => match (crate::components::date_ms(a), crate::components::date_ms(b)) {
+                    (Some(a), Some(b)) => Some((a, b)),
+                    _ => {
+                        return report.set(Some(Err(CallError::config(
+                            "baseline: two dates like 2026-11-01 and 2026-11-08, or neither",
+                        ))))
+                    }
+                },
+            };
             let query = DriftQuery {
                 kind: DriftKind::parse(&kind).unwrap_or(DriftKind::Endpoint),
                 subject: if subject.is_empty() {
@@ -610,7 +619,7 @@ fn DriftPanel() -> Html {
                 },
                 since_ms: now - w,
                 until_ms: now,
-                baseline: None,
+                baseline,
             };
             let report = report.clone();
             yew::platform::spawn_local(async move {
@@ -628,6 +637,8 @@ fn DriftPanel() -> Html {
                 <input id="drift-subject" list="drift-subjects" placeholder="endpoint, prompt@version or route" value={(*subject).clone()} oninput={on_text(setter(&subject))} />
                 <datalist id="drift-subjects">{ for app.endpoints.iter().map(|e| html! { <option value={e.spec.name.clone()} /> }) }</datalist>
                 <label>{ "Window" }<input id="drift-window" value={(*window).clone()} oninput={on_text(setter(&window))} /></label>
+                <label>{ "Baseline from" }<input id="drift-base-from" placeholder="(the window before)" value={(*base_from).clone()} oninput={on_text(setter(&base_from))} /></label>
+                <label>{ "to" }<input id="drift-base-to" value={(*base_to).clone()} oninput={on_text(setter(&base_to))} /></label>
                 <button id="drift-show" onclick={show}>{ "Compare with the window before" }</button>
             </div>
             { match &*report {
@@ -652,8 +663,21 @@ fn DriftPanel() -> Html {
                                     }) }
                                 </tbody>
                             </table>
-                            <Chart id="drift-chart" kind={Kind::Lines} labels={labels} unit="ms"
-                                series={vec![("latency p50".to_owned(), r.series.iter().map(|p| p.latency_p50_ms.unwrap_or(0.0)).collect())]} />
+                            <div class="charts two">
+                                <div>
+                                    <h3>{ "Latency p50 by day (ms)" }</h3>
+                                    <Chart id="drift-chart" kind={Kind::Lines} labels={labels.clone()} unit="ms"
+                                        series={vec![("latency p50".to_owned(), r.series.iter().map(|p| p.latency_p50_ms.unwrap_or(0.0)).collect())]} />
+                                </div>
+                                <div>
+                                    <h3>{ "Output tokens and error rate by day" }</h3>
+                                    <Chart id="drift-chart-length" kind={Kind::Lines} labels={labels} unit=""
+                                        series={vec![
+                                            ("output tokens".to_owned(), r.series.iter().map(|p| p.output_tokens.unwrap_or(0.0)).collect()),
+                                            ("error rate %".to_owned(), r.series.iter().map(|p| p.error_rate.unwrap_or(0.0) * 100.0).collect()),
+                                        ]} />
+                                </div>
+                            </div>
                         </>
                     }
                 }

@@ -7,14 +7,9 @@ use milc_api::lifecycle::{ArchiveScope, Lifecycle, RetirementEntry, UsedBy};
 use milc_api::{cmd, CallError, EndpointStatus};
 use yew::prelude::*;
 
-use crate::components::{date_ms, local_time, on_select, on_text, ArchiveButton, ErrorBox};
+use crate::components::{date_ms, local_time, on_select, on_text, setter, ArchiveButton, ErrorBox};
 use crate::hooks::{refresh_endpoints, use_app};
 use crate::ipc;
-
-fn setter(s: &UseStateHandle<String>) -> impl Fn(String) + 'static {
-    let s = s.clone();
-    move |v| s.set(v)
-}
 
 #[function_component]
 pub fn Retirement() -> Html {

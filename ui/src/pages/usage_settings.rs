@@ -8,7 +8,7 @@ use milc_api::usage::{AlertSettings, PriceEntry, Recomputation};
 use milc_api::{cmd, CallError, TokenChange};
 use yew::prelude::*;
 
-use crate::components::{local_time, on_select, on_text, ErrorBox};
+use crate::components::{local_time, on_select, on_text, setter, ErrorBox};
 use crate::hooks::use_app;
 use crate::ipc;
 
@@ -30,12 +30,6 @@ pub fn UsageSettings(p: &SettingsProps) -> Html {
             </div>
         </div>
     }
-}
-
-/// A state handle's setter for `on_text` / `on_select`.
-fn setter(s: &UseStateHandle<String>) -> impl Fn(String) + 'static {
-    let s = s.clone();
-    move |v| s.set(v)
 }
 
 fn usd(p: milc_api::PricePerMillion) -> String {
