@@ -240,7 +240,7 @@ fn CardEditor(p: &EditorProps) -> Html {
                 <label>{ "Max error rate" }<input id="uc-max-error" placeholder="0.01" value={form.max_error_rate.clone()} oninput={field(|f| &mut f.max_error_rate)} /></label>
                 <label>{ "Requests per minute" }<input id="uc-rpm" placeholder="60" value={form.rpm.clone()} oninput={field(|f| &mut f.rpm)} /></label>
                 <label>{ "Tokens per request" }<input id="uc-tokens" placeholder="800" value={form.tokens_per_request.clone()} oninput={field(|f| &mut f.tokens_per_request)} /></label>
-                <label class="row"><input type="checkbox" id="uc-pii" checked={form.pii} onchange={pii} />{ "PII redaction before sending" }</label>
+                <label class="row wide"><input type="checkbox" id="uc-pii" checked={form.pii} onchange={pii} />{ "PII redaction before sending" }</label>
             </div>
             <div class="row"><button class="primary" id="uc-save" onclick={save}>{ "Write it down" }</button></div>
             if let Some(e) = &*error { <ErrorBox error={e.clone()} /> }

@@ -160,6 +160,7 @@ impl Console {
     pub async fn check_drift(&self) -> Result<(Vec<DriftReport>, Vec<Alert>), Error> {
         self.log.flush().await;
         let now = now_ms();
+        let threshold = self.drift_settings().await?.threshold;
         let mut reports = Vec::new();
         let mut fired = Vec::new();
         for w in self.drift_watches().await? {
@@ -189,7 +190,7 @@ impl Console {
                     endpoint,
                     on: f.drifted,
                     value: Reading::Rate(f.change.unwrap_or(0.0)),
-                    threshold: Reading::Rate(self.drift_settings().await?.threshold),
+                    threshold: Reading::Rate(threshold),
                     per_period: false,
                     message: describe(w.kind, &w.subject, f),
                 };
