@@ -27,6 +27,8 @@ pub struct Console {
     /// Bumped by every change to what a gateway serves (routes, weights, keys), so gateways
     /// in this process reload at once; others notice within their polling interval.
     pub(crate) gateway_changed: tokio::sync::watch::Sender<u64>,
+    /// This console as the owner of the runs it runs: `user@host (pid N, console XXXX)`.
+    pub(crate) runner: String,
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -67,6 +69,7 @@ impl Console {
             client: Client::new(),
             embedded_sim: OnceCell::new(),
             gateway_changed: tokio::sync::watch::Sender::new(0),
+            runner: crate::runs::runner(),
         };
         console.seed_simulator().await?;
         console.apply_retention().await?;

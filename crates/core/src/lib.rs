@@ -96,6 +96,7 @@ impl Error {
                 | StoreError::DuplicateComparison(_)
                 | StoreError::DuplicateKey(_)
                 | StoreError::DuplicateUseCase(_)
+                | StoreError::RunTaken { .. }
                 | StoreError::DuplicateSchedule(_),
             ) => CallError {
                 kind: ErrorKind::Conflict,

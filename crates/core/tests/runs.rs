@@ -255,3 +255,80 @@ async fn a_rate_limited_run_halves_its_concurrency_and_still_answers_every_item(
         .count();
     assert!(limited > 0, "the endpoint did answer 429");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_console_resuming_a_running_run_is_told_who_runs_it() {
+    let (dir, a) = console_with_prompt(Params {
+        max_tokens: Some(4),
+        ..Params::default()
+    })
+    .await;
+    // Ten items, one at a time, 100 ms each: about a second of running.
+    let sim = milc_sim::start(
+        ([127, 0, 0, 1], 0).into(),
+        milc_sim::SimConfig {
+            latency_ms: 100,
+            ..milc_sim::SimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    a.add_endpoint(
+        milc_api::EndpointSpec::new("slow", sim.base_url(), "milc-sim"),
+        None,
+    )
+    .await
+    .unwrap();
+    let lines: String = (0..10)
+        .map(|i| format!("{{\"q\": \"question {i}\", \"expected\": \"answer {i}\"}}\n"))
+        .collect();
+    let items = parse_jsonl("d.jsonl", &lines).unwrap();
+    a.import_items("d", &items, "d.jsonl").await.unwrap();
+    let run = a
+        .create_run(RunSpec {
+            prompt: "qa".into(),
+            endpoint: "slow".into(),
+            dataset: "d".into(),
+            params: Params::default(),
+            repeat: 1,
+            concurrency: 1,
+            scorers: vec![],
+            stem: false,
+        })
+        .await
+        .unwrap();
+    // Another console on the same database file: another machine resuming the run.
+    let b = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let a = std::sync::Arc::new(a);
+    let first = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.execute_run(run.id, &|_| {}, &CancellationToken::new())
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let err = b
+        .execute_run(run.id, &|_| {}, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("run #{} is being run by", run.id)),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("(pid {}, console ", std::process::id())),
+        "{msg}"
+    );
+    assert_eq!(err.to_api().kind, milc_api::ErrorKind::Conflict);
+    let summary = first.await.unwrap();
+    assert_eq!((summary.items, summary.errors), (10, 0));
+    // Once the first runner is done the run is free: resuming it has nothing left to send.
+    let again = b
+        .execute_run(run.id, &|_| {}, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(again.items, 10);
+}

@@ -20,7 +20,7 @@ use milc_api::{CallSource, ChatRequest, Cost, ErrorKind, UsageSource};
 use tokio_util::sync::CancellationToken;
 
 use crate::calllog::{ResultRow, Row};
-use crate::db::{self, Result as StoreResult, Store, StoreError};
+use crate::db::{self, now_ms, Result as StoreResult, Store, StoreError};
 use crate::{datasets, prompts, Console, Error};
 use milc_eval::scoring::ItemScorer;
 use milc_eval::stats::{quantile, SplitMix64};
@@ -58,6 +58,28 @@ fn run_endpoints(spec: &RunSpec) -> Vec<String> {
         }
     }
     names
+}
+
+/// How long a run stays leased to its runner without a renewal: a runner that died frees it
+/// this long after.
+pub const RUN_LEASE_MS: i64 = 30_000;
+
+/// A console, as a run's owner: `user@host (pid N, console XXXX)` (two consoles of one process
+/// are two runners).
+pub(crate) fn runner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this machine".into());
+    format!(
+        "{}@{host} (pid {}, console {:04x})",
+        crate::prompts::author(),
+        std::process::id(),
+        rand::random::<u16>()
+    )
 }
 
 /// A prompt version's parameters (`base`) with a spec's overrides (`o`) on top.
@@ -154,8 +176,53 @@ impl Console {
 
     /// Runs (or resumes) run `id` until every item has a result or `cancel` fires; reports
     /// progress after each item. Items cancelled in flight get no result, so a resume runs them.
+    /// One runner at a time: the run is leased to this process (renewed while it runs, given
+    /// up at the end), and a second machine or process resuming it is told who has it.
     #[tracing::instrument(skip_all, fields(run = id), err(level = "info"))]
     pub async fn execute_run(
+        &self,
+        id: i64,
+        on_progress: &(dyn Fn(&RunProgress) + Send + Sync),
+        cancel: &CancellationToken,
+    ) -> Result<RunSummary, Error> {
+        let me = self.runner.clone();
+        let lease = |now: i64| now + RUN_LEASE_MS;
+        let now = now_ms();
+        if let Some((owner, until)) =
+            storage::claim_run(&mut *self.store.read().await?, id, &me, now, lease(now)).await?
+        {
+            return Err(StoreError::RunTaken {
+                id,
+                owner,
+                until_ms: until,
+            }
+            .into());
+        }
+        // Renewed a third of the lease at a time until the run ends, however it ends.
+        let done = CancellationToken::new();
+        let renew = {
+            let (store, me, done) = (self.store.clone(), me.clone(), done.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = done.cancelled() => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_millis((RUN_LEASE_MS / 3) as u64)) => {}
+                    }
+                    let now = now_ms();
+                    if let Ok(mut c) = store.read().await {
+                        let _ = storage::claim_run(&mut c, id, &me, now, now + RUN_LEASE_MS).await;
+                    }
+                }
+            })
+        };
+        let result = self.run_items(id, on_progress, cancel).await;
+        done.cancel();
+        let _ = renew.await;
+        storage::release_run(&mut *self.store.read().await?, id, &me).await?;
+        result
+    }
+
+    async fn run_items(
         &self,
         id: i64,
         on_progress: &(dyn Fn(&RunProgress) + Send + Sync),

@@ -103,6 +103,49 @@ pub async fn run_errors(c: &mut SqliteConnection, id: i64) -> StoreResult<u64> {
     Ok(n as u64)
 }
 
+/// Takes run `id` for `owner` until `until_ms` when no one holds it, its lease ran out, or
+/// `owner` already holds it. Answers who holds it (and until when) when someone else does.
+pub async fn claim_run(
+    c: &mut SqliteConnection,
+    id: i64,
+    owner: &str,
+    now_ms: i64,
+    until_ms: i64,
+) -> StoreResult<Option<(String, i64)>> {
+    let taken = sqlx::query(
+        "UPDATE runs SET owner = ?, lease_until_ms = ?
+         WHERE id = ? AND (owner IS NULL OR lease_until_ms < ? OR owner = ?)",
+    )
+    .bind(owner)
+    .bind(until_ms)
+    .bind(id)
+    .bind(now_ms)
+    .bind(owner)
+    .execute(&mut *c)
+    .await?
+    .rows_affected()
+        == 1;
+    if taken {
+        return Ok(None);
+    }
+    Ok(
+        sqlx::query_as("SELECT owner, lease_until_ms FROM runs WHERE id = ? AND owner IS NOT NULL")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?,
+    )
+}
+
+/// Gives run `id` up, if `owner` holds it.
+pub async fn release_run(c: &mut SqliteConnection, id: i64, owner: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE runs SET owner = NULL, lease_until_ms = NULL WHERE id = ? AND owner = ?")
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_run_status(
     c: &mut SqliteConnection,
     id: i64,
