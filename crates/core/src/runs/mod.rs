@@ -67,19 +67,46 @@ pub const RUN_LEASE_MS: i64 = 30_000;
 /// A console, as a run's owner: `user@host (pid N, console XXXX)` (two consoles of one process
 /// are two runners).
 pub(crate) fn runner() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    format!(
+        "{}@{} (pid {}, console {:04x})",
+        crate::prompts::author(),
+        host(),
+        std::process::id(),
+        rand::random::<u16>()
+    )
+}
+
+/// This machine's name, as a runner shows it.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .or_else(|| std::env::var("COMPUTERNAME").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "this machine".into());
-    format!(
-        "{}@{host} (pid {}, console {:04x})",
-        crate::prompts::author(),
-        std::process::id(),
-        rand::random::<u16>()
-    )
+        .unwrap_or_else(|| "this machine".into())
+}
+
+/// Whether `owner` (as [`runner`] wrote it) is a process of this machine that no longer runs.
+/// Only where the process table can be read (Linux); elsewhere a dead runner's lease lapses.
+fn dead_here(owner: &str) -> bool {
+    let Some((_, rest)) = owner.split_once('@') else {
+        return false;
+    };
+    let Some((host_part, rest)) = rest.split_once(" (pid ") else {
+        return false;
+    };
+    let Some(pid) = rest
+        .split(',')
+        .next()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    cfg!(target_os = "linux")
+        && host_part == host()
+        && pid != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// A prompt version's parameters (`base`) with a spec's overrides (`o`) on top.
@@ -191,12 +218,26 @@ impl Console {
         if let Some((owner, until)) =
             storage::claim_run(&mut *self.store.read().await?, id, &me, now, lease(now)).await?
         {
-            return Err(StoreError::RunTaken {
-                id,
-                owner,
-                until_ms: until,
+            // A runner of this machine whose process is gone (killed, crashed) holds nothing:
+            // its run is taken over at once rather than after its lease.
+            let gone = dead_here(&owner)
+                && storage::take_over_run(
+                    &mut *self.store.read().await?,
+                    id,
+                    &owner,
+                    &me,
+                    lease(now),
+                )
+                .await?;
+            if !gone {
+                return Err(StoreError::RunTaken {
+                    id,
+                    owner,
+                    until_ms: until,
+                }
+                .into());
             }
-            .into());
+            tracing::info!(run = id, previous = %owner, "took over a run whose runner is gone");
         }
         // Renewed a third of the lease at a time until the run ends, however it ends.
         let done = CancellationToken::new();
@@ -1140,6 +1181,17 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runner_of_this_machine_whose_process_is_gone_holds_nothing() {
+        let me = runner();
+        assert!(!dead_here(&me), "this process runs");
+        let gone = format!("ana@{} (pid {}, console 0001)", host(), u32::MAX - 1);
+        assert_eq!(dead_here(&gone), cfg!(target_os = "linux"));
+        let elsewhere = format!("ana@not-{} (pid {}, console 0001)", host(), u32::MAX - 1);
+        assert!(!dead_here(&elsewhere), "another machine's process cannot be seen");
+        assert!(!dead_here("garbled"));
+    }
 
     fn info(id: i64) -> RunInfo {
         RunInfo {

@@ -136,6 +136,28 @@ pub async fn claim_run(
     )
 }
 
+/// Takes run `id` from `from` (a runner known to be gone) for `owner`; false when `from` no
+/// longer holds it.
+pub async fn take_over_run(
+    c: &mut SqliteConnection,
+    id: i64,
+    from: &str,
+    owner: &str,
+    until_ms: i64,
+) -> StoreResult<bool> {
+    Ok(
+        sqlx::query("UPDATE runs SET owner = ?, lease_until_ms = ? WHERE id = ? AND owner = ?")
+            .bind(owner)
+            .bind(until_ms)
+            .bind(id)
+            .bind(from)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
 /// Gives run `id` up, if `owner` holds it.
 pub async fn release_run(c: &mut SqliteConnection, id: i64, owner: &str) -> StoreResult<()> {
     sqlx::query("UPDATE runs SET owner = NULL, lease_until_ms = NULL WHERE id = ? AND owner = ?")
