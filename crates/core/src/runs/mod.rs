@@ -1189,7 +1189,10 @@ mod tests {
         let gone = format!("ana@{} (pid {}, console 0001)", host(), u32::MAX - 1);
         assert_eq!(dead_here(&gone), cfg!(target_os = "linux"));
         let elsewhere = format!("ana@not-{} (pid {}, console 0001)", host(), u32::MAX - 1);
-        assert!(!dead_here(&elsewhere), "another machine's process cannot be seen");
+        assert!(
+            !dead_here(&elsewhere),
+            "another machine's process cannot be seen"
+        );
         assert!(!dead_here("garbled"));
     }
 
