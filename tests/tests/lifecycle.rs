@@ -2,7 +2,7 @@
 //! whose `usecases check` exit code follows the chosen candidate's evidence (unknown, pass,
 //! fail), a load test attached to it, a scheduled evaluation run by `schedule run-due`, drift
 //! shown for an endpoint, and a retired endpoint refused by the load test with its replacement
-//! named.
+//! named; and writes recorded as whoever acts (`--as`, `MILC_AS`, else the OS user).
 
 use std::path::Path;
 
@@ -220,4 +220,49 @@ fn usecases_check_gates_on_the_chosen_candidates_evidence() {
     );
     assert_ne!(c, 0);
     assert!(err.contains("retired") && err.contains("'fast'"), "{err}");
+}
+
+#[test]
+fn writes_are_recorded_as_whoever_acts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("milc.db");
+    let prompt = dir.path().join("p.yaml");
+    std::fs::write(&prompt, "messages:\n  - role: user\n    content: hi\n").unwrap();
+    milc_ok(
+        &db,
+        &[
+            "--as",
+            "ana",
+            "prompts",
+            "create",
+            "greet",
+            "--file",
+            prompt.to_str().unwrap(),
+        ],
+    );
+    let out = milc_run(&db, &["prompts", "label", "greet", "1", "production"]);
+    assert!(out.status.success());
+    let with_env = std::process::Command::new(milc_e2e::milc_bin())
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "prompts",
+            "label",
+            "greet",
+            "1",
+            "staging",
+        ])
+        .env("MILC_AS", "bob")
+        .output()
+        .unwrap();
+    assert!(with_env.status.success());
+    let d = json(&db, &["prompts", "show", "greet", "--history", "--json"]);
+    assert_eq!(d["versions"][0]["author"], "ana");
+    let moves = d["label_history"].as_array().unwrap();
+    let by = |label: &str| moves.iter().find(|m| m["label"] == label).unwrap()["author"].clone();
+    assert_eq!(by("staging"), "bob");
+    assert_ne!(by("production"), "ana", "without --as: the OS user");
+    let blank = milc_run(&db, &["--as", " ", "prompts", "list"]);
+    assert!(!blank.status.success());
+    assert!(String::from_utf8_lossy(&blank.stderr).contains("as: name who is acting"));
 }

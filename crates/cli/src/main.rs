@@ -38,6 +38,10 @@ struct Cli {
     /// SQLite database file [default: the OS data directory]
     #[arg(long, global = true, env = "MILC_DB", value_name = "PATH")]
     db: Option<PathBuf>,
+    /// Who is acting: recorded as the author of prompt versions, label moves, recomputed costs
+    /// and canary moves [default: the OS user]
+    #[arg(long = "as", global = true, env = "MILC_AS", value_name = "NAME")]
+    act_as: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -626,6 +630,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let console = Console::open(&db)
         .await
         .with_context(|| format!("opening {}", db.display()))?;
+    if let Some(name) = &cli.act_as {
+        console.set_author(name).map_err(explain)?;
+    }
     let command = match cli.command {
         // The gateway shares the console with its tasks and closes it itself.
         Command::Gateway(args) => return gateway::gateway(console, args).await,

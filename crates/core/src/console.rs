@@ -29,6 +29,8 @@ pub struct Console {
     pub(crate) gateway_changed: tokio::sync::watch::Sender<u64>,
     /// This console as the owner of the runs it runs: `user@host (pid N, console XXXX)`.
     pub(crate) runner: String,
+    /// Who this console's writes are recorded as: the OS user unless set (`--as`).
+    author: std::sync::RwLock<String>,
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -52,6 +54,24 @@ pub fn default_db_path() -> PathBuf {
 }
 
 impl Console {
+    /// Who this console's writes are recorded as (prompt versions, label moves, recomputed
+    /// costs, canary moves): the OS user unless [`Console::set_author`] said otherwise.
+    pub fn author(&self) -> String {
+        self.author.read().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Records this console's writes as `name` (the CLI's `--as`), which must not be blank.
+    pub fn set_author(&self, name: &str) -> Result<(), Error> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::invalid("as", "name who is acting"));
+        }
+        if let Ok(mut a) = self.author.write() {
+            *a = name.to_owned();
+        }
+        Ok(())
+    }
+
     /// Opens (creating if needed) the database at `path`. A new database starts with the
     /// built-in simulator as its endpoint, so a first run works with no credentials.
     pub async fn open(path: &Path) -> Result<Self, Error> {
@@ -70,6 +90,7 @@ impl Console {
             embedded_sim: OnceCell::new(),
             gateway_changed: tokio::sync::watch::Sender::new(0),
             runner: crate::runs::runner(),
+            author: std::sync::RwLock::new(crate::prompts::author()),
         };
         console.seed_simulator().await?;
         console.apply_retention().await?;

@@ -312,9 +312,14 @@ impl Console {
         storage::set_canary_state(&mut tx, route.id, state).await?;
         let mut reason = reason.to_owned();
         if let Some(v) = &promoted {
-            let moved =
-                crate::prompts::storage::set_label(&mut tx, &v.prompt, v.version, "production")
-                    .await?;
+            let moved = crate::prompts::storage::set_label(
+                &mut tx,
+                &v.prompt,
+                v.version,
+                "production",
+                &self.author(),
+            )
+            .await?;
             if moved.is_some() {
                 reason.push_str(&format!("; production → {}@{}", v.prompt, v.version));
             }

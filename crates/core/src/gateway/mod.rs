@@ -294,7 +294,7 @@ impl Console {
                         &mut tx,
                         id,
                         "started",
-                        &crate::prompts::author(),
+                        &self.author(),
                         &format!("canary {} against {} ({origin})", c.candidate, c.baseline),
                         None,
                     )
@@ -358,7 +358,7 @@ impl Console {
             &mut tx,
             route.id,
             "weights",
-            &crate::prompts::author(),
+            &self.author(),
             &format!("{arm} → {weight}"),
             None,
         )

@@ -39,7 +39,7 @@ impl Console {
             endpoints::storage::endpoint_by_name(&mut *self.store.read().await?, e).await?;
         }
         let mut tx = self.store.write().await?;
-        let saved = storage::save_version(&mut tx, &nv, create).await?;
+        let saved = storage::save_version(&mut tx, &nv, create, &self.author()).await?;
         db::commit(tx).await?;
         Ok(saved)
     }
@@ -72,7 +72,7 @@ impl Console {
     ) -> Result<Option<LabelMove>, Error> {
         check_label(label)?;
         let mut tx = self.store.write().await?;
-        let moved = storage::set_label(&mut tx, name, version, label).await?;
+        let moved = storage::set_label(&mut tx, name, version, label, &self.author()).await?;
         db::commit(tx).await?;
         Ok(moved)
     }

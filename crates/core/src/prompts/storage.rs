@@ -9,7 +9,7 @@ use milc_api::prompt::{
 use sqlx::types::Json;
 use sqlx::{FromRow, SqliteConnection};
 
-use super::{author, content_hash};
+use super::content_hash;
 use crate::db::{now_ms, Result as StoreResult, StoreError};
 
 #[derive(FromRow)]
@@ -89,6 +89,7 @@ pub async fn save_version(
     c: &mut SqliteConnection,
     nv: &NewVersion,
     create: bool,
+    author: &str,
 ) -> StoreResult<Saved> {
     let hash = content_hash(&nv.content);
     let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM prompts WHERE name = ?")
@@ -134,7 +135,7 @@ pub async fn save_version(
             .bind(Json(&nv.content))
             .bind(&hash)
             .bind(&nv.note)
-            .bind(author())
+            .bind(author)
             .bind(now_ms())
             .execute(&mut *c)
             .await?;
@@ -285,6 +286,7 @@ pub async fn set_label(
     name: &str,
     version: u32,
     label: &str,
+    who: &str,
 ) -> StoreResult<Option<LabelMove>> {
     let target: Option<(i64, i64)> = sqlx::query_as(
         "SELECT v.prompt_id, v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
@@ -308,7 +310,6 @@ pub async fn set_label(
         return Ok(None);
     }
     let at_ms = now_ms();
-    let who = author();
     sqlx::query(
         "INSERT INTO prompt_labels (prompt_id, label, version_id) VALUES (?, ?, ?)
          ON CONFLICT (prompt_id, label) DO UPDATE SET version_id = excluded.version_id",
@@ -334,7 +335,7 @@ pub async fn set_label(
         label: label.to_owned(),
         from: from.map(|(_, v)| v as u32),
         to: version,
-        author: who,
+        author: who.to_owned(),
         at_ms,
     }))
 }

@@ -167,7 +167,7 @@ impl Console {
         if until_ms.is_some_and(|u| u <= since_ms) {
             return Err(Error::invalid("until", "must be after since"));
         }
-        let author = crate::prompts::author();
+        let author = self.author();
         if !apply {
             let mut c = self.store.read().await?;
             return Ok(storage::recompute_costs(&mut c, since_ms, until_ms, false, &author).await?);
