@@ -33,37 +33,21 @@ struct Sample {
 impl Console {
     /// Runs a load test: each concurrency level in turn for `duration_ms`, with that many callers
     /// sending one request after another (no retries, and no holding back for the limits the
-    /// server announces, so its 429s are counted rather than avoided or hidden).
-    /// Stored as it goes; attached to the card it names.
-    #[tracing::instrument(skip_all, fields(endpoint = %spec.endpoint), err(level = "info"))]
-    pub async fn loadtest(
+    /// server announces, so its 429s are counted rather than avoided or hidden), the cost
+    /// projected at `traffic`. Stored as it goes. (`Console::loadtest`, beside the cards, is
+    /// what shells call: it reads the card a spec names and attaches the test to it.)
+    pub(crate) async fn run_loadtest(
         &self,
         spec: LoadTestSpec,
+        traffic: Option<Traffic>,
         on_progress: &(dyn Fn(&LoadTestProgress) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<LoadTest, Error> {
         check(&spec)?;
-        let card = match &spec.usecase {
-            Some(name) => Some(self.usecase(name).await?.spec),
-            None => None,
-        };
-        let traffic = card.as_ref().map(|c| c.traffic.clone());
         let version = match &spec.prompt {
             Some(r) => Some(self.resolve_prompt(r).await?),
             None => None,
         };
-        // A card's prompt with variables and none given: the first item of the card's dataset
-        // fills them, so a load test from the card sends what the use case sends.
-        let mut spec = spec;
-        if let (Some(v), Some(score)) = (
-            &version,
-            card.as_ref().and_then(|c| c.slo.min_score.as_ref()),
-        ) {
-            if spec.variables.is_empty() && !v.content.variables().is_empty() {
-                let (_, items) = self.dataset_items(&score.dataset, 0, 1).await?;
-                spec.variables = items.into_iter().next().map(|i| i.vars).unwrap_or_default();
-            }
-        }
         let pin = version.as_ref().map(|v| PromptPin {
             prompt: v.prompt.clone(),
             version: v.version,
@@ -172,9 +156,6 @@ impl Console {
         let mut c = self.store.read().await?;
         storage::finish(&mut c, id, status, &levels, now_ms()).await?;
         drop(c);
-        if let Some(card) = &spec.usecase {
-            self.attach_loadtest(card, id).await?;
-        }
         self.loadtest_info(id).await
     }
 

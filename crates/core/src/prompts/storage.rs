@@ -327,7 +327,7 @@ pub async fn set_label(
     .bind(label)
     .bind(from.map(|(id, _)| id))
     .bind(to_id)
-    .bind(&who)
+    .bind(who)
     .bind(at_ms)
     .execute(&mut *c)
     .await?;

@@ -5,12 +5,14 @@
 pub mod storage;
 
 use milc_api::lifecycle::{
-    Candidate, CandidateSpec, Evidence, LoadTest, LoadTestStatus, ScoreSlo, SloCheck, UseCase,
-    UseCaseSpec, Verdict,
+    Candidate, CandidateSpec, Evidence, LoadTest, LoadTestProgress, LoadTestSpec, LoadTestStatus,
+    ScoreSlo, SloCheck, UseCase, UseCaseSpec, Verdict,
 };
 use milc_api::prompt::PromptPin;
 use milc_api::run::{RunStatus, RunSummary, ScorerSpec};
 use milc_api::{Cost, UsageSource};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::db::{self, now_ms};
 use crate::{endpoints, Console, Error};
@@ -204,6 +206,35 @@ impl Console {
         storage::attach(&mut c, row.id, "run", id, now_ms()).await?;
         drop(c);
         self.usecase(card).await
+    }
+
+    /// Runs a load test (see `run_loadtest`). When its spec names a card, the cost is projected
+    /// at the card's expected traffic, a prompt whose variables are not given gets them from the
+    /// first item of the card's dataset (so the test sends what the use case sends), and the
+    /// finished test is attached to the card.
+    #[tracing::instrument(skip_all, fields(endpoint = %spec.endpoint), err(level = "info"))]
+    pub async fn loadtest(
+        &self,
+        mut spec: LoadTestSpec,
+        on_progress: &(dyn Fn(&LoadTestProgress) + Send + Sync),
+        cancel: &CancellationToken,
+    ) -> Result<LoadTest, Error> {
+        let Some(card) = spec.usecase.clone() else {
+            return self.run_loadtest(spec, None, on_progress, cancel).await;
+        };
+        let card_spec = self.usecase(&card).await?.spec;
+        if let (Some(prompt), Some(score)) = (&spec.prompt, &card_spec.slo.min_score) {
+            let v = self.resolve_prompt(prompt).await?;
+            if spec.variables.is_empty() && !v.content.variables().is_empty() {
+                let (_, items) = self.dataset_items(&score.dataset, 0, 1).await?;
+                spec.variables = items.into_iter().next().map(|i| i.vars).unwrap_or_default();
+            }
+        }
+        let test = self
+            .run_loadtest(spec, Some(card_spec.traffic), on_progress, cancel)
+            .await?;
+        self.attach_loadtest(&card, test.id).await?;
+        self.loadtest_info(test.id).await
     }
 
     /// Attaches load test `id` to a card.
