@@ -2,7 +2,8 @@
 //! written down, two candidates are added, runs made by `milc eval` are attached and the card
 //! shows one candidate passing its SLOs and the other failing its latency target; a small load
 //! test started from the card runs with a progress bar and is charted against concurrency; the
-//! drift of an endpoint is shown with its figures.
+//! drift of an endpoint is shown with its figures; retiring an endpoint the card uses is refused
+//! with what breaks, then confirmed.
 
 use milc_e2e::{tickets_project, workspace_bin, SimProcess};
 use webdriver::{connect, el, screenshot, select, text_until, type_into, Driver};
@@ -101,6 +102,20 @@ async fn a_card_shows_pass_and_fail_from_attached_runs_and_a_load_test_is_charte
         "{figures}"
     );
     el(&c, "#drift-chart").await;
+
+    // Retiring the slow endpoint, which the card still uses: refused with what breaks, then
+    // confirmed.
+    select(&c, "#ret-endpoint", "slow").await;
+    select(&c, "#ret-status", "retired").await;
+    el(&c, "#ret-apply").await.click().await.unwrap();
+    let refused = text_until(&c, "#ret-refused", |t| t.contains("ticket summaries")).await;
+    assert!(refused.contains("use case"), "{refused}");
+    el(&c, "#ret-force").await.click().await.unwrap();
+    text_until(&c, "#ret-result", |t| t.contains("'slow' is now retired")).await;
+    text_until(&c, "#ret-list tr[data-endpoint='slow']", |t| {
+        t.contains("retired")
+    })
+    .await;
 
     c.close().await.unwrap();
     driver.stop();

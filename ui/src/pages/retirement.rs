@@ -158,9 +158,9 @@ pub fn Retirement() -> Html {
             if let Some(e) = &*refused {
                 <div id="ret-refused">
                     <ErrorBox error={e.clone()} />
-                    if *status != "active" {
-                        <button class="danger" id="ret-force" onclick={apply(true)}>{ format!("{} anyway", if *status == "retired" { "Retire" } else { "Apply" }) }</button>
-                    }
+                    // Retiring something still used, or bringing a retired endpoint back, is
+                    // refused first; the user confirms it here, having read what breaks.
+                    <button class="danger" id="ret-force" onclick={apply(true)}>{ format!("{} anyway", if *status == "retired" { "Retire" } else { "Apply" }) }</button>
                 </div>
             }
             { match &*used {
