@@ -91,7 +91,7 @@ pub fn endpoints_table(eps: &[Endpoint]) -> String {
             } else {
                 "remote".into()
             },
-            crate::retire::lifecycle_text(&e.lifecycle()),
+            lifecycle_text(&e.lifecycle()),
             e.spec.model.clone(),
             e.spec.base_url.clone(),
             if e.has_token {
@@ -1042,6 +1042,24 @@ pub fn alerts(list: &[milc_api::usage::Alert]) -> String {
         ]);
     }
     table(&rows)
+}
+
+/// `deprecated (sunset 2027-01-31, replaced by 'new')`.
+pub(crate) fn lifecycle_text(l: &milc_api::lifecycle::Lifecycle) -> String {
+    let mut parts = Vec::new();
+    if l.status != milc_api::EndpointStatus::Active {
+        if let Some(ms) = l.sunset_ms {
+            parts.push(format!("sunset {}", milc_core::retirement::when(ms)));
+        }
+        if let Some(r) = &l.replacement {
+            parts.push(format!("replaced by '{r}'"));
+        }
+    }
+    if parts.is_empty() {
+        l.status.as_str().to_owned()
+    } else {
+        format!("{} ({})", l.status.as_str(), parts.join(", "))
+    }
 }
 
 /// Core errors carry the field or upstream message already; add what to do next.

@@ -13,7 +13,7 @@ use milc_api::EndpointStatus;
 use milc_core::retirement::{parse_sunset, when};
 use milc_core::Console;
 
-use crate::format::{explain, table};
+use crate::format::{explain, lifecycle_text, table};
 use crate::output;
 
 #[derive(Args)]
@@ -114,24 +114,6 @@ pub(crate) async fn warn_about(console: &Console, endpoints: &[&str]) -> Result<
         eprintln!("warning: {w}");
     }
     Ok(())
-}
-
-/// `deprecated (sunset 2027-01-31, replaced by 'new')`.
-pub(crate) fn lifecycle_text(l: &Lifecycle) -> String {
-    let mut parts = Vec::new();
-    if l.status != EndpointStatus::Active {
-        if let Some(ms) = l.sunset_ms {
-            parts.push(format!("sunset {}", when(ms)));
-        }
-        if let Some(r) = &l.replacement {
-            parts.push(format!("replaced by '{r}'"));
-        }
-    }
-    if parts.is_empty() {
-        l.status.as_str().to_owned()
-    } else {
-        format!("{} ({})", l.status.as_str(), parts.join(", "))
-    }
 }
 
 /// `12 (cli 2, gateway 10)`, or `none`.
