@@ -6,6 +6,8 @@
 //! settings). Each role is granted the one before it. Members are database logins granted one of
 //! them. A refusal by the database reads as what the member's role allows.
 
+pub mod storage;
+
 use milc_api::workspace::{Member, MemberRole};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -57,22 +59,13 @@ pub fn schema_of(name: &str) -> Result<String, Error> {
     Ok(format!("milc_{name}"))
 }
 
-/// A PostgreSQL identifier, quoted.
-fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn role_name(schema: &str, role: MemberRole) -> String {
-    format!("{schema}_{}", role.as_str())
-}
-
 fn sql(e: sqlx::Error) -> Error {
     Error::Store(crate::StoreError::Sql(e))
 }
 
 impl Workspace {
-    /// Opens workspace `name` on the PostgreSQL server at `url`, its schema first in the search
-    /// path; applies any migration not yet applied.
+    /// Opens workspace `name` on the PostgreSQL server at `url`, its schema first in every
+    /// connection's search path (`init` creates it and applies the migrations).
     pub async fn open(url: &str, name: &str) -> Result<Self, Error> {
         let schema = schema_of(name)?;
         let opts: PgConnectOptions = url
@@ -93,18 +86,25 @@ impl Workspace {
     /// grants on new tables).
     pub async fn init(url: &str, name: &str) -> Result<Self, Error> {
         let ws = Self::open(url, name).await?;
-        sqlx::query(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {}",
-            ident(&ws.schema)
-        ))
-        .execute(&ws.pool)
-        .await
-        .map_err(sql)?;
+        storage::create_schema(&ws.pool, &ws.schema).await?;
         sqlx::migrate!("../../migrations-pg")
             .run(&ws.pool)
             .await
             .map_err(|e| Error::Store(crate::StoreError::Migrate(e)))?;
-        ws.grant_roles().await?;
+        let tables = storage::tables(&ws.pool, &ws.schema).await?;
+        let writes = storage::Writes {
+            rater: tables
+                .iter()
+                .map(String::as_str)
+                .filter(|t| RATER_WRITES.contains(t))
+                .collect(),
+            editor: tables
+                .iter()
+                .map(String::as_str)
+                .filter(|t| !ADMIN_ONLY.contains(t))
+                .collect(),
+        };
+        storage::grant_roles(&ws.pool, &ws.schema, &writes).await?;
         Ok(ws)
     }
 
@@ -116,102 +116,13 @@ impl Workspace {
         &self.schema
     }
 
-    /// The four group roles and what each may do, on every table the schema has now.
-    async fn grant_roles(&self) -> Result<(), Error> {
-        let s = ident(&self.schema);
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT table_name::text FROM information_schema.tables
-             WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name",
-        )
-        .bind(&self.schema)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(sql)?;
-        let mut stmts = Vec::new();
-        let mut previous: Option<String> = None;
-        for role in MemberRole::ALL {
-            let r = role_name(&self.schema, role);
-            // Roles are cluster-wide: created once, granted again on every init.
-            stmts.push(format!(
-                "DO $$ BEGIN CREATE ROLE {} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-                ident(&r)
-            ));
-            if let Some(p) = &previous {
-                stmts.push(format!("GRANT {} TO {}", ident(p), ident(&r)));
-            }
-            previous = Some(r);
-        }
-        let viewer = ident(&role_name(&self.schema, MemberRole::Viewer));
-        let rater = ident(&role_name(&self.schema, MemberRole::Rater));
-        let editor = ident(&role_name(&self.schema, MemberRole::Editor));
-        let admin = ident(&role_name(&self.schema, MemberRole::Admin));
-        stmts.push(format!("GRANT USAGE ON SCHEMA {s} TO {viewer}"));
-        stmts.push(format!(
-            "GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {viewer}"
-        ));
-        stmts.push(format!(
-            "GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO {rater}"
-        ));
-        for t in tables.iter().filter(|t| RATER_WRITES.contains(&t.as_str())) {
-            stmts.push(format!(
-                "GRANT INSERT, UPDATE ON {s}.{} TO {rater}",
-                ident(t)
-            ));
-        }
-        for t in tables.iter().filter(|t| !ADMIN_ONLY.contains(&t.as_str())) {
-            stmts.push(format!(
-                "GRANT INSERT, UPDATE, DELETE ON {s}.{} TO {editor}",
-                ident(t)
-            ));
-        }
-        stmts.push(format!(
-            "GRANT INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA {s} TO {admin}"
-        ));
-        let mut tx = self.pool.begin().await.map_err(sql)?;
-        for st in &stmts {
-            sqlx::query(st).execute(&mut *tx).await.map_err(sql)?;
-        }
-        tx.commit().await.map_err(sql)?;
-        Ok(())
-    }
-
     /// Makes login `user` a member with `role` (and no other role in this workspace); the
     /// login is created, without a password, when it does not exist yet.
     pub async fn grant(&self, user: &str, role: MemberRole) -> Result<Member, Error> {
         if user.trim().is_empty() {
             return Err(Error::invalid("user", "name a database login"));
         }
-        let u = ident(user);
-        let mut tx = self.pool.begin().await.map_err(sql)?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
-                .bind(user)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(sql)?;
-        if !exists {
-            sqlx::query(&format!("CREATE ROLE {u} LOGIN"))
-                .execute(&mut *tx)
-                .await
-                .map_err(sql)?;
-        }
-        for r in MemberRole::ALL {
-            sqlx::query(&format!(
-                "REVOKE {} FROM {u}",
-                ident(&role_name(&self.schema, r))
-            ))
-            .execute(&mut *tx)
-            .await
-            .map_err(sql)?;
-        }
-        sqlx::query(&format!(
-            "GRANT {} TO {u}",
-            ident(&role_name(&self.schema, role))
-        ))
-        .execute(&mut *tx)
-        .await
-        .map_err(sql)?;
-        tx.commit().await.map_err(sql)?;
+        storage::set_member(&self.pool, &self.schema, user, role).await?;
         Ok(Member {
             user: user.to_owned(),
             role,
@@ -220,22 +131,14 @@ impl Workspace {
 
     /// Every login granted a role in this workspace.
     pub async fn members(&self) -> Result<Vec<Member>, Error> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT m.rolname::text, g.rolname::text FROM pg_auth_members a
-             JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
-             WHERE g.rolname LIKE $1 AND m.rolcanlogin ORDER BY 1",
-        )
-        .bind(format!("{}\\_%", self.schema))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(sql)?;
-        Ok(rows
+        let prefix = format!("{}_", self.schema);
+        Ok(storage::members(&self.pool, &self.schema)
+            .await?
             .into_iter()
             .filter_map(|(user, group)| {
-                let role = group.strip_prefix(&format!("{}_", self.schema))?;
                 Some(Member {
                     user,
-                    role: MemberRole::parse(role)?,
+                    role: MemberRole::parse(group.strip_prefix(&prefix)?)?,
                 })
             })
             .collect())
@@ -244,18 +147,10 @@ impl Workspace {
     /// Who the connection's user is here: the highest role it holds (directly or not), or
     /// `None` when it holds none (the owner who ran `init` holds them all through ownership).
     pub async fn whoami(&self) -> Result<(String, Option<MemberRole>), Error> {
-        let user: String = sqlx::query_scalar("SELECT current_user::text")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(sql)?;
+        let user = storage::current_user(&self.pool).await?;
         let mut held = None;
         for r in MemberRole::ALL {
-            let has: bool = sqlx::query_scalar("SELECT pg_has_role(current_user, $1, 'MEMBER')")
-                .bind(role_name(&self.schema, r))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(sql)?;
-            if has {
+            if storage::holds(&self.pool, &self.schema, r).await? {
                 held = Some(r);
             }
         }
