@@ -604,7 +604,7 @@ async fn routes_rollback(
     route: String,
     reason: String,
 ) -> Reply<cmd::RoutesRollback> {
-    let who = milc_core::prompts::author();
+    let who = state.console.author();
     state
         .console
         .rollback(&route, &who, &reason)
@@ -618,7 +618,7 @@ async fn routes_promote(
     route: String,
     reason: String,
 ) -> Reply<cmd::RoutesPromote> {
-    let who = milc_core::prompts::author();
+    let who = state.console.author();
     state
         .console
         .promote(&route, &who, &reason)

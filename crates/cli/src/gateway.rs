@@ -238,7 +238,7 @@ fn route_text(r: &Route) -> String {
 }
 
 pub(crate) async fn routes(console: &Console, cmd: RoutesCmd) -> Result<ExitCode> {
-    let who = milc_core::prompts::author();
+    let who = console.author();
     match cmd {
         RoutesCmd::List { json } => {
             let routes = console.routes().await?;

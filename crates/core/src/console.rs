@@ -89,8 +89,8 @@ impl Console {
             client: Client::new(),
             embedded_sim: OnceCell::new(),
             gateway_changed: tokio::sync::watch::Sender::new(0),
-            runner: crate::runs::runner(),
-            author: std::sync::RwLock::new(crate::prompts::author()),
+            runner: runner(),
+            author: std::sync::RwLock::new(os_user()),
         };
         console.seed_simulator().await?;
         console.apply_retention().await?;
@@ -165,4 +165,56 @@ impl Console {
             })?;
         Ok(sim.base_url())
     }
+}
+
+/// The OS user, who a console's writes are recorded as unless a shell says otherwise (the login
+/// name from the environment, else the password database entry of the process's user).
+pub(crate) fn os_user() -> String {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .or_else(passwd_name)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(unix)]
+fn passwd_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)? == uid).then(|| name.to_owned())
+        })
+}
+
+#[cfg(not(unix))]
+fn passwd_name() -> Option<String> {
+    None
+}
+
+/// A console, as a run's owner: `user@host (pid N, console XXXX)` (two consoles of one process
+/// are two runners).
+pub(crate) fn runner() -> String {
+    format!(
+        "{}@{} (pid {}, console {:04x})",
+        os_user(),
+        host(),
+        std::process::id(),
+        rand::random::<u16>()
+    )
+}
+
+/// This machine's name, as a runner shows it.
+pub(crate) fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this machine".into())
 }

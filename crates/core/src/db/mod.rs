@@ -42,11 +42,12 @@ pub enum StoreError {
     NoSuchRoute(String),
     #[error("no call #{0} in the log")]
     NoSuchCall(i64),
-    #[error("run #{id} is being run by {owner}; resume it once that ends (its claim lapses {} s after its runner stops)", crate::runs::RUN_LEASE_MS / 1000)]
+    #[error("run #{id} is being run by {owner}; resume it once that ends (or its claim lapses, {lapse_s} s after its runner stops)")]
     RunTaken {
         id: i64,
         owner: String,
         until_ms: i64,
+        lapse_s: i64,
     },
     #[error("no load test #{0}")]
     NoSuchLoadTest(i64),

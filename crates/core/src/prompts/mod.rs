@@ -20,35 +20,6 @@ use sha2::{Digest, Sha256};
 
 use crate::Error;
 
-/// Who is saving: the OS user, as the version's author (the login name from the environment,
-/// else the password database entry of the process's user).
-pub fn author() -> String {
-    ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .or_else(passwd_name)
-        .unwrap_or_else(|| "unknown".into())
-}
-
-#[cfg(unix)]
-fn passwd_name() -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
-    std::fs::read_to_string("/etc/passwd")
-        .ok()?
-        .lines()
-        .find_map(|l| {
-            let mut f = l.split(':');
-            let name = f.next()?;
-            (f.nth(1)? == uid).then(|| name.to_owned())
-        })
-}
-
-#[cfg(not(unix))]
-fn passwd_name() -> Option<String> {
-    None
-}
-
 /// SHA-256 of the content's canonical JSON (object keys sorted at every depth), so the same
 /// content always has the same hash whatever order a file listed its keys in.
 pub fn content_hash(content: &PromptContent) -> String {

@@ -64,30 +64,7 @@ fn run_endpoints(spec: &RunSpec) -> Vec<String> {
 /// this long after.
 pub const RUN_LEASE_MS: i64 = 30_000;
 
-/// A console, as a run's owner: `user@host (pid N, console XXXX)` (two consoles of one process
-/// are two runners).
-pub(crate) fn runner() -> String {
-    format!(
-        "{}@{} (pid {}, console {:04x})",
-        crate::prompts::author(),
-        host(),
-        std::process::id(),
-        rand::random::<u16>()
-    )
-}
-
-/// This machine's name, as a runner shows it.
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "this machine".into())
-}
-
-/// Whether `owner` (as [`runner`] wrote it) is a process of this machine that no longer runs.
+/// Whether `owner` (as `console::runner` wrote it) is a process of this machine that no longer runs.
 /// Only where the process table can be read (Linux); elsewhere a dead runner's lease lapses.
 fn dead_here(owner: &str) -> bool {
     let Some((_, rest)) = owner.split_once('@') else {
@@ -104,7 +81,7 @@ fn dead_here(owner: &str) -> bool {
         return false;
     };
     cfg!(target_os = "linux")
-        && host_part == host()
+        && host_part == crate::console::host()
         && pid != std::process::id()
         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
@@ -234,6 +211,7 @@ impl Console {
                     id,
                     owner,
                     until_ms: until,
+                    lapse_s: RUN_LEASE_MS / 1000,
                 }
                 .into());
             }
@@ -1184,11 +1162,19 @@ mod tests {
 
     #[test]
     fn a_runner_of_this_machine_whose_process_is_gone_holds_nothing() {
-        let me = runner();
+        let me = crate::console::runner();
         assert!(!dead_here(&me), "this process runs");
-        let gone = format!("ana@{} (pid {}, console 0001)", host(), u32::MAX - 1);
+        let gone = format!(
+            "ana@{} (pid {}, console 0001)",
+            crate::console::host(),
+            u32::MAX - 1
+        );
         assert_eq!(dead_here(&gone), cfg!(target_os = "linux"));
-        let elsewhere = format!("ana@not-{} (pid {}, console 0001)", host(), u32::MAX - 1);
+        let elsewhere = format!(
+            "ana@not-{} (pid {}, console 0001)",
+            crate::console::host(),
+            u32::MAX - 1
+        );
         assert!(
             !dead_here(&elsewhere),
             "another machine's process cannot be seen"
