@@ -111,6 +111,8 @@ fn run_due_while_open(console: std::sync::Arc<Console>) {
     tauri::async_runtime::spawn(async move {
         let cancel = tokio_util::sync::CancellationToken::new();
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        // The first check a minute after start, not during it: start-up stays the window's.
+        tick.tick().await;
         loop {
             tick.tick().await;
             match console.run_due(&|_, _| {}, &cancel).await {

@@ -627,9 +627,40 @@ pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("'{s}' is too long"))
 }
 
+/// A duration as [`parse_duration_ms`] reads it, in the largest whole unit: `7d`, `6h`, `90m`,
+/// `30s`, `500ms`.
+pub fn format_duration_ms(ms: i64) -> String {
+    for (unit, per) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms != 0 && ms % per == 0 {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_written_as_they_are_read() {
+        for (ms, text) in [
+            (604_800_000, "7d"),
+            (21_600_000, "6h"),
+            (5_400_000, "90m"),
+            (30_000, "30s"),
+            (1_500, "1500ms"),
+            (0, "0ms"),
+        ] {
+            assert_eq!(format_duration_ms(ms), text);
+            assert_eq!(parse_duration_ms(text), Ok(ms));
+        }
+    }
 
     #[test]
     fn durations_read_as_typed() {

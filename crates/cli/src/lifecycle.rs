@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Result};
 use clap::{Args, Subcommand};
 use milc_api::lifecycle::{
-    parse_duration_ms, CandidateSpec, DriftKind, DriftQuery, DriftReport, LoadTest,
-    LoadTestProgress, LoadTestSpec, NewSchedule, Schedule, ScoreSlo, Slo, Traffic, UseCase,
-    UseCaseSpec, Verdict,
+    format_duration_ms, parse_duration_ms, CandidateSpec, DriftKind, DriftQuery, DriftReport,
+    LoadTest, LoadTestProgress, LoadTestSpec, NewSchedule, Schedule, ScoreSlo, Slo, Traffic,
+    UseCase, UseCaseSpec, Verdict,
 };
 use milc_api::run::{RunSpec, ScorerSpec};
 use milc_api::{Cost, Params};
@@ -640,7 +640,7 @@ fn schedule_text(all: &[Schedule]) -> String {
             format!(
                 "{:<20} every {:<8} {} on {} over {}{}  next {next}{}\n",
                 s.name,
-                human_ms(s.every_ms),
+                format_duration_ms(s.every_ms),
                 s.spec.prompt,
                 s.spec.endpoint,
                 s.spec.dataset,
@@ -652,20 +652,6 @@ fn schedule_text(all: &[Schedule]) -> String {
             )
         })
         .collect()
-}
-
-fn human_ms(ms: i64) -> String {
-    for (unit, per) in [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-    ] {
-        if ms % per == 0 {
-            return format!("{}{unit}", ms / per);
-        }
-    }
-    format!("{ms}ms")
 }
 
 #[derive(Args)]
@@ -793,7 +779,7 @@ pub(crate) async fn drift(console: &Console, cmd: DriftCmd) -> Result<ExitCode> 
                 w.id,
                 w.kind.as_str(),
                 w.subject,
-                human_ms(w.window_ms)
+                format_duration_ms(w.window_ms)
             );
         }
         DriftCmd::Unwatch { id } => {
@@ -810,7 +796,7 @@ pub(crate) async fn drift(console: &Console, cmd: DriftCmd) -> Result<ExitCode> 
                             w.id,
                             w.kind.as_str(),
                             w.subject,
-                            human_ms(w.window_ms)
+                            format_duration_ms(w.window_ms)
                         )
                     })
                     .collect()

@@ -502,12 +502,12 @@ async fn budgets_use_cases_schedules_and_drift_watches_count_as_references() {
     assert_eq!(used.budgets, ["daily $5.00, monthly $100.00"]);
     assert_eq!(used.usecases, ["digest", "triage (chosen)"]);
     assert_eq!(used.schedules, ["nightly"]);
-    assert_eq!(used.drift_watches, ["endpoint 'old' over 7 d"]);
+    assert_eq!(used.drift_watches, ["endpoint 'old' over 7d"]);
     assert_eq!(used.references().len(), 4 + 5);
     let prompt = c.prompt_used_by("summarize:production").await.unwrap();
     assert_eq!(prompt.usecases, ["digest", "triage (chosen)"]);
     assert_eq!(prompt.schedules, ["nightly"]);
-    assert_eq!(prompt.drift_watches, ["prompt summarize@1 over 1 d"]);
+    assert_eq!(prompt.drift_watches, ["prompt summarize@1 over 1d"]);
     assert!(prompt.budgets.is_empty());
 
     let refused = c
@@ -519,7 +519,7 @@ async fn budgets_use_cases_schedules_and_drift_watches_count_as_references() {
         "budget: daily $5.00",
         "use case: triage (chosen)",
         "schedule: nightly",
-        "drift watch: endpoint 'old' over 7 d",
+        "drift watch: endpoint 'old' over 7d",
     ] {
         assert!(refused.contains(what), "'{what}' missing from: {refused}");
     }

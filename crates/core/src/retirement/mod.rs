@@ -104,17 +104,6 @@ pub fn warnings_among(all: &[Endpoint], names: &[&str]) -> Vec<String> {
     out
 }
 
-/// `3 d`, `6 h` or `90 min`.
-fn span(ms: i64) -> String {
-    if ms % DAY_MS == 0 {
-        format!("{} d", ms / DAY_MS)
-    } else if ms % HOUR_MS == 0 {
-        format!("{} h", ms / HOUR_MS)
-    } else {
-        format!("{} min", ms / 60_000)
-    }
-}
-
 fn usd(pico_usd: i64) -> String {
     Cost {
         pico_usd,
@@ -187,7 +176,12 @@ async fn endpoint_report(c: &mut SqliteConnection, ep: &Endpoint) -> Result<Used
         drift_watches: storage::drift_watches(c, "endpoint", name)
             .await?
             .into_iter()
-            .map(|w| format!("endpoint '{name}' over {}", span(w)))
+            .map(|w| {
+                format!(
+                    "endpoint '{name}' over {}",
+                    milc_api::lifecycle::format_duration_ms(w)
+                )
+            })
             .collect(),
         replacement_for: storage::replaced_by(c, ep.id)
             .await?
@@ -376,7 +370,12 @@ impl Console {
             drift_watches: storage::drift_watches(&mut c, "prompt", &full)
                 .await?
                 .into_iter()
-                .map(|w| format!("prompt {full} over {}", span(w)))
+                .map(|w| {
+                    format!(
+                        "prompt {full} over {}",
+                        milc_api::lifecycle::format_duration_ms(w)
+                    )
+                })
                 .collect(),
             replacement_for: vec![],
             calls_7d: calls(&mut c, on, now - 7 * DAY_MS).await?,
@@ -429,12 +428,5 @@ mod tests {
             Err(Error::Invalid { field, .. }) => assert_eq!(field, "sunset"),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn spans_read_in_the_largest_whole_unit() {
-        assert_eq!(span(7 * DAY_MS), "7 d");
-        assert_eq!(span(6 * HOUR_MS), "6 h");
-        assert_eq!(span(90 * 60_000), "90 min");
     }
 }
