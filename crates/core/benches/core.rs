@@ -216,16 +216,17 @@ async fn call_log() {
     let grouped = start.elapsed();
     println!("call log: {rows} inserts from {tasks} concurrent tasks in {:.2} s → {:.0} calls/s (group commit)",
         grouped.as_secs_f64(), rows as f64 / grouped.as_secs_f64());
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&mut *console.store().read().await.unwrap())
+    milc_core::db::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut console.store().read().await.unwrap())
         .await
         .unwrap();
-    let pages: i64 = sqlx::query_scalar("SELECT count(*) FROM dbstat WHERE name = 'calls'")
-        .fetch_one(&mut *console.store().read().await.unwrap())
-        .await
-        .unwrap_or(0);
-    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
-        .fetch_one(&mut *console.store().read().await.unwrap())
+    let pages: i64 =
+        milc_core::db::query_scalar("SELECT count(*) FROM dbstat WHERE name = 'calls'")
+            .fetch_one(&mut console.store().read().await.unwrap())
+            .await
+            .unwrap_or(0);
+    let page_size: i64 = milc_core::db::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut console.store().read().await.unwrap())
         .await
         .unwrap();
     let file = std::fs::metadata(&path).unwrap().len();

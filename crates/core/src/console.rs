@@ -75,9 +75,31 @@ impl Console {
     /// Opens (creating if needed) the database at `path`. A new database starts with the
     /// built-in simulator as its endpoint, so a first run works with no credentials.
     pub async fn open(path: &Path) -> Result<Self, Error> {
-        let store = Store::open(path).await?;
+        Self::on(Store::open(path).await?).await
+    }
+
+    /// Opens team workspace `name` on the PostgreSQL server at `url` (made by `milc workspace
+    /// init`): the same console over the team's shared store, each write as far as the
+    /// connecting login's role allows.
+    pub async fn open_workspace(url: &str, name: &str) -> Result<Self, Error> {
+        let schema = crate::workspace::schema_of(name)?;
+        let store = Store::open_pg(url, &schema).await?;
+        crate::workspace::check_ready(&store, url, name).await?;
+        Self::on(store).await
+    }
+
+    /// Opens `db`: a `postgres://` connection string names a team workspace (`workspace`, or
+    /// `main`), anything else the SQLite file at that path.
+    pub async fn open_db(db: &str, workspace: Option<&str>) -> Result<Self, Error> {
+        match crate::workspace::is_url(db) {
+            true => Self::open_workspace(db, workspace.unwrap_or("main")).await,
+            false => Self::open(Path::new(db)).await,
+        }
+    }
+
+    async fn on(store: Store) -> Result<Self, Error> {
         let scope = db::meta_get_or_init(
-            &mut *store.read().await?,
+            &mut store.read().await?,
             "install_id",
             &format!("{:016x}", rand::random::<u64>()),
         )
@@ -93,9 +115,21 @@ impl Console {
             author: std::sync::RwLock::new(os_user()),
         };
         console.seed_simulator().await?;
-        console.apply_retention().await?;
+        // Old bodies go at open wherever this login may delete them (a workspace's viewers
+        // and raters leave that to its admins).
+        match console.apply_retention().await {
+            Err(e) if e.is_denied() => {}
+            other => {
+                other?;
+            }
+        }
         console.start_export().await?;
         Ok(console)
+    }
+
+    /// Which engine holds this console's data.
+    pub fn engine(&self) -> db::Engine {
+        self.store.engine()
     }
 
     /// The store and the call log themselves, for tests and benchmarks that check what is on

@@ -58,6 +58,12 @@ impl From<milc_eval::Invalid> for Error {
 }
 
 impl Error {
+    /// The database refused this login the statement (a workspace role that does not allow it).
+    pub fn is_denied(&self) -> bool {
+        matches!(self, Self::Store(StoreError::Sql(sqlx::Error::Database(d)))
+            if d.code().as_deref() == Some("42501"))
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid {
             field: field.into(),

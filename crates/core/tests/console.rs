@@ -1,6 +1,9 @@
 //! `Console` as a shell uses it: connection tests that say exactly what is wrong, calls logged
 //! whatever their outcome, lifecycle status respected, the built-in simulator on first run.
 
+#[allow(dead_code)]
+mod common;
+
 use milc_api::{
     CallSource, ChatRequest, EndpointSpec, EndpointStatus, ErrorKind, Message, Params, Role,
     UsageSource,
@@ -11,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 async fn console() -> (tempfile::TempDir, Console) {
     let dir = tempfile::tempdir().unwrap();
-    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let c = common::open(&dir.path().join("milc.db")).await.unwrap();
     (dir, c)
 }
 
@@ -161,7 +164,7 @@ async fn a_new_database_offers_the_builtin_simulator_once() {
     // Deleted by the user, it stays deleted.
     c.remove_endpoint(SIMULATOR_ENDPOINT).await.unwrap();
     c.store().close().await;
-    let again = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let again = common::open(&dir.path().join("milc.db")).await.unwrap();
     assert!(again.endpoints().await.unwrap().is_empty());
 
     // Added back by its URL, it is the simulator again: labelled, and it answers.

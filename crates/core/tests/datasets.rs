@@ -1,5 +1,8 @@
 //! Dataset versions in the store: immutable, named by content, resolved by name or hash prefix.
 
+#[allow(dead_code)]
+mod common;
+
 use milc_api::dataset::DatasetItem;
 use milc_api::dataset::{DatasetVersion, Imported};
 use milc_core::datasets::{parse_jsonl, storage};
@@ -54,8 +57,8 @@ async fn versions_are_immutable_and_resolve_by_name_or_hash_prefix() {
     assert!(!back.created);
     assert_eq!(version(&store, "d").await.unwrap().hash, v1.version.hash);
 
-    let e = sqlx::query("UPDATE dataset_items SET item_json = '{}'")
-        .execute(&mut *store.read().await.unwrap())
+    let e = milc_core::db::query("UPDATE dataset_items SET item_json = '{}'")
+        .execute(&mut store.read().await.unwrap())
         .await
         .unwrap_err();
     assert!(e.to_string().contains("immutable"), "{e}");
@@ -65,10 +68,9 @@ async fn versions_are_immutable_and_resolve_by_name_or_hash_prefix() {
 async fn an_edit_stores_a_new_version_and_leaves_the_base_as_it_was() {
     use milc_api::dataset::DatasetEdit;
     use milc_core::datasets::Format;
-    use milc_core::Console;
 
     let dir = tempfile::tempdir().unwrap();
-    let console = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let console = common::open(&dir.path().join("milc.db")).await.unwrap();
     let text = "{\"q\": \"a\", \"expected\": \"x\"}\n{\"q\": \"b\"}\n{\"q\": \"c\"}\n";
     let base = console
         .import_dataset_text("d", "d.jsonl", Format::Jsonl, text)

@@ -1,21 +1,28 @@
 //! The sample project: it fills every domain, and removing it leaves every table as it was.
 
+#[allow(dead_code)]
+mod common;
+
 use milc_core::Console;
 
 /// Rows per table, every table of the schema.
 async fn counts(console: &Console) -> Vec<(String, i64)> {
     let mut c = console.store().read().await.unwrap();
-    let tables: Vec<String> = sqlx::query_scalar(
+    let tables: Vec<String> = milc_core::db::query_scalar(if common::on_postgres() {
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+         AND table_name <> '_sqlx_migrations' ORDER BY table_name"
+    } else {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
-         AND name <> '_sqlx_migrations' ORDER BY name",
-    )
-    .fetch_all(&mut *c)
+         AND name <> '_sqlx_migrations' ORDER BY name"
+    })
+    .fetch_all(&mut c)
     .await
     .unwrap();
     let mut out = Vec::new();
     for t in tables {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{t}\""))
-            .fetch_one(&mut *c)
+        let n: i64 = milc_core::db::query_scalar(&format!("SELECT count(*) FROM \"{t}\""))
+            .fetch_one(&mut c)
             .await
             .unwrap();
         out.push((t, n));
@@ -26,7 +33,7 @@ async fn counts(console: &Console) -> Vec<(String, i64)> {
 #[tokio::test]
 async fn the_sample_fills_every_page_and_remove_leaves_no_row_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let console = Console::open(&dir.path().join("m.db")).await.unwrap();
+    let console = common::open(&dir.path().join("m.db")).await.unwrap();
     // Something of the user's own, which must survive.
     let req = milc_api::ChatRequest::new(
         vec![milc_api::Message::new(milc_api::Role::User, "hello")],
@@ -99,7 +106,7 @@ async fn the_sample_fills_every_page_and_remove_leaves_no_row_behind() {
 #[tokio::test]
 async fn on_the_sample_tickets_the_candidate_beats_production_and_milc_sim_beats_small() {
     let dir = tempfile::tempdir().unwrap();
-    let console = Console::open(&dir.path().join("m.db")).await.unwrap();
+    let console = common::open(&dir.path().join("m.db")).await.unwrap();
     let s = console.demo_load().await.unwrap();
 
     // The candidate (one sentence) against production, item by item: better on ROUGE-L and BLEU,

@@ -1,14 +1,17 @@
 //! `/v1/embeddings` through `Console::embed` against the built-in simulator: vectors in input
 //! order, the call logged and costed, cosine similarity 1 for the same text.
 
+#[allow(dead_code)]
+mod common;
+
 use milc_api::CallSource;
-use milc_core::{Console, SIMULATOR_ENDPOINT};
+use milc_core::SIMULATOR_ENDPOINT;
 use milc_eval::scoring::cosine;
 
 #[tokio::test]
 async fn embeddings_come_back_in_order_and_the_call_is_logged() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let c = common::open(&dir.path().join("milc.db")).await.unwrap();
     let p = c.prepare(SIMULATOR_ENDPOINT, None).await.unwrap();
     let inputs = ["the same text", "another text", "the same text"].map(String::from);
     let v = c.embed(&p, &inputs, CallSource::Run).await.unwrap();

@@ -2,6 +2,9 @@
 //! that scripts/test starts), checked from the outside with `secret-tool`, with a canary token
 //! that must reach the server and nothing else.
 
+#[allow(dead_code)]
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -73,7 +76,7 @@ async fn a_token_lives_in_the_os_keyring_reaches_the_server_and_nowhere_else() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("milc.db");
-    let console = Console::open(&db).await.unwrap();
+    let console = common::open(&db).await.unwrap();
 
     let spec = EndpointSpec::new("ccluster", sim.base_url(), "milc-sim");
     let ep = console
@@ -94,7 +97,7 @@ async fn a_token_lives_in_the_os_keyring_reaches_the_server_and_nowhere_else() {
     assert!(!say_hi(&console, "ccluster").await.unwrap().is_empty());
     console.store().close().await;
     drop(console);
-    let console = Console::open(&db).await.unwrap();
+    let console = common::open(&db).await.unwrap();
     assert!(!say_hi(&console, "ccluster").await.unwrap().is_empty());
     let shown = format!(
         "{:?} {:?}",
@@ -149,8 +152,8 @@ async fn a_token_lives_in_the_os_keyring_reaches_the_server_and_nowhere_else() {
 async fn two_databases_never_share_a_token() {
     require_session_bus();
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let ca = Console::open(&a.path().join("milc.db")).await.unwrap();
-    let cb = Console::open(&b.path().join("milc.db")).await.unwrap();
+    let ca = common::open(&a.path().join("milc.db")).await.unwrap();
+    let cb = common::open(&b.path().join("milc.db")).await.unwrap();
     let spec = EndpointSpec::new("x", "http://127.0.0.1:9/v1", "m");
     let ea = ca
         .add_endpoint(spec.clone(), Some(SecretString::new("token-a")))

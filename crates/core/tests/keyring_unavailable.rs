@@ -1,8 +1,11 @@
 //! With no reachable keyring, adding an endpoint with a token fails with an error that says what
 //! to do, and nothing is half-written. Its own test binary: it points D-Bus at nowhere.
 
+#[allow(dead_code)]
+mod common;
+
 use milc_api::EndpointSpec;
-use milc_core::{Console, Error, SecretString};
+use milc_core::{Error, SecretString};
 
 #[tokio::test]
 async fn without_a_keyring_an_endpoint_with_a_token_is_not_added() {
@@ -11,7 +14,7 @@ async fn without_a_keyring_an_endpoint_with_a_token_is_not_added() {
         "unix:path=/nonexistent/milc-test-bus",
     );
     let dir = tempfile::tempdir().unwrap();
-    let console = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let console = common::open(&dir.path().join("milc.db")).await.unwrap();
     let before = console.endpoints().await.unwrap();
     let spec = EndpointSpec::new(
         "remote",

@@ -3,6 +3,9 @@
 //! measuring a simulator's latency and rate limit, drift flagged on a shifted endpoint and not
 //! on an unchanged one, and a scheduled evaluation run when due.
 
+#[allow(dead_code)]
+mod common;
+
 use milc_api::lifecycle::{
     CandidateSpec, DriftKind, DriftQuery, Evidence, LoadTestSpec, NewSchedule, ScoreSlo, Slo,
     Traffic, UseCaseSpec, Verdict,
@@ -18,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 async fn console() -> (tempfile::TempDir, Console) {
     let dir = tempfile::tempdir().unwrap();
-    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let c = common::open(&dir.path().join("milc.db")).await.unwrap();
     c.save_prompt(
         NewVersion {
             prompt: "qa".into(),

@@ -4,6 +4,9 @@
 //! down; and an endpoint token (a canary, in the real OS keyring) that reaches no span.
 //! Run inside scripts/with-keyring (scripts/test does).
 
+#[allow(dead_code)]
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -214,7 +217,7 @@ async fn every_call_is_a_span_with_the_genai_attributes_and_the_consoles_own() {
             .unwrap(),
     );
     let dir = tempfile::tempdir().unwrap();
-    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let c = common::open(&dir.path().join("milc.db")).await.unwrap();
     let token = || Some(SecretString::new(CANARY));
     c.add_endpoint(spec("sim", &sim.base_url(), &[]), token())
         .await
@@ -450,7 +453,7 @@ async fn every_call_is_a_span_with_the_genai_attributes_and_the_consoles_own() {
     drop(c);
     let hits = files_containing(dir.path(), b"collector-secret");
     assert!(hits.is_empty(), "the header value is in {hits:?}");
-    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let c = common::open(&dir.path().join("milc.db")).await.unwrap();
     assert_eq!(
         c.otel_get().await.unwrap().unwrap().headers,
         ["authorization"]
@@ -479,7 +482,7 @@ async fn a_collector_that_is_down_costs_the_calls_nothing_but_counted_drops() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let c = common::open(&dir.path().join("milc.db")).await.unwrap();
     c.add_endpoint(spec("sim", &sim.base_url(), &[]), None)
         .await
         .unwrap();
@@ -521,12 +524,12 @@ async fn a_console_already_open_picks_up_settings_another_process_made() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("milc.db");
     // Like a gateway or the window that keeps running, and a `milc otel set` beside it.
-    let running = Console::open(&db).await.unwrap();
+    let running = common::open(&db).await.unwrap();
     running
         .add_endpoint(spec("sim", &sim.base_url(), &[]), None)
         .await
         .unwrap();
-    let other = Console::open(&db).await.unwrap();
+    let other = common::open(&db).await.unwrap();
     other
         .otel_set(&OtelChange {
             endpoint: collector_url,

@@ -1,6 +1,9 @@
 //! The prompt library, redaction policies, structured output and the Playground history, through
 //! `Console` on a real SQLite file and the embedded simulator.
 
+#[allow(dead_code)]
+mod common;
+
 use std::collections::BTreeMap;
 
 use milc_api::prompt::{
@@ -12,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 async fn console() -> (tempfile::TempDir, Console) {
     let dir = tempfile::tempdir().unwrap();
-    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let c = common::open(&dir.path().join("milc.db")).await.unwrap();
     (dir, c)
 }
 
@@ -116,13 +119,14 @@ async fn versions_are_numbered_immutable_and_deduplicated() {
 
     // The database itself refuses to change or drop a stored version.
     let mut conn = c.store().read().await.unwrap();
-    let update = sqlx::query("UPDATE prompt_versions SET note = 'rewritten' WHERE version = 1")
-        .execute(&mut *conn)
-        .await
-        .unwrap_err();
+    let update =
+        milc_core::db::query("UPDATE prompt_versions SET note = 'rewritten' WHERE version = 1")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
     assert!(update.to_string().contains("immutable"), "{update}");
-    let delete = sqlx::query("DELETE FROM prompt_versions")
-        .execute(&mut *conn)
+    let delete = milc_core::db::query("DELETE FROM prompt_versions")
+        .execute(&mut conn)
         .await
         .unwrap_err();
     assert!(delete.to_string().contains("immutable"), "{delete}");
@@ -382,9 +386,9 @@ async fn redaction_policies_decide_what_is_sent_and_what_is_stored() {
     let store = c.store();
     let like = format!("%{email}%");
     let count = async |sql: &str| -> i64 {
-        sqlx::query_scalar(sql)
+        milc_core::db::query_scalar(sql)
             .bind(&like)
-            .fetch_one(&mut *store.read().await.unwrap())
+            .fetch_one(&mut store.read().await.unwrap())
             .await
             .unwrap()
     };

@@ -2,6 +2,9 @@
 //! routes and comparisons; a retirement refused while something uses it, unless forced; then
 //! every caller refusing it with an error that names the replacement.
 
+#[allow(dead_code)]
+mod common;
+
 use milc_api::compare::{ComparisonSpec, VariantSpec};
 use milc_api::lifecycle::Lifecycle;
 use milc_api::prompt::{NewVersion, PromptContent};
@@ -18,7 +21,7 @@ const SUNSET: &str = "2027-01-31";
 /// one arm on `old` sending that prompt, and a comparison `cmp` with a variant on `old`.
 async fn world() -> (tempfile::TempDir, Console) {
     let dir = tempfile::tempdir().unwrap();
-    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let c = common::open(&dir.path().join("milc.db")).await.unwrap();
     for name in ["old", "new"] {
         c.add_endpoint(EndpointSpec::new(name, "sim://embedded", "milc-sim"), None)
             .await
@@ -468,12 +471,12 @@ async fn budgets_use_cases_schedules_and_drift_watches_count_as_references() {
     // schedule calling both, and a drift watch on each.
     {
         let mut db = c.store().write().await.unwrap();
-        let ids: (i64, i64) = sqlx::query_as(
+        let ids: (i64, i64) = milc_core::db::query_as(
             "SELECT (SELECT id FROM endpoints WHERE name = 'old'),
                     (SELECT v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
                      WHERE p.name = 'summarize' AND v.version = 1)",
         )
-        .fetch_one(&mut *db)
+        .fetch_one(&mut db)
         .await
         .unwrap();
         for sql in [
@@ -481,7 +484,7 @@ async fn budgets_use_cases_schedules_and_drift_watches_count_as_references() {
              VALUES (1, 'triage', '{}', 0, 0), (2, 'digest', '{}', 0, 0)",
             "INSERT INTO usecase_candidates
                  (usecase_id, prompt_version_id, endpoint_id, params_json, chosen, created_ms)
-             VALUES (1, ?2, ?1, '{}', 1, 0), (2, ?2, ?1, '{}', 0, 0)",
+             VALUES (1, ?2, ?1, '{}', TRUE, 0), (2, ?2, ?1, '{}', FALSE, 0)",
             "INSERT INTO schedules
                  (name, endpoint_id, prompt_version_id, spec_json, every_ms, next_due_ms, created_ms)
              VALUES ('nightly', ?1, ?2, '{}', 86400000, 0, 0)",
@@ -489,10 +492,10 @@ async fn budgets_use_cases_schedules_and_drift_watches_count_as_references() {
              VALUES ('endpoint', 'old', 604800000, 0), ('prompt', 'summarize@1', 86400000, 0),
                     ('endpoint', 'new', 3600000, 0)",
         ] {
-            sqlx::query(sql)
+            milc_core::db::query(sql)
                 .bind(ids.0)
                 .bind(ids.1)
-                .execute(&mut *db)
+                .execute(&mut db)
                 .await
                 .unwrap();
         }

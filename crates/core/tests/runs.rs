@@ -1,6 +1,9 @@
 //! The run engine through `Console` on the built-in simulator: a run over a dataset, its summary
 //! folded from the store, and pages of results filtered and sorted by the store.
 
+#[allow(dead_code)]
+mod common;
+
 use milc_api::prompt::{NewVersion, PromptContent};
 use milc_api::run::{ResultFilter, ResultSort, ResultsQuery, RunSpec, ScorerSpec};
 use milc_api::{Message, Params, Role};
@@ -11,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 /// A console on a new database with prompt `qa` (one user message, `{{q}}`).
 async fn console_with_prompt(params: Params) -> (tempfile::TempDir, Console) {
     let dir = tempfile::tempdir().unwrap();
-    let c = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let c = common::open(&dir.path().join("milc.db")).await.unwrap();
     c.save_prompt(
         NewVersion {
             prompt: "qa".into(),
@@ -84,12 +87,12 @@ async fn results_are_paged_sorted_and_filtered_by_the_store() {
     let keys: Vec<(u64, u32)> = all.results.iter().map(|r| (r.item, r.rep)).collect();
     assert_eq!(keys[..3], [(0, 0), (0, 1), (1, 0)]);
     // Each result names its own call in the log, in the row and in the stored result alike.
-    let links: Vec<(Option<i64>, Option<i64>, i64)> = sqlx::query_as(
-        "SELECT r.call_id, json_extract(r.result_json, '$.call_id'), c.source
+    let links: Vec<(Option<i64>, Option<i64>, i64)> = milc_core::db::query_as(
+        "SELECT r.call_id, CAST(json_extract(r.result_json, '$.call_id') AS BIGINT), c.source
          FROM run_results r LEFT JOIN calls c ON c.id = r.call_id WHERE r.run_id = ?",
     )
     .bind(run.id)
-    .fetch_all(&mut *c.store().read().await.unwrap())
+    .fetch_all(&mut c.store().read().await.unwrap())
     .await
     .unwrap();
     assert_eq!(links.len(), 60);
@@ -101,9 +104,9 @@ async fn results_are_paged_sorted_and_filtered_by_the_store() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 60, "one call per result");
-    let run_calls: i64 = sqlx::query_scalar("SELECT count(*) FROM calls WHERE source = ?")
+    let run_calls: i64 = milc_core::db::query_scalar("SELECT count(*) FROM calls WHERE source = ?")
         .bind(links[0].2)
-        .fetch_one(&mut *c.store().read().await.unwrap())
+        .fetch_one(&mut c.store().read().await.unwrap())
         .await
         .unwrap();
     assert_eq!(run_calls, 60);
@@ -298,7 +301,7 @@ async fn a_second_console_resuming_a_running_run_is_told_who_runs_it() {
         .await
         .unwrap();
     // Another console on the same database file: another machine resuming the run.
-    let b = Console::open(&dir.path().join("milc.db")).await.unwrap();
+    let b = common::open(&dir.path().join("milc.db")).await.unwrap();
     let a = std::sync::Arc::new(a);
     let first = {
         let a = a.clone();

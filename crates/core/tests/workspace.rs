@@ -68,7 +68,7 @@ async fn the_database_enforces_each_members_role() {
         .fetch_one(&mut c)
         .await
         .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(n, 2, "the owner's endpoint and the simulator init adds");
     let e = sqlx::query("UPDATE prompts SET description = 'mine'")
         .execute(&mut c)
         .await

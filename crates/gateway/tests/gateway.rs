@@ -112,13 +112,13 @@ impl World {
     )> {
         self.gw.take().unwrap().stop().await;
         let mut c = self.console.store().read().await.unwrap();
-        sqlx::query_as(
+        milc_core::db::query_as(
             "SELECT g.arm, c.outcome, c.completion_tokens, c.usage_reported, g.fallback_for,
                     g.caller_hash
              FROM gateway_calls g JOIN calls c ON c.id = g.call_id
              WHERE c.source = 4 ORDER BY c.id",
         )
-        .fetch_all(&mut *c)
+        .fetch_all(&mut c)
         .await
         .unwrap()
     }
@@ -664,11 +664,11 @@ weight = 1
         .count() as i64;
     stopping.await.unwrap();
     let mut c = w.console.store().read().await.unwrap();
-    let (n, last_outcome, last_tokens): (i64, i64, i64) = sqlx::query_as(
+    let (n, last_outcome, last_tokens): (i64, i64, i64) = milc_core::db::query_as(
         "SELECT (SELECT count(*) FROM gateway_calls), outcome, completion_tokens
          FROM calls ORDER BY id DESC LIMIT 1",
     )
-    .fetch_one(&mut *c)
+    .fetch_one(&mut c)
     .await
     .unwrap();
     assert!(n >= 19, "{n} calls logged");
@@ -677,10 +677,11 @@ weight = 1
         (0, deltas),
         "the drained stream is logged whole"
     );
-    let hashes: Vec<Option<String>> = sqlx::query_scalar("SELECT caller_hash FROM gateway_calls")
-        .fetch_all(&mut *c)
-        .await
-        .unwrap();
+    let hashes: Vec<Option<String>> =
+        milc_core::db::query_scalar("SELECT caller_hash FROM gateway_calls")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
     assert!(hashes
         .iter()
         .flatten()
@@ -977,11 +978,12 @@ weight = 1
     // What went upstream, as kept with the call: the version's message rendered with the
     // variables, then the client's, the address redacted, no `variables` field.
     let mut c = w.console.store().read().await.unwrap();
-    let call_id: i64 = sqlx::query_scalar("SELECT call_id FROM gateway_calls WHERE public_id = ?")
-        .bind(&id)
-        .fetch_one(&mut *c)
-        .await
-        .unwrap();
+    let call_id: i64 =
+        milc_core::db::query_scalar("SELECT call_id FROM gateway_calls WHERE public_id = ?")
+            .bind(&id)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
     drop(c);
     let body = w
         .console

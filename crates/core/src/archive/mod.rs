@@ -216,7 +216,7 @@ impl Console {
                 ),
             ));
         }
-        let database = db::meta(&mut *self.store.read().await?, "install_id")
+        let database = db::meta(&mut self.store.read().await?, "install_id")
             .await?
             .unwrap_or_default();
         if report.manifest.database != database {

@@ -6,10 +6,8 @@
 
 use futures_util::TryStreamExt;
 use serde_json::{Map, Value};
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Arguments, Column, Row, SqliteConnection, TypeInfo, ValueRef};
 
-use crate::db::{error_from, hex, outcome_from, source_from, Result, StoreError};
+use crate::db::{self, error_from, outcome_from, source_from, DbConn, Result, StoreError};
 
 /// One JSONL member of an archive: a table, or a table with the names its ids point to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,7 +287,7 @@ impl CallFilter {
         }
     }
 
-    fn bind(&self, args: &mut SqliteArguments<'_>) {
+    fn bind(&self, args: &mut db::Args) {
         add(args, self.since_ms);
         add(args, self.until_ms);
         add(args, self.id);
@@ -325,9 +323,9 @@ impl Scope {
     }
 
     /// A member's full query and its arguments.
-    fn query(&self, m: Member) -> (String, SqliteArguments<'static>) {
+    fn query(&self, m: Member) -> (String, db::Args) {
         let (select, by, order) = m.sql();
-        let mut args = SqliteArguments::default();
+        let mut args = db::Args::default();
         let sql = match self.ids(by) {
             Some(ids) => {
                 add(&mut args, json_ids(ids));
@@ -343,12 +341,8 @@ impl Scope {
     }
 }
 
-fn add<'q, T>(args: &mut SqliteArguments<'q>, value: T)
-where
-    T: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    args.add(value)
-        .expect("an integer or a string always encodes");
+fn add(args: &mut db::Args, value: impl db::Bind) {
+    args.add(value);
 }
 
 fn json_ids(ids: &[i64]) -> String {
@@ -356,22 +350,20 @@ fn json_ids(ids: &[i64]) -> String {
 }
 
 /// The id of the archive's subject, if it exists: an endpoint, prompt or use case by name.
-pub async fn subject_id(c: &mut SqliteConnection, s: Subject, name: &str) -> Result<Option<i64>> {
+pub async fn subject_id(c: &mut DbConn, s: Subject, name: &str) -> Result<Option<i64>> {
     let sql = match s {
         Subject::Endpoint => "SELECT id FROM endpoints WHERE name = ?",
         Subject::Prompt => "SELECT id FROM prompts WHERE name = ?",
         Subject::Usecase => "SELECT id FROM usecases WHERE name = ?",
     };
-    Ok(sqlx::query_scalar(sql)
+    db::query_scalar(sql)
         .bind(name)
         .fetch_optional(&mut *c)
-        .await?)
+        .await
 }
 
-async fn ids(c: &mut SqliteConnection, sql: &str, args: SqliteArguments<'_>) -> Result<Vec<i64>> {
-    let mut v: Vec<i64> = sqlx::query_scalar_with(sql, args)
-        .fetch_all(&mut *c)
-        .await?;
+async fn ids(c: &mut DbConn, sql: &str, args: db::Args) -> Result<Vec<i64>> {
+    let mut v: Vec<i64> = db::query_scalar_with(sql, args).fetch_all(&mut *c).await?;
     v.sort_unstable();
     v.dedup();
     Ok(v)
@@ -389,14 +381,14 @@ async fn ids(c: &mut SqliteConnection, sql: &str, args: SqliteArguments<'_>) -> 
 ///   used, endpoints (settings and dated prices) any of them used, and the dataset versions
 ///   (with their items) the runs and comparisons pinned.
 pub async fn resolve(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     subject: Subject,
     id: i64,
     name: &str,
     since_ms: i64,
     until_ms: i64,
 ) -> Result<Scope> {
-    let window = |args: &mut SqliteArguments<'_>| {
+    let window = |args: &mut db::Args| {
         add(args, since_ms);
         add(args, until_ms);
     };
@@ -426,7 +418,7 @@ pub async fn resolve(
             "SELECT id FROM usecases WHERE id = ?",
         ),
     };
-    let mut args = SqliteArguments::default();
+    let mut args = db::Args::default();
     window(&mut args);
     if subject == Subject::Endpoint {
         // The spec names the endpoint; the calls went to its id.
@@ -434,17 +426,17 @@ pub async fn resolve(
     }
     add(&mut args, id);
     let runs = ids(c, runs_sql, args).await?;
-    let mut args = SqliteArguments::default();
+    let mut args = db::Args::default();
     window(&mut args);
     add(&mut args, id);
     let loadtests = ids(c, loadtests_sql, args).await?;
-    let mut args = SqliteArguments::default();
+    let mut args = db::Args::default();
     add(&mut args, id);
     let usecases = ids(c, usecases_sql, args).await?;
 
     // A comparison answered by an archived run, or (for an endpoint or a prompt) with a
     // variant on the subject.
-    let mut args = SqliteArguments::default();
+    let mut args = db::Args::default();
     window(&mut args);
     add(&mut args, json_ids(&runs));
     let on_subject = match subject {
@@ -452,7 +444,7 @@ pub async fn resolve(
         Subject::Prompt => {
             "v.prompt_version_id IN (SELECT id FROM prompt_versions WHERE prompt_id = ?)"
         }
-        Subject::Usecase => "0",
+        Subject::Usecase => "FALSE",
     };
     if subject != Subject::Usecase {
         add(&mut args, id);
@@ -471,18 +463,18 @@ pub async fn resolve(
         until_ms,
         runs: json_ids(&runs),
     };
-    let sets = |args: &mut SqliteArguments<'_>| {
+    let sets = |args: &mut db::Args| {
         add(args, json_ids(&runs));
         add(args, json_ids(&comparisons));
         add(args, json_ids(&loadtests));
         add(args, json_ids(&usecases));
     };
 
-    let mut args = SqliteArguments::default();
+    let mut args = db::Args::default();
     sets(&mut args);
     calls.bind(&mut args);
     add(&mut args, id);
-    add(&mut args, i64::from(subject == Subject::Prompt));
+    add(&mut args, subject == Subject::Prompt);
     let prompts = ids(
         c,
         &format!(
@@ -502,11 +494,11 @@ pub async fn resolve(
     )
     .await?;
 
-    let mut args = SqliteArguments::default();
+    let mut args = db::Args::default();
     sets(&mut args);
     calls.bind(&mut args);
     add(&mut args, id);
-    add(&mut args, i64::from(subject == Subject::Endpoint));
+    add(&mut args, subject == Subject::Endpoint);
     let endpoints = ids(
         c,
         &format!(
@@ -527,7 +519,7 @@ pub async fn resolve(
     )
     .await?;
 
-    let mut args = SqliteArguments::default();
+    let mut args = db::Args::default();
     add(&mut args, json_ids(&runs));
     add(&mut args, json_ids(&comparisons));
     let dataset_versions = ids(
@@ -552,9 +544,9 @@ pub async fn resolve(
 }
 
 /// How many rows member `m` of `scope` holds.
-pub async fn count(c: &mut SqliteConnection, m: Member, scope: &Scope) -> Result<u64> {
+pub async fn count(c: &mut DbConn, m: Member, scope: &Scope) -> Result<u64> {
     let (sql, args) = scope.query(m);
-    let n: i64 = sqlx::query_scalar_with(&format!("SELECT count(*) FROM ({sql})"), args)
+    let n: i64 = db::query_scalar_with(&format!("SELECT count(*) FROM ({sql}) AS counted"), args)
         .fetch_one(&mut *c)
         .await?;
     Ok(n as u64)
@@ -563,16 +555,15 @@ pub async fn count(c: &mut SqliteConnection, m: Member, scope: &Scope) -> Result
 /// Hands each row of member `m` of `scope` to `f` as a JSON object, in a stable order, without
 /// holding them all; returns how many there were.
 pub async fn each_row<E: From<StoreError>>(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     m: Member,
     scope: &Scope,
     mut f: impl FnMut(Map<String, Value>) -> std::result::Result<(), E>,
 ) -> std::result::Result<u64, E> {
     let (sql, args) = scope.query(m);
-    let mut rows = sqlx::query_with(&sql, args).fetch(&mut *c);
+    let mut rows = db::query_with(&sql, args).fetch_json(&mut *c);
     let mut n = 0;
-    while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
-        let mut obj = row_json(&row)?;
+    while let Some(mut obj) = rows.try_next().await? {
         if m == Member::Calls {
             readable_codes(&mut obj)?;
         }
@@ -580,34 +571,6 @@ pub async fn each_row<E: From<StoreError>>(
         n += 1;
     }
     Ok(n)
-}
-
-/// A row as a JSON object, column by column as stored (a `*_json` column as the JSON it holds,
-/// a blob as hex).
-fn row_json(row: &SqliteRow) -> Result<Map<String, Value>> {
-    let mut obj = Map::new();
-    for (i, col) in row.columns().iter().enumerate() {
-        let raw = row.try_get_raw(i)?;
-        let v = if raw.is_null() {
-            Value::Null
-        } else {
-            match raw.type_info().name() {
-                "INTEGER" => Value::from(row.try_get_unchecked::<i64, _>(i)?),
-                "REAL" => serde_json::Number::from_f64(row.try_get_unchecked::<f64, _>(i)?)
-                    .map_or(Value::Null, Value::Number),
-                "BLOB" => Value::String(hex(&row.try_get_unchecked::<Vec<u8>, _>(i)?)),
-                _ => {
-                    let s: String = row.try_get_unchecked(i)?;
-                    match col.name().ends_with("_json") {
-                        true => serde_json::from_str(&s).unwrap_or(Value::String(s)),
-                        false => Value::String(s),
-                    }
-                }
-            }
-        };
-        obj.insert(col.name().to_owned(), v);
-    }
-    Ok(obj)
 }
 
 /// A call's integer codes as the names users know (`source: "gateway"`); its model by name.
@@ -630,12 +593,10 @@ fn readable_codes(obj: &mut Map<String, Value>) -> Result<()> {
 }
 
 /// The highest migration applied to this database.
-pub async fn schema_version(c: &mut SqliteConnection) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success = 1",
-    )
-    .fetch_one(&mut *c)
-    .await?)
+pub async fn schema_version(c: &mut DbConn) -> Result<i64> {
+    db::query_scalar("SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&mut *c)
+        .await
 }
 
 /// Calls deleted per statement.
@@ -645,20 +606,28 @@ const PURGE_BATCH: usize = 5_000;
 /// their bodies; their gateway tags and feedback go by cascade, and run results and history
 /// entries keep their rows without the call (SET NULL). The rollups are not touched: the caller
 /// has folded every call into them first. Returns the calls and bodies deleted.
-pub async fn purge(c: &mut SqliteConnection, calls: &[(i64, i64)]) -> Result<(u64, u64)> {
-    const MATCHING: &str = "SELECT c.id FROM json_each(?) j JOIN calls c
-         ON c.id = json_extract(j.value, '$[0]') AND c.at_ms = json_extract(j.value, '$[1]')";
+pub async fn purge(c: &mut DbConn, calls: &[(i64, i64)]) -> Result<(u64, u64)> {
+    let matching = match c.engine() {
+        db::Engine::Sqlite => {
+            "SELECT c.id FROM json_each(?) j JOIN calls c
+             ON c.id = json_extract(j.value, '$[0]') AND c.at_ms = json_extract(j.value, '$[1]')"
+        }
+        db::Engine::Postgres => {
+            "SELECT c.id FROM jsonb_array_elements(CAST(? AS jsonb)) j (v) JOIN calls c
+             ON c.id = (j.v ->> 0)::bigint AND c.at_ms = (j.v ->> 1)::bigint"
+        }
+    };
     let (mut deleted, mut bodies) = (0, 0);
     for batch in calls.chunks(PURGE_BATCH) {
         let pairs = serde_json::to_string(batch).expect("integers serialize");
-        bodies += sqlx::query(&format!(
-            "DELETE FROM call_bodies WHERE call_id IN ({MATCHING})"
+        bodies += db::query(&format!(
+            "DELETE FROM call_bodies WHERE call_id IN ({matching})"
         ))
         .bind(&pairs)
         .execute(&mut *c)
         .await?
         .rows_affected();
-        deleted += sqlx::query(&format!("DELETE FROM calls WHERE id IN ({MATCHING})"))
+        deleted += db::query(&format!("DELETE FROM calls WHERE id IN ({matching})"))
             .bind(&pairs)
             .execute(&mut *c)
             .await?

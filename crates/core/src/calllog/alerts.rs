@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use milc_api::usage::{Alert, AlertKind, Reading};
 use milc_api::{Cost, UsageSource};
-use sqlx::SqliteConnection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::rollups::{day_of, hour_of, DAY_MS, HOUR_MS};
 use super::storage;
-use crate::db::{now_ms, Result, Store};
+use crate::db::{now_ms, DbConn, Result, Store};
 
 /// Evaluations wait this long for more calls to come in, so a busy writer costs one evaluation
 /// per pause rather than one per batch.
@@ -167,11 +166,7 @@ pub(crate) struct Condition {
 }
 
 /// A condition's episode: fire a new one, resolve the open one, or nothing.
-pub(crate) async fn episode(
-    c: &mut SqliteConnection,
-    cond: Condition,
-    now: i64,
-) -> Result<Option<Alert>> {
+pub(crate) async fn episode(c: &mut DbConn, cond: Condition, now: i64) -> Result<Option<Alert>> {
     let Condition {
         key,
         kind,
@@ -212,7 +207,7 @@ pub(crate) async fn episode(
 
 /// Evaluates every rule for `endpoints` (and the overall budget) at `now`; returns what fired.
 pub(crate) async fn evaluate(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     endpoints: &BTreeSet<i64>,
     now: i64,
 ) -> Result<Vec<Alert>> {

@@ -151,14 +151,14 @@ impl CallLog {
     #[allow(clippy::type_complexity)]
     pub async fn rollups(&self) -> Result<Vec<(bool, i64, i64, i64, i64, Vec<i64>, Vec<u8>)>> {
         self.rolled_up().await;
-        storage::all_rollups(&mut *self.store.read().await?).await
+        storage::all_rollups(&mut self.store.read().await?).await
     }
 
     /// After endpoint `id` was deleted: its calls now belong to no endpoint, so do their
     /// rollups; its budget goes and its open alerts are resolved.
     pub async fn endpoint_deleted(&self, id: i64) -> Result<()> {
-        storage::forget_endpoint(&mut *self.store.read().await?, id, db::now_ms()).await?;
-        let first = storage::first_rollup_hour(&mut *self.store.read().await?, id).await?;
+        storage::forget_endpoint(&mut self.store.read().await?, id, db::now_ms()).await?;
+        let first = storage::first_rollup_hour(&mut self.store.read().await?, id).await?;
         match first {
             Some(from) => self.rebuild_rollups(from).await,
             None => Ok(()),
@@ -207,7 +207,7 @@ impl CallLog {
         let key = format!("{}:{at}:{:08x}", kind.as_str(), rand::random::<u32>());
         let readings = (Reading::Rate(value), Reading::Rate(threshold));
         let id = storage::insert_alert(
-            &mut *self.store.read().await?,
+            &mut self.store.read().await?,
             &key,
             kind,
             0,

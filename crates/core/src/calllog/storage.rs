@@ -5,56 +5,50 @@ use std::collections::HashMap;
 
 use milc_api::usage::{Alert, AlertKind, AlertSettings, Budget, Reading};
 use milc_api::{Call, CallRecord, Cost, Usage, UsageSource};
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{types::Json, Arguments, FromRow, SqliteConnection};
+use sqlx::FromRow;
 
 use super::rollups::{day_of, Agg, Fact, Grain, Key, SCAN};
 use crate::db::{
-    error_code, error_from, now_ms, outcome_code, outcome_from, source_code, source_from, Result,
-    StoreError,
+    self, error_code, error_from, now_ms, outcome_code, outcome_from, source_code, source_from,
+    DbConn, Json, Result, StoreError,
 };
 
 // ---- the writer's statements ---------------------------------------------------------------
 
-pub async fn begin_immediate(c: &mut SqliteConnection) -> Result<()> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *c).await?;
-    Ok(())
+/// Begins a transaction holding the store's write lock (see [`crate::db::Store::write`]).
+pub async fn begin_immediate(c: &mut DbConn) -> Result<()> {
+    match c.engine() {
+        db::Engine::Sqlite => c.batch("BEGIN IMMEDIATE").await,
+        db::Engine::Postgres => c.batch(&format!("BEGIN; {}", db::PG_WRITE_LOCK)).await,
+    }
 }
 
-pub async fn commit(c: &mut SqliteConnection) -> Result<()> {
-    sqlx::query("COMMIT").execute(&mut *c).await?;
+pub async fn commit(c: &mut DbConn) -> Result<()> {
+    db::query("COMMIT").execute(&mut *c).await?;
     Ok(())
 }
 
 /// Ends a transaction that failed; its own failure changes nothing for the caller.
-pub async fn rollback(c: &mut SqliteConnection) {
-    let _ = sqlx::query("ROLLBACK").execute(&mut *c).await;
-}
-
-/// Changes whenever another connection commits (read under the write lock, it tells the writer
-/// whether anyone else touched the rollups since its last batch).
-pub async fn data_version(c: &mut SqliteConnection) -> Result<i64> {
-    Ok(sqlx::query_scalar("PRAGMA data_version")
-        .fetch_one(&mut *c)
-        .await?)
+pub async fn rollback(c: &mut DbConn) {
+    let _ = db::query("ROLLBACK").execute(&mut *c).await;
 }
 
 /// The id of model `name`, added if new.
-pub async fn model_id(c: &mut SqliteConnection, name: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+pub async fn model_id(c: &mut DbConn, name: &str) -> Result<i64> {
+    db::query_scalar(
         "INSERT INTO models (name) VALUES (?)
          ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
     )
     .bind(name)
     .fetch_one(&mut *c)
-    .await?)
+    .await
 }
 
-/// Inserts calls with their model ids in one statement; returns the last one's id.
+/// Inserts calls with their model ids in one statement; returns their ids, in order.
 pub async fn insert_calls(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     calls: &[(&Call, i64, Option<i64>)],
-) -> Result<i64> {
+) -> Result<Vec<i64>> {
     let sql = format!(
         "INSERT INTO calls (at_ms, endpoint_id, model_id, source, outcome, http_status,
              error_kind, latency_ms, ttft_ms, prompt_tokens, cached_tokens, completion_tokens,
@@ -65,7 +59,7 @@ pub async fn insert_calls(
             calls.len()
         )
     );
-    let mut args = SqliteArguments::default();
+    let mut args = db::Args::default();
     for (c, model_id, prompt_id) in calls {
         let u = c.usage.as_ref();
         add(&mut args, c.at_ms);
@@ -86,10 +80,7 @@ pub async fn insert_calls(
         add(&mut args, *prompt_id);
         add(&mut args, c.price_id);
     }
-    Ok(sqlx::query_with(&sql, args)
-        .execute(&mut *conn)
-        .await?
-        .last_insert_rowid())
+    db::query_with(&sql, args).returning_ids(&mut *conn).await
 }
 
 /// What the gateway adds to a call's row.
@@ -106,16 +97,13 @@ pub struct GatewayTag {
     pub caller_hash: Option<String>,
 }
 
-pub async fn insert_gateway_calls(
-    conn: &mut SqliteConnection,
-    tags: &[(i64, &GatewayTag)],
-) -> Result<()> {
+pub async fn insert_gateway_calls(conn: &mut DbConn, tags: &[(i64, &GatewayTag)]) -> Result<()> {
     let sql = format!(
         "INSERT INTO gateway_calls (call_id, public_id, route_id, arm, fallback_for, key_id, caller_hash)
          VALUES {}",
         values("(?, ?, ?, ?, ?, ?, ?)", tags.len())
     );
-    let mut args = SqliteArguments::default();
+    let mut args = db::Args::default();
     for (id, t) in tags {
         add(&mut args, *id);
         add(&mut args, t.public_id.clone());
@@ -125,7 +113,7 @@ pub async fn insert_gateway_calls(
         add(&mut args, t.key_id);
         add(&mut args, t.caller_hash.clone());
     }
-    sqlx::query_with(&sql, args).execute(&mut *conn).await?;
+    db::query_with(&sql, args).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -143,13 +131,13 @@ pub struct ResultRow {
 }
 
 /// Inserts run results in one statement; a second result for the same key is ignored.
-pub async fn insert_results(conn: &mut SqliteConnection, rows: &[&ResultRow]) -> Result<()> {
+pub async fn insert_results(conn: &mut DbConn, rows: &[&ResultRow]) -> Result<()> {
     let sql = format!(
-        "INSERT OR IGNORE INTO run_results (run_id, item_idx, rep, call_id, failed, passed,
-             latency_ms, result_json) VALUES {}",
+        "INSERT INTO run_results (run_id, item_idx, rep, call_id, failed, passed,
+             latency_ms, result_json) VALUES {} ON CONFLICT DO NOTHING",
         values("(?, ?, ?, ?, ?, ?, ?, ?)", rows.len())
     );
-    let mut args = SqliteArguments::default();
+    let mut args = db::Args::default();
     for row in rows {
         let ResultRow {
             run_id,
@@ -170,15 +158,12 @@ pub async fn insert_results(conn: &mut SqliteConnection, rows: &[&ResultRow]) ->
         add(&mut args, *latency_ms as i64);
         add(&mut args, json.clone());
     }
-    sqlx::query_with(&sql, args).execute(&mut *conn).await?;
+    db::query_with(&sql, args).execute(&mut *conn).await?;
     Ok(())
 }
 
-fn add<'q, T>(args: &mut SqliteArguments<'q>, value: T)
-where
-    T: sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + 'q,
-{
-    args.add(value).expect("a plain value encodes");
+fn add(args: &mut db::Args, value: impl db::Bind) {
+    args.add(value);
 }
 
 /// `n` copies of one row's placeholders.
@@ -189,8 +174,7 @@ fn values(one: &str, n: usize) -> String {
 // ---- rollups -------------------------------------------------------------------------------
 
 /// Writes whole rollup rows, up to 64 per statement.
-pub async fn put_rollups(conn: &mut SqliteConnection, rows: &[(Key, Agg)]) -> Result<()> {
-    use sqlx::Arguments;
+pub async fn put_rollups(conn: &mut DbConn, rows: &[(Key, Agg)]) -> Result<()> {
     for grain in [Grain::Hour, Grain::Day] {
         let these: Vec<&(Key, Agg)> = rows.iter().filter(|(k, _)| k.grain == grain).collect();
         for chunk in these.chunks(64) {
@@ -209,7 +193,7 @@ pub async fn put_rollups(conn: &mut SqliteConnection, rows: &[(Key, Agg)]) -> Re
                 grain.column(),
                 vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut args = sqlx::sqlite::SqliteArguments::default();
+            let mut args = db::Args::default();
             for (k, a) in chunk {
                 for v in [
                     k.at_ms,
@@ -225,11 +209,11 @@ pub async fn put_rollups(conn: &mut SqliteConnection, rows: &[(Key, Agg)]) -> Re
                     a.cost_pico,
                     a.estimated_calls,
                 ] {
-                    args.add(v).expect("an integer encodes");
+                    args.add(v);
                 }
-                args.add(a.blob()).expect("a blob encodes");
+                args.add(a.blob());
             }
-            sqlx::query_with(&sql, args).execute(&mut *conn).await?;
+            db::query_with(&sql, args).execute(&mut *conn).await?;
         }
     }
     Ok(())
@@ -295,27 +279,31 @@ struct FactRow {
 
 /// The rollups' marker (the highest call id whose facts are in them) and this connection's
 /// `data_version` (which changes whenever another connection commits), in one round trip.
-pub async fn rollup_marker(c: &mut SqliteConnection) -> Result<(i64, i64)> {
-    Ok(sqlx::query_as(
-        "SELECT call_id, (SELECT data_version FROM pragma_data_version())
-         FROM rollup_marker WHERE id = 1",
-    )
-    .fetch_one(&mut *c)
-    .await?)
+/// PostgreSQL has no such counter: there the transaction's id stands in, new every time, so a
+/// writer never trusts what it last wrote and reads the rows again (under the write lock).
+pub async fn rollup_marker(c: &mut DbConn) -> Result<(i64, i64)> {
+    let sql = match c.engine() {
+        db::Engine::Sqlite => {
+            "SELECT call_id, (SELECT data_version FROM pragma_data_version())
+             FROM rollup_marker WHERE id = 1"
+        }
+        db::Engine::Postgres => "SELECT call_id, txid_current() FROM rollup_marker WHERE id = 1",
+    };
+    db::query_as(sql).fetch_one(&mut *c).await
 }
 
 /// Whether every call is in the rollups (the marker is at the last call).
-pub async fn rolled_up_to_the_end(c: &mut SqliteConnection) -> Result<bool> {
-    Ok(sqlx::query_scalar(
+pub async fn rolled_up_to_the_end(c: &mut DbConn) -> Result<bool> {
+    db::query_scalar(
         "SELECT call_id >= coalesce((SELECT max(id) FROM calls), 0) FROM rollup_marker
          WHERE id = 1",
     )
     .fetch_one(&mut *c)
-    .await?)
+    .await
 }
 
-pub async fn set_rollup_marker(c: &mut SqliteConnection, call_id: i64) -> Result<()> {
-    sqlx::query("UPDATE rollup_marker SET call_id = ? WHERE id = 1")
+pub async fn set_rollup_marker(c: &mut DbConn, call_id: i64) -> Result<()> {
+    db::query("UPDATE rollup_marker SET call_id = ? WHERE id = 1")
         .bind(call_id)
         .execute(&mut *c)
         .await?;
@@ -323,12 +311,8 @@ pub async fn set_rollup_marker(c: &mut SqliteConnection, call_id: i64) -> Result
 }
 
 /// Up to `limit` calls with ids above `after`, in id order, as the rollups count them.
-pub async fn facts_after(
-    c: &mut SqliteConnection,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<(i64, Fact)>> {
-    let rows: Vec<FactRow> = sqlx::query_as(&format!(
+pub async fn facts_after(c: &mut DbConn, after: i64, limit: i64) -> Result<Vec<(i64, Fact)>> {
+    let rows: Vec<FactRow> = db::query_as(&format!(
         "SELECT {FACT_COLUMNS} FROM calls WHERE id > ? ORDER BY id LIMIT ?"
     ))
     .bind(after)
@@ -342,7 +326,7 @@ pub async fn facts_after(
 /// written. `known` holds rows as last written (the writer's cache); the others are read, in
 /// one range query per table rather than one by one.
 pub async fn add_to_rollups(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     deltas: HashMap<Key, Agg>,
     known: &HashMap<Key, Agg>,
 ) -> Result<Vec<(Key, Agg)>> {
@@ -374,7 +358,7 @@ pub async fn add_to_rollups(
 /// (in the caller's transaction, which must hold the write lock): what a crash between a
 /// batch's commit and its rollup left behind, or another process's calls. Returns the
 /// endpoints (0: none) whose calls it folded.
-pub async fn catch_up(conn: &mut SqliteConnection) -> Result<Vec<i64>> {
+pub async fn catch_up(conn: &mut DbConn) -> Result<Vec<i64>> {
     let (marker, _) = rollup_marker(conn).await?;
     let (mut deltas, mut endpoints) = (HashMap::new(), Vec::new());
     let last = fold_after(conn, marker, &mut deltas, &mut endpoints).await?;
@@ -388,7 +372,7 @@ pub async fn catch_up(conn: &mut SqliteConnection) -> Result<Vec<i64>> {
 /// Counts every call above `after` into `deltas` (and its endpoint, 0 for none, into
 /// `endpoints`, sorted and without repeats); returns the last id read (`after` if none).
 pub async fn fold_after(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     mut after: i64,
     deltas: &mut HashMap<Key, Agg>,
     endpoints: &mut Vec<i64>,
@@ -410,11 +394,11 @@ pub async fn fold_after(
 /// Rebuilds every rollup row from the UTC day of `from_ms` on, from the log, and sets the
 /// marker to the last call (in the caller's transaction). Calls of earlier days not rolled up
 /// yet are folded in first, so the marker covers them too.
-pub async fn rebuild_in(conn: &mut SqliteConnection, from_ms: i64) -> Result<()> {
+pub async fn rebuild_in(conn: &mut DbConn, from_ms: i64) -> Result<()> {
     let from = day_of(from_ms);
     catch_up(conn).await?;
     for grain in [Grain::Hour, Grain::Day] {
-        sqlx::query(&format!(
+        db::query(&format!(
             "DELETE FROM {} WHERE {} >= ?",
             grain.table(),
             grain.column()
@@ -426,7 +410,7 @@ pub async fn rebuild_in(conn: &mut SqliteConnection, from_ms: i64) -> Result<()>
     let mut aggs: HashMap<Key, Agg> = HashMap::new();
     let mut after = 0i64;
     loop {
-        let rows: Vec<FactRow> = sqlx::query_as(&format!(
+        let rows: Vec<FactRow> = db::query_as(&format!(
             "SELECT {FACT_COLUMNS} FROM calls WHERE at_ms >= ? AND id > ? ORDER BY id LIMIT ?"
         ))
         .bind(from)
@@ -447,11 +431,11 @@ pub async fn rebuild_in(conn: &mut SqliteConnection, from_ms: i64) -> Result<()>
 /// Every rollup row, hourly then daily, in key order (what a rebuild writes, for checks).
 #[allow(clippy::type_complexity)]
 pub async fn all_rollups(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
 ) -> Result<Vec<(bool, i64, i64, i64, i64, Vec<i64>, Vec<u8>)>> {
     let mut out = Vec::new();
     for grain in [Grain::Hour, Grain::Day] {
-        let rows: Vec<RollupRow> = sqlx::query_as(&format!(
+        let rows: Vec<RollupRow> = db::query_as(&format!(
             "SELECT {0} AS at_ms, {COLUMNS} FROM {1}
              ORDER BY {0}, endpoint_id, prompt_version_id, source",
             grain.column(),
@@ -486,7 +470,7 @@ pub async fn all_rollups(
 }
 
 pub async fn rollup_rows(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     grain: Grain,
     from: i64,
     to: i64,
@@ -494,7 +478,7 @@ pub async fn rollup_rows(
     if from >= to {
         return Ok(Vec::new());
     }
-    let rows: Vec<RollupRow> = sqlx::query_as(&format!(
+    let rows: Vec<RollupRow> = db::query_as(&format!(
         "SELECT {0} AS at_ms, {COLUMNS} FROM {1} WHERE {0} >= ? AND {0} < ?",
         grain.column(),
         grain.table()
@@ -507,13 +491,11 @@ pub async fn rollup_rows(
 }
 
 /// The first hour with rollups of endpoint `id`, if any.
-pub async fn first_rollup_hour(c: &mut SqliteConnection, id: i64) -> Result<Option<i64>> {
-    Ok(
-        sqlx::query_scalar("SELECT min(hour_ms) FROM usage_hourly WHERE endpoint_id = ?")
-            .bind(id)
-            .fetch_one(&mut *c)
-            .await?,
-    )
+pub async fn first_rollup_hour(c: &mut DbConn, id: i64) -> Result<Option<i64>> {
+    db::query_scalar("SELECT min(hour_ms) FROM usage_hourly WHERE endpoint_id = ?")
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await
 }
 
 // ---- budgets and alerts ----------------------------------------------------------------------
@@ -521,7 +503,7 @@ pub async fn first_rollup_hour(c: &mut SqliteConnection, id: i64) -> Result<Opti
 /// Sums over the hourly (or, `daily`, the daily) rollup rows of one endpoint (0 = all) in
 /// `[from, until)`: cost, tokens, calls, errors.
 pub async fn sums(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     daily: bool,
     endpoint: i64,
     from: i64,
@@ -533,8 +515,10 @@ pub async fn sums(
         ("usage_hourly", "hour_ms")
     };
     let (cost, tokens, calls, errors): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
-        sqlx::query_as(&format!(
-            "SELECT sum(cost_pico), sum(prompt_tokens + completion_tokens), sum(calls), sum(errors)
+        db::query_as(&format!(
+            "SELECT CAST(sum(cost_pico) AS BIGINT),
+                    CAST(sum(prompt_tokens + completion_tokens) AS BIGINT),
+                    CAST(sum(calls) AS BIGINT), CAST(sum(errors) AS BIGINT)
              FROM {table} WHERE {column} >= ? AND {column} < ? AND (? = 0 OR endpoint_id = ?)"
         ))
         .bind(from)
@@ -551,20 +535,18 @@ pub async fn sums(
     ))
 }
 
-pub async fn alert_settings(c: &mut SqliteConnection) -> Result<AlertSettings> {
+pub async fn alert_settings(c: &mut DbConn) -> Result<AlertSettings> {
     Ok(crate::db::meta(c, "alert_settings")
         .await?
         .and_then(|r| serde_json::from_str(&r).ok())
         .unwrap_or_default())
 }
 
-pub async fn endpoint_name(c: &mut SqliteConnection, id: i64) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT name FROM endpoints WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await?,
-    )
+pub async fn endpoint_name(c: &mut DbConn, id: i64) -> Result<Option<String>> {
+    db::query_scalar("SELECT name FROM endpoints WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
 }
 
 #[derive(sqlx::FromRow)]
@@ -583,8 +565,8 @@ struct AlertRow {
 }
 
 /// Alerts, newest first.
-pub async fn alerts(c: &mut SqliteConnection, limit: u32) -> Result<Vec<Alert>> {
-    let rows: Vec<AlertRow> = sqlx::query_as(
+pub async fn alerts(c: &mut DbConn, limit: u32) -> Result<Vec<Alert>> {
+    let rows: Vec<AlertRow> = db::query_as(
         "SELECT a.id, a.kind, e.name AS endpoint, a.message, a.value, a.threshold, a.value_pico,
              a.threshold_pico, a.fired_ms, a.resolved_ms, a.acked_ms
          FROM alerts a LEFT JOIN endpoints e ON e.id = a.endpoint_id
@@ -626,9 +608,9 @@ pub async fn alerts(c: &mut SqliteConnection, limit: u32) -> Result<Vec<Alert>> 
 }
 
 /// Marks an alert seen; false when there is no such alert.
-pub async fn ack_alert(c: &mut SqliteConnection, id: i64) -> Result<bool> {
+pub async fn ack_alert(c: &mut DbConn, id: i64) -> Result<bool> {
     Ok(
-        sqlx::query("UPDATE alerts SET acked_ms = coalesce(acked_ms, ?) WHERE id = ?")
+        db::query("UPDATE alerts SET acked_ms = coalesce(acked_ms, ?) WHERE id = ?")
             .bind(now_ms())
             .bind(id)
             .execute(&mut *c)
@@ -638,8 +620,8 @@ pub async fn ack_alert(c: &mut SqliteConnection, id: i64) -> Result<bool> {
     )
 }
 
-pub async fn set_alert_settings(c: &mut SqliteConnection, s: &AlertSettings) -> Result<()> {
-    sqlx::query(
+pub async fn set_alert_settings(c: &mut DbConn, s: &AlertSettings) -> Result<()> {
+    db::query(
         "INSERT INTO meta (key, value) VALUES ('alert_settings', ?)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )
@@ -651,18 +633,18 @@ pub async fn set_alert_settings(c: &mut SqliteConnection, s: &AlertSettings) -> 
 
 /// Sets (or with both None, removes) the budget of endpoint `id` (0: everything).
 pub async fn set_budget(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     id: i64,
     daily: Option<i64>,
     monthly: Option<i64>,
 ) -> Result<()> {
     if daily.is_none() && monthly.is_none() {
-        sqlx::query("DELETE FROM budgets WHERE endpoint_id = ?")
+        db::query("DELETE FROM budgets WHERE endpoint_id = ?")
             .bind(id)
             .execute(&mut *c)
             .await?;
     } else {
-        sqlx::query(
+        db::query(
             "INSERT INTO budgets (endpoint_id, daily_pico, monthly_pico, updated_ms)
              VALUES (?, ?, ?, ?)
              ON CONFLICT (endpoint_id) DO UPDATE SET daily_pico = excluded.daily_pico,
@@ -678,8 +660,8 @@ pub async fn set_budget(
     Ok(())
 }
 
-pub async fn budgets(c: &mut SqliteConnection) -> Result<Vec<Budget>> {
-    let rows: Vec<(Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+pub async fn budgets(c: &mut DbConn) -> Result<Vec<Budget>> {
+    let rows: Vec<(Option<String>, Option<i64>, Option<i64>)> = db::query_as(
         "SELECT e.name, b.daily_pico, b.monthly_pico FROM budgets b
          LEFT JOIN endpoints e ON e.id = b.endpoint_id ORDER BY b.endpoint_id",
     )
@@ -702,36 +684,27 @@ pub async fn budgets(c: &mut SqliteConnection) -> Result<Vec<Budget>> {
 }
 
 /// The budget of endpoint `id` (0: everything): daily and monthly limits in pUSD.
-pub async fn budget(
-    c: &mut SqliteConnection,
-    id: i64,
-) -> Result<Option<(Option<i64>, Option<i64>)>> {
-    Ok(
-        sqlx::query_as("SELECT daily_pico, monthly_pico FROM budgets WHERE endpoint_id = ?")
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await?,
-    )
+pub async fn budget(c: &mut DbConn, id: i64) -> Result<Option<(Option<i64>, Option<i64>)>> {
+    db::query_as("SELECT daily_pico, monthly_pico FROM budgets WHERE endpoint_id = ?")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
 }
 
 /// The alert open under `key` (a budget's: any, once per period; else an unresolved one).
-pub async fn open_alert(
-    c: &mut SqliteConnection,
-    key: &str,
-    per_period: bool,
-) -> Result<Option<i64>> {
-    Ok(if per_period {
-        sqlx::query_scalar("SELECT id FROM alerts WHERE key = ?")
+pub async fn open_alert(c: &mut DbConn, key: &str, per_period: bool) -> Result<Option<i64>> {
+    if per_period {
+        db::query_scalar("SELECT id FROM alerts WHERE key = ?")
     } else {
-        sqlx::query_scalar("SELECT id FROM alerts WHERE key = ? AND resolved_ms IS NULL")
+        db::query_scalar("SELECT id FROM alerts WHERE key = ? AND resolved_ms IS NULL")
     }
     .bind(key)
     .fetch_optional(&mut *c)
-    .await?)
+    .await
 }
 
 pub async fn insert_alert(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     key: &str,
     kind: AlertKind,
     endpoint: i64,
@@ -745,7 +718,7 @@ pub async fn insert_alert(
         Reading::Usd(c) | Reading::UsdPer1k(c) => (0.0, Some(c.pico_usd)),
     };
     let ((value, value_pico), (threshold, threshold_pico)) = (split(value), split(threshold));
-    let done = sqlx::query(
+    let done = db::query(
         "INSERT INTO alerts (key, kind, endpoint_id, message, value, threshold, value_pico,
              threshold_pico, fired_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -760,14 +733,14 @@ pub async fn insert_alert(
     .bind(value_pico)
     .bind(threshold_pico)
     .bind(at_ms)
-    .execute(&mut *c)
+    .returning_id(&mut *c)
     .await?;
-    // Another process opened this episode first: it is not ours to announce.
-    Ok((done.rows_affected() == 1).then(|| done.last_insert_rowid()))
+    // Another process opened this episode first (no row added): it is not ours to announce.
+    Ok(done)
 }
 
-pub async fn resolve_alert(c: &mut SqliteConnection, id: i64, at_ms: i64) -> Result<()> {
-    sqlx::query("UPDATE alerts SET resolved_ms = ? WHERE id = ?")
+pub async fn resolve_alert(c: &mut DbConn, id: i64, at_ms: i64) -> Result<()> {
+    db::query("UPDATE alerts SET resolved_ms = ? WHERE id = ?")
         .bind(at_ms)
         .bind(id)
         .execute(&mut *c)
@@ -781,13 +754,13 @@ pub async fn resolve_alert(c: &mut SqliteConnection, id: i64, at_ms: i64) -> Res
 /// of deleted ones), prompt version (`NAME@N`, or none), source and outcome: the calls behind a
 /// bar of a usage chart, or the Calls page's filters.
 pub async fn calls_between(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     q: &milc_api::usage::CallsQuery,
 ) -> Result<Vec<CallRecord>> {
     use milc_api::usage::{DELETED_ENDPOINT, NO_PROMPT_VERSION};
     let deleted = q.endpoint.as_deref() == Some(DELETED_ENDPOINT);
     let no_prompt = q.prompt.as_deref() == Some(NO_PROMPT_VERSION);
-    sqlx::query_as::<_, CallRow>(&format!(
+    db::query_as::<CallRow>(&format!(
         "{CALL_ROWS} WHERE c.at_ms >= ? AND c.at_ms < ?
          AND (? IS NULL OR e.name = ? OR (? AND c.endpoint_id IS NULL))
          AND (? IS NULL OR p.name || '@' || v.version = ? OR (? AND c.prompt_version_id IS NULL))
@@ -816,8 +789,8 @@ pub async fn calls_between(
 }
 
 /// One call, if it is in the log.
-pub async fn call(c: &mut SqliteConnection, id: i64) -> Result<Option<CallRecord>> {
-    sqlx::query_as::<_, CallRow>(&format!("{CALL_ROWS} WHERE c.id = ?"))
+pub async fn call(c: &mut DbConn, id: i64) -> Result<Option<CallRecord>> {
+    db::query_as::<CallRow>(&format!("{CALL_ROWS} WHERE c.id = ?"))
         .bind(id)
         .fetch_optional(&mut *c)
         .await?
@@ -828,14 +801,14 @@ pub async fn call(c: &mut SqliteConnection, id: i64) -> Result<Option<CallRecord
 /// What made a call: the run item it answered, the comparison that run belongs to, and the
 /// gateway route (model name) and arm.
 pub async fn call_origin(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     id: i64,
 ) -> Result<(
     Option<milc_api::usage::CallRun>,
     Option<String>,
     Option<(String, String)>,
 )> {
-    let run: Option<(i64, i64, i64, Option<String>)> = sqlx::query_as(
+    let run: Option<(i64, i64, i64, Option<String>)> = db::query_as(
         "SELECT r.run_id, r.item_idx, r.rep,
                 (SELECT c.name FROM comparison_variants v JOIN comparisons c ON c.id = v.comparison_id
                  WHERE v.run_id = r.run_id LIMIT 1)
@@ -844,7 +817,7 @@ pub async fn call_origin(
     .bind(id)
     .fetch_optional(&mut *c)
     .await?;
-    let route: Option<(String, String)> = sqlx::query_as(
+    let route: Option<(String, String)> = db::query_as(
         "SELECT r.model, g.arm FROM gateway_calls g JOIN routes r ON r.id = g.route_id
          WHERE g.call_id = ?",
     )
@@ -866,8 +839,8 @@ pub async fn call_origin(
 }
 
 /// The newest `limit` calls, newest first.
-pub async fn calls(c: &mut SqliteConnection, limit: u32) -> Result<Vec<CallRecord>> {
-    sqlx::query_as::<_, CallRow>(&format!("{CALL_ROWS} ORDER BY c.id DESC LIMIT ?"))
+pub async fn calls(c: &mut DbConn, limit: u32) -> Result<Vec<CallRecord>> {
+    db::query_as::<CallRow>(&format!("{CALL_ROWS} ORDER BY c.id DESC LIMIT ?"))
         .bind(limit as i64)
         .fetch_all(&mut *c)
         .await?
@@ -953,13 +926,13 @@ impl CallRow {
 /// Up to `limit` calls of `[since, until)` with ids above `after`, in id order: the export
 /// reads the log page by page.
 pub async fn calls_page(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     since_ms: i64,
     until_ms: i64,
     after: i64,
     limit: i64,
 ) -> Result<Vec<CallRecord>> {
-    sqlx::query_as::<_, CallRow>(&format!(
+    db::query_as::<CallRow>(&format!(
         "{CALL_ROWS} WHERE c.at_ms >= ? AND c.at_ms < ? AND c.id > ? ORDER BY c.id LIMIT ?"
     ))
     .bind(since_ms)
@@ -975,28 +948,28 @@ pub async fn calls_page(
 
 /// Deletes endpoint `id`'s calls and its alerts and budget (before the endpoint itself goes:
 /// the sample project's removal). The caller rebuilds the rollups.
-pub async fn delete_calls_of(c: &mut SqliteConnection, id: i64) -> Result<()> {
+pub async fn delete_calls_of(c: &mut DbConn, id: i64) -> Result<()> {
     for sql in [
         "DELETE FROM calls WHERE endpoint_id = ?",
         "DELETE FROM alerts WHERE endpoint_id = ?",
         "DELETE FROM budgets WHERE endpoint_id = ?",
     ] {
-        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+        db::query(sql).bind(id).execute(&mut *c).await?;
     }
     // Model names no call uses any more (the writer re-interns one it had cached).
-    sqlx::query("DELETE FROM models WHERE id NOT IN (SELECT model_id FROM calls)")
+    db::query("DELETE FROM models WHERE id NOT IN (SELECT model_id FROM calls)")
         .execute(&mut *c)
         .await?;
     Ok(())
 }
 
 /// After endpoint `id` was deleted: its budget goes, and its open alerts are resolved.
-pub async fn forget_endpoint(c: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
-    sqlx::query("DELETE FROM budgets WHERE endpoint_id = ?")
+pub async fn forget_endpoint(c: &mut DbConn, id: i64, now: i64) -> Result<()> {
+    db::query("DELETE FROM budgets WHERE endpoint_id = ?")
         .bind(id)
         .execute(&mut *c)
         .await?;
-    sqlx::query("UPDATE alerts SET resolved_ms = ? WHERE endpoint_id = ? AND resolved_ms IS NULL")
+    db::query("UPDATE alerts SET resolved_ms = ? WHERE endpoint_id = ? AND resolved_ms IS NULL")
         .bind(now)
         .bind(id)
         .execute(&mut *c)

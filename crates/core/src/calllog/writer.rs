@@ -22,14 +22,13 @@ use std::time::Duration;
 
 use milc_api::prompt::PromptPin;
 use milc_api::{Call, UsageSource};
-use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::time::Instant;
 
 use super::alerts::Alerts;
 use super::rollups::{Agg, Fact, Key};
 use super::storage::{self, GatewayTag, ResultRow};
-use crate::db::{self, outcome_code, source_code, Result, StoreError};
+use crate::db::{self, outcome_code, source_code, DbConn, Result, StoreError};
 
 /// The most rows one write carries.
 pub const BATCH: usize = 1024;
@@ -82,11 +81,7 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer task on the current tokio runtime, owning `conn`. It ends when every
     /// handle is gone, after rolling up what it committed.
-    pub fn start(
-        conn: SqliteConnection,
-        alerts: Alerts,
-        rollup_generation: Arc<AtomicU64>,
-    ) -> Self {
+    pub fn start(conn: DbConn, alerts: Alerts, rollup_generation: Arc<AtomicU64>) -> Self {
         let (queue, jobs) = mpsc::channel(4 * BATCH);
         let progress = Arc::new(Progress {
             committed: AtomicU64::new(0),
@@ -145,7 +140,7 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>, mut w: Batcher) {
+async fn run(mut conn: DbConn, mut jobs: mpsc::Receiver<Job>, mut w: Batcher) {
     let progress = Arc::clone(&w.progress);
     let mut batch = Vec::with_capacity(BATCH);
     loop {
@@ -225,7 +220,7 @@ impl Batcher {
     /// Writes `rows` and answers each: its call id (0 for a run result), or its error. A
     /// statement that fails is retried row by row, so a bad row fails alone and no row is written
     /// twice. Committed calls wait for the next rollup.
-    async fn write(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Vec<Result<i64>> {
+    async fn write(&mut self, conn: &mut DbConn, rows: &[&Row]) -> Vec<Result<i64>> {
         let answers = self.write_rows(conn, rows).await;
         let before = self.pending.len();
         for (r, a) in rows.iter().zip(&answers) {
@@ -245,7 +240,7 @@ impl Batcher {
     /// Rolls up every call above the marker (see the module's notes), then wakes the alerts for
     /// their endpoints and the readers waiting for them. A failure leaves the calls above the
     /// marker for the next try, the next rollup or the next start.
-    async fn roll_up(&mut self, conn: &mut SqliteConnection) {
+    async fn roll_up(&mut self, conn: &mut DbConn) {
         let pending = std::mem::take(&mut self.pending);
         self.pending_since = None;
         #[cfg(feature = "test-support")]
@@ -272,7 +267,7 @@ impl Batcher {
 
     async fn roll_up_in_transaction(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         pending: Vec<(i64, Fact)>,
     ) -> Result<Vec<i64>> {
         storage::begin_immediate(conn).await?;
@@ -302,7 +297,7 @@ impl Batcher {
     #[allow(clippy::type_complexity)]
     async fn fold(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         mut pending: Vec<(i64, Fact)>,
     ) -> Result<(Vec<i64>, Vec<(Key, Agg)>, i64)> {
         let (marker, data_version) = storage::rollup_marker(conn).await?;
@@ -341,11 +336,14 @@ impl Batcher {
         Ok((endpoints, written, data_version))
     }
 
-    async fn write_rows(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Vec<Result<i64>> {
+    async fn write_rows(&mut self, conn: &mut DbConn, rows: &[&Row]) -> Vec<Result<i64>> {
         let mut plan = plan(rows);
         // A gateway call and its tag go together, so they take a transaction; so do batches of
         // more than two statements (one commit instead of many).
-        if plan.len() > 2 || rows.iter().any(|r| tagged(r)) {
+        // On PostgreSQL calls are always inserted under the write lock, so they commit in id
+        // order.
+        let pg = conn.engine() == db::Engine::Postgres;
+        if plan.len() > 2 || pg || rows.iter().any(|r| tagged(r)) {
             match self.in_transaction(conn, rows, &plan).await {
                 Ok(ids) => return ids.into_iter().map(Ok).collect(),
                 // Rolled back: nothing of it was written, and ids cached inside the
@@ -391,14 +389,15 @@ impl Batcher {
     }
 
     /// The rows of one statement: on their own, committing themselves, unless a gateway call
-    /// with its tag is among them (then in a transaction of their own).
+    /// with its tag is among them or the store is PostgreSQL (then in a transaction of their
+    /// own).
     async fn one_statement(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         rows: &[&Row],
         st: &[usize],
     ) -> Result<Vec<i64>> {
-        if st.iter().any(|&i| tagged(rows[i])) {
+        if conn.engine() == db::Engine::Postgres || st.iter().any(|&i| tagged(rows[i])) {
             let ids = self.in_transaction(conn, rows, &[st.to_vec()]).await?;
             return Ok(st.iter().map(|&i| ids[i]).collect());
         }
@@ -408,7 +407,7 @@ impl Batcher {
 
     async fn in_transaction(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         rows: &[&Row],
         plan: &[Vec<usize>],
     ) -> Result<Vec<i64>> {
@@ -436,7 +435,7 @@ impl Batcher {
         Ok(ids)
     }
     /// One INSERT of rows of one kind; the call ids in order (0s for run results).
-    async fn insert(&mut self, conn: &mut SqliteConnection, rows: &[&Row]) -> Result<Vec<i64>> {
+    async fn insert(&mut self, conn: &mut DbConn, rows: &[&Row]) -> Result<Vec<i64>> {
         let calls: Vec<(&Call, Option<&GatewayTag>)> = rows
             .iter()
             .filter_map(|r| match r {
@@ -464,11 +463,7 @@ impl Batcher {
             };
             with_models.push((c, model, prompt));
         }
-        let last = storage::insert_calls(conn, &with_models).await?;
-        // One statement holds the write lock throughout, and a table without AUTOINCREMENT
-        // numbers new rows max + 1, max + 2, …: the ids are the n up to the last.
-        let n = with_models.len() as i64;
-        let ids: Vec<i64> = (last - n + 1..=last).collect();
+        let ids = storage::insert_calls(conn, &with_models).await?;
         let tags: Vec<(i64, &GatewayTag)> = ids
             .iter()
             .zip(&calls)
@@ -480,11 +475,7 @@ impl Batcher {
         Ok(ids)
     }
 
-    async fn prompt_id(
-        &mut self,
-        conn: &mut SqliteConnection,
-        pin: &PromptPin,
-    ) -> Result<Option<i64>> {
+    async fn prompt_id(&mut self, conn: &mut DbConn, pin: &PromptPin) -> Result<Option<i64>> {
         if let Some(id) = self.prompts.get(pin) {
             return Ok(*id);
         }
@@ -515,7 +506,7 @@ impl Batcher {
         }
     }
 
-    async fn model_id(&mut self, conn: &mut SqliteConnection, name: &str) -> Result<i64> {
+    async fn model_id(&mut self, conn: &mut DbConn, name: &str) -> Result<i64> {
         if let Some(id) = self.models.get(name) {
             return Ok(*id);
         }
@@ -593,7 +584,7 @@ impl RollupCache {
     /// rows, to [`RollupCache::keep`] once the transaction has committed.
     pub async fn add(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &mut DbConn,
         deltas: HashMap<Key, Agg>,
         generation: u64,
     ) -> Result<Vec<(Key, Agg)>> {

@@ -169,12 +169,12 @@ impl Console {
     /// and the request target with the token read from the keyring. The run engine prepares once
     /// per run instead of once per item.
     pub async fn prepare(&self, name: &str, pin: Option<&PromptPin>) -> Result<Prepared, Error> {
-        let ep = endpoints::storage::endpoint_by_name(&mut *self.store.read().await?, name).await?;
+        let ep = endpoints::storage::endpoint_by_name(&mut self.store.read().await?, name).await?;
         retirement::check_usable(&ep)?;
         let pinned = match pin {
-            Some(pin) => Some(
-                prompts::storage::resolve(&mut *self.store.read().await?, &pin_ref(pin)).await?,
-            ),
+            Some(pin) => {
+                Some(prompts::storage::resolve(&mut self.store.read().await?, &pin_ref(pin)).await?)
+            }
             None => None,
         };
         let policy = pinned
@@ -183,7 +183,7 @@ impl Console {
             .unwrap_or_else(|| ep.spec.redaction.clone());
         let redactor = Redactor::for_policy(&policy, "redaction")?;
         let target = self.target(&ep).await?;
-        let prices = usage::storage::timeline(&mut *self.store.read().await?, ep.id).await?;
+        let prices = usage::storage::timeline(&mut self.store.read().await?, ep.id).await?;
         Ok(Prepared {
             ep,
             pinned,
@@ -383,7 +383,7 @@ impl Console {
         };
         if let Some((request, response)) = bodies {
             storage::insert_call_body(
-                &mut *self.store.read().await?,
+                &mut self.store.read().await?,
                 &CallBody {
                     call_id,
                     request,
@@ -419,12 +419,12 @@ impl Console {
             };
             let version_id = match &pinned {
                 Some(v) => {
-                    db::prompt_version_id(&mut *self.store.read().await?, &v.prompt, v.version)
+                    db::prompt_version_id(&mut self.store.read().await?, &v.prompt, v.version)
                         .await?
                 }
                 None => None,
             };
-            Some(storage::insert_history(&mut *self.store.read().await?, &entry, version_id).await?)
+            Some(storage::insert_history(&mut self.store.read().await?, &entry, version_id).await?)
         } else {
             None
         };
@@ -469,12 +469,12 @@ impl Console {
 
     /// The history, newest first, filtered to entries holding every word of `search`.
     pub async fn history(&self, search: &str, limit: u32) -> Result<Vec<HistoryEntry>, Error> {
-        Ok(storage::history(&mut *self.store.read().await?, search, limit).await?)
+        Ok(storage::history(&mut self.store.read().await?, search, limit).await?)
     }
 
     /// The bodies kept with a call, if its policy kept any.
     pub async fn call_body(&self, call_id: i64) -> Result<Option<CallBody>, Error> {
-        Ok(storage::call_body(&mut *self.store.read().await?, call_id).await?)
+        Ok(storage::call_body(&mut self.store.read().await?, call_id).await?)
     }
 }
 

@@ -4,10 +4,7 @@
 
 use milc_api::prompt::{CallBody, HistoryEntry};
 
-use sqlx::types::Json;
-use sqlx::SqliteConnection;
-
-use crate::db::{Result as StoreResult, StoreError};
+use crate::db::{self, DbConn, Json, Result as StoreResult, StoreError};
 
 /// The text a history search looks in: inputs, variable values, output, endpoint and prompt.
 fn search_text(e: &HistoryEntry) -> String {
@@ -45,11 +42,11 @@ fn like_pattern(term: &str) -> String {
 }
 
 pub async fn insert_history(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     entry: &HistoryEntry,
     prompt_version_id: Option<i64>,
 ) -> StoreResult<i64> {
-    Ok(sqlx::query(
+    Ok(db::query(
         "INSERT INTO history (at_ms, call_id, prompt_version_id, entry_json, search)
          VALUES (?, ?, ?, ?, ?)",
     )
@@ -58,18 +55,14 @@ pub async fn insert_history(
     .bind(prompt_version_id)
     .bind(Json(entry))
     .bind(search_text(entry))
-    .execute(&mut *c)
+    .returning_id(&mut *c)
     .await?
-    .last_insert_rowid())
+    .unwrap_or_default())
 }
 
 /// The newest `limit` entries whose text holds every word of `search` (any case), newest
 /// first.
-pub async fn history(
-    c: &mut SqliteConnection,
-    search: &str,
-    limit: u32,
-) -> StoreResult<Vec<HistoryEntry>> {
+pub async fn history(c: &mut DbConn, search: &str, limit: u32) -> StoreResult<Vec<HistoryEntry>> {
     let terms: Vec<String> = search
         .split_whitespace()
         .map(|t| like_pattern(&t.to_lowercase()))
@@ -80,7 +73,7 @@ pub async fn history(
         sql.push_str("search LIKE ? ESCAPE '\\'");
     }
     sql.push_str(" ORDER BY id DESC LIMIT ?");
-    let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+    let mut q = db::query_as::<(i64, String)>(&sql);
     for t in &terms {
         q = q.bind(t);
     }
@@ -92,16 +85,16 @@ pub async fn history(
         .collect()
 }
 
-pub async fn history_entry(c: &mut SqliteConnection, id: i64) -> StoreResult<Option<HistoryEntry>> {
-    let row: Option<String> = sqlx::query_scalar("SELECT entry_json FROM history WHERE id = ?")
+pub async fn history_entry(c: &mut DbConn, id: i64) -> StoreResult<Option<HistoryEntry>> {
+    let row: Option<String> = db::query_scalar("SELECT entry_json FROM history WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *c)
         .await?;
     row.map(|json| entry_from(id, &json)).transpose()
 }
 
-pub async fn insert_call_body(c: &mut SqliteConnection, body: &CallBody) -> StoreResult<()> {
-    sqlx::query("INSERT INTO call_bodies (call_id, request_json, response_text) VALUES (?, ?, ?)")
+pub async fn insert_call_body(c: &mut DbConn, body: &CallBody) -> StoreResult<()> {
+    db::query("INSERT INTO call_bodies (call_id, request_json, response_text) VALUES (?, ?, ?)")
         .bind(body.call_id)
         .bind(body.request.to_string())
         .bind(&body.response)
@@ -110,9 +103,9 @@ pub async fn insert_call_body(c: &mut SqliteConnection, body: &CallBody) -> Stor
     Ok(())
 }
 
-pub async fn call_body(c: &mut SqliteConnection, call_id: i64) -> StoreResult<Option<CallBody>> {
+pub async fn call_body(c: &mut DbConn, call_id: i64) -> StoreResult<Option<CallBody>> {
     let row: Option<(String, String)> =
-        sqlx::query_as("SELECT request_json, response_text FROM call_bodies WHERE call_id = ?")
+        db::query_as("SELECT request_json, response_text FROM call_bodies WHERE call_id = ?")
             .bind(call_id)
             .fetch_optional(&mut *c)
             .await?;

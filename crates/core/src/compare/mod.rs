@@ -274,7 +274,7 @@ impl Console {
         if spec.variants.len() < 2 || spec.variants.len() > 16 {
             return Err(Error::invalid("variants", "from 2 to 16"));
         }
-        if storage::comparison_id(&mut *self.store.read().await?, &spec.name)
+        if storage::comparison_id(&mut self.store.read().await?, &spec.name)
             .await?
             .is_some()
         {
@@ -331,7 +331,7 @@ impl Console {
                 ));
             }
             let version_id = db::prompt_version_id(
-                &mut *self.store.read().await?,
+                &mut self.store.read().await?,
                 &version.prompt,
                 version.version,
             )
@@ -363,7 +363,7 @@ impl Console {
             ));
         }
         let (dataset_version_id, dv) =
-            datasets::storage::dataset_version(&mut *self.store.read().await?, spec.dataset.trim())
+            datasets::storage::dataset_version(&mut self.store.read().await?, spec.dataset.trim())
                 .await?;
         spec.dataset = format!("{}@{}", dv.dataset, dv.hash);
         spec.inputs.clear();
@@ -462,7 +462,7 @@ impl Console {
 
     /// Every comparison, newest first.
     pub async fn comparisons(&self) -> Result<Vec<ComparisonInfo>, Error> {
-        let names = storage::comparison_names(&mut *self.store.read().await?).await?;
+        let names = storage::comparison_names(&mut self.store.read().await?).await?;
         let mut out = Vec::with_capacity(names.len());
         for n in names {
             out.push(self.comparison(&n).await?);
@@ -499,7 +499,7 @@ impl Console {
                     .id
                 }
             };
-            storage::set_variant_run(&mut *self.store.read().await?, c.info.id, v.idx, run_id)
+            storage::set_variant_run(&mut self.store.read().await?, c.info.id, v.idx, run_id)
                 .await?;
         }
         let c = self.load_comparison(name).await?;
@@ -527,13 +527,13 @@ impl Console {
 
     async fn reusable_run(&self, c: &Loaded, v: &Variant) -> Result<Option<i64>, Error> {
         let version_id = db::prompt_version_id(
-            &mut *self.store.read().await?,
+            &mut self.store.read().await?,
             &v.prompt.prompt,
             v.prompt.version,
         )
         .await?;
         let rows = runs::storage::finished_runs(
-            &mut *self.store.read().await?,
+            &mut self.store.read().await?,
             version_id,
             c.dataset_version_id,
         )
@@ -554,7 +554,7 @@ impl Console {
     }
 
     async fn item_result(&self, run_id: i64, item: u64) -> Result<Option<ItemResult>, Error> {
-        let json = runs::storage::result_json(&mut *self.store.read().await?, run_id, item).await?;
+        let json = runs::storage::result_json(&mut self.store.read().await?, run_id, item).await?;
         json.map(|j| {
             serde_json::from_str(&j)
                 .map_err(|e| StoreError::Corrupt(format!("run {run_id} item {item}: {e}")).into())
@@ -573,7 +573,7 @@ impl Console {
 
     async fn item(&self, c: &Loaded, item: u64) -> Result<DatasetItem, Error> {
         Ok(datasets::storage::version_items(
-            &mut *self.store.read().await?,
+            &mut self.store.read().await?,
             c.dataset_version_id,
             item,
             1,
@@ -593,7 +593,7 @@ impl Console {
         for v in &c.info.variants {
             let rows = match v.run_id {
                 Some(run) => {
-                    runs::storage::failed_items(&mut *self.store.read().await?, run).await?
+                    runs::storage::failed_items(&mut self.store.read().await?, run).await?
                 }
                 None => Vec::new(),
             };
@@ -612,7 +612,7 @@ impl Console {
     }
 
     async fn rated(&self, c: &Loaded, rater: &str) -> Result<u64, Error> {
-        let n = storage::human_votes_by(&mut *self.store.read().await?, c.info.id, rater).await?;
+        let n = storage::human_votes_by(&mut self.store.read().await?, c.info.id, rater).await?;
         Ok(n as u64)
     }
 
@@ -637,7 +637,7 @@ impl Console {
         let left = self.output(&c, l, item).await?;
         let right = self.output(&c, r, item).await?;
         let ballot = storage::ballot(
-            &mut *self.store.read().await?,
+            &mut self.store.read().await?,
             c.info.id,
             rater,
             (item, l, r),
@@ -685,7 +685,7 @@ impl Console {
             .filter(|s| !s.is_empty());
         let criteria = (!ballot.criteria.is_empty()).then_some(&ballot.criteria);
         storage::upsert_vote(
-            &mut *self.store.read().await?,
+            &mut self.store.read().await?,
             c.info.id,
             (item, l, r),
             ballot.verdict,
@@ -698,7 +698,7 @@ impl Console {
     }
 
     async fn vote_rows(&self, c: &Loaded) -> Result<Vec<VoteRow>, Error> {
-        Ok(storage::votes(&mut *self.store.read().await?, c.info.id).await?)
+        Ok(storage::votes(&mut self.store.read().await?, c.info.id).await?)
     }
 
     /// What the votes add up to: per-pair records, the Bradley–Terry leaderboard, agreement,
@@ -843,8 +843,8 @@ impl Console {
         }
         let (ra, rb) = (c.run_of(q.a)?, c.run_of(q.b)?);
         let (sa, sb) = (
-            runs::storage::run(&mut *self.store.read().await?, ra).await?,
-            runs::storage::run(&mut *self.store.read().await?, rb).await?,
+            runs::storage::run(&mut self.store.read().await?, ra).await?,
+            runs::storage::run(&mut self.store.read().await?, rb).await?,
         );
         let primary = sa
             .spec
@@ -860,7 +860,7 @@ impl Console {
             .as_ref()
             .map_or("$.none".to_owned(), |p| format!("$.scores.\"{p}\""));
         runs::storage::for_each_side_by_side(
-            &mut *self.store.read().await?,
+            &mut self.store.read().await?,
             (ra, rb),
             &path,
             |item, oa, ob, xa, xb| {
@@ -939,7 +939,7 @@ impl Console {
         let prepared = self.prepare(endpoint, Some(&pin)).await?;
         let rater = format!("{JUDGE}{}@{}@{endpoint}", rubric.prompt, rubric.version);
         let done: HashSet<(i64, i64, i64)> =
-            storage::judged(&mut *self.store.read().await?, c.info.id, &rater)
+            storage::judged(&mut self.store.read().await?, c.info.id, &rater)
                 .await?
                 .into_iter()
                 .collect();
@@ -987,7 +987,7 @@ impl Console {
                     )
                 })?;
                 storage::upsert_vote(
-                    &mut *self.store.read().await?,
+                    &mut self.store.read().await?,
                     c.info.id,
                     (item, l, r),
                     verdict,

@@ -1,10 +1,8 @@
 //! The comparison tables: every SQL statement about comparisons, their variants and votes.
 
 use milc_api::compare::{ComparisonSpec, CriteriaScores, Verdict};
-use sqlx::types::Json;
-use sqlx::SqliteConnection;
 
-use crate::db::{now_ms, Result, StoreError};
+use crate::db::{self, now_ms, DbConn, Json, Result, StoreError};
 
 /// One stored vote.
 #[derive(sqlx::FromRow)]
@@ -29,7 +27,7 @@ const UPSERT_VOTE: &str = "INSERT INTO votes (comparison_id, item_idx, left_idx,
 
 /// Records (or replaces) one vote: `(item, left, right)` as shown, by `(rater, source)`.
 pub async fn upsert_vote(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     comparison: i64,
     (item, left, right): (u64, u32, u32),
     verdict: Verdict,
@@ -37,7 +35,7 @@ pub async fn upsert_vote(
     comment: Option<&str>,
     criteria: Option<&CriteriaScores>,
 ) -> Result<()> {
-    sqlx::query(UPSERT_VOTE)
+    db::query(UPSERT_VOTE)
         .bind(comparison)
         .bind(item as i64)
         .bind(i64::from(left))
@@ -53,25 +51,23 @@ pub async fn upsert_vote(
     Ok(())
 }
 
-pub async fn comparison_id(c: &mut SqliteConnection, name: &str) -> Result<Option<i64>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM comparisons WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut *c)
-            .await?,
-    )
+pub async fn comparison_id(c: &mut DbConn, name: &str) -> Result<Option<i64>> {
+    db::query_scalar("SELECT id FROM comparisons WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut *c)
+        .await
 }
 
 /// Stores a comparison and its variants: `(label, prompt version id)` each, their endpoints
 /// and parameters from the spec.
 pub async fn insert_comparison(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     spec: &ComparisonSpec,
     dataset_version_id: i64,
     seed: u64,
     variants: &[(String, i64)],
 ) -> Result<i64> {
-    let id = sqlx::query(
+    let id = db::query(
         "INSERT INTO comparisons (name, dataset_version_id, spec_json, seed, created_ms)
          VALUES (?, ?, ?, ?, ?)",
     )
@@ -80,11 +76,11 @@ pub async fn insert_comparison(
     .bind(Json(spec))
     .bind(seed as i64)
     .bind(now_ms())
-    .execute(&mut *c)
+    .returning_id(&mut *c)
     .await?
-    .last_insert_rowid();
+    .unwrap_or_default();
     for (i, ((label, version_id), v)) in variants.iter().zip(&spec.variants).enumerate() {
-        sqlx::query(
+        db::query(
             "INSERT INTO comparison_variants
              (comparison_id, idx, label, prompt_version_id, endpoint, params_json)
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -111,8 +107,8 @@ pub struct ComparisonRow {
     pub created_ms: i64,
 }
 
-pub async fn comparison_row(c: &mut SqliteConnection, name: &str) -> Result<ComparisonRow> {
-    sqlx::query_as(
+pub async fn comparison_row(c: &mut DbConn, name: &str) -> Result<ComparisonRow> {
+    db::query_as(
         "SELECT id, dataset_version_id, spec_json, seed, created_ms FROM comparisons
          WHERE name = ?",
     )
@@ -133,11 +129,11 @@ pub struct VariantRow {
     pub params_json: String,
     pub run_id: Option<i64>,
     pub status: Option<String>,
-    pub lineage: Option<sqlx::types::Json<milc_api::Lineage>>,
+    pub lineage: Option<db::Json<milc_api::Lineage>>,
 }
 
-pub async fn variant_rows(c: &mut SqliteConnection, comparison: i64) -> Result<Vec<VariantRow>> {
-    Ok(sqlx::query_as(
+pub async fn variant_rows(c: &mut DbConn, comparison: i64) -> Result<Vec<VariantRow>> {
+    db::query_as(
         "SELECT v.idx, v.label, p.name AS prompt, pv.version, v.endpoint, v.params_json,
                 v.run_id, r.status, e.lineage_json AS lineage
          FROM comparison_variants v
@@ -149,25 +145,23 @@ pub async fn variant_rows(c: &mut SqliteConnection, comparison: i64) -> Result<V
     )
     .bind(comparison)
     .fetch_all(&mut *c)
-    .await?)
+    .await
 }
 
 /// Every comparison's name, newest first.
-pub async fn comparison_names(c: &mut SqliteConnection) -> Result<Vec<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT name FROM comparisons ORDER BY id DESC")
-            .fetch_all(&mut *c)
-            .await?,
-    )
+pub async fn comparison_names(c: &mut DbConn) -> Result<Vec<String>> {
+    db::query_scalar("SELECT name FROM comparisons ORDER BY id DESC")
+        .fetch_all(&mut *c)
+        .await
 }
 
 pub async fn set_variant_run(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     comparison: i64,
     variant: u32,
     run: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE comparison_variants SET run_id = ? WHERE comparison_id = ? AND idx = ?")
+    db::query("UPDATE comparison_variants SET run_id = ? WHERE comparison_id = ? AND idx = ?")
         .bind(run)
         .bind(comparison)
         .bind(i64::from(variant))
@@ -177,8 +171,8 @@ pub async fn set_variant_run(
 }
 
 /// How many tasks `rater` has voted on (people's votes only).
-pub async fn human_votes_by(c: &mut SqliteConnection, comparison: i64, rater: &str) -> Result<u64> {
-    let n: i64 = sqlx::query_scalar(
+pub async fn human_votes_by(c: &mut DbConn, comparison: i64, rater: &str) -> Result<u64> {
+    let n: i64 = db::query_scalar(
         "SELECT count(*) FROM votes WHERE comparison_id = ? AND rater = ? AND source = 'human'",
     )
     .bind(comparison)
@@ -190,12 +184,12 @@ pub async fn human_votes_by(c: &mut SqliteConnection, comparison: i64, rater: &s
 
 /// `rater`'s vote on one task: (verdict, comment, criteria JSON).
 pub async fn ballot(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     comparison: i64,
     rater: &str,
     (item, left, right): (u64, u32, u32),
 ) -> Result<Option<(String, Option<String>, Option<String>)>> {
-    Ok(sqlx::query_as(
+    db::query_as(
         "SELECT verdict, comment, criteria_json FROM votes WHERE comparison_id = ?
          AND rater = ? AND source = 'human' AND item_idx = ? AND left_idx = ? AND right_idx = ?",
     )
@@ -205,44 +199,40 @@ pub async fn ballot(
     .bind(i64::from(left))
     .bind(i64::from(right))
     .fetch_optional(&mut *c)
-    .await?)
+    .await
 }
 
 /// Every vote of a comparison, in the order cast.
-pub async fn votes(c: &mut SqliteConnection, comparison: i64) -> Result<Vec<VoteRow>> {
-    Ok(sqlx::query_as(
+pub async fn votes(c: &mut DbConn, comparison: i64) -> Result<Vec<VoteRow>> {
+    db::query_as(
         "SELECT item_idx, left_idx, right_idx, verdict, rater, source, comment,
                 criteria_json, at_ms
          FROM votes WHERE comparison_id = ? ORDER BY id",
     )
     .bind(comparison)
     .fetch_all(&mut *c)
-    .await?)
+    .await
 }
 
 /// The (item, left, right) a rater has already voted on, in the order shown.
-pub async fn judged(
-    c: &mut SqliteConnection,
-    comparison: i64,
-    rater: &str,
-) -> Result<Vec<(i64, i64, i64)>> {
-    Ok(sqlx::query_as(
+pub async fn judged(c: &mut DbConn, comparison: i64, rater: &str) -> Result<Vec<(i64, i64, i64)>> {
+    db::query_as(
         "SELECT item_idx, left_idx, right_idx FROM votes WHERE comparison_id = ? AND rater = ?",
     )
     .bind(comparison)
     .bind(rater)
     .fetch_all(&mut *c)
-    .await?)
+    .await
 }
 
 /// Deletes comparison `id` with its variants and votes (the runs that answered it stay).
-pub async fn delete_comparison(c: &mut SqliteConnection, id: i64) -> Result<()> {
+pub async fn delete_comparison(c: &mut DbConn, id: i64) -> Result<()> {
     for sql in [
         "DELETE FROM votes WHERE comparison_id = ?",
         "DELETE FROM comparison_variants WHERE comparison_id = ?",
         "DELETE FROM comparisons WHERE id = ?",
     ] {
-        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+        db::query(sql).bind(id).execute(&mut *c).await?;
     }
     Ok(())
 }

@@ -54,7 +54,7 @@ impl Console {
 
     /// Every dataset version, newest first.
     pub async fn datasets(&self) -> Result<Vec<DatasetVersion>, Error> {
-        Ok(storage::dataset_versions(&mut *self.store.read().await?).await?)
+        Ok(storage::dataset_versions(&mut self.store.read().await?).await?)
     }
 
     /// A page of a dataset version's items (`NAME` or `NAME@HASH`).
@@ -64,10 +64,7 @@ impl Console {
         offset: u64,
         limit: u64,
     ) -> Result<(DatasetVersion, Vec<milc_api::dataset::DatasetItem>), Error> {
-        Ok(
-            storage::dataset_items(&mut *self.store.read().await?, reference, offset, limit)
-                .await?,
-        )
+        Ok(storage::dataset_items(&mut self.store.read().await?, reference, offset, limit).await?)
     }
 
     pub async fn export_dataset(
@@ -76,16 +73,16 @@ impl Console {
         format: Format,
         out: &mut (dyn std::io::Write + Send),
     ) -> Result<DatasetVersion, Error> {
-        storage::export_dataset(&mut *self.store.read().await?, reference, format, out).await
+        storage::export_dataset(&mut self.store.read().await?, reference, format, out).await
     }
 
     /// Applies `edit` to its base version and stores the result as a new version of the same
     /// dataset; the base is untouched. A bad line is refused before anything is stored.
     pub async fn edit_dataset(&self, edit: &DatasetEdit) -> Result<Imported, Error> {
         let (id, base) =
-            storage::dataset_version(&mut *self.store.read().await?, &edit.base).await?;
+            storage::dataset_version(&mut self.store.read().await?, &edit.base).await?;
         let items = apply_edit(
-            storage::version_items(&mut *self.store.read().await?, id, 0, u64::MAX).await?,
+            storage::version_items(&mut self.store.read().await?, id, 0, u64::MAX).await?,
             edit,
         )?;
         let source = format!("edit of {}@{}", base.dataset, &base.hash[..12]);
@@ -103,7 +100,7 @@ impl Console {
         let format = format
             .one_of("a dataset", &super::FORMATS)
             .map_err(|e| Error::invalid("format", e))?;
-        let (_, v) = storage::dataset_version(&mut *self.store.read().await?, reference).await?;
+        let (_, v) = storage::dataset_version(&mut self.store.read().await?, reference).await?;
         let default = format!("{}-{}.{}", v.dataset, &v.hash[..12], format.extension());
         let mut file = PartialFile::create(path, &default)?;
         let v = self

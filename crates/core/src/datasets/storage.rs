@@ -4,23 +4,21 @@ use std::io::Write;
 
 use futures_util::TryStreamExt;
 use milc_api::dataset::{DatasetItem, DatasetVersion, Imported};
-use sqlx::types::Json;
-use sqlx::SqliteConnection;
 
 use super::{item_json, items_hash, variables, write_csv, Format};
-use crate::db::{now_ms, Result as StoreResult, StoreError};
+use crate::db::{self, now_ms, DbConn, Json, Result as StoreResult, StoreError};
 use crate::Error;
 
 /// Stores `items` as a version of dataset `name` (created on first import), in one
 /// transaction. The same content again stores nothing and returns the existing version.
 pub async fn import_dataset(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     name: &str,
     items: &[DatasetItem],
     source: &str,
 ) -> StoreResult<Imported> {
     let hash = items_hash(items);
-    let dataset_id: i64 = sqlx::query_scalar(
+    let dataset_id: i64 = db::query_scalar(
         "INSERT INTO datasets (name, created_ms) VALUES (?, ?)
          ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
     )
@@ -29,7 +27,7 @@ pub async fn import_dataset(
     .fetch_one(&mut *c)
     .await?;
     let existing: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM dataset_versions WHERE dataset_id = ? AND hash = ?")
+        db::query_scalar("SELECT id FROM dataset_versions WHERE dataset_id = ? AND hash = ?")
             .bind(dataset_id)
             .bind(&hash)
             .fetch_optional(&mut *c)
@@ -37,7 +35,7 @@ pub async fn import_dataset(
     let created = existing.is_none();
     // The newest import is the current version: its time is after every earlier import's of
     // this name, even within the same millisecond.
-    let imported_ms: i64 = sqlx::query_scalar(
+    let imported_ms: i64 = db::query_scalar(
         "SELECT max(?, coalesce(max(imported_ms), 0) + 1) FROM dataset_versions
          WHERE dataset_id = ?",
     )
@@ -47,14 +45,14 @@ pub async fn import_dataset(
     .await?;
     if let Some(id) = existing {
         // Importing older content again makes it the current version of the name.
-        sqlx::query("UPDATE dataset_versions SET imported_ms = ? WHERE id = ?")
+        db::query("UPDATE dataset_versions SET imported_ms = ? WHERE id = ?")
             .bind(imported_ms)
             .bind(id)
             .execute(&mut *c)
             .await?;
     }
     if created {
-        let version_id = sqlx::query(
+        let version_id = db::query(
             "INSERT INTO dataset_versions (dataset_id, hash, items, variables_json, source,
                  created_ms, imported_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -65,11 +63,11 @@ pub async fn import_dataset(
         .bind(source)
         .bind(now_ms())
         .bind(imported_ms)
-        .execute(&mut *c)
+        .returning_id(&mut *c)
         .await?
-        .last_insert_rowid();
+        .unwrap_or_default();
         for (idx, item) in items.iter().enumerate() {
-            sqlx::query("INSERT INTO dataset_items (version_id, idx, item_json) VALUES (?, ?, ?)")
+            db::query("INSERT INTO dataset_items (version_id, idx, item_json) VALUES (?, ?, ?)")
                 .bind(version_id)
                 .bind(idx as i64)
                 .bind(item_json(item))
@@ -82,21 +80,21 @@ pub async fn import_dataset(
 }
 
 /// Every version of every dataset, newest first.
-pub async fn dataset_versions(c: &mut SqliteConnection) -> StoreResult<Vec<DatasetVersion>> {
-    let rows: Vec<VersionRow> = sqlx::query_as(VERSIONS).fetch_all(&mut *c).await?;
+pub async fn dataset_versions(c: &mut DbConn) -> StoreResult<Vec<DatasetVersion>> {
+    let rows: Vec<VersionRow> = db::query_as(VERSIONS).fetch_all(&mut *c).await?;
     rows.into_iter().map(VersionRow::into_version).collect()
 }
 
 /// `NAME` (its newest version) or `NAME@HASH` (a prefix of 6 or more characters).
 pub async fn dataset_version(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     reference: &str,
 ) -> StoreResult<(i64, DatasetVersion)> {
     let (name, hash) = match reference.split_once('@') {
         Some((n, h)) => (n, Some(h)),
         None => (reference, None),
     };
-    let rows: Vec<VersionRow> = sqlx::query_as(VERSIONS).fetch_all(&mut *c).await?;
+    let rows: Vec<VersionRow> = db::query_as(VERSIONS).fetch_all(&mut *c).await?;
     let mut matching = rows
         .into_iter()
         .filter(|r| r.name == name && hash.is_none_or(|h| h.len() >= 6 && r.hash.starts_with(h)));
@@ -114,7 +112,7 @@ pub async fn dataset_version(
 
 /// A page of a version's items, in file order, and how many it has.
 pub async fn dataset_items(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     reference: &str,
     offset: u64,
     limit: u64,
@@ -127,12 +125,12 @@ pub async fn dataset_items(
 /// Items `from`, `from + 1`, … of version `version_id`, at most `limit` of them, in file
 /// order (read by index range, so a late chunk costs what an early one does).
 pub async fn version_items(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     version_id: i64,
     from: u64,
     limit: u64,
 ) -> StoreResult<Vec<DatasetItem>> {
-    let rows: Vec<String> = sqlx::query_scalar(
+    let rows: Vec<String> = db::query_scalar(
         "SELECT item_json FROM dataset_items WHERE version_id = ? AND idx >= ?
          ORDER BY idx LIMIT ?",
     )
@@ -150,13 +148,13 @@ pub async fn version_items(
 
 /// Writes a version's items to `out` as CSV or JSONL. JSONL streams row by row.
 pub async fn export_dataset(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     reference: &str,
     format: Format,
     out: &mut (dyn Write + Send),
 ) -> Result<DatasetVersion, Error> {
     let (id, version) = dataset_version(c, reference).await?;
-    let mut rows = sqlx::query_scalar::<_, String>(
+    let mut rows = db::query_scalar::<String>(
         "SELECT item_json FROM dataset_items WHERE version_id = ? ORDER BY idx",
     )
     .bind(id)
@@ -164,7 +162,7 @@ pub async fn export_dataset(
     let io = |e: std::io::Error| Error::invalid("export", e.to_string());
     match format {
         Format::Jsonl | Format::Ndjson => {
-            while let Some(json) = rows.try_next().await.map_err(StoreError::from)? {
+            while let Some(json) = rows.try_next().await? {
                 out.write_all(json.as_bytes()).map_err(io)?;
                 out.write_all(b"\n").map_err(io)?;
             }
@@ -172,7 +170,7 @@ pub async fn export_dataset(
         Format::Csv => {
             // The columns depend on every item, so CSV needs them all first.
             let mut items = Vec::new();
-            while let Some(json) = rows.try_next().await.map_err(StoreError::from)? {
+            while let Some(json) = rows.try_next().await? {
                 items.push(
                     serde_json::from_str(&json)
                         .map_err(|e| StoreError::Corrupt(format!("dataset item: {e}")))?,
@@ -221,21 +219,21 @@ impl VersionRow {
 }
 
 /// Deletes dataset `id` with every version and item.
-pub async fn delete_dataset(c: &mut SqliteConnection, id: i64) -> StoreResult<()> {
+pub async fn delete_dataset(c: &mut DbConn, id: i64) -> StoreResult<()> {
     for sql in [
         "DELETE FROM dataset_items WHERE version_id IN
              (SELECT id FROM dataset_versions WHERE dataset_id = ?)",
         "DELETE FROM dataset_versions WHERE dataset_id = ?",
         "DELETE FROM datasets WHERE id = ?",
     ] {
-        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+        db::query(sql).bind(id).execute(&mut *c).await?;
     }
     Ok(())
 }
 
 /// The id of dataset `name`.
-pub async fn dataset_id(c: &mut SqliteConnection, name: &str) -> StoreResult<i64> {
-    sqlx::query_scalar("SELECT id FROM datasets WHERE name = ?")
+pub async fn dataset_id(c: &mut DbConn, name: &str) -> StoreResult<i64> {
+    db::query_scalar("SELECT id FROM datasets WHERE name = ?")
         .bind(name)
         .fetch_optional(&mut *c)
         .await?

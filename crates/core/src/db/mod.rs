@@ -1,20 +1,26 @@
-//! The SQLite store: one pool over one file, WAL and foreign keys on, migrations applied at open,
-//! and the helpers every domain's storage file shares (integer codes, time, the temporary-file
+//! The store: one pool over the local SQLite file (WAL and foreign keys on, migrations applied at
+//! open), or over a team workspace's schema on PostgreSQL; statements run on either through
+//! [`sql`]. Also the helpers every domain's storage file shares (integer codes, time, the temporary-file
 //! writer). It starts no task: the call log's writer and the alert task belong to `Console`.
 //! Runtime `query` / `query_as` throughout (no compile-time DATABASE_URL needed).
 
 mod codes;
 mod file;
+pub mod sql;
 
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, PgPool, SqlitePool};
 
 pub use codes::{error_code, error_from, outcome_code, outcome_from, source_code, source_from};
 pub use file::PartialFile;
+pub use sql::{
+    query, query_as, query_as_with, query_scalar, query_scalar_with, query_with, Args, Bind,
+    DbConn, Engine, Json,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -69,16 +75,27 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The store: a pool over the local SQLite file, or over a team workspace's schema on
+/// PostgreSQL. Domains see only [`DbConn`]s from it.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
-    opts: SqliteConnectOptions,
+    pool: Pools,
 }
 
+#[derive(Clone, Debug)]
+enum Pools {
+    Lite(SqlitePool, SqliteConnectOptions),
+    Pg(PgPool, PgConnectOptions),
+}
+
+/// Takes a workspace's write lock until the transaction ends (one key per workspace schema).
+pub const PG_WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext(current_schema()))";
+
 /// A connection for reading (or a single self-committing statement).
-pub type Conn = PoolConnection<Sqlite>;
-/// A write transaction, begun `IMMEDIATE` so it holds the write lock from its first statement.
-pub type Tx = Transaction<'static, Sqlite>;
+pub type Conn = DbConn;
+/// A write transaction (SQLite: begun `IMMEDIATE`, holding the write lock from its first
+/// statement), committed by the caller with [`commit`].
+pub type Tx = DbConn;
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies the migrations.
@@ -105,48 +122,144 @@ impl Store {
                 source,
             })?;
         sqlx::migrate!("../../migrations").run(&pool).await?;
-        Ok(Self { pool, opts })
+        Ok(Self {
+            pool: Pools::Lite(pool, opts),
+        })
+    }
+
+    /// Opens the schema `schema` on the PostgreSQL server at `url` (every connection's search
+    /// path starts with it) and applies its migrations (`migrations-pg/`): a member who may
+    /// not create tables finds them applied by the workspace's owner, or is told to ask.
+    pub async fn open_pg(url: &str, schema: &str) -> Result<Self> {
+        let opts: PgConnectOptions = url
+            .parse::<PgConnectOptions>()
+            .map_err(|source| StoreError::Open {
+                path: redacted_url(url),
+                source,
+            })?
+            .options([("search_path", schema)])
+            .log_statements(tracing::log::LevelFilter::Trace);
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts.clone())
+            .await
+            .map_err(|source| StoreError::Open {
+                path: redacted_url(url),
+                source,
+            })?;
+        Ok(Self {
+            pool: Pools::Pg(pool, opts),
+        })
+    }
+
+    /// Applies the PostgreSQL migrations (the workspace's owner, at `init`).
+    pub async fn migrate_pg(&self) -> Result<()> {
+        if let Pools::Pg(pool, _) = &self.pool {
+            sqlx::migrate!("../../migrations-pg").run(pool).await?;
+        }
+        Ok(())
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.pool {
+            Pools::Lite(..) => Engine::Sqlite,
+            Pools::Pg(..) => Engine::Postgres,
+        }
+    }
+
+    /// The PostgreSQL pool, for the workspace's own administration (schema, roles, grants).
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pools::Pg(p, _) => Some(p),
+            Pools::Lite(..) => None,
+        }
     }
 
     /// A pooled connection to read with.
     pub async fn read(&self) -> Result<Conn> {
-        Ok(self.pool.acquire().await?)
+        Ok(match &self.pool {
+            Pools::Lite(p, _) => DbConn::lite_pooled(p.acquire().await?),
+            Pools::Pg(p, _) => DbConn::pg_pooled(p.acquire().await?),
+        })
     }
 
-    /// The one way to open a write transaction: `BEGIN IMMEDIATE`, committed by the caller.
+    /// The one way to open a write transaction, committed by the caller. It holds the
+    /// store's write lock from its start: SQLite's `BEGIN IMMEDIATE`; on PostgreSQL the
+    /// workspace's advisory lock ([`PG_WRITE_LOCK`]). One writer at a time on both engines, so
+    /// what SQLite's single writer guaranteed holds for a team too: calls commit in id order
+    /// (the rollups' marker never skips one), a price recomputation and the gateways' logging
+    /// never interleave, two moves of one label are recorded one after the other. Readers
+    /// never wait for it.
     pub async fn write(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(match &self.pool {
+            Pools::Lite(p, _) => DbConn::lite_tx(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Pg(p, _) => {
+                let mut tx = DbConn::pg_tx(p.begin().await?);
+                tx.batch(PG_WRITE_LOCK).await?;
+                tx
+            }
+        })
     }
 
-    /// A read transaction (`BEGIN`, deferred): every read in it sees the database as of its
-    /// first read while writers go on (WAL), so a long export is one consistent snapshot.
+    /// A read transaction: every read in it sees the database as of its first read while
+    /// writers go on, so a long export is one consistent snapshot.
     pub async fn snapshot(&self) -> Result<Tx> {
-        Ok(self.pool.begin().await?)
+        Ok(match &self.pool {
+            Pools::Lite(p, _) => DbConn::lite_tx(p.begin().await?),
+            Pools::Pg(p, _) => DbConn::pg_tx(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
+        })
     }
 
     /// A connection of its own, outside the pool (the call log's writer keeps one).
-    pub async fn connect(&self) -> Result<SqliteConnection> {
-        Ok(self.opts.connect().await?)
+    pub async fn connect(&self) -> Result<DbConn> {
+        Ok(match &self.pool {
+            Pools::Lite(_, o) => DbConn::lite_owned(o.connect().await?),
+            Pools::Pg(_, o) => DbConn::pg_owned(o.connect().await?),
+        })
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.pool {
+            Pools::Lite(p, _) => p.close().await,
+            Pools::Pg(p, _) => p.close().await,
+        }
+    }
+}
+
+/// A connection string without its password, for messages.
+pub fn redacted_url(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let Some(at) = url[start..].find('@').map(|i| start + i) else {
+        return url.to_owned();
+    };
+    match url[start..at].find(':') {
+        Some(colon) => format!("{}***{}", &url[..start + colon + 1], &url[at..]),
+        None => url.to_owned(),
     }
 }
 
 // ---- meta -----------------------------------------------------------------------------------
 
-pub async fn meta(c: &mut SqliteConnection, key: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+pub async fn meta(c: &mut DbConn, key: &str) -> Result<Option<String>> {
+    query_scalar("SELECT value FROM meta WHERE key = ?")
         .bind(key)
         .fetch_optional(&mut *c)
-        .await?)
+        .await
 }
 
 /// Sets `key` only if it has no value yet and returns the value that is stored afterwards,
 /// so two processes opening a new database agree on it.
-pub async fn meta_get_or_init(c: &mut SqliteConnection, key: &str, value: &str) -> Result<String> {
-    sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+pub async fn meta_get_or_init(c: &mut DbConn, key: &str, value: &str) -> Result<String> {
+    // Read first: a workspace member who may not write settings finds them set by its owner.
+    if let Some(v) = meta(c, key).await? {
+        return Ok(v);
+    }
+    query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
         .bind(key)
         .bind(value)
         .execute(&mut *c)
@@ -155,15 +268,15 @@ pub async fn meta_get_or_init(c: &mut SqliteConnection, key: &str, value: &str) 
 }
 
 /// Sets `key` to `value` whatever it held (`None`: removes it).
-pub async fn meta_put(c: &mut SqliteConnection, key: &str, value: Option<&str>) -> Result<()> {
+pub async fn meta_put(c: &mut DbConn, key: &str, value: Option<&str>) -> Result<()> {
     match value {
-        Some(v) => sqlx::query(
+        Some(v) => query(
             "INSERT INTO meta (key, value) VALUES (?, ?)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(key)
         .bind(v),
-        None => sqlx::query("DELETE FROM meta WHERE key = ?").bind(key),
+        None => query("DELETE FROM meta WHERE key = ?").bind(key),
     }
     .execute(&mut *c)
     .await?;
@@ -172,24 +285,20 @@ pub async fn meta_put(c: &mut SqliteConnection, key: &str, value: Option<&str>) 
 
 /// The row id of prompt version `name@version`: calls, runs, comparison variants and history
 /// entries all refer to it.
-pub async fn prompt_version_id(
-    c: &mut SqliteConnection,
-    name: &str,
-    version: u32,
-) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
+pub async fn prompt_version_id(c: &mut DbConn, name: &str, version: u32) -> Result<Option<i64>> {
+    query_scalar(
         "SELECT v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
          WHERE p.name = ? AND v.version = ?",
     )
     .bind(name)
     .bind(version as i64)
     .fetch_optional(&mut *c)
-    .await?)
+    .await
 }
 
 /// Commits a write transaction.
 pub async fn commit(tx: Tx) -> Result<()> {
-    Ok(tx.commit().await?)
+    tx.commit().await
 }
 
 /// Bytes as lower-case hex (content hashes, key hashes).
@@ -205,10 +314,10 @@ pub fn now_ms() -> i64 {
 }
 
 /// A unique-constraint failure as `dup`, any other as itself.
-pub fn unique_or(e: sqlx::Error, dup: impl FnOnce() -> StoreError) -> StoreError {
+pub fn unique_or(e: StoreError, dup: impl FnOnce() -> StoreError) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => dup(),
-        _ => StoreError::Sql(e),
+        StoreError::Sql(sqlx::Error::Database(db)) if db.is_unique_violation() => dup(),
+        _ => e,
     }
 }
 
@@ -221,13 +330,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("sub/milc.db")).await.unwrap();
         let mut c = store.read().await.unwrap();
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut *c)
+        let mode: String = query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut c)
             .await
             .unwrap();
         assert_eq!(mode, "wal");
-        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(&mut *c)
+        let fk: i64 = query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut c)
             .await
             .unwrap();
         assert_eq!(fk, 1);

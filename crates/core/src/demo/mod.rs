@@ -40,7 +40,7 @@ impl Console {
     /// Loads the sample project (refused when it is already there).
     #[tracing::instrument(skip_all, err(level = "info"))]
     pub async fn demo_load(&self) -> Result<Sample, Error> {
-        if !storage::samples(&mut *self.store.read().await?)
+        if !storage::samples(&mut self.store.read().await?)
             .await?
             .is_empty()
         {
@@ -85,7 +85,7 @@ impl Console {
             )
             .await?;
             if i == 0 {
-                let id = crate::prompts::storage::prompt_id(&mut *self.store.read().await?, PROMPT)
+                let id = crate::prompts::storage::prompt_id(&mut self.store.read().await?, PROMPT)
                     .await?
                     .ok_or_else(|| crate::StoreError::NoSuchPrompt(PROMPT.into()))?;
                 self.mark("prompt", id).await?;
@@ -104,7 +104,7 @@ impl Console {
             .collect();
         self.import_items(DATASET, &items, "sample").await?;
         let id =
-            crate::datasets::storage::dataset_id(&mut *self.store.read().await?, DATASET).await?;
+            crate::datasets::storage::dataset_id(&mut self.store.read().await?, DATASET).await?;
         self.mark("dataset", id).await?;
 
         let scorers = ["rougeL", "bleu"].map(|m| ScorerSpec {
@@ -177,7 +177,7 @@ impl Console {
 
     /// Whether the sample is loaded, and whether to offer it (nothing of the user's own yet).
     pub async fn demo_state(&self) -> Result<DemoState, Error> {
-        let loaded = !storage::samples(&mut *self.store.read().await?)
+        let loaded = !storage::samples(&mut self.store.read().await?)
             .await?
             .is_empty();
         let empty = self.prompts().await?.is_empty() && self.datasets().await?.is_empty();
@@ -190,7 +190,7 @@ impl Console {
     /// Takes the sample project away: every row it created, and nothing else.
     #[tracing::instrument(skip_all, err(level = "info"))]
     pub async fn demo_remove(&self) -> Result<(), Error> {
-        let samples = storage::samples(&mut *self.store.read().await?).await?;
+        let samples = storage::samples(&mut self.store.read().await?).await?;
         if samples.is_empty() {
             return Err(Error::invalid("sample", "no sample project is loaded"));
         }
@@ -236,7 +236,7 @@ impl Console {
     }
 
     async fn mark(&self, kind: &str, id: i64) -> Result<(), Error> {
-        Ok(storage::mark(&mut *self.store.read().await?, kind, id).await?)
+        Ok(storage::mark(&mut self.store.read().await?, kind, id).await?)
     }
 
     /// Two raters' blind votes and a judge's, both orders of each pair: mostly for the
@@ -294,8 +294,8 @@ impl Console {
     /// A week of back-dated calls on the sample endpoint from every source, costed with its
     /// prices, and a daily budget today's spend has crossed (one alert).
     async fn sample_usage(&self, endpoint_id: i64) -> Result<u64, Error> {
-        let ep = crate::endpoints::storage::endpoint(&mut *self.store.read().await?, endpoint_id)
-            .await?;
+        let ep =
+            crate::endpoints::storage::endpoint(&mut self.store.read().await?, endpoint_id).await?;
         let now = now_ms();
         let hour = 3_600_000;
         let mut rng = milc_eval::stats::SplitMix64(42);

@@ -1,11 +1,9 @@
 //! The `samples` table: what the sample project created.
 
-use sqlx::SqliteConnection;
+use crate::db::{self, DbConn, Result};
 
-use crate::db::Result;
-
-pub async fn mark(c: &mut SqliteConnection, kind: &str, id: i64) -> Result<()> {
-    sqlx::query("INSERT OR IGNORE INTO samples (kind, id) VALUES (?, ?)")
+pub async fn mark(c: &mut DbConn, kind: &str, id: i64) -> Result<()> {
+    db::query("INSERT INTO samples (kind, id) VALUES (?, ?) ON CONFLICT DO NOTHING")
         .bind(kind)
         .bind(id)
         .execute(&mut *c)
@@ -13,15 +11,13 @@ pub async fn mark(c: &mut SqliteConnection, kind: &str, id: i64) -> Result<()> {
     Ok(())
 }
 
-pub async fn samples(c: &mut SqliteConnection) -> Result<Vec<(String, i64)>> {
-    Ok(
-        sqlx::query_as("SELECT kind, id FROM samples ORDER BY kind, id")
-            .fetch_all(&mut *c)
-            .await?,
-    )
+pub async fn samples(c: &mut DbConn) -> Result<Vec<(String, i64)>> {
+    db::query_as("SELECT kind, id FROM samples ORDER BY kind, id")
+        .fetch_all(&mut *c)
+        .await
 }
 
-pub async fn clear(c: &mut SqliteConnection) -> Result<()> {
-    sqlx::query("DELETE FROM samples").execute(&mut *c).await?;
+pub async fn clear(c: &mut DbConn) -> Result<()> {
+    db::query("DELETE FROM samples").execute(&mut *c).await?;
     Ok(())
 }

@@ -25,7 +25,7 @@ const DAY_MS: i64 = 86_400_000;
 
 impl Console {
     pub async fn drift_settings(&self) -> Result<DriftSettings, Error> {
-        Ok(storage::settings(&mut *self.store.read().await?).await?)
+        Ok(storage::settings(&mut self.store.read().await?).await?)
     }
 
     /// Changes how drift is judged: a threshold above 0, a significance level in (0, 0.5],
@@ -49,7 +49,7 @@ impl Console {
             .map(|p| p.trim().to_owned())
             .filter(|p| !p.is_empty())
             .collect();
-        storage::set_settings(&mut *self.store.read().await?, &s).await?;
+        storage::set_settings(&mut self.store.read().await?, &s).await?;
         Ok(s)
     }
 
@@ -127,7 +127,7 @@ impl Console {
         };
         self.drift(&probe).await?;
         let id = storage::put_watch(
-            &mut *self.store.read().await?,
+            &mut self.store.read().await?,
             kind,
             subject,
             window_ms,
@@ -143,11 +143,11 @@ impl Console {
     }
 
     pub async fn drift_watches(&self) -> Result<Vec<DriftWatch>, Error> {
-        Ok(storage::watches(&mut *self.store.read().await?).await?)
+        Ok(storage::watches(&mut self.store.read().await?).await?)
     }
 
     pub async fn unwatch_drift(&self, id: i64) -> Result<(), Error> {
-        if storage::remove_watch(&mut *self.store.read().await?, id).await? {
+        if storage::remove_watch(&mut self.store.read().await?, id).await? {
             Ok(())
         } else {
             Err(Error::invalid("watch", format!("no drift watch #{id}")))

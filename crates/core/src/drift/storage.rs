@@ -2,9 +2,8 @@
 //! kept), the item scores of its scheduled evaluations, the watches and the settings.
 
 use milc_api::lifecycle::{DriftKind, DriftSettings, DriftWatch};
-use sqlx::SqliteConnection;
 
-use crate::db::{self, Result, StoreError};
+use crate::db::{self, DbConn, Result, StoreError};
 
 /// How a subject is found among the calls.
 pub enum Subject {
@@ -38,13 +37,13 @@ pub struct CallFacts {
 }
 
 pub async fn calls(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     subject: &Subject,
     since_ms: i64,
     until_ms: i64,
 ) -> Result<Vec<CallFacts>> {
     let (filter, id) = subject.filter();
-    Ok(sqlx::query_as(&format!(
+    db::query_as(&format!(
         "SELECT c.at_ms, c.latency_ms, c.completion_tokens, c.outcome <> 0 AS failed,
                 c.cost_pico_usd,
                 coalesce(b.response_text, json_extract(r.result_json, '$.output')) AS answer
@@ -58,12 +57,12 @@ pub async fn calls(
     .bind(until_ms)
     .bind(id)
     .fetch_all(&mut *c)
-    .await?)
+    .await
 }
 
 /// The item results (as JSON) of the scheduled evaluations of a subject begun in a window.
 pub async fn scheduled_results(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     subject: &Subject,
     endpoint_name: Option<&str>,
     since_ms: i64,
@@ -78,18 +77,18 @@ pub async fn scheduled_results(
         "SELECT r.result_json FROM schedule_runs s
          JOIN runs u ON u.id = s.run_id
          JOIN run_results r ON r.run_id = s.run_id
-         WHERE s.at_ms >= ? AND s.at_ms < ? AND r.failed = 0 AND {filter}"
+         WHERE s.at_ms >= ? AND s.at_ms < ? AND r.failed = FALSE AND {filter}"
     );
-    let q = sqlx::query_scalar(&q).bind(since_ms).bind(until_ms);
+    let q = db::query_scalar(&q).bind(since_ms).bind(until_ms);
     let q = match id {
         Some(id) => q.bind(id),
         None => q.bind(endpoint_name.unwrap_or_default().to_owned()),
     };
-    Ok(q.fetch_all(&mut *c).await?)
+    q.fetch_all(&mut *c).await
 }
 
-pub async fn route_id(c: &mut SqliteConnection, model: &str) -> Result<i64> {
-    sqlx::query_scalar("SELECT id FROM routes WHERE model = ?")
+pub async fn route_id(c: &mut DbConn, model: &str) -> Result<i64> {
+    db::query_scalar("SELECT id FROM routes WHERE model = ?")
         .bind(model)
         .fetch_optional(&mut *c)
         .await?
@@ -98,7 +97,7 @@ pub async fn route_id(c: &mut SqliteConnection, model: &str) -> Result<i64> {
 
 const SETTINGS: &str = "drift_settings";
 
-pub async fn settings(c: &mut SqliteConnection) -> Result<DriftSettings> {
+pub async fn settings(c: &mut DbConn) -> Result<DriftSettings> {
     match db::meta(c, SETTINGS).await? {
         Some(json) => serde_json::from_str(&json)
             .map_err(|e| StoreError::Corrupt(format!("drift settings: {e}"))),
@@ -106,7 +105,7 @@ pub async fn settings(c: &mut SqliteConnection) -> Result<DriftSettings> {
     }
 }
 
-pub async fn set_settings(c: &mut SqliteConnection, s: &DriftSettings) -> Result<()> {
+pub async fn set_settings(c: &mut DbConn, s: &DriftSettings) -> Result<()> {
     let json = serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     db::meta_put(c, SETTINGS, Some(&json)).await
 }
@@ -119,9 +118,9 @@ struct WatchRow {
     window_ms: i64,
 }
 
-pub async fn watches(c: &mut SqliteConnection) -> Result<Vec<DriftWatch>> {
+pub async fn watches(c: &mut DbConn) -> Result<Vec<DriftWatch>> {
     let rows: Vec<WatchRow> =
-        sqlx::query_as("SELECT id, kind, subject, window_ms FROM drift_watches ORDER BY id")
+        db::query_as("SELECT id, kind, subject, window_ms FROM drift_watches ORDER BY id")
             .fetch_all(&mut *c)
             .await?;
     rows.into_iter()
@@ -139,13 +138,13 @@ pub async fn watches(c: &mut SqliteConnection) -> Result<Vec<DriftWatch>> {
 
 /// Adds a watch, or changes the window of the one on the same subject; answers its id.
 pub async fn put_watch(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     kind: DriftKind,
     subject: &str,
     window_ms: i64,
     now_ms: i64,
 ) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    db::query_scalar(
         "INSERT INTO drift_watches (kind, subject, window_ms, created_ms) VALUES (?, ?, ?, ?)
          ON CONFLICT (kind, subject) DO UPDATE SET window_ms = excluded.window_ms
          RETURNING id",
@@ -155,11 +154,11 @@ pub async fn put_watch(
     .bind(window_ms)
     .bind(now_ms)
     .fetch_one(&mut *c)
-    .await?)
+    .await
 }
 
-pub async fn remove_watch(c: &mut SqliteConnection, id: i64) -> Result<bool> {
-    Ok(sqlx::query("DELETE FROM drift_watches WHERE id = ?")
+pub async fn remove_watch(c: &mut DbConn, id: i64) -> Result<bool> {
+    Ok(db::query("DELETE FROM drift_watches WHERE id = ?")
         .bind(id)
         .execute(&mut *c)
         .await?

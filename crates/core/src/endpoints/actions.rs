@@ -13,13 +13,13 @@ use crate::{Console, Error};
 
 impl Console {
     pub(crate) async fn seed_simulator(&self) -> Result<(), Error> {
-        if db::meta(&mut *self.store.read().await?, "seeded")
+        if db::meta(&mut self.store.read().await?, "seeded")
             .await?
             .is_some()
         {
             return Ok(());
         }
-        if storage::endpoints(&mut *self.store.read().await?)
+        if storage::endpoints(&mut self.store.read().await?)
             .await?
             .is_empty()
         {
@@ -30,21 +30,21 @@ impl Console {
                 cached_input: Some(PricePerMillion::from_micros(250_000)),
                 output: PricePerMillion::from_micros(1_500_000),
             };
-            match storage::insert_endpoint(&mut *self.store.read().await?, &spec).await {
+            match storage::insert_endpoint(&mut self.store.read().await?, &spec).await {
                 Ok(_) | Err(crate::StoreError::DuplicateName(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        db::meta_get_or_init(&mut *self.store.read().await?, "seeded", "1").await?;
+        db::meta_get_or_init(&mut self.store.read().await?, "seeded", "1").await?;
         Ok(())
     }
 
     pub async fn endpoints(&self) -> Result<Vec<Endpoint>, Error> {
-        Ok(storage::endpoints(&mut *self.store.read().await?).await?)
+        Ok(storage::endpoints(&mut self.store.read().await?).await?)
     }
 
     pub async fn endpoint(&self, name: &str) -> Result<Endpoint, Error> {
-        Ok(storage::endpoint_by_name(&mut *self.store.read().await?, name).await?)
+        Ok(storage::endpoint_by_name(&mut self.store.read().await?, name).await?)
     }
 
     /// Adds an endpoint and stores its token in the OS keyring. All or nothing: if the keyring
@@ -143,9 +143,9 @@ impl Console {
     /// Deletes an endpoint and its token. Its calls stay in the log.
     #[tracing::instrument(skip_all, fields(name), err(level = "info"))]
     pub async fn remove_endpoint(&self, name: &str) -> Result<(), Error> {
-        let ep = storage::endpoint_by_name(&mut *self.store.read().await?, name).await?;
+        let ep = storage::endpoint_by_name(&mut self.store.read().await?, name).await?;
         // The row first: an endpoint a gateway route still uses stays, token and all.
-        storage::delete_endpoint(&mut *self.store.read().await?, ep.id)
+        storage::delete_endpoint(&mut self.store.read().await?, ep.id)
             .await
             .map_err(|e| match e {
                 // SQLite reports it as 787, or 1811 when a RESTRICT action fires it.
@@ -170,7 +170,7 @@ impl Console {
     /// endpoint. A model missing from the list is an error, since every call would fail.
     #[tracing::instrument(skip_all, fields(name), err(level = "info"))]
     pub async fn test_endpoint(&self, name: &str) -> Result<ConnectionTest, Error> {
-        let ep = storage::endpoint_by_name(&mut *self.store.read().await?, name).await?;
+        let ep = storage::endpoint_by_name(&mut self.store.read().await?, name).await?;
         let target = self.target(&ep).await?;
         let start = std::time::Instant::now();
         let result = self.client.models(&target).await;
@@ -206,7 +206,7 @@ impl Console {
                 error: Some(e),
             },
         };
-        storage::record_test(&mut *self.store.read().await?, ep.id, &test).await?;
+        storage::record_test(&mut self.store.read().await?, ep.id, &test).await?;
         Ok(test)
     }
 }

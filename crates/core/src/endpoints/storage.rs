@@ -1,31 +1,28 @@
 //! The endpoints table: every SQL statement about endpoints.
 
 use milc_api::{ConnectionTest, Endpoint, EndpointSpec, EndpointStatus, PricePerMillion, Prices};
-use sqlx::{types::Json, FromRow, SqliteConnection};
+use sqlx::FromRow;
 
-use crate::db::{now_ms, unique_or, Result, StoreError};
+use crate::db::{self, now_ms, unique_or, DbConn, Json, Result, StoreError};
 
-pub async fn insert_endpoint(c: &mut SqliteConnection, spec: &EndpointSpec) -> Result<Endpoint> {
-    let query = sqlx::query(
+pub async fn insert_endpoint(c: &mut DbConn, spec: &EndpointSpec) -> Result<Endpoint> {
+    let query = db::query(
         "INSERT INTO endpoints (name, base_url, model, headers_json, price_in_micros,
              price_cached_micros, price_out_micros, timeout_ms, max_retries, status,
              redaction_json, lineage_json, created_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
-    let res = bind_spec(query, spec)
+    let id = bind_spec(query, spec)
         .bind(now_ms())
-        .execute(&mut *c)
+        .returning_id(&mut *c)
         .await
-        .map_err(|e| unique_violation(e, &spec.name))?;
-    endpoint(c, res.last_insert_rowid()).await
+        .map_err(|e| unique_violation(e, &spec.name))?
+        .unwrap_or_default();
+    endpoint(c, id).await
 }
 
-pub async fn update_endpoint(
-    c: &mut SqliteConnection,
-    id: i64,
-    spec: &EndpointSpec,
-) -> Result<Endpoint> {
-    let query = sqlx::query(
+pub async fn update_endpoint(c: &mut DbConn, id: i64, spec: &EndpointSpec) -> Result<Endpoint> {
+    let query = db::query(
         "UPDATE endpoints SET name = ?, base_url = ?, model = ?, headers_json = ?,
              price_in_micros = ?, price_cached_micros = ?, price_out_micros = ?,
              timeout_ms = ?, max_retries = ?, status = ?, redaction_json = ?, lineage_json = ?
@@ -42,8 +39,8 @@ pub async fn update_endpoint(
     endpoint(c, id).await
 }
 
-pub async fn set_has_token(c: &mut SqliteConnection, id: i64, has_token: bool) -> Result<()> {
-    sqlx::query("UPDATE endpoints SET has_token = ? WHERE id = ?")
+pub async fn set_has_token(c: &mut DbConn, id: i64, has_token: bool) -> Result<()> {
+    db::query("UPDATE endpoints SET has_token = ? WHERE id = ?")
         .bind(has_token)
         .bind(id)
         .execute(&mut *c)
@@ -51,8 +48,8 @@ pub async fn set_has_token(c: &mut SqliteConnection, id: i64, has_token: bool) -
     Ok(())
 }
 
-pub async fn record_test(c: &mut SqliteConnection, id: i64, test: &ConnectionTest) -> Result<()> {
-    sqlx::query("UPDATE endpoints SET test_at_ms = ?, test_json = ? WHERE id = ?")
+pub async fn record_test(c: &mut DbConn, id: i64, test: &ConnectionTest) -> Result<()> {
+    db::query("UPDATE endpoints SET test_at_ms = ?, test_json = ? WHERE id = ?")
         .bind(test.at_ms)
         .bind(Json(test))
         .bind(id)
@@ -62,8 +59,8 @@ pub async fn record_test(c: &mut SqliteConnection, id: i64, test: &ConnectionTes
 }
 
 /// Deletes an endpoint; its calls stay in the log, unlinked.
-pub async fn delete_endpoint(c: &mut SqliteConnection, id: i64) -> Result<()> {
-    sqlx::query("DELETE FROM endpoints WHERE id = ?")
+pub async fn delete_endpoint(c: &mut DbConn, id: i64) -> Result<()> {
+    db::query("DELETE FROM endpoints WHERE id = ?")
         .bind(id)
         .execute(&mut *c)
         .await?;
@@ -74,8 +71,8 @@ pub async fn delete_endpoint(c: &mut SqliteConnection, id: i64) -> Result<()> {
 const ENDPOINT_SELECT: &str = "SELECT e.*, r.name AS replacement FROM endpoints e
      LEFT JOIN endpoints r ON r.id = e.replacement_id";
 
-pub async fn endpoint(c: &mut SqliteConnection, id: i64) -> Result<Endpoint> {
-    sqlx::query_as::<_, EndpointRow>(&format!("{ENDPOINT_SELECT} WHERE e.id = ?"))
+pub async fn endpoint(c: &mut DbConn, id: i64) -> Result<Endpoint> {
+    db::query_as::<EndpointRow>(&format!("{ENDPOINT_SELECT} WHERE e.id = ?"))
         .bind(id)
         .fetch_optional(&mut *c)
         .await?
@@ -83,8 +80,8 @@ pub async fn endpoint(c: &mut SqliteConnection, id: i64) -> Result<Endpoint> {
         .into_endpoint()
 }
 
-pub async fn endpoint_by_name(c: &mut SqliteConnection, name: &str) -> Result<Endpoint> {
-    sqlx::query_as::<_, EndpointRow>(&format!("{ENDPOINT_SELECT} WHERE e.name = ?"))
+pub async fn endpoint_by_name(c: &mut DbConn, name: &str) -> Result<Endpoint> {
+    db::query_as::<EndpointRow>(&format!("{ENDPOINT_SELECT} WHERE e.name = ?"))
         .bind(name)
         .fetch_optional(&mut *c)
         .await?
@@ -92,8 +89,8 @@ pub async fn endpoint_by_name(c: &mut SqliteConnection, name: &str) -> Result<En
         .into_endpoint()
 }
 
-pub async fn endpoints(c: &mut SqliteConnection) -> Result<Vec<Endpoint>> {
-    sqlx::query_as::<_, EndpointRow>(&format!("{ENDPOINT_SELECT} ORDER BY e.name"))
+pub async fn endpoints(c: &mut DbConn) -> Result<Vec<Endpoint>> {
+    db::query_as::<EndpointRow>(&format!("{ENDPOINT_SELECT} ORDER BY e.name"))
         .fetch_all(&mut *c)
         .await?
         .into_iter()
@@ -103,13 +100,13 @@ pub async fn endpoints(c: &mut SqliteConnection) -> Result<Vec<Endpoint>> {
 
 /// Sets an endpoint's lifecycle: status, sunset date and replacement (by id).
 pub async fn set_lifecycle(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     id: i64,
     status: EndpointStatus,
     sunset_ms: Option<i64>,
     replacement_id: Option<i64>,
 ) -> Result<Endpoint> {
-    sqlx::query("UPDATE endpoints SET status = ?, sunset_ms = ?, replacement_id = ? WHERE id = ?")
+    db::query("UPDATE endpoints SET status = ?, sunset_ms = ?, replacement_id = ? WHERE id = ?")
         .bind(status.as_str())
         .bind(sunset_ms)
         .bind(replacement_id)
@@ -119,7 +116,7 @@ pub async fn set_lifecycle(
     endpoint(c, id).await
 }
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+type Query<'q> = db::sql::Query<'q>;
 
 /// Binds an endpoint's twelve editable columns, in the order both endpoint statements list them.
 fn bind_spec<'q>(query: Query<'q>, spec: &'q EndpointSpec) -> Query<'q> {
@@ -138,7 +135,7 @@ fn bind_spec<'q>(query: Query<'q>, spec: &'q EndpointSpec) -> Query<'q> {
         .bind(spec.lineage.as_ref().map(Json))
 }
 
-fn unique_violation(e: sqlx::Error, name: &str) -> StoreError {
+fn unique_violation(e: StoreError, name: &str) -> StoreError {
     unique_or(e, || StoreError::DuplicateName(name.to_owned()))
 }
 
@@ -234,7 +231,7 @@ mod tests {
     #[tokio::test]
     async fn endpoints_round_trip_through_a_file() {
         let (dir, store) = temp_store().await;
-        let e = insert_endpoint(&mut *conn(&store).await, &spec("a"))
+        let e = insert_endpoint(&mut conn(&store).await, &spec("a"))
             .await
             .unwrap();
         assert_eq!(e.spec, spec("a"));
@@ -242,7 +239,7 @@ mod tests {
 
         // Reopen the same file: the data and the schema are still there.
         let store = Store::open(&dir.path().join("sub/milc.db")).await.unwrap();
-        let again = endpoint_by_name(&mut *conn(&store).await, "a")
+        let again = endpoint_by_name(&mut conn(&store).await, "a")
             .await
             .unwrap();
         assert_eq!(again, e);
@@ -250,12 +247,12 @@ mod tests {
         let mut changed = spec("b");
         changed.status = EndpointStatus::Deprecated;
         changed.max_retries = 5;
-        let upd = update_endpoint(&mut *conn(&store).await, e.id, &changed)
+        let upd = update_endpoint(&mut conn(&store).await, e.id, &changed)
             .await
             .unwrap();
         assert_eq!(upd.spec, changed);
         assert!(matches!(
-            endpoint_by_name(&mut *conn(&store).await, "a").await,
+            endpoint_by_name(&mut conn(&store).await, "a").await,
             Err(StoreError::NoSuchEndpoint(_))
         ));
     }
@@ -263,24 +260,24 @@ mod tests {
     #[tokio::test]
     async fn duplicate_names_are_refused_and_nothing_changes() {
         let (_dir, store) = temp_store().await;
-        insert_endpoint(&mut *conn(&store).await, &spec("a"))
+        insert_endpoint(&mut conn(&store).await, &spec("a"))
             .await
             .unwrap();
-        let err = insert_endpoint(&mut *conn(&store).await, &spec("a"))
+        let err = insert_endpoint(&mut conn(&store).await, &spec("a"))
             .await
             .unwrap_err();
         assert!(
             matches!(err, StoreError::DuplicateName(ref n) if n == "a"),
             "{err}"
         );
-        assert_eq!(endpoints(&mut *conn(&store).await).await.unwrap().len(), 1);
+        assert_eq!(endpoints(&mut conn(&store).await).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn calls_round_trip_newest_first_and_survive_endpoint_deletion() {
         let (_dir, store) = temp_store().await;
         let log = CallLog::start(&store).await.unwrap();
-        let e = insert_endpoint(&mut *conn(&store).await, &spec("a"))
+        let e = insert_endpoint(&mut conn(&store).await, &spec("a"))
             .await
             .unwrap();
         let usage = Usage {
@@ -317,7 +314,7 @@ mod tests {
         };
         log.log(&ok).await.unwrap();
         log.log(&failed).await.unwrap();
-        let calls = calls::calls(&mut *conn(&store).await, 10).await.unwrap();
+        let calls = calls::calls(&mut conn(&store).await, 10).await.unwrap();
         assert_eq!(calls.len(), 2);
         assert_eq!(calls[0].call.error_kind, Some(ErrorKind::RateLimit));
         assert_eq!(calls[0].call.usage, None);
@@ -325,10 +322,10 @@ mod tests {
         assert_eq!(calls[1].call.cost.unwrap().usd(), "0.000024"); // 60·0.15 + 40·0.075 + 20·0.6 µ$
         assert_eq!(calls[1].endpoint.as_deref(), Some("a"));
 
-        delete_endpoint(&mut *conn(&store).await, e.id)
+        delete_endpoint(&mut conn(&store).await, e.id)
             .await
             .unwrap();
-        let calls = calls::calls(&mut *conn(&store).await, 1).await.unwrap();
+        let calls = calls::calls(&mut conn(&store).await, 1).await.unwrap();
         assert_eq!(
             calls[0].call.endpoint_id, None,
             "the log keeps the call, unlinked"

@@ -190,8 +190,8 @@ impl Console {
             return Ok(None);
         };
         let id = status.route.id;
-        let prev = storage::last_verdict(&mut *self.store.read().await?, id).await?;
-        storage::set_last_verdict(&mut *self.store.read().await?, id, &verdict).await?;
+        let prev = storage::last_verdict(&mut self.store.read().await?, id).await?;
+        storage::set_last_verdict(&mut self.store.read().await?, id, &verdict).await?;
         let first_time = prev.is_none_or(|p| p.decision != verdict.decision);
         use milc_api::gateway::{OnFail, OnPass};
         let what = match verdict.decision {

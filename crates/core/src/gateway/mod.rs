@@ -217,7 +217,7 @@ pub fn check_route(spec: &RouteSpec, at: &str) -> Result<(), Error> {
 
 impl Console {
     pub async fn routes(&self) -> Result<Vec<Route>, Error> {
-        Ok(storage::routes(&mut *self.store.read().await?).await?)
+        Ok(storage::routes(&mut self.store.read().await?).await?)
     }
 
     pub async fn route(&self, model: &str) -> Result<Route, Error> {
@@ -390,7 +390,7 @@ impl Console {
         }
         let secret = format!("milc-{}", hex(&rand::random::<[u8; 24]>()));
         let key = storage::insert_key(
-            &mut *self.store.read().await?,
+            &mut self.store.read().await?,
             name,
             &hex(&key_hash(&secret)),
             &secret[..9],
@@ -406,11 +406,11 @@ impl Console {
     }
 
     pub async fn gateway_keys(&self) -> Result<Vec<GatewayKey>, Error> {
-        Ok(storage::keys(&mut *self.store.read().await?).await?)
+        Ok(storage::keys(&mut self.store.read().await?).await?)
     }
 
     pub async fn revoke_gateway_key(&self, name: &str) -> Result<(), Error> {
-        if storage::revoke_key(&mut *self.store.read().await?, name).await? {
+        if storage::revoke_key(&mut self.store.read().await?, name).await? {
             self.gateway_changed();
             Ok(())
         } else {
@@ -423,7 +423,7 @@ impl Console {
 
     /// Active keys with the SHA-256 the gateway compares (in constant time) with a request's.
     pub async fn gateway_auth_keys(&self) -> Result<Vec<(GatewayKey, [u8; 32])>, Error> {
-        let rows = storage::active_key_hashes(&mut *self.store.read().await?).await?;
+        let rows = storage::active_key_hashes(&mut self.store.read().await?).await?;
         rows.into_iter()
             .map(|(k, h)| {
                 let mut out = [0u8; 32];
@@ -444,7 +444,7 @@ impl Console {
 
     /// Each key's spend since `since_ms` (for daily budgets), by key id.
     pub async fn gateway_key_spend(&self, since_ms: i64) -> Result<Vec<(i64, Cost)>, Error> {
-        Ok(storage::key_spend(&mut *self.store.read().await?, since_ms)
+        Ok(storage::key_spend(&mut self.store.read().await?, since_ms)
             .await?
             .into_iter()
             .map(|(k, p, reported)| {
@@ -476,7 +476,7 @@ impl Console {
 
     /// Changes whenever what a running gateway serves would change.
     pub async fn gateway_fingerprint(&self) -> Result<String, Error> {
-        Ok(storage::fingerprint(&mut *self.store.read().await?).await?)
+        Ok(storage::fingerprint(&mut self.store.read().await?).await?)
     }
 
     /// Every route prepared to serve. A route that cannot be (retired endpoint, prompt gone,
@@ -648,7 +648,7 @@ impl Console {
         let call_id = self.log.log_tagged(call, tag, detail).await?;
         if let Some((request, response)) = bodies {
             chat::storage::insert_call_body(
-                &mut *self.store.read().await?,
+                &mut self.store.read().await?,
                 &CallBody {
                     call_id,
                     request,

@@ -5,10 +5,9 @@ use milc_api::gateway::{
     ArmSpec, CanaryEvent, CanarySpec, CanaryState, GatewayKey, Route, RouteSpec, Verdict,
 };
 use milc_api::Cost;
-use sqlx::types::Json;
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
 
-use crate::db::{self, now_ms, Result, StoreError};
+use crate::db::{self, now_ms, DbConn, Json, Result, StoreError};
 
 #[derive(FromRow)]
 struct RouteRow {
@@ -33,14 +32,14 @@ struct ArmRow {
 }
 
 /// Every route with its arms, in the order they were written.
-pub async fn routes(c: &mut SqliteConnection) -> Result<Vec<Route>> {
-    let rows: Vec<RouteRow> = sqlx::query_as(
+pub async fn routes(c: &mut DbConn) -> Result<Vec<Route>> {
+    let rows: Vec<RouteRow> = db::query_as(
         "SELECT id, model, sticky, canary_json, canary_state, canary_started_ms
          FROM routes ORDER BY position, id",
     )
     .fetch_all(&mut *c)
     .await?;
-    let arms: Vec<ArmRow> = sqlx::query_as(
+    let arms: Vec<ArmRow> = db::query_as(
         "SELECT a.route_id, a.name, e.name AS endpoint, a.prompt, a.weight, a.timeout_ms,
                 a.max_retries, a.fallback
          FROM route_arms a JOIN endpoints e ON e.id = a.endpoint_id
@@ -84,18 +83,17 @@ pub async fn routes(c: &mut SqliteConnection) -> Result<Vec<Route>> {
 }
 
 /// The spec each route was last written with by a person, by model.
-pub async fn written_specs(c: &mut SqliteConnection) -> Result<Vec<(String, RouteSpec)>> {
-    let rows: Vec<(String, Json<RouteSpec>)> =
-        sqlx::query_as("SELECT model, spec_json FROM routes")
-            .fetch_all(&mut *c)
-            .await?;
+pub async fn written_specs(c: &mut DbConn) -> Result<Vec<(String, RouteSpec)>> {
+    let rows: Vec<(String, Json<RouteSpec>)> = db::query_as("SELECT model, spec_json FROM routes")
+        .fetch_all(&mut *c)
+        .await?;
     Ok(rows.into_iter().map(|(m, j)| (m, j.0)).collect())
 }
 
 /// Writes `spec` as route `model` (replacing its arms), as a person wrote it. A new or changed
 /// canary starts running now.
 pub async fn put_route(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     spec: &RouteSpec,
     endpoint_ids: &[i64],
     position: i64,
@@ -103,7 +101,7 @@ pub async fn put_route(
 ) -> Result<i64> {
     let now = now_ms();
     let canary = spec.canary.as_ref().map(Json);
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = db::query_scalar(
         "INSERT INTO routes (model, spec_json, sticky, canary_json, canary_state,
                              canary_started_ms, position, updated_ms)
          VALUES (?1, ?2, ?3, ?4, CASE WHEN ?4 IS NULL THEN NULL ELSE 'running' END,
@@ -111,10 +109,11 @@ pub async fn put_route(
          ON CONFLICT (model) DO UPDATE SET
              spec_json = excluded.spec_json, sticky = excluded.sticky,
              canary_json = excluded.canary_json,
-             canary_state = CASE WHEN ?7 THEN excluded.canary_state ELSE canary_state END,
+             canary_state = CASE WHEN ?7 THEN excluded.canary_state
+                                 ELSE routes.canary_state END,
              canary_started_ms = CASE WHEN ?7 THEN excluded.canary_started_ms
-                                      ELSE canary_started_ms END,
-             last_verdict_json = CASE WHEN ?7 THEN NULL ELSE last_verdict_json END,
+                                      ELSE routes.canary_started_ms END,
+             last_verdict_json = CASE WHEN ?7 THEN NULL ELSE routes.last_verdict_json END,
              position = excluded.position, updated_ms = excluded.updated_ms
          RETURNING id",
     )
@@ -127,12 +126,12 @@ pub async fn put_route(
     .bind(canary_restarts)
     .fetch_one(&mut *c)
     .await?;
-    sqlx::query("DELETE FROM route_arms WHERE route_id = ?")
+    db::query("DELETE FROM route_arms WHERE route_id = ?")
         .bind(id)
         .execute(&mut *c)
         .await?;
     for (i, (arm, endpoint_id)) in spec.arms.iter().zip(endpoint_ids).enumerate() {
-        sqlx::query(
+        db::query(
             "INSERT INTO route_arms (route_id, name, endpoint_id, prompt, weight, timeout_ms,
                                      max_retries, fallback, position)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -154,16 +153,13 @@ pub async fn put_route(
 }
 
 /// Removes every route not named in `keep`; the names removed.
-pub async fn remove_routes_except(
-    c: &mut SqliteConnection,
-    keep: &[String],
-) -> Result<Vec<String>> {
-    let all: Vec<String> = sqlx::query_scalar("SELECT model FROM routes")
+pub async fn remove_routes_except(c: &mut DbConn, keep: &[String]) -> Result<Vec<String>> {
+    let all: Vec<String> = db::query_scalar("SELECT model FROM routes")
         .fetch_all(&mut *c)
         .await?;
     let gone: Vec<String> = all.into_iter().filter(|m| !keep.contains(m)).collect();
     for m in &gone {
-        sqlx::query("DELETE FROM routes WHERE model = ?")
+        db::query("DELETE FROM routes WHERE model = ?")
             .bind(m)
             .execute(&mut *c)
             .await?;
@@ -175,20 +171,16 @@ pub async fn remove_routes_except(
 }
 
 /// Sets arm weights of route `route_id` (the others keep theirs).
-pub async fn set_weights(
-    c: &mut SqliteConnection,
-    route_id: i64,
-    weights: &[(&str, f64)],
-) -> Result<()> {
+pub async fn set_weights(c: &mut DbConn, route_id: i64, weights: &[(&str, f64)]) -> Result<()> {
     for (arm, w) in weights {
-        sqlx::query("UPDATE route_arms SET weight = ? WHERE route_id = ? AND name = ?")
+        db::query("UPDATE route_arms SET weight = ? WHERE route_id = ? AND name = ?")
             .bind(w)
             .bind(route_id)
-            .bind(arm)
+            .bind(*arm)
             .execute(&mut *c)
             .await?;
     }
-    sqlx::query("UPDATE routes SET updated_ms = ? WHERE id = ?")
+    db::query("UPDATE routes SET updated_ms = ? WHERE id = ?")
         .bind(now_ms())
         .bind(route_id)
         .execute(&mut *c)
@@ -196,12 +188,8 @@ pub async fn set_weights(
     bump(c).await
 }
 
-pub async fn set_canary_state(
-    c: &mut SqliteConnection,
-    route_id: i64,
-    state: CanaryState,
-) -> Result<()> {
-    sqlx::query("UPDATE routes SET canary_state = ? WHERE id = ?")
+pub async fn set_canary_state(c: &mut DbConn, route_id: i64, state: CanaryState) -> Result<()> {
+    db::query("UPDATE routes SET canary_state = ? WHERE id = ?")
         .bind(state.as_str())
         .bind(route_id)
         .execute(&mut *c)
@@ -210,8 +198,8 @@ pub async fn set_canary_state(
 }
 
 /// The judge's last verdict on a route (not a route change: gateways need not reload).
-pub async fn set_last_verdict(c: &mut SqliteConnection, route_id: i64, v: &Verdict) -> Result<()> {
-    sqlx::query("UPDATE routes SET last_verdict_json = ? WHERE id = ?")
+pub async fn set_last_verdict(c: &mut DbConn, route_id: i64, v: &Verdict) -> Result<()> {
+    db::query("UPDATE routes SET last_verdict_json = ? WHERE id = ?")
         .bind(Json(v))
         .bind(route_id)
         .execute(&mut *c)
@@ -219,9 +207,9 @@ pub async fn set_last_verdict(c: &mut SqliteConnection, route_id: i64, v: &Verdi
     Ok(())
 }
 
-pub async fn last_verdict(c: &mut SqliteConnection, route_id: i64) -> Result<Option<Verdict>> {
+pub async fn last_verdict(c: &mut DbConn, route_id: i64) -> Result<Option<Verdict>> {
     let v: Option<Option<Json<Verdict>>> =
-        sqlx::query_scalar("SELECT last_verdict_json FROM routes WHERE id = ?")
+        db::query_scalar("SELECT last_verdict_json FROM routes WHERE id = ?")
             .bind(route_id)
             .fetch_optional(&mut *c)
             .await?;
@@ -229,10 +217,10 @@ pub async fn last_verdict(c: &mut SqliteConnection, route_id: i64) -> Result<Opt
 }
 
 /// Every route change bumps this, so running gateways reload.
-async fn bump(c: &mut SqliteConnection) -> Result<()> {
-    sqlx::query(
+async fn bump(c: &mut DbConn) -> Result<()> {
+    db::query(
         "INSERT INTO meta (key, value) VALUES ('routes_rev', '1')
-         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)",
     )
     .execute(&mut *c)
     .await?;
@@ -241,8 +229,8 @@ async fn bump(c: &mut SqliteConnection) -> Result<()> {
 
 /// What a running gateway compares every second: it changes when routes, endpoints (their
 /// prices and redaction policies included), tokens, dated prices or prompt labels change.
-pub async fn fingerprint(c: &mut SqliteConnection) -> Result<String> {
-    Ok(sqlx::query_scalar(
+pub async fn fingerprint(c: &mut DbConn) -> Result<String> {
+    db::query_scalar(
         "SELECT coalesce((SELECT value FROM meta WHERE key = 'routes_rev'), '0')
              || '/' || coalesce((SELECT max(id) FROM prompt_label_moves), 0)
              || '/' || coalesce((SELECT max(id) FROM prices), 0)
@@ -256,18 +244,18 @@ pub async fn fingerprint(c: &mut SqliteConnection) -> Result<String> {
                                  || '.' || max(id) FROM gateway_keys), '')",
     )
     .fetch_one(&mut *c)
-    .await?)
+    .await
 }
 
 pub async fn insert_event(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     route_id: i64,
     kind: &str,
     actor: &str,
     reason: &str,
     verdict: Option<&Verdict>,
 ) -> Result<()> {
-    sqlx::query(
+    db::query(
         "INSERT INTO canary_events (route_id, at_ms, kind, actor, reason, verdict_json)
          VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -291,12 +279,8 @@ struct EventRow {
 }
 
 /// A route's canary events, newest first.
-pub async fn events(
-    c: &mut SqliteConnection,
-    route_id: i64,
-    limit: u32,
-) -> Result<Vec<CanaryEvent>> {
-    let rows: Vec<EventRow> = sqlx::query_as(
+pub async fn events(c: &mut DbConn, route_id: i64, limit: u32) -> Result<Vec<CanaryEvent>> {
+    let rows: Vec<EventRow> = db::query_as(
         "SELECT at_ms, kind, actor, reason FROM canary_events WHERE route_id = ?
          ORDER BY id DESC LIMIT ?",
     )
@@ -346,14 +330,14 @@ impl From<KeyRow> for GatewayKey {
 }
 
 pub async fn insert_key(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     name: &str,
     hash: &str,
     prefix: &str,
     rate_per_min: Option<u32>,
     daily_budget: Option<Cost>,
 ) -> Result<GatewayKey> {
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = db::query_scalar(
         "INSERT INTO gateway_keys (name, hash, prefix, rate_per_min, daily_budget_pico, created_ms)
          VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
     )
@@ -373,8 +357,8 @@ pub async fn insert_key(
         .expect("just inserted"))
 }
 
-pub async fn keys(c: &mut SqliteConnection) -> Result<Vec<GatewayKey>> {
-    let rows: Vec<KeyRow> = sqlx::query_as(
+pub async fn keys(c: &mut DbConn) -> Result<Vec<GatewayKey>> {
+    let rows: Vec<KeyRow> = db::query_as(
         "SELECT id, name, prefix, rate_per_min, daily_budget_pico, created_ms, revoked_ms
          FROM gateway_keys ORDER BY id",
     )
@@ -384,9 +368,9 @@ pub async fn keys(c: &mut SqliteConnection) -> Result<Vec<GatewayKey>> {
 }
 
 /// Active keys with their hashes, for the gateway to check requests against.
-pub async fn active_key_hashes(c: &mut SqliteConnection) -> Result<Vec<(GatewayKey, String)>> {
+pub async fn active_key_hashes(c: &mut DbConn) -> Result<Vec<(GatewayKey, String)>> {
     let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT hash FROM gateway_keys WHERE revoked_ms IS NULL ORDER BY id")
+        db::query_as("SELECT hash FROM gateway_keys WHERE revoked_ms IS NULL ORDER BY id")
             .fetch_all(&mut *c)
             .await?;
     let keys: Vec<GatewayKey> = keys(c)
@@ -401,9 +385,9 @@ pub async fn active_key_hashes(c: &mut SqliteConnection) -> Result<Vec<(GatewayK
 }
 
 /// Revokes key `name`; false when no active key has that name.
-pub async fn revoke_key(c: &mut SqliteConnection, name: &str) -> Result<bool> {
+pub async fn revoke_key(c: &mut DbConn, name: &str) -> Result<bool> {
     let n =
-        sqlx::query("UPDATE gateway_keys SET revoked_ms = ? WHERE name = ? AND revoked_ms IS NULL")
+        db::query("UPDATE gateway_keys SET revoked_ms = ? WHERE name = ? AND revoked_ms IS NULL")
             .bind(now_ms())
             .bind(name)
             .execute(&mut *c)
@@ -413,37 +397,37 @@ pub async fn revoke_key(c: &mut SqliteConnection, name: &str) -> Result<bool> {
 }
 
 /// Each key's spend since `since_ms`, and whether all of it was costed from reported usage.
-pub async fn key_spend(c: &mut SqliteConnection, since_ms: i64) -> Result<Vec<(i64, i64, bool)>> {
-    Ok(sqlx::query_as(
-        "SELECT g.key_id, coalesce(sum(c.cost_pico_usd), 0), coalesce(min(c.usage_reported), 1)
+pub async fn key_spend(c: &mut DbConn, since_ms: i64) -> Result<Vec<(i64, i64, bool)>> {
+    db::query_as(
+        "SELECT g.key_id, CAST(coalesce(sum(c.cost_pico_usd), 0) AS BIGINT),
+                coalesce(min(CASE WHEN c.usage_reported THEN 1
+                                  WHEN NOT c.usage_reported THEN 0 END), 1) = 1
          FROM gateway_calls g JOIN calls c ON c.id = g.call_id
          WHERE g.key_id IS NOT NULL AND c.at_ms >= ? GROUP BY g.key_id",
     )
     .bind(since_ms)
     .fetch_all(&mut *c)
-    .await?)
+    .await
 }
 
 // ---- feedback and what the judge reads -----------------------------------------------------
 
 /// The log row of a gateway call, by the id its client saw.
-pub async fn call_by_public_id(c: &mut SqliteConnection, public_id: &str) -> Result<Option<i64>> {
-    Ok(
-        sqlx::query_scalar("SELECT call_id FROM gateway_calls WHERE public_id = ?")
-            .bind(public_id)
-            .fetch_optional(&mut *c)
-            .await?,
-    )
+pub async fn call_by_public_id(c: &mut DbConn, public_id: &str) -> Result<Option<i64>> {
+    db::query_scalar("SELECT call_id FROM gateway_calls WHERE public_id = ?")
+        .bind(public_id)
+        .fetch_optional(&mut *c)
+        .await
 }
 
 pub async fn insert_feedback(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     call_id: i64,
     score: f64,
     comment: Option<&str>,
     key_id: Option<i64>,
 ) -> Result<()> {
-    sqlx::query(
+    db::query(
         "INSERT INTO feedback (call_id, score, comment, key_id, at_ms) VALUES (?, ?, ?, ?, ?)",
     )
     .bind(call_id)
@@ -470,12 +454,8 @@ pub struct ArmCall {
 }
 
 /// The calls of route `route_id` since `since_ms`.
-pub async fn arm_calls(
-    c: &mut SqliteConnection,
-    route_id: i64,
-    since_ms: i64,
-) -> Result<Vec<ArmCall>> {
-    Ok(sqlx::query_as(
+pub async fn arm_calls(c: &mut DbConn, route_id: i64, since_ms: i64) -> Result<Vec<ArmCall>> {
+    db::query_as(
         "SELECT g.arm, g.fallback_for IS NOT NULL AS fallback, c.outcome = ? AS ok,
                 c.latency_ms, c.ttft_ms, c.cost_pico_usd, c.usage_reported
          FROM gateway_calls g JOIN calls c ON c.id = g.call_id
@@ -486,16 +466,16 @@ pub async fn arm_calls(
     .bind(since_ms)
     .bind(db::outcome_code(milc_api::Outcome::Cancelled))
     .fetch_all(&mut *c)
-    .await?)
+    .await
 }
 
 /// Feedback scores on route `route_id`'s calls since `since_ms`, by arm.
 pub async fn arm_feedback(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     route_id: i64,
     since_ms: i64,
 ) -> Result<Vec<(String, f64)>> {
-    Ok(sqlx::query_as(
+    db::query_as(
         "SELECT g.arm, f.score FROM feedback f
          JOIN gateway_calls g ON g.call_id = f.call_id
          JOIN calls c ON c.id = f.call_id
@@ -504,5 +484,5 @@ pub async fn arm_feedback(
     .bind(route_id)
     .bind(since_ms)
     .fetch_all(&mut *c)
-    .await?)
+    .await
 }

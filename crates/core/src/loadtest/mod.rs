@@ -148,7 +148,7 @@ impl Console {
                 samples.extend(r?);
             }
             levels.push(figures(level, &samples, elapsed, traffic.as_ref()));
-            storage::set_levels(&mut *self.store.read().await?, id, &levels).await?;
+            storage::set_levels(&mut self.store.read().await?, id, &levels).await?;
         }
         if cancel.is_cancelled() {
             status = LoadTestStatus::Cancelled;
@@ -160,12 +160,12 @@ impl Console {
     }
 
     pub async fn loadtest_info(&self, id: i64) -> Result<LoadTest, Error> {
-        Ok(storage::get(&mut *self.store.read().await?, id).await?)
+        Ok(storage::get(&mut self.store.read().await?, id).await?)
     }
 
     /// Every load test, newest first.
     pub async fn loadtests(&self) -> Result<Vec<LoadTest>, Error> {
-        Ok(storage::list(&mut *self.store.read().await?).await?)
+        Ok(storage::list(&mut self.store.read().await?).await?)
     }
 }
 

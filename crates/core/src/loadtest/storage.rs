@@ -2,10 +2,8 @@
 //! one ends, its status when it stops.
 
 use milc_api::lifecycle::{LevelResult, LoadTest, LoadTestSpec, LoadTestStatus};
-use sqlx::types::Json;
-use sqlx::SqliteConnection;
 
-use crate::db::{Result, StoreError};
+use crate::db::{self, DbConn, Json, Result, StoreError};
 
 fn status_str(s: LoadTestStatus) -> &'static str {
     match s {
@@ -17,13 +15,13 @@ fn status_str(s: LoadTestStatus) -> &'static str {
 }
 
 pub async fn insert(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     spec: &LoadTestSpec,
     endpoint_id: i64,
     prompt_version_id: Option<i64>,
     now_ms: i64,
 ) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    db::query_scalar(
         "INSERT INTO loadtests (endpoint_id, endpoint_name, prompt_version_id, spec_json, status,
                                 created_ms)
          VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
@@ -34,11 +32,11 @@ pub async fn insert(
     .bind(Json(spec))
     .bind(now_ms)
     .fetch_one(&mut *c)
-    .await?)
+    .await
 }
 
-pub async fn set_levels(c: &mut SqliteConnection, id: i64, levels: &[LevelResult]) -> Result<()> {
-    sqlx::query("UPDATE loadtests SET levels_json = ? WHERE id = ?")
+pub async fn set_levels(c: &mut DbConn, id: i64, levels: &[LevelResult]) -> Result<()> {
+    db::query("UPDATE loadtests SET levels_json = ? WHERE id = ?")
         .bind(Json(levels))
         .bind(id)
         .execute(&mut *c)
@@ -47,13 +45,13 @@ pub async fn set_levels(c: &mut SqliteConnection, id: i64, levels: &[LevelResult
 }
 
 pub async fn finish(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     id: i64,
     status: LoadTestStatus,
     levels: &[LevelResult],
     now_ms: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE loadtests SET status = ?, levels_json = ?, finished_ms = ? WHERE id = ?")
+    db::query("UPDATE loadtests SET status = ?, levels_json = ?, finished_ms = ? WHERE id = ?")
         .bind(status_str(status))
         .bind(Json(levels))
         .bind(now_ms)
@@ -105,8 +103,8 @@ const SELECT: &str = "SELECT l.id, l.spec_json, p.name || '@' || v.version AS pr
                       LEFT JOIN prompt_versions v ON v.id = l.prompt_version_id
                       LEFT JOIN prompts p ON p.id = v.prompt_id";
 
-pub async fn get(c: &mut SqliteConnection, id: i64) -> Result<LoadTest> {
-    sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE l.id = ?"))
+pub async fn get(c: &mut DbConn, id: i64) -> Result<LoadTest> {
+    db::query_as::<Row>(&format!("{SELECT} WHERE l.id = ?"))
         .bind(id)
         .fetch_optional(&mut *c)
         .await?
@@ -114,8 +112,8 @@ pub async fn get(c: &mut SqliteConnection, id: i64) -> Result<LoadTest> {
         .into_loadtest()
 }
 
-pub async fn list(c: &mut SqliteConnection) -> Result<Vec<LoadTest>> {
-    sqlx::query_as::<_, Row>(&format!("{SELECT} ORDER BY l.id DESC"))
+pub async fn list(c: &mut DbConn) -> Result<Vec<LoadTest>> {
+    db::query_as::<Row>(&format!("{SELECT} ORDER BY l.id DESC"))
         .fetch_all(&mut *c)
         .await?
         .into_iter()

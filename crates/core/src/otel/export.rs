@@ -116,7 +116,7 @@ impl Exporter {
     /// from the keyring), and turns the tap on or off to match. A store error is returned;
     /// a keyring error turns the export off until the next read.
     pub(crate) async fn load(&mut self) -> Result<(), StoreError> {
-        let row = storage::get(&mut *self.store.read().await?).await?;
+        let row = storage::get(&mut self.store.read().await?).await?;
         let revision = row.as_ref().map(|r| r.updated_ms);
         if self.seen == Some(revision) {
             return Ok(());

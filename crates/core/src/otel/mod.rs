@@ -103,7 +103,7 @@ impl Console {
 
     /// This database's export settings (`None`: export is off).
     pub async fn otel_get(&self) -> Result<Option<OtelSettings>, Error> {
-        Ok(storage::get(&mut *self.store.read().await?)
+        Ok(storage::get(&mut self.store.read().await?)
             .await?
             .map(settings))
     }
@@ -155,8 +155,7 @@ impl Console {
         }
         names.extend(values.into_iter().map(|(n, _)| n));
         names.sort();
-        let saved =
-            storage::put(&mut *self.store.read().await?, endpoint, &names, now_ms()).await?;
+        let saved = storage::put(&mut self.store.read().await?, endpoint, &names, now_ms()).await?;
         for gone in stored.iter().filter(|n| !names.contains(n)) {
             self.secrets.delete_otel_header(gone).await?;
         }
@@ -170,7 +169,7 @@ impl Console {
     #[tracing::instrument(skip_all, err(level = "info"))]
     pub async fn otel_clear(&self) -> Result<(), Error> {
         let current = self.otel_get().await?;
-        storage::clear(&mut *self.store.read().await?).await?;
+        storage::clear(&mut self.store.read().await?).await?;
         let state = self.log.tap().state();
         state.set_on(false);
         state.settings_changed();

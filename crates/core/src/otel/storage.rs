@@ -1,10 +1,7 @@
 //! The export's settings: every SQL statement about `otel_export` (one row at most). Header
 //! values are never here; they live in the OS keyring.
 
-use sqlx::types::Json;
-use sqlx::SqliteConnection;
-
-use crate::db::Result;
+use crate::db::{self, DbConn, Json, Result};
 
 /// The stored row: the collector as typed, the header names, and when it last changed (strictly
 /// increasing, so a process that polls it sees every change).
@@ -15,22 +12,22 @@ pub struct Settings {
     pub updated_ms: i64,
 }
 
-pub async fn get(c: &mut SqliteConnection) -> Result<Option<Settings>> {
-    Ok(sqlx::query_as(
+pub async fn get(c: &mut DbConn) -> Result<Option<Settings>> {
+    db::query_as(
         "SELECT endpoint, headers_json AS headers, updated_ms FROM otel_export WHERE id = 1",
     )
     .fetch_optional(&mut *c)
-    .await?)
+    .await
 }
 
 /// Stores the settings, replacing any; returns them as stored.
 pub async fn put(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     endpoint: &str,
     headers: &[String],
     now_ms: i64,
 ) -> Result<Settings> {
-    Ok(sqlx::query_as(
+    db::query_as(
         "INSERT INTO otel_export (id, endpoint, headers_json, updated_ms)
          VALUES (1, ?, ?, max(?, coalesce((SELECT updated_ms + 1 FROM otel_export WHERE id = 1), 0)))
          ON CONFLICT (id) DO UPDATE SET endpoint = excluded.endpoint,
@@ -41,12 +38,12 @@ pub async fn put(
     .bind(Json(headers))
     .bind(now_ms)
     .fetch_one(&mut *c)
-    .await?)
+    .await
 }
 
 /// Removes the settings; answers whether there were any.
-pub async fn clear(c: &mut SqliteConnection) -> Result<bool> {
-    Ok(sqlx::query("DELETE FROM otel_export WHERE id = 1")
+pub async fn clear(c: &mut DbConn) -> Result<bool> {
+    Ok(db::query("DELETE FROM otel_export WHERE id = 1")
         .execute(&mut *c)
         .await?
         .rows_affected()

@@ -14,17 +14,17 @@ use crate::{endpoints, Console, Error};
 
 impl Console {
     pub async fn prompts(&self) -> Result<Vec<PromptSummary>, Error> {
-        Ok(storage::prompts(&mut *self.store.read().await?).await?)
+        Ok(storage::prompts(&mut self.store.read().await?).await?)
     }
 
     pub async fn prompt(&self, name: &str) -> Result<PromptDetail, Error> {
-        Ok(storage::prompt(&mut *self.store.read().await?, name).await?)
+        Ok(storage::prompt(&mut self.store.read().await?, name).await?)
     }
 
     /// The version `NAME`, `NAME@N` or `NAME:LABEL` names.
     pub async fn resolve_prompt(&self, reference: &str) -> Result<PromptVersion, Error> {
         let r = PromptRef::parse(reference).map_err(|e| Error::invalid("prompt", e))?;
-        Ok(storage::resolve(&mut *self.store.read().await?, &r).await?)
+        Ok(storage::resolve(&mut self.store.read().await?, &r).await?)
     }
 
     /// Saves a version after checking it (every template parses, parameters in range, the JSON
@@ -36,7 +36,7 @@ impl Console {
         check_name("prompt name", &nv.prompt).map_err(|e| Error::invalid("name", e))?;
         check_content(&nv.content)?;
         if let Some(e) = &nv.content.endpoint {
-            endpoints::storage::endpoint_by_name(&mut *self.store.read().await?, e).await?;
+            endpoints::storage::endpoint_by_name(&mut self.store.read().await?, e).await?;
         }
         let mut tx = self.store.write().await?;
         let saved = storage::save_version(&mut tx, &nv, create, &self.author()).await?;
@@ -55,8 +55,8 @@ impl Console {
             pick: Pick::Version(v),
         };
         let (l, r) = (
-            storage::resolve(&mut *self.store.read().await?, &at(left)).await?,
-            storage::resolve(&mut *self.store.read().await?, &at(right)).await?,
+            storage::resolve(&mut self.store.read().await?, &at(left)).await?,
+            storage::resolve(&mut self.store.read().await?, &at(right)).await?,
         );
         Ok(diff(&l, &r))
     }

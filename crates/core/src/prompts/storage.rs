@@ -6,11 +6,10 @@ use std::collections::HashMap;
 use milc_api::prompt::{
     LabelMove, NewVersion, Pick, PromptDetail, PromptRef, PromptSummary, PromptVersion, Saved,
 };
-use sqlx::types::Json;
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
 
 use super::content_hash;
-use crate::db::{now_ms, Result as StoreResult, StoreError};
+use crate::db::{self, now_ms, DbConn, Json, Result as StoreResult, StoreError};
 
 #[derive(FromRow)]
 struct VersionRow {
@@ -47,18 +46,18 @@ impl VersionRow {
     }
 }
 
-pub async fn prompt_id(c: &mut SqliteConnection, name: &str) -> StoreResult<Option<i64>> {
-    Ok(sqlx::query_scalar("SELECT id FROM prompts WHERE name = ?")
+pub async fn prompt_id(c: &mut DbConn, name: &str) -> StoreResult<Option<i64>> {
+    db::query_scalar("SELECT id FROM prompts WHERE name = ?")
         .bind(name)
         .fetch_optional(&mut *c)
-        .await?)
+        .await
 }
 
 async fn labels_by_version(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     prompt_id: i64,
 ) -> StoreResult<HashMap<i64, Vec<String>>> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(
+    let rows: Vec<(i64, String)> = db::query_as(
         "SELECT version_id, label FROM prompt_labels WHERE prompt_id = ? ORDER BY label",
     )
     .bind(prompt_id)
@@ -71,10 +70,7 @@ async fn labels_by_version(
     Ok(out)
 }
 
-async fn version_with_labels(
-    c: &mut SqliteConnection,
-    row: VersionRow,
-) -> StoreResult<PromptVersion> {
+async fn version_with_labels(c: &mut DbConn, row: VersionRow) -> StoreResult<PromptVersion> {
     let labels = labels_by_version(c, row.prompt_id)
         .await?
         .remove(&row.id)
@@ -86,13 +82,13 @@ async fn version_with_labels(
 /// Identical content (by hash) to any existing version of the prompt stores nothing and
 /// returns that version with `created: false`.
 pub async fn save_version(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     nv: &NewVersion,
     create: bool,
     author: &str,
 ) -> StoreResult<Saved> {
     let hash = content_hash(&nv.content);
-    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM prompts WHERE name = ?")
+    let existing: Option<i64> = db::query_scalar("SELECT id FROM prompts WHERE name = ?")
         .bind(&nv.prompt)
         .fetch_optional(&mut *c)
         .await?;
@@ -101,17 +97,17 @@ pub async fn save_version(
         (None, false) => return Err(StoreError::NoSuchPrompt(nv.prompt.clone())),
         (Some(id), false) => id,
         (None, true) => {
-            sqlx::query("INSERT INTO prompts (name, description, created_ms) VALUES (?, ?, ?)")
+            db::query("INSERT INTO prompts (name, description, created_ms) VALUES (?, ?, ?)")
                 .bind(&nv.prompt)
                 .bind(nv.description.as_deref().unwrap_or(""))
                 .bind(now_ms())
-                .execute(&mut *c)
+                .returning_id(&mut *c)
                 .await?
-                .last_insert_rowid()
+                .unwrap_or_default()
         }
     };
     let same: Option<i64> =
-        sqlx::query_scalar("SELECT version FROM prompt_versions WHERE prompt_id = ? AND hash = ?")
+        db::query_scalar("SELECT version FROM prompt_versions WHERE prompt_id = ? AND hash = ?")
             .bind(prompt_id)
             .bind(&hash)
             .fetch_optional(&mut *c)
@@ -120,13 +116,13 @@ pub async fn save_version(
     let version = match same {
         Some(v) => v,
         None => {
-            let next: i64 = sqlx::query_scalar(
+            let next: i64 = db::query_scalar(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM prompt_versions WHERE prompt_id = ?",
             )
             .bind(prompt_id)
             .fetch_one(&mut *c)
             .await?;
-            sqlx::query(
+            db::query(
                 "INSERT INTO prompt_versions (prompt_id, version, content_json, hash, note,
                      author, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
@@ -154,7 +150,7 @@ pub async fn save_version(
 }
 
 /// The version a reference names.
-pub async fn resolve(c: &mut SqliteConnection, r: &PromptRef) -> StoreResult<PromptVersion> {
+pub async fn resolve(c: &mut DbConn, r: &PromptRef) -> StoreResult<PromptVersion> {
     let prompt_id = prompt_id(c, &r.name)
         .await?
         .ok_or_else(|| StoreError::NoSuchPrompt(r.name.clone()))?;
@@ -168,7 +164,7 @@ pub async fn resolve(c: &mut SqliteConnection, r: &PromptRef) -> StoreResult<Pro
              WHERE l.prompt_id = ? AND l.label = ?"
         ),
     };
-    let q = sqlx::query_as::<_, VersionRow>(&sql).bind(prompt_id);
+    let q = db::query_as::<VersionRow>(&sql).bind(prompt_id);
     let q = match &r.pick {
         Pick::Latest => q,
         Pick::Version(n) => q.bind(*n as i64),
@@ -200,8 +196,8 @@ struct MoveRow {
 }
 
 /// Every prompt, by name.
-pub async fn prompts(c: &mut SqliteConnection) -> StoreResult<Vec<PromptSummary>> {
-    let rows: Vec<SummaryRow> = sqlx::query_as(
+pub async fn prompts(c: &mut DbConn) -> StoreResult<Vec<PromptSummary>> {
+    let rows: Vec<SummaryRow> = db::query_as(
         "SELECT p.id, p.name, p.description, MAX(v.version) AS latest,
                 MAX(v.created_ms) AS updated_ms
          FROM prompts p JOIN prompt_versions v ON v.prompt_id = p.id
@@ -209,7 +205,7 @@ pub async fn prompts(c: &mut SqliteConnection) -> StoreResult<Vec<PromptSummary>
     )
     .fetch_all(&mut *c)
     .await?;
-    let labels: Vec<(i64, String, i64)> = sqlx::query_as(
+    let labels: Vec<(i64, String, i64)> = db::query_as(
         "SELECT l.prompt_id, l.label, v.version
          FROM prompt_labels l JOIN prompt_versions v ON v.id = l.version_id",
     )
@@ -232,7 +228,7 @@ pub async fn prompts(c: &mut SqliteConnection) -> StoreResult<Vec<PromptSummary>
 }
 
 /// A prompt with its versions and label history, newest first.
-pub async fn prompt(c: &mut SqliteConnection, name: &str) -> StoreResult<PromptDetail> {
+pub async fn prompt(c: &mut DbConn, name: &str) -> StoreResult<PromptDetail> {
     let summary = prompts(c)
         .await?
         .into_iter()
@@ -240,7 +236,7 @@ pub async fn prompt(c: &mut SqliteConnection, name: &str) -> StoreResult<PromptD
         .ok_or_else(|| StoreError::NoSuchPrompt(name.to_owned()))?;
     let prompt_id = prompt_id(c, name).await?.expect("listed above");
     let mut labels = labels_by_version(c, prompt_id).await?;
-    let rows = sqlx::query_as::<_, VersionRow>(&format!(
+    let rows = db::query_as::<VersionRow>(&format!(
         "{VERSION_SELECT} WHERE v.prompt_id = ? ORDER BY v.version DESC"
     ))
     .bind(prompt_id)
@@ -253,7 +249,7 @@ pub async fn prompt(c: &mut SqliteConnection, name: &str) -> StoreResult<PromptD
             r.into_version(l)
         })
         .collect::<StoreResult<_>>()?;
-    let moves: Vec<MoveRow> = sqlx::query_as(
+    let moves: Vec<MoveRow> = db::query_as(
         "SELECT m.label, f.version AS from_version, t.version AS to_version, m.author, m.at_ms
          FROM prompt_label_moves m
          LEFT JOIN prompt_versions f ON f.id = m.from_version_id
@@ -282,13 +278,13 @@ pub async fn prompt(c: &mut SqliteConnection, name: &str) -> StoreResult<PromptD
 /// Points `label` at version `version`, recording the move. `None` when it already pointed
 /// there (nothing is recorded).
 pub async fn set_label(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     name: &str,
     version: u32,
     label: &str,
     who: &str,
 ) -> StoreResult<Option<LabelMove>> {
-    let target: Option<(i64, i64)> = sqlx::query_as(
+    let target: Option<(i64, i64)> = db::query_as(
         "SELECT v.prompt_id, v.id FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
          WHERE p.name = ? AND v.version = ?",
     )
@@ -298,7 +294,7 @@ pub async fn set_label(
     .await?;
     let (prompt_id, to_id) =
         target.ok_or_else(|| StoreError::NoSuchPrompt(format!("{name}@{version}")))?;
-    let from: Option<(i64, i64)> = sqlx::query_as(
+    let from: Option<(i64, i64)> = db::query_as(
         "SELECT v.id, v.version FROM prompt_labels l JOIN prompt_versions v ON v.id = l.version_id
          WHERE l.prompt_id = ? AND l.label = ?",
     )
@@ -310,7 +306,7 @@ pub async fn set_label(
         return Ok(None);
     }
     let at_ms = now_ms();
-    sqlx::query(
+    db::query(
         "INSERT INTO prompt_labels (prompt_id, label, version_id) VALUES (?, ?, ?)
          ON CONFLICT (prompt_id, label) DO UPDATE SET version_id = excluded.version_id",
     )
@@ -319,7 +315,7 @@ pub async fn set_label(
     .bind(to_id)
     .execute(&mut *c)
     .await?;
-    sqlx::query(
+    db::query(
         "INSERT INTO prompt_label_moves (prompt_id, label, from_version_id, to_version_id,
              author, at_ms) VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -342,7 +338,7 @@ pub async fn set_label(
 
 /// Deletes prompt `id` with its versions, labels and their history. Only a sample prompt's
 /// versions can go (a trigger keeps every other version).
-pub async fn delete_prompt(c: &mut SqliteConnection, id: i64) -> StoreResult<()> {
+pub async fn delete_prompt(c: &mut DbConn, id: i64) -> StoreResult<()> {
     for sql in [
         // Calls and Playground history made with its versions keep their figures, not the pin.
         "UPDATE history SET prompt_version_id = NULL WHERE prompt_version_id IN
@@ -354,7 +350,7 @@ pub async fn delete_prompt(c: &mut SqliteConnection, id: i64) -> StoreResult<()>
         "DELETE FROM prompt_versions WHERE prompt_id = ?",
         "DELETE FROM prompts WHERE id = ?",
     ] {
-        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+        db::query(sql).bind(id).execute(&mut *c).await?;
     }
     Ok(())
 }

@@ -12,9 +12,8 @@ use std::collections::BTreeMap;
 use milc_api::lifecycle::{Lifecycle, RetirementEntry, UsedBy};
 use milc_api::prompt::PromptRef;
 use milc_api::{Cost, Endpoint, EndpointStatus, UsageSource};
-use sqlx::SqliteConnection;
 
-use crate::db::{self, now_ms, StoreError};
+use crate::db::{self, now_ms, DbConn, StoreError};
 use crate::{endpoints, prompts, Console, Error};
 use storage::On;
 
@@ -133,11 +132,7 @@ fn usecases(rows: Vec<(String, bool)>) -> Vec<String> {
 }
 
 /// Calls since `since_ms` by source name.
-async fn calls(
-    c: &mut SqliteConnection,
-    on: On,
-    since_ms: i64,
-) -> Result<BTreeMap<String, u64>, Error> {
+async fn calls(c: &mut DbConn, on: On, since_ms: i64) -> Result<BTreeMap<String, u64>, Error> {
     storage::calls_by_source(c, on, since_ms)
         .await?
         .into_iter()
@@ -146,7 +141,7 @@ async fn calls(
 }
 
 /// Everything that refers to endpoint `ep`, and its calls of the last 7 and 30 days.
-async fn endpoint_report(c: &mut SqliteConnection, ep: &Endpoint) -> Result<UsedBy, Error> {
+async fn endpoint_report(c: &mut DbConn, ep: &Endpoint) -> Result<UsedBy, Error> {
     let name = &ep.spec.name;
     let on = On::Endpoint(ep.id);
     let now = now_ms();
@@ -198,14 +193,14 @@ impl Console {
     /// replacement; a deprecated one gives the warning to show. Everything that is about to use
     /// an endpoint (a run, a comparison, a load test, a schedule, a shell) asks this first.
     pub async fn check_in_service(&self, name: &str) -> Result<Option<String>, Error> {
-        let ep = endpoints::storage::endpoint_by_name(&mut *self.store.read().await?, name).await?;
+        let ep = endpoints::storage::endpoint_by_name(&mut self.store.read().await?, name).await?;
         check_usable(&ep)
     }
 
     /// The warnings of the deprecated endpoints among `names` (each once, in order). Names of
     /// endpoints that do not exist are skipped: this only informs.
     pub async fn lifecycle_warnings(&self, names: &[&str]) -> Result<Vec<String>, Error> {
-        let all = endpoints::storage::endpoints(&mut *self.store.read().await?).await?;
+        let all = endpoints::storage::endpoints(&mut self.store.read().await?).await?;
         Ok(warnings_among(&all, names))
     }
 

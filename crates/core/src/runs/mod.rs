@@ -193,13 +193,13 @@ impl Console {
         let lease = |now: i64| now + RUN_LEASE_MS;
         let now = now_ms();
         if let Some((owner, until)) =
-            storage::claim_run(&mut *self.store.read().await?, id, &me, now, lease(now)).await?
+            storage::claim_run(&mut self.store.read().await?, id, &me, now, lease(now)).await?
         {
             // A runner of this machine whose process is gone (killed, crashed) holds nothing:
             // its run is taken over at once rather than after its lease.
             let gone = dead_here(&owner)
                 && storage::take_over_run(
-                    &mut *self.store.read().await?,
+                    &mut self.store.read().await?,
                     id,
                     &owner,
                     &me,
@@ -237,7 +237,7 @@ impl Console {
         let result = self.run_items(id, on_progress, cancel).await;
         done.cancel();
         let _ = renew.await;
-        storage::release_run(&mut *self.store.read().await?, id, &me).await?;
+        storage::release_run(&mut self.store.read().await?, id, &me).await?;
         result
     }
 
@@ -247,11 +247,11 @@ impl Console {
         on_progress: &(dyn Fn(&RunProgress) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<RunSummary, Error> {
-        let info = storage::run(&mut *self.store.read().await?, id).await?;
+        let info = storage::run(&mut self.store.read().await?, id).await?;
         let spec = &info.spec;
         let scorers = parse_scorers(spec)?;
         let version = prompts::storage::resolve(
-            &mut *self.store.read().await?,
+            &mut self.store.read().await?,
             &milc_api::prompt::PromptRef {
                 name: info.prompt.prompt.clone(),
                 pick: milc_api::prompt::Pick::Version(info.prompt.version),
@@ -550,7 +550,7 @@ impl Console {
 
     /// Item `idx` of a run's dataset version (to show an output beside its reference).
     pub async fn run_item(&self, id: i64, idx: u64) -> Result<DatasetItem, Error> {
-        let json = storage::run_item_json(&mut *self.store.read().await?, id, idx).await?;
+        let json = storage::run_item_json(&mut self.store.read().await?, id, idx).await?;
         let json =
             json.ok_or_else(|| Error::invalid("item", format!("run {id} has no item {idx}")))?;
         Ok(serde_json::from_str(&json)
@@ -559,7 +559,7 @@ impl Console {
 
     pub async fn runs(&self) -> Result<Vec<RunInfo>, Error> {
         let endpoints = self.endpoints().await?;
-        let mut runs = storage::runs(&mut *self.store.read().await?).await?;
+        let mut runs = storage::runs(&mut self.store.read().await?).await?;
         for r in &mut runs {
             let names = run_endpoints(&r.spec);
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -573,7 +573,7 @@ impl Console {
     pub async fn run_summary(&self, id: i64) -> Result<RunSummary, Error> {
         // The warnings first: holding a connection while asking the pool for another could
         // leave every connection waiting for one more.
-        let info = storage::run(&mut *self.store.read().await?, id).await?;
+        let info = storage::run(&mut self.store.read().await?, id).await?;
         let info = self.with_warnings(info).await?;
         let mut c = self.store.read().await?;
         let mut tally = Tally::new(info);
@@ -774,7 +774,7 @@ impl ItemCache {
 
     async fn load(&self, store: &Store, chunk: u64) -> StoreResult<Vec<DatasetItem>> {
         datasets::storage::version_items(
-            &mut *store.read().await?,
+            &mut store.read().await?,
             self.version_id,
             chunk * CHUNK,
             CHUNK,

@@ -8,10 +8,8 @@ use milc_api::prompt::PromptPin;
 use milc_api::run::{
     ItemResult, ResultFilter, ResultSort, ResultsPage, ResultsQuery, RunInfo, RunSpec, RunStatus,
 };
-use sqlx::types::Json;
-use sqlx::SqliteConnection;
 
-use crate::db::{now_ms, Result as StoreResult, StoreError};
+use crate::db::{self, now_ms, DbConn, Json, Result as StoreResult, StoreError};
 use crate::Error;
 
 const RUN_SELECT: &str = "SELECT r.id, r.spec_json, r.status, r.created_ms, r.finished_ms,
@@ -64,8 +62,8 @@ impl RunRow {
     }
 }
 
-pub async fn run(c: &mut SqliteConnection, id: i64) -> StoreResult<RunInfo> {
-    sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} WHERE r.id = ?"))
+pub async fn run(c: &mut DbConn, id: i64) -> StoreResult<RunInfo> {
+    db::query_as::<RunRow>(&format!("{RUN_SELECT} WHERE r.id = ?"))
         .bind(id)
         .fetch_optional(&mut *c)
         .await?
@@ -73,8 +71,8 @@ pub async fn run(c: &mut SqliteConnection, id: i64) -> StoreResult<RunInfo> {
         .into_info()
 }
 
-pub async fn runs(c: &mut SqliteConnection) -> StoreResult<Vec<RunInfo>> {
-    sqlx::query_as::<_, RunRow>(&format!("{RUN_SELECT} ORDER BY r.id DESC"))
+pub async fn runs(c: &mut DbConn) -> StoreResult<Vec<RunInfo>> {
+    db::query_as::<RunRow>(&format!("{RUN_SELECT} ORDER BY r.id DESC"))
         .fetch_all(&mut *c)
         .await?
         .into_iter()
@@ -82,9 +80,9 @@ pub async fn runs(c: &mut SqliteConnection) -> StoreResult<Vec<RunInfo>> {
         .collect()
 }
 
-pub async fn run_done(c: &mut SqliteConnection, id: i64) -> StoreResult<HashSet<(u64, u32)>> {
+pub async fn run_done(c: &mut DbConn, id: i64) -> StoreResult<HashSet<(u64, u32)>> {
     let rows: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT item_idx, rep FROM run_results WHERE run_id = ?")
+        db::query_as("SELECT item_idx, rep FROM run_results WHERE run_id = ?")
             .bind(id)
             .fetch_all(&mut *c)
             .await?;
@@ -94,9 +92,9 @@ pub async fn run_done(c: &mut SqliteConnection, id: i64) -> StoreResult<HashSet<
         .collect())
 }
 
-pub async fn run_errors(c: &mut SqliteConnection, id: i64) -> StoreResult<u64> {
+pub async fn run_errors(c: &mut DbConn, id: i64) -> StoreResult<u64> {
     let n: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 1")
+        db::query_scalar("SELECT count(*) FROM run_results WHERE run_id = ? AND failed = TRUE")
             .bind(id)
             .fetch_one(&mut *c)
             .await?;
@@ -106,13 +104,13 @@ pub async fn run_errors(c: &mut SqliteConnection, id: i64) -> StoreResult<u64> {
 /// Takes run `id` for `owner` until `until_ms` when no one holds it, its lease ran out, or
 /// `owner` already holds it. Answers who holds it (and until when) when someone else does.
 pub async fn claim_run(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     id: i64,
     owner: &str,
     now_ms: i64,
     until_ms: i64,
 ) -> StoreResult<Option<(String, i64)>> {
-    let taken = sqlx::query(
+    let taken = db::query(
         "UPDATE runs SET owner = ?, lease_until_ms = ?
          WHERE id = ? AND (owner IS NULL OR lease_until_ms < ? OR owner = ?)",
     )
@@ -128,25 +126,23 @@ pub async fn claim_run(
     if taken {
         return Ok(None);
     }
-    Ok(
-        sqlx::query_as("SELECT owner, lease_until_ms FROM runs WHERE id = ? AND owner IS NOT NULL")
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await?,
-    )
+    db::query_as("SELECT owner, lease_until_ms FROM runs WHERE id = ? AND owner IS NOT NULL")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
 }
 
 /// Takes run `id` from `from` (a runner known to be gone) for `owner`; false when `from` no
 /// longer holds it.
 pub async fn take_over_run(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     id: i64,
     from: &str,
     owner: &str,
     until_ms: i64,
 ) -> StoreResult<bool> {
     Ok(
-        sqlx::query("UPDATE runs SET owner = ?, lease_until_ms = ? WHERE id = ? AND owner = ?")
+        db::query("UPDATE runs SET owner = ?, lease_until_ms = ? WHERE id = ? AND owner = ?")
             .bind(owner)
             .bind(until_ms)
             .bind(id)
@@ -159,8 +155,8 @@ pub async fn take_over_run(
 }
 
 /// Gives run `id` up, if `owner` holds it.
-pub async fn release_run(c: &mut SqliteConnection, id: i64, owner: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE runs SET owner = NULL, lease_until_ms = NULL WHERE id = ? AND owner = ?")
+pub async fn release_run(c: &mut DbConn, id: i64, owner: &str) -> StoreResult<()> {
+    db::query("UPDATE runs SET owner = NULL, lease_until_ms = NULL WHERE id = ? AND owner = ?")
         .bind(id)
         .bind(owner)
         .execute(&mut *c)
@@ -168,13 +164,9 @@ pub async fn release_run(c: &mut SqliteConnection, id: i64, owner: &str) -> Stor
     Ok(())
 }
 
-pub async fn set_run_status(
-    c: &mut SqliteConnection,
-    id: i64,
-    status: RunStatus,
-) -> StoreResult<()> {
+pub async fn set_run_status(c: &mut DbConn, id: i64, status: RunStatus) -> StoreResult<()> {
     let finished = (status != RunStatus::Running).then(now_ms);
-    sqlx::query("UPDATE runs SET status = ?, finished_ms = ? WHERE id = ?")
+    db::query("UPDATE runs SET status = ?, finished_ms = ? WHERE id = ?")
         .bind(status.as_str())
         .bind(finished)
         .bind(id)
@@ -183,12 +175,12 @@ pub async fn set_run_status(
     Ok(())
 }
 pub async fn insert_run(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     prompt_version_id: i64,
     dataset_version_id: i64,
     spec: &RunSpec,
 ) -> StoreResult<i64> {
-    Ok(sqlx::query(
+    Ok(db::query(
         "INSERT INTO runs (prompt_version_id, dataset_version_id, spec_json, status, created_ms)
          VALUES (?, ?, ?, 'running', ?)",
     )
@@ -196,65 +188,63 @@ pub async fn insert_run(
     .bind(dataset_version_id)
     .bind(Json(spec))
     .bind(now_ms())
-    .execute(&mut *c)
+    .returning_id(&mut *c)
     .await?
-    .last_insert_rowid())
+    .unwrap_or_default())
 }
 
 /// The dataset version a run pinned.
-pub async fn dataset_version_id(c: &mut SqliteConnection, id: i64) -> StoreResult<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT dataset_version_id FROM runs WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *c)
-            .await?,
-    )
+pub async fn dataset_version_id(c: &mut DbConn, id: i64) -> StoreResult<i64> {
+    db::query_scalar("SELECT dataset_version_id FROM runs WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await
 }
 
 /// Calls `f` with the scores (JSON) of each item and repetition both runs answered, paired in
 /// one join on the result key, in item order; read as they stream, so memory stays small.
 pub async fn for_each_pair(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     a: i64,
     b: i64,
     mut f: impl FnMut(i64, i64, Option<String>, Option<String>) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let mut rows = sqlx::query_as::<_, (i64, i64, Option<String>, Option<String>)>(
+    let mut rows = db::query_as::<(i64, i64, Option<String>, Option<String>)>(
         "SELECT x.item_idx, x.rep, json_extract(x.result_json, '$.scores'),
              json_extract(y.result_json, '$.scores')
          FROM run_results x JOIN run_results y
-             ON y.run_id = ? AND y.item_idx = x.item_idx AND y.rep = x.rep AND y.failed = 0
-         WHERE x.run_id = ? AND x.failed = 0 ORDER BY x.item_idx, x.rep",
+             ON y.run_id = ? AND y.item_idx = x.item_idx AND y.rep = x.rep AND y.failed = FALSE
+         WHERE x.run_id = ? AND x.failed = FALSE ORDER BY x.item_idx, x.rep",
     )
     .bind(b)
     .bind(a)
     .fetch(&mut *c);
-    while let Some((item, rep, sa, sb)) = rows.try_next().await.map_err(StoreError::from)? {
+    while let Some((item, rep, sa, sb)) = rows.try_next().await? {
         f(item, rep, sa, sb)?;
     }
     Ok(())
 }
 
 /// How many items runs `a` and `b` each answered without failing.
-pub async fn answered(c: &mut SqliteConnection, a: i64, b: i64) -> StoreResult<(i64, i64)> {
-    Ok(sqlx::query_as(
-        "SELECT (SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 0),
-                (SELECT count(*) FROM run_results WHERE run_id = ? AND failed = 0)",
+pub async fn answered(c: &mut DbConn, a: i64, b: i64) -> StoreResult<(i64, i64)> {
+    db::query_as(
+        "SELECT (SELECT count(*) FROM run_results WHERE run_id = ? AND failed = FALSE),
+                (SELECT count(*) FROM run_results WHERE run_id = ? AND failed = FALSE)",
     )
     .bind(a)
     .bind(b)
     .fetch_one(&mut *c)
-    .await?)
+    .await
 }
 
 /// The outputs of run `run` for items `items`: (item, rep) → output.
 pub async fn outputs(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     run: i64,
     items: &[u64],
 ) -> StoreResult<BTreeMap<(u64, u32), String>> {
     let wanted: Vec<String> = items.iter().map(u64::to_string).collect();
-    let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, i64, Option<String>)> = db::query_as(&format!(
         "SELECT item_idx, rep, json_extract(result_json, '$.output') FROM run_results
          WHERE run_id = ? AND item_idx IN ({})",
         wanted.join(", ")
@@ -269,29 +259,25 @@ pub async fn outputs(
 }
 
 /// Item `idx` of run `id`'s dataset version, as stored JSON.
-pub async fn run_item_json(
-    c: &mut SqliteConnection,
-    id: i64,
-    idx: u64,
-) -> StoreResult<Option<String>> {
-    Ok(sqlx::query_scalar(
+pub async fn run_item_json(c: &mut DbConn, id: i64, idx: u64) -> StoreResult<Option<String>> {
+    db::query_scalar(
         "SELECT i.item_json FROM dataset_items i JOIN runs r ON r.dataset_version_id = i.version_id
          WHERE r.id = ? AND i.idx = ?",
     )
     .bind(id)
     .bind(idx as i64)
     .fetch_optional(&mut *c)
-    .await?)
+    .await
 }
 
 /// Calls `f` with each of run `id`'s results as they stream from the store.
 pub async fn for_each_result(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     id: i64,
     mut f: impl FnMut(ItemResult),
 ) -> StoreResult<()> {
     let mut rows =
-        sqlx::query_scalar::<_, String>("SELECT result_json FROM run_results WHERE run_id = ?")
+        db::query_scalar::<String>("SELECT result_json FROM run_results WHERE run_id = ?")
             .bind(id)
             .fetch(&mut *c);
     while let Some(json) = rows.try_next().await? {
@@ -302,25 +288,23 @@ pub async fn for_each_result(
 }
 
 /// One page of a run's results, filtered and sorted in the store.
-pub async fn results_page(
-    c: &mut SqliteConnection,
-    id: i64,
-    q: &ResultsQuery,
-) -> StoreResult<ResultsPage> {
+pub async fn results_page(c: &mut DbConn, id: i64, q: &ResultsQuery) -> StoreResult<ResultsPage> {
     let filter = match q.filter {
         ResultFilter::All => "",
-        ResultFilter::Passed => " AND passed = 1",
-        ResultFilter::Failed => " AND passed = 0",
-        ResultFilter::Errors => " AND failed = 1",
+        ResultFilter::Passed => " AND passed = TRUE",
+        ResultFilter::Failed => " AND passed = FALSE",
+        ResultFilter::Errors => " AND failed = TRUE",
     };
     let order = match &q.sort {
         ResultSort::Item => "item_idx, rep".to_owned(),
         ResultSort::Latency => "latency_ms".to_owned(),
         // The score's name is bound, not spliced: any text is safe here.
-        ResultSort::Score(_) => "json_extract(result_json, '$.scores.' || ?)".to_owned(),
+        ResultSort::Score(_) => {
+            "CAST(json_extract(result_json, '$.scores.' || ?) AS DOUBLE PRECISION)".to_owned()
+        }
     };
     let dir = if q.descending { "DESC" } else { "ASC" };
-    let total: i64 = sqlx::query_scalar(&format!(
+    let total: i64 = db::query_scalar(&format!(
         "SELECT count(*) FROM run_results WHERE run_id = ?{filter}"
     ))
     .bind(id)
@@ -330,7 +314,7 @@ pub async fn results_page(
         "SELECT result_json FROM run_results WHERE run_id = ?{filter}
          ORDER BY {order} {dir}, item_idx, rep LIMIT ? OFFSET ?"
     );
-    let mut query = sqlx::query_scalar::<_, String>(&sql).bind(id);
+    let mut query = db::query_scalar::<String>(&sql).bind(id);
     if let ResultSort::Score(name) = &q.sort {
         query = query.bind(format!("\"{}\"", name.replace('"', "")));
     }
@@ -353,49 +337,45 @@ pub async fn results_page(
 
 /// Finished runs of a prompt version over a dataset version, newest first: (id, spec JSON).
 pub async fn finished_runs(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     prompt_version_id: Option<i64>,
     dataset_version_id: i64,
 ) -> StoreResult<Vec<(i64, String)>> {
-    Ok(sqlx::query_as(
+    db::query_as(
         "SELECT id, spec_json FROM runs WHERE prompt_version_id = ? AND dataset_version_id = ?
          AND status = 'finished' ORDER BY id DESC",
     )
     .bind(prompt_version_id)
     .bind(dataset_version_id)
     .fetch_all(&mut *c)
-    .await?)
+    .await
 }
 
 /// The stored result of `item` (first repetition) of run `run`.
-pub async fn result_json(
-    c: &mut SqliteConnection,
-    run: i64,
-    item: u64,
-) -> StoreResult<Option<String>> {
-    Ok(sqlx::query_scalar(
+pub async fn result_json(c: &mut DbConn, run: i64, item: u64) -> StoreResult<Option<String>> {
+    db::query_scalar(
         "SELECT result_json FROM run_results WHERE run_id = ? AND item_idx = ? AND rep = 0",
     )
     .bind(run)
     .bind(item as i64)
     .fetch_optional(&mut *c)
-    .await?)
+    .await
 }
 
 /// The items (first repetition) run `run` failed on.
-pub async fn failed_items(c: &mut SqliteConnection, run: i64) -> StoreResult<Vec<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT item_idx FROM run_results WHERE run_id = ? AND rep = 0 AND failed = 1",
+pub async fn failed_items(c: &mut DbConn, run: i64) -> StoreResult<Vec<i64>> {
+    db::query_scalar(
+        "SELECT item_idx FROM run_results WHERE run_id = ? AND rep = 0 AND failed = TRUE",
     )
     .bind(run)
     .fetch_all(&mut *c)
-    .await?)
+    .await
 }
 
 /// Calls `f` with each item both runs answered (first repetition, no failure): the item, both
 /// outputs and both values at JSON path `path` of the results, read as they stream.
 pub async fn for_each_side_by_side(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     (a, b): (i64, i64),
     path: &str,
     mut f: impl FnMut(i64, Option<String>, Option<String>, Option<f64>, Option<f64>),
@@ -407,14 +387,14 @@ pub async fn for_each_side_by_side(
         Option<f64>,
         Option<f64>,
     );
-    let mut rows = sqlx::query_as::<_, Row>(
+    let mut rows = db::query_as::<Row>(
         "SELECT x.item_idx, json_extract(x.result_json, '$.output'),
                 json_extract(y.result_json, '$.output'),
                 json_extract(x.result_json, ?1),
                 json_extract(y.result_json, ?1)
          FROM run_results x JOIN run_results y
            ON y.run_id = ?3 AND y.item_idx = x.item_idx AND y.rep = x.rep
-         WHERE x.run_id = ?2 AND x.rep = 0 AND x.failed = 0 AND y.failed = 0
+         WHERE x.run_id = ?2 AND x.rep = 0 AND x.failed = FALSE AND y.failed = FALSE
          ORDER BY x.item_idx",
     )
     .bind(path)
@@ -428,12 +408,12 @@ pub async fn for_each_side_by_side(
 }
 
 /// Deletes run `id` and its results.
-pub async fn delete_run(c: &mut SqliteConnection, id: i64) -> StoreResult<()> {
+pub async fn delete_run(c: &mut DbConn, id: i64) -> StoreResult<()> {
     for sql in [
         "DELETE FROM run_results WHERE run_id = ?",
         "DELETE FROM runs WHERE id = ?",
     ] {
-        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+        db::query(sql).bind(id).execute(&mut *c).await?;
     }
     Ok(())
 }

@@ -57,11 +57,11 @@ impl Console {
     }
 
     pub async fn schedules(&self) -> Result<Vec<Schedule>, Error> {
-        Ok(storage::list(&mut *self.store.read().await?).await?)
+        Ok(storage::list(&mut self.store.read().await?).await?)
     }
 
     pub async fn remove_schedule(&self, name: &str) -> Result<(), Error> {
-        Ok(storage::remove(&mut *self.store.read().await?, name).await?)
+        Ok(storage::remove(&mut self.store.read().await?, name).await?)
     }
 
     /// The run a card's schedule starts: its chosen candidate on the dataset of its score SLO,
@@ -103,14 +103,14 @@ impl Console {
         cancel: &CancellationToken,
     ) -> Result<DueReport, Error> {
         let now = now_ms();
-        let due = storage::due(&mut *self.store.read().await?, now).await?;
+        let due = storage::due(&mut self.store.read().await?, now).await?;
         let mut runs = Vec::new();
         for s in due {
             if cancel.is_cancelled() {
                 break;
             }
             let next = now + s.every_ms;
-            if !storage::claim(&mut *self.store.read().await?, &s, next).await? {
+            if !storage::claim(&mut self.store.read().await?, &s, next).await? {
                 continue;
             }
             let outcome = self.run_schedule(&s, on_progress, cancel).await;
@@ -146,7 +146,7 @@ impl Console {
             None => s.spec.clone(),
         };
         let run = self.create_run(spec).await?;
-        storage::record_run(&mut *self.store.read().await?, s.id, run.id, now_ms()).await?;
+        storage::record_run(&mut self.store.read().await?, s.id, run.id, now_ms()).await?;
         let summary = self
             .execute_run(run.id, &|p| on_progress(&s.name, p), cancel)
             .await?;

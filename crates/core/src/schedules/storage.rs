@@ -3,10 +3,8 @@
 
 use milc_api::lifecycle::Schedule;
 use milc_api::run::RunSpec;
-use sqlx::types::Json;
-use sqlx::SqliteConnection;
 
-use crate::db::{unique_or, Result, StoreError};
+use crate::db::{self, unique_or, DbConn, Json, Result, StoreError};
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -47,7 +45,7 @@ pub struct Refs {
 }
 
 pub async fn insert(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     name: &str,
     refs: &Refs,
     spec: &RunSpec,
@@ -55,7 +53,7 @@ pub async fn insert(
     first_due_ms: i64,
     now_ms: i64,
 ) -> Result<i64> {
-    sqlx::query_scalar(
+    db::query_scalar(
         "INSERT INTO schedules (name, usecase_id, endpoint_id, prompt_version_id, spec_json,
                                 every_ms, next_due_ms, created_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -73,15 +71,15 @@ pub async fn insert(
     .map_err(|e| unique_or(e, || StoreError::DuplicateSchedule(name.to_owned())))
 }
 
-pub async fn list(c: &mut SqliteConnection) -> Result<Vec<Schedule>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} ORDER BY s.name"))
+pub async fn list(c: &mut DbConn) -> Result<Vec<Schedule>> {
+    let rows: Vec<Row> = db::query_as(&format!("{SELECT} ORDER BY s.name"))
         .fetch_all(&mut *c)
         .await?;
     Ok(rows.into_iter().map(Schedule::from).collect())
 }
 
-pub async fn due(c: &mut SqliteConnection, now_ms: i64) -> Result<Vec<Schedule>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
+pub async fn due(c: &mut DbConn, now_ms: i64) -> Result<Vec<Schedule>> {
+    let rows: Vec<Row> = db::query_as(&format!(
         "{SELECT} WHERE s.next_due_ms <= ? ORDER BY s.next_due_ms, s.id"
     ))
     .bind(now_ms)
@@ -92,9 +90,9 @@ pub async fn due(c: &mut SqliteConnection, now_ms: i64) -> Result<Vec<Schedule>>
 
 /// Takes a due schedule for this process: moves its next due time on, only if no one else did
 /// since it was read. Two processes running what is due never run one schedule twice.
-pub async fn claim(c: &mut SqliteConnection, s: &Schedule, next_due_ms: i64) -> Result<bool> {
+pub async fn claim(c: &mut DbConn, s: &Schedule, next_due_ms: i64) -> Result<bool> {
     Ok(
-        sqlx::query("UPDATE schedules SET next_due_ms = ? WHERE id = ? AND next_due_ms = ?")
+        db::query("UPDATE schedules SET next_due_ms = ? WHERE id = ? AND next_due_ms = ?")
             .bind(next_due_ms)
             .bind(s.id)
             .bind(s.next_due_ms)
@@ -105,8 +103,8 @@ pub async fn claim(c: &mut SqliteConnection, s: &Schedule, next_due_ms: i64) -> 
     )
 }
 
-pub async fn record_run(c: &mut SqliteConnection, id: i64, run: i64, at_ms: i64) -> Result<()> {
-    sqlx::query("INSERT INTO schedule_runs (schedule_id, run_id, at_ms) VALUES (?, ?, ?)")
+pub async fn record_run(c: &mut DbConn, id: i64, run: i64, at_ms: i64) -> Result<()> {
+    db::query("INSERT INTO schedule_runs (schedule_id, run_id, at_ms) VALUES (?, ?, ?)")
         .bind(id)
         .bind(run)
         .bind(at_ms)
@@ -115,8 +113,8 @@ pub async fn record_run(c: &mut SqliteConnection, id: i64, run: i64, at_ms: i64)
     Ok(())
 }
 
-pub async fn remove(c: &mut SqliteConnection, name: &str) -> Result<()> {
-    let n = sqlx::query("DELETE FROM schedules WHERE name = ?")
+pub async fn remove(c: &mut DbConn, name: &str) -> Result<()> {
+    let n = db::query("DELETE FROM schedules WHERE name = ?")
         .bind(name)
         .execute(&mut *c)
         .await?

@@ -9,7 +9,7 @@ use milc_api::export::{Exported, Format};
 
 use super::{report_csv, storage, CallSink, FORMATS};
 use crate::calllog::rollups::DAY_MS;
-use crate::db::{self, now_ms, PartialFile, StoreError};
+use crate::db::{self, now_ms, PartialFile};
 use crate::{calllog, endpoints, Console, Error};
 
 fn utc(ms: i64) -> String {
@@ -32,7 +32,7 @@ impl Console {
         }
         // This process's calls first: a caller sees what it logged.
         self.log.rolled_up().await;
-        Ok(storage::usage(&mut *self.store.read().await?, q).await?)
+        Ok(storage::usage(&mut self.store.read().await?, q).await?)
     }
 
     /// The calls behind a bar.
@@ -40,7 +40,7 @@ impl Console {
         &self,
         q: &milc_api::usage::CallsQuery,
     ) -> Result<Vec<milc_api::CallRecord>, Error> {
-        Ok(calllog::storage::calls_between(&mut *self.store.read().await?, q).await?)
+        Ok(calllog::storage::calls_between(&mut self.store.read().await?, q).await?)
     }
 
     /// Writes usage to `out`: the report's rows (`Shown`), or the calls of its range as NDJSON
@@ -177,7 +177,7 @@ impl Console {
         // rollups afresh.
         self.log.rollups_rewritten();
         let r = storage::recompute_costs(&mut tx, since_ms, until_ms, true, &author).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(r)
     }
 
@@ -208,7 +208,7 @@ impl Console {
     /// every start; returns the bodies and history entries emptied now.
     pub async fn set_retention(&self, days: Option<u32>) -> Result<(u64, u64), Error> {
         let value = days.map(|d| d.to_string());
-        db::meta_put(&mut *self.store.read().await?, RETENTION, value.as_deref()).await?;
+        db::meta_put(&mut self.store.read().await?, RETENTION, value.as_deref()).await?;
         self.apply_retention().await
     }
 

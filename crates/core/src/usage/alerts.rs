@@ -11,12 +11,12 @@ use crate::{Console, Error};
 impl Console {
     /// Alerts, newest first.
     pub async fn alerts(&self, limit: u32) -> Result<Vec<Alert>, Error> {
-        Ok(storage::alerts(&mut *self.store.read().await?, limit).await?)
+        Ok(storage::alerts(&mut self.store.read().await?, limit).await?)
     }
 
     /// Marks alert `id` seen.
     pub async fn ack_alert(&self, id: i64) -> Result<(), Error> {
-        if storage::ack_alert(&mut *self.store.read().await?, id).await? {
+        if storage::ack_alert(&mut self.store.read().await?, id).await? {
             Ok(())
         } else {
             Err(Error::invalid("alert", format!("no alert {id}")))
@@ -24,7 +24,7 @@ impl Console {
     }
 
     pub async fn alert_settings(&self) -> Result<AlertSettings, Error> {
-        Ok(storage::alert_settings(&mut *self.store.read().await?).await?)
+        Ok(storage::alert_settings(&mut self.store.read().await?).await?)
     }
 
     /// Changes when alerts fire: a spike factor above 1, an error rate within 0..1.
@@ -35,12 +35,12 @@ impl Console {
         if !(0.0..=1.0).contains(&s.error_rate) {
             return Err(Error::invalid("error_rate", "between 0 and 1"));
         }
-        storage::set_alert_settings(&mut *self.store.read().await?, s).await?;
+        storage::set_alert_settings(&mut self.store.read().await?, s).await?;
         Ok(s.clone())
     }
 
     pub async fn budgets(&self) -> Result<Vec<Budget>, Error> {
-        Ok(storage::budgets(&mut *self.store.read().await?).await?)
+        Ok(storage::budgets(&mut self.store.read().await?).await?)
     }
 
     /// Sets the daily and monthly budget (USD as typed; blank: none; both none: removed) of
@@ -76,7 +76,7 @@ impl Console {
 
     /// The newest `limit` calls, newest first.
     pub async fn calls(&self, limit: u32) -> Result<Vec<CallRecord>, Error> {
-        Ok(storage::calls(&mut *self.store.read().await?, limit).await?)
+        Ok(storage::calls(&mut self.store.read().await?, limit).await?)
     }
 
     /// A call with its kept bodies and what made it (run item, comparison, gateway route).

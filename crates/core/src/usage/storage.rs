@@ -5,12 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use milc_api::usage::{Dim, PriceEntry, Recomputation, UsageQuery, UsageReport};
 use milc_api::{Cost, Endpoint, PricePerMillion, Prices, UsageSource};
-use sqlx::SqliteConnection;
 
 use super::{price_at, prices_of, row_of, Timeline};
 use crate::calllog::rollups::{day_of, hour_of, Agg, Grain, DAY_MS, SCAN};
 use crate::calllog::storage::{rebuild_in, rollup_rows};
-use crate::db::{now_ms, source_from, Result};
+use crate::db::{self, now_ms, source_from, DbConn, Result, StoreError};
 
 /// A price as stored: an endpoint's own (no id, no start) or a dated one.
 #[derive(sqlx::FromRow)]
@@ -24,14 +23,14 @@ struct PriceRow {
 }
 
 /// Every endpoint's timeline: its own price from the beginning, then the dated ones in order.
-async fn timelines(conn: &mut SqliteConnection) -> Result<HashMap<i64, Timeline>> {
-    let rows: Vec<PriceRow> = sqlx::query_as(
+async fn timelines(conn: &mut DbConn) -> Result<HashMap<i64, Timeline>> {
+    let rows: Vec<PriceRow> = db::query_as(
         "SELECT NULL AS id, id AS endpoint_id, NULL AS from_ms, price_in_micros AS in_micros,
                 price_cached_micros AS cached_micros, price_out_micros AS out_micros
          FROM endpoints
          UNION ALL
          SELECT id, endpoint_id, from_ms, in_micros, cached_micros, out_micros FROM prices
-         ORDER BY endpoint_id, from_ms",
+         ORDER BY endpoint_id, from_ms NULLS FIRST",
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -47,12 +46,12 @@ async fn timelines(conn: &mut SqliteConnection) -> Result<HashMap<i64, Timeline>
 }
 
 /// One endpoint's price timeline.
-pub async fn timeline(c: &mut SqliteConnection, endpoint_id: i64) -> Result<Timeline> {
+pub async fn timeline(c: &mut DbConn, endpoint_id: i64) -> Result<Timeline> {
     Ok(timelines(c).await?.remove(&endpoint_id).unwrap_or_default())
 }
 
 /// An endpoint's prices as lists show them.
-pub async fn price_entries(c: &mut SqliteConnection, ep: &Endpoint) -> Result<Vec<PriceEntry>> {
+pub async fn price_entries(c: &mut DbConn, ep: &Endpoint) -> Result<Vec<PriceEntry>> {
     Ok(timeline(c, ep.id)
         .await?
         .into_iter()
@@ -66,13 +65,8 @@ pub async fn price_entries(c: &mut SqliteConnection, ep: &Endpoint) -> Result<Ve
 }
 
 /// A price for `endpoint` from `from_ms` on (replacing one from the same instant).
-pub async fn set_price(
-    c: &mut SqliteConnection,
-    endpoint_id: i64,
-    from_ms: i64,
-    p: &Prices,
-) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+pub async fn set_price(c: &mut DbConn, endpoint_id: i64, from_ms: i64, p: &Prices) -> Result<i64> {
+    db::query_scalar(
         "INSERT INTO prices (endpoint_id, from_ms, in_micros, cached_micros, out_micros,
              created_ms) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (endpoint_id, from_ms) DO UPDATE SET in_micros = excluded.in_micros,
@@ -87,7 +81,7 @@ pub async fn set_price(
     .bind(p.output.micros())
     .bind(now_ms())
     .fetch_one(&mut *c)
-    .await?)
+    .await
 }
 
 /// Costs every call made since `since_ms` again with the price in force when it was made,
@@ -97,7 +91,7 @@ pub async fn set_price(
 /// `apply`, changed calls are updated, their rollups rebuilt and the recomputation logged;
 /// without, nothing is written (a preview).
 pub async fn recompute_costs(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     since_ms: i64,
     until_ms: Option<i64>,
     apply: bool,
@@ -122,7 +116,7 @@ pub async fn recompute_costs(
                 Option<i64>,
                 Option<i64>,
                 Option<bool>,
-            )> = sqlx::query_as(
+            )> = db::query_as(
                 "SELECT id, at_ms, endpoint_id, prompt_tokens, cached_tokens,
                          completion_tokens, reasoning_tokens, cost_pico_usd, price_id,
                          usage_reported
@@ -164,7 +158,7 @@ pub async fn recompute_costs(
                     if !apply {
                         continue;
                     }
-                    sqlx::query("UPDATE calls SET cost_pico_usd = ?, price_id = ? WHERE id = ?")
+                    db::query("UPDATE calls SET cost_pico_usd = ?, price_id = ? WHERE id = ?")
                         .bind(new_cost)
                         .bind(new_id)
                         .bind(id)
@@ -180,7 +174,7 @@ pub async fn recompute_costs(
                 rebuild_in(conn, since_ms).await?;
             }
             // Logged in the same transaction: no recomputation goes unrecorded.
-            let id = sqlx::query(
+            let id = db::query(
                 "INSERT INTO recomputations (at_ms, since_ms, until_ms, calls_checked,
                  calls_changed, before_pico, after_pico, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
@@ -192,9 +186,9 @@ pub async fn recompute_costs(
             .bind(before)
             .bind(after)
             .bind(author)
-            .execute(&mut *conn)
+            .returning_id(&mut *conn)
             .await?
-            .last_insert_rowid();
+            .ok_or_else(|| StoreError::Corrupt("a recomputation was not recorded".into()))?;
             (Some(id), checked, changed, before, after)
         }
     };
@@ -216,7 +210,7 @@ pub async fn recompute_costs(
 }
 
 /// Usage in `[since, until)` (whole UTC hours) grouped by `group_by`, from the rollups.
-pub async fn usage(c: &mut SqliteConnection, q: &UsageQuery) -> Result<UsageReport> {
+pub async fn usage(c: &mut DbConn, q: &UsageQuery) -> Result<UsageReport> {
     // Whole days in the middle come from the daily rollups, the hours around them from the
     // hourly ones (all of it hourly when grouped by hour).
     let (since, until) = (hour_of(q.since_ms), q.until_ms);
@@ -250,12 +244,12 @@ pub async fn usage(c: &mut SqliteConnection, q: &UsageQuery) -> Result<UsageRepo
         total.merge(&a);
         groups.entry(key).or_default().merge(&a);
     }
-    let endpoints: HashMap<i64, String> = sqlx::query_as("SELECT id, name FROM endpoints")
+    let endpoints: HashMap<i64, String> = db::query_as("SELECT id, name FROM endpoints")
         .fetch_all(&mut *c)
         .await?
         .into_iter()
         .collect();
-    let prompts: HashMap<i64, String> = sqlx::query_as(
+    let prompts: HashMap<i64, String> = db::query_as(
         "SELECT v.id, p.name || '@' || v.version FROM prompt_versions v
          JOIN prompts p ON p.id = v.prompt_id",
     )
@@ -287,19 +281,27 @@ pub async fn usage(c: &mut SqliteConnection, q: &UsageQuery) -> Result<UsageRepo
 /// Drops request and response bodies (call bodies; history inputs, variables and outputs)
 /// of calls made before `before_ms`; figures, the log and the rollups stay. Returns how many
 /// bodies and history entries were emptied.
-pub async fn drop_bodies_before(c: &mut SqliteConnection, before_ms: i64) -> Result<(u64, u64)> {
-    let bodies = sqlx::query(
+pub async fn drop_bodies_before(c: &mut DbConn, before_ms: i64) -> Result<(u64, u64)> {
+    let bodies = db::query(
         "DELETE FROM call_bodies WHERE call_id IN (SELECT id FROM calls WHERE at_ms < ?)",
     )
     .bind(before_ms)
     .execute(&mut *c)
     .await?
     .rows_affected();
-    let history = sqlx::query(
-        "UPDATE history SET entry_json = json_set(entry_json, '$.messages', json('[]'),
-             '$.variables', json('{}'), '$.output', ''), search = ''
-         WHERE at_ms < ? AND json_extract(entry_json, '$.output') <> ''",
-    )
+    let history = db::query(match c.engine() {
+        db::Engine::Sqlite => {
+            "UPDATE history SET entry_json = json_set(entry_json, '$.messages', json('[]'),
+                 '$.variables', json('{}'), '$.output', ''), search = ''
+             WHERE at_ms < ? AND json_extract(entry_json, '$.output') <> ''"
+        }
+        db::Engine::Postgres => {
+            "UPDATE history SET entry_json = (entry_json::jsonb
+                 || '{\"messages\": [], \"variables\": {}, \"output\": \"\"}')::text,
+                 search = ''
+             WHERE at_ms < ? AND json_extract(entry_json, '$.output') <> ''"
+        }
+    })
     .bind(before_ms)
     .execute(&mut *c)
     .await?

@@ -36,7 +36,7 @@ impl Console {
     #[tracing::instrument(skip_all, fields(usecase = %spec.name), err(level = "info"))]
     pub async fn create_usecase(&self, spec: UseCaseSpec) -> Result<UseCase, Error> {
         let spec = self.check_usecase_spec(spec).await?;
-        storage::insert(&mut *self.store.read().await?, &spec, now_ms()).await?;
+        storage::insert(&mut self.store.read().await?, &spec, now_ms()).await?;
         self.usecase(&spec.name).await
     }
 
@@ -104,7 +104,7 @@ impl Console {
 
     /// Every use case with its candidates' verdicts, by name.
     pub async fn usecases(&self) -> Result<Vec<UseCase>, Error> {
-        let names = storage::names(&mut *self.store.read().await?).await?;
+        let names = storage::names(&mut self.store.read().await?).await?;
         let mut out = Vec::with_capacity(names.len());
         for n in names {
             out.push(self.usecase(&n).await?);
@@ -285,7 +285,7 @@ impl Console {
             .collect();
         let live_since = now_ms() - LIVE_WINDOW_MS;
         let live = storage::live_calls(
-            &mut *self.store.read().await?,
+            &mut self.store.read().await?,
             k.endpoint_id,
             k.prompt_version_id,
             live_since,

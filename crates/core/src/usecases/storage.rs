@@ -4,10 +4,8 @@
 
 use milc_api::lifecycle::{AttachedEvidence, UseCaseSpec};
 use milc_api::Params;
-use sqlx::types::Json;
-use sqlx::SqliteConnection;
 
-use crate::db::{self, unique_or, Result, StoreError};
+use crate::db::{self, unique_or, DbConn, Json, Result, StoreError};
 
 #[derive(sqlx::FromRow)]
 pub struct CardRow {
@@ -17,8 +15,8 @@ pub struct CardRow {
     pub updated_ms: i64,
 }
 
-pub async fn insert(c: &mut SqliteConnection, spec: &UseCaseSpec, now_ms: i64) -> Result<i64> {
-    sqlx::query_scalar(
+pub async fn insert(c: &mut DbConn, spec: &UseCaseSpec, now_ms: i64) -> Result<i64> {
+    db::query_scalar(
         "INSERT INTO usecases (name, spec_json, created_ms, updated_ms) VALUES (?, ?, ?, ?)
          RETURNING id",
     )
@@ -31,13 +29,8 @@ pub async fn insert(c: &mut SqliteConnection, spec: &UseCaseSpec, now_ms: i64) -
     .map_err(|e| unique_or(e, || StoreError::DuplicateUseCase(spec.name.clone())))
 }
 
-pub async fn update(
-    c: &mut SqliteConnection,
-    id: i64,
-    spec: &UseCaseSpec,
-    now_ms: i64,
-) -> Result<()> {
-    sqlx::query("UPDATE usecases SET name = ?, spec_json = ?, updated_ms = ? WHERE id = ?")
+pub async fn update(c: &mut DbConn, id: i64, spec: &UseCaseSpec, now_ms: i64) -> Result<()> {
+    db::query("UPDATE usecases SET name = ?, spec_json = ?, updated_ms = ? WHERE id = ?")
         .bind(&spec.name)
         .bind(Json(spec))
         .bind(now_ms)
@@ -48,24 +41,22 @@ pub async fn update(
     Ok(())
 }
 
-pub async fn by_name(c: &mut SqliteConnection, name: &str) -> Result<CardRow> {
-    sqlx::query_as("SELECT id, spec_json, created_ms, updated_ms FROM usecases WHERE name = ?")
+pub async fn by_name(c: &mut DbConn, name: &str) -> Result<CardRow> {
+    db::query_as("SELECT id, spec_json, created_ms, updated_ms FROM usecases WHERE name = ?")
         .bind(name)
         .fetch_optional(&mut *c)
         .await?
         .ok_or_else(|| StoreError::NoSuchUseCase(name.to_owned()))
 }
 
-pub async fn names(c: &mut SqliteConnection) -> Result<Vec<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT name FROM usecases ORDER BY name")
-            .fetch_all(&mut *c)
-            .await?,
-    )
+pub async fn names(c: &mut DbConn) -> Result<Vec<String>> {
+    db::query_scalar("SELECT name FROM usecases ORDER BY name")
+        .fetch_all(&mut *c)
+        .await
 }
 
-pub async fn delete(c: &mut SqliteConnection, id: i64) -> Result<()> {
-    sqlx::query("DELETE FROM usecases WHERE id = ?")
+pub async fn delete(c: &mut DbConn, id: i64) -> Result<()> {
+    db::query("DELETE FROM usecases WHERE id = ?")
         .bind(id)
         .execute(&mut *c)
         .await?;
@@ -85,8 +76,8 @@ pub struct CandidateRow {
     pub chosen: bool,
 }
 
-pub async fn candidates(c: &mut SqliteConnection, card: i64) -> Result<Vec<CandidateRow>> {
-    Ok(sqlx::query_as(
+pub async fn candidates(c: &mut DbConn, card: i64) -> Result<Vec<CandidateRow>> {
+    db::query_as(
         "SELECT k.id, k.prompt_version_id, p.name AS prompt, v.version, k.endpoint_id,
                 e.name AS endpoint, k.params_json, k.chosen
          FROM usecase_candidates k
@@ -97,24 +88,24 @@ pub async fn candidates(c: &mut SqliteConnection, card: i64) -> Result<Vec<Candi
     )
     .bind(card)
     .fetch_all(&mut *c)
-    .await?)
+    .await
 }
 
 /// Adds a candidate (an identical one is kept, not doubled) and answers its id.
 pub async fn add_candidate(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     card: i64,
     prompt_version_id: i64,
     endpoint_id: i64,
     params: &Params,
     now_ms: i64,
 ) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    db::query_scalar(
         "INSERT INTO usecase_candidates (usecase_id, prompt_version_id, endpoint_id, params_json,
                                          created_ms)
          VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (usecase_id, prompt_version_id, endpoint_id, params_json)
-         DO UPDATE SET created_ms = created_ms
+         DO UPDATE SET created_ms = usecase_candidates.created_ms
          RETURNING id",
     )
     .bind(card)
@@ -123,14 +114,14 @@ pub async fn add_candidate(
     .bind(Json(params))
     .bind(now_ms)
     .fetch_one(&mut *c)
-    .await?)
+    .await
 }
 
 /// Makes `candidate` the card's chosen one (and no other); false if the card has no such
 /// candidate.
-pub async fn choose(c: &mut SqliteConnection, card: i64, candidate: i64) -> Result<bool> {
+pub async fn choose(c: &mut DbConn, card: i64, candidate: i64) -> Result<bool> {
     let found: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM usecase_candidates WHERE usecase_id = ? AND id = ?")
+        db::query_scalar("SELECT id FROM usecase_candidates WHERE usecase_id = ? AND id = ?")
             .bind(card)
             .bind(candidate)
             .fetch_optional(&mut *c)
@@ -138,20 +129,22 @@ pub async fn choose(c: &mut SqliteConnection, card: i64, candidate: i64) -> Resu
     if found.is_none() {
         return Ok(false);
     }
-    sqlx::query("UPDATE usecase_candidates SET chosen = 0 WHERE usecase_id = ? AND chosen = 1")
-        .bind(card)
-        .execute(&mut *c)
-        .await?;
-    sqlx::query("UPDATE usecase_candidates SET chosen = 1 WHERE id = ?")
+    db::query(
+        "UPDATE usecase_candidates SET chosen = FALSE WHERE usecase_id = ? AND chosen = TRUE",
+    )
+    .bind(card)
+    .execute(&mut *c)
+    .await?;
+    db::query("UPDATE usecase_candidates SET chosen = TRUE WHERE id = ?")
         .bind(candidate)
         .execute(&mut *c)
         .await?;
     Ok(true)
 }
 
-pub async fn remove_candidate(c: &mut SqliteConnection, card: i64, candidate: i64) -> Result<bool> {
+pub async fn remove_candidate(c: &mut DbConn, card: i64, candidate: i64) -> Result<bool> {
     Ok(
-        sqlx::query("DELETE FROM usecase_candidates WHERE usecase_id = ? AND id = ?")
+        db::query("DELETE FROM usecase_candidates WHERE usecase_id = ? AND id = ?")
             .bind(card)
             .bind(candidate)
             .execute(&mut *c)
@@ -161,14 +154,8 @@ pub async fn remove_candidate(c: &mut SqliteConnection, card: i64, candidate: i6
     )
 }
 
-pub async fn attach(
-    c: &mut SqliteConnection,
-    card: i64,
-    kind: &str,
-    id: i64,
-    now_ms: i64,
-) -> Result<()> {
-    sqlx::query(
+pub async fn attach(c: &mut DbConn, card: i64, kind: &str, id: i64, now_ms: i64) -> Result<()> {
+    db::query(
         "INSERT INTO usecase_evidence (usecase_id, kind, ref_id, attached_ms) VALUES (?, ?, ?, ?)
          ON CONFLICT DO NOTHING",
     )
@@ -181,8 +168,8 @@ pub async fn attach(
     Ok(())
 }
 
-pub async fn attached(c: &mut SqliteConnection, card: i64) -> Result<Vec<AttachedEvidence>> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+pub async fn attached(c: &mut DbConn, card: i64) -> Result<Vec<AttachedEvidence>> {
+    let rows: Vec<(String, i64, i64)> = db::query_as(
         "SELECT kind, ref_id, attached_ms FROM usecase_evidence WHERE usecase_id = ?
          ORDER BY attached_ms, kind, ref_id",
     )
@@ -199,9 +186,9 @@ pub async fn attached(c: &mut SqliteConnection, card: i64) -> Result<Vec<Attache
         .collect())
 }
 
-pub async fn loadtest_exists(c: &mut SqliteConnection, id: i64) -> Result<bool> {
+pub async fn loadtest_exists(c: &mut DbConn, id: i64) -> Result<bool> {
     Ok(
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM loadtests WHERE id = ?")
+        db::query_scalar::<i64>("SELECT count(*) FROM loadtests WHERE id = ?")
             .bind(id)
             .fetch_one(&mut *c)
             .await?
@@ -222,7 +209,7 @@ pub struct LiveCall {
 /// The calls on `endpoint_id` with prompt version `pv` since `since_ms` that people and
 /// services made (not runs or load tests, which are evidence of their own).
 pub async fn live_calls(
-    c: &mut SqliteConnection,
+    c: &mut DbConn,
     endpoint_id: i64,
     pv: i64,
     since_ms: i64,
@@ -231,7 +218,7 @@ pub async fn live_calls(
         db::source_code(milc_api::CallSource::Run),
         db::source_code(milc_api::CallSource::Loadtest),
     );
-    Ok(sqlx::query_as(
+    db::query_as(
         "SELECT latency_ms, ttft_ms, outcome <> 0 AS failed, cost_pico_usd, usage_reported
          FROM calls
          WHERE endpoint_id = ? AND prompt_version_id = ? AND at_ms >= ?
@@ -243,5 +230,5 @@ pub async fn live_calls(
     .bind(run)
     .bind(load)
     .fetch_all(&mut *c)
-    .await?)
+    .await
 }

@@ -105,6 +105,12 @@ impl Workspace {
                 .collect(),
         };
         storage::grant_roles(&ws.pool, &ws.schema, &writes).await?;
+        // The owner's first open settles what every member then only reads (the install id
+        // that scopes keyring entries, the simulator endpoint).
+        crate::Console::open_workspace(url, name)
+            .await?
+            .close()
+            .await;
         Ok(ws)
     }
 
@@ -156,6 +162,52 @@ impl Workspace {
         }
         Ok((user, held))
     }
+}
+
+/// The newest PostgreSQL migration this console knows.
+fn latest_migration() -> i64 {
+    sqlx::migrate!("../../migrations-pg")
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Whether workspace `name` exists on `url` with every migration this console needs (members
+/// cannot create or change tables: the owner's `milc workspace init` does).
+pub(crate) async fn check_ready(
+    store: &crate::db::Store,
+    url: &str,
+    name: &str,
+) -> Result<(), Error> {
+    let shown = crate::db::redacted_url(url);
+    let mut c = store.read().await?;
+    let version = match storage::schema_version(&mut c).await {
+        Ok(v) => v,
+        Err(crate::StoreError::Sql(sqlx::Error::Database(d)))
+            if d.code().as_deref() == Some("42P01") =>
+        {
+            return Err(Error::invalid(
+                "workspace",
+                format!(
+                    "there is no workspace '{name}' on {shown}: its owner creates it with \
+                     `milc workspace init --name {name}`"
+                ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let needed = latest_migration();
+    if version < needed {
+        return Err(Error::invalid(
+            "workspace",
+            format!(
+                "workspace '{name}' on {shown} has schema {version}, this console needs \
+                 {needed}: its owner brings it up to date with `milc workspace init --name {name}`"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The database's refusal of a write, as a member reads it: what their role allows, then the

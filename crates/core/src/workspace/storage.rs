@@ -148,3 +148,10 @@ pub async fn holds(pool: &PgPool, schema: &str, role: MemberRole) -> Result<bool
             .await?,
     )
 }
+
+/// The newest migration applied to the workspace (an error when it has no tables yet).
+pub async fn schema_version(c: &mut crate::db::DbConn) -> Result<i64> {
+    crate::db::query_scalar("SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success")
+        .fetch_one(c)
+        .await
+}
