@@ -28,6 +28,42 @@ pub fn milc_bin() -> PathBuf {
     workspace_bin("milc")
 }
 
+/// Whether this run puts the tests' databases on PostgreSQL (`MILC_TEST_ENGINE=postgres`, on
+/// the server `MILC_TEST_PG` names; scripts/test runs the suites once per engine).
+pub fn on_postgres() -> bool {
+    std::env::var("MILC_TEST_ENGINE").is_ok_and(|e| e == "postgres")
+}
+
+/// How `milc` is told to open a test's database `db`: `--db PATH`, or on PostgreSQL the server
+/// and a workspace of the test's own, named after the path and created on its first use (so
+/// the same path is the same store). A URL is passed as it is.
+pub fn db_args(db: &Path) -> Vec<std::ffi::OsString> {
+    let given = db.to_string_lossy();
+    if !on_postgres() || given.starts_with("postgres") {
+        return vec!["--db".into(), db.into()];
+    }
+    use std::hash::{Hash, Hasher};
+    let url = std::env::var("MILC_TEST_PG").expect("MILC_TEST_ENGINE=postgres needs MILC_TEST_PG");
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    db.hash(&mut h);
+    let name = format!("e{:016x}", h.finish());
+    static READY: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    if !ready.contains(&name) {
+        let out = Command::new(milc_bin())
+            .args(["--db", &url, "--workspace", &name, "workspace", "init"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "workspace init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ready.push(name.clone());
+    }
+    vec!["--db".into(), url.into(), "--workspace".into(), name.into()]
+}
+
 /// A `milc sim` process on a free port, killed when dropped. `SIM_KEY` is set to `api_key` so
 /// `--api-key-env SIM_KEY` can require it.
 pub struct SimProcess {
@@ -69,8 +105,7 @@ fn serving(cmd: &mut Command) -> (Child, String) {
 pub fn gateway_process(db: &Path, routes: &Path) -> (Child, String) {
     serving(
         Command::new(milc_bin())
-            .arg("--db")
-            .arg(db)
+            .args(db_args(db))
             .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
             .arg(routes)
             .stderr(Stdio::piped()),
@@ -87,8 +122,7 @@ impl Drop for SimProcess {
 /// Runs `milc --db DB ARGS…` to completion, whatever its exit code.
 pub fn milc_run(db: &Path, args: &[&str]) -> Output {
     Command::new(milc_bin())
-        .arg("--db")
-        .arg(db)
+        .args(db_args(db))
         .args(args)
         .output()
         .unwrap()

@@ -31,7 +31,7 @@ impl Db {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(milc_bin());
-        c.arg("--db").arg(self.path()).args(args);
+        c.args(milc_e2e::db_args(&self.path())).args(args);
         c
     }
 
@@ -2070,9 +2070,13 @@ fn a_reader_that_stops_early_ends_the_command_quietly_as_unix_tools_do() {
     let out = Command::new("bash")
         .arg("-c")
         .arg(format!(
-            "'{}' --db '{}' calls --json --limit 3000 | head -c 100 > /dev/null; echo \"${{PIPESTATUS[0]}}\"",
+            "'{}' {} calls --json --limit 3000 | head -c 100 > /dev/null; echo \"${{PIPESTATUS[0]}}\"",
             milc_bin().display(),
-            db.path().display()
+            milc_e2e::db_args(&db.path())
+                .iter()
+                .map(|a| format!("'{}'", a.to_string_lossy()))
+                .collect::<Vec<_>>()
+                .join(" ")
         ))
         .output()
         .unwrap();

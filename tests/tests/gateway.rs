@@ -24,8 +24,7 @@ fn python() -> PathBuf {
 
 fn milc(db: &Path, args: &[&str], stdin: &str) -> String {
     let mut child = Command::new(milc_bin())
-        .arg("--db")
-        .arg(db)
+        .args(milc_e2e::db_args(db))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -214,8 +213,7 @@ fn routes_keys_and_canaries_are_managed_headless() {
     )
     .unwrap();
     let out = Command::new(milc_bin())
-        .arg("--db")
-        .arg(&db)
+        .args(milc_e2e::db_args(&db))
         .args(["routes", "load"])
         .arg(&file)
         .output()

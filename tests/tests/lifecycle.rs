@@ -243,15 +243,8 @@ fn writes_are_recorded_as_whoever_acts() {
     let out = milc_run(&db, &["prompts", "label", "greet", "1", "production"]);
     assert!(out.status.success());
     let with_env = std::process::Command::new(milc_e2e::milc_bin())
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "prompts",
-            "label",
-            "greet",
-            "1",
-            "staging",
-        ])
+        .args(milc_e2e::db_args(&db))
+        .args(["prompts", "label", "greet", "1", "staging"])
         .env("MILC_AS", "bob")
         .output()
         .unwrap();

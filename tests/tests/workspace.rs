@@ -1,6 +1,7 @@
 //! `milc workspace` against a real PostgreSQL cluster (`MILC_TEST_PG`, from scripts/with-postgres
 //! in scripts/test): a workspace created, members granted their roles, listed, and a login told
-//! which role it holds; a SQLite path is refused with what to give instead.
+//! which role it holds; every other command works on it; a SQLite path is refused with what to
+//! give instead.
 
 use milc_e2e::{milc_ok, milc_run};
 use std::path::Path;
@@ -13,29 +14,45 @@ fn a_workspace_is_created_and_its_members_get_their_roles() {
     let db = Path::new(&url);
     let name = format!("cli{}", std::process::id());
     let ana = format!("{name}_ana");
-    milc_ok(db, &["workspace", "init", "--name", &name]);
-    milc_ok(db, &["workspace", "grant", &ana, "rater", "--name", &name]);
+    milc_ok(db, &["workspace", "init", "--workspace", &name]);
+    milc_ok(
+        db,
+        &["workspace", "grant", &ana, "rater", "--workspace", &name],
+    );
     let members: serde_json::Value = serde_json::from_str(&milc_ok(
         db,
-        &["workspace", "members", "--name", &name, "--json"],
+        &["workspace", "members", "--workspace", &name, "--json"],
     ))
     .unwrap();
     assert_eq!(members, serde_json::json!([{"user": ana, "role": "rater"}]));
     let as_ana = url.replacen("milc@", &format!("{ana}@"), 1);
     let me = milc_ok(
         Path::new(&as_ana),
-        &["workspace", "whoami", "--name", &name],
+        &["workspace", "whoami", "--workspace", &name],
     );
     assert!(me.starts_with(&format!("{ana}: rater")), "{me}");
 
-    let bad = milc_run(db, &["workspace", "grant", &ana, "owner", "--name", &name]);
+    let bad = milc_run(
+        db,
+        &["workspace", "grant", &ana, "owner", "--workspace", &name],
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("viewer, rater, editor or admin"));
-    // Other commands do not open a workspace yet, and say so rather than make a file of it.
-    let usage = milc_run(db, &["usage"]);
-    assert!(!usage.status.success());
-    assert!(String::from_utf8_lossy(&usage.stderr).contains("only `milc workspace` works there"));
-    let local = milc_run(Path::new("team.db"), &["workspace", "init"]);
+    // Every other command works on the workspace: its endpoints are the team's.
+    let endpoints = milc_ok(db, &["--workspace", &name, "endpoints", "list"]);
+    assert!(endpoints.contains("Local simulator"), "{endpoints}");
+    // A workspace nobody created is named, with who makes it and how.
+    let missing = milc_run(db, &["--workspace", "nobody", "usage"]);
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("no workspace 'nobody'") && err.contains("milc workspace init"),
+        "{err}"
+    );
+    let local = std::process::Command::new(milc_e2e::milc_bin())
+        .args(["--db", "team.db", "workspace", "init"])
+        .output()
+        .unwrap();
     assert!(!local.status.success());
     assert!(String::from_utf8_lossy(&local.stderr).contains("--db postgres://"));
 }

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use clap::{ArgGroup, Args, Subcommand};
 use milc_api::lifecycle::{ArchiveReport, ArchiveScope, Purged};
 use milc_core::{archive, Console};
@@ -82,15 +82,12 @@ impl CreateArgs {
     }
 }
 
-/// Runs an archive command; `db` is `--db` (create and purge open the database, verify and
-/// show do not).
-pub(crate) async fn archive(db: Option<PathBuf>, cmd: ArchiveCmd) -> Result<ExitCode> {
-    let open = || async {
-        let db = db.clone().unwrap_or_else(milc_core::default_db_path);
-        Console::open(&db)
-            .await
-            .with_context(|| format!("opening {}", db.display()))
-    };
+/// Runs an archive command; `open` opens `--db` (create and purge open the database, verify
+/// and show do not).
+pub(crate) async fn archive<F: std::future::Future<Output = Result<Console>>>(
+    open: impl Fn() -> F,
+    cmd: ArchiveCmd,
+) -> Result<ExitCode> {
     match cmd {
         ArchiveCmd::Verify { file, json } => {
             let r = archive::verify(&file).map_err(explain)?;

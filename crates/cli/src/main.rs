@@ -35,9 +35,19 @@ use crate::format::explain;
     about = "MILC Console: carry LLM integrations through their lifecycle, headless"
 )]
 struct Cli {
-    /// SQLite database file [default: the OS data directory]
-    #[arg(long, global = true, env = "MILC_DB", value_name = "PATH")]
+    /// SQLite database file, or a team workspace's server as postgres://USER@HOST/DB
+    /// [default: the file in the OS data directory]
+    #[arg(long, global = true, env = "MILC_DB", value_name = "PATH|URL")]
     db: Option<PathBuf>,
+    /// The team workspace to open on a --db postgres://… server
+    #[arg(
+        long,
+        global = true,
+        env = "MILC_WORKSPACE",
+        value_name = "NAME",
+        default_value = "main"
+    )]
+    workspace: String,
     /// Who is acting: recorded as the author of prompt versions, label moves, recomputed costs
     /// and canary moves [default: the OS user]
     #[arg(long = "as", global = true, env = "MILC_AS", value_name = "NAME")]
@@ -604,6 +614,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Opens `--db`: the SQLite file (the default one without it) or, for a `postgres://` URL,
+/// team workspace `workspace` on that server.
+async fn open(db: Option<PathBuf>, workspace: &str) -> Result<Console> {
+    let db = db.unwrap_or_else(milc_core::default_db_path);
+    let db = db.to_string_lossy();
+    Console::open_db(&db, Some(workspace))
+        .await
+        .map_err(explain)
+        .with_context(|| format!("opening {}", milc_core::db::redacted_url(&db)))
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Sim(args) => return sim(args).await,
@@ -615,21 +636,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             json,
         } => return stats(&input, rounds, seed, json),
-        Command::Archive(cmd) => return archive::archive(cli.db, cmd).await,
-        Command::Workspace(cmd) => return workspace::workspace(cli.db, cmd).await,
+        Command::Archive(cmd) => {
+            return archive::archive(|| open(cli.db.clone(), &cli.workspace), cmd).await
+        }
+        Command::Workspace(cmd) => return workspace::workspace(cli.db, &cli.workspace, cmd).await,
         _ => {}
     }
-    let db = cli.db.unwrap_or_else(milc_core::default_db_path);
-    if milc_core::workspace::is_url(&db.to_string_lossy()) {
-        bail!(
-            "{} is a team workspace on PostgreSQL: so far only `milc workspace` works there; \
-             the other commands open a local SQLite file (--db PATH)",
-            db.display()
-        );
-    }
-    let console = Console::open(&db)
-        .await
-        .with_context(|| format!("opening {}", db.display()))?;
+    let console = open(cli.db.clone(), &cli.workspace).await?;
     if let Some(name) = &cli.act_as {
         console.set_author(name).map_err(explain)?;
     }

@@ -16,30 +16,20 @@ use crate::output;
 pub(crate) enum WorkspaceCmd {
     /// Create the workspace (its schema, tables and the viewer / rater / editor / admin roles)
     /// as the connecting user, or bring it up to date
-    Init {
-        #[arg(long, default_value = "main")]
-        name: String,
-    },
+    Init,
     /// Give database login USER the ROLE viewer, rater, editor or admin (and no other)
     Grant {
         user: String,
         #[arg(value_parser = parse_role)]
         role: MemberRole,
-        #[arg(long, default_value = "main")]
-        name: String,
     },
     /// Every member and the role they hold
     Members {
-        #[arg(long, default_value = "main")]
-        name: String,
         #[arg(long)]
         json: bool,
     },
     /// Who the connection is, and the role it holds
-    Whoami {
-        #[arg(long, default_value = "main")]
-        name: String,
-    },
+    Whoami,
 }
 
 fn parse_role(s: &str) -> Result<MemberRole, String> {
@@ -47,7 +37,11 @@ fn parse_role(s: &str) -> Result<MemberRole, String> {
         .ok_or_else(|| format!("'{s}' is not a role: viewer, rater, editor or admin"))
 }
 
-pub(crate) async fn workspace(db: Option<PathBuf>, cmd: WorkspaceCmd) -> Result<ExitCode> {
+pub(crate) async fn workspace(
+    db: Option<PathBuf>,
+    name: &str,
+    cmd: WorkspaceCmd,
+) -> Result<ExitCode> {
     let url = db
         .map(|p| p.to_string_lossy().into_owned())
         .filter(|u| milc_core::workspace::is_url(u))
@@ -55,20 +49,20 @@ pub(crate) async fn workspace(db: Option<PathBuf>, cmd: WorkspaceCmd) -> Result<
             anyhow!("a workspace lives on PostgreSQL: --db postgres://USER@HOST/DB (or MILC_DB)")
         })?;
     match cmd {
-        WorkspaceCmd::Init { name } => {
-            let ws = Workspace::init(&url, &name).await.map_err(explain)?;
+        WorkspaceCmd::Init => {
+            let ws = Workspace::init(&url, name).await.map_err(explain)?;
             eprintln!(
                 "workspace '{name}' is ready (schema {}); add members with `milc workspace grant USER ROLE`",
                 ws.schema()
             );
         }
-        WorkspaceCmd::Grant { user, role, name } => {
-            let ws = Workspace::open(&url, &name).await.map_err(explain)?;
+        WorkspaceCmd::Grant { user, role } => {
+            let ws = Workspace::open(&url, name).await.map_err(explain)?;
             let m = ws.grant(&user, role).await.map_err(explain)?;
             eprintln!("{} is now a {} of '{name}'", m.user, m.role.as_str());
         }
-        WorkspaceCmd::Members { name, json } => {
-            let ws = Workspace::open(&url, &name).await.map_err(explain)?;
+        WorkspaceCmd::Members { json } => {
+            let ws = Workspace::open(&url, name).await.map_err(explain)?;
             let all = ws.members().await.map_err(explain)?;
             output::emit(json, &all, |all| {
                 all.iter()
@@ -76,8 +70,8 @@ pub(crate) async fn workspace(db: Option<PathBuf>, cmd: WorkspaceCmd) -> Result<
                     .collect()
             })?;
         }
-        WorkspaceCmd::Whoami { name } => {
-            let ws = Workspace::open(&url, &name).await.map_err(explain)?;
+        WorkspaceCmd::Whoami => {
+            let ws = Workspace::open(&url, name).await.map_err(explain)?;
             let (user, role) = ws.whoami().await.map_err(explain)?;
             println!(
                 "{user}: {}",

@@ -236,9 +236,9 @@ pub async fn fingerprint(c: &mut DbConn) -> Result<String> {
              || '/' || coalesce((SELECT max(id) FROM prices), 0)
              || '/' || coalesce((SELECT group_concat(id || status || model || base_url
                           || headers_json || timeout_ms || max_retries || has_token
-                          || price_in_micros || '.' || coalesce(price_cached_micros, '-')
+                          || price_in_micros || '.' || coalesce(CAST(price_cached_micros AS TEXT), '-')
                           || '.' || price_out_micros || coalesce(redaction_json, '')
-                          || '.' || coalesce(sunset_ms, '-') || '.' || coalesce(replacement_id, '-'), ';')
+                          || '.' || coalesce(CAST(sunset_ms AS TEXT), '-') || '.' || coalesce(CAST(replacement_id AS TEXT), '-'), ';')
                         FROM endpoints), '')
              || '/' || coalesce((SELECT count(*) || '.' || max(coalesce(revoked_ms, 0))
                                  || '.' || max(id) FROM gateway_keys), '')",
