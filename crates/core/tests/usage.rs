@@ -659,3 +659,48 @@ async fn calls_logged_into_the_ids_of_deleted_calls_are_each_rolled_up_once() {
     let expect: [i64; 8] = std::array::from_fn(|i| gone[i] + (now[i] - kept[i]));
     assert_eq!(rollup_sums(&console).await, [expect, expect]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prices_recomputed_while_two_consoles_log_cost_and_count_every_call_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("milc.db");
+    let a = common::open(&path).await.unwrap();
+    let b = common::open(&path).await.unwrap();
+    let e = endpoint(&a, "e", prices("0.5", Some("0.25"), "1.5")).await;
+    log_random(&a, e, 4, 200, 1).await;
+    // A new price and a recomputation of every call from one console while both log more.
+    let recompute = async {
+        b.set_price("e", 1_700_000_000_000, &prices("2", None, "4"))
+            .await
+            .unwrap();
+        b.recompute_costs(1_700_000_000_000, None, true)
+            .await
+            .unwrap()
+    };
+    let (r, (), ()) = tokio::join!(
+        recompute,
+        log_random(&a, e, 4, 400, 2),
+        log_random(&b, e, 4, 400, 3)
+    );
+    assert!(r.calls_changed > 0, "{r:?}");
+    a.flush_alerts().await;
+    b.flush_alerts().await;
+    assert_eq!(log_sums(&a).await[0], 1000);
+    // No call counted twice or skipped in the rollups, whichever side of the recomputation it
+    // was logged on.
+    assert_rollups_are_the_log(&a, "after recomputing while logging").await;
+    // The calls logged after the recomputation kept the cost they came with; recomputing again
+    // reaches every call, and then nothing is left to change.
+    b.recompute_costs(1_700_000_000_000, None, true)
+        .await
+        .unwrap();
+    let again = b
+        .recompute_costs(1_700_000_000_000, None, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.calls_changed, 0,
+        "every call costed at its price, once"
+    );
+    assert_rollups_are_the_log(&b, "after the second recomputation").await;
+}

@@ -1,6 +1,8 @@
 //! The canary judge's clock: every route with a running canary is judged every `every_s`
 //! seconds, off the request path, from what the store holds (so it sees the calls of every
-//! gateway writing to it). What a verdict does is the console's (`judge_canary`).
+//! gateway writing to it). Each gateway of a fleet runs this clock; the one that claims a look
+//! in the store takes it, so a verdict is taken once for the fleet. What a verdict does is the
+//! console's (`judge_canary`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +38,15 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 continue;
             }
             looked.insert(r.spec.model.clone(), Instant::now());
+            let every = Duration::from_secs(c.every_s);
+            match shared.console.claim_canary_look(&r.spec.model, every).await {
+                Ok(true) => {}
+                Ok(false) => continue, // another gateway of the fleet took this look
+                Err(e) => {
+                    tracing::warn!(route = r.spec.model, error = %e, "canary judge: cannot claim");
+                    continue;
+                }
+            }
             match shared.console.judge_canary(&r.spec.model).await {
                 Ok(Some(v)) => tracing::debug!(
                     route = r.spec.model,

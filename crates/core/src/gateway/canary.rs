@@ -176,6 +176,24 @@ impl Console {
         })
     }
 
+    /// Whether this process takes the judge's next look at route `model`: yes unless a look
+    /// was taken in the last `every` by any process on this store. Gateways of one fleet each
+    /// run the judge's clock and ask first, so each look (and what its verdict does) is taken
+    /// once for the fleet.
+    pub async fn claim_canary_look(
+        &self,
+        model: &str,
+        every: std::time::Duration,
+    ) -> Result<bool, Error> {
+        Ok(storage::claim_look(
+            &mut self.store.read().await?,
+            model,
+            now_ms(),
+            every.as_millis() as i64,
+        )
+        .await?)
+    }
+
     /// One look of the judge at route `model`'s running canary: the verdict is kept (its
     /// p-values carry to the next look) and acted on as the route says — rolled back or
     /// promoted (an event, an alert, a desktop notification), or, with `on_fail = "alert"` /

@@ -486,3 +486,19 @@ pub async fn arm_feedback(
     .fetch_all(&mut *c)
     .await
 }
+
+/// Claims the canary judge's look at route `model` for now, unless a look was taken less than
+/// `every_ms` ago (by this process or any other on the store): whether it is this caller's.
+pub async fn claim_look(c: &mut DbConn, model: &str, now_ms: i64, every_ms: i64) -> Result<bool> {
+    Ok(db::query(
+        "UPDATE routes SET judged_ms = ?
+         WHERE model = ? AND (judged_ms IS NULL OR judged_ms <= ?)",
+    )
+    .bind(now_ms)
+    .bind(model)
+    .bind(now_ms - every_ms)
+    .execute(&mut *c)
+    .await?
+    .rows_affected()
+        == 1)
+}
