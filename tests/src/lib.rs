@@ -86,7 +86,7 @@ impl SimProcess {
 
 /// Starts `cmd`, a server that prints a line ending in its base URL once it serves on
 /// 127.0.0.1, and returns it with that URL.
-fn serving(cmd: &mut Command) -> (Child, String) {
+pub fn serving(cmd: &mut Command) -> (Child, String) {
     let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
@@ -103,9 +103,14 @@ fn serving(cmd: &mut Command) -> (Child, String) {
 /// A `milc --db DB gateway --listen 127.0.0.1:0 --config ROUTES` process and its base URL (from
 /// the line it prints once serving). Stop it with SIGTERM (`kill -TERM`) to see it drain.
 pub fn gateway_process(db: &Path, routes: &Path) -> (Child, String) {
+    gateway_process_on(&db_args(db), routes)
+}
+
+/// [`gateway_process`] on the store that `db_args` name (`--db URL --workspace NAME`).
+pub fn gateway_process_on(db_args: &[std::ffi::OsString], routes: &Path) -> (Child, String) {
     serving(
         Command::new(milc_bin())
-            .args(db_args(db))
+            .args(db_args)
             .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
             .arg(routes)
             .stderr(Stdio::piped()),

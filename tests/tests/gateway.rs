@@ -401,3 +401,110 @@ async fn a_running_gateway_follows_the_cli_within_two_seconds_and_survives_its_u
         .expect("the cut stream is logged as an error with the tokens it sent");
     assert_eq!(cut["source"], "gateway");
 }
+
+#[tokio::test]
+async fn a_headless_gateway_takes_upstream_tokens_from_the_environment_or_a_credentials_file() {
+    let sim = SimProcess::start(&["--api-key-env", "SIM_KEY"], CANARY);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("milc.db");
+    // Two endpoints on an upstream that wants a token; neither has one in any keyring.
+    for name in ["by-env", "by-file"] {
+        milc(
+            &db,
+            &[
+                "endpoints",
+                "add",
+                name,
+                "--url",
+                &sim.url,
+                "--model",
+                "milc-sim",
+            ],
+            "",
+        );
+    }
+    let routes = dir.path().join("routes.toml");
+    std::fs::write(
+        &routes,
+        "[[route]]\nmodel = \"env\"\n[[route.arm]]\nname = \"a\"\nendpoint = \"by-env\"\nweight = 1\n\
+         [[route]]\nmodel = \"file\"\n[[route.arm]]\nname = \"a\"\nendpoint = \"by-file\"\nweight = 1\n",
+    )
+    .unwrap();
+    let key = milc(&db, &["gateway", "keys", "create", "ci"], "")
+        .trim()
+        .to_owned();
+    // systemd's LoadCredential= puts the file in $CREDENTIALS_DIRECTORY.
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("upstream"), format!("{CANARY}\n")).unwrap();
+    let gateway = |tokens: &[&str]| {
+        let mut c = Command::new(milc_bin());
+        c.args(milc_e2e::db_args(&db))
+            .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&routes)
+            .env("UPSTREAM_TOKEN", CANARY)
+            .env("CREDENTIALS_DIRECTORY", &creds)
+            // A server: no desktop session, so no keyring to fall back on.
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .stderr(Stdio::piped());
+        for t in tokens {
+            c.args(["--token", t]);
+        }
+        c
+    };
+
+    let missing = gateway(&["by-env=env:NO_SUCH_VARIABLE"]).output().unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("NO_SUCH_VARIABLE is not set"), "{err}");
+
+    let (gw, url) = milc_e2e::serving(&mut gateway(&[
+        "by-env=env:UPSTREAM_TOKEN",
+        "by-file=file:upstream",
+    ]));
+    let http = reqwest::Client::new();
+    for model in ["env", "file"] {
+        let r = http
+            .post(format!("{url}/chat/completions"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({
+                    "model": model,
+                    "messages": [{"role": "user", "content": "hi"}],
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "route {model}: {}",
+            r.text().await.unwrap()
+        );
+    }
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(gw.id().to_string())
+        .status()
+        .unwrap();
+    let out = wait_output(gw);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for s in [&out.stdout, &out.stderr] {
+        assert!(
+            !contains(s, CANARY.as_bytes()),
+            "the token reached the gateway's output"
+        );
+    }
+    assert_eq!(
+        files_containing(dir.path(), CANARY.as_bytes()),
+        vec![creds.join("upstream").display().to_string()],
+        "the token is in its credentials file and nowhere else"
+    );
+}

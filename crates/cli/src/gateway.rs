@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use milc_api::gateway::{CanaryStatus, GatewayKey, Route};
-use milc_core::Console;
+use milc_core::{Console, SecretString};
 
 use crate::format::explain;
 use crate::output;
@@ -29,6 +29,38 @@ pub(crate) struct GatewayArgs {
     /// Do not run the canary judge in this process
     #[arg(long)]
     no_judge: bool,
+    /// An upstream token for endpoint NAME, read at start instead of the OS keyring (a server
+    /// has none): NAME=env:VAR from an environment variable, NAME=file:PATH from a file (a
+    /// relative PATH is looked up in $CREDENTIALS_DIRECTORY, as systemd's LoadCredential=
+    /// provides it). Repeatable
+    #[arg(long = "token", value_name = "NAME=env:VAR|NAME=file:PATH")]
+    tokens: Vec<String>,
+}
+
+/// The token `--token NAME=SOURCE` names, as (endpoint, token); errors name the flag, the
+/// variable or the file, never a token.
+fn read_token(arg: &str) -> Result<(String, SecretString)> {
+    let (name, source) = arg
+        .rsplit_once('=')
+        .filter(|(n, s)| !n.trim().is_empty() && (s.starts_with("env:") || s.starts_with("file:")))
+        .ok_or_else(|| anyhow!("--token {arg:?}: write NAME=env:VAR or NAME=file:PATH"))?;
+    let token = if let Some(var) = source.strip_prefix("env:") {
+        std::env::var(var)
+            .map_err(|_| anyhow!("--token {name}: the environment variable {var} is not set"))?
+    } else {
+        let path = PathBuf::from(source.trim_start_matches("file:"));
+        let path = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) if path.is_relative() => PathBuf::from(dir).join(path),
+            _ => path,
+        };
+        std::fs::read_to_string(&path)
+            .map_err(|e| anyhow!("--token {name}: cannot read {}: {e}", path.display()))?
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        bail!("--token {name}: the token is empty");
+    }
+    Ok((name.trim().to_owned(), SecretString::new(token)))
 }
 
 #[derive(Subcommand)]
@@ -114,6 +146,10 @@ pub(crate) async fn gateway(console: Console, args: GatewayArgs) -> Result<ExitC
             return code;
         }
         None => {}
+    }
+    for arg in &args.tokens {
+        let (name, token) = read_token(arg)?;
+        console.use_token(&name, token).await.map_err(explain)?;
     }
     if let Some(file) = &args.config {
         let w = console.load_routes_file(file).await.map_err(explain)?;

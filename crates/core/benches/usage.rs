@@ -1,7 +1,10 @@
-//! Usage at scale for BENCHMARKS.md: one million calls logged through the group-commit writer
-//! (rollups kept as they are written), then every query the Usage page makes, timed; then a
-//! full rollup rebuild and a recomputation. Run: `cargo bench -p milc-core --bench usage`
-//! (`MILC_BENCH_CALLS` changes the million).
+//! Usage at scale for BENCHMARKS.md: one million calls logged through the group-commit writers
+//! of three consoles at once (three gateways' worth: each its own writer and connections, on
+//! one store; rollups kept as they are written), then every query the Usage page makes, timed;
+//! then a full rollup rebuild and a recomputation. On the SQLite file, then, when MILC_TEST_PG
+//! names a PostgreSQL server, on a team workspace there, in the same run:
+//! `scripts/with-postgres cargo bench -p milc-core --bench usage` (`MILC_BENCH_CALLS` changes
+//! the million, `MILC_BENCH_WRITERS` the three).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,14 +23,50 @@ fn main() {
 }
 
 async fn run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("milc.db");
+    let writers: usize = std::env::var("MILC_BENCH_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut sqlite = Vec::new();
+    for _ in 0..writers {
+        sqlite.push(Console::open(&path).await.unwrap());
+    }
+    bench("sqlite", sqlite).await;
+    let size = std::fs::metadata(&path).unwrap().len()
+        + std::fs::metadata(dir.path().join("milc.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    println!("sqlite: database {:.0} MB", size as f64 / 1e6);
+    if let Ok(url) = std::env::var("MILC_TEST_PG") {
+        let name = format!("bench{}", std::process::id());
+        milc_core::workspace::Workspace::init(&url, &name)
+            .await
+            .unwrap();
+        let mut pg = Vec::new();
+        for _ in 0..writers {
+            pg.push(Console::open_workspace(&url, &name).await.unwrap());
+        }
+        let size: i64 = milc_core::db::query_scalar("SELECT pg_database_size(current_database())")
+            .fetch_one(&mut pg[0].store().read().await.unwrap())
+            .await
+            .unwrap();
+        bench("postgres", pg).await;
+        println!(
+            "postgres: database {:.0} MB before the calls",
+            size as f64 / 1e6
+        );
+    }
+}
+
+async fn bench(engine: &str, consoles: Vec<Console>) {
     let n: u64 = std::env::var("MILC_BENCH_CALLS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("milc.db");
-    let console = Console::open(&path).await.unwrap();
-    let store = console.call_log().clone();
+    let writers = consoles.len();
+    let console = &consoles[0];
     let mut endpoints = Vec::new();
     for i in 0..5 {
         let mut spec = EndpointSpec::new(format!("ep{i}"), "http://127.0.0.1:9/v1", "m");
@@ -66,7 +105,8 @@ async fn run() {
     let started = Instant::now();
     let mut handles = Vec::new();
     for t in 0..tasks {
-        let (store, endpoints) = (store.clone(), endpoints.clone());
+        let store = consoles[t as usize % writers].call_log().clone();
+        let endpoints = endpoints.clone();
         handles.push(tokio::spawn(async move {
             let mut x = (t + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             let mut i = t;
@@ -119,22 +159,20 @@ async fn run() {
         h.await.unwrap();
     }
     // Until the last call is in the rollups too, not only committed.
-    store.rolled_up().await;
+    for c in &consoles {
+        c.call_log().rolled_up().await;
+    }
     let took = started.elapsed().as_secs_f64();
     println!(
-        "usage: logged {n} calls over 30 days from {tasks} tasks in {took:.1} s → {:.0} calls/s (every call committed and rolled up)",
+        "{engine}: logged {n} calls over 30 days from {tasks} tasks through {writers} writers in {took:.1} s → {:.0} calls/s (every call committed and rolled up)",
         n as f64 / took
     );
-    console.flush_alerts().await;
+    for c in &consoles {
+        c.flush_alerts().await;
+    }
+    let store = console.call_log().clone();
     let rollups = store.rollups().await.unwrap().len();
-    let size = std::fs::metadata(&path).unwrap().len()
-        + std::fs::metadata(dir.path().join("milc.db-wal"))
-            .map(|m| m.len())
-            .unwrap_or(0);
-    println!(
-        "usage: {rollups} rollup rows; database {:.0} MB",
-        size as f64 / 1e6
-    );
+    println!("{engine}: {rollups} rollup rows");
 
     // The Usage page's windows: the last 24 hours by hour; 7 and 30 whole UTC days by day.
     let end = hour_of(now) + HOUR_MS;
@@ -208,11 +246,11 @@ async fn run() {
         times.sort_by(f64::total_cmp);
         worst = worst.max(times[6]);
         println!(
-            "usage: query {label:<26} median {:.1} ms, slowest {:.1} ms ({calls} calls)",
+            "{engine}: query {label:<26} median {:.1} ms, slowest {:.1} ms ({calls} calls)",
             times[3], times[6]
         );
     }
-    println!("usage: slowest chart query of all: {worst:.1} ms");
+    println!("{engine}: slowest chart query of all: {worst:.1} ms");
     // What `milc usage --since 30d --group-by day` asks: hour-aligned, so the edges are hourly.
     let q = UsageQuery {
         since_ms: end - 30 * DAY_MS,
@@ -222,14 +260,14 @@ async fn run() {
     let t = Instant::now();
     console.usage(&q).await.unwrap();
     println!(
-        "usage: query 30 d from an hour (CLI) by day × endpoint: {:.1} ms",
+        "{engine}: query 30 d from an hour (CLI) by day × endpoint: {:.1} ms",
         t.elapsed().as_secs_f64() * 1000.0
     );
 
     let t = Instant::now();
     store.rebuild_rollups(i64::MIN / 2).await.unwrap();
     println!(
-        "usage: full rollup rebuild from the log: {:.1} s",
+        "{engine}: full rollup rebuild from the log: {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let t = Instant::now();
@@ -238,7 +276,7 @@ async fn run() {
         .await
         .unwrap();
     println!(
-        "usage: recompute 7 days ({} calls checked, {} changed): {:.1} s",
+        "{engine}: recompute 7 days ({} calls checked, {} changed): {:.1} s",
         r.calls_checked,
         r.calls_changed,
         t.elapsed().as_secs_f64()

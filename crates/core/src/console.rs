@@ -31,6 +31,9 @@ pub struct Console {
     pub(crate) runner: String,
     /// Who this console's writes are recorded as: the OS user unless set (`--as`).
     author: std::sync::RwLock<String>,
+    /// Upstream tokens given to this process (a headless gateway's, from a file or an
+    /// environment variable), by endpoint name: used before the keyring, kept in memory only.
+    tokens: std::sync::RwLock<std::collections::HashMap<String, milc_llm::SecretString>>,
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -113,6 +116,7 @@ impl Console {
             gateway_changed: tokio::sync::watch::Sender::new(0),
             runner: runner(),
             author: std::sync::RwLock::new(os_user()),
+            tokens: Default::default(),
         };
         console.seed_simulator().await?;
         // Old bodies go at open wherever this login may delete them (a workspace's viewers
@@ -125,6 +129,21 @@ impl Console {
         }
         console.start_export().await?;
         Ok(console)
+    }
+
+    /// Sends `token` to endpoint `endpoint` from this process, instead of the keyring's: how a
+    /// headless gateway (no keyring, no desktop session) is given its upstream tokens. Kept
+    /// in memory only; nothing is stored.
+    pub async fn use_token(
+        &self,
+        endpoint: &str,
+        token: milc_llm::SecretString,
+    ) -> Result<(), Error> {
+        self.endpoint(endpoint).await?;
+        if let Ok(mut t) = self.tokens.write() {
+            t.insert(endpoint.to_owned(), token);
+        }
+        Ok(())
     }
 
     /// Which engine holds this console's data.
@@ -168,10 +187,15 @@ impl Console {
         } else {
             ep.spec.base_url.clone()
         };
-        let token = if ep.has_token {
-            self.secrets.get(ep.id).await?
-        } else {
-            None
+        let given = self
+            .tokens
+            .read()
+            .ok()
+            .and_then(|t| t.get(&ep.spec.name).cloned());
+        let token = match given {
+            Some(t) => Some(t),
+            None if ep.has_token => self.secrets.get(ep.id).await?,
+            None => None,
         };
         Ok(Target {
             base_url,
