@@ -27,6 +27,8 @@ pub struct AppState {
     started: Instant,
     /// The gateway started from the window, if any (it shares the console).
     gateway: tokio::sync::Mutex<Option<milc_gateway::Gateway>>,
+    /// Why the window opened the local file instead of the team workspace it was set to.
+    warning: Option<String>,
 }
 
 impl AppState {
@@ -39,12 +41,13 @@ impl AppState {
         self.console.clone()
     }
 
-    pub fn new(console: Console, started: Instant) -> Self {
+    pub fn new(console: Console, started: Instant, warning: Option<String>) -> Self {
         Self {
             console: Arc::new(console),
             jobs: Jobs::default(),
             started,
             gateway: tokio::sync::Mutex::new(None),
+            warning,
         }
     }
 }
@@ -755,6 +758,52 @@ fn ui_ready(state: State<'_, AppState>) {
 }
 
 #[tauri::command]
+async fn whoami(state: State<'_, AppState>) -> Reply<cmd::WhoAmI> {
+    let mut id = state.console.identity().await.map_err(api)?;
+    id.warning = state.warning.clone();
+    Ok(id)
+}
+
+#[tauri::command]
+async fn author_set(state: State<'_, AppState>, name: String) -> Reply<cmd::AuthorSet> {
+    state.console.set_author(&name).map_err(api)?;
+    let mut s = crate::store::load();
+    s.author = Some(state.console.author());
+    crate::store::save(&s).map_err(api)?;
+    whoami(state).await
+}
+
+/// Checks the workspace opens, keeps the choice, and reopens the window on it.
+#[tauri::command]
+async fn workspace_open<R: Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    url: String,
+    workspace: String,
+    password: Option<String>,
+) -> Reply<cmd::WorkspaceOpen> {
+    let password = password
+        .filter(|p| !p.is_empty())
+        .map(milc_core::SecretString::new);
+    crate::store::choose_team(url.trim(), workspace.trim(), password)
+        .await
+        .map_err(api)?;
+    state.console.close().await;
+    app.restart()
+}
+
+/// Reopens the window on the local file.
+#[tauri::command]
+async fn workspace_local<R: Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Reply<cmd::WorkspaceLocal> {
+    crate::store::choose_local().map_err(api)?;
+    state.console.close().await;
+    app.restart()
+}
+
+#[tauri::command]
 async fn usecases_list(state: State<'_, AppState>) -> Reply<cmd::UsecasesList> {
     state.console.usecases().await.map_err(api)
 }
@@ -1000,6 +1049,10 @@ register![
     demo_load,
     demo_remove,
     ui_ready,
+    whoami,
+    author_set,
+    workspace_open,
+    workspace_local,
 ];
 
 #[cfg(test)]
@@ -1028,7 +1081,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let console = Console::open(&dir.path().join("milc.db")).await.unwrap();
         let app = crate::with_commands(mock_builder())
-            .manage(AppState::new(console, Instant::now()))
+            .manage(AppState::new(console, Instant::now(), None))
             .build(mock_context(noop_assets()))
             .unwrap();
         let window = WebviewWindowBuilder::new(&app, "main", Default::default())
@@ -1089,8 +1142,13 @@ mod tests {
             Err(unknown("no_such_command"))
         );
         // Without arguments a command either runs (it takes none) or refuses its arguments;
-        // none of them may be unknown to the dispatcher.
-        for name in milc_api::ALL_COMMANDS {
+        // none of them may be unknown to the dispatcher. (Going back to the local file takes
+        // no argument and reopens the window: its registration is checked by name below.)
+        let reopens = [cmd::WorkspaceLocal::NAME];
+        for name in milc_api::ALL_COMMANDS
+            .iter()
+            .filter(|n| !reopens.contains(n))
+        {
             assert_ne!(invoke(&w, name, json!({})), Err(unknown(name)), "{name}");
         }
     }

@@ -4,6 +4,7 @@
 
 mod commands;
 mod jobs;
+mod store;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,7 +15,8 @@ use tauri::{Manager, Runtime};
 pub use commands::{handler, AppState};
 
 /// Starts the desktop console. Logs go to daily files in the OS log directory (`MILC_LOG_DIR`
-/// overrides); the database is `MILC_DB` or the OS data directory.
+/// overrides); the store is the one `store::open` picks (`MILC_DB`, the team workspace chosen
+/// in the window, or the local file).
 pub fn run() {
     let started = Instant::now();
     // WebKitGTK's DMA-BUF renderer halves the web process's memory when off (measured in
@@ -27,17 +29,14 @@ pub fn run() {
         .map(PathBuf::from)
         .unwrap_or_else(milc_core::default_log_dir);
     let _log_guard = init_logging(&log_dir);
-    let db = std::env::var_os("MILC_DB")
-        .map(PathBuf::from)
-        .unwrap_or_else(milc_core::default_db_path);
-    tracing::info!(db = %db.display(), logs = %log_dir.display(), "starting");
+    tracing::info!(logs = %log_dir.display(), "starting");
 
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_notification::init())
         .setup(move |app| {
-            let console = tauri::async_runtime::block_on(Console::open(&db))
-                .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+            let (console, warning) = tauri::async_runtime::block_on(store::open())
+                .map_err(|e| format!("cannot open the console's store: {e}"))?;
             notify_alerts(app.handle().clone(), &console);
             // `MILC_EMPTY_PAGE`: the window shows an empty page instead of the console, so the
             // desktop bench can measure WebKitGTK's own memory floor in this very shell.
@@ -46,7 +45,7 @@ pub fn run() {
                     w.navigate("about:blank".parse().expect("a URL"))?;
                 }
             }
-            let state = AppState::new(console, started);
+            let state = AppState::new(console, started, warning);
             run_due_while_open(state.shared_console());
             app.manage(state);
             exit_on_signal(app.handle().clone());

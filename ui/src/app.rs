@@ -3,6 +3,7 @@
 use yew::prelude::*;
 use yew_router::prelude::*;
 
+use crate::components::IdentityBadge;
 use crate::hooks::{refresh_endpoints, refresh_prompts};
 use crate::pages::{
     Calls, Compare, Datasets, Endpoints, Lifecycle, Playground, PlaygroundState, Prompts, Routes,
@@ -35,10 +36,32 @@ pub fn App() -> Html {
         let app = app.clone();
         use_effect_with((), move |_| {
             refresh_endpoints(app.clone());
-            refresh_prompts(app);
+            refresh_prompts(app.clone());
             yew::platform::spawn_local(async {
                 let _ = crate::ipc::call(milc_api::cmd::UiReady {}).await;
             });
+            // Back in the window: what it shows is asked again (another member may have
+            // changed it meanwhile).
+            let on_focus = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+                app.dispatch(crate::state::Action::Focused);
+                refresh_endpoints(app.clone());
+                refresh_prompts(app.clone());
+            });
+            let window = web_sys::window();
+            if let Some(w) = &window {
+                use wasm_bindgen::JsCast;
+                let _ =
+                    w.add_event_listener_with_callback("focus", on_focus.as_ref().unchecked_ref());
+            }
+            move || {
+                if let Some(w) = window {
+                    use wasm_bindgen::JsCast;
+                    let _ = w.remove_event_listener_with_callback(
+                        "focus",
+                        on_focus.as_ref().unchecked_ref(),
+                    );
+                }
+            }
         });
     }
     html! {
@@ -131,6 +154,8 @@ fn Nav() -> Html {
             { link(Route::Calls, "Calls", "Alt 8", "nav-calls") }
             { link(Route::Routes, "Routes", "Alt 9", "nav-routes") }
             { link(Route::Lifecycle, "Lifecycle", "Alt 0", "nav-lifecycle") }
+            <div class="nav-spacer"></div>
+            <IdentityBadge />
         </nav>
     }
 }

@@ -14,6 +14,9 @@ pub struct AppState {
     pub loaded: bool,
     /// The last failure to load the list.
     pub error: Option<CallError>,
+    /// Bumped each time the window gets the focus back: what pages show is asked again, so a
+    /// change another member made meanwhile appears.
+    pub focus: u64,
 }
 
 impl AppState {
@@ -39,6 +42,7 @@ pub enum Action {
     Loaded(Vec<Endpoint>),
     Prompts(Vec<PromptSummary>),
     Failed(CallError),
+    Focused,
 }
 
 impl Reducible for AppState {
@@ -54,6 +58,7 @@ impl Reducible for AppState {
             }
             Action::Prompts(p) => next.prompts = p,
             Action::Failed(e) => next.error = Some(e),
+            Action::Focused => next.focus += 1,
         }
         Rc::new(next)
     }

@@ -261,6 +261,15 @@ commands! {
     demo_load => DemoLoad {} -> crate::demo::Sample;
     demo_remove => DemoRemove {} -> ();
     ui_ready => UiReady {} -> ();
+    /// Which store the window has open and who is acting.
+    whoami => WhoAmI {} -> crate::workspace::Identity;
+    /// Records this window's writes as `name` from now on (kept for the next start).
+    author_set => AuthorSet { name: String } -> crate::workspace::Identity;
+    /// Opens team workspace `workspace` on `url` (its password, if given, goes to the OS
+    /// keyring): checked first, then the window reopens on it.
+    workspace_open => WorkspaceOpen { url: String, workspace: String, password: Option<String> } -> ();
+    /// Goes back to the local file: the window reopens on it.
+    workspace_local => WorkspaceLocal {} -> ();
 }
 
 #[cfg(test)]

@@ -53,3 +53,30 @@ pub struct Member {
     pub user: String,
     pub role: MemberRole,
 }
+
+/// Which store a console has open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Store {
+    /// The local SQLite file.
+    Local { path: String },
+    /// A team workspace on PostgreSQL: the server (no password) and the workspace's name.
+    Team { server: String, workspace: String },
+}
+
+/// Which store is open and who is acting there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub store: Store,
+    /// Whom writes are recorded as (the OS user unless set).
+    pub author: String,
+    /// In a team workspace: the database login and the role it holds (`None`: none, or the
+    /// workspace's owner).
+    #[serde(default)]
+    pub login: Option<String>,
+    #[serde(default)]
+    pub role: Option<MemberRole>,
+    /// Why the window opened the local file instead of the team workspace it was set to.
+    #[serde(default)]
+    pub warning: Option<String>,
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use milc_api::Endpoint;
 use milc_llm::client::{Client, Target};
-use milc_llm::secrets::Secrets;
+use milc_llm::secrets::{SecretString, Secrets};
 use tokio::sync::OnceCell;
 
 use crate::calllog::CallLog;
@@ -34,6 +34,8 @@ pub struct Console {
     /// Upstream tokens given to this process (a headless gateway's, from a file or an
     /// environment variable), by endpoint name: used before the keyring, kept in memory only.
     tokens: std::sync::RwLock<std::collections::HashMap<String, milc_llm::SecretString>>,
+    /// Which store this is, as the window shows it.
+    pub(crate) place: milc_api::workspace::Store,
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -46,6 +48,11 @@ pub fn default_log_dir() -> PathBuf {
         || PathBuf::from("logs"),
         |d| d.data_local_dir().join("logs"),
     )
+}
+
+/// The desktop's own settings (which store it opens, who you are), in the OS config directory.
+pub fn default_config_dir() -> PathBuf {
+    project_dirs().map_or_else(|| PathBuf::from("."), |d| d.config_dir().to_path_buf())
 }
 
 /// The database file used when neither `--db` nor `MILC_DB` says otherwise.
@@ -78,17 +85,34 @@ impl Console {
     /// Opens (creating if needed) the database at `path`. A new database starts with the
     /// built-in simulator as its endpoint, so a first run works with no credentials.
     pub async fn open(path: &Path) -> Result<Self, Error> {
-        Self::on(Store::open(path).await?).await
+        let place = milc_api::workspace::Store::Local {
+            path: path.display().to_string(),
+        };
+        Self::on(Store::open(path).await?, place).await
     }
 
     /// Opens team workspace `name` on the PostgreSQL server at `url` (made by `milc workspace
     /// init`): the same console over the team's shared store, each write as far as the
     /// connecting login's role allows.
     pub async fn open_workspace(url: &str, name: &str) -> Result<Self, Error> {
+        Self::open_workspace_with(url, name, None).await
+    }
+
+    /// [`Console::open_workspace`] with the login's password given apart from the URL (the
+    /// desktop keeps it in the OS keyring).
+    pub async fn open_workspace_with(
+        url: &str,
+        name: &str,
+        password: Option<&SecretString>,
+    ) -> Result<Self, Error> {
         let schema = crate::workspace::schema_of(name)?;
-        let store = Store::open_pg(url, &schema).await?;
+        let store = Store::open_pg(url, &schema, password.map(SecretString::expose)).await?;
         crate::workspace::check_ready(&store, url, name).await?;
-        Self::on(store).await
+        let place = milc_api::workspace::Store::Team {
+            server: db::redacted_url(url),
+            workspace: name.to_owned(),
+        };
+        Self::on(store, place).await
     }
 
     /// Opens `db`: a `postgres://` connection string names a team workspace (`workspace`, or
@@ -100,7 +124,7 @@ impl Console {
         }
     }
 
-    async fn on(store: Store) -> Result<Self, Error> {
+    async fn on(store: Store, place: milc_api::workspace::Store) -> Result<Self, Error> {
         let scope = db::meta_get_or_init(
             &mut store.read().await?,
             "install_id",
@@ -117,6 +141,7 @@ impl Console {
             runner: runner(),
             author: std::sync::RwLock::new(os_user()),
             tokens: Default::default(),
+            place,
         };
         console.seed_simulator().await?;
         // Old bodies go at open wherever this login may delete them (a workspace's viewers

@@ -24,9 +24,13 @@ pub mod usage;
 pub mod usecases;
 pub mod workspace;
 
-pub use console::{default_db_path, default_log_dir, Console, SIMULATOR_ENDPOINT};
+pub use console::{
+    default_config_dir, default_db_path, default_log_dir, Console, SIMULATOR_ENDPOINT,
+};
 pub use db::{Store, StoreError};
-pub use milc_llm::{SecretError, SecretString, Secrets};
+pub use milc_llm::{
+    set_workspace_password, workspace_password, SecretError, SecretString, Secrets,
+};
 pub use {milc_eval as eval, milc_llm as llm};
 
 use milc_api::{CallError, ErrorKind};

@@ -13,4 +13,4 @@ pub mod structured;
 pub mod tokens;
 
 pub use client::{Client, Exchange, Target};
-pub use secrets::{SecretError, SecretString, Secrets};
+pub use secrets::{set_workspace_password, workspace_password, SecretError, SecretString, Secrets};

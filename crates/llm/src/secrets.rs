@@ -119,6 +119,27 @@ impl Secrets {
     }
 }
 
+/// The keyring account of a team workspace's database password: the login it belongs to, as
+/// `user@host:port/database` (not secret).
+fn workspace_account(login: &str) -> String {
+    format!("workspace/{login}")
+}
+
+/// A team workspace's database password for `login` (`user@host:port/database`), kept in the
+/// OS keyring by the desktop, never in a file or the database.
+pub async fn workspace_password(login: &str) -> Result<Option<SecretString>, SecretError> {
+    get(keyring::Entry::new(KEYRING_SERVICE, &workspace_account(login)).map_err(map_err)?).await
+}
+
+pub async fn set_workspace_password(
+    login: &str,
+    password: &SecretString,
+) -> Result<(), SecretError> {
+    let entry = keyring::Entry::new(KEYRING_SERVICE, &workspace_account(login)).map_err(map_err)?;
+    let password = password.clone();
+    blocking(move || entry.set_password(password.expose()).map_err(map_err)).await
+}
+
 async fn get(entry: keyring::Entry) -> Result<Option<SecretString>, SecretError> {
     blocking(move || match entry.get_password() {
         Ok(p) => Ok(Some(SecretString(p))),

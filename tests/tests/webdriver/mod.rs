@@ -23,6 +23,11 @@ pub struct Driver {
 
 impl Driver {
     pub fn start(home: &Path) -> Self {
+        Self::start_with(home, &[])
+    }
+
+    /// [`Driver::start`] with more of the app's environment (`MILC_DB`, say), over the usual.
+    pub fn start_with(home: &Path, env: &[(&str, &str)]) -> Self {
         let (port, native) = (free_port(), free_port());
         let child = Command::new("tauri-driver")
             .args([
@@ -34,6 +39,7 @@ impl Driver {
             // Everything the app or WebKit writes lands under `home`, so the canary scan below
             // covers every file the app wrote.
             .envs(desktop_env(home))
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

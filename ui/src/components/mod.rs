@@ -4,10 +4,12 @@ mod archive;
 pub mod chart;
 mod error_box;
 mod figures;
+mod identity;
 
 pub use archive::ArchiveButton;
 pub use error_box::ErrorBox;
 pub use figures::Figures;
+pub use identity::IdentityBadge;
 
 use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;

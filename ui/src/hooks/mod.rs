@@ -26,8 +26,9 @@ where
 }
 
 /// The reply to `cmd`, asked when the component mounts and again whenever `cmd` or `reload`
-/// changes (a counter bumped after a change the reply should show). The last value stays
-/// shown until the next reply arrives.
+/// changes (a counter bumped after a change the reply should show) or the window gets the
+/// focus back (another member may have changed it). The last value stays shown until the next
+/// reply arrives.
 #[hook]
 pub fn use_ipc_with<C, D>(cmd: C, reload: D) -> Reply<C>
 where
@@ -36,9 +37,10 @@ where
     D: PartialEq + 'static,
 {
     let reply = use_state(|| None);
+    let focus = use_context::<AppContext>().map_or(0, |a| a.focus);
     {
         let reply = reply.clone();
-        use_effect_with((cmd, reload), move |(cmd, _)| {
+        use_effect_with((cmd, reload, focus), move |(cmd, _, _)| {
             let cmd = cmd.clone();
             yew::platform::spawn_local(async move { reply.set(Some(ipc::call(cmd).await)) });
         });

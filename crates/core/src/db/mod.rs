@@ -130,8 +130,8 @@ impl Store {
     /// Opens the schema `schema` on the PostgreSQL server at `url` (every connection's search
     /// path starts with it) and applies its migrations (`migrations-pg/`): a member who may
     /// not create tables finds them applied by the workspace's owner, or is told to ask.
-    pub async fn open_pg(url: &str, schema: &str) -> Result<Self> {
-        let opts: PgConnectOptions = url
+    pub async fn open_pg(url: &str, schema: &str, password: Option<&str>) -> Result<Self> {
+        let mut opts: PgConnectOptions = url
             .parse::<PgConnectOptions>()
             .map_err(|source| StoreError::Open {
                 path: redacted_url(url),
@@ -139,6 +139,9 @@ impl Store {
             })?
             .options([("search_path", schema)])
             .log_statements(tracing::log::LevelFilter::Trace);
+        if let Some(p) = password {
+            opts = opts.password(p);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .connect_with(opts.clone())

@@ -164,6 +164,50 @@ impl Workspace {
     }
 }
 
+/// The login a connection string names, as `user@host:port/database` (no password): what the
+/// desktop keeps a workspace's password under in the OS keyring.
+pub fn login_of(url: &str) -> Result<String, Error> {
+    let o: PgConnectOptions = url.parse().map_err(|e| {
+        Error::invalid(
+            "database",
+            format!("'{}': {e}", crate::db::redacted_url(url)),
+        )
+    })?;
+    Ok(format!(
+        "{}@{}:{}/{}",
+        o.get_username(),
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap_or(o.get_username())
+    ))
+}
+
+impl crate::Console {
+    /// Which store this console has open and who is acting there: in a team workspace, the
+    /// database login and the role it holds.
+    pub async fn identity(&self) -> Result<milc_api::workspace::Identity, Error> {
+        let (mut login, mut role) = (None, None);
+        if let (Some(pool), milc_api::workspace::Store::Team { workspace, .. }) =
+            (self.store.pg_pool(), &self.place)
+        {
+            let schema = schema_of(workspace)?;
+            login = Some(storage::current_user(pool).await?);
+            for r in MemberRole::ALL {
+                if storage::holds(pool, &schema, r).await? {
+                    role = Some(r);
+                }
+            }
+        }
+        Ok(milc_api::workspace::Identity {
+            store: self.place.clone(),
+            author: self.author(),
+            login,
+            role,
+            warning: None,
+        })
+    }
+}
+
 /// The newest PostgreSQL migration this console knows.
 fn latest_migration() -> i64 {
     sqlx::migrate!("../../migrations-pg")
