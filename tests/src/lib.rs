@@ -213,6 +213,15 @@ pub fn tickets_project(db: &Path, dir: &Path, items: usize, endpoints: &[(&str, 
 
 /// Waits for a child to finish (30 s at most) and collects its output. Both pipes are drained
 /// while it runs, so a child that prints more than a pipe buffer holds cannot block on them.
+/// Sends SIGTERM to `child` (a gateway drains, a window closes), as systemd and `kill` do.
+pub fn sigterm(child: &Child) {
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+}
+
 pub fn wait_output(mut child: Child) -> Output {
     fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
         std::thread::spawn(move || {

@@ -1588,6 +1588,24 @@ fn a_comparison_reuses_finished_runs_and_tallies_blind_votes_with_sides_undone()
         .iter()
         .filter(|r| &r[3] != "tie")
         .all(|r| &r[4] == "qa@2 · Local simulator"));
+
+    // A rater is a person: without --rater, the vote is recorded as whoever is acting (--as).
+    db.ok(
+        &[
+            "--as", "carol", "compare", "vote", "ab", "--index", "0", "tie",
+        ],
+        "",
+    );
+    let r = db.json(&["compare", "results", "ab", "--json"]);
+    assert!(
+        r["raters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["rater"] == "carol" && p["rated"] == 1),
+        "{}",
+        r["raters"]
+    );
 }
 
 #[test]

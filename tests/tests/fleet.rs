@@ -289,11 +289,7 @@ async fn a_fleet_behind_haproxy_logs_every_answer_through_sigterm_and_all_but_a_
     while answered() < TERM_AT {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(gateways[0].1.id().to_string())
-        .status()
-        .unwrap();
+    milc_e2e::sigterm(&gateways[0].1);
     while answered() < KILL_AT {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -303,11 +299,7 @@ async fn a_fleet_behind_haproxy_logs_every_answer_through_sigterm_and_all_but_a_
         c.await.unwrap();
     }
     // The last gateway drains too; the first one has finished draining.
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(gateways[2].1.id().to_string())
-        .status()
-        .unwrap();
+    milc_e2e::sigterm(&gateways[2].1);
     let _ = balancer.kill();
     let _ = balancer.wait();
     let mut exits = HashMap::new();

@@ -131,11 +131,7 @@ fn the_official_openai_sdk_works_unchanged_against_the_gateway() {
     let sdk_ok = out.status.success() && stdout.contains("all SDK checks passed");
 
     // SIGTERM: the gateway drains and flushes the log, and exits cleanly.
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(gw.id().to_string())
-        .status()
-        .unwrap();
+    milc_e2e::sigterm(&gw);
     let gw_out = wait_output(gw);
     assert!(sdk_ok, "the SDK checks failed:\n{stdout}\n{stderr}");
     assert!(
@@ -378,11 +374,7 @@ async fn a_running_gateway_follows_the_cli_within_two_seconds_and_survives_its_u
     assert!(r.text().await.unwrap().contains("upstream_error"));
     assert_eq!(send("support", false).await.unwrap().status(), 200);
 
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(gw.id().to_string())
-        .status()
-        .unwrap();
+    milc_e2e::sigterm(&gw);
     let out = wait_output(gw);
     assert!(
         out.status.success(),
@@ -485,11 +477,7 @@ async fn a_headless_gateway_takes_upstream_tokens_from_the_environment_or_a_cred
             r.text().await.unwrap()
         );
     }
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(gw.id().to_string())
-        .status()
-        .unwrap();
+    milc_e2e::sigterm(&gw);
     let out = wait_output(gw);
     assert!(
         out.status.success(),

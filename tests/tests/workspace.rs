@@ -31,6 +31,27 @@ fn a_workspace_is_created_and_its_members_get_their_roles() {
         &["workspace", "whoami", "--workspace", &name],
     );
     assert!(me.starts_with(&format!("{ana}: rater")), "{me}");
+    // What her role does not allow, the database refuses, and she is told so plainly.
+    let denied = milc_run(
+        Path::new(&as_ana),
+        &[
+            "--workspace",
+            &name,
+            "endpoints",
+            "add",
+            "hers",
+            "--url",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+        ],
+    );
+    assert!(!denied.status.success());
+    let err = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        err.contains("the workspace refused this change") && err.contains("Your role here"),
+        "{err}"
+    );
 
     let bad = milc_run(
         db,
@@ -38,6 +59,28 @@ fn a_workspace_is_created_and_its_members_get_their_roles() {
     );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("viewer, rater, editor or admin"));
+    // Who changed what is noted, with who did it (--as).
+    milc_ok(
+        db,
+        &[
+            "--workspace",
+            &name,
+            "--as",
+            "lead",
+            "endpoints",
+            "add",
+            "team-vllm",
+            "--url",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+        ],
+    );
+    let activity: serde_json::Value =
+        serde_json::from_str(&milc_ok(db, &["--workspace", &name, "activity", "--json"])).unwrap();
+    assert_eq!(activity[0]["author"], "lead", "{activity}");
+    assert_eq!(activity[0]["action"], "endpoint.add");
+    assert_eq!(activity[0]["subject"], "team-vllm");
     // Every other command works on the workspace: its endpoints are the team's.
     let endpoints = milc_ok(db, &["--workspace", &name, "endpoints", "list"]);
     assert!(endpoints.contains("Local simulator"), "{endpoints}");

@@ -80,3 +80,13 @@ pub struct Identity {
     #[serde(default)]
     pub warning: Option<String>,
 }
+
+/// A change made to the store: when, by whom, what (`endpoint.add`, `routes.load`, …) and to
+/// what (a name, `name@version`, `#id`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub at_ms: i64,
+    pub author: String,
+    pub action: String,
+    pub subject: String,
+}

@@ -82,16 +82,18 @@ pub(crate) enum CompareCmd {
     /// Print a rater's task N (0-based) as JSON: the input and the two outputs, names hidden
     Task {
         name: String,
+        /// Who rates [default: who is acting: --as, else the OS user]
         #[arg(long)]
-        rater: String,
+        rater: Option<String>,
         #[arg(long, default_value_t = 0)]
         index: u64,
     },
     /// Vote on a rater's task N: left, right, tie or both_bad
     Vote {
         name: String,
+        /// Who rates [default: who is acting: --as, else the OS user]
         #[arg(long)]
-        rater: String,
+        rater: Option<String>,
         #[arg(long)]
         index: u64,
         verdict: String,
@@ -254,6 +256,7 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
             output::emit(json, &s, format::side_by_side)?;
         }
         CompareCmd::Task { name, rater, index } => {
+            let rater = rater.unwrap_or_else(|| console.author());
             output::json(
                 &console
                     .rating_task(&name, &rater, index)
@@ -290,6 +293,7 @@ pub(crate) async fn compare(console: &Console, cmd: CompareCmd) -> Result<ExitCo
                 comment,
                 criteria,
             };
+            let rater = rater.unwrap_or_else(|| console.author());
             let rated = console
                 .cast_vote(&name, &rater, index, &ballot)
                 .await

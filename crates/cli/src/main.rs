@@ -189,6 +189,14 @@ enum Command {
     /// A team workspace on PostgreSQL (--db postgres://…): init, grant, members, whoami
     #[command(subcommand)]
     Workspace(workspace::WorkspaceCmd),
+    /// Who changed what, newest first: endpoints, datasets, runs, comparisons, routes, keys,
+    /// prices, budgets, use cases, schedules, settings
+    Activity {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the call log, newest first
     Calls {
         #[arg(long, default_value_t = 20)]
@@ -720,6 +728,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let entries = console.history(&search, limit).await?;
             output::emit(json, &entries, |e| format::history_table(e))?;
+            ExitCode::SUCCESS
+        }
+        Command::Activity { limit, json } => {
+            let a = console.activity(limit).await.map_err(explain)?;
+            output::emit(json, &a, |a| {
+                a.iter()
+                    .map(|x| {
+                        format!(
+                            "{}  {:<16} {:<22} {}\n",
+                            format::local_time(x.at_ms),
+                            x.author,
+                            x.action,
+                            x.subject
+                        )
+                    })
+                    .collect()
+            })?;
             ExitCode::SUCCESS
         }
         Command::Calls {

@@ -33,7 +33,7 @@ pub struct Console {
     author: std::sync::RwLock<String>,
     /// Upstream tokens given to this process (a headless gateway's, from a file or an
     /// environment variable), by endpoint name: used before the keyring, kept in memory only.
-    tokens: std::sync::RwLock<std::collections::HashMap<String, milc_llm::SecretString>>,
+    tokens: std::sync::RwLock<std::collections::HashMap<String, SecretString>>,
     /// Which store this is, as the window shows it.
     pub(crate) place: milc_api::workspace::Store,
 }
@@ -146,10 +146,9 @@ impl Console {
         console.seed_simulator().await?;
         // Old bodies go at open wherever this login may delete them (a workspace's viewers
         // and raters leave that to its admins).
-        match console.apply_retention().await {
-            Err(e) if e.is_denied() => {}
-            other => {
-                other?;
+        if let Err(e) = console.apply_retention().await {
+            if !e.is_denied() {
+                return Err(e);
             }
         }
         console.start_export().await?;
@@ -159,21 +158,12 @@ impl Console {
     /// Sends `token` to endpoint `endpoint` from this process, instead of the keyring's: how a
     /// headless gateway (no keyring, no desktop session) is given its upstream tokens. Kept
     /// in memory only; nothing is stored.
-    pub async fn use_token(
-        &self,
-        endpoint: &str,
-        token: milc_llm::SecretString,
-    ) -> Result<(), Error> {
+    pub async fn use_token(&self, endpoint: &str, token: SecretString) -> Result<(), Error> {
         self.endpoint(endpoint).await?;
         if let Ok(mut t) = self.tokens.write() {
             t.insert(endpoint.to_owned(), token);
         }
         Ok(())
-    }
-
-    /// Which engine holds this console's data.
-    pub fn engine(&self) -> db::Engine {
-        self.store.engine()
     }
 
     /// The store and the call log themselves, for tests and benchmarks that check what is on

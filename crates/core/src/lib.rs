@@ -2,6 +2,7 @@
 //! call log and one folder per domain, each with its SQL in `storage.rs` and its actions
 //! (`impl Console`) beside it. No Tauri and no UI: the shells are thin layers over [`Console`].
 
+pub mod activity;
 pub mod archive;
 pub mod calllog;
 pub mod chat;
@@ -64,8 +65,7 @@ impl From<milc_eval::Invalid> for Error {
 impl Error {
     /// The database refused this login the statement (a workspace role that does not allow it).
     pub fn is_denied(&self) -> bool {
-        matches!(self, Self::Store(StoreError::Sql(sqlx::Error::Database(d)))
-            if d.code().as_deref() == Some("42501"))
+        matches!(self, Self::Store(StoreError::Denied(_)))
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {

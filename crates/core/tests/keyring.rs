@@ -140,6 +140,13 @@ async fn a_token_lives_in_the_os_keyring_reaches_the_server_and_nowhere_else() {
         ["ok", "error", "ok", "ok"],
         "every call is logged, newest first"
     );
+    if common::on_postgres() {
+        assert_eq!(
+            common::pg_tables_containing(&console, CANARY).await,
+            Vec::<String>::new(),
+            "the token reached a table of the workspace"
+        );
+    }
 
     console.store().close().await;
     assert_eq!(

@@ -148,3 +148,49 @@ async fn a_fleet_of_judges_takes_each_look_once() {
         "one look in the minute, whichever gateway took it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_is_noted_with_who_made_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let people = team(&dir, &["ana", "bob"]).await;
+    let (ana, bob) = (&people[0], &people[1]);
+    ana.add_endpoint(
+        milc_api::EndpointSpec::new("vllm", "http://127.0.0.1:9/v1", "m"),
+        None,
+    )
+    .await
+    .unwrap();
+    bob.set_price(
+        "vllm",
+        0,
+        &milc_api::Prices {
+            input: "1".parse().unwrap(),
+            cached_input: None,
+            output: "2".parse().unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    bob.set_budget(Some("vllm"), Some("5"), None).await.unwrap();
+    ana.create_gateway_key("ci", None, None).await.unwrap();
+    ana.remove_endpoint("vllm").await.unwrap();
+    let seen: Vec<(String, String, String)> = bob
+        .activity(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.author, a.action, a.subject))
+        .collect();
+    let row = |who: &str, what: &str, on: &str| (who.into(), what.into(), on.into());
+    assert_eq!(
+        seen,
+        vec![
+            row("ana", "endpoint.remove", "vllm"),
+            row("ana", "gateway_key.create", "ci"),
+            row("bob", "budget.set", "vllm"),
+            row("bob", "price.set", "vllm"),
+            row("ana", "endpoint.add", "vllm"),
+        ],
+        "newest first, each with who made it"
+    );
+}

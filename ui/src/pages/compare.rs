@@ -405,6 +405,19 @@ struct RateProps {
 #[function_component]
 fn Rate(p: &RateProps) -> Html {
     let name_input = use_state(|| p.rater.clone());
+    // A rater is a person: the name starts as the one this window records you as.
+    {
+        let name_input = name_input.clone();
+        use_effect_with((), move |_| {
+            if name_input.is_empty() {
+                yew::platform::spawn_local(async move {
+                    if let Ok(id) = ipc::call(cmd::WhoAmI {}).await {
+                        name_input.set(id.author);
+                    }
+                });
+            }
+        });
+    }
     let index = use_state(|| 0u64);
     let task = use_state(|| None::<RatingTask>);
     let comment = use_state(String::new);

@@ -236,6 +236,7 @@ impl Console {
         if !touched.is_empty() {
             self.log.touched(touched);
         }
+        self.noted("archive.purge", path).await?;
         Ok(Purged {
             calls: deleted,
             bodies,

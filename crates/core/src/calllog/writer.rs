@@ -533,6 +533,7 @@ fn is_row_error(e: &StoreError) -> bool {
 /// The same failure for another caller (errors do not clone).
 fn copy(e: &StoreError) -> StoreError {
     let message = match e {
+        StoreError::Denied(m) => return StoreError::Denied(m.clone()),
         StoreError::Sql(inner) => inner.to_string(),
         other => other.to_string(),
     };

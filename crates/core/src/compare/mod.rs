@@ -379,6 +379,7 @@ impl Console {
         let mut tx = self.store.write().await?;
         storage::insert_comparison(&mut tx, &spec, dataset_version_id, seed, &rows).await?;
         db::commit(tx).await?;
+        self.noted("comparison.create", &spec.name).await?;
         Ok(self.load_comparison(&spec.name).await?.info)
     }
 

@@ -124,6 +124,12 @@ impl Console {
         let mut tx = self.store.write().await?;
         let imported = storage::import_dataset(&mut tx, name, items, source).await?;
         db::commit(tx).await?;
+        if imported.created {
+            let v = &imported.version;
+            let short = &v.hash[..v.hash.len().min(12)];
+            self.noted("dataset.import", &format!("{} {short}", v.dataset))
+                .await?;
+        }
         Ok(imported)
     }
 }

@@ -67,10 +67,25 @@ pub enum StoreError {
     DuplicateSchedule(String),
     #[error("a gateway key named '{0}' already exists")]
     DuplicateKey(String),
+    /// A team workspace refused the statement to this login (SQLSTATE 42501): its role does
+    /// not allow it.
+    #[error("the workspace refused this change: {0}. Your role here does not allow it (`milc workspace whoami` says which you hold; an admin grants another with `milc workspace grant`)")]
+    Denied(String),
     #[error("database error: {0}")]
-    Sql(#[from] sqlx::Error),
+    Sql(sqlx::Error),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("42501") => {
+                Self::Denied(d.message().to_owned())
+            }
+            _ => Self::Sql(e),
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -128,8 +143,8 @@ impl Store {
     }
 
     /// Opens the schema `schema` on the PostgreSQL server at `url` (every connection's search
-    /// path starts with it) and applies its migrations (`migrations-pg/`): a member who may
-    /// not create tables finds them applied by the workspace's owner, or is told to ask.
+    /// path starts with it; `password`, if given, apart from the URL). Its tables are the
+    /// workspace owner's to create and migrate (`milc workspace init`): members may not.
     pub async fn open_pg(url: &str, schema: &str, password: Option<&str>) -> Result<Self> {
         let mut opts: PgConnectOptions = url
             .parse::<PgConnectOptions>()
@@ -155,22 +170,8 @@ impl Store {
         })
     }
 
-    /// Applies the PostgreSQL migrations (the workspace's owner, at `init`).
-    pub async fn migrate_pg(&self) -> Result<()> {
-        if let Pools::Pg(pool, _) = &self.pool {
-            sqlx::migrate!("../../migrations-pg").run(pool).await?;
-        }
-        Ok(())
-    }
-
-    pub fn engine(&self) -> Engine {
-        match self.pool {
-            Pools::Lite(..) => Engine::Sqlite,
-            Pools::Pg(..) => Engine::Postgres,
-        }
-    }
-
-    /// The PostgreSQL pool, for the workspace's own administration (schema, roles, grants).
+    /// The PostgreSQL pool, for what a workspace asks of the server itself (who the login is,
+    /// which roles it holds).
     pub fn pg_pool(&self) -> Option<&PgPool> {
         match &self.pool {
             Pools::Pg(p, _) => Some(p),

@@ -570,6 +570,26 @@ pub fn query_scalar_with<T: Scalar>(sql: &str, args: Args) -> QueryScalar<'_, T>
     }
 }
 
+/// Runs a built statement (`sqlx::$with`) on whichever engine `c` is, with that engine's own
+/// driver (`=> $then`: a method both engines' answers have, to make them one).
+macro_rules! on_engine {
+    ($q:expr, $c:expr, $with:ident, $how:ident) => {
+        match $c.raw() {
+            Raw::Lite(c) => sqlx::$with($q.sql, $q.args.lite()).$how(c).await?,
+            Raw::Pg(c) => sqlx::$with(&numbered($q.sql), $q.args.pg()).$how(c).await?,
+        }
+    };
+    ($q:expr, $c:expr, $with:ident, $how:ident => $then:ident) => {
+        match $c.raw() {
+            Raw::Lite(c) => sqlx::$with($q.sql, $q.args.lite()).$how(c).await?.$then(),
+            Raw::Pg(c) => sqlx::$with(&numbered($q.sql), $q.args.pg())
+                .$how(c)
+                .await?
+                .$then(),
+        }
+    };
+}
+
 impl<'q> Query<'q> {
     pub fn bind(mut self, v: impl Bind) -> Self {
         self.args.add(v);
@@ -577,16 +597,7 @@ impl<'q> Query<'q> {
     }
 
     pub async fn execute(self, c: &mut DbConn) -> Result<Done> {
-        let rows = match c.raw() {
-            Raw::Lite(c) => sqlx::query_with(self.sql, self.args.lite())
-                .execute(c)
-                .await?
-                .rows_affected(),
-            Raw::Pg(c) => sqlx::query_with(&numbered(self.sql), self.args.pg())
-                .execute(c)
-                .await?
-                .rows_affected(),
-        };
+        let rows = on_engine!(self, c, query_with, execute => rows_affected);
         Ok(Done { rows })
     }
 
@@ -678,7 +689,7 @@ fn pg_json(row: &PgRow) -> Result<Map<String, Value>> {
 }
 
 macro_rules! fetchers {
-    ($ty:ident, $bound:ident, $lite:ident, $pg:ident) => {
+    ($ty:ident, $bound:ident, $with:ident) => {
         impl<'q, T: $bound> $ty<'q, T> {
             pub fn bind(mut self, v: impl Bind) -> Self {
                 self.q.args.add(v);
@@ -686,48 +697,15 @@ macro_rules! fetchers {
             }
 
             pub async fn fetch_all(self, c: &mut DbConn) -> Result<Vec<T>> {
-                Ok(match c.raw() {
-                    Raw::Lite(c) => {
-                        sqlx::$lite(self.q.sql, self.q.args.lite())
-                            .fetch_all(c)
-                            .await?
-                    }
-                    Raw::Pg(c) => {
-                        sqlx::$pg(&numbered(self.q.sql), self.q.args.pg())
-                            .fetch_all(c)
-                            .await?
-                    }
-                })
+                Ok(on_engine!(self.q, c, $with, fetch_all))
             }
 
             pub async fn fetch_optional(self, c: &mut DbConn) -> Result<Option<T>> {
-                Ok(match c.raw() {
-                    Raw::Lite(c) => {
-                        sqlx::$lite(self.q.sql, self.q.args.lite())
-                            .fetch_optional(c)
-                            .await?
-                    }
-                    Raw::Pg(c) => {
-                        sqlx::$pg(&numbered(self.q.sql), self.q.args.pg())
-                            .fetch_optional(c)
-                            .await?
-                    }
-                })
+                Ok(on_engine!(self.q, c, $with, fetch_optional))
             }
 
             pub async fn fetch_one(self, c: &mut DbConn) -> Result<T> {
-                Ok(match c.raw() {
-                    Raw::Lite(c) => {
-                        sqlx::$lite(self.q.sql, self.q.args.lite())
-                            .fetch_one(c)
-                            .await?
-                    }
-                    Raw::Pg(c) => {
-                        sqlx::$pg(&numbered(self.q.sql), self.q.args.pg())
-                            .fetch_one(c)
-                            .await?
-                    }
-                })
+                Ok(on_engine!(self.q, c, $with, fetch_one))
             }
 
             /// The rows one at a time, without holding them all.
@@ -736,11 +714,11 @@ macro_rules! fetchers {
                 'q: 'c,
             {
                 match c.raw() {
-                    Raw::Lite(c) => sqlx::$lite(self.q.sql, self.q.args.lite())
+                    Raw::Lite(c) => sqlx::$with(self.q.sql, self.q.args.lite())
                         .fetch(c)
                         .map_err(Into::into)
                         .boxed(),
-                    Raw::Pg(c) => sqlx::$pg(interned(self.q.sql), self.q.args.pg())
+                    Raw::Pg(c) => sqlx::$with(interned(self.q.sql), self.q.args.pg())
                         .fetch(c)
                         .map_err(Into::into)
                         .boxed(),
@@ -750,8 +728,8 @@ macro_rules! fetchers {
     };
 }
 
-fetchers!(QueryAs, Record, query_as_with, query_as_with);
-fetchers!(QueryScalar, Scalar, query_scalar_with, query_scalar_with);
+fetchers!(QueryAs, Record, query_as_with);
+fetchers!(QueryScalar, Scalar, query_scalar_with);
 
 /// A streamed statement's PostgreSQL text, numbered once per distinct statement and kept for
 /// the process (the stream borrows it; the few streamed statements are a fixed set).

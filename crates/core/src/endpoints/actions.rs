@@ -73,8 +73,12 @@ impl Console {
                 return Err(e.into());
             }
             storage::set_has_token(&mut c, ep.id, true).await?;
-            return Ok(storage::endpoint(&mut c, ep.id).await?);
+            drop(c);
+            self.noted("endpoint.add", &ep.spec.name).await?;
+            return Ok(storage::endpoint(&mut self.store.read().await?, ep.id).await?);
         }
+        drop(c);
+        self.noted("endpoint.add", &ep.spec.name).await?;
         Ok(ep)
     }
 
@@ -99,6 +103,7 @@ impl Console {
         }
         let ep = storage::update_endpoint(&mut tx, id, &spec).await?;
         db::commit(tx).await?;
+        self.noted("endpoint.edit", &ep.spec.name).await?;
         Ok(ep)
     }
 
@@ -137,7 +142,15 @@ impl Console {
             None => self.secrets.delete(id).await?,
         }
         storage::set_has_token(&mut c, id, token.is_some()).await?;
-        Ok(storage::endpoint(&mut c, id).await?)
+        let ep = storage::endpoint(&mut c, id).await?;
+        drop(c);
+        let what = if token.is_some() {
+            "endpoint.token.set"
+        } else {
+            "endpoint.token.remove"
+        };
+        self.noted(what, &ep.spec.name).await?;
+        Ok(ep)
     }
 
     /// Deletes an endpoint and its token. Its calls stay in the log.
@@ -148,9 +161,11 @@ impl Console {
         storage::delete_endpoint(&mut self.store.read().await?, ep.id)
             .await
             .map_err(|e| match e {
-                // SQLite reports it as 787, or 1811 when a RESTRICT action fires it.
+                // SQLite reports it as 787, or 1811 when a RESTRICT action fires it;
+                // PostgreSQL as 23503.
                 StoreError::Sql(sqlx::Error::Database(d))
-                    if d.message().contains("FOREIGN KEY constraint failed") =>
+                    if d.is_foreign_key_violation()
+                        || d.message().contains("FOREIGN KEY constraint failed") =>
                 {
                     Error::invalid(
                         "endpoint",
@@ -163,6 +178,7 @@ impl Console {
             self.secrets.delete(ep.id).await?;
         }
         self.log.endpoint_deleted(ep.id).await?;
+        self.noted("endpoint.remove", name).await?;
         Ok(())
     }
 

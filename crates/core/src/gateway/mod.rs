@@ -309,6 +309,9 @@ impl Console {
         }
         db::commit(tx).await?;
         self.gateway_changed();
+        if !(out.written.is_empty() && out.removed.is_empty()) {
+            self.noted("routes.load", origin).await?;
+        }
         Ok(out)
     }
 
@@ -365,6 +368,8 @@ impl Console {
         .await?;
         db::commit(tx).await?;
         self.gateway_changed();
+        self.noted("route.weight", &format!("{model} {arm} → {weight}"))
+            .await?;
         self.route(model).await
     }
 
@@ -399,6 +404,7 @@ impl Console {
         )
         .await?;
         self.gateway_changed();
+        self.noted("gateway_key.create", name).await?;
         Ok(NewKey {
             key,
             secret: milc_llm::SecretString::new(secret),
@@ -412,7 +418,7 @@ impl Console {
     pub async fn revoke_gateway_key(&self, name: &str) -> Result<(), Error> {
         if storage::revoke_key(&mut self.store.read().await?, name).await? {
             self.gateway_changed();
-            Ok(())
+            self.noted("gateway_key.revoke", name).await
         } else {
             Err(Error::invalid(
                 "name",

@@ -162,6 +162,7 @@ impl Console {
         let state = self.log.tap().state();
         state.set_on(true);
         state.settings_changed();
+        self.noted("otel.set", &change.endpoint).await?;
         Ok(settings(saved))
     }
 
@@ -176,7 +177,7 @@ impl Console {
         for name in current.map(|s| s.headers).unwrap_or_default() {
             self.secrets.delete_otel_header(&name).await?;
         }
-        Ok(())
+        self.noted("otel.clear", "export").await
     }
 
     /// The settings, and how many spans this process exported and dropped since it opened the

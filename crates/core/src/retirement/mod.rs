@@ -317,6 +317,8 @@ impl Console {
         db::commit(tx).await?;
         // This process's gateways reload at once (others see the store's fingerprint change).
         self.gateway_changed.send_modify(|n| *n += 1);
+        self.noted(&format!("endpoint.{}", to.status.as_str()), name)
+            .await?;
         Ok(used)
     }
 

@@ -167,6 +167,8 @@ impl Console {
             tracing::warn!(run = id, "{w}");
         }
         info.warnings = warnings;
+        drop(c);
+        self.noted("run.start", &format!("#{id}")).await?;
         Ok(info)
     }
 

@@ -49,11 +49,14 @@ impl Console {
         };
         let now = now_ms();
         storage::insert(&mut c, name, &refs, &spec, new.every_ms, now, now).await?;
-        Ok(storage::list(&mut c)
+        let added = storage::list(&mut c)
             .await?
             .into_iter()
             .find(|s| s.name == name)
-            .ok_or_else(|| db::StoreError::NoSuchSchedule(name.to_owned()))?)
+            .ok_or_else(|| db::StoreError::NoSuchSchedule(name.to_owned()))?;
+        drop(c);
+        self.noted("schedule.add", name).await?;
+        Ok(added)
     }
 
     pub async fn schedules(&self) -> Result<Vec<Schedule>, Error> {
@@ -61,7 +64,8 @@ impl Console {
     }
 
     pub async fn remove_schedule(&self, name: &str) -> Result<(), Error> {
-        Ok(storage::remove(&mut self.store.read().await?, name).await?)
+        storage::remove(&mut self.store.read().await?, name).await?;
+        self.noted("schedule.remove", name).await
     }
 
     /// The run a card's schedule starts: its chosen candidate on the dataset of its score SLO,

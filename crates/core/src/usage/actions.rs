@@ -115,7 +115,10 @@ impl Console {
         let mut c = self.store.read().await?;
         let ep = endpoints::storage::endpoint_by_name(&mut c, endpoint).await?;
         storage::set_price(&mut c, ep.id, from_ms, prices).await?;
-        Ok(storage::price_entries(&mut c, &ep).await?)
+        let entries = storage::price_entries(&mut c, &ep).await?;
+        drop(c);
+        self.noted("price.set", endpoint).await?;
+        Ok(entries)
     }
 
     pub async fn prices(&self, endpoint: &str) -> Result<Vec<PriceEntry>, Error> {
@@ -209,6 +212,8 @@ impl Console {
     pub async fn set_retention(&self, days: Option<u32>) -> Result<(u64, u64), Error> {
         let value = days.map(|d| d.to_string());
         db::meta_put(&mut self.store.read().await?, RETENTION, value.as_deref()).await?;
+        self.noted("retention.set", value.as_deref().unwrap_or("forever"))
+            .await?;
         self.apply_retention().await
     }
 

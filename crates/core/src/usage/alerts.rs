@@ -36,6 +36,7 @@ impl Console {
             return Err(Error::invalid("error_rate", "between 0 and 1"));
         }
         storage::set_alert_settings(&mut self.store.read().await?, s).await?;
+        self.noted("alert_settings.set", "alerts").await?;
         Ok(s.clone())
     }
 
@@ -61,7 +62,11 @@ impl Console {
         storage::set_budget(&mut c, id, daily, monthly).await?;
         self.log.touched(vec![id]);
         self.log.flush().await;
-        Ok(storage::budgets(&mut c).await?)
+        let budgets = storage::budgets(&mut c).await?;
+        drop(c);
+        self.noted("budget.set", endpoint.unwrap_or("all endpoints"))
+            .await?;
+        Ok(budgets)
     }
 
     /// Waits until every call logged so far has been evaluated for alerts.

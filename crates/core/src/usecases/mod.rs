@@ -37,6 +37,7 @@ impl Console {
     pub async fn create_usecase(&self, spec: UseCaseSpec) -> Result<UseCase, Error> {
         let spec = self.check_usecase_spec(spec).await?;
         storage::insert(&mut self.store.read().await?, &spec, now_ms()).await?;
+        self.noted("usecase.create", &spec.name).await?;
         self.usecase(&spec.name).await
     }
 
@@ -47,13 +48,16 @@ impl Console {
         let row = storage::by_name(&mut c, name).await?;
         storage::update(&mut c, row.id, &spec, now_ms()).await?;
         drop(c);
+        self.noted("usecase.edit", &spec.name).await?;
         self.usecase(&spec.name).await
     }
 
     pub async fn delete_usecase(&self, name: &str) -> Result<(), Error> {
         let mut c = self.store.read().await?;
         let row = storage::by_name(&mut c, name).await?;
-        Ok(storage::delete(&mut c, row.id).await?)
+        storage::delete(&mut c, row.id).await?;
+        drop(c);
+        self.noted("usecase.remove", name).await
     }
 
     async fn check_usecase_spec(&self, mut spec: UseCaseSpec) -> Result<UseCaseSpec, Error> {
@@ -182,6 +186,8 @@ impl Console {
             ));
         }
         db::commit(tx).await?;
+        self.noted("usecase.choose", &format!("{card} #{id}"))
+            .await?;
         self.usecase(card).await
     }
 

@@ -30,7 +30,7 @@ pub const ADMIN_ONLY: &[&str] = &[
 ];
 
 /// Tables raters write (besides what viewers read).
-pub const RATER_WRITES: &[&str] = &["votes"];
+pub const RATER_WRITES: &[&str] = &["votes", "activity"];
 
 /// An open workspace: a pool whose connections see the workspace's schema.
 pub struct Workspace {
@@ -60,7 +60,7 @@ pub fn schema_of(name: &str) -> Result<String, Error> {
 }
 
 fn sql(e: sqlx::Error) -> Error {
-    Error::Store(crate::StoreError::Sql(e))
+    Error::Store(e.into())
 }
 
 impl Workspace {

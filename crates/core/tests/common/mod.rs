@@ -28,3 +28,31 @@ pub async fn open(path: &Path) -> Result<Console, Error> {
     milc_core::workspace::Workspace::init(&url, &name).await?;
     Console::open_workspace(&url, &name).await
 }
+
+/// On PostgreSQL, the workspace's tables with a row whose text holds `needle` (the whole row
+/// as PostgreSQL prints it, every column): where a secret must never be.
+#[allow(dead_code)]
+pub async fn pg_tables_containing(console: &Console, needle: &str) -> Vec<String> {
+    let mut c = console.store().read().await.unwrap();
+    let tables: Vec<String> = milc_core::db::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let mut hits = Vec::new();
+    for t in tables {
+        let n: i64 = milc_core::db::query_scalar(&format!(
+            "SELECT count(*) FROM \"{t}\" AS r WHERE strpos(r::text, ?) > 0"
+        ))
+        .bind(needle)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        if n > 0 {
+            hits.push(t);
+        }
+    }
+    hits
+}
