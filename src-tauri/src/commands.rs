@@ -773,6 +773,11 @@ async fn author_set(state: State<'_, AppState>, name: String) -> Reply<cmd::Auth
     whoami(state).await
 }
 
+#[tauri::command]
+async fn activity_list(state: State<'_, AppState>, limit: u32) -> Reply<cmd::ActivityList> {
+    state.console.activity(limit).await.map_err(api)
+}
+
 /// Checks the workspace opens, keeps the choice, and reopens the window on it.
 #[tauri::command]
 async fn workspace_open<R: Runtime>(
@@ -1053,6 +1058,7 @@ register![
     author_set,
     workspace_open,
     workspace_local,
+    activity_list,
 ];
 
 #[cfg(test)]

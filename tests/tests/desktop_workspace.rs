@@ -78,6 +78,11 @@ async fn the_window_on_a_team_workspace_says_where_and_who_and_follows_other_mem
     author.send_keys("Ana Lima").await.unwrap();
     el(&c, "#ws-author-save").await.click().await.unwrap();
     text_until(&c, "#whoami-user", |t| t.contains("Ana Lima")).await;
+    // What changed, and who changed it.
+    text_until(&c, "#ws-activity", |t| {
+        t.contains("bob endpoint.add bobs-endpoint")
+    })
+    .await;
     screenshot("workspace");
 
     // A password in the connection string is refused: it would land in a file.

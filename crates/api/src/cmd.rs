@@ -270,6 +270,8 @@ commands! {
     workspace_open => WorkspaceOpen { url: String, workspace: String, password: Option<String> } -> ();
     /// Goes back to the local file: the window reopens on it.
     workspace_local => WorkspaceLocal {} -> ();
+    /// Who changed what, newest first.
+    activity_list => ActivityList { limit: u32 } -> Vec<crate::workspace::Activity>;
 }
 
 #[cfg(test)]

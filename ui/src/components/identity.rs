@@ -2,13 +2,13 @@
 //! local file or a team workspace (its server and name), your name as writes record it, and in
 //! a workspace your database login and role. A click opens the dialog to change them: open a
 //! team workspace (its password goes to the OS keyring; the window reopens on it), go back to
-//! the local file, or set your name.
+//! the local file, or set your name; and the store's recent changes, each with who made it.
 
 use milc_api::workspace::{Identity, Store};
 use milc_api::{cmd, CallError};
 use yew::prelude::*;
 
-use crate::components::{on_text, setter, ErrorBox};
+use crate::components::{local_time, on_text, setter, ErrorBox};
 use crate::hooks::use_ipc_with;
 use crate::ipc;
 
@@ -82,6 +82,7 @@ fn IdentityDialog(p: &DialogProps) -> Html {
     let workspace = use_state(|| workspace);
     let password = use_state(|| password);
     let author = use_state(|| p.id.author.clone());
+    let recent = use_ipc_with(cmd::ActivityList { limit: 8 }, ());
     let error = use_state(|| None::<CallError>);
     let busy = use_state(|| false);
     let open_team = {
@@ -174,6 +175,16 @@ fn IdentityDialog(p: &DialogProps) -> Html {
                 }
             </div>
             if let Some(e) = &*error { <ErrorBox error={e.clone()} id="ws-error" /> }
+            if let Some(Ok(list)) = &*recent {
+                <h2>{ "Recent changes" }</h2>
+                <ul id="ws-activity" class="activity">
+                    { for list.iter().map(|a| html! {
+                        <li title={local_time(a.at_ms)}>
+                            <b>{ &a.author }</b>{ " " }{ &a.action }{ " " }<span class="muted">{ &a.subject }</span>
+                        </li>
+                    }) }
+                </ul>
+            }
         </div>
     }
 }

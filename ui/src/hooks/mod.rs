@@ -12,6 +12,13 @@ pub fn use_app() -> AppContext {
     use_context::<AppContext>().expect("pages render inside the app's context provider")
 }
 
+/// Bumped each time the window gets the focus back: a page that adds it to what its reads
+/// depend on shows what another member changed meanwhile.
+#[hook]
+pub fn use_focus() -> u64 {
+    use_context::<AppContext>().map_or(0, |a| a.focus)
+}
+
 /// What a command answered: `None` until its first reply.
 pub type Reply<C> = UseStateHandle<Option<Result<<C as Command>::Reply, CallError>>>;
 
@@ -37,7 +44,7 @@ where
     D: PartialEq + 'static,
 {
     let reply = use_state(|| None);
-    let focus = use_context::<AppContext>().map_or(0, |a| a.focus);
+    let focus = use_focus();
     {
         let reply = reply.clone();
         use_effect_with((cmd, reload, focus), move |(cmd, _, _)| {

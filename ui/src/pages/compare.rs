@@ -32,6 +32,7 @@ enum Tab {
 
 #[function_component]
 pub fn Compare() -> Html {
+    let focus = crate::hooks::use_focus();
     let list = use_state(Vec::<ComparisonInfo>::new);
     let rev = use_state(|| 0u32);
     let jump = use_jump();
@@ -48,7 +49,7 @@ pub fn Compare() -> Html {
     }
     {
         let (list, current) = (list.clone(), current.clone());
-        use_effect_with(*rev, move |_| {
+        use_effect_with((*rev, focus), move |_| {
             yew::platform::spawn_local(async move {
                 if let Ok(l) = ipc::call(cmd::CompareList {}).await {
                     if current.is_empty() {

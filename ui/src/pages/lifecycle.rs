@@ -89,6 +89,7 @@ impl CardForm {
 
 #[function_component]
 pub fn Lifecycle() -> Html {
+    let focus = crate::hooks::use_focus();
     let rev = use_state(|| 0u32);
     let cards = use_state(Vec::<UseCase>::new);
     let runs = use_state(Vec::<RunInfo>::new);
@@ -103,7 +104,7 @@ pub fn Lifecycle() -> Html {
             loadtests.clone(),
             error.clone(),
         );
-        use_effect_with(*rev, move |_| {
+        use_effect_with((*rev, focus), move |_| {
             yew::platform::spawn_local(async move {
                 match ipc::call(cmd::UsecasesList {}).await {
                     Ok(c) => cards.set(c),

@@ -14,6 +14,7 @@ use crate::route::{use_jump, Route};
 
 #[function_component]
 pub fn Prompts() -> Html {
+    let focus = crate::hooks::use_focus();
     let app = use_app();
     let jump = use_jump();
     let selected = use_state(|| jump.prompt.clone());
@@ -40,7 +41,7 @@ pub fn Prompts() -> Html {
     }
     {
         let detail = detail.clone();
-        use_effect_with(((*selected).clone(), *rev), move |(name, _)| {
+        use_effect_with(((*selected).clone(), *rev, focus), move |(name, _, _)| {
             if let Some(name) = name.clone() {
                 yew::platform::spawn_local(async move {
                     detail.set(Some(ipc::call(cmd::PromptsShow { name }).await));

@@ -13,6 +13,7 @@ use crate::ipc;
 
 #[function_component]
 pub fn Retirement() -> Html {
+    let focus = crate::hooks::use_focus();
     let app = use_app();
     let rev = use_state(|| 0u32);
     let list = use_state(Vec::<RetirementEntry>::new);
@@ -36,7 +37,7 @@ pub fn Retirement() -> Html {
     };
     {
         let list = list.clone();
-        use_effect_with(*rev, move |_| {
+        use_effect_with((*rev, focus), move |_| {
             yew::platform::spawn_local(async move {
                 if let Ok(l) = ipc::call(cmd::RetirementList {}).await {
                     list.set(l);

@@ -25,6 +25,7 @@ enum View {
 
 #[function_component]
 pub fn Runs() -> Html {
+    let focus = crate::hooks::use_focus();
     let app = use_app();
     let runs = use_state(Vec::<RunInfo>::new);
     let rev = use_state(|| 0u32);
@@ -38,7 +39,7 @@ pub fn Runs() -> Html {
     let datasets = use_state(Vec::<String>::new);
     {
         let (runs, datasets) = (runs.clone(), datasets.clone());
-        use_effect_with(*rev, move |_| {
+        use_effect_with((*rev, focus), move |_| {
             yew::platform::spawn_local(async move {
                 if let Ok(r) = ipc::call(cmd::RunsList {}).await {
                     runs.set(r);

@@ -90,6 +90,7 @@ fn group_name(r: &UsageRow, dim: Dim) -> String {
 
 #[function_component]
 pub fn Usage() -> Html {
+    let focus = crate::hooks::use_focus();
     let view = use_state(|| View {
         range: "7d".into(),
         from: String::new(),
@@ -104,7 +105,7 @@ pub fn Usage() -> Html {
     let alerts_rev = use_state(|| 0u32);
     {
         let (data, picked) = (data.clone(), picked.clone());
-        use_effect_with(((*view).clone(), *rev), move |(v, _)| {
+        use_effect_with(((*view).clone(), *rev, focus), move |(v, _, _)| {
             let v = v.clone();
             picked.set(None);
             yew::platform::spawn_local(async move {

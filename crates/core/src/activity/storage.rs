@@ -42,3 +42,26 @@ pub async fn recent(c: &mut DbConn, limit: u32) -> Result<Vec<Activity>> {
         })
         .collect())
 }
+
+/// The newest change's id (0: none yet).
+pub async fn last_id(c: &mut DbConn) -> Result<i64> {
+    db::query_scalar("SELECT coalesce(max(id), 0) FROM activity")
+        .fetch_one(c)
+        .await
+}
+
+/// The changes noted after `id`.
+pub async fn ids_after(c: &mut DbConn, id: i64) -> Result<Vec<i64>> {
+    db::query_scalar("SELECT id FROM activity WHERE id > ? ORDER BY id")
+        .bind(id)
+        .fetch_all(c)
+        .await
+}
+
+pub async fn delete(c: &mut DbConn, id: i64) -> Result<()> {
+    db::query("DELETE FROM activity WHERE id = ?")
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}

@@ -127,7 +127,7 @@ impl Console {
         if imported.created {
             let v = &imported.version;
             let short = &v.hash[..v.hash.len().min(12)];
-            self.noted("dataset.import", &format!("{} {short}", v.dataset))
+            self.noted("dataset.version", &format!("{} {short}", v.dataset))
                 .await?;
         }
         Ok(imported)

@@ -49,6 +49,8 @@ impl Console {
                 "the sample project is already loaded (milc demo remove takes it away)",
             ));
         }
+        // What loading it notes in the activity log is the sample's too.
+        let noted_before = crate::activity::storage::last_id(&mut self.store.read().await?).await?;
         // The runs are answered by a simulator at full speed; the endpoint then points at the
         // built-in one, paced like a real model for the Playground.
         let fast = milc_sim::start(([127, 0, 0, 1], 0).into(), milc_sim::SimConfig::default())
@@ -165,6 +167,12 @@ impl Console {
         fast.stop().await;
 
         let calls = self.sample_usage(ep.id).await?;
+        let noted =
+            crate::activity::storage::ids_after(&mut self.store.read().await?, noted_before)
+                .await?;
+        for id in noted {
+            self.mark("activity", id).await?;
+        }
         Ok(Sample {
             endpoint: ENDPOINT.into(),
             prompt: PROMPT.into(),
@@ -219,11 +227,14 @@ impl Console {
             crate::calllog::storage::delete_calls_of(&mut tx, id).await?;
             crate::endpoints::storage::delete_endpoint(&mut tx, id).await?;
         }
+        for id in ids("activity") {
+            crate::activity::storage::delete(&mut tx, id).await?;
+        }
         crate::calllog::storage::rebuild_in(&mut tx, i64::MIN / 2).await?;
         storage::clear(&mut tx).await?;
         db::commit(tx).await.map_err(|e| match e {
             crate::StoreError::Sql(sqlx::Error::Database(d))
-                if d.message().contains("FOREIGN KEY") =>
+                if d.is_foreign_key_violation() || d.message().contains("FOREIGN KEY") =>
             {
                 Error::invalid(
                     "sample",

@@ -268,15 +268,21 @@ impl Console {
 
     /// Rolls the canary of route `model` back (its candidate takes no more traffic).
     pub async fn rollback(&self, model: &str, actor: &str, reason: &str) -> Result<Route, Error> {
-        self.apply_canary(model, Action::Rollback, actor, reason, None)
-            .await
+        let route = self
+            .apply_canary(model, Action::Rollback, actor, reason, None)
+            .await?;
+        self.noted("canary.rollback", model).await?;
+        Ok(route)
     }
 
     /// Promotes the canary of route `model`: the candidate takes all traffic, and where it
     /// names a prompt version the `production` label moves to it.
     pub async fn promote(&self, model: &str, actor: &str, reason: &str) -> Result<Route, Error> {
-        self.apply_canary(model, Action::Promote, actor, reason, None)
-            .await
+        let route = self
+            .apply_canary(model, Action::Promote, actor, reason, None)
+            .await?;
+        self.noted("canary.promote", model).await?;
+        Ok(route)
     }
 
     pub(crate) async fn apply_canary(

@@ -41,6 +41,11 @@ impl Console {
         let mut tx = self.store.write().await?;
         let saved = storage::save_version(&mut tx, &nv, create, &self.author()).await?;
         db::commit(tx).await?;
+        if saved.created {
+            let v = &saved.version;
+            self.noted("prompt.save", &format!("{}@{}", v.prompt, v.version))
+                .await?;
+        }
         Ok(saved)
     }
 
@@ -74,6 +79,10 @@ impl Console {
         let mut tx = self.store.write().await?;
         let moved = storage::set_label(&mut tx, name, version, label, &self.author()).await?;
         db::commit(tx).await?;
+        if moved.is_some() {
+            self.noted("prompt.label", &format!("{label} → {name}@{version}"))
+                .await?;
+        }
         Ok(moved)
     }
 
