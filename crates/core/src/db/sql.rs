@@ -1,8 +1,8 @@
 //! One way to run a statement on either engine. A domain's storage file writes its SQL once, in
 //! SQLite's dialect with `?` placeholders (or `?N`), binds plain values (integers, floats, flags,
-//! text, bytes, JSON) and reads rows into the same types; a statement sent to PostgreSQL has its
-//! placeholders numbered `$N`. What the engines spell differently (JSON paths, a set of ids)
-//! goes through the few helpers at the end, chosen by [`DbConn::engine`].
+//! text, bytes, JSON) and reads rows into the same types; a statement sent to PostgreSQL is
+//! translated by [`numbered`] (placeholders `$N`, and the few SQLite functions the storage files
+//! use). What cannot be said in one text is chosen by [`DbConn::engine`] where it is written.
 //!
 //! Values are bound owned and each statement runs on the engine's own driver, so SQLite pays
 //! nothing for PostgreSQL being possible (no `Any` conversion of rows).
@@ -14,8 +14,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{
-    Arguments, Column, Decode, FromRow, PgConnection, Postgres, Row, Sqlite, SqliteConnection,
-    Type, TypeInfo, ValueRef,
+    Arguments, Column, Decode, Encode, FromRow, PgConnection, Postgres, Row, Sqlite,
+    SqliteConnection, Type, TypeInfo, ValueRef,
 };
 
 use super::Result;
@@ -307,22 +307,24 @@ impl Args {
     }
 
     fn lite(self) -> SqliteArguments<'static> {
-        let mut a = SqliteArguments::default();
-        for v in self.0 {
-            let r = match v {
-                Val::Bool(b) => a.add(b),
-                Val::Int(i) => a.add(i),
-                Val::Float(f) => a.add(f),
-                Val::Text(t) => a.add(t),
-                Val::Bytes(b) => a.add(b),
-            };
-            r.expect("a plain value encodes");
-        }
-        a
+        self.into_args()
     }
 
     fn pg(self) -> PgArguments {
-        let mut a = PgArguments::default();
+        self.into_args()
+    }
+
+    /// The values as one engine's arguments (every engine encodes these five types).
+    fn into_args<'q, A>(self) -> A
+    where
+        A: Arguments<'q>,
+        Option<bool>: Encode<'q, A::Database> + Type<A::Database>,
+        Option<i64>: Encode<'q, A::Database> + Type<A::Database>,
+        Option<f64>: Encode<'q, A::Database> + Type<A::Database>,
+        Option<String>: Encode<'q, A::Database> + Type<A::Database>,
+        Option<Vec<u8>>: Encode<'q, A::Database> + Type<A::Database>,
+    {
+        let mut a = A::default();
         for v in self.0 {
             let r = match v {
                 Val::Bool(b) => a.add(b),

@@ -50,6 +50,7 @@ impl Console {
             .filter(|p| !p.is_empty())
             .collect();
         storage::set_settings(&mut self.store.read().await?, &s).await?;
+        self.noted("drift_settings.set", "drift").await?;
         Ok(s)
     }
 
@@ -134,6 +135,7 @@ impl Console {
             now_ms(),
         )
         .await?;
+        self.noted("drift.watch", subject).await?;
         Ok(DriftWatch {
             id,
             kind,
@@ -148,7 +150,7 @@ impl Console {
 
     pub async fn unwatch_drift(&self, id: i64) -> Result<(), Error> {
         if storage::remove_watch(&mut self.store.read().await?, id).await? {
-            Ok(())
+            self.noted("drift.unwatch", &format!("#{id}")).await
         } else {
             Err(Error::invalid("watch", format!("no drift watch #{id}")))
         }

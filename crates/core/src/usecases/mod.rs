@@ -172,6 +172,8 @@ impl Console {
             storage::choose(&mut tx, row.id, id).await?;
         }
         db::commit(tx).await?;
+        self.noted("usecase.candidate", &format!("{card} #{id}"))
+            .await?;
         self.usecase(card).await
     }
 
@@ -201,6 +203,7 @@ impl Console {
             ));
         }
         drop(c);
+        self.noted("usecase.drop", &format!("{card} #{id}")).await?;
         self.usecase(card).await
     }
 
@@ -211,6 +214,8 @@ impl Console {
         let row = storage::by_name(&mut c, card).await?;
         storage::attach(&mut c, row.id, "run", id, now_ms()).await?;
         drop(c);
+        self.noted("usecase.attach", &format!("{card} run #{id}"))
+            .await?;
         self.usecase(card).await
     }
 
@@ -252,6 +257,8 @@ impl Console {
         let row = storage::by_name(&mut c, card).await?;
         storage::attach(&mut c, row.id, "loadtest", id, now_ms()).await?;
         drop(c);
+        self.noted("usecase.attach", &format!("{card} load test #{id}"))
+            .await?;
         self.usecase(card).await
     }
 
