@@ -91,40 +91,8 @@ impl Console {
         Self::on(Store::open(path).await?, place).await
     }
 
-    /// Opens team workspace `name` on the PostgreSQL server at `url` (made by `milc workspace
-    /// init`): the same console over the team's shared store, each write as far as the
-    /// connecting login's role allows.
-    pub async fn open_workspace(url: &str, name: &str) -> Result<Self, Error> {
-        Self::open_workspace_with(url, name, None).await
-    }
-
-    /// [`Console::open_workspace`] with the login's password given apart from the URL (the
-    /// desktop keeps it in the OS keyring).
-    pub async fn open_workspace_with(
-        url: &str,
-        name: &str,
-        password: Option<&SecretString>,
-    ) -> Result<Self, Error> {
-        let schema = crate::workspace::schema_of(name)?;
-        let store = Store::open_pg(url, &schema, password.map(SecretString::expose)).await?;
-        crate::workspace::check_ready(&store, url, name).await?;
-        let place = milc_api::workspace::Store::Team {
-            server: db::redacted_url(url),
-            workspace: name.to_owned(),
-        };
-        Self::on(store, place).await
-    }
-
-    /// Opens `db`: a `postgres://` connection string names a team workspace (`workspace`, or
-    /// `main`), anything else the SQLite file at that path.
-    pub async fn open_db(db: &str, workspace: Option<&str>) -> Result<Self, Error> {
-        match crate::workspace::is_url(db) {
-            true => Self::open_workspace(db, workspace.unwrap_or("main")).await,
-            false => Self::open(Path::new(db)).await,
-        }
-    }
-
-    async fn on(store: Store, place: milc_api::workspace::Store) -> Result<Self, Error> {
+    /// The console over an open store (`place` says which, for the window).
+    pub(crate) async fn on(store: Store, place: milc_api::workspace::Store) -> Result<Self, Error> {
         let scope = db::meta_get_or_init(
             &mut store.read().await?,
             "install_id",

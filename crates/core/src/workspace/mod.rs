@@ -183,6 +183,41 @@ pub fn login_of(url: &str) -> Result<String, Error> {
 }
 
 impl crate::Console {
+    /// Opens team workspace `name` on the PostgreSQL server at `url` (made by `milc workspace
+    /// init`): the same console over the team's shared store, each write as far as the
+    /// connecting login's role allows.
+    pub async fn open_workspace(url: &str, name: &str) -> Result<Self, Error> {
+        Self::open_workspace_with(url, name, None).await
+    }
+
+    /// [`Console::open_workspace`] with the login's password given apart from the URL (the
+    /// desktop keeps it in the OS keyring).
+    pub async fn open_workspace_with(
+        url: &str,
+        name: &str,
+        password: Option<&crate::SecretString>,
+    ) -> Result<Self, Error> {
+        let schema = schema_of(name)?;
+        let store =
+            crate::db::Store::open_pg(url, &schema, password.map(crate::SecretString::expose))
+                .await?;
+        check_ready(&store, url, name).await?;
+        let place = milc_api::workspace::Store::Team {
+            server: crate::db::redacted_url(url),
+            workspace: name.to_owned(),
+        };
+        Self::on(store, place).await
+    }
+
+    /// Opens `db`: a `postgres://` connection string names a team workspace (`workspace`, or
+    /// `main`), anything else the SQLite file at that path.
+    pub async fn open_db(db: &str, workspace: Option<&str>) -> Result<Self, Error> {
+        match is_url(db) {
+            true => Self::open_workspace(db, workspace.unwrap_or("main")).await,
+            false => Self::open(std::path::Path::new(db)).await,
+        }
+    }
+
     /// Which store this console has open and who is acting there: in a team workspace, the
     /// database login and the role it holds.
     pub async fn identity(&self) -> Result<milc_api::workspace::Identity, Error> {
