@@ -520,10 +520,7 @@ pub struct Query<'q> {
 }
 
 pub fn query(sql: &str) -> Query<'_> {
-    Query {
-        sql,
-        args: Args::default(),
-    }
+    query_with(sql, Args::default())
 }
 
 pub fn query_with(sql: &str, args: Args) -> Query<'_> {
@@ -538,10 +535,7 @@ pub struct QueryAs<'q, T> {
 }
 
 pub fn query_as<T: Record>(sql: &str) -> QueryAs<'_, T> {
-    QueryAs {
-        q: query(sql),
-        _t: std::marker::PhantomData,
-    }
+    query_as_with(sql, Args::default())
 }
 
 pub fn query_as_with<T: Record>(sql: &str, args: Args) -> QueryAs<'_, T> {
@@ -559,10 +553,7 @@ pub struct QueryScalar<'q, T> {
 }
 
 pub fn query_scalar<T: Scalar>(sql: &str) -> QueryScalar<'_, T> {
-    QueryScalar {
-        q: query(sql),
-        _t: std::marker::PhantomData,
-    }
+    query_scalar_with(sql, Args::default())
 }
 
 pub fn query_scalar_with<T: Scalar>(sql: &str, args: Args) -> QueryScalar<'_, T> {
