@@ -89,7 +89,7 @@ fn a_workspace_is_created_and_its_members_get_their_roles() {
     assert!(!missing.status.success());
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(
-        err.contains("no workspace 'nobody'") && err.contains("milc workspace init"),
+        err.contains("no workspace 'nobody'") && err.contains("workspace init"),
         "{err}"
     );
     let local = std::process::Command::new(milc_e2e::milc_bin())

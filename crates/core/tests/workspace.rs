@@ -136,3 +136,42 @@ async fn a_workspace_name_is_checked_before_anything_is_created() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_workspace_behind_this_console_is_brought_up_to_date_by_its_owner_at_open() {
+    let name = format!("old{}", std::process::id());
+    let ws = Workspace::init(&server(), &name).await.unwrap();
+    let viewer = format!("{name}_vic");
+    ws.grant(&viewer, MemberRole::Viewer).await.unwrap();
+    // As if made by an older console: the newest migration (the activity log) not applied.
+    sqlx::raw_sql(
+        "DROP TABLE activity;
+         DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations);",
+    )
+    .execute(ws.pool())
+    .await
+    .unwrap();
+    let as_viewer = server().replacen("milc@", &format!("{viewer}@"), 1);
+
+    // A member may not change tables: told whom to ask, nothing changed.
+    let refused = milc_core::Console::open_workspace(&as_viewer, &name)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        refused.contains("may not bring it up to date") && refused.contains("its owner"),
+        "{refused}"
+    );
+
+    // The owner's console applies what is missing at open, as on a SQLite file, and grants
+    // the roles on the new table: the member opens it and reads it.
+    let owner = milc_core::Console::open_workspace(&server(), &name)
+        .await
+        .unwrap();
+    owner.close().await;
+    let member = milc_core::Console::open_workspace(&as_viewer, &name)
+        .await
+        .unwrap();
+    assert!(member.activity(10).await.unwrap().is_empty());
+}

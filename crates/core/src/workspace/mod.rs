@@ -87,24 +87,7 @@ impl Workspace {
     pub async fn init(url: &str, name: &str) -> Result<Self, Error> {
         let ws = Self::open(url, name).await?;
         storage::create_schema(&ws.pool, &ws.schema).await?;
-        sqlx::migrate!("../../migrations-pg")
-            .run(&ws.pool)
-            .await
-            .map_err(|e| Error::Store(crate::StoreError::Migrate(e)))?;
-        let tables = storage::tables(&ws.pool, &ws.schema).await?;
-        let writes = storage::Writes {
-            rater: tables
-                .iter()
-                .map(String::as_str)
-                .filter(|t| RATER_WRITES.contains(t))
-                .collect(),
-            editor: tables
-                .iter()
-                .map(String::as_str)
-                .filter(|t| !ADMIN_ONLY.contains(t))
-                .collect(),
-        };
-        storage::grant_roles(&ws.pool, &ws.schema, &writes).await?;
+        bring_up_to_date(&ws.pool, &ws.schema).await?;
         // The owner's first open settles what every member then only reads (the install id
         // that scopes keyring entries, the simulator endpoint).
         crate::Console::open_workspace(url, name)
@@ -243,6 +226,29 @@ impl crate::Console {
     }
 }
 
+/// Applies the migrations this console knows that the workspace lacks, and grants the roles
+/// what they may do on every table (new ones included): the owner's to do.
+async fn bring_up_to_date(pool: &PgPool, schema: &str) -> Result<(), Error> {
+    sqlx::migrate!("../../migrations-pg")
+        .run(pool)
+        .await
+        .map_err(|e| Error::Store(crate::StoreError::Migrate(e)))?;
+    let tables = storage::tables(pool, schema).await?;
+    let writes = storage::Writes {
+        rater: tables
+            .iter()
+            .map(String::as_str)
+            .filter(|t| RATER_WRITES.contains(t))
+            .collect(),
+        editor: tables
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !ADMIN_ONLY.contains(t))
+            .collect(),
+    };
+    Ok(storage::grant_roles(pool, schema, &writes).await?)
+}
+
 /// The newest PostgreSQL migration this console knows.
 fn latest_migration() -> i64 {
     sqlx::migrate!("../../migrations-pg")
@@ -252,8 +258,9 @@ fn latest_migration() -> i64 {
         .unwrap_or(0)
 }
 
-/// Whether workspace `name` exists on `url` with every migration this console needs (members
-/// cannot create or change tables: the owner's `milc workspace init` does).
+/// Whether workspace `name` exists on `url` with every migration this console needs. Migrations
+/// it lacks are applied at open, as on a SQLite file, when the login may (the workspace's
+/// owner); a member is told to ask the owner.
 pub(crate) async fn check_ready(
     store: &crate::db::Store,
     url: &str,
@@ -270,23 +277,32 @@ pub(crate) async fn check_ready(
                 "workspace",
                 format!(
                     "there is no workspace '{name}' on {shown}: its owner creates it with \
-                     `milc workspace init --name {name}`"
+                     `milc --workspace {name} workspace init`"
                 ),
             ))
         }
         Err(e) => return Err(e.into()),
     };
+    drop(c);
     let needed = latest_migration();
-    if version < needed {
-        return Err(Error::invalid(
-            "workspace",
-            format!(
-                "workspace '{name}' on {shown} has schema {version}, this console needs \
-                 {needed}: its owner brings it up to date with `milc workspace init --name {name}`"
-            ),
-        ));
+    if version >= needed {
+        return Ok(());
     }
-    Ok(())
+    let pool = store
+        .pg_pool()
+        .expect("a workspace's store is on PostgreSQL");
+    bring_up_to_date(pool, &schema_of(name)?)
+        .await
+        .map_err(|e| {
+            Error::invalid(
+                "workspace",
+                format!(
+                    "workspace '{name}' on {shown} has schema {version}, this console needs \
+                 {needed}, and this login may not bring it up to date ({e}): its owner opens it \
+                 once, or runs `milc --workspace {name} workspace init`"
+                ),
+            )
+        })
 }
 
 /// The database's refusal of a write, as a member reads it: what their role allows, then the
