@@ -17,10 +17,7 @@ use crate::db::{
 
 /// Begins a transaction holding the store's write lock (see [`crate::db::Store::write`]).
 pub async fn begin_immediate(c: &mut DbConn) -> Result<()> {
-    match c.engine() {
-        db::Engine::Sqlite => c.batch("BEGIN IMMEDIATE").await,
-        db::Engine::Postgres => c.batch(&format!("BEGIN; {}", db::PG_WRITE_LOCK)).await,
-    }
+    c.begin_write().await
 }
 
 pub async fn commit(c: &mut DbConn) -> Result<()> {

@@ -104,7 +104,7 @@ enum Pools {
 }
 
 /// Takes a workspace's write lock until the transaction ends (one key per workspace schema).
-pub const PG_WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext(current_schema()))";
+pub(crate) const PG_WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext(current_schema()))";
 
 /// A connection for reading (or a single self-committing statement).
 pub type Conn = DbConn;

@@ -104,6 +104,18 @@ impl DbConn {
         Ok(())
     }
 
+    /// Begins a transaction on a connection of its own holding the store's write lock, as
+    /// [`super::Store::write`] does on a pooled one (ended with `COMMIT` or `ROLLBACK`).
+    pub async fn begin_write(&mut self) -> Result<()> {
+        match self.engine() {
+            Engine::Sqlite => self.batch("BEGIN IMMEDIATE").await,
+            Engine::Postgres => {
+                self.batch(&format!("BEGIN; {}", super::PG_WRITE_LOCK))
+                    .await
+            }
+        }
+    }
+
     /// Runs statements as they are, with no arguments (several may be separated by `;`).
     pub async fn batch(&mut self, sql: &str) -> Result<()> {
         use sqlx::Executor;

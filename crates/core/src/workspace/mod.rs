@@ -9,8 +9,8 @@
 pub mod storage;
 
 use milc_api::workspace::{Member, MemberRole};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
 
 use crate::Error;
 
@@ -68,16 +68,8 @@ impl Workspace {
     /// connection's search path (`init` creates it and applies the migrations).
     pub async fn open(url: &str, name: &str) -> Result<Self, Error> {
         let schema = schema_of(name)?;
-        let opts: PgConnectOptions = url
-            .parse::<PgConnectOptions>()
-            .map_err(|e| Error::invalid("database", format!("'{url}': {e}")))?
-            .options([("search_path", schema.as_str())])
-            .log_statements(tracing::log::LevelFilter::Trace);
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
-            .await
-            .map_err(|e| Error::invalid("database", format!("cannot connect: {e}")))?;
+        let store = crate::db::Store::open_pg(url, &schema, None).await?;
+        let pool = store.pg_pool().expect("opened on PostgreSQL").clone();
         Ok(Self { pool, schema })
     }
 
@@ -136,14 +128,7 @@ impl Workspace {
     /// Who the connection's user is here: the highest role it holds (directly or not), or
     /// `None` when it holds none (the owner who ran `init` holds them all through ownership).
     pub async fn whoami(&self) -> Result<(String, Option<MemberRole>), Error> {
-        let user = storage::current_user(&self.pool).await?;
-        let mut held = None;
-        for r in MemberRole::ALL {
-            if storage::holds(&self.pool, &self.schema, r).await? {
-                held = Some(r);
-            }
-        }
-        Ok((user, held))
+        who(&self.pool, &self.schema).await
     }
 }
 
@@ -208,13 +193,8 @@ impl crate::Console {
         if let (Some(pool), milc_api::workspace::Store::Team { workspace, .. }) =
             (self.store.pg_pool(), &self.place)
         {
-            let schema = schema_of(workspace)?;
-            login = Some(storage::current_user(pool).await?);
-            for r in MemberRole::ALL {
-                if storage::holds(pool, &schema, r).await? {
-                    role = Some(r);
-                }
-            }
+            let (user, held) = who(pool, &schema_of(workspace)?).await?;
+            (login, role) = (Some(user), held);
         }
         Ok(milc_api::workspace::Identity {
             store: self.place.clone(),
@@ -224,6 +204,18 @@ impl crate::Console {
             warning: None,
         })
     }
+}
+
+/// The connection's login and the highest role it holds in the workspace of `schema`.
+async fn who(pool: &PgPool, schema: &str) -> Result<(String, Option<MemberRole>), Error> {
+    let user = storage::current_user(pool).await?;
+    let mut held = None;
+    for r in MemberRole::ALL {
+        if storage::holds(pool, schema, r).await? {
+            held = Some(r);
+        }
+    }
+    Ok((user, held))
 }
 
 /// Applies the migrations this console knows that the workspace lacks, and grants the roles
