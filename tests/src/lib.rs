@@ -38,10 +38,16 @@ pub fn on_postgres() -> bool {
 /// and a workspace of the test's own, named after the path and created on its first use (so
 /// the same path is the same store). A URL is passed as it is.
 pub fn db_args(db: &Path) -> Vec<std::ffi::OsString> {
-    let given = db.to_string_lossy();
-    if !on_postgres() || given.starts_with("postgres") {
+    if !on_postgres() || db.to_string_lossy().starts_with("postgres") {
         return vec!["--db".into(), db.into()];
     }
+    let (url, name) = pg_workspace_for(db);
+    vec!["--db".into(), url.into(), "--workspace".into(), name.into()]
+}
+
+/// On PostgreSQL, the server's URL and the workspace that stands for the test's database path
+/// `db` (named after the path, created on its first use).
+pub fn pg_workspace_for(db: &Path) -> (String, String) {
     use std::hash::{Hash, Hasher};
     let url = std::env::var("MILC_TEST_PG").expect("MILC_TEST_ENGINE=postgres needs MILC_TEST_PG");
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -61,7 +67,58 @@ pub fn db_args(db: &Path) -> Vec<std::ffi::OsString> {
         );
         ready.push(name.clone());
     }
-    vec!["--db".into(), url.into(), "--workspace".into(), name.into()]
+    (url, name)
+}
+
+/// Where the test's database `db` keeps `needle`: the SQLite file's own files (the database,
+/// its journal and WAL) that hold it, or on PostgreSQL the tables of its workspace whose rows
+/// do, read with the server's own `pg_dump`.
+pub fn stored_containing(db: &Path, needle: &[u8]) -> Vec<String> {
+    if !on_postgres() {
+        let base = db.file_name().unwrap().to_string_lossy().into_owned();
+        let Ok(entries) = std::fs::read_dir(db.parent().unwrap()) else {
+            return Vec::new();
+        };
+        return entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&base))
+            .filter(|e| std::fs::read(e.path()).is_ok_and(|b| contains(&b, needle)))
+            .map(|e| e.path().display().to_string())
+            .collect();
+    }
+    let (url, name) = pg_workspace_for(db);
+    let pg_dump = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL's binaries (scripts/setup installs them)")
+        .flatten()
+        .map(|e| e.path().join("bin/pg_dump"))
+        .filter(|p| p.exists())
+        .max()
+        .expect("pg_dump");
+    // A workspace's tables are in schema `milc_NAME` (see `milc workspace init`).
+    let schema = format!("milc_{name}");
+    let out = Command::new(pg_dump)
+        .args(["--data-only", "--schema", &schema, "--dbname", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        contains(&out.stdout, b"COPY "),
+        "pg_dump of schema {schema} dumped no table"
+    );
+    let (mut table, mut hits) = (String::new(), Vec::new());
+    for line in out.stdout.split(|b| *b == b'\n') {
+        if let Some(rest) = line.strip_prefix(b"COPY ") {
+            let rest = String::from_utf8_lossy(rest);
+            table = rest.split_whitespace().next().unwrap_or("").to_owned();
+        } else if contains(line, needle) && !hits.contains(&table) {
+            hits.push(table.clone());
+        }
+    }
+    hits
 }
 
 /// A `milc sim` process on a free port, killed when dropped. `SIM_KEY` is set to `api_key` so
@@ -300,16 +357,26 @@ pub fn pico(usd: &str) -> i64 {
 }
 
 /// The environment that puts everything the desktop app writes under `home`: database, logs,
-/// window state, WebKit data. Tests scan `home` afterwards; benchmarks start from nothing.
-pub fn desktop_env(home: &Path) -> Vec<(&'static str, PathBuf)> {
-    vec![
-        ("MILC_DB", home.join("milc.db")),
-        ("MILC_LOG_DIR", home.join("logs")),
-        ("XDG_CONFIG_HOME", home.join("config")),
-        ("XDG_CACHE_HOME", home.join("cache")),
-        ("XDG_DATA_HOME", home.join("data")),
+/// window state, WebKit data. Tests scan `home` afterwards; benchmarks start from nothing. On
+/// PostgreSQL (`MILC_TEST_ENGINE=postgres`) the database is the workspace that stands for
+/// `home/milc.db` instead, as [`db_args`] opens it for `milc`.
+pub fn desktop_env(home: &Path) -> Vec<(&'static str, std::ffi::OsString)> {
+    let db = home.join("milc.db");
+    let mut env = vec![
+        ("MILC_LOG_DIR", home.join("logs").into()),
+        ("XDG_CONFIG_HOME", home.join("config").into()),
+        ("XDG_CACHE_HOME", home.join("cache").into()),
+        ("XDG_DATA_HOME", home.join("data").into()),
         ("NO_AT_BRIDGE", "1".into()),
-    ]
+    ];
+    if on_postgres() {
+        let (url, name) = pg_workspace_for(&db);
+        env.push(("MILC_DB", url.into()));
+        env.push(("MILC_WORKSPACE", name.into()));
+    } else {
+        env.push(("MILC_DB", db.into()));
+    }
+    env
 }
 
 /// Waits until the app's UI reports itself interactive through MILC_READY_FILE.

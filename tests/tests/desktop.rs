@@ -7,7 +7,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
-use milc_e2e::{count_files, files_containing, milc_bin, pico, workspace_bin, SimProcess};
+use milc_e2e::{
+    count_files, db_args, files_containing, milc_bin, pico, stored_containing, workspace_bin,
+    SimProcess,
+};
 use serde_json::Value;
 use webdriver::{connect, el, screenshot, select, text_until, type_into, Driver, WAIT};
 
@@ -273,11 +276,11 @@ async fn the_desktop_console_streams_stops_fails_plainly_and_keeps_the_token_sec
     c.close().await.unwrap();
     driver.stop();
 
-    // Every call is in the SQLite file, from the playground.
+    // Every call is in the store (the SQLite file, or the test's workspace), from the
+    // playground.
     let db = home.path().join("milc.db");
     let out = Command::new(milc_bin())
-        .arg("--db")
-        .arg(&db)
+        .args(db_args(&db))
         .args(["calls", "--json"])
         .output()
         .unwrap();
@@ -317,6 +320,11 @@ async fn the_desktop_console_streams_stops_fails_plainly_and_keeps_the_token_sec
     );
     assert_eq!(
         files_containing(home.path(), CANARY.as_bytes()),
+        Vec::<String>::new()
+    );
+    // Nor is it in the store, whichever engine holds it.
+    assert_eq!(
+        stored_containing(&db, CANARY.as_bytes()),
         Vec::<String>::new()
     );
 }

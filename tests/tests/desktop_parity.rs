@@ -22,8 +22,7 @@ async fn the_window_reaches_what_the_cli_reaches() {
     let milc = |args: &[&str]| milc_ok(&db, args);
     let milc_err = |args: &[&str]| {
         let out = std::process::Command::new(milc_e2e::milc_bin())
-            .arg("--db")
-            .arg(&db)
+            .args(milc_e2e::db_args(&db))
             .args(args)
             .output()
             .unwrap();
@@ -381,16 +380,11 @@ async fn the_window_reaches_what_the_cli_reaches() {
     );
     el(&c, "#nav-usage").await.click().await.unwrap();
     text_until(&c, "#otel-status", |t| t.contains("1 spans exported")).await;
-    for entry in std::fs::read_dir(home.path()).unwrap().flatten() {
-        if entry.file_name().to_string_lossy().starts_with("milc.db") {
-            let bytes = std::fs::read(entry.path()).unwrap();
-            assert!(
-                !milc_e2e::contains(&bytes, b"canary-otel-window"),
-                "{:?} holds the header value",
-                entry.path()
-            );
-        }
-    }
+    assert_eq!(
+        milc_e2e::stored_containing(&db, b"canary-otel-window"),
+        Vec::<String>::new(),
+        "the store holds the header value"
+    );
 
     // ---- Lineage: a fine-tuned endpoint names its base model; a comparison shows it.
     el(&c, "#nav-endpoints").await.click().await.unwrap();
