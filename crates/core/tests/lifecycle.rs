@@ -194,6 +194,22 @@ async fn a_card_judges_each_candidate_on_the_evidence_attached_to_it() {
         .attached
         .iter()
         .any(|x| x.kind == "loadtest" && x.id == lt.id));
+    // Who started it, and that it became the card's evidence, is in the activity log.
+    let noted: Vec<(String, String)> = c
+        .activity(5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.action, a.subject))
+        .collect();
+    assert!(
+        noted.contains(&("loadtest.start".into(), format!("#{} on fast", lt.id)))
+            && noted.contains(&(
+                "usecase.attach".into(),
+                format!("ticket summaries load test #{}", lt.id)
+            )),
+        "{noted:?}"
+    );
     // 60 requests a minute at ~5 ms each keeps one caller busy: the first level stands for it.
     assert_eq!(
         latency(&card.candidates[0]).evidence,

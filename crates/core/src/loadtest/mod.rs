@@ -82,6 +82,8 @@ impl Console {
             };
             storage::insert(&mut c, &spec, prepared.endpoint().id, pv, now_ms()).await?
         };
+        self.noted("loadtest.start", &format!("#{id} on {}", spec.endpoint))
+            .await?;
         let total = spec.concurrency.len() as u32;
         let mut levels = Vec::new();
         let mut status = LoadTestStatus::Finished;
