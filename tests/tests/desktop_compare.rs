@@ -95,7 +95,12 @@ async fn two_variants_are_rated_blind_from_the_keyboard_and_ranked() {
         .collect();
 
     // Rate blind: no variant is named, and results wait until every pair is rated.
-    type_into(&c, "#cmp-rater", "alice").await;
+    // The rater is who this window records you as, named at the foot of the navigation.
+    el(&c, "#whoami").await.click().await.unwrap();
+    type_into(&c, "#ws-author", "alice").await;
+    el(&c, "#ws-author-save").await.click().await.unwrap();
+    text_until(&c, "#cmp-rater", |t| t == "alice").await;
+    el(&c, "#whoami").await.click().await.unwrap();
     el(&c, "#cmp-rate-start").await.click().await.unwrap();
     text_until(&c, "#cmp-rate-count", |t| t == "0/10 rated").await;
     let page = el(&c, ".cmp-view").await.text().await.unwrap();
@@ -169,6 +174,7 @@ async fn two_variants_are_rated_blind_from_the_keyboard_and_ranked() {
     let r: Value = serde_json::from_str(&milc(&["compare", "results", "brief", "--json"])).unwrap();
     assert_eq!(r["human"]["pairs"][0]["second_wins"], 10);
     assert_eq!(r["human"]["ratings"][0]["variant"], "qa@2 · sim");
+    assert_eq!(r["raters"][0]["rater"], "alice", "the votes are alice's: {r}");
 
     // Side by side, largest disagreement first, with the differing words marked.
     el(&c, "#cmp-tab-side").await.click().await.unwrap();

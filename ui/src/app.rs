@@ -4,7 +4,7 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::components::IdentityBadge;
-use crate::hooks::{refresh_endpoints, refresh_prompts};
+use crate::hooks::{refresh_endpoints, refresh_me, refresh_prompts};
 use crate::pages::{
     Calls, Compare, Datasets, Endpoints, Lifecycle, Playground, PlaygroundState, Prompts, Routes,
     Runs, SampleBanner, Usage,
@@ -37,6 +37,7 @@ pub fn App() -> Html {
         use_effect_with((), move |_| {
             refresh_endpoints(app.clone());
             refresh_prompts(app.clone());
+            refresh_me(app.clone());
             yew::platform::spawn_local(async {
                 let _ = crate::ipc::call(milc_api::cmd::UiReady {}).await;
             });
@@ -46,6 +47,7 @@ pub fn App() -> Html {
                 app.dispatch(crate::state::Action::Focused);
                 refresh_endpoints(app.clone());
                 refresh_prompts(app.clone());
+                refresh_me(app.clone());
             });
             let window = web_sys::window();
             if let Some(w) = &window {

@@ -1,9 +1,10 @@
-//! App-wide state: the endpoint and prompt lists every page shares, in a reducer behind a
-//! context.
+//! App-wide state: the endpoint and prompt lists every page shares and who you are, in a
+//! reducer behind a context.
 
 use std::rc::Rc;
 
 use milc_api::prompt::PromptSummary;
+use milc_api::workspace::Identity;
 use milc_api::{CallError, Endpoint};
 use yew::prelude::*;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     /// Bumped each time the window gets the focus back: what pages show is asked again, so a
     /// change another member made meanwhile appears.
     pub focus: u64,
+    /// Which store is open and who you are in it (your name as writes and votes record it).
+    pub me: Option<Result<Identity, CallError>>,
 }
 
 impl AppState {
@@ -43,6 +46,7 @@ pub enum Action {
     Prompts(Vec<PromptSummary>),
     Failed(CallError),
     Focused,
+    Me(Result<Identity, CallError>),
 }
 
 impl Reducible for AppState {
@@ -59,6 +63,7 @@ impl Reducible for AppState {
             Action::Prompts(p) => next.prompts = p,
             Action::Failed(e) => next.error = Some(e),
             Action::Focused => next.focus += 1,
+            Action::Me(me) => next.me = Some(me),
         }
         Rc::new(next)
     }

@@ -9,15 +9,14 @@ use milc_api::{cmd, CallError};
 use yew::prelude::*;
 
 use crate::components::{local_time, on_text, setter, ErrorBox};
-use crate::hooks::use_ipc_with;
+use crate::hooks::{refresh_me, use_app, use_ipc_with};
 use crate::ipc;
 
 #[function_component]
 pub fn IdentityBadge() -> Html {
-    let reload = use_state(|| 0u32);
-    let who = use_ipc_with(cmd::WhoAmI {}, *reload);
+    let app = use_app();
     let open = use_state(|| false);
-    let id = match (*who).clone() {
+    let id = match app.me.clone() {
         None => return html! {},
         Some(Err(e)) => return html! { <ErrorBox error={e} id="whoami-error" /> },
         Some(Ok(id)) => id,
@@ -47,10 +46,7 @@ pub fn IdentityBadge() -> Html {
             }
         })
     };
-    let changed = {
-        let reload = reload.clone();
-        Callback::from(move |_| reload.set(*reload + 1))
-    };
+    let changed = Callback::from(move |_| refresh_me(app.clone()));
     html! {
         <div class="identity">
             <div id="whoami" class="identity-badge" role="button" tabindex="0" {title}

@@ -74,3 +74,10 @@ pub fn refresh_prompts(app: AppContext) {
         }
     });
 }
+
+/// Asks again which store is open and who you are (after your name changed, or on focus).
+pub fn refresh_me(app: AppContext) {
+    yew::platform::spawn_local(async move {
+        app.dispatch(Action::Me(ipc::call(cmd::WhoAmI {}).await));
+    });
+}

@@ -15,7 +15,7 @@ use milc_api::{cmd, CallError, ErrorKind, Params};
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ErrorBox};
-use crate::hooks::{use_app, use_ipc, use_ipc_with};
+use crate::hooks::{use_app, use_focus, use_ipc, use_ipc_with};
 use crate::ipc;
 use crate::route::use_jump;
 
@@ -114,9 +114,10 @@ fn CreateForm(p: &CreateProps) -> Html {
     let rows = use_state(|| vec![VariantRow::default(), VariantRow::default()]);
     let error = use_state(|| None::<CallError>);
     let datasets = use_state(Vec::<String>::new);
+    let focus = use_focus();
     {
         let datasets = datasets.clone();
-        use_effect_with((), move |_| {
+        use_effect_with(focus, move |_| {
             yew::platform::spawn_local(async move {
                 if let Ok(d) = ipc::call(cmd::DatasetsList {}).await {
                     let mut names: Vec<String> = d.into_iter().map(|v| v.dataset).collect();
@@ -405,20 +406,13 @@ struct RateProps {
 
 #[function_component]
 fn Rate(p: &RateProps) -> Html {
-    let name_input = use_state(|| p.rater.clone());
-    // A rater is a person: the name starts as the one this window records you as.
-    {
-        let name_input = name_input.clone();
-        use_effect_with((), move |_| {
-            if name_input.is_empty() {
-                yew::platform::spawn_local(async move {
-                    if let Ok(id) = ipc::call(cmd::WhoAmI {}).await {
-                        name_input.set(id.author);
-                    }
-                });
-            }
-        });
-    }
+    // A rater is a person: the one this window records your changes as.
+    let me = use_app()
+        .me
+        .clone()
+        .and_then(Result::ok)
+        .map(|id| id.author)
+        .unwrap_or_default();
     let index = use_state(|| 0u64);
     let task = use_state(|| None::<RatingTask>);
     let comment = use_state(String::new);
@@ -588,20 +582,19 @@ fn Rate(p: &RateProps) -> Html {
     }
     if rater.is_empty() {
         let start = {
-            let (name_input, on_rating) = (name_input.clone(), p.on_rating.clone());
+            let (me, on_rating) = (me.clone(), p.on_rating.clone());
             Callback::from(move |e: SubmitEvent| {
                 e.prevent_default();
-                if !name_input.trim().is_empty() {
-                    on_rating.emit(name_input.trim().to_owned());
+                if !me.is_empty() {
+                    on_rating.emit(me.clone());
                 }
             })
         };
         return html! {
             <form class="row rate-start" onsubmit={start}>
-                <label>{ "Your name " }<input id="cmp-rater" value={(*name_input).clone()}
-                    oninput={on_text({ let n = name_input.clone(); move |v| n.set(v) })} /></label>
-                <button class="primary" id="cmp-rate-start" type="submit">{ "Start rating" }</button>
-                <span class="muted small">{ "Names stay hidden and sides are shuffled until you have rated every pair." }</span>
+                <span>{ "Rating as " }<b id="cmp-rater">{ &me }</b></span>
+                <button class="primary" id="cmp-rate-start" type="submit" disabled={me.is_empty()}>{ "Start rating" }</button>
+                <span class="muted small">{ "Your name is set at the foot of the navigation. Names stay hidden and sides are shuffled until you have rated every pair." }</span>
             </form>
         };
     }
