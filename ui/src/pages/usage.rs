@@ -11,7 +11,7 @@ use yew::prelude::*;
 
 use crate::components::chart::{Chart, Kind};
 use crate::components::{date_ms, local_time, on_select, on_text, ErrorBox};
-use crate::hooks::{use_app, use_ipc_with};
+use crate::hooks::{use_app, use_focus, use_ipc_with};
 use crate::ipc;
 use crate::pages::usage_settings::UsageSettings;
 
@@ -423,9 +423,10 @@ fn Budgets(p: &BudgetsProps) -> Html {
     let daily = use_state(String::new);
     let monthly = use_state(String::new);
     let error = use_state(|| None::<CallError>);
+    let focus = use_focus();
     {
         let list = list.clone();
-        use_effect_with((), move |_| {
+        use_effect_with(focus, move |_| {
             yew::platform::spawn_local(async move {
                 if let Ok(l) = ipc::call(cmd::BudgetsList {}).await {
                     list.set(l);

@@ -9,7 +9,7 @@ use milc_api::{cmd, CallError, TokenChange};
 use yew::prelude::*;
 
 use crate::components::{local_time, on_select, on_text, setter, ErrorBox};
-use crate::hooks::use_app;
+use crate::hooks::{use_app, use_focus};
 use crate::ipc;
 
 #[derive(Properties, PartialEq)]
@@ -59,9 +59,10 @@ fn Prices(p: &SettingsProps) -> Html {
     } else {
         (*endpoint).clone()
     };
+    let focus = use_focus();
     {
         let list = list.clone();
-        use_effect_with(current.clone(), move |name| {
+        use_effect_with((current.clone(), focus), move |(name, _)| {
             let name = name.clone();
             if !name.is_empty() {
                 yew::platform::spawn_local(async move {
