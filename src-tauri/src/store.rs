@@ -1,5 +1,5 @@
 //! Which store the window opens, and the desktop's own settings: `MILC_DB` (a file, or a
-//! `postgres://` server with `MILC_WORKSPACE`) when set; else the team workspace chosen in the
+//! `postgres://` server with `MILC_WORKSPACE`) when set and not empty; else the team workspace chosen in the
 //! window (its connection string and name in `desktop.json` in the OS config directory, its
 //! password in the OS keyring, never in a file); else the local file. A workspace that cannot
 //! be opened leaves the window on the local file, saying why.
@@ -93,7 +93,8 @@ pub fn choose_local() -> Result<(), Error> {
 /// The console the window opens, and why it is not the workspace it was set to, if so.
 pub async fn open() -> Result<(Console, Option<String>), Error> {
     let settings = load();
-    let (console, warning) = if let Some(db) = std::env::var_os("MILC_DB") {
+    let db = std::env::var_os("MILC_DB").filter(|v| !v.is_empty());
+    let (console, warning) = if let Some(db) = db {
         let db = db.to_string_lossy().into_owned();
         let console = if workspace::is_url(&db) {
             let name = std::env::var("MILC_WORKSPACE").unwrap_or_else(|_| "main".to_owned());

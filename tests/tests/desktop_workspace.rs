@@ -2,9 +2,14 @@
 //! scripts/with-postgres, see scripts/test): it says which workspace is open and who you are,
 //! shows what another member adds as soon as it gets the focus back, records your name as you
 //! set it, and refuses a workspace that does not open (or a password typed into the connection
-//! string) without leaving the one that is open.
+//! string) without leaving the one that is open; and a workspace opened from the window is
+//! where the window reopens, its password in the OS keyring, until it goes back to the local
+//! file.
 
-use milc_e2e::workspace_bin;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use milc_e2e::{files_containing, workspace_bin};
 use webdriver::{connect, el, screenshot, text_until, type_into, Driver};
 
 mod webdriver;
@@ -113,6 +118,112 @@ async fn the_window_on_a_team_workspace_says_where_and_who_and_follows_other_mem
     assert!(!saved.contains("hunter2"), "{saved}");
     assert!(!saved.contains("nobody_here"), "{saved}");
     assert!(saved.contains("Ana Lima"), "{saved}");
+    c.close().await.unwrap();
+    driver.stop();
+}
+
+/// The app processes whose environment puts their files under `home` (the ones this test
+/// started, and the ones they restarted).
+fn apps_of(home: &Path) -> Vec<u32> {
+    let mark = format!("XDG_CONFIG_HOME={}", home.join("config").display());
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let is_app = std::fs::read_link(entry.path().join("exe"))
+            .is_ok_and(|e| e.to_string_lossy().contains("milc-desktop"));
+        let env = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if is_app && env.split(|b| *b == 0).any(|v| v == mark.as_bytes()) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Clicks `button` in the workspace dialog, which reopens the app: waits for the new process
+/// (a pid this home had not had), then ends it and the WebDriver session that lost its app.
+async fn reopens_after(c: fantoccini::Client, mut driver: Driver, home: &Path, button: &str) {
+    let before = apps_of(home);
+    assert!(!before.is_empty(), "the app runs with the test's home");
+    el(&c, button).await.click().await.unwrap();
+    let deadline = Instant::now() + webdriver::WAIT;
+    let reopened = loop {
+        if let Some(pid) = apps_of(home).into_iter().find(|p| !before.contains(p)) {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{button}: the app never reopened (app pids: {:?})",
+            apps_of(home)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = c.close().await;
+    driver.stop();
+    let _ = std::process::Command::new("kill")
+        .arg(reopened.to_string())
+        .status();
+    let deadline = Instant::now() + webdriver::WAIT;
+    while !apps_of(home).is_empty() {
+        assert!(Instant::now() < deadline, "the reopened app did not end");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_opened_from_the_window_is_where_it_reopens_with_its_password_in_the_keyring()
+{
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "needs an X display: run scripts/test (Xvfb)"
+    );
+    let url = std::env::var("MILC_TEST_PG").expect("run under scripts/with-postgres");
+    let name = format!("reopen{}", std::process::id());
+    milc(&["--db", &url, "--workspace", &name, "workspace", "init"]);
+    let home = tempfile::tempdir().unwrap();
+    // No MILC_DB: the window opens what its settings say, at first the local file.
+    let start = || Driver::start_with(home.path(), &[("MILC_DB", "")]);
+    let app = workspace_bin("milc-desktop");
+
+    let driver = start();
+    let c = connect(driver.port, &app).await;
+    text_until(&c, "#whoami-store", |t| t == "Local file").await;
+    el(&c, "#whoami").await.click().await.unwrap();
+    type_into(&c, "#ws-url", &url).await;
+    type_into(&c, "#ws-name", &name).await;
+    let password = format!("canary-pw-{}", std::process::id());
+    type_into(&c, "#ws-password", &password).await;
+    reopens_after(c, driver, home.path(), "#ws-open").await;
+
+    // The password is in the keyring, under the workspace's login, and in no file.
+    let port = url.rsplit_once(':').unwrap().1.split('/').next().unwrap();
+    let account = format!("workspace/milc@127.0.0.1:{port}/postgres");
+    let out = std::process::Command::new("secret-tool")
+        .args(["lookup", "service", "milc-console", "username", &account])
+        .output()
+        .expect("secret-tool (scripts/setup installs libsecret-tools)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), password, "{account}");
+    assert_eq!(
+        files_containing(home.path(), password.as_bytes()),
+        Vec::<String>::new()
+    );
+
+    // Started again, the window is on the workspace.
+    let driver = start();
+    let c = connect(driver.port, &app).await;
+    text_until(&c, "#whoami-store", |t| {
+        t.to_lowercase() == format!("team: {name}")
+    })
+    .await;
+    text_until(&c, "#whoami-user", |t| t.contains("admin")).await;
+    el(&c, "#whoami").await.click().await.unwrap();
+    reopens_after(c, driver, home.path(), "#ws-local").await;
+
+    // And back on the local file.
+    let mut driver = start();
+    let c = connect(driver.port, &app).await;
+    text_until(&c, "#whoami-store", |t| t == "Local file").await;
     c.close().await.unwrap();
     driver.stop();
 }
