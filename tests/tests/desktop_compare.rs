@@ -174,7 +174,10 @@ async fn two_variants_are_rated_blind_from_the_keyboard_and_ranked() {
     let r: Value = serde_json::from_str(&milc(&["compare", "results", "brief", "--json"])).unwrap();
     assert_eq!(r["human"]["pairs"][0]["second_wins"], 10);
     assert_eq!(r["human"]["ratings"][0]["variant"], "qa@2 · sim");
-    assert_eq!(r["raters"][0]["rater"], "alice", "the votes are alice's: {r}");
+    assert_eq!(
+        r["raters"][0]["rater"], "alice",
+        "the votes are alice's: {r}"
+    );
 
     // Side by side, largest disagreement first, with the differing words marked.
     el(&c, "#cmp-tab-side").await.click().await.unwrap();

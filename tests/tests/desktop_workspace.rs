@@ -172,8 +172,7 @@ async fn reopens_after(c: fantoccini::Client, mut driver: Driver, home: &Path, b
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_workspace_opened_from_the_window_is_where_it_reopens_with_its_password_in_the_keyring()
-{
+async fn a_workspace_opened_from_the_window_is_where_it_reopens_with_its_password_in_the_keyring() {
     assert!(
         std::env::var_os("DISPLAY").is_some(),
         "needs an X display: run scripts/test (Xvfb)"
