@@ -1698,6 +1698,27 @@ params:
     assert!(db
         .ok(&["votes", "import", "ab", &good], "")
         .contains("3 votes imported"));
+    // Both are changes someone made, in the activity log.
+    let noted: Vec<String> = db
+        .json(&["activity", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["action"].as_str().unwrap(),
+                a["subject"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        noted
+            .iter()
+            .any(|a| a.starts_with("comparison.import_votes ab: 3 votes from "))
+            && noted.contains(&"comparison.judge ab by pairwise@Local simulator".to_owned()),
+        "{noted:?}"
+    );
     let r = db.json(&["compare", "results", "ab", "--json"]);
     let pair = &r["human"]["pairs"][0];
     assert_eq!(

@@ -1006,6 +1006,8 @@ impl Console {
         if failed.len() as u64 == total && total > 0 {
             return Err(failed.into_iter().next().expect("one failure"));
         }
+        self.noted("comparison.judge", &format!("{name} by {judge}"))
+            .await?;
         let results = self.comparison_results(name, None).await?;
         let result = results
             .judges
@@ -1043,6 +1045,11 @@ impl Console {
             .await?;
         }
         db::commit(tx).await?;
+        self.noted(
+            "comparison.import_votes",
+            &format!("{name}: {} votes from {file}", votes.len()),
+        )
+        .await?;
         Ok(votes.len() as u64)
     }
 
