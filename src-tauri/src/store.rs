@@ -1,8 +1,8 @@
 //! Which store the window opens, and the desktop's own settings: `MILC_DB` (a file, or a
-//! `postgres://` server with `MILC_WORKSPACE`) when set and not empty; else the team workspace chosen in the
-//! window (its connection string and name in `desktop.json` in the OS config directory, its
-//! password in the OS keyring, never in a file); else the local file. A workspace that cannot
-//! be opened leaves the window on the local file, saying why.
+//! `postgres://` server with `MILC_WORKSPACE`) when set and not empty; else the team workspace
+//! chosen in the window (its connection string and name in `desktop.json` in the OS config
+//! directory, its password in the OS keyring, never in a file); else the local file. A
+//! workspace that cannot be opened leaves the window on the local file, saying why.
 
 use std::path::PathBuf;
 
