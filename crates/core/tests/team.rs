@@ -1,8 +1,9 @@
 //! What a team meets and one person never does, with real concurrent connections on one store
 //! (a SQLite file, or a PostgreSQL workspace under MILC_TEST_ENGINE=postgres): two people moving
-//! the same label at once, many raters voting at once, and two gateways' canary judges taking
-//! one look between them. (Two machines resuming one run: tests/runs.rs; prices recomputed
-//! while consoles log: tests/usage.rs.)
+//! the same label at once, many raters voting at once, two gateways' canary judges taking one
+//! look between them, a long read (an archive) seeing one moment while others write. (Two
+//! machines resuming one run: tests/runs.rs; prices recomputed while consoles log:
+//! tests/usage.rs.)
 
 #[allow(dead_code)]
 mod common;
@@ -193,4 +194,39 @@ async fn every_change_is_noted_with_who_made_it() {
         ],
         "newest first, each with who made it"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_reads_one_moment_while_others_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let people = team(&dir, &["lead", "ana"]).await;
+    let (lead, ana) = (&people[0], &people[1]);
+    let count = "SELECT count(*) FROM endpoints";
+    let mut snap = lead.store().snapshot().await.unwrap();
+    let before: i64 = milc_core::db::query_scalar(count)
+        .fetch_one(&mut snap)
+        .await
+        .unwrap();
+    // Another member adds an endpoint while the snapshot (an archive, an export) is open.
+    ana.add_endpoint(
+        milc_api::EndpointSpec::new("added-meanwhile", "http://127.0.0.1:9/v1", "m"),
+        None,
+    )
+    .await
+    .unwrap();
+    let during: i64 = milc_core::db::query_scalar(count)
+        .fetch_one(&mut snap)
+        .await
+        .unwrap();
+    assert_eq!(
+        during, before,
+        "the snapshot still reads the moment it began"
+    );
+    drop(snap);
+    let mut now = lead.store().read().await.unwrap();
+    let after: i64 = milc_core::db::query_scalar(count)
+        .fetch_one(&mut now)
+        .await
+        .unwrap();
+    assert_eq!(after, before + 1, "a new read sees the change");
 }
