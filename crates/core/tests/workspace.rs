@@ -175,3 +175,26 @@ async fn a_workspace_behind_this_console_is_brought_up_to_date_by_its_owner_at_o
         .unwrap();
     assert!(member.activity(10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_member_who_may_not_change_endpoints_still_tests_one() {
+    let name = format!("probe{}", std::process::id());
+    let ws = Workspace::init(&server(), &name).await.unwrap();
+    let viewer = format!("{name}_val");
+    ws.grant(&viewer, MemberRole::Viewer).await.unwrap();
+    let as_viewer = server().replacen("milc@", &format!("{viewer}@"), 1);
+    let member = milc_core::Console::open_workspace(&as_viewer, &name)
+        .await
+        .unwrap();
+    let test = member.test_endpoint("Local simulator").await.unwrap();
+    assert!(test.ok, "the result is shown: {test:?}");
+    let kept = member
+        .endpoints()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.spec.name == "Local simulator")
+        .unwrap()
+        .last_test;
+    assert_eq!(kept, None, "and not kept: endpoints are the admins'");
+}
