@@ -14,6 +14,10 @@ use webdriver::{connect, el, screenshot, text_until, type_into, Driver};
 
 mod webdriver;
 
+/// One window at a time: the tests share the X display (a screenshot takes all of it) and one
+/// reopens its app.
+static ONE_WINDOW: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn milc(args: &[&str]) -> String {
     let out = std::process::Command::new(milc_e2e::milc_bin())
         .args(args)
@@ -29,6 +33,7 @@ fn milc(args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_window_on_a_team_workspace_says_where_and_who_and_follows_other_members() {
+    let _one = ONE_WINDOW.lock().await;
     assert!(
         std::env::var_os("DISPLAY").is_some(),
         "needs an X display: run scripts/test (Xvfb)"
@@ -176,6 +181,7 @@ async fn reopens_after(c: fantoccini::Client, mut driver: Driver, home: &Path, b
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_workspace_opened_from_the_window_is_where_it_reopens_with_its_password_in_the_keyring() {
+    let _one = ONE_WINDOW.lock().await;
     assert!(
         std::env::var_os("DISPLAY").is_some(),
         "needs an X display: run scripts/test (Xvfb)"
@@ -226,6 +232,77 @@ async fn a_workspace_opened_from_the_window_is_where_it_reopens_with_its_passwor
     let mut driver = start();
     let c = connect(driver.port, &app).await;
     text_until(&c, "#whoami-store", |t| t == "Local file").await;
+    c.close().await.unwrap();
+    driver.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_is_told_what_the_role_may_do_and_still_tests_an_endpoint() {
+    let _one = ONE_WINDOW.lock().await;
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "needs an X display: run scripts/test (Xvfb)"
+    );
+    let url = std::env::var("MILC_TEST_PG").expect("run under scripts/with-postgres");
+    let name = format!("view{}", std::process::id());
+    let viewer = format!("{name}_val");
+    for args in [
+        vec!["workspace", "init"],
+        vec!["workspace", "grant", viewer.as_str(), "viewer"],
+    ] {
+        let mut all = vec!["--db", url.as_str(), "--workspace", name.as_str()];
+        all.extend(args);
+        milc(&all);
+    }
+    let as_viewer = url.replacen("milc@", &format!("{viewer}@"), 1);
+    let home = tempfile::tempdir().unwrap();
+    let mut driver = Driver::start_with(
+        home.path(),
+        &[
+            ("MILC_DB", as_viewer.as_str()),
+            ("MILC_WORKSPACE", name.as_str()),
+        ],
+    );
+    let c = connect(driver.port, &workspace_bin("milc-desktop")).await;
+
+    text_until(&c, "#role-banner", |t| {
+        t.contains(&format!("You are a viewer in workspace '{name}'"))
+            && t.contains("viewers read only")
+    })
+    .await;
+    // What the role may not do is disabled, saying why, before a click could be refused.
+    let disabled_saying_why = |css: &'static str, needs: &'static str| {
+        let c = c.clone();
+        async move {
+            let button = el(&c, css).await;
+            assert_eq!(
+                button.attr("disabled").await.unwrap().as_deref(),
+                Some("true"),
+                "{css}"
+            );
+            let title = button.attr("title").await.unwrap().unwrap_or_default();
+            assert!(
+                title.contains(&format!("Needs the {needs} role; yours here is viewer")),
+                "{css}: {title}"
+            );
+        }
+    };
+    disabled_saying_why("#pg-send", "editor").await;
+    el(&c, "#nav-endpoints").await.click().await.unwrap();
+    disabled_saying_why("#ep-add", "admin").await;
+    disabled_saying_why("tr[data-endpoint='Local simulator'] button.edit", "admin").await;
+    // Testing an endpoint changes nothing: the viewer sees the result.
+    el(&c, "tr[data-endpoint='Local simulator'] button.test")
+        .await
+        .click()
+        .await
+        .unwrap();
+    text_until(
+        &c,
+        "tr[data-endpoint='Local simulator'] td.last-test",
+        |t| t.starts_with("ok ·"),
+    )
+    .await;
     c.close().await.unwrap();
     driver.stop();
 }

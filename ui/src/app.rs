@@ -3,7 +3,7 @@
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::components::IdentityBadge;
+use crate::components::{IdentityBadge, RoleBanner};
 use crate::hooks::{refresh_endpoints, refresh_me, refresh_prompts};
 use crate::pages::{
     Calls, Compare, Datasets, Endpoints, Lifecycle, Playground, PlaygroundState, Prompts, Routes,
@@ -73,6 +73,7 @@ pub fn App() -> Html {
                 <div class="frame">
                     <Nav />
                     <main class="content">
+                        <RoleBanner />
                         <SampleBanner />
                         <Switch<Route> render={switch} />
                     </main>

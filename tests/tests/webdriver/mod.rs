@@ -48,8 +48,10 @@ impl Driver {
     }
 
     pub fn stop(&mut self) {
+        // (It may have ended already.)
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {

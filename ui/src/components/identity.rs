@@ -4,7 +4,7 @@
 //! team workspace (its password goes to the OS keyring; the window reopens on it), go back to
 //! the local file, or set your name; and the store's recent changes, each with who made it.
 
-use milc_api::workspace::{Identity, Store};
+use milc_api::workspace::{Identity, MemberRole, Store};
 use milc_api::{cmd, CallError};
 use yew::prelude::*;
 
@@ -58,6 +58,27 @@ pub fn IdentityBadge() -> Html {
                 <div id="whoami-warning" class="note danger">{ w }</div>
             }
             if *open { <IdentityDialog id={id.clone()} on_changed={changed} /> }
+        </div>
+    }
+}
+
+/// Above every page in a team workspace where your role may not change everything: which role
+/// you hold and what it may do (the buttons it may not use are disabled, saying why).
+#[function_component]
+pub fn RoleBanner() -> Html {
+    let app = use_app();
+    let Some(Ok(id)) = &app.me else {
+        return html! {};
+    };
+    let (Some(role), Store::Team { workspace, .. }) = (id.role, &id.store) else {
+        return html! {};
+    };
+    if role == MemberRole::Admin {
+        return html! {};
+    }
+    html! {
+        <div id="role-banner" class="note info">
+            { format!("You are a {} in workspace '{workspace}': {}.", role.as_str(), role.may()) }
         </div>
     }
 }

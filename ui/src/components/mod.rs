@@ -9,7 +9,7 @@ mod identity;
 pub use archive::ArchiveButton;
 pub use error_box::ErrorBox;
 pub use figures::Figures;
-pub use identity::IdentityBadge;
+pub use identity::{IdentityBadge, RoleBanner};
 
 use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;

@@ -1,5 +1,6 @@
 //! Hooks shared by pages.
 
+use milc_api::workspace::{Identity, MemberRole};
 use milc_api::{cmd, CallError, Command};
 use yew::prelude::*;
 
@@ -80,4 +81,73 @@ pub fn refresh_me(app: AppContext) {
     yew::platform::spawn_local(async move {
         app.dispatch(Action::Me(ipc::call(cmd::WhoAmI {}).await));
     });
+}
+
+/// Why the role you hold in the open team workspace may not do what needs `needs` (`None`: it
+/// may, or this is the local file, or your login owns the workspace). The database refuses
+/// such a change anyway; the window says so before the click.
+pub fn refusal(me: Option<&Identity>, needs: MemberRole) -> Option<String> {
+    let role = me?.role?;
+    (role < needs).then(|| {
+        format!(
+            "Needs the {} role; yours here is {} ({}).",
+            needs.as_str(),
+            role.as_str(),
+            role.may()
+        )
+    })
+}
+
+/// [`refusal`] for who you are in the window's store.
+#[hook]
+pub fn use_refusal(needs: MemberRole) -> Option<String> {
+    let app = use_app();
+    refusal(app.me.as_ref().and_then(|m| m.as_ref().ok()), needs)
+}
+
+#[cfg(test)]
+mod tests {
+    use milc_api::workspace::{Identity, MemberRole, Store};
+
+    use super::refusal;
+
+    fn me(store: Store, role: Option<MemberRole>) -> Identity {
+        Identity {
+            store,
+            author: "ana".into(),
+            login: role.map(|_| "ana".into()),
+            role,
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn a_role_below_what_a_change_needs_is_told_why() {
+        let team = || Store::Team {
+            server: "postgres://ana@db/milc".into(),
+            workspace: "team".into(),
+        };
+        let viewer = me(team(), Some(MemberRole::Viewer));
+        let why = refusal(Some(&viewer), MemberRole::Editor).unwrap();
+        assert_eq!(
+            why,
+            "Needs the editor role; yours here is viewer (viewers read only)."
+        );
+        let rater = me(team(), Some(MemberRole::Rater));
+        assert_eq!(refusal(Some(&rater), MemberRole::Rater), None);
+        assert!(refusal(Some(&rater), MemberRole::Admin).is_some());
+        let editor = me(team(), Some(MemberRole::Editor));
+        assert_eq!(refusal(Some(&editor), MemberRole::Editor), None);
+        assert!(refusal(Some(&editor), MemberRole::Admin).is_some());
+        // The local file, the workspace's owner, and not known yet: nothing is refused.
+        let local = me(
+            Store::Local {
+                path: "milc.db".into(),
+            },
+            None,
+        );
+        assert_eq!(refusal(Some(&local), MemberRole::Admin), None);
+        assert_eq!(refusal(Some(&me(team(), None)), MemberRole::Admin), None);
+        assert_eq!(refusal(None, MemberRole::Admin), None);
+    }
 }

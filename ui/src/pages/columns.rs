@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use milc_api::prompt::{variables_of, PromptPin};
+use milc_api::workspace::MemberRole;
 use milc_api::{cmd, CallError, ChatRequest, ChatResult, Message, Params};
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ErrorBox, Figures};
-use crate::hooks::use_app;
+use crate::hooks::{use_app, use_refusal};
 use crate::ipc;
 
 /// What a column sends: the editor's messages or a version's, on an endpoint.
@@ -121,6 +122,7 @@ pub struct Props {
 
 #[function_component]
 pub fn VariantColumns(p: &Props) -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let app = use_app();
     let cols = use_reducer(Columns::default);
     let error = use_state(|| None::<CallError>);
@@ -220,7 +222,7 @@ pub fn VariantColumns(p: &Props) -> Html {
                 <span class="spacer" />
                 <button class="small" id="pg-col-add" onclick={add}>{ "+ Column" }</button>
                 if !cols.cols.is_empty() {
-                    <button class="primary small" id="pg-send-all" onclick={send_all} disabled={running}>{ "Send to all" }</button>
+                    <button class="primary small" id="pg-send-all" title={refused_editor.clone()} onclick={send_all} disabled={running || refused_editor.is_some()}>{ "Send to all" }</button>
                 }
             </div>
             if let Some(e) = &*error { <ErrorBox error={e.clone()} id="pg-columns-error" /> }

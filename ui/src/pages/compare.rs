@@ -11,11 +11,12 @@ use milc_api::compare::{
     VariantSpec, Verdict,
 };
 use milc_api::run::ScorerSpec;
+use milc_api::workspace::MemberRole;
 use milc_api::{cmd, CallError, ErrorKind, Params};
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ErrorBox};
-use crate::hooks::{use_app, use_focus, use_ipc, use_ipc_with};
+use crate::hooks::{use_app, use_focus, use_ipc, use_ipc_with, use_refusal};
 use crate::ipc;
 use crate::route::use_jump;
 
@@ -106,6 +107,7 @@ struct CreateProps {
 
 #[function_component]
 fn CreateForm(p: &CreateProps) -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let app = use_app();
     let name = use_state(String::new);
     let dataset = use_state(String::new);
@@ -257,7 +259,7 @@ fn CreateForm(p: &CreateProps) -> Html {
             </table>
             <div class="row">
                 <button id="cmp-add-variant" onclick={add}>{ "+ Variant" }</button>
-                <button class="primary" id="cmp-create" onclick={create}>{ "Create" }</button>
+                <button class="primary" id="cmp-create" title={refused_editor.clone()} onclick={create} disabled={refused_editor.is_some()}>{ "Create" }</button>
             </div>
             if let Some(e) = &*error { <ErrorBox error={e.clone()} id="cmp-create-error" /> }
         </details>
@@ -272,6 +274,7 @@ struct ViewProps {
 
 #[function_component]
 fn ComparisonView(p: &ViewProps) -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let c = &p.info;
     let tab = use_state(|| Tab::Rate);
     // The rater of this window; while set and unfinished, names and results stay hidden.
@@ -363,7 +366,7 @@ fn ComparisonView(p: &ViewProps) -> Html {
                         <span class="mono" id="cmp-progress-text">{ format!("{done}/{total}") }</span>
                         <button class="danger" id="cmp-cancel" onclick={cancel}>{ "Cancel" }</button>
                     } else {
-                        <button class="primary" id="cmp-run" onclick={run}>{ "Run variants" }</button>
+                        <button class="primary" id="cmp-run" title={refused_editor.clone()} onclick={run} disabled={refused_editor.is_some()}>{ "Run variants" }</button>
                     }
                 }
             </div>
@@ -406,6 +409,7 @@ struct RateProps {
 
 #[function_component]
 fn Rate(p: &RateProps) -> Html {
+    let refused_rater = use_refusal(MemberRole::Rater);
     // A rater is a person: the one this window records your changes as.
     let me = use_app()
         .me
@@ -593,7 +597,7 @@ fn Rate(p: &RateProps) -> Html {
         return html! {
             <form class="row rate-start" onsubmit={start}>
                 <span>{ "Rating as " }<b id="cmp-rater">{ &me }</b></span>
-                <button class="primary" id="cmp-rate-start" type="submit" disabled={me.is_empty()}>{ "Start rating" }</button>
+                <button class="primary" id="cmp-rate-start" title={refused_rater.clone()} type="submit" disabled={me.is_empty() || refused_rater.is_some()}>{ "Start rating" }</button>
                 <span class="muted small">{ "Your name is set at the foot of the navigation. Names stay hidden and sides are shuffled until you have rated every pair." }</span>
             </form>
         };
@@ -844,6 +848,7 @@ fn standings_tables(s: &Standings, id: &str, info: &ComparisonInfo) -> Html {
 
 #[function_component]
 fn Results(p: &ResultsProps) -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let app = use_app();
     let rev = use_state(|| 0u32);
     let results = use_ipc_with(
@@ -1012,7 +1017,7 @@ fn Results(p: &ResultsProps) -> Html {
                     <span class="mono">{ format!("{d}/{t}") }</span>
                     <button class="danger" id="cmp-judge-cancel" onclick={cancel_judge}>{ "Cancel" }</button>
                 } else {
-                    <button id="cmp-judge" onclick={judge}>{ "Judge every pair" }</button>
+                    <button id="cmp-judge" title={refused_editor.clone()} onclick={judge} disabled={refused_editor.is_some()}>{ "Judge every pair" }</button>
                 }
             </div>
             if let Some(e) = &*judge_error { <ErrorBox error={e.clone()} id="cmp-judge-error" /> }

@@ -4,11 +4,12 @@
 //! time, edited (change, delete, add; saved together as a new version) and exported to a file.
 
 use milc_api::dataset::{DatasetEdit, DatasetPreview};
+use milc_api::workspace::MemberRole;
 use milc_api::{cmd, CallError};
 use yew::prelude::*;
 
 use crate::components::{gist, local_time, on_file_text, on_select, on_text, ErrorBox};
-use crate::hooks::{use_ipc, use_ipc_with};
+use crate::hooks::{use_ipc, use_ipc_with, use_refusal};
 use crate::ipc;
 
 #[function_component]
@@ -85,6 +86,7 @@ struct ImportProps {
 
 #[function_component]
 fn Import(p: &ImportProps) -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let name = use_state(String::new);
     let file = use_state(|| "pasted.jsonl".to_owned());
     let kind = use_state(|| "jsonl".to_owned());
@@ -214,7 +216,7 @@ fn Import(p: &ImportProps) -> Html {
             <textarea id="ds-text" rows="6" placeholder={"{\"question\": \"…\", \"expected\": \"…\"} per line, or CSV with a header row"} value={(*text).clone()} oninput={{ let t = text.clone(); on_text(move |v| t.set(v)) }} />
             <div class="row">
                 <button id="ds-preview-btn" onclick={do_preview}>{ "Preview" }</button>
-                <button class="primary" id="ds-import" onclick={do_import} disabled={name.trim().is_empty() || text.trim().is_empty()}>{ "Import" }</button>
+                <button class="primary" id="ds-import" title={refused_editor.clone()} onclick={do_import} disabled={name.trim().is_empty() || text.trim().is_empty() || refused_editor.is_some()}>{ "Import" }</button>
             </div>
             { preview_html }
             { match &*outcome {
@@ -241,6 +243,7 @@ const PAGE: u64 = 50;
 /// until they are saved as a new version, and export to a file.
 #[function_component]
 fn Items(p: &ItemsProps) -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let page = use_ipc(cmd::DatasetsItems {
         reference: p.reference.clone(),
         offset: p.offset,
@@ -396,10 +399,10 @@ fn Items(p: &ItemsProps) -> Html {
                 </div>
             }
             <div class="row">
-                <button class="small" id="ds-add" onclick={edit(None, blank)}>{ "Add item" }</button>
+                <button class="small" id="ds-add" title={refused_editor.clone()} onclick={edit(None, blank)} disabled={refused_editor.is_some()}>{ "Add item" }</button>
                 if changes > 0 {
                     <span class="small" id="ds-pending">{ format!("{} changed · {} deleted · {} added", e.set.len(), e.delete.len(), e.add.len()) }</span>
-                    <button class="primary small" id="ds-save" onclick={save}>{ "Save as new version" }</button>
+                    <button class="primary small" id="ds-save" title={refused_editor.clone()} onclick={save} disabled={refused_editor.is_some()}>{ "Save as new version" }</button>
                     <button class="small" id="ds-discard" onclick={discard}>{ "Discard" }</button>
                 }
             </div>

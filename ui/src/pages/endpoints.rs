@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use milc_api::lifecycle::ArchiveScope;
 use milc_api::prompt::{CustomPattern, RedactMode};
+use milc_api::workspace::MemberRole;
 use milc_api::RedactionPolicy;
 use milc_api::{
     cmd, CallError, ConnectionTest, Endpoint, EndpointSpec, EndpointStatus, PricePerMillion,
@@ -13,7 +14,7 @@ use milc_api::{
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ArchiveButton, ErrorBox};
-use crate::hooks::{refresh_endpoints, use_app};
+use crate::hooks::{refresh_endpoints, use_app, use_refusal};
 use crate::ipc;
 
 /// The form as typed: strings until Save turns them into a spec, naming the field that is wrong.
@@ -197,12 +198,16 @@ impl Draft {
 
 #[function_component]
 pub fn Endpoints() -> Html {
+    let refused_admin = use_refusal(MemberRole::Admin);
     let app = use_app();
     let draft = use_state(|| None::<Draft>);
     let form_error = use_state(|| None::<CallError>);
     let busy = use_state(|| false);
     // Per endpoint: a test in flight, a delete awaiting confirmation, a failure of an action.
     let testing = use_state(|| None::<String>);
+    // Tests run from this window, newest kept here too: a member whose role may not change
+    // endpoints sees the result although the store does not keep it.
+    let tested = use_state(std::collections::HashMap::<String, ConnectionTest>::new);
     let confirm = use_state(|| None::<String>);
     let row_error = use_state(|| None::<CallError>);
 
@@ -246,18 +251,29 @@ pub fn Endpoints() -> Html {
         })
     };
     let test = |name: String| {
-        let (app, testing, row_error) = (app.clone(), testing.clone(), row_error.clone());
+        let (app, testing, tested, row_error) = (
+            app.clone(),
+            testing.clone(),
+            tested.clone(),
+            row_error.clone(),
+        );
         Callback::from(move |_: MouseEvent| {
             testing.set(Some(name.clone()));
-            let (app, testing, row_error, name) = (
+            let (app, testing, tested, row_error, name) = (
                 app.clone(),
                 testing.clone(),
+                tested.clone(),
                 row_error.clone(),
                 name.clone(),
             );
             yew::platform::spawn_local(async move {
-                if let Err(e) = ipc::call(cmd::EndpointsTest { name }).await {
-                    row_error.set(Some(e));
+                match ipc::call(cmd::EndpointsTest { name: name.clone() }).await {
+                    Ok(t) => {
+                        let mut all = (*tested).clone();
+                        all.insert(name, t);
+                        tested.set(all);
+                    }
+                    Err(e) => row_error.set(Some(e)),
                 }
                 testing.set(None);
                 refresh_endpoints(app);
@@ -286,7 +302,7 @@ pub fn Endpoints() -> Html {
             <header class="page-head">
                 <h1>{ "Endpoints" }</h1>
                 <span class="spacer" />
-                <button class="primary" id="ep-add" onclick={open(Some(Draft::new()))}>{ "+ Add endpoint" }</button>
+                <button class="primary" id="ep-add" title={refused_admin.clone()} onclick={open(Some(Draft::new()))} disabled={refused_admin.is_some()}>{ "+ Add endpoint" }</button>
             </header>
             if let Some(e) = &app.error { <ErrorBox error={e.clone()} /> }
             if let Some(e) = &*row_error { <ErrorBox error={e.clone()} id="ep-row-error" /> }
@@ -310,12 +326,12 @@ pub fn Endpoints() -> Html {
                             <td>{ if e.has_token { "stored in keyring" } else { "—" } }</td>
                             <td class="num">{ e.spec.prices.input.to_string() }</td>
                             <td class="num">{ e.spec.prices.output.to_string() }</td>
-                            <td class="last-test">{ last_test(e.last_test.as_ref(), testing.as_deref() == Some(name.as_str())) }</td>
+                            <td class="last-test">{ last_test(newest(e.last_test.as_ref(), tested.get(&name)), testing.as_deref() == Some(name.as_str())) }</td>
                             <td class="actions">
                                 <button class="ghost small test" onclick={test(name.clone())}>{ "Test" }</button>
-                                <button class="ghost small edit" onclick={open(Some(Draft::of(e)))}>{ "Edit" }</button>
+                                <button class="ghost small edit" title={refused_admin.clone()} disabled={refused_admin.is_some()} onclick={open(Some(Draft::of(e)))}>{ "Edit" }</button>
                                 <ArchiveButton scope={ArchiveScope::Endpoint(name.clone())} id={format!("ep-archive-{}", e.id)} />
-                                <button class="ghost small delete danger-text" onclick={delete(name.clone())}>
+                                <button class="ghost small delete danger-text" title={refused_admin.clone()} disabled={refused_admin.is_some()} onclick={delete(name.clone())}>
                                     { if confirm.as_deref() == Some(name.as_str()) { "Confirm delete" } else { "Delete" } }
                                 </button>
                             </td>
@@ -325,7 +341,7 @@ pub fn Endpoints() -> Html {
                 </tbody>
             </table>
             if let Some(d) = &*draft {
-                { form(d, &draft, &form_error, *busy, save.clone(), open(None)) }
+                { form(d, &draft, &form_error, *busy || refused_admin.is_some(), save.clone(), open(None)) }
             }
         </div>
     }
@@ -336,6 +352,17 @@ fn status_class(s: EndpointStatus) -> &'static str {
         EndpointStatus::Active => "badge ok",
         EndpointStatus::Deprecated => "badge warn",
         EndpointStatus::Retired => "badge muted",
+    }
+}
+
+/// The newer of the stored test and the one run from this window.
+fn newest<'a>(
+    stored: Option<&'a ConnectionTest>,
+    here: Option<&'a ConnectionTest>,
+) -> Option<&'a ConnectionTest> {
+    match (stored, here) {
+        (Some(s), Some(h)) => Some(if h.at_ms > s.at_ms { h } else { s }),
+        (s, h) => s.or(h),
     }
 }
 

@@ -8,12 +8,13 @@ use milc_api::lifecycle::{
     LoadTestProgress, LoadTestSpec, ScoreSlo, Slo, Traffic, UseCase, UseCaseSpec, Verdict,
 };
 use milc_api::run::RunInfo;
+use milc_api::workspace::MemberRole;
 use milc_api::{cmd, CallError, Cost, Params};
 use yew::prelude::*;
 
 use crate::components::chart::{Chart, Kind};
 use crate::components::{on_select, on_text, setter, ArchiveButton, ErrorBox};
-use crate::hooks::use_app;
+use crate::hooks::{use_app, use_refusal};
 use crate::ipc;
 
 fn badge(v: Verdict) -> Html {
@@ -186,6 +187,7 @@ struct EditorProps {
 
 #[function_component]
 fn CardEditor(p: &EditorProps) -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let form = use_state(CardForm::default);
     let error = use_state(|| None::<CallError>);
     let field = |get: fn(&mut CardForm) -> &mut String| {
@@ -243,7 +245,7 @@ fn CardEditor(p: &EditorProps) -> Html {
                 <label>{ "Tokens per request" }<input id="uc-tokens" placeholder="800" value={form.tokens_per_request.clone()} oninput={field(|f| &mut f.tokens_per_request)} /></label>
                 <label class="row wide"><input type="checkbox" id="uc-pii" checked={form.pii} onchange={pii} />{ "PII redaction before sending" }</label>
             </div>
-            <div class="row"><button class="primary" id="uc-save" onclick={save}>{ "Write it down" }</button></div>
+            <div class="row"><button class="primary" id="uc-save" title={refused_editor.clone()} onclick={save} disabled={refused_editor.is_some()}>{ "Write it down" }</button></div>
             if let Some(e) = &*error { <ErrorBox error={e.clone()} /> }
         </details>
     }
@@ -260,6 +262,7 @@ struct CardProps {
 
 #[function_component]
 fn CardView(p: &CardProps) -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let app = use_app();
     let card = &p.card;
     let name = card.spec.name.clone();
@@ -467,7 +470,7 @@ fn CardView(p: &CardProps) -> Html {
                                         <div class="muted small">{ k.evidence.as_ref().map(|e| e.to_string()).unwrap_or_default() }</div>
                                     </td>
                                 }) }
-                                <td class="actions">if !c.chosen { <button onclick={choose_it}>{ "Choose" }</button> }</td>
+                                <td class="actions">if !c.chosen { <button onclick={choose_it} disabled={refused_editor.is_some()} title={refused_editor.clone()}>{ "Choose" }</button> }</td>
                             </tr>
                         }
                     }) }
@@ -480,7 +483,7 @@ fn CardView(p: &CardProps) -> Html {
                     { for app.endpoints.iter().map(|e| html! { <option value={e.spec.name.clone()} selected={*endpoint == e.spec.name}>{ &e.spec.name }</option> }) }
                 </select>
                 <label class="row"><input type="checkbox" checked={*choose} onchange={{ let c = choose.clone(); Callback::from(move |e: Event| c.set(e.target_unchecked_into::<web_sys::HtmlInputElement>().checked())) }} />{ "chosen" }</label>
-                <button id="cand-add" onclick={add}>{ "Add candidate" }</button>
+                <button id="cand-add" title={refused_editor.clone()} onclick={add} disabled={refused_editor.is_some()}>{ "Add candidate" }</button>
             </div>
             <div class="row wrap">
                 <select id="attach-run" onchange={on_select(setter(&run_pick))}>
@@ -488,20 +491,20 @@ fn CardView(p: &CardProps) -> Html {
                         <option value={r.id.to_string()} selected={*run_pick == r.id.to_string()}>{ format!("run #{} {} on {} over {}", r.id, r.prompt, r.spec.endpoint, r.spec.dataset) }</option>
                     }) }
                 </select>
-                <button id="attach-run-button" onclick={attach}>{ "Attach run" }</button>
+                <button id="attach-run-button" title={refused_editor.clone()} onclick={attach} disabled={refused_editor.is_some()}>{ "Attach run" }</button>
                 <select id="attach-loadtest" onchange={on_select(setter(&test_pick))}>
                     { for p.loadtests.iter().map(|l| html! {
                         <option value={l.id.to_string()} selected={*test_pick == l.id.to_string()}>{ format!("load test #{} on {}", l.id, l.spec.endpoint) }</option>
                     }) }
                 </select>
-                <button id="attach-loadtest-button" disabled={p.loadtests.is_empty()} onclick={attach_test}>{ "Attach load test" }</button>
+                <button id="attach-loadtest-button" title={refused_editor.clone()} disabled={p.loadtests.is_empty() || refused_editor.is_some()} onclick={attach_test}>{ "Attach load test" }</button>
                 <span class="muted" id="uc-attached">{ format!("attached: {}", card.attached.iter().map(|a| format!("{} #{}", a.kind, a.id)).collect::<Vec<_>>().join(", ")) }</span>
             </div>
             <div class="row wrap">
                 <label>{ "Levels" }<input id="lt-levels" value={(*levels).clone()} oninput={on_text(setter(&levels))} /></label>
                 <label>{ "Each" }<input id="lt-duration" value={(*duration).clone()} oninput={on_text(setter(&duration))} /></label>
                 if progress.is_none() {
-                    <button id="lt-start" disabled={target.is_none()} onclick={load}>{ "Load test" }</button>
+                    <button id="lt-start" title={refused_editor.clone()} disabled={target.is_none() || refused_editor.is_some()} onclick={load}>{ "Load test" }</button>
                 } else {
                     <button id="lt-cancel" onclick={cancel}>{ "Stop" }</button>
                 }

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use milc_api::prompt::{
     variables_of, HistoryEntry, JsonSchemaFormat, PromptContent, PromptPin, PromptVersion,
 };
+use milc_api::workspace::MemberRole;
 use milc_api::{
     cmd, CallError, ChatRequest, ChatResult, EndpointStatus, ErrorKind, Message, Params,
     ResponseFormat, Role,
@@ -16,7 +17,7 @@ use milc_api::{
 use yew::prelude::*;
 
 use crate::components::{on_select, on_text, ErrorBox, Figures};
-use crate::hooks::use_app;
+use crate::hooks::{use_app, use_refusal};
 use crate::ipc;
 use crate::pages::columns::VariantColumns;
 use crate::pages::history::History;
@@ -419,6 +420,7 @@ fn new_run_id() -> String {
 
 #[function_component]
 pub fn Playground() -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let app = use_app();
     let pg = use_context::<PlaygroundContext>().expect("the app provides the playground state");
 
@@ -709,7 +711,7 @@ pub fn Playground() -> Html {
                         if running {
                             <button class="danger" id="pg-stop" onclick={stop}>{ "Stop" }</button>
                         } else {
-                            <button class="primary" id="pg-send" onclick={send.reform(|_: MouseEvent| ())}>{ "Send" }<kbd>{ "Ctrl ↵" }</kbd></button>
+                            <button class="primary" id="pg-send" title={refused_editor.clone()} onclick={send.reform(|_: MouseEvent| ())} disabled={refused_editor.is_some()}>{ "Send" }<kbd>{ "Ctrl ↵" }</kbd></button>
                         }
                     </div>
                 </section>

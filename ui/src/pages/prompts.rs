@@ -2,12 +2,14 @@
 //! history of their moves, a side-by-side diff of any two versions, and "open in Playground".
 
 use milc_api::prompt::{Change, DiffRow, PromptDetail, PromptDiff, PromptVersion};
+use milc_api::workspace::MemberRole;
 use milc_api::{cmd, CallError};
 use yew::prelude::*;
+
 use yew_router::prelude::*;
 
 use crate::components::{gist, local_time, on_select, on_text, ErrorBox};
-use crate::hooks::{refresh_prompts, use_app, use_ipc};
+use crate::hooks::{refresh_prompts, use_app, use_ipc, use_refusal};
 use crate::ipc;
 use crate::pages::playground::{open_version, PlaygroundContext};
 use crate::route::{use_jump, Route};
@@ -170,6 +172,7 @@ struct LabelsProps {
 
 #[function_component]
 fn Labels(p: &LabelsProps) -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let label = use_state(|| "production".to_owned());
     let version = use_state(|| p.latest);
     let error = use_state(|| None::<CallError>);
@@ -222,7 +225,7 @@ fn Labels(p: &LabelsProps) -> Html {
                 <select id="label-version" onchange={{ let v = version.clone(); on_select(move |s| v.set(s.parse().unwrap_or(1))) }}>
                     { for (1..=p.latest).rev().map(|n| html! { <option value={n.to_string()} selected={n == *version}>{ format!("v{n}") }</option> }) }
                 </select>
-                <button id="label-move" {onclick}>{ "Point label here" }</button>
+                <button id="label-move" title={refused_editor.clone()} {onclick} disabled={refused_editor.is_some()}>{ "Point label here" }</button>
             </div>
             if let Some(e) = &*error { <ErrorBox error={e.clone()} /> }
             if !p.history.is_empty() {

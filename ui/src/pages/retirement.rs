@@ -4,15 +4,17 @@
 //! asks for confirmation (listing what breaks) before retiring something still referenced.
 
 use milc_api::lifecycle::{ArchiveScope, Lifecycle, RetirementEntry, UsedBy};
+use milc_api::workspace::MemberRole;
 use milc_api::{cmd, CallError, EndpointStatus};
 use yew::prelude::*;
 
 use crate::components::{date_ms, local_time, on_select, on_text, setter, ArchiveButton, ErrorBox};
-use crate::hooks::{refresh_endpoints, use_app};
+use crate::hooks::{refresh_endpoints, use_app, use_refusal};
 use crate::ipc;
 
 #[function_component]
 pub fn Retirement() -> Html {
+    let refused_admin = use_refusal(MemberRole::Admin);
     let focus = crate::hooks::use_focus();
     let app = use_app();
     let rev = use_state(|| 0u32);
@@ -153,7 +155,7 @@ pub fn Retirement() -> Html {
                     <option value="" selected={replacement.is_empty()}>{ "(replacement)" }</option>
                     { for others.iter().map(|n| html! { <option value={n.clone()} selected={*replacement == *n}>{ n }</option> }) }
                 </select>
-                <button id="ret-apply" onclick={apply(false)}>{ "Apply" }</button>
+                <button id="ret-apply" title={refused_admin.clone()} onclick={apply(false)} disabled={refused_admin.is_some()}>{ "Apply" }</button>
             </div>
             if let Some(m) = &*done { <p class="note ok" id="ret-result">{ m }</p> }
             if let Some(e) = &*refused {

@@ -7,12 +7,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use milc_api::gateway::{CanaryStatus, GatewayKey, NewGatewayKey, Route};
+use milc_api::workspace::MemberRole;
 use milc_api::{cmd, CallError, UsageSource};
 use yew::prelude::*;
 
 use crate::components::chart::{Chart, Kind};
 use crate::components::{local_time, on_text, ErrorBox};
-use crate::hooks::{use_ipc_with, Reply};
+use crate::hooks::{use_ipc_with, use_refusal, Reply};
 use crate::ipc;
 
 /// How often live figures are read again.
@@ -83,6 +84,7 @@ pub fn Routes() -> Html {
 
 #[function_component]
 fn GatewayControl() -> Html {
+    let refused_admin = use_refusal(MemberRole::Admin);
     let rev = use_state(|| 0u32);
     let state = use_ipc_with(cmd::GatewayState {}, *rev);
     let listen = use_state(|| "127.0.0.1:8090".to_owned());
@@ -120,7 +122,7 @@ fn GatewayControl() -> Html {
                         <input id="gateway-listen" value={(*listen).clone()}
                             oninput={on_text({ let l = listen.clone(); move |v| l.set(v) })} />
                     </label>
-                    <button id="gateway-start" class="primary" onclick={act(true)}>{ "Start gateway" }</button>
+                    <button id="gateway-start" title={refused_admin.clone()} class="primary" onclick={act(true)} disabled={refused_admin.is_some()}>{ "Start gateway" }</button>
                 }
             </div>
             if let Some(e) = &*error { <ErrorBox error={e.clone()} /> }
@@ -140,6 +142,7 @@ type Point = (String, Vec<f64>, Vec<f64>);
 
 #[function_component]
 fn RouteCard(p: &CardProps) -> Html {
+    let refused_admin = use_refusal(MemberRole::Admin);
     let model = p.route.spec.model.clone();
     let status: Reply<cmd::CanaryStatusGet> = use_ipc_with(
         cmd::CanaryStatusGet {
@@ -220,7 +223,8 @@ fn RouteCard(p: &CardProps) -> Html {
                 <td class="weight">
                     <input type="range" min="0" max="100" step="1" id={format!("weight-{id}-{}", slug(&a.name))}
                         aria-label={format!("weight of {}", a.name)}
-                        value={format!("{}", a.weight)} onchange={set_weight(a.name.clone())} />
+                        value={format!("{}", a.weight)} onchange={set_weight(a.name.clone())}
+                        disabled={refused_admin.is_some()} title={refused_admin.clone()} />
                     <span class="num">{ format!("{} · {:.0} %", a.weight, if total > 0.0 { 100.0 * a.weight / total } else { 0.0 }) }</span>
                 </td>
                 <td class="num" id={format!("calls-{id}-{}", slug(&a.name))}>{ f.map_or("—".into(), |f| f.calls.to_string()) }</td>
@@ -263,8 +267,8 @@ fn RouteCard(p: &CardProps) -> Html {
                         { format!("canary {} vs {}: {}", c.candidate, c.baseline, state.as_str().replace('_', " ")) }
                     </span>
                     <span class="spacer" />
-                    <button id={format!("rollback-{id}")} class="danger" onclick={decide(false)}>{ "Rollback" }</button>
-                    <button id={format!("promote-{id}")} onclick={decide(true)}>{ "Promote" }</button>
+                    <button id={format!("rollback-{id}")} class="danger" onclick={decide(false)} disabled={refused_admin.is_some()} title={refused_admin.clone()}>{ "Rollback" }</button>
+                    <button id={format!("promote-{id}")} onclick={decide(true)} disabled={refused_admin.is_some()} title={refused_admin.clone()}>{ "Promote" }</button>
                 }
             </header>
             <table class="grid" id={format!("arms-{id}")}>
@@ -359,6 +363,7 @@ fn verdict(st: &CanaryStatus, id: &str) -> Html {
 
 #[function_component]
 fn Keys() -> Html {
+    let refused_admin = use_refusal(MemberRole::Admin);
     let rev = use_state(|| 0u32);
     let keys = use_ipc_with(cmd::GatewayKeysList {}, *rev);
     let name = use_state(String::new);
@@ -417,7 +422,7 @@ fn Keys() -> Html {
                 <td class="num">{ k.rate_per_min.map_or("—".into(), |r| r.to_string()) }</td>
                 <td class="num">{ k.daily_budget.map_or("—".into(), |c| format!("${}", c.usd())) }</td>
                 <td>{ if k.revoked_ms.is_some() { html! { <span class="badge danger">{ "revoked" }</span> } } else { html! { <span class="badge ok">{ "active" }</span> } } }</td>
-                <td>if k.revoked_ms.is_none() { <button onclick={revoke(k.name.clone())}>{ "Revoke" }</button> }</td>
+                <td>if k.revoked_ms.is_none() { <button onclick={revoke(k.name.clone())} disabled={refused_admin.is_some()} title={refused_admin.clone()}>{ "Revoke" }</button> }</td>
             </tr>
         }
     };
@@ -428,7 +433,7 @@ fn Keys() -> Html {
                 <input id="key-name" placeholder="name" value={(*name).clone()} oninput={on_text({ let s = name.clone(); move |v| s.set(v) })} />
                 <input id="key-rate" placeholder="requests/min" value={(*rate).clone()} oninput={on_text({ let s = rate.clone(); move |v| s.set(v) })} />
                 <input id="key-budget" placeholder="daily budget, USD" value={(*budget).clone()} oninput={on_text({ let s = budget.clone(); move |v| s.set(v) })} />
-                <button id="key-create" type="submit">{ "Create key" }</button>
+                <button id="key-create" title={refused_admin.clone()} type="submit" disabled={refused_admin.is_some()}>{ "Create key" }</button>
             </form>
             { match &*created {
                 Some(Ok(k)) => html! {

@@ -7,11 +7,12 @@ use milc_api::run::{
     ItemResult, ResultFilter, ResultSort, ResultsQuery, RunComparison, RunInfo, RunProgress,
     RunSpec, RunStatus, RunSummary, ScorerSpec,
 };
+use milc_api::workspace::MemberRole;
 use milc_api::{cmd, CallError, Params};
 use yew::prelude::*;
 
 use crate::components::{gist, local_time, on_file_text, on_select, on_text, ErrorBox};
-use crate::hooks::{use_app, use_ipc};
+use crate::hooks::{use_app, use_ipc, use_refusal};
 use crate::ipc;
 use crate::route::use_jump;
 
@@ -25,6 +26,7 @@ enum View {
 
 #[function_component]
 pub fn Runs() -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let focus = crate::hooks::use_focus();
     let app = use_app();
     let runs = use_state(Vec::<RunInfo>::new);
@@ -195,7 +197,7 @@ pub fn Runs() -> Html {
                 </div>
                 <ScorerPicker prompts={prompt_refs.clone()} endpoints={app.endpoints.iter().map(|e| e.spec.name.clone()).collect::<Vec<_>>()}
                     on_add={{ let form = form.clone(); Callback::from(move |sc: ScorerSpec| { let mut f = (*form).clone(); f.extra.push(sc); form.set(f); }) }} />
-                <button class="primary" id="run-start" onclick={start} disabled={running}>{ "Start run" }</button>
+                <button class="primary" id="run-start" title={refused_editor.clone()} onclick={start} disabled={running || refused_editor.is_some()}>{ "Start run" }</button>
             </section>
             { body }
             if runs.len() >= 2 {
@@ -219,7 +221,7 @@ pub fn Runs() -> Html {
                                     <td class="actions">
                                         <button class="small" id={format!("run-open-{id}")} onclick={Callback::from(move |_: MouseEvent| o.emit(id))}>{ "Open" }</button>
                                         if r.status != RunStatus::Finished && !running {
-                                            <button class="small" id={format!("run-resume-{id}")} onclick={Callback::from(move |_: MouseEvent| e.emit(id))}>{ "Resume" }</button>
+                                            <button class="small" id={format!("run-resume-{id}")} disabled={refused_editor.is_some()} title={refused_editor.clone()} onclick={Callback::from(move |_: MouseEvent| e.emit(id))}>{ "Resume" }</button>
                                         }
                                     </td>
                                 </tr>

@@ -2,11 +2,12 @@
 //! version of an existing prompt, or version 1 of a new one. Identical content adds nothing.
 
 use milc_api::prompt::{NewVersion, PromptContent, PromptPin, PromptVersion};
+use milc_api::workspace::MemberRole;
 use milc_api::{cmd, CallError};
 use yew::prelude::*;
 
 use crate::components::{on_text, ErrorBox};
-use crate::hooks::use_app;
+use crate::hooks::{use_app, use_refusal};
 use crate::ipc;
 
 #[derive(Properties, PartialEq)]
@@ -20,6 +21,7 @@ pub struct Props {
 
 #[function_component]
 pub fn SaveVersion(p: &Props) -> Html {
+    let refused_editor = use_refusal(MemberRole::Editor);
     let app = use_app();
     let name = use_state(|| {
         p.loaded
@@ -93,7 +95,7 @@ pub fn SaveVersion(p: &Props) -> Html {
             <label class="block"><span class="label">{ "What changed and why" }</span>
                 <input id="pg-save-note" value={(*note).clone()} oninput={{ let note = note.clone(); on_text(move |v| note.set(v)) }} />
             </label>
-            <button id="pg-save" {onclick} disabled={name.trim().is_empty()}>
+            <button id="pg-save" title={refused_editor.clone()} {onclick} disabled={name.trim().is_empty() || refused_editor.is_some()}>
                 { if exists || name.trim().is_empty() { "Save version" } else { "Create prompt" } }
             </button>
             { match &*outcome {

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 
 use milc_api::usage::{Budget, CallsQuery, Dim, UsageQuery, UsageReport, UsageRow};
+use milc_api::workspace::MemberRole;
 use milc_api::{cmd, CallError, CallRecord, CallSource, UsageSource};
 use yew::prelude::*;
 
 use crate::components::chart::{Chart, Kind};
 use crate::components::{date_ms, local_time, on_select, on_text, ErrorBox};
-use crate::hooks::{use_app, use_focus, use_ipc_with};
+use crate::hooks::{use_app, use_focus, use_ipc_with, use_refusal};
 use crate::ipc;
 use crate::pages::usage_settings::UsageSettings;
 
@@ -417,6 +418,7 @@ struct BudgetsProps {
 
 #[function_component]
 fn Budgets(p: &BudgetsProps) -> Html {
+    let refused_admin = use_refusal(MemberRole::Admin);
     let app = use_app();
     let list = use_state(Vec::<Budget>::new);
     let endpoint = use_state(String::new);
@@ -482,7 +484,7 @@ fn Budgets(p: &BudgetsProps) -> Html {
                 </select>
                 <input class="narrow" id="budget-daily" placeholder="daily $" value={(*daily).clone()} oninput={on_text({ let d = daily.clone(); move |v| d.set(v) })} />
                 <input class="narrow" id="budget-monthly" placeholder="monthly $" value={(*monthly).clone()} oninput={on_text({ let m = monthly.clone(); move |v| m.set(v) })} />
-                <button class="small" id="budget-save" onclick={save}>{ "Set" }</button>
+                <button class="small" id="budget-save" title={refused_admin.clone()} onclick={save} disabled={refused_admin.is_some()}>{ "Set" }</button>
             </div>
             if let Some(e) = &*error { <ErrorBox error={e.clone()} id="budget-error" /> }
         </section>

@@ -5,11 +5,12 @@
 
 use milc_api::otel::{OtelChange, OtelStatus};
 use milc_api::usage::{AlertSettings, PriceEntry, Recomputation};
+use milc_api::workspace::MemberRole;
 use milc_api::{cmd, CallError, TokenChange};
 use yew::prelude::*;
 
 use crate::components::{local_time, on_select, on_text, setter, ErrorBox};
-use crate::hooks::{use_app, use_focus};
+use crate::hooks::{use_app, use_focus, use_refusal};
 use crate::ipc;
 
 #[derive(Properties, PartialEq)]
@@ -38,6 +39,7 @@ fn usd(p: milc_api::PricePerMillion) -> String {
 
 #[function_component]
 fn Prices(p: &SettingsProps) -> Html {
+    let refused_admin = use_refusal(MemberRole::Admin);
     let app = use_app();
     let endpoint = use_state(String::new);
     let list = use_state(|| None::<Result<Vec<PriceEntry>, CallError>>);
@@ -161,15 +163,15 @@ fn Prices(p: &SettingsProps) -> Html {
                 <label>{ "Input" }<input class="narrow" id="price-in" placeholder="0.15" value={(*input).clone()} oninput={on_text(setter(&input))} /></label>
                 <label>{ "Cached (empty: input)" }<input class="narrow" id="price-cached" value={(*cached).clone()} oninput={on_text(setter(&cached))} /></label>
                 <label>{ "Output" }<input class="narrow" id="price-out" placeholder="0.60" value={(*output).clone()} oninput={on_text(setter(&output))} /></label>
-                <button class="small" id="price-add" onclick={add} disabled={current.is_empty()}>{ "Add price" }</button>
+                <button class="small" id="price-add" title={refused_admin.clone()} onclick={add} disabled={current.is_empty() || refused_admin.is_some()}>{ "Add price" }</button>
             </div>
             <p class="small muted">{ "Past calls keep the cost they were logged with until they are recomputed with the prices in force when each was made." }</p>
             <div class="filters">
                 <label>{ "Recompute since (30d, date; empty: every call)" }<input class="narrow" id="recompute-since" value={(*since).clone()} oninput={on_text(setter(&since))} /></label>
                 <label>{ "until (empty: now)" }<input class="narrow" id="recompute-until" value={(*until).clone()} oninput={on_text(setter(&until))} /></label>
                 <button class="small" id="recompute-preview" onclick={recompute(false)}>{ "Preview" }</button>
-                <button class="small primary" id="recompute-apply" onclick={recompute(true)}
-                    disabled={!matches!(&*preview, Some(Ok(r)) if r.calls_changed > 0)}>{ "Apply" }</button>
+                <button class="small primary" id="recompute-apply" title={refused_admin.clone()} onclick={recompute(true)}
+                    disabled={!matches!(&*preview, Some(Ok(r)) if r.calls_changed > 0) || refused_admin.is_some()}>{ "Apply" }</button>
             </div>
             { match &*preview {
                 Some(Ok(r)) => html! { <div class="note" id="recompute-preview-text">{ format!("Preview: {r}") }</div> },
@@ -187,6 +189,7 @@ fn Prices(p: &SettingsProps) -> Html {
 
 #[function_component]
 fn Thresholds() -> Html {
+    let refused_admin = use_refusal(MemberRole::Admin);
     let (spike, rate, min_calls) = (
         use_state(String::new),
         use_state(String::new),
@@ -257,7 +260,7 @@ fn Thresholds() -> Html {
                     <input class="narrow" id="alert-error-rate" value={(*rate).clone()} oninput={on_text(setter(&rate))} /></label>
                 <label title="Calls those two hours need before a spike or an error rate counts">{ "Minimum calls" }
                     <input class="narrow" id="alert-min-calls" value={(*min_calls).clone()} oninput={on_text(setter(&min_calls))} /></label>
-                <button class="small" id="alert-save" onclick={save}>{ "Save" }</button>
+                <button class="small" id="alert-save" title={refused_admin.clone()} onclick={save} disabled={refused_admin.is_some()}>{ "Save" }</button>
             </div>
             { match &*outcome {
                 Some(Ok(_)) => html! { <div class="small ok" id="alert-saved">{ "Saved." }</div> },
@@ -270,6 +273,7 @@ fn Thresholds() -> Html {
 
 #[function_component]
 fn Retention() -> Html {
+    let refused_admin = use_refusal(MemberRole::Admin);
     let days = use_state(String::new);
     let outcome = use_state(|| None::<Result<String, CallError>>);
     {
@@ -311,7 +315,7 @@ fn Retention() -> Html {
             <div class="filters">
                 <label>{ "Keep request and response bodies (days; empty: for ever)" }
                     <input class="narrow" id="retention-days" value={(*days).clone()} oninput={on_text(setter(&days))} /></label>
-                <button class="small" id="retention-save" onclick={save}>{ "Save" }</button>
+                <button class="small" id="retention-save" title={refused_admin.clone()} onclick={save} disabled={refused_admin.is_some()}>{ "Save" }</button>
             </div>
             <p class="small muted">{ "Calls, figures and rollups stay; only the kept bodies and Playground history texts are emptied." }</p>
             { match &*outcome {
@@ -353,6 +357,7 @@ fn otel_change(endpoint: &str, headers: &str) -> Result<OtelChange, CallError> {
 /// Where this database's calls go as OpenTelemetry spans, and what the export has done.
 #[function_component]
 fn Otel() -> Html {
+    let refused_admin = use_refusal(MemberRole::Admin);
     let endpoint = use_state(String::new);
     let headers = use_state(String::new);
     let status = use_state(|| None::<OtelStatus>);
@@ -435,8 +440,8 @@ fn Otel() -> Html {
                     <textarea id="otel-headers" rows="2" placeholder="authorization=Bearer …" value={(*headers).clone()} oninput={on_text(setter(&headers))} /></label>
             </div>
             <div class="row">
-                <button class="small" id="otel-save" onclick={save}>{ "Save" }</button>
-                <button class="small ghost" id="otel-clear" onclick={clear}>{ "Turn off" }</button>
+                <button class="small" id="otel-save" title={refused_admin.clone()} onclick={save} disabled={refused_admin.is_some()}>{ "Save" }</button>
+                <button class="small ghost" id="otel-clear" title={refused_admin.clone()} onclick={clear} disabled={refused_admin.is_some()}>{ "Turn off" }</button>
                 <button class="small ghost" id="otel-refresh" onclick={refresh}>{ "Refresh" }</button>
             </div>
             if let Some(e) = &*error { <ErrorBox error={e.clone()} id="otel-error" /> }
