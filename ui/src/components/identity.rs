@@ -62,6 +62,13 @@ pub fn IdentityBadge() -> Html {
     }
 }
 
+fn article(role: MemberRole) -> &'static str {
+    match role {
+        MemberRole::Editor | MemberRole::Admin => "an",
+        MemberRole::Viewer | MemberRole::Rater => "a",
+    }
+}
+
 /// Above every page in a team workspace where your role may not change everything: which role
 /// you hold and what it may do (the buttons it may not use are disabled, saying why).
 #[function_component]
@@ -78,7 +85,7 @@ pub fn RoleBanner() -> Html {
     }
     html! {
         <div id="role-banner" class="note info">
-            { format!("You are a {} in workspace '{workspace}': {}.", role.as_str(), role.may()) }
+            { format!("You are {} {} in workspace '{workspace}': {}.", article(role), role.as_str(), role.may()) }
         </div>
     }
 }
