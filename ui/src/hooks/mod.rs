@@ -84,8 +84,8 @@ pub fn refresh_me(app: AppContext) {
 }
 
 /// Why the role you hold in the open team workspace may not do what needs `needs` (`None`: it
-/// may, or this is the local file, or your login owns the workspace). The database refuses
-/// such a change anyway; the window says so before the click.
+/// may, or this is the local file, or no role is known yet). The database refuses such a
+/// change anyway; the window says so before the click.
 pub fn refusal(me: Option<&Identity>, needs: MemberRole) -> Option<String> {
     let role = me?.role?;
     (role < needs).then(|| {
