@@ -208,13 +208,12 @@ impl crate::Console {
 
 /// The connection's login and the highest role it holds in the workspace of `schema`.
 async fn who(pool: &PgPool, schema: &str) -> Result<(String, Option<MemberRole>), Error> {
-    let user = storage::current_user(pool).await?;
-    let mut held = None;
-    for r in MemberRole::ALL {
-        if storage::holds(pool, schema, r).await? {
-            held = Some(r);
-        }
-    }
+    let (user, holds) = storage::login_and_roles(pool, schema).await?;
+    let held = MemberRole::ALL
+        .into_iter()
+        .zip(holds)
+        .filter_map(|(r, h)| h.then_some(r))
+        .last();
     Ok((user, held))
 }
 

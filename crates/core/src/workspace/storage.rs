@@ -133,20 +133,22 @@ pub async fn members(pool: &PgPool, schema: &str) -> Result<Vec<(String, String)
     .await?)
 }
 
-pub async fn current_user(pool: &PgPool) -> Result<String> {
-    Ok(sqlx::query_scalar("SELECT current_user::text")
-        .fetch_one(pool)
-        .await?)
-}
-
-/// Whether the connection's user holds `role` of the workspace, directly or not.
-pub async fn holds(pool: &PgPool, schema: &str, role: MemberRole) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar("SELECT pg_has_role(current_user, $1, 'MEMBER')")
-            .bind(role_name(schema, role))
-            .fetch_one(pool)
-            .await?,
+/// The connection's user, and whether it holds each of the workspace's roles (in
+/// [`MemberRole::ALL`]'s order), directly or not: one round trip, asked on every focus of the
+/// window.
+pub async fn login_and_roles(pool: &PgPool, schema: &str) -> Result<(String, Vec<bool>)> {
+    let roles: Vec<String> = MemberRole::ALL
+        .iter()
+        .map(|r| role_name(schema, *r))
+        .collect();
+    Ok(sqlx::query_as(
+        "SELECT current_user::text,
+                ARRAY(SELECT pg_has_role(current_user, r, 'MEMBER')
+                      FROM unnest($1::text[]) WITH ORDINALITY AS t (r, n) ORDER BY n)",
     )
+    .bind(roles)
+    .fetch_one(pool)
+    .await?)
 }
 
 /// The newest migration applied to the workspace (an error when it has no tables yet).
