@@ -31,21 +31,31 @@ fn milc(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_window_on_a_team_workspace_says_where_and_who_and_follows_other_members() {
-    let _one = ONE_WINDOW.lock().await;
+/// A new workspace named `prefix` + this process's id on the test server, made by its owner:
+/// its URL and name.
+fn new_workspace(prefix: &str) -> (String, String) {
     assert!(
         std::env::var_os("DISPLAY").is_some(),
         "needs an X display: run scripts/test (Xvfb)"
     );
     let url = std::env::var("MILC_TEST_PG").expect("run under scripts/with-postgres");
-    let name = format!("win{}", std::process::id());
-    let on = |more: &[&str]| {
-        let mut args = vec!["--db", url.as_str(), "--workspace", name.as_str()];
-        args.extend_from_slice(more);
-        milc(&args)
-    };
-    on(&["workspace", "init"]);
+    let name = format!("{prefix}{}", std::process::id());
+    on(&url, &name, &["workspace", "init"]);
+    (url, name)
+}
+
+/// `milc` on workspace `name` of the server at `url`.
+fn on(url: &str, name: &str, more: &[&str]) -> String {
+    let mut args = vec!["--db", url, "--workspace", name];
+    args.extend_from_slice(more);
+    milc(&args)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_window_on_a_team_workspace_says_where_and_who_and_follows_other_members() {
+    let _one = ONE_WINDOW.lock().await;
+    let (url, name) = new_workspace("win");
+    let on = |more: &[&str]| on(&url, &name, more);
 
     let home = tempfile::tempdir().unwrap();
     let mut driver = Driver::start_with(
@@ -182,13 +192,7 @@ async fn reopens_after(c: fantoccini::Client, mut driver: Driver, home: &Path, b
 #[tokio::test(flavor = "multi_thread")]
 async fn a_workspace_opened_from_the_window_is_where_it_reopens_with_its_password_in_the_keyring() {
     let _one = ONE_WINDOW.lock().await;
-    assert!(
-        std::env::var_os("DISPLAY").is_some(),
-        "needs an X display: run scripts/test (Xvfb)"
-    );
-    let url = std::env::var("MILC_TEST_PG").expect("run under scripts/with-postgres");
-    let name = format!("reopen{}", std::process::id());
-    milc(&["--db", &url, "--workspace", &name, "workspace", "init"]);
+    let (url, name) = new_workspace("reopen");
     let home = tempfile::tempdir().unwrap();
     // No MILC_DB: the window opens what its settings say, at first the local file.
     let start = || Driver::start_with(home.path(), &[("MILC_DB", "")]);
@@ -239,21 +243,9 @@ async fn a_workspace_opened_from_the_window_is_where_it_reopens_with_its_passwor
 #[tokio::test(flavor = "multi_thread")]
 async fn a_viewer_is_told_what_the_role_may_do_and_still_tests_an_endpoint() {
     let _one = ONE_WINDOW.lock().await;
-    assert!(
-        std::env::var_os("DISPLAY").is_some(),
-        "needs an X display: run scripts/test (Xvfb)"
-    );
-    let url = std::env::var("MILC_TEST_PG").expect("run under scripts/with-postgres");
-    let name = format!("view{}", std::process::id());
+    let (url, name) = new_workspace("view");
     let viewer = format!("{name}_val");
-    for args in [
-        vec!["workspace", "init"],
-        vec!["workspace", "grant", viewer.as_str(), "viewer"],
-    ] {
-        let mut all = vec!["--db", url.as_str(), "--workspace", name.as_str()];
-        all.extend(args);
-        milc(&all);
-    }
+    on(&url, &name, &["workspace", "grant", &viewer, "viewer"]);
     let as_viewer = url.replacen("milc@", &format!("{viewer}@"), 1);
     let home = tempfile::tempdir().unwrap();
     let mut driver = Driver::start_with(
