@@ -213,7 +213,7 @@ async fn who(pool: &PgPool, schema: &str) -> Result<(String, Option<MemberRole>)
         .into_iter()
         .zip(holds)
         .filter_map(|(r, h)| h.then_some(r))
-        .last();
+        .next_back();
     Ok((user, held))
 }
 
